@@ -1,0 +1,120 @@
+# udma: userspace DMA memory. `make` builds, `make check` tests, `make run` demos.
+# SAN=address,undefined (or thread) builds everything with sanitizers under build/san-*/.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+VERSION  := 0.1.0
+SOVER    := 0
+
+SAN      ?=
+ifeq ($(SAN),)
+B        := build
+SANFLAGS :=
+else
+B        := build/san-$(subst $(comma),-,$(SAN))
+SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
+endif
+comma    := ,
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -pthread $(WARN) $(SANFLAGS)
+LIBS     := -lnuma -lhugetlbfs -pthread
+LDFLAGS  += $(SANFLAGS)
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_PIC  := $(LIB_SRC:lib/%.c=$(B)/obj/pic/%.o)
+LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/obj/lib/%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(B)/obj/tools/%.o)
+TEST_SRC := $(filter-out tests/helpers.c tests/wrap_%.c,$(wildcard tests/test_*.c))
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+BENCH_SRC:= $(wildcard bench/bench_*.c)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+HEADERS  := $(wildcard include/udma/*.h)
+
+SO       := $(B)/libudma.so.$(SOVER)
+CLI      := $(B)/udma
+
+.PHONY: all deps check run install uninstall format lint bench clean
+all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(TESTS) $(BENCHES)
+
+deps:
+	@tools/install-deps.sh
+
+$(B)/obj/pic/%.o: lib/%.c $(HEADERS) $(wildcard lib/*.h) | $(B)/obj/pic
+	$(CC) $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+$(B)/obj/lib/%.o: lib/%.c $(HEADERS) $(wildcard lib/*.h) | $(B)/obj/lib
+	$(CC) $(BASE) $(CFLAGS) -fvisibility=hidden -c -o $@ $<
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h) | $(B)/obj/tools
+	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
+
+$(SO): $(LIB_PIC) lib/libudma.map
+	$(CC) -shared -Wl,-soname,libudma.so.$(SOVER) -Wl,--version-script=lib/libudma.map \
+		-Wl,-z,defs -o $@ $(LIB_PIC) $(LDFLAGS) $(LIBS)
+$(B)/libudma.so: $(SO)
+	ln -sf libudma.so.$(SOVER) $@
+$(B)/libudma.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# The CLI links the static library: one self-contained binary to copy to a board.
+$(CLI): $(TOOL_OBJ) $(B)/libudma.a
+	$(CC) -o $@ $(TOOL_OBJ) $(B)/libudma.a $(LDFLAGS) $(LIBS)
+
+# Tests link the static library so --wrap can reach the library's own syscalls.
+$(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
+		$(foreach f,mmap mlock mbind pread open memfd_create madvise ftruncate,-Wl,--wrap=$(f)) \
+		$(LIBS) -lcmocka
+$(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+$(B)/bench/%: bench/%.c bench/bench_util.h $(B)/libudma.a | $(B)/bench
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< $(B)/libudma.a $(LDFLAGS) $(LIBS)
+
+$(B)/obj/pic $(B)/obj/lib $(B)/obj/tools $(B)/tests $(B)/bench:
+	mkdir -p $@
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@tests/run.sh $(B) $(TESTS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(CLI)
+	@$(CLI) info
+	@$(CLI) layout --demo
+
+bench: all
+	@for b in $(BENCHES); do $$b; done
+
+$(B)/udma.pc: udma.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: $(B)/libudma.so $(B)/libudma.a $(CLI) $(B)/udma.pc
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/udma \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/libudma.so.$(VERSION)
+	ln -sf libudma.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libudma.so.$(SOVER)
+	ln -sf libudma.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libudma.so
+	install -m 644 $(B)/libudma.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/udma/
+	install -m 644 $(B)/udma.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libudma.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/udma.pc \
+		$(DESTDIR)$(PREFIX)/bin/udma
+	rm -rf $(DESTDIR)$(PREFIX)/include/udma
+
+FORMAT_SRC := $(wildcard lib/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] bench/*.[ch])
+format:
+	clang-format -i $(FORMAT_SRC)
+
+lint:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --std=c11 -Iinclude -Ilib -D__GNUC__ --suppress=missingIncludeSystem \
+		lib tools tests bench
+
+clean:
+	rm -rf build

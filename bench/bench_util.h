@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* Header-only helpers for the benches: clock, median, JSON lines, machine line. */
+#ifndef UDMA_BENCH_UTIL_H
+#define UDMA_BENCH_UTIL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Monotonic clock in nanoseconds. */
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median of n values (n > 0); v is left unchanged. Mean of the middle two for even n. */
+static inline double bench_median(const double *v, size_t n)
+{
+	double *s, m;
+
+	if (!n)
+		return 0;
+	s = malloc(n * sizeof(*s));
+	if (!s)
+		return v[0];
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), bench_cmp_double);
+	m = n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+	return m;
+}
+
+/* A JSON string (quotes included), escaped. */
+static inline void bench_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* A JSON number: integers as such, others with 3 decimals; NaN/inf as null. */
+static inline void bench_json_num(FILE *f, double v)
+{
+	if (v != v || v > 1e300 || v < -1e300)
+		fputs("null", f);
+	else if (v == (double)(long long)v)
+		fprintf(f, "%lld", (long long)v);
+	else if (v >= 1000 || v <= -1000)
+		fprintf(f, "%.0f", v);
+	else
+		fprintf(f, "%.3f", v);
+}
+
+/* Extra numeric fields of a result line, ended by { NULL, 0 }:
+ * bench_emit(..., BENCH_FIELDS({ "ratio", r }, { "bare_ns", b })). */
+struct bench_field {
+	const char *key;
+	double val;
+};
+
+#define BENCH_FIELDS(...) ((const struct bench_field[]){ __VA_ARGS__, { NULL, 0 } })
+
+/* One result line:
+ * {"bench":..,"case":..,"size":..,"page_size":..,"median_ns":..,"runs":N, extras...} */
+static inline void bench_emit(const char *bench, const char *case_name, size_t size, size_t page_size,
+			      double median_ns, unsigned runs, const struct bench_field *extra)
+{
+	printf("{\"bench\":");
+	bench_json_str(stdout, bench);
+	printf(",\"case\":");
+	bench_json_str(stdout, case_name);
+	printf(",\"size\":%zu,\"page_size\":%zu,\"median_ns\":", size, page_size);
+	bench_json_num(stdout, median_ns);
+	printf(",\"runs\":%u", runs);
+	for (; extra && extra->key; extra++) {
+		putchar(',');
+		bench_json_str(stdout, extra->key);
+		putchar(':');
+		bench_json_num(stdout, extra->val);
+	}
+	printf("}\n");
+	fflush(stdout);
+}
+
+/* A line with string fields only: keys and values alternate, ended by NULL.
+ * bench_emit_str("region", "64M@1G", "skipped", "no 1 GiB pages", NULL). */
+static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, const char *case_name, ...)
+{
+	const char *k, *v;
+	va_list ap;
+
+	printf("{\"bench\":");
+	bench_json_str(stdout, bench);
+	printf(",\"case\":");
+	bench_json_str(stdout, case_name);
+	va_start(ap, case_name);
+	while ((k = va_arg(ap, const char *)) && (v = va_arg(ap, const char *))) {
+		putchar(',');
+		bench_json_str(stdout, k);
+		putchar(':');
+		bench_json_str(stdout, v);
+	}
+	va_end(ap);
+	printf("}\n");
+	fflush(stdout);
+}
+
+/* {"bench":"skip"...}: a case that could not run, instead of a failure. */
+static inline void bench_emit_skip(const char *bench, const char *case_name, const char *reason)
+{
+	bench_emit_str(bench, case_name, "skipped", reason, NULL);
+}
+
+/* The first line of every bench: kernel release, CPU model, online cores. */
+static inline void bench_emit_machine(const char *bench)
+{
+	char line[512], cpu[256] = "unknown";
+	struct utsname u;
+	FILE *f;
+
+	if (uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "unknown");
+	f = fopen("/proc/cpuinfo", "re");
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			char *colon = strchr(line, ':');
+			/* x86: "model name"; arm64 may only have "CPU part". */
+			int final = !strncmp(line, "model name", 10);
+
+			if (!colon || (!final && strncmp(line, "CPU part", 8)))
+				continue;
+			colon++;
+			colon += strspn(colon, " \t");
+			colon[strcspn(colon, "\n")] = 0;
+			snprintf(cpu, sizeof(cpu), "%s", colon);
+			if (final)
+				break;
+		}
+		fclose(f);
+	}
+	printf("{\"bench\":");
+	bench_json_str(stdout, bench);
+	printf(",\"case\":\"machine\",\"kernel\":");
+	bench_json_str(stdout, u.release);
+	printf(",\"cpu\":");
+	bench_json_str(stdout, cpu);
+	printf(",\"cores\":%ld}\n", sysconf(_SC_NPROCESSORS_ONLN));
+	fflush(stdout);
+}
+
+/* Parse a positive count for an option; exits with a usage hint on bad input. */
+static inline unsigned bench_parse_count(const char *opt, const char *s)
+{
+	char *end;
+	unsigned long v = s ? strtoul(s, &end, 10) : 0;
+
+	if (!s || *end || !v || v > 100000000ul) {
+		fprintf(stderr, "%s needs a positive number, got '%s'\n", opt, s ? s : "");
+		exit(2);
+	}
+	return (unsigned)v;
+}
+
+#endif

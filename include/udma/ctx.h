@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* Context, IOVA modes, errors and VA -> IOVA translation. */
+#ifndef UDMA_CTX_H
+#define UDMA_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+/*
+ * Errors: every function that can fail returns 0 (or a count) on success and
+ * a negative errno on failure, and leaves a one-line explanation, with the
+ * fix where there is one, in udma_last_error(). The message is thread-local
+ * and stays until the next failure in the same thread.
+ */
+const char *udma_last_error(void);
+
+#define UDMA_NUMA_ANY (-1)
+
+enum udma_iova_mode {
+	UDMA_IOVA_AUTO, /* PA if pagemap gives PFNs, else VA (reason: udma_ctx_iova_reason) */
+	UDMA_IOVA_PA,   /* IOVA = physical address (UIO, no IOMMU); needs CAP_SYS_ADMIN */
+	UDMA_IOVA_VA,   /* IOVA = virtual address (VFIO with an IOMMU, simulated devices) */
+};
+
+/* Fail region creation instead of falling back to 4 KiB pages. */
+#define UDMA_CTX_STRICT_HUGE (1u << 0)
+
+struct udma_ctx_opts {
+	enum udma_iova_mode iova_mode;
+	size_t page_size;            /* 0: largest with enough free pages; else 4K, 2M or 1G exactly */
+	int numa_node;               /* UDMA_NUMA_ANY or a node */
+	size_t heap_large_threshold; /* 0: default; udma_malloc above this gets its own region */
+	unsigned flags;              /* UDMA_CTX_STRICT_HUGE */
+};
+
+struct udma_ctx;
+
+/* opts may be NULL (all defaults: AUTO, automatic page size, any node). */
+int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out);
+/* Destroys every region still alive and reports each one on stderr. */
+void udma_ctx_destroy(struct udma_ctx *ctx);
+
+enum udma_iova_mode udma_ctx_iova_mode(const struct udma_ctx *ctx); /* PA or VA, never AUTO */
+/* Why the context is in its IOVA mode (one line, for `udma info` and logs). */
+const char *udma_ctx_iova_reason(const struct udma_ctx *ctx);
+
+/* Translation */
+#define UDMA_BAD_IOVA UINT64_MAX
+
+/* O(1): no syscall, no list walk. UDMA_BAD_IOVA for an address outside every region. */
+uint64_t udma_iova(const struct udma_ctx *ctx, const void *va);
+/* Bytes from va (at most len) that are contiguous in IOVA space; 0 outside every region. */
+size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Hugepage discovery and reservation (sysfs, hugetlbfs mounts via libhugetlbfs). */
+#ifndef UDMA_HUGEPAGE_H
+#define UDMA_HUGEPAGE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+#define UDMA_PAGE_4K ((size_t)4 << 10)
+#define UDMA_PAGE_2M ((size_t)2 << 20)
+#define UDMA_PAGE_1G ((size_t)1 << 30)
+
+struct udma_hugepage_count {
+	unsigned long total;    /* nr_hugepages */
+	unsigned long free;     /* free_hugepages (includes reserved ones) */
+	unsigned long reserved; /* promised to mappings but not yet faulted; system-wide only */
+	unsigned long surplus;  /* overcommitted pages */
+};
+
+/* Hugepage sizes the kernel offers, ascending. Returns how many (may exceed max). */
+int udma_hugepage_sizes(size_t *sizes, unsigned max);
+/* Counts for one size, system-wide (node == UDMA_NUMA_ANY) or on one node. */
+int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *out);
+/* Pages a new mapping can still get: free minus reserved (system-wide), or free on node. */
+long udma_hugepage_available(size_t page_size, int node);
+/* Set the pool of page_size pages (system-wide or on node) to count. Needs root.
+ * Returns how many the kernel actually has afterwards (it may give fewer). */
+long udma_hugepage_set_total(size_t page_size, int node, unsigned long count);
+/* Mount point of a hugetlbfs for page_size, or NULL. */
+const char *udma_hugepage_mount(size_t page_size);
+/* Transparent hugepage mode: "always", "madvise", "never" or "unknown". */
+const char *udma_thp_mode(void);
+/* 1 if /proc/self/pagemap gives PFNs to this process (CAP_SYS_ADMIN), 0 if not. */
+int udma_pfn_readable(void);
+/* Number of NUMA nodes (highest node + 1); 1 without NUMA support. */
+int udma_numa_nodes(void);
+/* Parse "4K", "2M", "1G", "64M", "4096" ... into bytes; negative errno on bad input. */
+int udma_parse_size(const char *s, size_t *out);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif

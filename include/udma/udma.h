@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* udma: userspace DMA memory. Umbrella header: includes every public header. */
+#ifndef UDMA_UDMA_H
+#define UDMA_UDMA_H
+
+#include <udma/ctx.h>
+#include <udma/region.h>
+#include <udma/hugepage.h>
+
+#endif

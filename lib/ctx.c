@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* The context: options, IOVA mode, the registry of regions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "udma_internal.h"
+
+static int check_page_size(size_t page_size)
+{
+	size_t sizes[8];
+	int n, i;
+
+	if (page_size == 0 || page_size == UDMA_PAGE_4K)
+		return 0;
+	n = udma_hugepage_sizes(sizes, 8);
+	for (i = 0; i < n && i < 8; i++)
+		if (sizes[i] == page_size)
+			return 0;
+	return udma__err(EINVAL, "page size %zu is not offered by this kernel (see `udma info`; use 0, 4K, 2M or 1G)",
+			 page_size);
+}
+
+static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
+{
+	int pfns = udma_pfn_readable();
+
+	switch (asked) {
+	case UDMA_IOVA_AUTO:
+		ctx->mode = pfns ? UDMA_IOVA_PA : UDMA_IOVA_VA;
+		snprintf(ctx->reason, sizeof(ctx->reason), "%s",
+			 pfns ? "AUTO chose PA: pagemap gives physical addresses (CAP_SYS_ADMIN), as UIO needs"
+			      : "AUTO chose VA: pagemap hides physical addresses without CAP_SYS_ADMIN; "
+				"fine for VFIO (IOMMU) and simulated devices, UIO needs root");
+		return 0;
+	case UDMA_IOVA_PA:
+		if (!pfns)
+			return udma__err(EPERM, "UDMA_IOVA_PA needs physical addresses but /proc/self/pagemap hides "
+						"them from this process: run as root (CAP_SYS_ADMIN), or use "
+						"UDMA_IOVA_VA with an IOMMU (VFIO)");
+		ctx->mode = UDMA_IOVA_PA;
+		snprintf(ctx->reason, sizeof(ctx->reason), "PA as asked: IOVA = physical address (UIO)");
+		return 0;
+	case UDMA_IOVA_VA:
+		ctx->mode = UDMA_IOVA_VA;
+		snprintf(ctx->reason, sizeof(ctx->reason), "VA as asked: IOVA = virtual address (VFIO, simulated devices)");
+		return 0;
+	}
+	return udma__err(EINVAL, "unknown IOVA mode %d (use UDMA_IOVA_AUTO, _PA or _VA)", (int)asked);
+}
+
+int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
+{
+	struct udma_ctx_opts o = { .iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY };
+	struct udma_ctx *ctx;
+	int rc;
+
+	if (!out)
+		return udma__err(EINVAL, "udma_ctx_create: out is NULL");
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (o.flags & ~UDMA_CTX_STRICT_HUGE)
+		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x", o.flags & ~UDMA_CTX_STRICT_HUGE);
+	if ((rc = check_page_size(o.page_size)) || (rc = udma__numa_check_node(o.numa_node)))
+		return rc;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return udma__err(ENOMEM, "out of memory for a context");
+	ctx->opts = o;
+	ctx->pagemap_fd = -1;
+	if ((rc = choose_mode(ctx, o.iova_mode)) || (rc = udma__map_init(&ctx->map)))
+		goto fail;
+	rc = udma__pagemap_open();
+	if (rc < 0)
+		goto fail;
+	ctx->pagemap_fd = rc;
+	pthread_mutex_init(&ctx->lock, NULL);
+	*out = ctx;
+	return 0;
+fail:
+	udma__map_fini(&ctx->map);
+	free(ctx);
+	return rc;
+}
+
+void udma_ctx_destroy(struct udma_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	while (ctx->regions) {
+		char sz[32];
+
+		fprintf(stderr, "udma: region '%s' (%s) was still alive at udma_ctx_destroy; destroying it\n",
+			ctx->regions->name, udma__fmt_size(ctx->regions->size, sz, sizeof(sz)));
+		udma_region_destroy(ctx->regions);
+	}
+	udma__map_fini(&ctx->map);
+	close(ctx->pagemap_fd);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}
+
+enum udma_iova_mode udma_ctx_iova_mode(const struct udma_ctx *ctx)
+{
+	return ctx->mode;
+}
+
+const char *udma_ctx_iova_reason(const struct udma_ctx *ctx)
+{
+	return ctx->reason;
+}

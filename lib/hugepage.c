@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/* Hugepage discovery and reservation through sysfs; hugetlbfs mounts through libhugetlbfs. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hugetlbfs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "udma_internal.h"
+
+#define SYS_HUGEPAGES "/sys/kernel/mm/hugepages"
+#define SYS_NODE "/sys/devices/system/node"
+
+static int size_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int udma_hugepage_sizes(size_t *sizes, unsigned max)
+{
+	size_t found[16];
+	unsigned n = 0, i;
+	struct dirent *de;
+	DIR *d = opendir(SYS_HUGEPAGES);
+
+	if (!d)
+		return udma__err(ENOENT, "%s is missing: this kernel has no hugetlbfs (CONFIG_HUGETLBFS)",
+				 SYS_HUGEPAGES);
+	while ((de = readdir(d)) && n < 16) {
+		unsigned long kb;
+
+		if (sscanf(de->d_name, "hugepages-%lukB", &kb) == 1)
+			found[n++] = (size_t)kb << 10;
+	}
+	closedir(d);
+	qsort(found, n, sizeof(found[0]), size_cmp);
+	for (i = 0; i < n && i < max; i++)
+		sizes[i] = found[i];
+	return (int)n;
+}
+
+static void hp_path(char *buf, size_t len, size_t page_size, int node, const char *file)
+{
+	if (node == UDMA_NUMA_ANY)
+		snprintf(buf, len, SYS_HUGEPAGES "/hugepages-%zukB/%s", page_size >> 10, file);
+	else
+		snprintf(buf, len, SYS_NODE "/node%d/hugepages/hugepages-%zukB/%s", node,
+			 page_size >> 10, file);
+}
+
+static int read_ulong(const char *path, unsigned long *out)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = 0;
+	*out = strtoul(buf, NULL, 10);
+	return 0;
+}
+
+int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *out)
+{
+	char path[160];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	hp_path(path, sizeof(path), page_size, node, "nr_hugepages");
+	rc = read_ulong(path, &out->total);
+	if (rc)
+		return udma__err(-rc, "no %zu kB hugepages%s%.0d: %s is not readable", page_size >> 10,
+				 node == UDMA_NUMA_ANY ? "" : " on node ", node, path);
+	hp_path(path, sizeof(path), page_size, node, "free_hugepages");
+	read_ulong(path, &out->free);
+	hp_path(path, sizeof(path), page_size, node, "surplus_hugepages");
+	read_ulong(path, &out->surplus);
+	if (node == UDMA_NUMA_ANY) {
+		hp_path(path, sizeof(path), page_size, node, "resv_hugepages");
+		read_ulong(path, &out->reserved);
+	}
+	return 0;
+}
+
+long udma_hugepage_available(size_t page_size, int node)
+{
+	struct udma_hugepage_count c, all;
+	int rc = udma_hugepage_count(page_size, node, &c);
+
+	if (rc)
+		return rc;
+	if (node == UDMA_NUMA_ANY)
+		return (long)(c.free > c.reserved ? c.free - c.reserved : 0);
+	/* Reservations are only counted system-wide: never promise more than that allows. */
+	if (udma_hugepage_count(page_size, UDMA_NUMA_ANY, &all) == 0) {
+		unsigned long sys = all.free > all.reserved ? all.free - all.reserved : 0;
+
+		return (long)(c.free < sys ? c.free : sys);
+	}
+	return (long)c.free;
+}
+
+long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
+{
+	char path[160], val[32];
+	unsigned long now;
+	int fd, len, rc;
+
+	hp_path(path, sizeof(path), page_size, node, "nr_hugepages");
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno;
+		if (rc == EACCES || rc == EPERM || rc == EROFS)
+			return udma__err(rc, "cannot write %s: reserving hugepages needs root (run with sudo)",
+					 path);
+		return udma__err(rc, "cannot open %s: %s (does the kernel offer %zu kB pages%s?)", path,
+				 strerror(rc), page_size >> 10, node == UDMA_NUMA_ANY ? "" : " on that node");
+	}
+	len = snprintf(val, sizeof(val), "%lu", count);
+	if (write(fd, val, (size_t)len) != len) {
+		rc = errno;
+		close(fd);
+		return udma__err(rc, "writing %s to %s failed: %s", val, path, strerror(rc));
+	}
+	close(fd);
+	rc = read_ulong(path, &now);
+	if (rc)
+		return udma__err(-rc, "cannot read back %s", path);
+	return (long)now;
+}
+
+const char *udma_hugepage_mount(size_t page_size)
+{
+	return hugetlbfs_find_path_for_size((long)page_size);
+}
+
+const char *udma_thp_mode(void)
+{
+	static const char *const modes[] = { "always", "madvise", "never" };
+	char buf[128] = "";
+	unsigned i;
+	ssize_t n;
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return "unknown";
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		char sel[16];
+
+		snprintf(sel, sizeof(sel), "[%s]", modes[i]);
+		if (strstr(buf, sel))
+			return modes[i];
+	}
+	return "unknown";
+}
+
+int udma_pfn_readable(void)
+{
+	volatile char probe = 1; /* a written stack byte: its page is present */
+	uint64_t entry = 0;
+	int fd = udma__pagemap_open();
+
+	if (fd < 0)
+		return 0;
+	probe++;
+	if (udma__pagemap_read(fd, (const void *)&probe, UDMA_PAGE_4K, 1, &entry) < 0)
+		entry = 0;
+	close(fd);
+	return (entry & UDMA_PM_PRESENT) && (entry & UDMA_PM_PFN_MASK) != 0;
+}
+
+static size_t round_up(size_t v, size_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
+size_t udma__choose_page_size(size_t size, int node, bool strict, int *err)
+{
+	char need_s[32], hint[32];
+	size_t sizes[8];
+	int n = udma_hugepage_sizes(sizes, 8), i;
+
+	*err = 0;
+	/* Largest page size no larger than the region (rounded to 2 MiB), so a small
+	 * region does not burn a 1 GiB page, with enough pages available. */
+	for (i = (n > 8 ? 8 : n) - 1; i >= 0; i--) {
+		long avail;
+
+		if (sizes[i] > round_up(size, UDMA_PAGE_2M))
+			continue;
+		avail = udma_hugepage_available(sizes[i], node);
+		if (avail > 0 && (size_t)avail >= round_up(size, sizes[i]) / sizes[i])
+			return sizes[i];
+	}
+	if (!strict)
+		return UDMA_PAGE_4K;
+	snprintf(hint, sizeof(hint), "%zuM", round_up(size, UDMA_PAGE_2M) >> 20);
+	*err = udma__err(ENOMEM,
+			 "no hugepage size has enough free pages for a %s region%s (UDMA_CTX_STRICT_HUGE); "
+			 "reserve with: udma hugepages --reserve %s",
+			 udma__fmt_size(size, need_s, sizeof(need_s)),
+			 node == UDMA_NUMA_ANY ? "" : " on the asked node", hint);
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* RLIMIT_MEMLOCK: say before mapping whether a 4 KiB-page region can be locked, and why not. */
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "udma_internal.h"
+
+static int has_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 0;
+	return !!(data[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32)));
+}
+
+static size_t locked_now(void)
+{
+	char line[256];
+	size_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb << 10;
+}
+
+int udma__memlock_explain(int errnum, size_t len)
+{
+	struct rlimit rl;
+	size_t locked = locked_now();
+	char lim[32], have[32], need[32];
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return udma__err(errnum, "locking %s failed: %s (RLIMIT_MEMLOCK is unlimited: out of memory?)",
+				 udma__fmt_size(len, need, sizeof(need)), strerror(errnum));
+	return udma__err(errnum,
+			 "RLIMIT_MEMLOCK is %s and %s is locked already; this region needs %s more: "
+			 "raise it with `ulimit -l %zu` (or memlock in /etc/security/limits.conf), "
+			 "run with CAP_IPC_LOCK, or use hugepages (not counted)",
+			 udma__fmt_size(rl.rlim_cur, lim, sizeof(lim)),
+			 udma__fmt_size(locked, have, sizeof(have)), udma__fmt_size(len, need, sizeof(need)),
+			 (locked + len + 1023) >> 10);
+}
+
+int udma__memlock_check(size_t len)
+{
+	struct rlimit rl;
+
+	if (has_cap_ipc_lock() || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	if (locked_now() + len > rl.rlim_cur)
+		return udma__memlock_explain(ENOMEM, len);
+	return 0;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* Bulk reads of /proc/self/pagemap: one 64-bit entry per 4 KiB of VA. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "udma_internal.h"
+
+#define PM_BATCH 4096 /* entries per pread: 32 KiB of buffer, 16 MiB of 4 KiB pages */
+
+int udma__pagemap_open(void)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return udma__err(errno, "cannot open /proc/self/pagemap: %s (is /proc mounted?)",
+				 strerror(errno));
+	return fd;
+}
+
+static int pm_pread(int fd, uint64_t *buf, size_t n, size_t first_entry)
+{
+	ssize_t got = pread(fd, buf, n * sizeof(uint64_t), (off_t)(first_entry * sizeof(uint64_t)));
+
+	if (got < 0)
+		return udma__err(errno, "reading /proc/self/pagemap failed: %s", strerror(errno));
+	if ((size_t)got != n * sizeof(uint64_t))
+		return udma__err(EIO, "short read from /proc/self/pagemap (%zd of %zu bytes)", got,
+				 n * sizeof(uint64_t));
+	return 0;
+}
+
+/* 4 KiB pages: batches of PM_BATCH entries. Hugepages: only the first 4 KiB
+ * entry of each page matters, so one 8-byte read per page (512 per GiB of
+ * 2 MiB pages) instead of reading 512 entries to keep one. */
+int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages, uint64_t *entries)
+{
+	size_t stride = page_size / UDMA_PAGE_4K, first = (uintptr_t)addr / UDMA_PAGE_4K, i;
+	int rc;
+
+	if (stride > 1) {
+		for (i = 0; i < npages; i++)
+			if ((rc = pm_pread(fd, &entries[i], 1, first + i * stride)))
+				return rc;
+		return 0;
+	}
+	for (i = 0; i < npages; i += PM_BATCH)
+		if ((rc = pm_pread(fd, &entries[i], npages - i < PM_BATCH ? npages - i : PM_BATCH,
+				   first + i)))
+			return rc;
+	return 0;
+}

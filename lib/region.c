@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* Regions: create (choose page size, map, pin, verify, translate), destroy, accessors. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "region_internal.h"
+
+#define KNOWN_FLAGS (UDMA_REGION_CONTIG | UDMA_REGION_SHARED)
+
+static int choose_page_size(struct udma_ctx *ctx, const struct udma_region_opts *o, int node,
+			    size_t *out)
+{
+	size_t ps = o->page_size ? o->page_size : ctx->opts.page_size;
+	size_t sizes[8];
+	int n, i, rc;
+
+	if (ps == 0) {
+		*out = udma__choose_page_size(o->size, node, ctx->opts.flags & UDMA_CTX_STRICT_HUGE, &rc);
+		return rc;
+	}
+	*out = ps;
+	if (ps == UDMA_PAGE_4K)
+		return 0;
+	n = udma_hugepage_sizes(sizes, 8);
+	for (i = 0; i < n && i < 8; i++)
+		if (sizes[i] == ps)
+			return 0;
+	return udma__err(EINVAL, "page size %zu is not offered by this kernel (see `udma info`; use 0, 4K, 2M or 1G)",
+			 ps);
+}
+
+int udma__region_translate(struct udma_region *r, const uint64_t *entries)
+{
+	size_t i;
+
+	for (i = 0; i < r->npages; i++) {
+		if (!(entries[i] & UDMA_PM_PRESENT))
+			return udma__err(EFAULT, "page %zu of region '%s' is not present after populate and lock",
+					 i, r->name);
+		if (r->iova && !(r->iova[i] = (entries[i] & UDMA_PM_PFN_MASK) * UDMA_PAGE_4K))
+			return udma__err(EPERM, "pagemap gave no PFN for region '%s': physical addresses need "
+						"CAP_SYS_ADMIN (run as root, or use UDMA_IOVA_VA)",
+					 r->name);
+	}
+	udma__compute_runs(r);
+	return 0;
+}
+
+static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
+{
+	uint64_t *entries = malloc(r->npages * sizeof(*entries));
+	int rc;
+
+	if (!entries)
+		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
+	if (ctx->mode == UDMA_IOVA_PA) {
+		r->iova = malloc(r->npages * sizeof(*r->iova));
+		r->run_end = malloc(r->npages * sizeof(*r->run_end));
+		if (!r->iova || !r->run_end) {
+			free(entries);
+			return udma__err(ENOMEM, "out of memory for %zu page IOVAs", r->npages);
+		}
+	}
+	if ((r->flags & UDMA_REGION_CONTIG) && r->iova && r->npages > 1)
+		rc = udma__map_contig(r, entries);
+	else if (!(rc = udma__region_map(r)))
+		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
+	if (!rc)
+		rc = udma__region_translate(r, entries);
+	if (!rc)
+		rc = udma__numa_verify(r->addr, r->page_size, r->npages, r->numa_node);
+	free(entries);
+	return rc;
+}
+
+static void region_free(struct udma_region *r)
+{
+	if (r->addr)
+		munmap(r->addr, r->size);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->iova);
+	free(r->run_end);
+	free(r);
+}
+
+int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, struct udma_region **out)
+{
+	struct udma_region *r;
+	int node, rc;
+
+	if (!out)
+		return udma__err(EINVAL, "udma_region_create: out is NULL");
+	*out = NULL;
+	if (!ctx || !o)
+		return udma__err(EINVAL, "udma_region_create: %s is NULL", ctx ? "opts" : "ctx");
+	if (!o->size)
+		return udma__err(EINVAL, "udma_region_create: size is 0");
+	if (o->flags & ~KNOWN_FLAGS)
+		return udma__err(EINVAL, "udma_region_create: unknown flags 0x%x", o->flags & ~KNOWN_FLAGS);
+	node = o->numa_node == UDMA_NUMA_ANY ? ctx->opts.numa_node : o->numa_node;
+	if ((rc = udma__numa_check_node(node)))
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return udma__err(ENOMEM, "out of memory for a region");
+	r->ctx = ctx;
+	r->fd = -1;
+	r->numa_node = node;
+	r->flags = o->flags;
+	snprintf(r->name, sizeof(r->name), "%s", o->name && *o->name ? o->name : "region");
+	if ((rc = choose_page_size(ctx, o, node, &r->page_size)))
+		goto fail;
+	r->page_shift = udma__log2(r->page_size);
+	r->hugetlb = r->page_size > UDMA_PAGE_4K;
+	if (o->size > SIZE_MAX - r->page_size) {
+		rc = udma__err(EINVAL, "udma_region_create: size %zu is too large", o->size);
+		goto fail;
+	}
+	r->size = (o->size + r->page_size - 1) & ~(r->page_size - 1);
+	r->npages = r->size >> r->page_shift;
+	if ((!r->hugetlb && (rc = udma__memlock_check(r->size))) || (rc = map_and_verify(ctx, r)))
+		goto fail;
+	if (!(r->flags & UDMA_REGION_SHARED) && r->fd >= 0) {
+		close(r->fd); /* the mapping keeps the file alive */
+		r->fd = -1;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	rc = udma__map_insert(&ctx->map, r);
+	if (!rc) {
+		struct udma_region **tail = &ctx->regions;
+
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = r;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (rc)
+		goto fail;
+	*out = r;
+	return 0;
+fail:
+	region_free(r);
+	return rc;
+}
+
+void udma_region_destroy(struct udma_region *r)
+{
+	struct udma_ctx *ctx;
+	struct udma_region **p;
+
+	if (!r)
+		return;
+	ctx = r->ctx;
+	pthread_mutex_lock(&ctx->lock);
+	udma__map_remove(&ctx->map, r);
+	for (p = &ctx->regions; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	pthread_mutex_unlock(&ctx->lock);
+	region_free(r);
+}
+
+void *udma_region_addr(const struct udma_region *r)
+{
+	return r->addr;
+}
+
+size_t udma_region_size(const struct udma_region *r)
+{
+	return r->size;
+}
+
+size_t udma_region_page_size(const struct udma_region *r)
+{
+	return r->page_size;
+}
+
+int udma_region_numa_node(const struct udma_region *r)
+{
+	return r->numa_node;
+}
+
+int udma_region_fd(const struct udma_region *r)
+{
+	return r->fd;
+}
+
+const char *udma_region_name(const struct udma_region *r)
+{
+	return r->name;
+}
+
+struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct udma_region *prev)
+{
+	return prev ? prev->next : ctx->regions;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* UDMA_REGION_CONTIG in PA mode: allocate spare pages in a memfd, sort them by
+ * physical address, keep a run of PFN-adjacent ones and map them in that order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "region_internal.h"
+
+/* 4 KiB pages: how many candidates per page asked for. */
+#define SMALL_PAGE_SPARES 4
+
+struct candidate {
+	uint64_t pfn;
+	size_t index; /* page index in the memfd */
+};
+
+static int by_pfn(const void *a, const void *b)
+{
+	uint64_t x = ((const struct candidate *)a)->pfn, y = ((const struct candidate *)b)->pfn;
+
+	return (x > y) - (x < y);
+}
+
+/* First index of a run of need PFN-adjacent candidates, or -1. */
+static long find_run(const struct candidate *c, size_t n, size_t need, uint64_t step)
+{
+	size_t start = 0, i;
+
+	for (i = 1; i <= n; i++) {
+		if (i - start >= need)
+			return (long)start;
+		if (i < n && c[i].pfn != c[i - 1].pfn + step)
+			start = i;
+	}
+	return -1;
+}
+
+static size_t candidates(const struct udma_region *r)
+{
+	size_t want;
+	long avail;
+
+	if (!r->hugetlb)
+		return r->npages * SMALL_PAGE_SPARES;
+	avail = udma_hugepage_available(r->page_size, r->numa_node);
+	/* Enough spares to find a run in fragmented memory, never more than is free. */
+	want = r->npages * 4 < 64 ? 64 : r->npages * 4;
+	if (avail <= (long)r->npages)
+		return r->npages;
+	return (size_t)avail < want ? (size_t)avail : want;
+}
+
+static int place_run(struct udma_region *r, const struct candidate *run, size_t total)
+{
+	size_t align = r->page_size > UDMA_PAGE_2M ? r->page_size : UDMA_PAGE_2M, k;
+	uint8_t *va;
+	bool *kept;
+	int rc = udma__reserve_va(r->size, align, (void **)&va);
+
+	if (rc)
+		return rc;
+	r->addr = va;
+	for (k = 0; k < r->npages; k++)
+		if (mmap(va + k * r->page_size, r->page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 r->fd, (off_t)(run[k].index * r->page_size)) == MAP_FAILED)
+			return udma__err(errno, "mapping page %zu of contiguous region '%s' failed: %s", k,
+					 r->name, strerror(errno));
+	/* Give back the candidates that were not kept. */
+	kept = calloc(total, sizeof(*kept));
+	if (!kept)
+		return udma__err(ENOMEM, "out of memory");
+	for (k = 0; k < r->npages; k++)
+		kept[run[k].index] = true;
+	for (k = 0; k < total; k++)
+		if (!kept[k])
+			fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(k * r->page_size),
+				  (off_t)r->page_size);
+	free(kept);
+	/* The new mapping has no page table entries yet: fault them in. */
+	return udma__region_pin(r, va, r->size, true);
+}
+
+int udma__map_contig(struct udma_region *r, uint64_t *entries)
+{
+	size_t total = candidates(r), i;
+	size_t len = total * r->page_size;
+	struct candidate *c = NULL;
+	uint64_t *all = NULL;
+	void *tmp = MAP_FAILED;
+	long start;
+	int rc;
+
+	r->fd = udma__memfd(r->name, r->page_size, len);
+	if (r->fd < 0)
+		return r->fd;
+	c = malloc(total * sizeof(*c));
+	all = malloc(total * sizeof(*all));
+	if (!c || !all) {
+		rc = udma__err(ENOMEM, "out of memory for %zu contiguity candidates", total);
+		goto out;
+	}
+	tmp = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (tmp == MAP_FAILED) {
+		rc = errno == ENOMEM && r->hugetlb ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
+						   : udma__err(errno, "mmap for contiguity search failed: %s",
+							       strerror(errno));
+		goto out;
+	}
+	if ((rc = udma__numa_bind(tmp, len, r->numa_node)) || (rc = udma__populate(tmp, len, r->page_size)) ||
+	    (rc = udma__pagemap_read(r->ctx->pagemap_fd, tmp, r->page_size, total, all)))
+		goto out;
+	for (i = 0; i < total; i++) {
+		c[i].pfn = all[i] & UDMA_PM_PFN_MASK;
+		c[i].index = i;
+	}
+	qsort(c, total, sizeof(*c), by_pfn);
+	start = find_run(c, total, r->npages, r->page_size / UDMA_PAGE_4K);
+	if (start < 0) {
+		char ps[32];
+
+		rc = udma__err(ENOMEM,
+			       "no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
+			       r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
+			       r->hugetlb ? "reserve hugepages early (at boot: hugepages=N) or use 1 GiB pages"
+					  : "use hugepages (udma hugepages --reserve) or a region of one page");
+		goto out;
+	}
+	munmap(tmp, len);
+	tmp = MAP_FAILED;
+	for (i = 0; i < r->npages; i++)
+		entries[i] = all[c[(size_t)start + i].index];
+	rc = place_run(r, c + start, total);
+out:
+	if (tmp != MAP_FAILED)
+		munmap(tmp, len);
+	free(c);
+	free(all);
+	return rc;
+}

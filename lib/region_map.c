@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* Mapping a region: backing, aligned VA, and pinning (DONTFORK, NUMA bind, populate, lock). */
+#include <errno.h>
+#include <linux/memfd.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "region_internal.h"
+
+int udma__reserve_va(size_t len, size_t align, void **out)
+{
+	uint8_t *raw, *aligned;
+	size_t head;
+
+	raw = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return udma__err(errno, "cannot reserve %zu bytes of address space: %s", len + align,
+				 strerror(errno));
+	aligned = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	head = (size_t)(aligned - raw);
+	if (head)
+		munmap(raw, head);
+	if (align - head)
+		munmap(aligned + len, align - head);
+	*out = aligned;
+	return 0;
+}
+
+int udma__memfd(const char *name, size_t page_size, size_t len)
+{
+	char label[64];
+	unsigned flags = MFD_CLOEXEC;
+	int fd, rc;
+
+	if (page_size > UDMA_PAGE_4K)
+		flags |= MFD_HUGETLB | (udma__log2(page_size) << MFD_HUGE_SHIFT);
+	snprintf(label, sizeof(label), "udma:%s", name);
+	fd = memfd_create(label, flags);
+	if (fd < 0)
+		return udma__err(errno, "memfd_create(%s) failed: %s", label, strerror(errno));
+	if (ftruncate(fd, (off_t)len) < 0) {
+		rc = errno;
+		close(fd);
+		return udma__err(rc, "cannot size the memfd for '%s' to %zu bytes: %s", name, len, strerror(rc));
+	}
+	return fd;
+}
+
+int udma__hugepage_shortage(size_t page_size, int node, size_t len)
+{
+	char ps[32];
+	long avail = udma_hugepage_available(page_size, node);
+
+	return udma__err(ENOMEM,
+			 "not enough free %s hugepages: need %zu, %ld available%s; reserve with: "
+			 "udma hugepages --reserve %zuM --page-size %s",
+			 udma__fmt_size(page_size, ps, sizeof(ps)), len / page_size, avail < 0 ? 0 : avail,
+			 node == UDMA_NUMA_ANY ? "" : " on the node", (len + (1 << 20) - 1) >> 20,
+			 page_size == UDMA_PAGE_1G ? "1G" : "2M");
+}
+
+int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populate)
+{
+	int rc;
+
+	if (!r->hugetlb && r->fd < 0) {
+		char label[64];
+
+		/* Shows as [anon:udma:NAME] in /proc/PID/maps (Linux 5.17+); optional. */
+		snprintf(label, sizeof(label), "udma:%s", r->name);
+		prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, len, (unsigned long)label);
+	}
+	/* A child's copy-on-write must never move a page under a device. */
+	if (madvise(addr, len, MADV_DONTFORK) < 0)
+		return udma__err(errno, "madvise(MADV_DONTFORK) failed: %s", strerror(errno));
+	if (populate) {
+		if ((rc = udma__numa_bind(addr, len, r->numa_node)) ||
+		    (rc = udma__populate(addr, len, r->page_size)))
+			return rc;
+	}
+	/* The kernel never swaps hugetlb pages and ignores mlock on them (and would
+	 * still charge RLIMIT_MEMLOCK); mlock, unlike MAP_LOCKED, reports failure. */
+	if (!r->hugetlb && mlock(addr, len) < 0)
+		return udma__memlock_explain(errno, len);
+	return 0;
+}
+
+int udma__region_map(struct udma_region *r)
+{
+	size_t align = r->page_size > UDMA_PAGE_2M ? r->page_size : UDMA_PAGE_2M;
+	int flags = MAP_FIXED, rc;
+	void *va, *addr;
+
+	if (r->hugetlb || (r->flags & UDMA_REGION_SHARED)) {
+		r->fd = udma__memfd(r->name, r->page_size, r->size);
+		if (r->fd < 0)
+			return r->fd;
+		flags |= MAP_SHARED;
+	} else {
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+	}
+	if ((rc = udma__reserve_va(r->size, align, &va)))
+		return rc;
+	addr = mmap(va, r->size, PROT_READ | PROT_WRITE, flags, r->fd, 0);
+	if (addr == MAP_FAILED) {
+		rc = errno;
+		munmap(va, r->size);
+		if (rc == ENOMEM && r->hugetlb)
+			return udma__hugepage_shortage(r->page_size, r->numa_node, r->size);
+		return udma__err(rc, "mmap of %zu bytes for region '%s' failed: %s", r->size, r->name,
+				 strerror(rc));
+	}
+	r->addr = addr;
+	return udma__region_pin(r, addr, r->size, true);
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/* Private structures and helpers shared by the library's files. */
+#ifndef UDMA_INTERNAL_H
+#define UDMA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <udma/udma.h>
+
+#define UDMA_HIDDEN __attribute__((visibility("hidden")))
+#define UDMA_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Every region starts on a 2 MiB boundary, so a 2 MiB chunk of VA belongs to
+ * at most one region: that is what makes the lookup a two-level index. */
+#define UDMA_CHUNK_SHIFT 21
+#define UDMA_L1_SHIFT 30
+#define UDMA_VA_BITS 48
+#define UDMA_L1_ENTRIES ((size_t)1 << (UDMA_VA_BITS - UDMA_L1_SHIFT))
+#define UDMA_L2_ENTRIES ((size_t)1 << (UDMA_L1_SHIFT - UDMA_CHUNK_SHIFT))
+
+struct udma_region;
+
+struct udma_iova_leaf {
+	struct udma_region *_Atomic chunk[UDMA_L2_ENTRIES];
+};
+
+struct udma_iova_map {
+	struct udma_iova_leaf *_Atomic *l1; /* UDMA_L1_ENTRIES, reserved lazily by the kernel */
+};
+
+struct udma_region {
+	struct udma_ctx *ctx;
+	struct udma_region *next;
+	uint8_t *addr;
+	size_t size;
+	size_t page_size;
+	unsigned page_shift;
+	size_t npages;
+	int numa_node;
+	unsigned flags;
+	int fd;
+	bool hugetlb;
+	/* PA mode only: IOVA of each page, and for each page the index of the
+	 * last page of the physically contiguous run it belongs to. */
+	uint64_t *iova;
+	uint32_t *run_end;
+	char name[48];
+};
+
+struct udma_ctx {
+	struct udma_ctx_opts opts;
+	enum udma_iova_mode mode;
+	char reason[192];
+	pthread_mutex_t lock; /* region list and map updates; lookups take no lock */
+	struct udma_region *regions;
+	struct udma_iova_map map;
+	int pagemap_fd;
+};
+
+/* error.c: set the thread's message and return -errnum. */
+UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
+
+/* iova.c */
+UDMA_HIDDEN int udma__map_init(struct udma_iova_map *map);
+UDMA_HIDDEN void udma__map_fini(struct udma_iova_map *map);
+UDMA_HIDDEN int udma__map_insert(struct udma_iova_map *map, struct udma_region *r);
+UDMA_HIDDEN void udma__map_remove(struct udma_iova_map *map, const struct udma_region *r);
+UDMA_HIDDEN void udma__compute_runs(struct udma_region *r);
+
+/* pagemap.c: entries for npages pages of page_size from addr, one per page. */
+#define UDMA_PM_PRESENT (1ull << 63)
+#define UDMA_PM_PFN_MASK ((1ull << 55) - 1)
+UDMA_HIDDEN int udma__pagemap_open(void);
+UDMA_HIDDEN int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages,
+				   uint64_t *entries);
+
+/* hugepage.c */
+UDMA_HIDDEN size_t udma__choose_page_size(size_t size, int node, bool strict, int *err);
+UDMA_HIDDEN unsigned udma__log2(size_t v);
+
+/* numa.c */
+UDMA_HIDDEN int udma__numa_check_node(int node);
+UDMA_HIDDEN int udma__numa_bind(void *addr, size_t len, int node);
+UDMA_HIDDEN int udma__numa_verify(void *addr, size_t page_size, size_t npages, int node);
+
+/* memlock.c */
+UDMA_HIDDEN int udma__memlock_check(size_t len);
+UDMA_HIDDEN int udma__memlock_explain(int errnum, size_t len);
+
+/* populate.c: write-fault every page; a fault-time failure is an error, not SIGBUS. */
+UDMA_HIDDEN int udma__populate(void *addr, size_t len, size_t page_size);
+UDMA_HIDDEN int udma__populate_touch(void *addr, size_t len, size_t page_size);
+
+/* region_map.c: reserve aligned VA; map backing into it. */
+UDMA_HIDDEN int udma__reserve_va(size_t len, size_t align, void **out);
+UDMA_HIDDEN int udma__memfd(const char *name, size_t page_size, size_t len);
+
+/* region_contig.c: PA mode, several pages: find PFN-adjacent pages and map them in order. */
+UDMA_HIDDEN int udma__map_contig(struct udma_region *r, uint64_t *entries);
+
+/* fmt.c */
+UDMA_HIDDEN const char *udma__fmt_size(size_t bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+struct snapshot {
+	int fds;
+	int maps;
+	size_t locked_kb;
+};
+
+static struct snapshot before;
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n - 1; /* the DIR's own fd */
+}
+
+static void take(struct snapshot *s)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	s->maps = 0;
+	while (f && fgets(line, sizeof(line), f))
+		s->maps++;
+	if (f)
+		fclose(f);
+	s->locked_kb = 0;
+	f = fopen("/proc/self/status", "re");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "VmLck: %zu kB", &s->locked_kb);
+	if (f)
+		fclose(f);
+	s->fds = count_fds();
+}
+
+int th_leak_setup(void **state)
+{
+	(void)state;
+	take(&before);
+	return 0;
+}
+
+int th_leak_teardown(void **state)
+{
+	struct snapshot after;
+
+	(void)state;
+	take(&after);
+	if (after.fds != before.fds || after.maps != before.maps || after.locked_kb != before.locked_kb) {
+		print_error("leak: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", before.fds,
+			    after.fds, before.maps, after.maps, before.locked_kb, after.locked_kb);
+		return -1;
+	}
+	return 0;
+}
+
+struct saved {
+	size_t page_size;
+	unsigned long total;
+};
+static struct saved saved[4];
+static int nsaved;
+
+void th_hugepages_restore(void)
+{
+	while (nsaved > 0) {
+		nsaved--;
+		udma_hugepage_set_total(saved[nsaved].page_size, UDMA_NUMA_ANY, saved[nsaved].total);
+	}
+}
+
+static int remember(size_t page_size)
+{
+	struct udma_hugepage_count c;
+	int i;
+
+	for (i = 0; i < nsaved; i++)
+		if (saved[i].page_size == page_size)
+			return 0;
+	if (nsaved == 4 || udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c))
+		return -1;
+	if (nsaved == 0)
+		atexit(th_hugepages_restore);
+	saved[nsaved].page_size = page_size;
+	saved[nsaved++].total = c.total;
+	return 0;
+}
+
+int th_hugepages_ensure(size_t page_size, unsigned long count)
+{
+	struct udma_hugepage_count c;
+	long avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
+
+	if (avail < 0) {
+		printf("# skip: the kernel offers no %zu kB pages\n", page_size >> 10);
+		return 0;
+	}
+	if ((unsigned long)avail >= count)
+		return 1;
+	if (geteuid() != 0) {
+		printf("# skip: %lu free %zu kB hugepages needed, %ld free, and not root to reserve them\n",
+		       count, page_size >> 10, avail);
+		return 0;
+	}
+	if (remember(page_size) || udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c))
+		return 0;
+	udma_hugepage_set_total(page_size, UDMA_NUMA_ANY, c.total + count - (unsigned long)avail);
+	avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
+	if (avail < (long)count) {
+		printf("# skip: the kernel could give only %ld of %lu %zu kB hugepages (memory fragmented)\n",
+		       avail, count, page_size >> 10);
+		return 0;
+	}
+	return 1;
+}
+
+int th_hugepages_none(size_t page_size)
+{
+	int tries;
+
+	if (udma_hugepage_available(page_size, UDMA_NUMA_ANY) <= 0)
+		return 1;
+	if (geteuid() != 0 || remember(page_size))
+		return 0;
+	/* The kernel keeps pages in use (as surplus) and frees the rest. Pages
+	 * unmapped just before may still be on their way back: wait for them. */
+	for (tries = 0; tries < 100; tries++) {
+		udma_hugepage_set_total(page_size, UDMA_NUMA_ANY, 0);
+		if (udma_hugepage_available(page_size, UDMA_NUMA_ANY) <= 0)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+uint64_t th_pagemap_pa(const void *va)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)va / 4096 * sizeof(e))) != sizeof(e))
+		e = 0;
+	close(fd);
+	if (!(e & (1ull << 63)) || !(e & ((1ull << 55) - 1)))
+		return 0;
+	return (e & ((1ull << 55) - 1)) * 4096 + (uintptr_t)va % 4096;
+}
+
+int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (memlock != (size_t)-1) {
+			struct rlimit rl = { memlock, memlock };
+
+			if (setrlimit(RLIMIT_MEMLOCK, &rl))
+				_exit(100);
+		}
+		if (drop_root && geteuid() == 0) {
+			struct passwd *pw = getpwnam("nobody");
+
+			if (!pw || setgid(pw->pw_gid) || setuid(pw->pw_uid))
+				_exit(101);
+		}
+		_exit(fn(arg));
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helpers: leak checks, hugepage fixtures, pagemap reads, unprivileged children. */
+#ifndef UDMA_TEST_HELPERS_H
+#define UDMA_TEST_HELPERS_H
+
+#include <setjmp.h> /* cmocka needs these before its header */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <udma/udma.h>
+
+/* cmocka setup/teardown pair: the teardown fails the test if it left an fd,
+ * a mapping or locked memory behind. */
+int th_leak_setup(void **state);
+int th_leak_teardown(void **state);
+#define th_test(f) cmocka_unit_test_setup_teardown(f, th_leak_setup, th_leak_teardown)
+
+/* Make sure count pages of page_size are available. As root, reserve what is
+ * missing (given back by th_hugepages_restore, registered with atexit).
+ * Returns 1 if they are available, 0 if not (and prints why). */
+int th_hugepages_ensure(size_t page_size, unsigned long count);
+void th_hugepages_restore(void);
+/* Make no pages of page_size available (root only; restored at exit). Returns 1 on success. */
+int th_hugepages_none(size_t page_size);
+
+/* Physical address of va from a fresh pagemap read, 0 if not present or hidden. */
+uint64_t th_pagemap_pa(const void *va);
+
+/* Fork; in the child drop to nobody (if root), lower RLIMIT_MEMLOCK to memlock
+ * bytes unless memlock is (size_t)-1, run fn and exit with its return value.
+ * Returns the child's exit status, or -1 if it died from a signal. */
+int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock);
+
+/* Assert rc is a negative errno with an explanation in udma_last_error(). */
+#define th_assert_err(rc, errnum)                                                    \
+	do {                                                                          \
+		int rc_ = (rc);                                                       \
+		if (rc_ != -(errnum))                                                 \
+			print_error("expected -%d, got %d: %s\n", (errnum), rc_,      \
+				    udma_last_error());                               \
+		assert_int_equal(rc_, -(errnum));                                     \
+		assert_true(udma_last_error()[0] != 0);                               \
+	} while (0)
+
+#endif

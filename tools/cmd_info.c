@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/* udma info: what this machine offers for userspace DMA, and what to fix. */
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <udma/udma.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_PROBLEMS 12
+
+struct info {
+	size_t sizes[8];
+	int nsizes, nodes;
+	struct rlimit memlock;
+	int pfns, iommu_groups, compact_unevictable;
+	const char *uio, *vfio, *thp;
+	char iova_mode[8], iova_reason[192];
+	const char *problems[MAX_PROBLEMS];
+	char problem_buf[MAX_PROBLEMS][192];
+	int nproblems;
+};
+
+static void problem(struct info *in, const char *fmt, const char *arg)
+{
+	if (in->nproblems == MAX_PROBLEMS)
+		return;
+	snprintf(in->problem_buf[in->nproblems], sizeof(in->problem_buf[0]), fmt, arg);
+	in->problems[in->nproblems] = in->problem_buf[in->nproblems];
+	in->nproblems++;
+}
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* "loaded", "module" (present, not loaded) or "missing". */
+static const char *driver_state(const char *driver, const char *module_path)
+{
+	char path[256];
+	struct utsname u;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s", driver);
+	if (stat(path, &st) == 0)
+		return "loaded";
+	if (uname(&u) == 0) {
+		snprintf(path, sizeof(path), "/lib/modules/%s/kernel/drivers/%s", u.release, module_path);
+		if (stat(path, &st) == 0)
+			return "module";
+		strncat(path, ".xz", sizeof(path) - strlen(path) - 1);
+		if (stat(path, &st) == 0)
+			return "module";
+	}
+	return "missing";
+}
+
+static int read_int(const char *path, int dflt)
+{
+	FILE *f = fopen(path, "re");
+	int v = dflt;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = dflt;
+		fclose(f);
+	}
+	return v;
+}
+
+static void gather(struct info *in)
+{
+	struct udma_ctx *ctx;
+	int i;
+
+	memset(in, 0, sizeof(*in));
+	in->nsizes = udma_hugepage_sizes(in->sizes, 8);
+	if (in->nsizes < 0) {
+		in->nsizes = 0;
+		problem(in, "%s", udma_last_error());
+	}
+	in->nodes = udma_numa_nodes();
+	getrlimit(RLIMIT_MEMLOCK, &in->memlock);
+	in->pfns = udma_pfn_readable();
+	in->iommu_groups = count_dir("/sys/kernel/iommu_groups");
+	in->uio = driver_state("uio_pci_generic", "uio/uio_pci_generic.ko");
+	in->vfio = driver_state("vfio-pci", "vfio/pci/vfio-pci.ko");
+	in->thp = udma_thp_mode();
+	in->compact_unevictable = read_int("/proc/sys/vm/compact_unevictable_allowed", 0);
+	if (udma_ctx_create(NULL, &ctx) == 0) {
+		snprintf(in->iova_mode, sizeof(in->iova_mode), "%s",
+			 udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA");
+		snprintf(in->iova_reason, sizeof(in->iova_reason), "%s", udma_ctx_iova_reason(ctx));
+		udma_ctx_destroy(ctx);
+	} else {
+		snprintf(in->iova_mode, sizeof(in->iova_mode), "none");
+		snprintf(in->iova_reason, sizeof(in->iova_reason), "%s", udma_last_error());
+	}
+
+	for (i = 0; i < in->nsizes; i++)
+		if (udma_hugepage_available(in->sizes[i], UDMA_NUMA_ANY) > 0)
+			break;
+	if (i == in->nsizes)
+		problem(in, "%s", "no hugepages free: regions fall back to 4 KiB pages; reserve with: udma hugepages --reserve 64M");
+	if (in->memlock.rlim_cur != RLIM_INFINITY && in->memlock.rlim_cur < (64u << 20) && geteuid() != 0)
+		problem(in, "%s", "RLIMIT_MEMLOCK is low for 4 KiB-page regions: raise with `ulimit -l unlimited` "
+				  "(limits.conf: memlock) or use hugepages, which it does not count");
+	if (!in->pfns)
+		problem(in, "%s", "PFNs hidden: IOVA = PA (UIO) needs root or CAP_SYS_ADMIN; VA mode (VFIO) does not");
+	if (in->pfns && in->compact_unevictable)
+		problem(in, "%s", "4 KiB pages in PA mode can be migrated by compaction even when locked: "
+				  "sysctl vm.compact_unevictable_allowed=0, or use hugepages");
+	if (!in->iommu_groups)
+		problem(in, "%s", "no IOMMU groups: VFIO needs an IOMMU (boot with intel_iommu=on or amd_iommu=on)");
+	if (!strcmp(in->uio, "missing"))
+		problem(in, "%s", "uio_pci_generic is not available in this kernel (CONFIG_UIO_PCI_GENERIC)");
+	else if (!strcmp(in->uio, "module"))
+		problem(in, "%s", "uio_pci_generic is not loaded: modprobe uio_pci_generic");
+	if (!strcmp(in->vfio, "missing"))
+		problem(in, "%s", "vfio-pci is not available in this kernel (CONFIG_VFIO_PCI)");
+	else if (!strcmp(in->vfio, "module"))
+		problem(in, "%s", "vfio-pci is not loaded: modprobe vfio-pci");
+}
+
+static void print_text(const struct info *in)
+{
+	char a[32], b[32];
+	int i, n;
+
+	printf("page sizes\n  4 KiB      always\n");
+	for (i = 0; i < in->nsizes; i++) {
+		struct udma_hugepage_count c;
+		const char *mnt = udma_hugepage_mount(in->sizes[i]);
+
+		udma_hugepage_count(in->sizes[i], UDMA_NUMA_ANY, &c);
+		printf("  %-10s free %lu / total %lu (reserved %lu, surplus %lu)  hugetlbfs: %s\n",
+		       cli_size(in->sizes[i], a, sizeof(a)), c.free, c.total, c.reserved, c.surplus,
+		       mnt ? mnt : "not mounted (not needed: udma uses memfd)");
+		for (n = 0; in->nodes > 1 && n < in->nodes; n++)
+			if (udma_hugepage_count(in->sizes[i], n, &c) == 0)
+				printf("    node %d   free %lu / total %lu\n", n, c.free, c.total);
+	}
+	printf("numa nodes   %d\n", in->nodes);
+	if (in->memlock.rlim_cur == RLIM_INFINITY)
+		printf("memlock      unlimited\n");
+	else
+		printf("memlock      %s%s\n", cli_size(in->memlock.rlim_cur, b, sizeof(b)),
+		       geteuid() == 0 ? " (root: CAP_IPC_LOCK ignores it)" : "");
+	printf("pfns         %s\n", in->pfns ? "readable" : "hidden (needs CAP_SYS_ADMIN)");
+	printf("iommu groups %d\n", in->iommu_groups);
+	printf("uio_pci_generic %s, vfio-pci %s\n", in->uio, in->vfio);
+	printf("thp          %s\n", in->thp);
+	printf("iova mode    %s: %s\n", in->iova_mode, in->iova_reason);
+	if (in->nproblems)
+		printf("problems\n");
+	for (i = 0; i < in->nproblems; i++)
+		printf("  - %s\n", in->problems[i]);
+}
+
+static void print_json(const struct info *in)
+{
+	int i, n;
+
+	printf("{\"page_sizes\":[{\"size\":4096}");
+	for (i = 0; i < in->nsizes; i++) {
+		struct udma_hugepage_count c;
+		const char *mnt = udma_hugepage_mount(in->sizes[i]);
+
+		udma_hugepage_count(in->sizes[i], UDMA_NUMA_ANY, &c);
+		printf(",{\"size\":%zu,\"free\":%lu,\"total\":%lu,\"reserved\":%lu,\"surplus\":%lu,\"mount\":",
+		       in->sizes[i], c.free, c.total, c.reserved, c.surplus);
+		if (mnt)
+			cli_json_str(stdout, mnt);
+		else
+			printf("null");
+		printf(",\"nodes\":[");
+		for (n = 0; n < in->nodes; n++) {
+			if (udma_hugepage_count(in->sizes[i], n, &c))
+				c.free = c.total = 0;
+			printf("%s{\"node\":%d,\"free\":%lu,\"total\":%lu}", n ? "," : "", n, c.free, c.total);
+		}
+		printf("]}");
+	}
+	printf("],\"numa_nodes\":%d,\"memlock\":", in->nodes);
+	if (in->memlock.rlim_cur == RLIM_INFINITY)
+		printf("null");
+	else
+		printf("%llu", (unsigned long long)in->memlock.rlim_cur);
+	printf(",\"pfns_readable\":%s,\"iommu_groups\":%d,\"uio_pci_generic\":\"%s\",\"vfio_pci\":\"%s\","
+	       "\"thp\":\"%s\",\"iova_mode\":\"%s\",\"iova_reason\":",
+	       in->pfns ? "true" : "false", in->iommu_groups, in->uio, in->vfio, in->thp, in->iova_mode);
+	cli_json_str(stdout, in->iova_reason);
+	printf(",\"problems\":[");
+	for (i = 0; i < in->nproblems; i++) {
+		printf(i ? "," : "");
+		cli_json_str(stdout, in->problems[i]);
+	}
+	printf("]}\n");
+}
+
+int cmd_info(int argc, char **argv)
+{
+	struct info in;
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json")) {
+			fprintf(stderr, "usage: udma info [--json]\n");
+			return 2;
+		}
+	gather(&in);
+	if (cli_has_flag(argc, argv, "--json"))
+		print_json(&in);
+	else
+		print_text(&in);
+	return 0;
+}

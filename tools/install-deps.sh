@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install the Debian packages the build and tests need, only those missing.
+set -eu
+PKGS="gcc make pkg-config libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libcmocka-dev numactl"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "udma: missing packages:$missing; install them with: sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "udma: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
