@@ -8,7 +8,6 @@
  * usage: bench_region [--runs N] [--quick] [--iova auto|pa|va]
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,34 +30,10 @@
 
 #define BENCH "region"
 #define MAX_RUNS 1000
+#define NS_TO_GIB_S (1e9 / (double)(1u << 30)) /* bytes per ns -> GiB/s */
 
 static const size_t page_sizes[] = { UDMA_PAGE_4K, UDMA_PAGE_2M, UDMA_PAGE_1G };
 static const size_t region_sizes[] = { (size_t)64 << 20, (size_t)1 << 30 };
-
-/* Hugepage pools we changed, to give back at exit (also on SIGINT/SIGTERM). */
-static struct {
-	size_t page_size;
-	unsigned long orig;
-	int changed;
-} pools[2] = { { UDMA_PAGE_2M, 0, 0 }, { UDMA_PAGE_1G, 0, 0 } };
-
-static void pools_restore(void)
-{
-	unsigned i;
-
-	for (i = 0; i < 2; i++)
-		if (pools[i].changed) {
-			pools[i].changed = 0;
-			udma_hugepage_set_total(pools[i].page_size, UDMA_NUMA_ANY, pools[i].orig);
-		}
-}
-
-static void on_signal(int sig)
-{
-	pools_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
 
 static size_t round_up(size_t v, size_t to)
 {
@@ -87,24 +62,6 @@ static int kernel_offers(size_t page_size)
 		if (sizes[i] == page_size)
 			return 1;
 	return 0;
-}
-
-/* As root, make sure `need` pages of this size are free; remember the old total. */
-static void pool_reserve(unsigned idx, unsigned long need)
-{
-	struct udma_hugepage_count c;
-	long avail;
-
-	if (geteuid() != 0 || !kernel_offers(pools[idx].page_size) ||
-	    udma_hugepage_count(pools[idx].page_size, UDMA_NUMA_ANY, &c))
-		return;
-	avail = udma_hugepage_available(pools[idx].page_size, UDMA_NUMA_ANY);
-	if (avail >= 0 && (unsigned long)avail >= need)
-		return;
-	pools[idx].orig = c.total;
-	pools[idx].changed = 1;
-	udma_hugepage_set_total(pools[idx].page_size, UDMA_NUMA_ANY,
-				c.total + need - (avail > 0 ? (unsigned long)avail : 0));
 }
 
 static int bare_flags(size_t page_size)
@@ -184,7 +141,11 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 		return;
 	}
 	if (page_size > UDMA_PAGE_4K) {
-		long avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
+		long avail;
+
+		/* One region alive at a time; topped up per case in case another process took some. */
+		bench_hugepages_ensure(page_size, mapped / page_size);
+		avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
 
 		if (avail < 0 || (size_t)avail < mapped / page_size) {
 			snprintf(why, sizeof(why), "needs %zu free %s pages, %ld available%s", mapped / page_size, b,
@@ -221,11 +182,11 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 		double mbc = bench_median(bc, runs), mbd = bench_median(bd, runs);
 
 		bench_emit(BENCH, name, size, page_size, mc, runs,
-			   BENCH_FIELDS({ "mapped", (double)mapped }, { "destroy_ns", md }, { "bare_create_ns", mbc },
-					{ "bare_destroy_ns", mbd }, { "create_ratio", mbc > 0 ? mc / mbc : -1 },
-					{ "destroy_ratio", mbd > 0 ? md / mbd : -1 },
-					{ "create_gib_s", mc > 0 ? (double)mapped / mc : 0 },
-					{ "bare_create_gib_s", mbc > 0 ? (double)mapped / mbc : 0 }));
+			   BENCH_FIELDS({ "mapped", (double)mapped, NULL }, { "destroy_ns", md, NULL }, { "bare_create_ns", mbc, NULL },
+					{ "bare_destroy_ns", mbd, NULL }, { "create_ratio", mbc > 0 ? mc / mbc : -1, NULL },
+					{ "destroy_ratio", mbd > 0 ? md / mbd : -1, NULL },
+					{ "create_gib_s", mc > 0 ? (double)mapped / mc * NS_TO_GIB_S : 0, NULL },
+					{ "bare_create_gib_s", mbc > 0 ? (double)mapped / mbc * NS_TO_GIB_S : 0, NULL }));
 	}
 }
 
@@ -280,13 +241,7 @@ int main(int argc, char **argv)
 		runs = MAX_RUNS;
 
 	bench_emit_machine(BENCH);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	atexit(pools_restore);
-	/* One region alive at a time: the largest case decides. */
-	pool_reserve(0, region_sizes[nsizes - 1] / UDMA_PAGE_2M);
-	pool_reserve(1, round_up(region_sizes[nsizes - 1], UDMA_PAGE_1G) / UDMA_PAGE_1G);
-
+	bench_hugepages_restore_at_exit();
 	rc = udma_ctx_create(&co, &ctx);
 	if (rc) {
 		bench_emit_skip(BENCH, "all", udma_last_error());
@@ -298,6 +253,6 @@ int main(int argc, char **argv)
 		for (j = 0; j < sizeof(page_sizes) / sizeof(page_sizes[0]); j++)
 			bench_case(ctx, region_sizes[i], page_sizes[j], runs);
 	udma_ctx_destroy(ctx);
-	pools_restore();
+	bench_hugepages_restore();
 	return 0;
 }

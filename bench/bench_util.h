@@ -3,6 +3,7 @@
 #ifndef UDMA_BENCH_UTIL_H
 #define UDMA_BENCH_UTIL_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <udma/hugepage.h>
 
 /* Monotonic clock in nanoseconds. */
 static inline uint64_t bench_now_ns(void)
@@ -62,7 +65,8 @@ static inline void bench_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* A JSON number: integers as such, others with 3 decimals; NaN/inf as null. */
+/* A JSON number: integers as such, others with 3 decimals (4 significant
+ * digits below 1); NaN/inf as null. */
 static inline void bench_json_num(FILE *f, double v)
 {
 	if (v != v || v > 1e300 || v < -1e300)
@@ -71,18 +75,22 @@ static inline void bench_json_num(FILE *f, double v)
 		fprintf(f, "%lld", (long long)v);
 	else if (v >= 1000 || v <= -1000)
 		fprintf(f, "%.0f", v);
-	else
+	else if (v >= 1 || v <= -1)
 		fprintf(f, "%.3f", v);
+	else
+		fprintf(f, "%.4g", v);
 }
 
-/* Extra numeric fields of a result line, ended by { NULL, 0 }:
- * bench_emit(..., BENCH_FIELDS({ "ratio", r }, { "bare_ns", b })). */
+/* Extra fields of a result line, ended by { NULL, 0, NULL }: numbers, or with
+ * raw set, a JSON literal written as is (true, false, null):
+ * bench_emit(..., BENCH_FIELDS({ "ratio", r, NULL }, { "verified", 0, "true" })). */
 struct bench_field {
 	const char *key;
 	double val;
+	const char *raw;
 };
 
-#define BENCH_FIELDS(...) ((const struct bench_field[]){ __VA_ARGS__, { NULL, 0 } })
+#define BENCH_FIELDS(...) ((const struct bench_field[]){ __VA_ARGS__, { NULL, 0, NULL } })
 
 /* One result line:
  * {"bench":..,"case":..,"size":..,"page_size":..,"median_ns":..,"runs":N, extras...} */
@@ -100,7 +108,10 @@ static inline void bench_emit(const char *bench, const char *case_name, size_t s
 		putchar(',');
 		bench_json_str(stdout, extra->key);
 		putchar(':');
-		bench_json_num(stdout, extra->val);
+		if (extra->raw)
+			fputs(extra->raw, stdout);
+		else
+			bench_json_num(stdout, extra->val);
 	}
 	printf("}\n");
 	fflush(stdout);
@@ -183,6 +194,66 @@ static inline unsigned bench_parse_count(const char *opt, const char *s)
 		exit(2);
 	}
 	return (unsigned)v;
+}
+
+/*
+ * Hugepage pools, as root: top a pool up so that `need` pages are free, and
+ * give back at exit what was added. The pools are system-wide and another
+ * process may change them meanwhile, so this adds and removes deltas rather
+ * than writing back an absolute total read at start.
+ */
+static __attribute__((unused)) struct {
+	size_t page_size;
+	unsigned long added;
+} bench_pools[2] = { { UDMA_PAGE_2M, 0 }, { UDMA_PAGE_1G, 0 } };
+
+static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
+{
+	struct udma_hugepage_count c;
+	unsigned i;
+	long avail, got;
+
+	for (i = 0; i < 2 && bench_pools[i].page_size != page_size; i++)
+		;
+	if (i == 2 || geteuid() != 0 || udma_hugepage_count(page_size, -1, &c))
+		return;
+	avail = udma_hugepage_available(page_size, -1);
+	if (avail < 0)
+		avail = 0;
+	if ((unsigned long)avail >= need)
+		return;
+	got = udma_hugepage_set_total(page_size, -1, c.total + need - (unsigned long)avail);
+	if (got > (long)c.total)
+		bench_pools[i].added += (unsigned long)got - c.total;
+}
+
+static inline void bench_hugepages_restore(void)
+{
+	struct udma_hugepage_count c;
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		if (!bench_pools[i].added || udma_hugepage_count(bench_pools[i].page_size, -1, &c))
+			continue;
+		udma_hugepage_set_total(bench_pools[i].page_size, -1,
+					c.total > bench_pools[i].added ? c.total - bench_pools[i].added : 0);
+		bench_pools[i].added = 0;
+	}
+}
+
+static inline void bench_on_signal(int sig)
+{
+	bench_hugepages_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Give the pools back at exit, on SIGINT and on SIGTERM. */
+static inline void bench_hugepages_restore_at_exit(void)
+{
+	atexit(bench_hugepages_restore);
+	signal(SIGINT, bench_on_signal);
+	signal(SIGTERM, bench_on_signal);
 }
 
 #endif

@@ -13,6 +13,9 @@ int udma__pagemap_open(void)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 
+	if (fd < 0 && errno == EACCES)
+		return udma__err(errno, "cannot open /proc/self/pagemap: permission denied (after a uid "
+					"change a process is not dumpable: prctl(PR_SET_DUMPABLE, 1))");
 	if (fd < 0)
 		return udma__err(errno, "cannot open /proc/self/pagemap: %s (is /proc mounted?)",
 				 strerror(errno));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -185,6 +186,8 @@ int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock)
 
 			if (!pw || setgid(pw->pw_gid) || setuid(pw->pw_uid))
 				_exit(101);
+			/* A uid change makes /proc/self root's; a process started as nobody has it. */
+			prctl(PR_SET_DUMPABLE, 1);
 		}
 		_exit(fn(arg));
 	}

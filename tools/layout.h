@@ -56,6 +56,10 @@ struct layout_region {
 	struct layout_run *runs;
 	size_t nruns, runs_cap;
 	uint64_t largest_run;
+	/* --demo: what the library itself says, to compare with pagemap */
+	bool have_lib;
+	uint64_t lib_iova;
+	size_t lib_contig;
 };
 
 struct layout {

@@ -1,0 +1,28 @@
+#!/bin/sh
+# The shared library exports only udma_ symbols, and an external program builds
+# against an installed udma with pkg-config alone.
+set -u
+build=${1:-build}
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1"; }
+
+extra=$(nm -D --defined-only "$build/libudma.so" | awk '{print $3}' | grep -v '^udma_[a-z]')
+[ -z "$extra" ] && ok "libudma.so exports only udma_* symbols" || nok "unexpected exports: $extra"
+soname=$(readelf -d "$build/libudma.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+[ "$soname" = libudma.so.0 ] && ok "soname is libudma.so.0" || nok "soname is '$soname'"
+
+case $build in *san-*) echo "ok 3 - install test # skip: sanitizer build"; exit 0 ;; esac
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+if make -s install DESTDIR="$dest" PREFIX=/usr/local >/dev/null 2>&1; then ok "make install DESTDIR"; else nok "make install DESTDIR"; exit 1; fi
+# The README's usage example is what a user copies first: it must build and run.
+awk '/^```c$/ {on = 1; next} /^```$/ {on = 0} on' README.md >"$dest/app.c"
+export PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$dest/usr/local/lib/pkgconfig"
+if cc -o "$dest/app" "$dest/app.c" $(pkg-config --cflags --libs udma) 2>"$dest/err"; then
+	ok "README example builds with pkg-config --cflags --libs udma"
+else
+	nok "external build: $(cat "$dest/err")"
+fi
+if LD_LIBRARY_PATH="$dest/usr/local/lib" "$dest/app"; then ok "README example runs"; else nok "README example runs"; fi
+[ -x "$dest/usr/local/bin/udma" ] && ok "CLI installed" || nok "CLI installed"

@@ -1,0 +1,44 @@
+#!/bin/sh
+# Run every test binary and shell test; end with one summary line.
+# usage: tests/run.sh BUILD_DIR TEST_BINARY...
+set -u
+build=$1
+shift
+passed=0 failed=0 skipped=0 broken=""
+
+count() { sed -n "s/^\[  $1  \] \([0-9]*\) test(s).*/\1/p" "$2" | head -n 1; }
+
+for t in "$@" tests/*.sh; do
+	case $t in tests/run.sh) continue ;; esac
+	log=$(mktemp)
+	case $t in
+	*.sh) sh "$t" "$build" >"$log" 2>&1 ;;
+	*) "$t" >"$log" 2>&1 ;;
+	esac
+	rc=$?
+	cat "$log"
+	case $t in
+	*.sh)
+		p=$(grep -c '^ok ' "$log")
+		f=$(grep -c '^not ok ' "$log")
+		s=$(grep -c '^ok .*# skip' "$log")
+		p=$((p - s))
+		;;
+	*)
+		p=$(count "PASSED" "$log")
+		f=$(count "FAILED" "$log")
+		s=$(count "SKIPPED" "$log")
+		;;
+	esac
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	skipped=$((skipped + ${s:-0}))
+	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
+		failed=$((failed + 1)) # crashed or exited non-zero without saying why
+	fi
+	[ "$rc" != 0 ] && broken="$broken $t"
+	rm -f "$log"
+done
+[ -n "$broken" ] && echo "failing:$broken"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ] && [ -z "$broken" ]

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* Hugepage discovery, reservation and size parsing. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+static void sizes_ascending(void **state)
+{
+	size_t sizes[8];
+	int n = udma_hugepage_sizes(sizes, 8), i, has_2m = 0;
+
+	(void)state;
+	assert_true(n >= 0);
+	for (i = 0; i < n && i < 8; i++) {
+		assert_true(sizes[i] > UDMA_PAGE_4K);
+		assert_int_equal(sizes[i] & (sizes[i] - 1), 0);
+		if (i)
+			assert_true(sizes[i] > sizes[i - 1]);
+		has_2m |= sizes[i] == UDMA_PAGE_2M;
+	}
+	if (!has_2m)
+		printf("# note: this kernel offers no 2 MiB pages\n");
+	/* asking for fewer than there are still returns the count */
+	assert_int_equal(udma_hugepage_sizes(sizes, 0), n);
+}
+
+static void counts_and_reservation(void **state)
+{
+	struct udma_hugepage_count all, node0;
+	long avail;
+
+	(void)state;
+	if (!th_hugepages_ensure(UDMA_PAGE_2M, 3))
+		skip();
+	assert_int_equal(udma_hugepage_count(UDMA_PAGE_2M, UDMA_NUMA_ANY, &all), 0);
+	assert_true(all.total >= 3 && all.free >= 3 && all.free <= all.total);
+	avail = udma_hugepage_available(UDMA_PAGE_2M, UDMA_NUMA_ANY);
+	assert_true(avail >= 3 && (unsigned long)avail == all.free - all.reserved);
+	assert_int_equal(udma_hugepage_count(UDMA_PAGE_2M, 0, &node0), 0);
+	assert_true(node0.total <= all.total);
+	assert_true(udma_hugepage_available(UDMA_PAGE_2M, 0) <= avail);
+	if (geteuid() == 0) {
+		/* one more page, then back */
+		assert_int_equal(udma_hugepage_set_total(UDMA_PAGE_2M, UDMA_NUMA_ANY, all.total + 1),
+				 (long)all.total + 1);
+		assert_int_equal(udma_hugepage_set_total(UDMA_PAGE_2M, UDMA_NUMA_ANY, all.total),
+				 (long)all.total);
+	}
+}
+
+static void unknown_size_and_node(void **state)
+{
+	struct udma_hugepage_count c;
+
+	(void)state;
+	th_assert_err(udma_hugepage_count(64 << 10, UDMA_NUMA_ANY, &c), ENOENT);
+	th_assert_err(udma_hugepage_count(UDMA_PAGE_2M, 999, &c), ENOENT);
+	assert_true(udma_hugepage_available(64 << 10, UDMA_NUMA_ANY) < 0);
+	assert_true(udma_hugepage_set_total(64 << 10, UDMA_NUMA_ANY, 1) < 0);
+	assert_non_null(strstr(udma_last_error(), "64 kB"));
+}
+
+static void parse_size(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t v;
+	} ok[] = { { "4096", 4096 }, { "4K", 4096 }, { "4k", 4096 }, { "2M", 2 << 20 },
+		   { "64MiB", 64 << 20 }, { "1G", 1 << 30 }, { "1GB", 1 << 30 }, { "0", 0 } };
+	static const char *const bad[] = { "", "M", "-1", "12Q", "4 K", "99999999999999999999", "1X" };
+	size_t v, i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(udma_parse_size(ok[i].s, &v), 0);
+		assert_int_equal(v, ok[i].v);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		th_assert_err(udma_parse_size(bad[i], &v), EINVAL);
+	th_assert_err(udma_parse_size(NULL, &v), EINVAL);
+}
+
+static void environment(void **state)
+{
+	const char *thp = udma_thp_mode();
+
+	(void)state;
+	assert_true(!strcmp(thp, "always") || !strcmp(thp, "madvise") || !strcmp(thp, "never") ||
+		    !strcmp(thp, "unknown"));
+	assert_true(udma_numa_nodes() >= 1);
+	/* root reads PFNs; anyone else does not */
+	assert_int_equal(udma_pfn_readable(), geteuid() == 0);
+	/* a mount is optional (udma maps hugepages through memfd); if given, it is a path */
+	if (udma_hugepage_mount(UDMA_PAGE_2M))
+		assert_int_equal(udma_hugepage_mount(UDMA_PAGE_2M)[0], '/');
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		th_test(sizes_ascending), th_test(counts_and_reservation), th_test(unknown_size_and_node),
+		th_test(parse_size),      th_test(environment),
+	};
+
+	return cmocka_run_group_tests_name("hugepage", tests, NULL, NULL);
+}

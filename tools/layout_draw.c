@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/* udma layout: draw a process's address space, high addresses first, in 100
+ * columns; or print it as one JSON object. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli.h"
+#include "layout.h"
+
+#define COLUMNS 100
+#define BAR_MAX 16 /* one mark per doubling from 4 KiB: 16 marks = 128 GiB */
+#define ADDR_MIN_WIDTH 12
+
+static const char *const kind_names[] = {
+	[SEG_CODE] = "code",   [SEG_RODATA] = "rodata", [SEG_DATA] = "data", [SEG_BSS] = "bss",
+	[SEG_HEAP] = "heap",   [SEG_MMAP] = "mmap",     [SEG_UDMA] = "udma", [SEG_STACK] = "stack",
+	[SEG_VVAR] = "vvar",   [SEG_VDSO] = "vdso",     [SEG_VSYSCALL] = "vsyscall",
+};
+
+const char *layout_kind_name(enum seg_kind kind)
+{
+	return kind_names[kind];
+}
+
+/* A run of VMAs drawn as one line: indexes first..last, ascending. */
+struct group {
+	size_t first, last;
+};
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return path[0] == '/' && slash ? slash + 1 : path;
+}
+
+/* Whether b continues a's line: contiguous, same kind, same file or region. */
+static bool same_group(const struct layout_vma *a, const struct layout_vma *b)
+{
+	if (a->end != b->start || a->kind != b->kind)
+		return false;
+	if (a->kind == SEG_UDMA)
+		return !strcmp(a->udma, b->udma) && a->reg_id == b->reg_id;
+	return !strcmp(a->path, b->path);
+}
+
+static const struct layout_region *region_at(const struct layout *lay, uint64_t start)
+{
+	size_t i;
+
+	for (i = 0; i < lay->nregions; i++)
+		if (lay->regions[i].start <= start && start < lay->regions[i].end)
+			return &lay->regions[i];
+	return NULL;
+}
+
+static unsigned hex_digits(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >>= 4)
+		n++;
+	return n;
+}
+
+/* Wide enough for every user-space address; [vsyscall] sits in kernel space
+ * on x86-64 and may overflow its own line rather than widen all of them. */
+static int addr_width(const struct layout *lay)
+{
+	unsigned w = ADDR_MIN_WIDTH;
+	size_t i;
+
+	for (i = 0; i < lay->nvmas; i++)
+		if (lay->vmas[i].kind != SEG_VSYSCALL && hex_digits(lay->vmas[i].end - 1) > w)
+			w = hex_digits(lay->vmas[i].end - 1);
+	return (int)w;
+}
+
+static unsigned bar_len(uint64_t size)
+{
+	unsigned n = 1;
+
+	while (n < BAR_MAX && (size >> (12 + n)))
+		n++;
+	return n;
+}
+
+static void group_perms(const struct layout *lay, const struct group *g, char *out)
+{
+	size_t i;
+
+	memcpy(out, lay->vmas[g->first].perms, 3);
+	out[3] = '\0';
+	for (i = g->first + 1; i <= g->last; i++)
+		if (memcmp(out, lay->vmas[i].perms, 3))
+			strcpy(out, "mix");
+}
+
+static void group_detail(const struct layout *lay, const struct group *g, char *buf, size_t len)
+{
+	const struct layout_vma *v = &lay->vmas[g->first];
+	size_t n = g->last - g->first + 1;
+	int used;
+
+	if (v->kind == SEG_UDMA)
+		used = snprintf(buf, len, "udma:%s", v->udma);
+	else if (v->path[0])
+		used = snprintf(buf, len, "%s", base_name(v->path));
+	else
+		used = snprintf(buf, len, "anonymous");
+	if (n > 1 && used >= 0 && (size_t)used < len)
+		snprintf(buf + used, len - (size_t)used, " (%zu maps)", n);
+}
+
+/* Fit s into width columns, marking a cut with "~". */
+static void put_clipped(FILE *f, const char *s, int width)
+{
+	int len = (int)strlen(s);
+
+	if (width < 2)
+		width = 2;
+	if (len <= width)
+		fprintf(f, "%s\n", s);
+	else
+		fprintf(f, "%.*s~\n", width - 1, s);
+}
+
+static void draw_gap(FILE *f, int indent, const struct layout_vma *below,
+		     const struct layout_vma *above)
+{
+	char sz[32];
+
+	if (above->kind == SEG_VSYSCALL)
+		fprintf(f, "%*s... end of user space; kernel space above ...\n", indent, "");
+	else
+		fprintf(f, "%*s... %s unmapped ...\n", indent, "",
+			cli_size(above->start - below->end, sz, sizeof(sz)));
+}
+
+static void draw_runs(FILE *f, int indent, const struct layout_region *r)
+{
+	char sz[32], big[32];
+	size_t i;
+
+	if (!r->pfns_readable) {
+		fprintf(f, "%*s%s\n", indent, "", r->pfn_note);
+		return;
+	}
+	fprintf(f, "%*s%zu physically contiguous run%s, largest %s\n", indent, "", r->nruns,
+		r->nruns == 1 ? "" : "s", cli_size(r->largest_run, big, sizeof(big)));
+	for (i = 0; i < r->nruns && i < LAYOUT_SHOW_RUNS; i++)
+		fprintf(f, "%*s  IOVA 0x%" PRIx64 " + %s\n", indent, "", r->runs[i].iova,
+			cli_size(r->runs[i].size, sz, sizeof(sz)));
+	if (r->nruns > LAYOUT_SHOW_RUNS)
+		fprintf(f, "%*s  ... and %zu more\n", indent, "", r->nruns - LAYOUT_SHOW_RUNS);
+}
+
+static void draw_region(FILE *f, int indent, const struct layout_region *r)
+{
+	char ps[32], lk[32], rss[32];
+
+	fprintf(f, "%*s%s: %s pages, locked %s, resident %s\n", indent, "", r->name,
+		cli_size(r->page_size, ps, sizeof(ps)),
+		r->hugetlb ? "hugetlb (unswappable)" : cli_size(r->locked, lk, sizeof(lk)),
+		cli_size(r->rss, rss, sizeof(rss)));
+	draw_runs(f, indent, r);
+	if (r->have_lib)
+		fprintf(f, "%*sudma_iova 0x%" PRIx64 ", udma_iova_contig %s\n", indent, "", r->lib_iova,
+			cli_size(r->lib_contig, lk, sizeof(lk)));
+}
+
+/* Extra lines under a group: the program break, the stack start, udma details. */
+static void draw_notes(FILE *f, int indent, const struct layout *lay, const struct group *g)
+{
+	const struct layout_vma *v = &lay->vmas[g->first];
+	char sz[32];
+
+	if (v->kind == SEG_HEAP && lay->start_brk)
+		fprintf(f, "%*sstart_brk 0x%" PRIx64 ", program break 0x%" PRIx64 " (%s)\n",
+			indent, "", lay->start_brk, lay->brk,
+			cli_size(lay->brk - lay->start_brk, sz, sizeof(sz)));
+	else if (v->kind == SEG_STACK && lay->start_stack)
+		fprintf(f, "%*sstart_stack 0x%" PRIx64 " (argv, envp and auxv above it)\n", indent, "",
+			lay->start_stack);
+	else if (v->kind == SEG_UDMA && region_at(lay, v->start))
+		draw_region(f, indent, region_at(lay, v->start));
+}
+
+static void draw_group(FILE *f, const struct layout *lay, const struct group *g, int w)
+{
+	const struct layout_vma *lo = &lay->vmas[g->first], *hi = &lay->vmas[g->last];
+	char sz[32], perms[4], detail[256], bar[BAR_MAX + 1];
+	uint64_t size = hi->end - lo->start;
+	unsigned n = bar_len(size);
+	int used;
+
+	memset(bar, lo->kind == SEG_UDMA ? '=' : '#', n);
+	bar[n] = '\0';
+	group_perms(lay, g, perms);
+	group_detail(lay, g, detail, sizeof(detail));
+	used = fprintf(f, "  %0*" PRIx64 "-%0*" PRIx64 " %10s %-3s %-8s %-*s ", w, lo->start, w, hi->end,
+		       cli_size(size, sz, sizeof(sz)), perms, layout_kind_name(lo->kind), BAR_MAX, bar);
+	put_clipped(f, detail, COLUMNS - used);
+	draw_notes(f, 2 * w + 6, lay, g);
+}
+
+/* No [heap] VMA: the program never moved its break; still show where it is. */
+static bool heap_missing(const struct layout *lay)
+{
+	size_t i;
+
+	for (i = 0; i < lay->nvmas; i++)
+		if (lay->vmas[i].kind == SEG_HEAP)
+			return false;
+	return lay->start_brk != 0;
+}
+
+static void draw_empty_heap(FILE *f, const struct layout *lay, int w)
+{
+	fprintf(f, "  %0*" PRIx64 "%*s %10s %-3s %-8s %-*s empty: program break = start_brk\n", w,
+		lay->start_brk, w + 1, "", "0 B", "", "heap", BAR_MAX, "");
+}
+
+static void draw_header(FILE *f, const struct layout *lay, int w)
+{
+	fprintf(f, "process %d (%s)%s%s\n", lay->pid, lay->comm, lay->exe ? ": " : "",
+		lay->exe ? lay->exe : "");
+	if (lay->start_code) {
+		fprintf(f, "  code 0x%" PRIx64 "-0x%" PRIx64 "   data 0x%" PRIx64 "-0x%" PRIx64 "\n",
+			lay->start_code, lay->end_code, lay->start_data, lay->end_data);
+		fprintf(f, "  brk  0x%" PRIx64 "-0x%" PRIx64 "   stack 0x%" PRIx64 "\n", lay->start_brk,
+			lay->brk, lay->start_stack);
+	} else {
+		fprintf(f, "  (code, data, brk and stack addresses hidden: run as the owner or root)\n");
+	}
+	fprintf(f, "  bar: one mark per doubling of size from 4 KiB; '=' marks udma regions\n\n");
+	fprintf(f, "  %-*s %-*s %10s %-3s %-8s %-*s %s\n", w, "start", w, "end", "size", "prm",
+		"kind", BAR_MAX, "bar", "what");
+}
+
+void layout_draw_text(FILE *f, const struct layout *lay)
+{
+	int w = addr_width(lay);
+	bool empty_heap = heap_missing(lay);
+	struct group g;
+	size_t i;
+
+	draw_header(f, lay, w);
+	for (i = lay->nvmas; i-- > 0;) {
+		g.last = i;
+		while (i > 0 && same_group(&lay->vmas[i - 1], &lay->vmas[i]))
+			i--;
+		g.first = i;
+		if (g.last + 1 < lay->nvmas && lay->vmas[g.last + 1].start > lay->vmas[g.last].end)
+			draw_gap(f, w + 3, &lay->vmas[g.last], &lay->vmas[g.last + 1]);
+		if (empty_heap && lay->vmas[g.last].end <= lay->start_brk) {
+			draw_empty_heap(f, lay, w);
+			empty_heap = false;
+		}
+		draw_group(f, lay, &g, w);
+	}
+	fprintf(f, "\n%zu udma region%s%s\n", lay->nregions, lay->nregions == 1 ? "" : "s",
+		lay->nregions ? "" : " (seen as /memfd:udma:NAME or [anon:udma:NAME] in maps)");
+}
+
+static void json_addr(FILE *f, const char *key, uint64_t v, const char *sep)
+{
+	fprintf(f, "\"%s\": \"0x%" PRIx64 "\"%s", key, v, sep);
+}
+
+static void json_segment(FILE *f, const struct layout_vma *v, bool last)
+{
+	fprintf(f, "    {\"kind\": \"%s\", ", layout_kind_name(v->kind));
+	json_addr(f, "start", v->start, ", ");
+	json_addr(f, "end", v->end, ", ");
+	fprintf(f, "\"size\": %" PRIu64 ", \"perms\": \"%s\", \"name\": ", v->end - v->start, v->perms);
+	cli_json_str(f, v->kind == SEG_UDMA ? v->udma : v->path);
+	fprintf(f, ", \"path\": ");
+	cli_json_str(f, v->path);
+	fprintf(f, ", \"page_size\": %zu, \"locked\": %" PRIu64 ", \"rss\": %" PRIu64 "}%s\n",
+		v->page_size, v->locked, v->rss, last ? "" : ",");
+}
+
+static void json_region(FILE *f, const struct layout_region *r, bool last)
+{
+	size_t i;
+
+	fprintf(f, "    {\"name\": ");
+	cli_json_str(f, r->name);
+	fprintf(f, ", ");
+	json_addr(f, "start", r->start, ", ");
+	fprintf(f, "\"size\": %" PRIu64 ", \"page_size\": %zu, \"hugetlb\": %s, ", r->end - r->start,
+		r->page_size, r->hugetlb ? "true" : "false");
+	fprintf(f, "\"locked\": %" PRIu64 ", \"rss\": %" PRIu64 ", \"pfns_readable\": %s, ", r->locked,
+		r->rss, r->pfns_readable ? "true" : "false");
+	fprintf(f, "\"pfn_note\": ");
+	cli_json_str(f, r->pfns_readable ? "" : r->pfn_note);
+	fprintf(f, ", \"largest_run\": %" PRIu64 ", \"runs\": [", r->largest_run);
+	for (i = 0; i < r->nruns; i++)
+		fprintf(f, "%s{\"iova\": \"0x%" PRIx64 "\", \"size\": %" PRIu64 "}", i ? ", " : "",
+			r->runs[i].iova, r->runs[i].size);
+	fprintf(f, "]}%s\n", last ? "" : ",");
+}
+
+/* Addresses are hex strings: JSON numbers lose precision above 2^53. */
+void layout_draw_json(FILE *f, const struct layout *lay)
+{
+	size_t i;
+
+	fprintf(f, "{\n  \"pid\": %d, \"comm\": ", lay->pid);
+	cli_json_str(f, lay->comm);
+	fprintf(f, ", \"exe\": ");
+	if (lay->exe)
+		cli_json_str(f, lay->exe);
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\n  ");
+	json_addr(f, "start_code", lay->start_code, ", ");
+	json_addr(f, "end_code", lay->end_code, ", ");
+	json_addr(f, "start_data", lay->start_data, ", ");
+	json_addr(f, "end_data", lay->end_data, ",\n  ");
+	json_addr(f, "start_brk", lay->start_brk, ", ");
+	json_addr(f, "brk", lay->brk, ", ");
+	json_addr(f, "start_stack", lay->start_stack, ",\n");
+	fprintf(f, "  \"segments\": [\n");
+	for (i = 0; i < lay->nvmas; i++)
+		json_segment(f, &lay->vmas[i], i + 1 == lay->nvmas);
+	fprintf(f, "  ],\n  \"udma_regions\": [\n");
+	for (i = 0; i < lay->nregions; i++)
+		json_region(f, &lay->regions[i], i + 1 == lay->nregions);
+	fprintf(f, "  ]\n}\n");
+}
