@@ -7,6 +7,7 @@ VERSION  := 0.1.0
 SOVER    := 0
 
 SAN      ?=
+comma    := ,
 ifeq ($(SAN),)
 B        := build
 SANFLAGS :=
@@ -14,7 +15,6 @@ else
 B        := build/san-$(subst $(comma),-,$(SAN))
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
 endif
-comma    := ,
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g

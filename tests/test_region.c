@@ -8,6 +8,12 @@
 
 #include "helpers.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#define MLOCK_WORKS 0 /* ASan intercepts mlock and makes it a no-op */
+#else
+#define MLOCK_WORKS 1
+#endif
+
 static struct udma_ctx *new_ctx(unsigned flags)
 {
 	struct udma_ctx_opts o = { .iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY, .flags = flags };
@@ -68,10 +74,10 @@ static void check_region(struct udma_ctx *ctx, struct udma_region *r)
 	assert_int_equal(udma_iova(ctx, a + size), UDMA_BAD_IOVA);
 	assert_int_equal(udma_iova(ctx, a - 1), UDMA_BAD_IOVA);
 	assert_true(vma_has_flag(a, "dc"));
-	if (ps == UDMA_PAGE_4K)
-		assert_true(vma_has_flag(a, "lo"));
-	else
+	if (ps > UDMA_PAGE_4K)
 		assert_true(vma_has_flag(a, "ht"));
+	else if (MLOCK_WORKS)
+		assert_true(vma_has_flag(a, "lo"));
 }
 
 static void region_4k(void **state)

@@ -12,11 +12,11 @@
 #include "cli.h"
 #include "layout.h"
 
-#define PAGE_4K 4096u
-#define PM_PRESENT (1ull << 63)
-#define PM_PFN_MASK ((1ull << 55) - 1)
-#define PM_BATCH 512 /* pagemap entries per read */
-#define DEMO_BIG_SIZE ((size_t)8 << 20)
+#define PAGE_4K		4096u
+#define PM_PRESENT	(1ull << 63)
+#define PM_PFN_MASK	((1ull << 55) - 1)
+#define PM_BATCH	512 /* pagemap entries per read */
+#define DEMO_BIG_SIZE	((size_t)8 << 20)
 #define DEMO_SMALL_SIZE ((size_t)1 << 20)
 
 struct layout_args {
@@ -54,7 +54,7 @@ static int parse_args(int argc, char **argv, struct layout_args *a)
 	const char *pid_arg = NULL;
 	int i;
 
-	*a = (struct layout_args){ .pid = getpid() };
+	*a = (struct layout_args){.pid = getpid()};
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			a->json = true;
@@ -70,7 +70,8 @@ static int parse_args(int argc, char **argv, struct layout_args *a)
 	if (a->demo && pid_arg)
 		return usage(stderr);
 	if (pid_arg && (a->pid = parse_pid(pid_arg)) < 0) {
-		fprintf(stderr, "udma layout: '%s' is not a process id; find one with `pgrep NAME` or `ps -e`\n",
+		fprintf(stderr,
+			"udma layout: '%s' is not a process id; find one with `pgrep NAME` or `ps -e`\n",
 			pid_arg);
 		return 1;
 	}
@@ -104,9 +105,8 @@ static int parse_vma_header(char *line, struct layout_vma *v)
 
 	if (!hex || line[hex] != '-')
 		return 0;
-	*v = (struct layout_vma){ .page_size = PAGE_4K, .reg_id = -1 };
-	if (sscanf(line, "%llx-%llx %4s %llx %*s %lu %n", &start, &end, v->perms, &off, &v->inode,
-		   &n) < 5 ||
+	*v = (struct layout_vma){.page_size = PAGE_4K, .reg_id = -1};
+	if (sscanf(line, "%llx-%llx %4s %llx %*s %lu %n", &start, &end, v->perms, &off, &v->inode, &n) < 5 ||
 	    !n)
 		return 0;
 	line[strcspn(line, "\n")] = '\0';
@@ -135,11 +135,14 @@ static void parse_vma_field(const char *line, struct layout_vma *v)
 static int explain_open(int pid, const char *what, int err)
 {
 	if (err == ENOENT || err == ESRCH)
-		fprintf(stderr, "udma layout: no process %d (it exited, or lives in another PID "
-				"namespace); list processes with `ps -e`\n", pid);
+		fprintf(stderr,
+			"udma layout: no process %d (it exited, or lives in another PID namespace); "
+			"list processes with `ps -e`\n",
+			pid);
 	else if (err == EACCES || err == EPERM)
-		fprintf(stderr, "udma layout: cannot read /proc/%d/%s: %s; run as the process's owner "
-				"or as root\n", pid, what, strerror(err));
+		fprintf(stderr,
+			"udma layout: cannot read /proc/%d/%s: %s; run as the process's owner or as root\n",
+			pid, what, strerror(err));
 	else
 		fprintf(stderr, "udma layout: cannot read /proc/%d/%s: %s\n", pid, what, strerror(err));
 	return -err;
@@ -225,8 +228,7 @@ static int read_stat(struct layout *lay)
 		fprintf(stderr, "udma layout: cannot parse %s\n", path);
 		return -EINVAL;
 	}
-	snprintf(lay->comm, sizeof(lay->comm), "%.*s", (int)(close_paren - open_paren - 1),
-		 open_paren + 1);
+	snprintf(lay->comm, sizeof(lay->comm), "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
 	parse_stat_fields(lay, close_paren + 1);
 	return 0;
 }
@@ -384,7 +386,7 @@ static int run_push(struct layout_region *r, uint64_t iova, uint64_t size)
 		r->runs = p;
 		r->runs_cap = cap;
 	}
-	r->runs[r->nruns++] = (struct layout_run){ iova, size };
+	r->runs[r->nruns++] = (struct layout_run){iova, size};
 	return 0;
 }
 
@@ -496,8 +498,8 @@ static int group_regions(struct layout *lay)
 		v = &lay->vmas[i];
 		if (v->kind != SEG_UDMA)
 			continue;
-		if (!prev || prev->kind != SEG_UDMA || prev->end != v->start ||
-		    strcmp(prev->udma, v->udma) || prev->reg_id != v->reg_id)
+		if (!prev || prev->kind != SEG_UDMA || prev->end != v->start || strcmp(prev->udma, v->udma) ||
+		    prev->reg_id != v->reg_id)
 			region_open(&lay->regions[lay->nregions++], v);
 		region_extend(&lay->regions[lay->nregions - 1], v);
 	}
@@ -534,8 +536,7 @@ static void add_lib_view(struct layout *lay, const struct udma_ctx *ctx)
 		if (r->lib_iova == UDMA_BAD_IOVA)
 			continue;
 		r->have_lib = true;
-		r->lib_contig = udma_iova_contig(ctx, (const void *)(uintptr_t)r->start,
-						 r->end - r->start);
+		r->lib_contig = udma_iova_contig(ctx, (const void *)(uintptr_t)r->start, r->end - r->start);
 	}
 }
 
@@ -580,8 +581,7 @@ static int layout_read(struct layout *lay, const struct udma_ctx *ctx)
 	}
 	classify(lay);
 	set_brk(lay);
-	if ((ctx && (rc = mark_registry(lay, ctx))) || (rc = group_regions(lay)) ||
-	    (rc = find_runs(lay)))
+	if ((ctx && (rc = mark_registry(lay, ctx))) || (rc = group_regions(lay)) || (rc = find_runs(lay)))
 		return rc;
 	if (ctx)
 		add_lib_view(lay, ctx);
@@ -590,7 +590,7 @@ static int layout_read(struct layout *lay, const struct udma_ctx *ctx)
 
 static int draw_pid(int pid, bool json, const struct udma_ctx *ctx)
 {
-	struct layout lay = { .pid = pid };
+	struct layout lay = {.pid = pid};
 	int rc = layout_read(&lay, ctx);
 
 	if (!rc) {
@@ -611,7 +611,10 @@ static int demo_region(struct udma_ctx *ctx, const char *name, size_t size, size
 		       struct udma_region **out)
 {
 	struct udma_region_opts o = {
-		.size = size, .page_size = page_size, .numa_node = UDMA_NUMA_ANY, .name = name,
+		.size = size,
+		.page_size = page_size,
+		.numa_node = UDMA_NUMA_ANY,
+		.name = name,
 	};
 
 	return udma_region_create(ctx, &o, out);
@@ -624,8 +627,9 @@ static int demo_big_region(struct udma_ctx *ctx, struct udma_region **out)
 
 	if (rc != -ENOMEM && rc != -EINVAL)
 		return rc;
-	fprintf(stderr, "udma layout: demo-2M: %s\n"
-			"udma layout: continuing with 4 KiB pages instead (region demo-2M-fallback-4K)\n",
+	fprintf(stderr,
+		"udma layout: demo-2M: %s\n"
+		"udma layout: continuing with 4 KiB pages instead (region demo-2M-fallback-4K)\n",
 		udma_last_error());
 	return demo_region(ctx, "demo-2M-fallback-4K", DEMO_BIG_SIZE, UDMA_PAGE_4K, out);
 }

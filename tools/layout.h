@@ -23,7 +23,7 @@ enum seg_kind {
 	SEG_VSYSCALL, /* [vsyscall], above user space on x86-64 */
 };
 
-#define LAYOUT_NAME_MAX 64
+#define LAYOUT_NAME_MAX	 64
 #define LAYOUT_SHOW_RUNS 4
 
 /* One VMA from /proc/PID/smaps. */
@@ -31,13 +31,13 @@ struct layout_vma {
 	uint64_t start, end;
 	char perms[5];
 	unsigned long inode;
-	char *path;           /* "" for anonymous mappings */
+	char *path;	      /* "" for anonymous mappings */
 	size_t page_size;     /* KernelPageSize */
 	uint64_t rss, locked; /* bytes; rss includes hugetlb pages */
 	bool hugetlb;
 	enum seg_kind kind;
 	char udma[LAYOUT_NAME_MAX]; /* region name if kind == SEG_UDMA */
-	int reg_id;                 /* index in the library's registry (--demo), else -1 */
+	int reg_id;		    /* index in the library's registry (--demo), else -1 */
 };
 
 struct layout_run {

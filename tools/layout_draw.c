@@ -7,19 +7,26 @@
 #include "cli.h"
 #include "layout.h"
 
-#define COLUMNS 100
-#define BAR_MAX 16 /* one mark per doubling from 4 KiB: 16 marks = 128 GiB */
+#define COLUMNS	       100
+#define BAR_MAX	       16 /* one mark per doubling from 4 KiB: 16 marks = 128 GiB */
 #define ADDR_MIN_WIDTH 12
-
-static const char *const kind_names[] = {
-	[SEG_CODE] = "code",   [SEG_RODATA] = "rodata", [SEG_DATA] = "data", [SEG_BSS] = "bss",
-	[SEG_HEAP] = "heap",   [SEG_MMAP] = "mmap",     [SEG_UDMA] = "udma", [SEG_STACK] = "stack",
-	[SEG_VVAR] = "vvar",   [SEG_VDSO] = "vdso",     [SEG_VSYSCALL] = "vsyscall",
-};
 
 const char *layout_kind_name(enum seg_kind kind)
 {
-	return kind_names[kind];
+	switch (kind) {
+	case SEG_CODE: return "code";
+	case SEG_RODATA: return "rodata";
+	case SEG_DATA: return "data";
+	case SEG_BSS: return "bss";
+	case SEG_HEAP: return "heap";
+	case SEG_MMAP: return "mmap";
+	case SEG_UDMA: return "udma";
+	case SEG_STACK: return "stack";
+	case SEG_VVAR: return "vvar";
+	case SEG_VDSO: return "vdso";
+	case SEG_VSYSCALL: return "vsyscall";
+	}
+	return "?";
 }
 
 /* A run of VMAs drawn as one line: indexes first..last, ascending. */
@@ -125,8 +132,7 @@ static void put_clipped(FILE *f, const char *s, int width)
 		fprintf(f, "%.*s~\n", width - 1, s);
 }
 
-static void draw_gap(FILE *f, int indent, const struct layout_vma *below,
-		     const struct layout_vma *above)
+static void draw_gap(FILE *f, int indent, const struct layout_vma *below, const struct layout_vma *above)
 {
 	char sz[32];
 
@@ -176,9 +182,8 @@ static void draw_notes(FILE *f, int indent, const struct layout *lay, const stru
 	char sz[32];
 
 	if (v->kind == SEG_HEAP && lay->start_brk)
-		fprintf(f, "%*sstart_brk 0x%" PRIx64 ", program break 0x%" PRIx64 " (%s)\n",
-			indent, "", lay->start_brk, lay->brk,
-			cli_size(lay->brk - lay->start_brk, sz, sizeof(sz)));
+		fprintf(f, "%*sstart_brk 0x%" PRIx64 ", program break 0x%" PRIx64 " (%s)\n", indent, "",
+			lay->start_brk, lay->brk, cli_size(lay->brk - lay->start_brk, sz, sizeof(sz)));
 	else if (v->kind == SEG_STACK && lay->start_stack)
 		fprintf(f, "%*sstart_stack 0x%" PRIx64 " (argv, envp and auxv above it)\n", indent, "",
 			lay->start_stack);
@@ -234,8 +239,8 @@ static void draw_header(FILE *f, const struct layout *lay, int w)
 		fprintf(f, "  (code, data, brk and stack addresses hidden: run as the owner or root)\n");
 	}
 	fprintf(f, "  bar: one mark per doubling of size from 4 KiB; '=' marks udma regions\n\n");
-	fprintf(f, "  %-*s %-*s %10s %-3s %-8s %-*s %s\n", w, "start", w, "end", "size", "prm",
-		"kind", BAR_MAX, "bar", "what");
+	fprintf(f, "  %-*s %-*s %10s %-3s %-8s %-*s %s\n", w, "start", w, "end", "size", "prm", "kind",
+		BAR_MAX, "bar", "what");
 }
 
 void layout_draw_text(FILE *f, const struct layout *lay)
@@ -277,8 +282,8 @@ static void json_segment(FILE *f, const struct layout_vma *v, bool last)
 	cli_json_str(f, v->kind == SEG_UDMA ? v->udma : v->path);
 	fprintf(f, ", \"path\": ");
 	cli_json_str(f, v->path);
-	fprintf(f, ", \"page_size\": %zu, \"locked\": %" PRIu64 ", \"rss\": %" PRIu64 "}%s\n",
-		v->page_size, v->locked, v->rss, last ? "" : ",");
+	fprintf(f, ", \"page_size\": %zu, \"locked\": %" PRIu64 ", \"rss\": %" PRIu64 "}%s\n", v->page_size,
+		v->locked, v->rss, last ? "" : ",");
 }
 
 static void json_region(FILE *f, const struct layout_region *r, bool last)
