@@ -19,12 +19,12 @@
 
 #include "bench_util.h"
 
-#define BENCH "iova"
-#define MAX_RUNS 1000
-#define REGION_SIZE ((size_t)64 << 20)
+#define BENCH	      "iova"
+#define MAX_RUNS      1000
+#define REGION_SIZE   ((size_t)64 << 20)
 #define VERIFY_SAMPLE 4096
 
-#define PM_PRESENT (1ull << 63)
+#define PM_PRESENT  (1ull << 63)
 #define PM_PFN_MASK ((1ull << 55) - 1)
 
 static volatile uint64_t sink;
@@ -103,7 +103,10 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 {
 	static double tu[MAX_RUNS], tp[MAX_RUNS];
 	struct udma_region_opts o = {
-		.size = REGION_SIZE, .page_size = page_size, .numa_node = UDMA_NUMA_ANY, .name = "bench-iova",
+		.size = REGION_SIZE,
+		.page_size = page_size,
+		.numa_node = UDMA_NUMA_ANY,
+		.name = "bench-iova",
 	};
 	const char *name = page_size == UDMA_PAGE_4K ? "64M@4K" : "64M@2M", *why = NULL;
 	struct udma_region *r;
@@ -140,13 +143,13 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 	mu = bench_median(tu, runs);
 	mp = bench_median(tp, runs);
 	bench_emit(BENCH, name, REGION_SIZE, page_size, mu, runs,
-		   BENCH_FIELDS({ "lookups", (double)lookups, NULL }, { "pread_ns", mp, NULL },
-				{ "ratio", mp > 0 ? mu / mp : -1, NULL }, { "speedup", mu > 0 ? mp / mu : -1, NULL },
-				{ "verify_sample", (double)VERIFY_SAMPLE, NULL },
-				{ "mismatches", (double)mismatches, NULL },
-				{ "verified", 0, ok ? "true" : "false" }));
+		   BENCH_FIELDS({"lookups", (double)lookups, NULL}, {"pread_ns", mp, NULL},
+				{"ratio", bench_ratio(mu, mp), NULL}, {"speedup", bench_ratio(mp, mu), NULL},
+				{"verify_sample", (double)VERIFY_SAMPLE, NULL},
+				{"mismatches", (double)mismatches, NULL},
+				{"verified", 0, ok ? "true" : "false"}));
 	if (why)
-		bench_emit_str(BENCH, name, "verify_note", why, NULL);
+		bench_emit_str(BENCH, name, "verify_note", why, BENCH_END);
 	free(va);
 	udma_region_destroy(r);
 }
@@ -201,7 +204,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
-		       "reason", udma_ctx_iova_reason(ctx), NULL);
+		       "reason", udma_ctx_iova_reason(ctx), BENCH_END);
 	/* Opened once, as ixy and DPDK do. */
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

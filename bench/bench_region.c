@@ -28,12 +28,12 @@
 #define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
 #endif
 
-#define BENCH "region"
-#define MAX_RUNS 1000
+#define BENCH	    "region"
+#define MAX_RUNS    1000
 #define NS_TO_GIB_S (1e9 / (double)(1u << 30)) /* bytes per ns -> GiB/s */
 
-static const size_t page_sizes[] = { UDMA_PAGE_4K, UDMA_PAGE_2M, UDMA_PAGE_1G };
-static const size_t region_sizes[] = { (size_t)64 << 20, (size_t)1 << 30 };
+static const size_t page_sizes[] = {UDMA_PAGE_4K, UDMA_PAGE_2M, UDMA_PAGE_1G};
+static const size_t region_sizes[] = {(size_t)64 << 20, (size_t)1 << 30};
 
 static size_t round_up(size_t v, size_t to)
 {
@@ -84,7 +84,10 @@ static int run_udma(struct udma_ctx *ctx, size_t size, size_t page_size, struct 
 		    size_t why_len)
 {
 	struct udma_region_opts o = {
-		.size = size, .page_size = page_size, .numa_node = UDMA_NUMA_ANY, .name = "bench",
+		.size = size,
+		.page_size = page_size,
+		.numa_node = UDMA_NUMA_ANY,
+		.name = "bench",
 	};
 	struct udma_region *r;
 	uint64_t t0, t1, t2;
@@ -127,6 +130,23 @@ static int run_bare(size_t size, size_t page_size, struct sample *s, char *why, 
 	return 0;
 }
 
+static void emit_result(const char *name, size_t size, size_t page_size, unsigned runs, const double *uc,
+			const double *ud, const double *bc, const double *bd)
+{
+	double mapped = (double)round_up(size, page_size);
+	double mc = bench_median(uc, runs), md = bench_median(ud, runs);
+	double mbc = bench_median(bc, runs), mbd = bench_median(bd, runs);
+	double gib_s = bench_ratio(mapped, mc) * NS_TO_GIB_S,
+	       bare_gib_s = bench_ratio(mapped, mbc) * NS_TO_GIB_S;
+
+	bench_emit(BENCH, name, size, page_size, mc, runs,
+		   BENCH_FIELDS({"mapped", mapped, NULL}, {"destroy_ns", md, NULL},
+				{"bare_create_ns", mbc, NULL}, {"bare_destroy_ns", mbd, NULL},
+				{"create_ratio", bench_ratio(mc, mbc), NULL},
+				{"destroy_ratio", bench_ratio(md, mbd), NULL}, {"create_gib_s", gib_s, NULL},
+				{"bare_create_gib_s", bare_gib_s, NULL}));
+}
+
 static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsigned runs)
 {
 	static double uc[MAX_RUNS], ud[MAX_RUNS], bc[MAX_RUNS], bd[MAX_RUNS];
@@ -135,7 +155,8 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 	unsigned i;
 	int rc;
 
-	snprintf(name, sizeof(name), "%s@%s", size_str(size, a, sizeof(a)), size_str(page_size, b, sizeof(b)));
+	snprintf(name, sizeof(name), "%s@%s", size_str(size, a, sizeof(a)),
+		 size_str(page_size, b, sizeof(b)));
 	if (!kernel_offers(page_size)) {
 		bench_emit_skip(BENCH, name, "this kernel offers no pages of this size");
 		return;
@@ -148,8 +169,8 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 		avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
 
 		if (avail < 0 || (size_t)avail < mapped / page_size) {
-			snprintf(why, sizeof(why), "needs %zu free %s pages, %ld available%s", mapped / page_size, b,
-				 avail < 0 ? 0 : avail,
+			snprintf(why, sizeof(why), "needs %zu free %s pages, %ld available%s",
+				 mapped / page_size, b, avail < 0 ? 0 : avail,
 				 geteuid() ? " (run as root to reserve them)" : " (the kernel gave no more)");
 			bench_emit_skip(BENCH, name, why);
 			return;
@@ -177,17 +198,7 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 		bc[i] = sb.create;
 		bd[i] = sb.destroy;
 	}
-	{
-		double mc = bench_median(uc, runs), md = bench_median(ud, runs);
-		double mbc = bench_median(bc, runs), mbd = bench_median(bd, runs);
-
-		bench_emit(BENCH, name, size, page_size, mc, runs,
-			   BENCH_FIELDS({ "mapped", (double)mapped, NULL }, { "destroy_ns", md, NULL }, { "bare_create_ns", mbc, NULL },
-					{ "bare_destroy_ns", mbd, NULL }, { "create_ratio", mbc > 0 ? mc / mbc : -1, NULL },
-					{ "destroy_ratio", mbd > 0 ? md / mbd : -1, NULL },
-					{ "create_gib_s", mc > 0 ? (double)mapped / mc * NS_TO_GIB_S : 0, NULL },
-					{ "bare_create_gib_s", mbc > 0 ? (double)mapped / mbc * NS_TO_GIB_S : 0, NULL }));
-	}
+	emit_result(name, size, page_size, runs, uc, ud, bc, bd);
 }
 
 static void usage(const char *prog, int rc)
@@ -204,7 +215,7 @@ static void usage(const char *prog, int rc)
 
 int main(int argc, char **argv)
 {
-	struct udma_ctx_opts co = { .iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY };
+	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
 	struct udma_ctx *ctx;
 	unsigned runs = 7, nsizes = 2, i, j;
 	int quick = 0, runs_set = 0, rc;
@@ -248,7 +259,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
-		       "reason", udma_ctx_iova_reason(ctx), NULL);
+		       "reason", udma_ctx_iova_reason(ctx), BENCH_END);
 	for (i = 0; i < nsizes; i++)
 		for (j = 0; j < sizeof(page_sizes) / sizeof(page_sizes[0]); j++)
 			bench_case(ctx, region_sizes[i], page_sizes[j], runs);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <udma/ctx.h>
 #include <udma/hugepage.h>
 
 /* Monotonic clock in nanoseconds. */
@@ -46,6 +47,12 @@ static inline double bench_median(const double *v, size_t n)
 	m = n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 	free(s);
 	return m;
+}
+
+/* a / b, or NaN (emitted as null) when b is not positive. */
+static inline double bench_ratio(double a, double b)
+{
+	return b > 0 ? a / b : __builtin_nan("");
 }
 
 /* A JSON string (quotes included), escaped. */
@@ -90,7 +97,7 @@ struct bench_field {
 	const char *raw;
 };
 
-#define BENCH_FIELDS(...) ((const struct bench_field[]){ __VA_ARGS__, { NULL, 0, NULL } })
+#define BENCH_FIELDS(...) ((const struct bench_field[]){__VA_ARGS__, {NULL, 0, NULL}})
 
 /* One result line:
  * {"bench":..,"case":..,"size":..,"page_size":..,"median_ns":..,"runs":N, extras...} */
@@ -117,8 +124,9 @@ static inline void bench_emit(const char *bench, const char *case_name, size_t s
 	fflush(stdout);
 }
 
-/* A line with string fields only: keys and values alternate, ended by NULL.
- * bench_emit_str("region", "64M@1G", "skipped", "no 1 GiB pages", NULL). */
+/* A line with string fields only: keys and values alternate, ended by BENCH_END.
+ * bench_emit_str("region", "64M@1G", "skipped", "no 1 GiB pages", BENCH_END). */
+#define BENCH_END ((const char *)NULL)
 static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, const char *case_name, ...)
 {
 	const char *k, *v;
@@ -140,10 +148,10 @@ static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, c
 	fflush(stdout);
 }
 
-/* {"bench":"skip"...}: a case that could not run, instead of a failure. */
+/* {"bench":..,"case":..,"skipped":reason}: a case that could not run, instead of a failure. */
 static inline void bench_emit_skip(const char *bench, const char *case_name, const char *reason)
 {
-	bench_emit_str(bench, case_name, "skipped", reason, NULL);
+	bench_emit_str(bench, case_name, "skipped", reason, BENCH_END);
 }
 
 /* The first line of every bench: kernel release, CPU model, online cores. */
@@ -205,7 +213,7 @@ static inline unsigned bench_parse_count(const char *opt, const char *s)
 static __attribute__((unused)) struct {
 	size_t page_size;
 	unsigned long added;
-} bench_pools[2] = { { UDMA_PAGE_2M, 0 }, { UDMA_PAGE_1G, 0 } };
+} bench_pools[2] = {{UDMA_PAGE_2M, 0}, {UDMA_PAGE_1G, 0}};
 
 static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
 {
@@ -215,14 +223,14 @@ static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
 
 	for (i = 0; i < 2 && bench_pools[i].page_size != page_size; i++)
 		;
-	if (i == 2 || geteuid() != 0 || udma_hugepage_count(page_size, -1, &c))
+	if (i == 2 || geteuid() != 0 || udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c))
 		return;
-	avail = udma_hugepage_available(page_size, -1);
+	avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
 	if (avail < 0)
 		avail = 0;
 	if ((unsigned long)avail >= need)
 		return;
-	got = udma_hugepage_set_total(page_size, -1, c.total + need - (unsigned long)avail);
+	got = udma_hugepage_set_total(page_size, UDMA_NUMA_ANY, c.total + need - (unsigned long)avail);
 	if (got > (long)c.total)
 		bench_pools[i].added += (unsigned long)got - c.total;
 }
@@ -233,9 +241,9 @@ static inline void bench_hugepages_restore(void)
 	unsigned i;
 
 	for (i = 0; i < 2; i++) {
-		if (!bench_pools[i].added || udma_hugepage_count(bench_pools[i].page_size, -1, &c))
+		if (!bench_pools[i].added || udma_hugepage_count(bench_pools[i].page_size, UDMA_NUMA_ANY, &c))
 			continue;
-		udma_hugepage_set_total(bench_pools[i].page_size, -1,
+		udma_hugepage_set_total(bench_pools[i].page_size, UDMA_NUMA_ANY,
 					c.total > bench_pools[i].added ? c.total - bench_pools[i].added : 0);
 		bench_pools[i].added = 0;
 	}

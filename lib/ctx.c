@@ -27,6 +27,8 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 {
 	int pfns = udma_pfn_readable();
 
+	if (pfns < 0)
+		return pfns; /* pagemap unreadable: neither mode can verify pages */
 	switch (asked) {
 	case UDMA_IOVA_AUTO:
 		ctx->mode = pfns ? UDMA_IOVA_PA : UDMA_IOVA_VA;

@@ -82,13 +82,16 @@ int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *
 		return udma__err(-rc, "no %zu kB hugepages%s%.0d: %s is not readable", page_size >> 10,
 				 node == UDMA_NUMA_ANY ? "" : " on node ", node, path);
 	hp_path(path, sizeof(path), page_size, node, "free_hugepages");
-	read_ulong(path, &out->free);
-	hp_path(path, sizeof(path), page_size, node, "surplus_hugepages");
-	read_ulong(path, &out->surplus);
-	if (node == UDMA_NUMA_ANY) {
-		hp_path(path, sizeof(path), page_size, node, "resv_hugepages");
-		read_ulong(path, &out->reserved);
+	if (!(rc = read_ulong(path, &out->free))) {
+		hp_path(path, sizeof(path), page_size, node, "surplus_hugepages");
+		rc = read_ulong(path, &out->surplus);
 	}
+	if (!rc && node == UDMA_NUMA_ANY) {
+		hp_path(path, sizeof(path), page_size, node, "resv_hugepages");
+		rc = read_ulong(path, &out->reserved);
+	}
+	if (rc)
+		return udma__err(-rc, "cannot read %s: %s", path, strerror(-rc));
 	return 0;
 }
 
@@ -171,14 +174,15 @@ int udma_pfn_readable(void)
 {
 	volatile char probe = 1; /* a written stack byte: its page is present */
 	uint64_t entry = 0;
-	int fd = udma__pagemap_open();
+	int fd = udma__pagemap_open(), rc;
 
 	if (fd < 0)
-		return 0;
+		return fd;
 	probe++;
-	if (udma__pagemap_read(fd, (const void *)&probe, UDMA_PAGE_4K, 1, &entry) < 0)
-		entry = 0;
+	rc = udma__pagemap_read(fd, (const void *)&probe, UDMA_PAGE_4K, 1, &entry);
 	close(fd);
+	if (rc)
+		return rc;
 	return (entry & UDMA_PM_PRESENT) && (entry & UDMA_PM_PFN_MASK) != 0;
 }
 

@@ -41,8 +41,10 @@ int udma__memlock_explain(int errnum, size_t len)
 	size_t locked = locked_now();
 	char lim[32], have[32], need[32];
 
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-		return udma__err(errnum, "locking %s failed: %s (RLIMIT_MEMLOCK is unlimited: out of memory?)",
+	/* Only ENOMEM/EPERM from mlock mean the limit; EAGAIN means pages could not be locked. */
+	if ((errnum != ENOMEM && errnum != EPERM) || has_cap_ipc_lock() || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return udma__err(errnum, "locking %s failed: %s (not the memlock limit: out of memory?)",
 				 udma__fmt_size(len, need, sizeof(need)), strerror(errnum));
 	return udma__err(errnum,
 			 "RLIMIT_MEMLOCK is %s and %s is locked already; this region needs %s more: "

@@ -23,7 +23,7 @@ static int explain(int errnum, size_t off, size_t len, size_t page_size)
 {
 	char at[32], total[32];
 
-	if (page_size > UDMA_PAGE_4K)
+	if (page_size > UDMA_PAGE_4K && errnum == ENOMEM)
 		return udma__err(errnum,
 				 "hugepages ran out at fault time (%s into %s): another process took them "
 				 "or a hugetlb cgroup limit was hit; reserve more with: udma hugepages --reserve",

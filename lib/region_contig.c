@@ -10,8 +10,12 @@
 
 #include "region_internal.h"
 
-/* 4 KiB pages: how many candidates per page asked for. */
-#define SMALL_PAGE_SPARES 4
+/* Spare candidates, at least this many pages: enough that some come from fresh
+ * buddy blocks (per-CPU lists hand back recently freed, scattered pages)... */
+#define MIN_SPARES_4K 512
+#define MIN_SPARES_HUGE 64
+/* ...and at most this much memory beyond the region (1 GiB pages: one spare). */
+#define MAX_SPARE_BYTES ((size_t)1 << 30)
 
 struct candidate {
 	uint64_t pfn;
@@ -41,14 +45,18 @@ static long find_run(const struct candidate *c, size_t n, size_t need, uint64_t 
 
 static size_t candidates(const struct udma_region *r)
 {
-	size_t want;
+	size_t spares = 3 * r->npages, min = r->hugetlb ? MIN_SPARES_HUGE : MIN_SPARES_4K, want;
 	long avail;
 
+	if (spares < min)
+		spares = min;
+	if (spares * r->page_size > MAX_SPARE_BYTES)
+		spares = MAX_SPARE_BYTES / r->page_size;
+	want = r->npages + spares;
 	if (!r->hugetlb)
-		return r->npages * SMALL_PAGE_SPARES;
+		return want;
+	/* never more hugepages than are free */
 	avail = udma_hugepage_available(r->page_size, r->numa_node);
-	/* Enough spares to find a run in fragmented memory, never more than is free. */
-	want = r->npages * 4 < 64 ? 64 : r->npages * 4;
 	if (avail <= (long)r->npages)
 		return r->npages;
 	return (size_t)avail < want ? (size_t)avail : want;

@@ -55,6 +55,11 @@ int udma__hugepage_shortage(size_t page_size, int node, size_t len)
 	char ps[32];
 	long avail = udma_hugepage_available(page_size, node);
 
+	if (avail >= (long)(len / page_size))
+		return udma__err(ENOMEM,
+				 "mapping %zu %s hugepages failed although %ld are free: a hugetlb cgroup "
+				 "limit, or another process took them meanwhile",
+				 len / page_size, udma__fmt_size(page_size, ps, sizeof(ps)), avail);
 	return udma__err(ENOMEM,
 			 "not enough free %s hugepages: need %zu, %ld available%s; reserve with: "
 			 "udma hugepages --reserve %zuM --page-size %s",

@@ -1,12 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Checks `udma layout`: --demo --json is valid JSON with its two regions, and
-# bad PIDs and options fail the documented way. Usage: tests/cli_layout.sh build/udma
+# bad PIDs and options fail the documented way.
+# Usage: tests/cli_layout.sh [build/udma | BUILD_DIR] (tests/run.sh passes the build directory)
 # Helpers run through check(), which shellcheck cannot follow:
 # shellcheck disable=SC2317
 set -u
 
-udma=${1:?usage: $0 PATH/TO/udma}
+udma=${1:-build}
+[ -d "$udma" ] && udma=$udma/udma
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 n=0
@@ -56,7 +58,7 @@ if "$udma" layout --demo --json >"$tmp/out" 2>"$tmp/err"; then
 	ok "layout --demo --json exits 0"
 	demo_ran=1
 elif grep -q RLIMIT_MEMLOCK "$tmp/err"; then
-	ok "layout --demo --json # SKIP RLIMIT_MEMLOCK too low for the demo regions"
+	ok "layout --demo --json # skip: RLIMIT_MEMLOCK too low for the demo regions"
 else
 	not_ok "layout --demo --json exits 0"
 fi

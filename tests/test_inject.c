@@ -9,7 +9,9 @@
  * then for k = 1..count the k-th call fails, then a plain run must succeed. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <numa.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +46,7 @@ static const struct scenario sc_region_shared = { "udma_region_create(4K, SHARED
 /* Two pages: in PA mode that takes the contiguity search (memfd, 8 candidates). */
 static const struct scenario sc_region_contig = { "udma_region_create(4K, CONTIG)", OP_REGION, 0, UDMA_PAGE_4K,
 						  2 * UDMA_PAGE_4K, UDMA_REGION_CONTIG };
-
-/* Two 2 MiB pages in PA mode: the contiguity search among hugepages (4 candidates). */
+/* Two 2 MiB pages in PA mode: the contiguity search among hugepages (up to 64 candidates). */
 static const struct scenario sc_region_contig_2m = { "udma_region_create(2M, CONTIG)", OP_REGION, 0, UDMA_PAGE_2M,
 						     2 * UDMA_PAGE_2M, UDMA_REGION_CONTIG };
 
@@ -66,6 +67,7 @@ static size_t region_size(const struct scenario *sc)
 struct snap {
 	int fds, maps;
 	size_t locked_kb;
+	char text[32768]; /* /proc/self/maps, to show what changed */
 };
 
 static void snap_take(struct snap *s)
@@ -73,6 +75,7 @@ static void snap_take(struct snap *s)
 	char line[512];
 	struct dirent *de;
 	DIR *d = opendir("/proc/self/fd");
+	size_t used = 0;
 	FILE *f;
 
 	s->fds = 0;
@@ -81,9 +84,28 @@ static void snap_take(struct snap *s)
 	if (d)
 		closedir(d);
 	s->maps = 0;
+	s->text[0] = 0;
 	f = fopen("/proc/self/maps", "re");
-	while (f && fgets(line, sizeof(line), f))
+	while (f && fgets(line, sizeof(line), f)) {
+		char perms[8] = "";
+		unsigned long inode = 1;
+
+		/* Anonymous rwx: valgrind's translation cache, which grows and
+		 * splits as it pleases; the library never maps executable memory. */
+		if (sscanf(line, "%*s %7s %*s %*s %lu", perms, &inode) == 2 && !strcmp(perms, "rwxp") &&
+		    inode == 0 && !strchr(line, '/') && !strchr(line, '['))
+			continue;
+#ifdef __SANITIZE_ADDRESS__
+		/* ASan's allocator maps memory as it goes: as helpers.c, only udma's named mappings. */
+		if (!strstr(line, "udma:"))
+			continue;
+#endif
 		s->maps++;
+		if (used + strlen(line) < sizeof(s->text)) {
+			memcpy(s->text + used, line, strlen(line) + 1);
+			used += strlen(line);
+		}
+	}
 	if (f)
 		fclose(f);
 	s->locked_kb = 0;
@@ -94,18 +116,74 @@ static void snap_take(struct snap *s)
 		fclose(f);
 }
 
+/* Print the lines of a that are not in b. */
+static void maps_only_in(const char *tag, const char *a, const char *b)
+{
+	const char *l = a, *nl;
+
+	for (; *l; l = nl + 1) {
+		char line[512];
+
+		nl = strchr(l, '\n');
+		if (!nl)
+			break;
+		snprintf(line, sizeof(line), "%.*s", (int)(nl - l + 1), l);
+		if (!strstr(b, line))
+			print_error("  %s %s", tag, line);
+	}
+}
+
 static void snap_check(const struct snap *before, const char *what)
 {
-	struct snap now;
+	static struct snap now;
 
 	snap_take(&now);
-	if (now.fds != before->fds || now.maps != before->maps || now.locked_kb != before->locked_kb)
+	if (now.fds != before->fds || now.maps != before->maps || now.locked_kb != before->locked_kb) {
 		print_error("%s leaked: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", what,
 			    before->fds, now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb);
+		maps_only_in("gone:", before->text, now.text);
+		maps_only_in("new: ", now.text, before->text);
+	}
 	assert_int_equal(now.fds, before->fds);
 	assert_int_equal(now.maps, before->maps);
 	assert_int_equal(now.locked_kb, before->locked_kb);
 }
+
+/* th_test's teardown counts every mapping, valgrind's own too, which change
+ * under it: under valgrind the same check is made without those. */
+static struct snap test_start;
+
+static bool under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+
+	return p && strstr(p, "vgpreload");
+}
+
+static int inj_setup(void **state)
+{
+	snap_take(&test_start);
+	return th_leak_setup(state);
+}
+
+static int inj_teardown(void **state)
+{
+	static struct snap now;
+
+	if (!under_valgrind())
+		return th_leak_teardown(state);
+	snap_take(&now);
+	if (now.fds == test_start.fds && now.maps == test_start.maps && now.locked_kb == test_start.locked_kb)
+		return 0;
+	print_error("leak: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", test_start.fds, now.fds,
+		    test_start.maps, now.maps, test_start.locked_kb, now.locked_kb);
+	maps_only_in("gone:", test_start.text, now.text);
+	maps_only_in("new: ", now.text, test_start.text);
+	return -1;
+}
+
+/* th_test, valgrind-proof. */
+#define inj_test(f) cmocka_unit_test_setup_teardown(f, inj_setup, inj_teardown)
 
 /* ---- running one entry point ---- */
 
@@ -143,23 +221,91 @@ static bool by_chance(const struct scenario *sc, int rc)
 	       strstr(udma_last_error(), "physically contiguous") != NULL;
 }
 
-/* The page allocator hands out the pages freed last first, so a search that
- * found no adjacent 4 KiB pages finds the same scattered ones on a retry.
- * Holding a few MiB of freshly faulted pages while the region is made empties
- * the per-CPU free lists: the candidates then come straight from the buddy
- * allocator, mostly adjacent. Taken before arming, so never counted. */
-static void *drain_take(const struct scenario *sc, size_t *len)
-{
-	void *p;
+/* A CONTIG search with 4 KiB pages looks for adjacent pages among only 4
+ * candidates per page, taken from the head of this CPU's free list, which is
+ * last in, first out: after other frees the candidates are scattered, and a
+ * retry gets the same scattered pages back. To make the search deterministic
+ * (it is not what is under test), pin to this CPU, fault some pages, and free
+ * a run of physically adjacent ones last so they are handed out first.
+ * Done before arming: none of these calls is counted. */
+struct prime {
+	cpu_set_t cpus;
+	bool pinned;
+};
 
-	*len = 8 << 20;
-	if (!(sc->flags & UDMA_REGION_CONTIG) || sc->page_size != UDMA_PAGE_4K)
-		return NULL;
-	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+#define PRIME_MAX 16384 /* pages: 64 MiB */
+#define PRIME_RUN 64    /* survives the pages the library itself faults before its search */
+
+static int by_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Fault n pages at p, free them all with a longest run of adjacent ones (up
+ * to PRIME_RUN) last; return the run's length. */
+static size_t prime_pages(uint8_t *p, size_t n)
+{
+	static uint64_t pm[PRIME_MAX], sorted[PRIME_MAX]; /* sorted: pfn << 16 | index */
+	size_t i, best = 0, best_len = 0, run = 1;
+	int fd;
+
+	memset(p, 1, n * UDMA_PAGE_4K);
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, pm, n * sizeof(pm[0]), (off_t)((uintptr_t)p / UDMA_PAGE_4K * sizeof(pm[0]))),
+			 n * sizeof(pm[0]));
+	close(fd);
+	for (i = 0; i < n; i++)
+		sorted[i] = (pm[i] & ((1ull << 55) - 1)) << 16 | i;
+	qsort(sorted, n, sizeof(sorted[0]), by_u64);
+	for (i = 1; i < n; i++) {
+		run = (sorted[i] >> 16) == (sorted[i - 1] >> 16) + 1 ? run + 1 : 1;
+		if (run > best_len && run <= PRIME_RUN) {
+			best_len = run;
+			best = i + 1 - run;
+		}
+	}
+	/* Everything else first, then the run, highest PFN last (the head). */
+	for (i = 0; i < n; i++)
+		if (i < best || i >= best + best_len)
+			madvise(p + (sorted[i] & 0xffff) * UDMA_PAGE_4K, UDMA_PAGE_4K, MADV_DONTNEED);
+	for (i = best; i < best + best_len; i++)
+		madvise(p + (sorted[i] & 0xffff) * UDMA_PAGE_4K, UDMA_PAGE_4K, MADV_DONTNEED);
+	return best_len;
+}
+
+static void prime_take(const struct scenario *sc, const struct udma_ctx *ctx, struct prime *pr)
+{
+	size_t len = (size_t)PRIME_MAX * UDMA_PAGE_4K, n;
+	cpu_set_t one;
+	uint8_t *p;
+	int cpu = sched_getcpu();
+
+	pr->pinned = false;
+	if (!(sc->flags & UDMA_REGION_CONTIG) || sc->page_size != UDMA_PAGE_4K || !ctx ||
+	    udma_ctx_iova_mode(ctx) != UDMA_IOVA_PA)
+		return;
+	if (cpu >= 0 && sched_getaffinity(0, sizeof(pr->cpus), &pr->cpus) == 0) {
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pr->pinned = sched_setaffinity(0, sizeof(one), &one) == 0;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(p != MAP_FAILED);
-	madvise(p, *len, MADV_NOHUGEPAGE);
-	memset(p, 1, *len);
-	return p;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	/* The more pages faulted, the further past the scattered recently freed
+	 * ones into fresh, contiguous blocks. */
+	for (n = 512; n <= PRIME_MAX && prime_pages(p, n) < PRIME_RUN; n *= 4)
+		;
+	munmap(p, len);
+}
+
+static void prime_release(struct prime *pr)
+{
+	if (pr->pinned)
+		sched_setaffinity(0, sizeof(pr->cpus), &pr->cpus);
 }
 
 /* Run sc with call armed to fail its nth call with err (nth 0: only count;
@@ -168,20 +314,18 @@ static int run_armed(const struct scenario *sc, struct udma_ctx *ctx, int node, 
 		     unsigned nth, int err, void **obj)
 {
 	unsigned attempt = 0, c;
-	size_t dlen;
-	void *drain;
+	struct prime pr;
 	int rc;
 
 	do {
-		drain = drain_take(sc, &dlen);
+		prime_take(sc, ctx, &pr);
 		for (c = 0; c < INJ_NCALLS; c++)
 			if (call == INJ_NCALLS || c == call)
 				inject_arm(c, nth, err);
 		rc = run_op(sc, ctx, node, obj);
 		inject_disarm_all();
-		if (drain)
-			munmap(drain, dlen);
-	} while (by_chance(sc, rc) && (call == INJ_NCALLS || !inject_failures(call)) && ++attempt < 8);
+		prime_release(&pr);
+	} while (by_chance(sc, rc) && (call == INJ_NCALLS || !inject_failures(call)) && ++attempt < 4);
 	return rc;
 }
 
@@ -225,34 +369,33 @@ static unsigned errnos_for(enum inject_call call, int errs[2])
 	return 0;
 }
 
-/* What failing the k-th call (key argument arg) with err must give: 0 for
- * success (the library tolerates it), else the errno returned; *alt is a
- * second accepted errno (0: none). */
-static int expected_result(const struct scenario *sc, enum inject_call call, unsigned k, int err, long arg,
-			   int *alt)
+/* What failing the k-th call (key argument arg) with err must give. */
+struct expect {
+	int err;        /* 0: success (the library tolerates the failure), else -err */
+	bool nocontig;  /* a CONTIG search may also come out empty-handed (-ENOMEM) */
+};
+
+static struct expect expected_result(const struct scenario *sc, enum inject_call call, int err,
+				     long arg)
 {
-	*alt = 0;
+	struct expect x = { err, false };
+
 	/* The IOVA index is sparse; MADV_NOHUGEPAGE only keeps THP from filling it: a hint. */
 	if (call == INJ_MADVISE && arg == MADV_NOHUGEPAGE)
-		return 0;
+		x.err = 0;
 	/* EINVAL from MADV_POPULATE_WRITE means "kernel before 5.14": the library
 	 * falls back to touching each page (checked to be populated below). */
 	if (call == INJ_MADVISE && arg == MADV_POPULATE_WRITE && err == EINVAL)
-		return 0;
-	/* The first open and pread of udma_ctx_create are udma_pfn_readable()'s
-	 * probe, which turns any failure into "no PFNs". */
-	if (sc->op == OP_CTX && k == 1 && (call == INJ_OPEN || call == INJ_PREAD)) {
-		if (sc->mode == UDMA_IOVA_AUTO)
-			return 0; /* AUTO then quietly chooses VA (checked below) */
-		/* PA: reported as EPERM "run as root", hiding the real errno. Questionable;
-		 * the injected errno is accepted too in case that gets fixed. */
-		*alt = EPERM;
+		x.err = 0;
+	/* Region opens only read sysfs hugepage counts to size the contiguity
+	 * search; an unreadable count is taken as "no spare pages": the search gets
+	 * only npages candidates and may fail as if memory were fragmented, with
+	 * the injected errno lost (questionable, reported). */
+	if (sc->op == OP_REGION && call == INJ_OPEN) {
+		x.err = 0;
+		x.nocontig = true;
 	}
-	/* Region opens only read hugepage counts in sysfs to size the contiguity
-	 * search: unreadable counts mean "no spare pages", npages candidates. */
-	if (sc->op == OP_REGION && call == INJ_OPEN)
-		return 0;
-	return err;
+	return x;
 }
 
 static bool populated(void *addr, size_t len)
@@ -274,8 +417,9 @@ static void check_tolerated(const struct scenario *sc, struct udma_ctx *ctx, voi
 	if (sc->op == OP_CTX) {
 		struct udma_ctx *c = obj;
 
-		if (call == INJ_OPEN || call == INJ_PREAD)
-			assert_int_equal(udma_ctx_iova_mode(c), UDMA_IOVA_VA);
+		/* only the MADV_NOHUGEPAGE hint is tolerated: the context is whole */
+		assert_true(udma_ctx_iova_mode(c) == UDMA_IOVA_PA || udma_ctx_iova_mode(c) == UDMA_IOVA_VA);
+		assert_int_equal(call, INJ_MADVISE);
 		return;
 	}
 	struct udma_region *r = obj;
@@ -288,7 +432,10 @@ static void check_tolerated(const struct scenario *sc, struct udma_ctx *ctx, voi
 		assert_true(populated(udma_region_addr(r), udma_region_size(r)));
 }
 
-/* Run once, counting calls of one kind (or all kinds if call == INJ_NCALLS); must succeed. */
+/* Run once, counting calls of one kind (or all kinds if call == INJ_NCALLS);
+ * must succeed. If a CONTIG search finds no adjacent pages at all here, the
+ * machine's memory is too fragmented for the scenario: ctx is destroyed and
+ * the test skipped. */
 static void count_run(const struct scenario *sc, struct udma_ctx *ctx, int node, enum inject_call call,
 		      unsigned counts[INJ_NCALLS])
 {
@@ -296,6 +443,11 @@ static void count_run(const struct scenario *sc, struct udma_ctx *ctx, int node,
 	void *obj;
 	int rc = run_armed(sc, ctx, node, call, 0, 0, &obj);
 
+	if (by_chance(sc, rc)) {
+		printf("# skip: %s: %s\n", sc->name, udma_last_error());
+		udma_ctx_destroy(ctx);
+		skip();
+	}
 	if (rc)
 		print_error("%s failed without injection: %d: %s\n", sc->name, rc, udma_last_error());
 	assert_int_equal(rc, 0);
@@ -311,8 +463,11 @@ static bool scenario_available(const struct scenario *sc)
 		printf("# skip: %s needs physical addresses in pagemap (CAP_SYS_ADMIN)\n", sc->name);
 		return false;
 	}
-	if (sc->page_size == UDMA_PAGE_2M && !th_hugepages_ensure(UDMA_PAGE_2M, 8)) {
-		printf("# skip: %s needs 8 free 2 MiB hugepages\n", sc->name);
+	/* The hugepage contiguity search takes up to 64 candidates: give it them all. */
+	unsigned long need = sc->flags & UDMA_REGION_CONTIG ? 64 : 8;
+
+	if (sc->page_size == UDMA_PAGE_2M && !th_hugepages_ensure(UDMA_PAGE_2M, need)) {
+		printf("# skip: %s needs %lu free 2 MiB hugepages\n", sc->name, need);
 		return false;
 	}
 	return true;
@@ -333,21 +488,33 @@ static void inject_one(const struct scenario *sc, struct udma_ctx *ctx, int node
 {
 	const char *stale = stale_error();
 	char what[128];
-	int rc, want, alt;
+	struct expect x;
 	void *obj;
+	int rc;
 	long arg;
 
 	snprintf(what, sizeof(what), "%s with %s #%u failing (%s)", sc->name, inject_name(call), k,
 		 strerror(err));
 	rc = run_armed(sc, ctx, node, call, k, err, &obj);
+	if (inject_failures(call) == 0 && by_chance(sc, rc)) {
+		printf("# note: %s: inconclusive, the contiguity search failed by chance before that call\n",
+		       what);
+		assert_null(obj);
+		snap_check(before, what);
+		return;
+	}
 	if (inject_failures(call) != 1)
-		print_error("%s: the call was not reached (%u calls)\n", what, inject_calls(call));
+		print_error("%s: the call was not reached (%u calls); got %d: %s\n", what, inject_calls(call), rc,
+			    rc ? udma_last_error() : "success");
 	assert_int_equal(inject_failures(call), 1);
 	arg = inject_call_arg(call, k);
-	want = expected_result(sc, call, k, err, arg, &alt);
+	x = expected_result(sc, call, err, arg);
 	if (verbose)
 		printf("# %s [arg %ld] -> %d: %s\n", what, arg, rc, rc ? udma_last_error() : "ok");
-	if (want == 0) {
+	if (x.nocontig && by_chance(sc, rc)) {
+		assert_null(obj);
+		assert_null(udma_region_next(ctx, NULL));
+	} else if (x.err == 0) {
 		if (rc)
 			print_error("%s: expected success, got %d: %s\n", what, rc, udma_last_error());
 		assert_int_equal(rc, 0);
@@ -355,8 +522,7 @@ static void inject_one(const struct scenario *sc, struct udma_ctx *ctx, int node
 		check_tolerated(sc, ctx, obj, call, arg);
 		destroy(sc, obj);
 	} else {
-		if (!(alt && rc == -alt))
-			th_assert_err(rc, want);
+		th_assert_err(rc, x.err);
 		if (strcmp(udma_last_error(), stale) == 0)
 			print_error("%s: returned %d without setting udma_last_error()\n", what, rc);
 		assert_string_not_equal(udma_last_error(), stale);
@@ -376,7 +542,7 @@ static void run_injection(const struct scenario *sc, enum inject_call call)
 	int node = call == INJ_MBIND ? 0 : UDMA_NUMA_ANY, errs[2], rc;
 	struct udma_ctx *ctx = NULL;
 	enum udma_iova_mode mode;
-	struct snap before;
+	static struct snap before;
 	void *obj;
 
 	if (!scenario_available(sc))
@@ -409,11 +575,16 @@ static void run_injection(const struct scenario *sc, enum inject_call call)
 
 	/* Nothing stuck: a plain run succeeds again. */
 	rc = run_armed(sc, ctx, node, INJ_NCALLS, 0, 0, &obj);
-	if (rc)
-		print_error("%s failed after the injections: %d: %s\n", sc->name, rc, udma_last_error());
-	assert_int_equal(rc, 0);
-	assert_true(obj != NULL && obj != SENTINEL);
-	destroy(sc, obj);
+	if (by_chance(sc, rc)) {
+		printf("# note: %s: the contiguity search failed by chance after the injections: %s\n", sc->name,
+		       udma_last_error());
+	} else {
+		if (rc)
+			print_error("%s failed after the injections: %d: %s\n", sc->name, rc, udma_last_error());
+		assert_int_equal(rc, 0);
+		assert_true(obj != NULL && obj != SENTINEL);
+		destroy(sc, obj);
+	}
 	udma_ctx_destroy(ctx);
 }
 
@@ -569,61 +740,61 @@ static void test_iova_outside(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(test_iova_outside),
+		inj_test(test_iova_outside),
 
-		th_test(test_ctx_auto_profile),
-		th_test(test_ctx_auto_MMAP),
-		th_test(test_ctx_auto_MADVISE),
-		th_test(test_ctx_auto_OPEN),
-		th_test(test_ctx_auto_PREAD),
+		inj_test(test_ctx_auto_profile),
+		inj_test(test_ctx_auto_MMAP),
+		inj_test(test_ctx_auto_MADVISE),
+		inj_test(test_ctx_auto_OPEN),
+		inj_test(test_ctx_auto_PREAD),
 
-		th_test(test_ctx_pa_profile),
-		th_test(test_ctx_pa_MMAP),
-		th_test(test_ctx_pa_MADVISE),
-		th_test(test_ctx_pa_OPEN),
-		th_test(test_ctx_pa_PREAD),
+		inj_test(test_ctx_pa_profile),
+		inj_test(test_ctx_pa_MMAP),
+		inj_test(test_ctx_pa_MADVISE),
+		inj_test(test_ctx_pa_OPEN),
+		inj_test(test_ctx_pa_PREAD),
 
-		th_test(test_region_4k_profile),
-		th_test(test_region_4k_MMAP),
-		th_test(test_region_4k_MADVISE),
-		th_test(test_region_4k_MLOCK),
-		th_test(test_region_4k_PREAD),
-		th_test(test_region_4k_MBIND),
+		inj_test(test_region_4k_profile),
+		inj_test(test_region_4k_MMAP),
+		inj_test(test_region_4k_MADVISE),
+		inj_test(test_region_4k_MLOCK),
+		inj_test(test_region_4k_PREAD),
+		inj_test(test_region_4k_MBIND),
 
-		th_test(test_region_2m_profile),
-		th_test(test_region_2m_MEMFD_CREATE),
-		th_test(test_region_2m_FTRUNCATE),
-		th_test(test_region_2m_MMAP),
-		th_test(test_region_2m_MADVISE),
-		th_test(test_region_2m_PREAD),
-		th_test(test_region_2m_MBIND),
+		inj_test(test_region_2m_profile),
+		inj_test(test_region_2m_MEMFD_CREATE),
+		inj_test(test_region_2m_FTRUNCATE),
+		inj_test(test_region_2m_MMAP),
+		inj_test(test_region_2m_MADVISE),
+		inj_test(test_region_2m_PREAD),
+		inj_test(test_region_2m_MBIND),
 
-		th_test(test_region_shared_profile),
-		th_test(test_region_shared_MEMFD_CREATE),
-		th_test(test_region_shared_FTRUNCATE),
-		th_test(test_region_shared_MMAP),
-		th_test(test_region_shared_MADVISE),
-		th_test(test_region_shared_MLOCK),
-		th_test(test_region_shared_PREAD),
-		th_test(test_region_shared_MBIND),
+		inj_test(test_region_shared_profile),
+		inj_test(test_region_shared_MEMFD_CREATE),
+		inj_test(test_region_shared_FTRUNCATE),
+		inj_test(test_region_shared_MMAP),
+		inj_test(test_region_shared_MADVISE),
+		inj_test(test_region_shared_MLOCK),
+		inj_test(test_region_shared_PREAD),
+		inj_test(test_region_shared_MBIND),
 
-		th_test(test_region_contig_profile),
-		th_test(test_region_contig_MEMFD_CREATE),
-		th_test(test_region_contig_FTRUNCATE),
-		th_test(test_region_contig_MMAP),
-		th_test(test_region_contig_MADVISE),
-		th_test(test_region_contig_MLOCK),
-		th_test(test_region_contig_PREAD),
-		th_test(test_region_contig_MBIND),
+		inj_test(test_region_contig_profile),
+		inj_test(test_region_contig_MEMFD_CREATE),
+		inj_test(test_region_contig_FTRUNCATE),
+		inj_test(test_region_contig_MMAP),
+		inj_test(test_region_contig_MADVISE),
+		inj_test(test_region_contig_MLOCK),
+		inj_test(test_region_contig_PREAD),
+		inj_test(test_region_contig_MBIND),
 
-		th_test(test_region_contig_2m_profile),
-		th_test(test_region_contig_2m_MEMFD_CREATE),
-		th_test(test_region_contig_2m_FTRUNCATE),
-		th_test(test_region_contig_2m_MMAP),
-		th_test(test_region_contig_2m_MADVISE),
-		th_test(test_region_contig_2m_PREAD),
-		th_test(test_region_contig_2m_OPEN),
-		th_test(test_region_contig_2m_MBIND),
+		inj_test(test_region_contig_2m_profile),
+		inj_test(test_region_contig_2m_MEMFD_CREATE),
+		inj_test(test_region_contig_2m_FTRUNCATE),
+		inj_test(test_region_contig_2m_MMAP),
+		inj_test(test_region_contig_2m_MADVISE),
+		inj_test(test_region_contig_2m_PREAD),
+		inj_test(test_region_contig_2m_OPEN),
+		inj_test(test_region_contig_2m_MBIND),
 	};
 
 	verbose = getenv("INJECT_VERBOSE") != NULL;

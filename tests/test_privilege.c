@@ -86,7 +86,7 @@ static int unprivileged_child(void *arg)
 	int rc;
 
 	(void)arg;
-	if (udma_pfn_readable())
+	if (udma_pfn_readable() != 0)
 		return 2;
 	rc = udma_ctx_create(&o, &ctx);
 	if (rc != -EPERM || !strstr(udma_last_error(), "CAP_SYS_ADMIN"))

@@ -96,6 +96,10 @@ static void gather(struct info *in)
 	in->nodes = udma_numa_nodes();
 	getrlimit(RLIMIT_MEMLOCK, &in->memlock);
 	in->pfns = udma_pfn_readable();
+	if (in->pfns < 0) {
+		problem(in, "%s", udma_last_error());
+		in->pfns = 0;
+	}
 	in->iommu_groups = count_dir("/sys/kernel/iommu_groups");
 	in->uio = driver_state("uio_pci_generic", "uio/uio_pci_generic.ko");
 	in->vfio = driver_state("vfio-pci", "vfio/pci/vfio-pci.ko");

@@ -184,11 +184,10 @@ static void parse_stat_fields(struct layout *lay, const char *p)
 
 	for (; *p; field++) {
 		unsigned long long v;
-		char *end;
 
 		while (*p == ' ')
 			p++;
-		v = strtoull(p, &end, 10);
+		v = strtoull(p, NULL, 10);
 		if (field == 26)
 			lay->start_code = v;
 		else if (field == 27)
@@ -598,8 +597,10 @@ static int draw_pid(int pid, bool json, const struct udma_ctx *ctx)
 			layout_draw_json(stdout, &lay);
 		else
 			layout_draw_text(stdout, &lay);
-		if (fflush(stdout) == EOF)
-			rc = -errno;
+		if (fflush(stdout) == EOF) {
+			fprintf(stderr, "udma layout: cannot write the output: %s\n", strerror(errno));
+			rc = -EIO;
+		}
 	}
 	layout_free(&lay);
 	return rc ? 1 : 0;
