@@ -65,7 +65,7 @@ $(CLI): $(TOOL_OBJ) $(B)/libudma.a
 # Tests link the static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
-		$(foreach f,mmap mlock mbind pread open memfd_create madvise ftruncate,-Wl,--wrap=$(f)) \
+		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka

@@ -167,6 +167,7 @@ static inline void bench_emit_machine(const char *bench)
 	if (f) {
 		while (fgets(line, sizeof(line), f)) {
 			char *colon = strchr(line, ':');
+			size_t len;
 			/* x86: "model name"; arm64 may only have "CPU part". */
 			int final = !strncmp(line, "model name", 10);
 
@@ -174,8 +175,11 @@ static inline void bench_emit_machine(const char *bench)
 				continue;
 			colon++;
 			colon += strspn(colon, " \t");
-			colon[strcspn(colon, "\n")] = 0;
-			snprintf(cpu, sizeof(cpu), "%s", colon);
+			/* memcpy, not snprintf: UBSan builds misread colon as possibly null */
+			len = strcspn(colon, "\n");
+			len = len < sizeof(cpu) - 1 ? len : sizeof(cpu) - 1;
+			memcpy(cpu, colon, len);
+			cpu[len] = 0;
 			if (final)
 				break;
 		}

@@ -3,7 +3,7 @@
  * every failure path returns a negative errno with a one-line explanation,
  * leaves *out NULL and releases what it took (fds, mappings, locked memory).
  *
- * How: tests/wrap_syscalls.c wraps mmap, mlock, mbind, pread, open,
+ * How: tests/wrap_syscalls.c wraps mmap, mlock2, mbind, pread, open,
  * memfd_create, madvise and ftruncate (-Wl,--wrap). For each entry point and
  * each of those calls it uses, a first run counts the calls a success makes,
  * then for k = 1..count the k-th call fails, then a plain run must succeed. */

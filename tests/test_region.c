@@ -8,11 +8,6 @@
 
 #include "helpers.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#define MLOCK_WORKS 0 /* ASan intercepts mlock and makes it a no-op */
-#else
-#define MLOCK_WORKS 1
-#endif
 
 static struct udma_ctx *new_ctx(unsigned flags)
 {
@@ -76,7 +71,7 @@ static void check_region(struct udma_ctx *ctx, struct udma_region *r)
 	assert_true(vma_has_flag(a, "dc"));
 	if (ps > UDMA_PAGE_4K)
 		assert_true(vma_has_flag(a, "ht"));
-	else if (MLOCK_WORKS)
+	else
 		assert_true(vma_has_flag(a, "lo"));
 }
 

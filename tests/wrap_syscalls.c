@@ -25,7 +25,7 @@ struct inject_state {
 static struct inject_state state[INJ_NCALLS];
 
 static const char *const names[INJ_NCALLS] = {
-	[INJ_MMAP] = "mmap",	 [INJ_MLOCK] = "mlock",
+	[INJ_MMAP] = "mmap",	 [INJ_MLOCK] = "mlock2",
 	[INJ_MBIND] = "mbind",	 [INJ_PREAD] = "pread",
 	[INJ_OPEN] = "open",	 [INJ_MEMFD_CREATE] = "memfd_create",
 	[INJ_MADVISE] = "madvise", [INJ_FTRUNCATE] = "ftruncate",
@@ -96,7 +96,7 @@ static bool should_fail(enum inject_call call, long arg)
 
 /* The real functions, and prototypes for the wrappers (-Wmissing-prototypes). */
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
-int __real_mlock(const void *addr, size_t len);
+int __real_mlock2(const void *addr, size_t len, unsigned int flags);
 long __real_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask,
 		  unsigned long maxnode, unsigned flags);
 ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
@@ -106,7 +106,7 @@ int __real_madvise(void *addr, size_t len, int advice);
 int __real_ftruncate(int fd, off_t len);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
-int __wrap_mlock(const void *addr, size_t len);
+int __wrap_mlock2(const void *addr, size_t len, unsigned int flags);
 long __wrap_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask,
 		  unsigned long maxnode, unsigned flags);
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
@@ -122,11 +122,11 @@ void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	return __real_mmap(addr, len, prot, flags, fd, off);
 }
 
-int __wrap_mlock(const void *addr, size_t len)
+int __wrap_mlock2(const void *addr, size_t len, unsigned int flags)
 {
 	if (should_fail(INJ_MLOCK, 0))
 		return -1;
-	return __real_mlock(addr, len);
+	return __real_mlock2(addr, len, flags);
 }
 
 long __wrap_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask,
