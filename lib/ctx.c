@@ -8,21 +8,6 @@
 
 #include "udma_internal.h"
 
-static int check_page_size(size_t page_size)
-{
-	size_t sizes[8];
-	int n, i;
-
-	if (page_size == 0 || page_size == UDMA_PAGE_4K)
-		return 0;
-	n = udma_hugepage_sizes(sizes, 8);
-	for (i = 0; i < n && i < 8; i++)
-		if (sizes[i] == page_size)
-			return 0;
-	return udma__err(EINVAL, "page size %zu is not offered by this kernel (see `udma info`; use 0, 4K, 2M or 1G)",
-			 page_size);
-}
-
 static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 {
 	int pfns = udma_pfn_readable();
@@ -32,22 +17,25 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 	switch (asked) {
 	case UDMA_IOVA_AUTO:
 		ctx->mode = pfns ? UDMA_IOVA_PA : UDMA_IOVA_VA;
-		snprintf(ctx->reason, sizeof(ctx->reason), "%s",
-			 pfns ? "AUTO chose PA: pagemap gives physical addresses (CAP_SYS_ADMIN), as UIO needs"
-			      : "AUTO chose VA: pagemap hides physical addresses without CAP_SYS_ADMIN; "
-				"fine for VFIO (IOMMU) and simulated devices, UIO needs root");
+		snprintf(
+			ctx->reason, sizeof(ctx->reason), "%s",
+			pfns ? "AUTO chose PA: pagemap gives physical addresses (CAP_SYS_ADMIN), as UIO needs"
+			     : "AUTO chose VA: pagemap hides physical addresses without CAP_SYS_ADMIN; "
+			       "fine for VFIO (IOMMU) and simulated devices, UIO needs root");
 		return 0;
 	case UDMA_IOVA_PA:
 		if (!pfns)
-			return udma__err(EPERM, "UDMA_IOVA_PA needs physical addresses but /proc/self/pagemap hides "
-						"them from this process: run as root (CAP_SYS_ADMIN), or use "
-						"UDMA_IOVA_VA with an IOMMU (VFIO)");
+			return udma__err(EPERM,
+					 "UDMA_IOVA_PA needs physical addresses but /proc/self/pagemap hides "
+					 "them from this process: run as root (CAP_SYS_ADMIN), or use "
+					 "UDMA_IOVA_VA with an IOMMU (VFIO)");
 		ctx->mode = UDMA_IOVA_PA;
 		snprintf(ctx->reason, sizeof(ctx->reason), "PA as asked: IOVA = physical address (UIO)");
 		return 0;
 	case UDMA_IOVA_VA:
 		ctx->mode = UDMA_IOVA_VA;
-		snprintf(ctx->reason, sizeof(ctx->reason), "VA as asked: IOVA = virtual address (VFIO, simulated devices)");
+		snprintf(ctx->reason, sizeof(ctx->reason),
+			 "VA as asked: IOVA = virtual address (VFIO, simulated devices)");
 		return 0;
 	}
 	return udma__err(EINVAL, "unknown IOVA mode %d (use UDMA_IOVA_AUTO, _PA or _VA)", (int)asked);
@@ -55,7 +43,7 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 
 int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 {
-	struct udma_ctx_opts o = { .iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY };
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
 	struct udma_ctx *ctx;
 	int rc;
 
@@ -65,8 +53,9 @@ int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 	if (opts)
 		o = *opts;
 	if (o.flags & ~UDMA_CTX_STRICT_HUGE)
-		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x", o.flags & ~UDMA_CTX_STRICT_HUGE);
-	if ((rc = check_page_size(o.page_size)) || (rc = udma__numa_check_node(o.numa_node)))
+		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x",
+				 o.flags & ~UDMA_CTX_STRICT_HUGE);
+	if ((rc = udma__check_page_size(o.page_size)) || (rc = udma__numa_check_node(o.numa_node)))
 		return rc;
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)

@@ -12,7 +12,7 @@
 #include "udma_internal.h"
 
 #define SYS_HUGEPAGES "/sys/kernel/mm/hugepages"
-#define SYS_NODE "/sys/devices/system/node"
+#define SYS_NODE      "/sys/devices/system/node"
 
 static int size_cmp(const void *a, const void *b)
 {
@@ -49,8 +49,8 @@ static void hp_path(char *buf, size_t len, size_t page_size, int node, const cha
 	if (node == UDMA_NUMA_ANY)
 		snprintf(buf, len, SYS_HUGEPAGES "/hugepages-%zukB/%s", page_size >> 10, file);
 	else
-		snprintf(buf, len, SYS_NODE "/node%d/hugepages/hugepages-%zukB/%s", node,
-			 page_size >> 10, file);
+		snprintf(buf, len, SYS_NODE "/node%d/hugepages/hugepages-%zukB/%s", node, page_size >> 10,
+			 file);
 }
 
 static int read_ulong(const char *path, unsigned long *out)
@@ -124,8 +124,8 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 	if (fd < 0) {
 		rc = errno;
 		if (rc == EACCES || rc == EPERM || rc == EROFS)
-			return udma__err(rc, "cannot write %s: reserving hugepages needs root (run with sudo)",
-					 path);
+			return udma__err(
+				rc, "cannot write %s: reserving hugepages needs root (run with sudo)", path);
 		return udma__err(rc, "cannot open %s: %s (does the kernel offer %zu kB pages%s?)", path,
 				 strerror(rc), page_size >> 10, node == UDMA_NUMA_ANY ? "" : " on that node");
 	}
@@ -149,7 +149,7 @@ const char *udma_hugepage_mount(size_t page_size)
 
 const char *udma_thp_mode(void)
 {
-	static const char *const modes[] = { "always", "madvise", "never" };
+	static const char *const modes[] = {"always", "madvise", "never"};
 	char buf[128] = "";
 	unsigned i;
 	ssize_t n;
@@ -184,6 +184,22 @@ int udma_pfn_readable(void)
 	if (rc)
 		return rc;
 	return (entry & UDMA_PM_PRESENT) && (entry & UDMA_PM_PFN_MASK) != 0;
+}
+
+int udma__check_page_size(size_t page_size)
+{
+	size_t sizes[8];
+	int n, i;
+
+	if (page_size == 0 || page_size == UDMA_PAGE_4K)
+		return 0;
+	n = udma_hugepage_sizes(sizes, 8);
+	for (i = 0; i < n && i < 8; i++)
+		if (sizes[i] == page_size)
+			return 0;
+	return udma__err(EINVAL,
+			 "page size %zu is not offered by this kernel (see `udma info`; use 0, 4K, 2M or 1G)",
+			 page_size);
 }
 
 static size_t round_up(size_t v, size_t to)

@@ -9,8 +9,8 @@
 int udma__map_init(struct udma_iova_map *map)
 {
 	size_t len = UDMA_L1_ENTRIES * sizeof(map->l1[0]);
-	void *l1 = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			-1, 0);
+	void *l1 =
+		mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (l1 == MAP_FAILED)
 		return udma__err(errno, "cannot map the %zu KiB IOVA index: out of address space?",
@@ -33,8 +33,8 @@ void udma__map_fini(struct udma_iova_map *map)
 	map->l1 = NULL;
 }
 
-static void set_chunks(struct udma_iova_map *map, const struct udma_region *r,
-		       struct udma_region *val, uintptr_t end)
+static void set_chunks(struct udma_iova_map *map, const struct udma_region *r, struct udma_region *val,
+		       uintptr_t end)
 {
 	uintptr_t v;
 
@@ -53,9 +53,11 @@ int udma__map_insert(struct udma_iova_map *map, struct udma_region *r)
 	uintptr_t start = (uintptr_t)r->addr, end = start + r->size, v;
 
 	if ((end - 1) >> UDMA_VA_BITS || start & (((uintptr_t)1 << UDMA_CHUNK_SHIFT) - 1))
-		return udma__err(EINVAL, "region at %p is outside the %d-bit address space or not 2 MiB aligned",
+		return udma__err(EINVAL,
+				 "region at %p is outside the %d-bit address space or not 2 MiB aligned",
 				 (void *)r->addr, UDMA_VA_BITS);
-	for (v = start & ~(((uintptr_t)1 << UDMA_L1_SHIFT) - 1); v < end; v += (uintptr_t)1 << UDMA_L1_SHIFT) {
+	for (v = start & ~(((uintptr_t)1 << UDMA_L1_SHIFT) - 1); v < end;
+	     v += (uintptr_t)1 << UDMA_L1_SHIFT) {
 		struct udma_iova_leaf *_Atomic *slot = &map->l1[v >> UDMA_L1_SHIFT];
 		struct udma_iova_leaf *leaf;
 
@@ -83,7 +85,8 @@ void udma__compute_runs(struct udma_region *r)
 		return;
 	r->run_end[i - 1] = (uint32_t)(i - 1);
 	while (--i > 0)
-		r->run_end[i - 1] = r->iova[i - 1] + r->page_size == r->iova[i] ? r->run_end[i] : (uint32_t)(i - 1);
+		r->run_end[i - 1] =
+			r->iova[i - 1] + r->page_size == r->iova[i] ? r->run_end[i] : (uint32_t)(i - 1);
 }
 
 static inline const struct udma_region *lookup(const struct udma_ctx *ctx, uintptr_t v)

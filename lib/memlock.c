@@ -12,7 +12,7 @@
 
 static int has_cap_ipc_lock(void)
 {
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
 
 	if (syscall(SYS_capget, &hdr, data) < 0)
@@ -42,8 +42,8 @@ int udma__memlock_explain(int errnum, size_t len)
 	char lim[32], have[32], need[32];
 
 	/* Only ENOMEM/EPERM from mlock mean the limit; EAGAIN means pages could not be locked. */
-	if ((errnum != ENOMEM && errnum != EPERM) || has_cap_ipc_lock() || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 ||
-	    rl.rlim_cur == RLIM_INFINITY)
+	if ((errnum != ENOMEM && errnum != EPERM) || has_cap_ipc_lock() ||
+	    getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		return udma__err(errnum, "locking %s failed: %s (not the memlock limit: out of memory?)",
 				 udma__fmt_size(len, need, sizeof(need)), strerror(errnum));
 	return udma__err(errnum,

@@ -31,11 +31,12 @@ int udma__numa_check_node(int node)
 
 int udma__numa_bind(void *addr, size_t len, int node)
 {
-	unsigned long mask[MASK_BITS / (8 * sizeof(unsigned long))] = { 0 };
+	unsigned long mask[MASK_BITS / (8 * sizeof(unsigned long))] = {0};
 
 	if (node == UDMA_NUMA_ANY || numa_available() < 0)
 		return 0;
-	mask[(unsigned)node / (8 * sizeof(unsigned long))] |= 1ul << ((unsigned)node % (8 * sizeof(unsigned long)));
+	mask[(unsigned)node / (8 * sizeof(unsigned long))] |=
+		1ul << ((unsigned)node % (8 * sizeof(unsigned long)));
 	if (mbind(addr, len, MPOL_BIND, mask, MASK_BITS + 1, MPOL_MF_STRICT) < 0)
 		return udma__err(errno, "mbind to NUMA node %d failed: %s", node, strerror(errno));
 	return 0;

@@ -24,10 +24,11 @@ static int explain(int errnum, size_t off, size_t len, size_t page_size)
 	char at[32], total[32];
 
 	if (page_size > UDMA_PAGE_4K && errnum == ENOMEM)
-		return udma__err(errnum,
-				 "hugepages ran out at fault time (%s into %s): another process took them "
-				 "or a hugetlb cgroup limit was hit; reserve more with: udma hugepages --reserve",
-				 udma__fmt_size(off, at, sizeof(at)), udma__fmt_size(len, total, sizeof(total)));
+		return udma__err(
+			errnum,
+			"hugepages ran out at fault time (%s into %s): another process took them "
+			"or a hugetlb cgroup limit was hit; reserve more with: udma hugepages --reserve",
+			udma__fmt_size(off, at, sizeof(at)), udma__fmt_size(len, total, sizeof(total)));
 	return udma__err(errnum, "populating %s failed: %s (out of memory?)",
 			 udma__fmt_size(len, total, sizeof(total)), strerror(errnum));
 }

@@ -11,26 +11,17 @@
 
 #define KNOWN_FLAGS (UDMA_REGION_CONTIG | UDMA_REGION_SHARED)
 
-static int choose_page_size(struct udma_ctx *ctx, const struct udma_region_opts *o, int node,
-			    size_t *out)
+static int choose_page_size(struct udma_ctx *ctx, const struct udma_region_opts *o, int node, size_t *out)
 {
 	size_t ps = o->page_size ? o->page_size : ctx->opts.page_size;
-	size_t sizes[8];
-	int n, i, rc;
+	int rc;
 
 	if (ps == 0) {
 		*out = udma__choose_page_size(o->size, node, ctx->opts.flags & UDMA_CTX_STRICT_HUGE, &rc);
 		return rc;
 	}
 	*out = ps;
-	if (ps == UDMA_PAGE_4K)
-		return 0;
-	n = udma_hugepage_sizes(sizes, 8);
-	for (i = 0; i < n && i < 8; i++)
-		if (sizes[i] == ps)
-			return 0;
-	return udma__err(EINVAL, "page size %zu is not offered by this kernel (see `udma info`; use 0, 4K, 2M or 1G)",
-			 ps);
+	return udma__check_page_size(ps);
 }
 
 int udma__region_translate(struct udma_region *r, const uint64_t *entries)
@@ -39,11 +30,13 @@ int udma__region_translate(struct udma_region *r, const uint64_t *entries)
 
 	for (i = 0; i < r->npages; i++) {
 		if (!(entries[i] & UDMA_PM_PRESENT))
-			return udma__err(EFAULT, "page %zu of region '%s' is not present after populate and lock",
-					 i, r->name);
+			return udma__err(EFAULT,
+					 "page %zu of region '%s' is not present after populate and lock", i,
+					 r->name);
 		if (r->iova && !(r->iova[i] = (entries[i] & UDMA_PM_PFN_MASK) * UDMA_PAGE_4K))
-			return udma__err(EPERM, "pagemap gave no PFN for region '%s': physical addresses need "
-						"CAP_SYS_ADMIN (run as root, or use UDMA_IOVA_VA)",
+			return udma__err(EPERM,
+					 "pagemap gave no PFN for region '%s': physical addresses need "
+					 "CAP_SYS_ADMIN (run as root, or use UDMA_IOVA_VA)",
 					 r->name);
 	}
 	udma__compute_runs(r);

@@ -12,7 +12,7 @@
 
 /* Spare candidates, at least this many pages: enough that some come from fresh
  * buddy blocks (per-CPU lists hand back recently freed, scattered pages)... */
-#define MIN_SPARES_4K 512
+#define MIN_SPARES_4K	512
 #define MIN_SPARES_HUGE 64
 /* ...and at most this much memory beyond the region (1 GiB pages: one spare). */
 #define MAX_SPARE_BYTES ((size_t)1 << 30)
@@ -85,8 +85,8 @@ static int place_run(struct udma_region *r, const struct candidate *run, size_t 
 		kept[run[k].index] = true;
 	for (k = 0; k < total; k++)
 		if (!kept[k])
-			fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(k * r->page_size),
-				  (off_t)r->page_size);
+			fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(k * r->page_size), (off_t)r->page_size);
 	free(kept);
 	/* The new mapping has no page table entries yet: fault them in. */
 	return udma__region_pin(r, va, r->size, true);
@@ -113,9 +113,9 @@ int udma__map_contig(struct udma_region *r, uint64_t *entries)
 	}
 	tmp = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
 	if (tmp == MAP_FAILED) {
-		rc = errno == ENOMEM && r->hugetlb ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
-						   : udma__err(errno, "mmap for contiguity search failed: %s",
-							       strerror(errno));
+		rc = errno == ENOMEM && r->hugetlb
+			     ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
+			     : udma__err(errno, "mmap for contiguity search failed: %s", strerror(errno));
 		goto out;
 	}
 	if ((rc = udma__numa_bind(tmp, len, r->numa_node)) || (rc = udma__populate(tmp, len, r->page_size)) ||
@@ -130,11 +130,12 @@ int udma__map_contig(struct udma_region *r, uint64_t *entries)
 	if (start < 0) {
 		char ps[32];
 
-		rc = udma__err(ENOMEM,
-			       "no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
-			       r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
-			       r->hugetlb ? "reserve hugepages early (at boot: hugepages=N) or use 1 GiB pages"
-					  : "use hugepages (udma hugepages --reserve) or a region of one page");
+		rc = udma__err(
+			ENOMEM,
+			"no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
+			r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
+			r->hugetlb ? "reserve hugepages early (at boot: hugepages=N) or use 1 GiB pages"
+				   : "use hugepages (udma hugepages --reserve) or a region of one page");
 		goto out;
 	}
 	munmap(tmp, len);

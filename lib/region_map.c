@@ -45,7 +45,8 @@ int udma__memfd(const char *name, size_t page_size, size_t len)
 	if (ftruncate(fd, (off_t)len) < 0) {
 		rc = errno;
 		close(fd);
-		return udma__err(rc, "cannot size the memfd for '%s' to %zu bytes: %s", name, len, strerror(rc));
+		return udma__err(rc, "cannot size the memfd for '%s' to %zu bytes: %s", name, len,
+				 strerror(rc));
 	}
 	return fd;
 }

@@ -9,16 +9,16 @@
 #include <stdint.h>
 #include <udma/udma.h>
 
-#define UDMA_HIDDEN __attribute__((visibility("hidden")))
+#define UDMA_HIDDEN	  __attribute__((visibility("hidden")))
 #define UDMA_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* Every region starts on a 2 MiB boundary, so a 2 MiB chunk of VA belongs to
  * at most one region: that is what makes the lookup a two-level index. */
 #define UDMA_CHUNK_SHIFT 21
-#define UDMA_L1_SHIFT 30
-#define UDMA_VA_BITS 48
-#define UDMA_L1_ENTRIES ((size_t)1 << (UDMA_VA_BITS - UDMA_L1_SHIFT))
-#define UDMA_L2_ENTRIES ((size_t)1 << (UDMA_L1_SHIFT - UDMA_CHUNK_SHIFT))
+#define UDMA_L1_SHIFT	 30
+#define UDMA_VA_BITS	 48
+#define UDMA_L1_ENTRIES	 ((size_t)1 << (UDMA_VA_BITS - UDMA_L1_SHIFT))
+#define UDMA_L2_ENTRIES	 ((size_t)1 << (UDMA_L1_SHIFT - UDMA_CHUNK_SHIFT))
 
 struct udma_region;
 
@@ -70,13 +70,14 @@ UDMA_HIDDEN void udma__map_remove(struct udma_iova_map *map, const struct udma_r
 UDMA_HIDDEN void udma__compute_runs(struct udma_region *r);
 
 /* pagemap.c: entries for npages pages of page_size from addr, one per page. */
-#define UDMA_PM_PRESENT (1ull << 63)
+#define UDMA_PM_PRESENT	 (1ull << 63)
 #define UDMA_PM_PFN_MASK ((1ull << 55) - 1)
 UDMA_HIDDEN int udma__pagemap_open(void);
 UDMA_HIDDEN int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages,
 				   uint64_t *entries);
 
 /* hugepage.c */
+UDMA_HIDDEN int udma__check_page_size(size_t page_size); /* 0 (automatic), 4K or a size the kernel offers */
 UDMA_HIDDEN size_t udma__choose_page_size(size_t size, int node, bool strict, int *err);
 UDMA_HIDDEN unsigned udma__log2(size_t v);
 

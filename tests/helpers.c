@@ -183,7 +183,7 @@ int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock)
 		return -1;
 	if (pid == 0) {
 		if (memlock != (size_t)-1) {
-			struct rlimit rl = { memlock, memlock };
+			struct rlimit rl = {memlock, memlock};
 
 			if (setrlimit(RLIMIT_MEMLOCK, &rl))
 				_exit(100);

@@ -34,14 +34,13 @@ uint64_t th_pagemap_pa(const void *va);
 int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock);
 
 /* Assert rc is a negative errno with an explanation in udma_last_error(). */
-#define th_assert_err(rc, errnum)                                                    \
-	do {                                                                          \
-		int rc_ = (rc);                                                       \
-		if (rc_ != -(errnum))                                                 \
-			print_error("expected -%d, got %d: %s\n", (errnum), rc_,      \
-				    udma_last_error());                               \
-		assert_int_equal(rc_, -(errnum));                                     \
-		assert_true(udma_last_error()[0] != 0);                               \
+#define th_assert_err(rc, errnum)                                                                    \
+	do {                                                                                         \
+		int rc_ = (rc);                                                                      \
+		if (rc_ != -(errnum))                                                                \
+			print_error("expected -%d, got %d: %s\n", (errnum), rc_, udma_last_error()); \
+		assert_int_equal(rc_, -(errnum));                                                    \
+		assert_true(udma_last_error()[0] != 0);                                              \
 	} while (0)
 
 #endif

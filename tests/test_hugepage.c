@@ -68,9 +68,9 @@ static void parse_size(void **state)
 	static const struct {
 		const char *s;
 		size_t v;
-	} ok[] = { { "4096", 4096 }, { "4K", 4096 }, { "4k", 4096 }, { "2M", 2 << 20 },
-		   { "64MiB", 64 << 20 }, { "1G", 1 << 30 }, { "1GB", 1 << 30 }, { "0", 0 } };
-	static const char *const bad[] = { "", "M", "-1", "12Q", "4 K", "99999999999999999999", "1X" };
+	} ok[] = {{"4096", 4096},      {"4K", 4096},	{"4k", 4096},	  {"2M", 2 << 20},
+		  {"64MiB", 64 << 20}, {"1G", 1 << 30}, {"1GB", 1 << 30}, {"0", 0}};
+	static const char *const bad[] = {"", "M", "-1", "12Q", "4 K", "99999999999999999999", "1X"};
 	size_t v, i;
 
 	(void)state;
@@ -101,8 +101,9 @@ static void environment(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(sizes_ascending), th_test(counts_and_reservation), th_test(unknown_size_and_node),
-		th_test(parse_size),      th_test(environment),
+		th_test(sizes_ascending),	th_test(counts_and_reservation),
+		th_test(unknown_size_and_node), th_test(parse_size),
+		th_test(environment),
 	};
 
 	return cmocka_run_group_tests_name("hugepage", tests, NULL, NULL);

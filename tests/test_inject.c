@@ -22,7 +22,7 @@
 #include "helpers.h"
 #include "wrap_syscalls.h"
 
-#define BIT(c) (1u << (c))
+#define BIT(c)	 (1u << (c))
 #define SENTINEL ((void *)(uintptr_t)0x5a5a5a5a) /* *out before the call: must become NULL */
 
 enum op { OP_CTX, OP_REGION };
@@ -31,24 +31,24 @@ struct scenario {
 	const char *name;
 	enum op op;
 	enum udma_iova_mode mode; /* OP_CTX: the mode asked for */
-	size_t page_size;         /* OP_REGION */
-	size_t size;              /* OP_REGION; 0: big 4 KiB region (see region_size) */
-	unsigned flags;           /* OP_REGION */
+	size_t page_size;	  /* OP_REGION */
+	size_t size;		  /* OP_REGION; 0: big 4 KiB region (see region_size) */
+	unsigned flags;		  /* OP_REGION */
 };
 
-static const struct scenario sc_ctx_auto = { "udma_ctx_create(AUTO)", OP_CTX, UDMA_IOVA_AUTO, 0, 0, 0 };
-static const struct scenario sc_ctx_pa = { "udma_ctx_create(PA)", OP_CTX, UDMA_IOVA_PA, 0, 0, 0 };
-static const struct scenario sc_region_4k = { "udma_region_create(4K)", OP_REGION, 0, UDMA_PAGE_4K, 0, 0 };
-static const struct scenario sc_region_2m = { "udma_region_create(2M)", OP_REGION, 0, UDMA_PAGE_2M,
-					      2 * UDMA_PAGE_2M, 0 };
-static const struct scenario sc_region_shared = { "udma_region_create(4K, SHARED)", OP_REGION, 0, UDMA_PAGE_4K,
-						  64 << 10, UDMA_REGION_SHARED };
+static const struct scenario sc_ctx_auto = {"udma_ctx_create(AUTO)", OP_CTX, UDMA_IOVA_AUTO, 0, 0, 0};
+static const struct scenario sc_ctx_pa = {"udma_ctx_create(PA)", OP_CTX, UDMA_IOVA_PA, 0, 0, 0};
+static const struct scenario sc_region_4k = {"udma_region_create(4K)", OP_REGION, 0, UDMA_PAGE_4K, 0, 0};
+static const struct scenario sc_region_2m = {"udma_region_create(2M)", OP_REGION, 0, UDMA_PAGE_2M,
+					     2 * UDMA_PAGE_2M,	       0};
+static const struct scenario sc_region_shared = {
+	"udma_region_create(4K, SHARED)", OP_REGION, 0, UDMA_PAGE_4K, 64 << 10, UDMA_REGION_SHARED};
 /* Two pages: in PA mode that takes the contiguity search (memfd, 8 candidates). */
-static const struct scenario sc_region_contig = { "udma_region_create(4K, CONTIG)", OP_REGION, 0, UDMA_PAGE_4K,
-						  2 * UDMA_PAGE_4K, UDMA_REGION_CONTIG };
+static const struct scenario sc_region_contig = {
+	"udma_region_create(4K, CONTIG)", OP_REGION, 0, UDMA_PAGE_4K, 2 * UDMA_PAGE_4K, UDMA_REGION_CONTIG};
 /* Two 2 MiB pages in PA mode: the contiguity search among hugepages (up to 64 candidates). */
-static const struct scenario sc_region_contig_2m = { "udma_region_create(2M, CONTIG)", OP_REGION, 0, UDMA_PAGE_2M,
-						     2 * UDMA_PAGE_2M, UDMA_REGION_CONTIG };
+static const struct scenario sc_region_contig_2m = {
+	"udma_region_create(2M, CONTIG)", OP_REGION, 0, UDMA_PAGE_2M, 2 * UDMA_PAGE_2M, UDMA_REGION_CONTIG};
 
 static bool verbose;
 
@@ -191,15 +191,15 @@ static int run_op(const struct scenario *sc, struct udma_ctx *ctx, int node, voi
 {
 	*out = SENTINEL;
 	if (sc->op == OP_CTX) {
-		struct udma_ctx_opts o = { .iova_mode = sc->mode, .numa_node = UDMA_NUMA_ANY };
+		struct udma_ctx_opts o = {.iova_mode = sc->mode, .numa_node = UDMA_NUMA_ANY};
 
 		return udma_ctx_create(&o, (struct udma_ctx **)out);
 	} else {
-		struct udma_region_opts o = { .size = region_size(sc),
-					      .page_size = sc->page_size,
-					      .numa_node = node,
-					      .flags = sc->flags,
-					      .name = "inject" };
+		struct udma_region_opts o = {.size = region_size(sc),
+					     .page_size = sc->page_size,
+					     .numa_node = node,
+					     .flags = sc->flags,
+					     .name = "inject"};
 
 		return udma_region_create(ctx, &o, (struct udma_region **)out);
 	}
@@ -234,7 +234,7 @@ struct prime {
 };
 
 #define PRIME_MAX 16384 /* pages: 64 MiB */
-#define PRIME_RUN 64    /* survives the pages the library itself faults before its search */
+#define PRIME_RUN 64	/* survives the pages the library itself faults before its search */
 
 static int by_u64(const void *a, const void *b)
 {
@@ -254,8 +254,9 @@ static size_t prime_pages(uint8_t *p, size_t n)
 	memset(p, 1, n * UDMA_PAGE_4K);
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, pm, n * sizeof(pm[0]), (off_t)((uintptr_t)p / UDMA_PAGE_4K * sizeof(pm[0]))),
-			 n * sizeof(pm[0]));
+	assert_int_equal(
+		pread(fd, pm, n * sizeof(pm[0]), (off_t)((uintptr_t)p / UDMA_PAGE_4K * sizeof(pm[0]))),
+		n * sizeof(pm[0]));
 	close(fd);
 	for (i = 0; i < n; i++)
 		sorted[i] = (pm[i] & ((1ull << 55) - 1)) << 16 | i;
@@ -356,13 +357,25 @@ static unsigned errnos_for(enum inject_call call, int errs[2])
 {
 	switch (call) {
 	case INJ_MMAP: errs[0] = ENOMEM; return 1;
-	case INJ_MLOCK: errs[0] = ENOMEM; errs[1] = EAGAIN; return 2;
-	case INJ_MBIND: errs[0] = EINVAL; errs[1] = EIO; return 2;
+	case INJ_MLOCK:
+		errs[0] = ENOMEM;
+		errs[1] = EAGAIN;
+		return 2;
+	case INJ_MBIND:
+		errs[0] = EINVAL;
+		errs[1] = EIO;
+		return 2;
 	case INJ_PREAD: errs[0] = EIO; return 1;
 	case INJ_OPEN: errs[0] = EMFILE; return 1;
-	case INJ_MEMFD_CREATE: errs[0] = ENOMEM; errs[1] = EMFILE; return 2;
+	case INJ_MEMFD_CREATE:
+		errs[0] = ENOMEM;
+		errs[1] = EMFILE;
+		return 2;
 	/* EINVAL too: that is how a kernel before 5.14 answers MADV_POPULATE_WRITE. */
-	case INJ_MADVISE: errs[0] = EPERM; errs[1] = EINVAL; return 2;
+	case INJ_MADVISE:
+		errs[0] = EPERM;
+		errs[1] = EINVAL;
+		return 2;
 	case INJ_FTRUNCATE: errs[0] = EINVAL; return 1; /* hugetlbfs: size not a page multiple */
 	case INJ_NCALLS: break;
 	}
@@ -371,14 +384,13 @@ static unsigned errnos_for(enum inject_call call, int errs[2])
 
 /* What failing the k-th call (key argument arg) with err must give. */
 struct expect {
-	int err;        /* 0: success (the library tolerates the failure), else -err */
-	bool nocontig;  /* a CONTIG search may also come out empty-handed (-ENOMEM) */
+	int err;       /* 0: success (the library tolerates the failure), else -err */
+	bool nocontig; /* a CONTIG search may also come out empty-handed (-ENOMEM) */
 };
 
-static struct expect expected_result(const struct scenario *sc, enum inject_call call, int err,
-				     long arg)
+static struct expect expected_result(const struct scenario *sc, enum inject_call call, int err, long arg)
 {
-	struct expect x = { err, false };
+	struct expect x = {err, false};
 
 	/* The IOVA index is sparse; MADV_NOHUGEPAGE only keeps THP from filling it: a hint. */
 	if (call == INJ_MADVISE && arg == MADV_NOHUGEPAGE)
@@ -504,8 +516,8 @@ static void inject_one(const struct scenario *sc, struct udma_ctx *ctx, int node
 		return;
 	}
 	if (inject_failures(call) != 1)
-		print_error("%s: the call was not reached (%u calls); got %d: %s\n", what, inject_calls(call), rc,
-			    rc ? udma_last_error() : "success");
+		print_error("%s: the call was not reached (%u calls); got %d: %s\n", what, inject_calls(call),
+			    rc, rc ? udma_last_error() : "success");
 	assert_int_equal(inject_failures(call), 1);
 	arg = inject_call_arg(call, k);
 	x = expected_result(sc, call, err, arg);
@@ -576,11 +588,12 @@ static void run_injection(const struct scenario *sc, enum inject_call call)
 	/* Nothing stuck: a plain run succeeds again. */
 	rc = run_armed(sc, ctx, node, INJ_NCALLS, 0, 0, &obj);
 	if (by_chance(sc, rc)) {
-		printf("# note: %s: the contiguity search failed by chance after the injections: %s\n", sc->name,
-		       udma_last_error());
+		printf("# note: %s: the contiguity search failed by chance after the injections: %s\n",
+		       sc->name, udma_last_error());
 	} else {
 		if (rc)
-			print_error("%s failed after the injections: %d: %s\n", sc->name, rc, udma_last_error());
+			print_error("%s failed after the injections: %d: %s\n", sc->name, rc,
+				    udma_last_error());
 		assert_int_equal(rc, 0);
 		assert_true(obj != NULL && obj != SENTINEL);
 		destroy(sc, obj);
@@ -618,17 +631,17 @@ static void run_profile(const struct scenario *sc)
 	udma_ctx_destroy(ctx);
 }
 
-#define INJECT_TEST(sc, call)                                    \
-	static void test_##sc##_##call(void **state)             \
-	{                                                        \
-		(void)state;                                     \
-		run_injection(&sc_##sc, INJ_##call);             \
+#define INJECT_TEST(sc, call)                        \
+	static void test_##sc##_##call(void **state) \
+	{                                            \
+		(void)state;                         \
+		run_injection(&sc_##sc, INJ_##call); \
 	}
-#define PROFILE_TEST(sc)                                         \
-	static void test_##sc##_profile(void **state)            \
-	{                                                        \
-		(void)state;                                     \
-		run_profile(&sc_##sc);                           \
+#define PROFILE_TEST(sc)                              \
+	static void test_##sc##_profile(void **state) \
+	{                                             \
+		(void)state;                          \
+		run_profile(&sc_##sc);                \
 	}
 
 PROFILE_TEST(ctx_auto)
@@ -688,8 +701,8 @@ INJECT_TEST(region_contig_2m, MBIND)
 /* udma_iova: UDMA_BAD_IOVA for a NULL context and for every address outside the regions. */
 static void test_iova_outside(void **state)
 {
-	struct udma_region_opts o = { .size = 64 << 10, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY,
-				      .name = "iova" };
+	struct udma_region_opts o = {
+		.size = 64 << 10, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY, .name = "iova"};
 	struct udma_region *r;
 	struct udma_ctx *ctx;
 	uint8_t *a;

@@ -17,7 +17,7 @@ enum { CHILD_OK = 0, CHILD_FAIL = 1 };
 static int region_of(size_t size, size_t page_size, int *rc)
 {
 	struct udma_ctx *ctx;
-	struct udma_region_opts o = { .size = size, .page_size = page_size, .numa_node = UDMA_NUMA_ANY };
+	struct udma_region_opts o = {.size = size, .page_size = page_size, .numa_node = UDMA_NUMA_ANY};
 	struct udma_region *r = NULL;
 
 	if (udma_ctx_create(NULL, &ctx))
@@ -42,7 +42,8 @@ static int memlock_child(void *arg)
 		fprintf(stderr, "big region: expected -ENOMEM, got %d\n", rc);
 		return 3;
 	}
-	if (!strstr(udma_last_error(), "RLIMIT_MEMLOCK is 1 MiB") || !strstr(udma_last_error(), "ulimit -l")) {
+	if (!strstr(udma_last_error(), "RLIMIT_MEMLOCK is 1 MiB") ||
+	    !strstr(udma_last_error(), "ulimit -l")) {
 		fprintf(stderr, "unhelpful message: %s\n", udma_last_error());
 		return 4;
 	}
@@ -79,8 +80,8 @@ static void memlock_ignores_hugepages(void **state)
 /* As nobody: no PFNs, so AUTO picks VA and says why; PA fails and says what is missing. */
 static int unprivileged_child(void *arg)
 {
-	struct udma_ctx_opts o = { .iova_mode = UDMA_IOVA_PA, .numa_node = UDMA_NUMA_ANY };
-	struct udma_region_opts ro = { .size = 1 << 20, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY };
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_PA, .numa_node = UDMA_NUMA_ANY};
+	struct udma_region_opts ro = {.size = 1 << 20, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY};
 	struct udma_region *r;
 	struct udma_ctx *ctx;
 	int rc;

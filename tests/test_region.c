@@ -8,10 +8,9 @@
 
 #include "helpers.h"
 
-
 static struct udma_ctx *new_ctx(unsigned flags)
 {
-	struct udma_ctx_opts o = { .iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY, .flags = flags };
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY, .flags = flags};
 	struct udma_ctx *ctx = NULL;
 
 	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
@@ -20,8 +19,11 @@ static struct udma_ctx *new_ctx(unsigned flags)
 
 static struct udma_region_opts opts(size_t size, size_t page_size, unsigned flags)
 {
-	struct udma_region_opts o = { .size = size, .page_size = page_size, .numa_node = UDMA_NUMA_ANY,
-				      .flags = flags, .name = "test" };
+	struct udma_region_opts o = {.size = size,
+				     .page_size = page_size,
+				     .numa_node = UDMA_NUMA_ANY,
+				     .flags = flags,
+				     .name = "test"};
 	return o;
 }
 
@@ -57,7 +59,7 @@ static void check_region(struct udma_ctx *ctx, struct udma_region *r)
 	assert_int_equal(size % ps, 0);
 	for (off = 0; off < size; off += ps) {
 		/* a byte in the middle of each page, and its first and last bytes */
-		size_t probes[3] = { off, off + ps / 2 + 123, off + ps - 1 }, i;
+		size_t probes[3] = {off, off + ps / 2 + 123, off + ps - 1}, i;
 
 		for (i = 0; i < 3; i++) {
 			uint64_t want = pa ? th_pagemap_pa(a + probes[i]) : (uintptr_t)(a + probes[i]);
@@ -218,7 +220,7 @@ static void shared_2m(void **state)
 
 static void numa_nodes(void **state)
 {
-	struct udma_ctx_opts co = { .numa_node = 4096 };
+	struct udma_ctx_opts co = {.numa_node = 4096};
 	struct udma_ctx *ctx = new_ctx(0), *bad = (void *)1;
 	struct udma_region_opts o = opts(1 << 20, UDMA_PAGE_4K, 0);
 	struct udma_region *r = (void *)1;
@@ -320,7 +322,7 @@ static void bad_input(void **state)
 	struct udma_ctx *ctx = new_ctx(0);
 	struct udma_region_opts o = opts(1 << 20, UDMA_PAGE_4K, 0);
 	struct udma_region *r = (void *)1;
-	struct udma_ctx_opts co = { .page_size = 8192 };
+	struct udma_ctx_opts co = {.page_size = 8192};
 	struct udma_ctx *c2 = (void *)1;
 
 	(void)state;

@@ -25,9 +25,8 @@ struct inject_state {
 static struct inject_state state[INJ_NCALLS];
 
 static const char *const names[INJ_NCALLS] = {
-	[INJ_MMAP] = "mmap",	 [INJ_MLOCK] = "mlock2",
-	[INJ_MBIND] = "mbind",	 [INJ_PREAD] = "pread",
-	[INJ_OPEN] = "open",	 [INJ_MEMFD_CREATE] = "memfd_create",
+	[INJ_MMAP] = "mmap",	   [INJ_MLOCK] = "mlock2",	  [INJ_MBIND] = "mbind",
+	[INJ_PREAD] = "pread",	   [INJ_OPEN] = "open",		  [INJ_MEMFD_CREATE] = "memfd_create",
 	[INJ_MADVISE] = "madvise", [INJ_FTRUNCATE] = "ftruncate",
 };
 
@@ -97,8 +96,8 @@ static bool should_fail(enum inject_call call, long arg)
 /* The real functions, and prototypes for the wrappers (-Wmissing-prototypes). */
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __real_mlock2(const void *addr, size_t len, unsigned int flags);
-long __real_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask,
-		  unsigned long maxnode, unsigned flags);
+long __real_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask, unsigned long maxnode,
+		  unsigned flags);
 ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
 int __real_open(const char *path, int flags, ...);
 int __real_memfd_create(const char *name, unsigned int flags);
@@ -107,8 +106,8 @@ int __real_ftruncate(int fd, off_t len);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __wrap_mlock2(const void *addr, size_t len, unsigned int flags);
-long __wrap_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask,
-		  unsigned long maxnode, unsigned flags);
+long __wrap_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask, unsigned long maxnode,
+		  unsigned flags);
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
 int __wrap_open(const char *path, int flags, ...);
 int __wrap_memfd_create(const char *name, unsigned int flags);
@@ -129,8 +128,8 @@ int __wrap_mlock2(const void *addr, size_t len, unsigned int flags)
 	return __real_mlock2(addr, len, flags);
 }
 
-long __wrap_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask,
-		  unsigned long maxnode, unsigned flags)
+long __wrap_mbind(void *start, unsigned long len, int mode, const unsigned long *nmask, unsigned long maxnode,
+		  unsigned flags)
 {
 	if (should_fail(INJ_MBIND, mode))
 		return -1;

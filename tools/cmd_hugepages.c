@@ -69,7 +69,8 @@ static int reserve(size_t bytes, size_t ps, int node)
 		return 1;
 	}
 	if ((unsigned long)avail >= want) {
-		printf("%lu %s pages already free (%ld available)\n", want, cli_size(ps, sz, sizeof(sz)), avail);
+		printf("%lu %s pages already free (%ld available)\n", want, cli_size(ps, sz, sizeof(sz)),
+		       avail);
 		return 0;
 	}
 	got = udma_hugepage_set_total(ps, node, c.total + want - (unsigned long)avail);
@@ -132,7 +133,8 @@ int cmd_hugepages(int argc, char **argv)
 		} else if (!strcmp(a, "--node") && v) {
 			node = (int)strtol(v, &end, 10);
 			if (*end || node < 0 || node >= udma_numa_nodes())
-				return fprintf(stderr, "udma: --node %s: no such NUMA node (this machine has %d)\n",
+				return fprintf(stderr,
+					       "udma: --node %s: no such NUMA node (this machine has %d)\n",
 					       v, udma_numa_nodes()),
 				       2;
 			i++;
@@ -141,13 +143,10 @@ int cmd_hugepages(int argc, char **argv)
 		}
 	}
 	switch (op) {
-	case RESERVE:
-		return reserve(bytes, ps, node);
-	case RELEASE:
-		return release(ps, node);
+	case RESERVE: return reserve(bytes, ps, node);
+	case RELEASE: return release(ps, node);
 	case STATUS:
-	case NONE:
-		break;
+	case NONE: break;
 	}
 	return status(json);
 }

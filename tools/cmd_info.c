@@ -119,17 +119,23 @@ static void gather(struct info *in)
 		if (udma_hugepage_available(in->sizes[i], UDMA_NUMA_ANY) > 0)
 			break;
 	if (i == in->nsizes)
-		problem(in, "%s", "no hugepages free: regions fall back to 4 KiB pages; reserve with: udma hugepages --reserve 64M");
+		problem(in, "%s",
+			"no hugepages free: regions fall back to 4 KiB pages; reserve with: udma hugepages "
+			"--reserve 64M");
 	if (in->memlock.rlim_cur != RLIM_INFINITY && in->memlock.rlim_cur < (64u << 20) && geteuid() != 0)
-		problem(in, "%s", "RLIMIT_MEMLOCK is low for 4 KiB-page regions: raise with `ulimit -l unlimited` "
-				  "(limits.conf: memlock) or use hugepages, which it does not count");
+		problem(in, "%s",
+			"RLIMIT_MEMLOCK is low for 4 KiB-page regions: raise with `ulimit -l unlimited` "
+			"(limits.conf: memlock) or use hugepages, which it does not count");
 	if (!in->pfns)
-		problem(in, "%s", "PFNs hidden: IOVA = PA (UIO) needs root or CAP_SYS_ADMIN; VA mode (VFIO) does not");
+		problem(in, "%s",
+			"PFNs hidden: IOVA = PA (UIO) needs root or CAP_SYS_ADMIN; VA mode (VFIO) does not");
 	if (in->pfns && in->compact_unevictable)
-		problem(in, "%s", "4 KiB pages in PA mode can be migrated by compaction even when locked: "
-				  "sysctl vm.compact_unevictable_allowed=0, or use hugepages");
+		problem(in, "%s",
+			"4 KiB pages in PA mode can be migrated by compaction even when locked: "
+			"sysctl vm.compact_unevictable_allowed=0, or use hugepages");
 	if (!in->iommu_groups)
-		problem(in, "%s", "no IOMMU groups: VFIO needs an IOMMU (boot with intel_iommu=on or amd_iommu=on)");
+		problem(in, "%s",
+			"no IOMMU groups: VFIO needs an IOMMU (boot with intel_iommu=on or amd_iommu=on)");
 	if (!strcmp(in->uio, "missing"))
 		problem(in, "%s", "uio_pci_generic is not available in this kernel (CONFIG_UIO_PCI_GENERIC)");
 	else if (!strcmp(in->uio, "module"))
@@ -185,7 +191,8 @@ static void print_json(const struct info *in)
 		const char *mnt = udma_hugepage_mount(in->sizes[i]);
 
 		udma_hugepage_count(in->sizes[i], UDMA_NUMA_ANY, &c);
-		printf(",{\"size\":%zu,\"free\":%lu,\"total\":%lu,\"reserved\":%lu,\"surplus\":%lu,\"mount\":",
+		printf(",{\"size\":%zu,\"free\":%lu,\"total\":%lu,\"reserved\":%lu,\"surplus\":%lu,"
+		       "\"mount\":",
 		       in->sizes[i], c.free, c.total, c.reserved, c.surplus);
 		if (mnt)
 			cli_json_str(stdout, mnt);
@@ -195,7 +202,8 @@ static void print_json(const struct info *in)
 		for (n = 0; n < in->nodes; n++) {
 			if (udma_hugepage_count(in->sizes[i], n, &c))
 				c.free = c.total = 0;
-			printf("%s{\"node\":%d,\"free\":%lu,\"total\":%lu}", n ? "," : "", n, c.free, c.total);
+			printf("%s{\"node\":%d,\"free\":%lu,\"total\":%lu}", n ? "," : "", n, c.free,
+			       c.total);
 		}
 		printf("]}");
 	}

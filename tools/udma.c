@@ -10,9 +10,9 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{ "info", cmd_info, "page sizes, hugepages, memlock limit, PFN access, IOMMU, IOVA mode" },
-	{ "hugepages", cmd_hugepages, "--status | --reserve SIZE [--page-size 2M|1G] [--node N] | --release" },
-	{ "layout", cmd_layout, "[PID] | --demo: draw a process's memory layout and its udma regions" },
+	{"info", cmd_info, "page sizes, hugepages, memlock limit, PFN access, IOMMU, IOVA mode"},
+	{"hugepages", cmd_hugepages, "--status | --reserve SIZE [--page-size 2M|1G] [--node N] | --release"},
+	{"layout", cmd_layout, "[PID] | --demo: draw a process's memory layout and its udma regions"},
 };
 
 static int usage(FILE *f)

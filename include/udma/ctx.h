@@ -24,8 +24,8 @@ const char *udma_last_error(void);
 
 enum udma_iova_mode {
 	UDMA_IOVA_AUTO, /* PA if pagemap gives PFNs, else VA (reason: udma_ctx_iova_reason) */
-	UDMA_IOVA_PA,   /* IOVA = physical address (UIO, no IOMMU); needs CAP_SYS_ADMIN */
-	UDMA_IOVA_VA,   /* IOVA = virtual address (VFIO with an IOMMU, simulated devices) */
+	UDMA_IOVA_PA,	/* IOVA = physical address (UIO, no IOMMU); needs CAP_SYS_ADMIN */
+	UDMA_IOVA_VA,	/* IOVA = virtual address (VFIO with an IOMMU, simulated devices) */
 };
 
 /* Fail region creation instead of falling back to 4 KiB pages. */
@@ -33,10 +33,10 @@ enum udma_iova_mode {
 
 struct udma_ctx_opts {
 	enum udma_iova_mode iova_mode;
-	size_t page_size;            /* 0: largest with enough free pages; else 4K, 2M or 1G exactly */
-	int numa_node;               /* UDMA_NUMA_ANY or a node */
+	size_t page_size;	     /* 0: largest with enough free pages; else 4K, 2M or 1G exactly */
+	int numa_node;		     /* UDMA_NUMA_ANY or a node */
 	size_t heap_large_threshold; /* 0: default; udma_malloc above this gets its own region */
-	unsigned flags;              /* UDMA_CTX_STRICT_HUGE */
+	unsigned flags;		     /* UDMA_CTX_STRICT_HUGE */
 };
 
 struct udma_ctx;

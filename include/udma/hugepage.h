@@ -16,10 +16,10 @@ extern "C" {
 #define UDMA_PAGE_1G ((size_t)1 << 30)
 
 struct udma_hugepage_count {
-	unsigned long total;    /* nr_hugepages */
-	unsigned long free;     /* free_hugepages (includes reserved ones) */
+	unsigned long total;	/* nr_hugepages */
+	unsigned long free;	/* free_hugepages (includes reserved ones) */
 	unsigned long reserved; /* promised to mappings but not yet faulted; system-wide only */
-	unsigned long surplus;  /* overcommitted pages */
+	unsigned long surplus;	/* overcommitted pages */
 };
 
 /* Hugepage sizes the kernel offers, ascending. Returns how many (may exceed max). */

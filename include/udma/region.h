@@ -18,24 +18,23 @@ extern "C" {
 #define UDMA_REGION_SHARED (1u << 1)
 
 struct udma_region_opts {
-	size_t size;       /* bytes; rounded up to the page size */
-	size_t page_size;  /* 0: the context's choice; else 4K, 2M or 1G exactly */
-	int numa_node;     /* UDMA_NUMA_ANY: the context's node */
-	unsigned flags;    /* UDMA_REGION_CONTIG, UDMA_REGION_SHARED */
-	const char *name;  /* shown in /proc/PID/maps as udma:NAME; may be NULL */
+	size_t size;	  /* bytes; rounded up to the page size */
+	size_t page_size; /* 0: the context's choice; else 4K, 2M or 1G exactly */
+	int numa_node;	  /* UDMA_NUMA_ANY: the context's node */
+	unsigned flags;	  /* UDMA_REGION_CONTIG, UDMA_REGION_SHARED */
+	const char *name; /* shown in /proc/PID/maps as udma:NAME; may be NULL */
 };
 
 struct udma_region;
 
-int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *opts,
-		       struct udma_region **out);
+int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *opts, struct udma_region **out);
 void udma_region_destroy(struct udma_region *region);
 
 void *udma_region_addr(const struct udma_region *region);
 size_t udma_region_size(const struct udma_region *region);
 size_t udma_region_page_size(const struct udma_region *region);
 int udma_region_numa_node(const struct udma_region *region); /* UDMA_NUMA_ANY if not bound */
-int udma_region_fd(const struct udma_region *region);        /* -1 unless SHARED */
+int udma_region_fd(const struct udma_region *region);	     /* -1 unless SHARED */
 const char *udma_region_name(const struct udma_region *region);
 
 /* Iterate a context's regions: first with prev == NULL; NULL at the end. */
