@@ -12,21 +12,6 @@
 
 #include "helpers.h"
 
-#ifdef __SANITIZE_ADDRESS__
-/* ASan's allocator maps memory as it goes: count only udma's named mappings. */
-#define COUNT_ALL_MAPPINGS 0
-#else
-#define COUNT_ALL_MAPPINGS 1
-#endif
-
-struct snapshot {
-	int fds;
-	int maps;
-	size_t locked_kb;
-};
-
-static struct snapshot before;
-
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -40,14 +25,43 @@ static int count_fds(void)
 	return n - 1; /* the DIR's own fd */
 }
 
-static void take(struct snapshot *s)
+/* Mappings that come and go on their own, not the library's doing. */
+static int foreign_mapping(const char *line)
+{
+	char perms[8] = "";
+	unsigned long inode = 1;
+
+	/* Anonymous rwx: valgrind's translation cache, which grows and splits as it
+	 * pleases; the library never maps executable memory. */
+	if (sscanf(line, "%*s %7s %*s %*s %lu", perms, &inode) == 2 && !strcmp(perms, "rwxp") && inode == 0 &&
+	    !strchr(line, '/') && !strchr(line, '['))
+		return 1;
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan's allocator maps memory as it goes: count only udma's named mappings. */
+	if (!strstr(line, "udma:"))
+		return 1;
+#endif
+	return 0;
+}
+
+void th_snapshot_take(struct th_snapshot *s)
 {
 	char line[512];
+	size_t used = 0, len;
 	FILE *f = fopen("/proc/self/maps", "re");
 
 	s->maps = 0;
-	while (f && fgets(line, sizeof(line), f))
-		s->maps += COUNT_ALL_MAPPINGS || strstr(line, "udma:");
+	s->text[0] = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (foreign_mapping(line))
+			continue;
+		s->maps++;
+		len = strlen(line);
+		if (used + len < sizeof(s->text)) {
+			memcpy(s->text + used, line, len + 1);
+			used += len;
+		}
+	}
 	if (f)
 		fclose(f);
 	s->locked_kb = 0;
@@ -59,25 +73,47 @@ static void take(struct snapshot *s)
 	s->fds = count_fds();
 }
 
+/* Print the lines of a that are not in b. */
+static void lines_only_in(const char *tag, const char *a, const char *b)
+{
+	const char *l, *nl;
+
+	for (l = a; *l && (nl = strchr(l, '\n')); l = nl + 1) {
+		char line[512];
+
+		snprintf(line, sizeof(line), "%.*s", (int)(nl - l + 1), l);
+		if (!strstr(b, line))
+			print_error("  %s %s", tag, line);
+	}
+}
+
+int th_snapshot_compare(const struct th_snapshot *before, const char *what)
+{
+	static struct th_snapshot now;
+
+	th_snapshot_take(&now);
+	if (now.fds == before->fds && now.maps == before->maps && now.locked_kb == before->locked_kb)
+		return 0;
+	print_error("%s leaked: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", what, before->fds,
+		    now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb);
+	lines_only_in("gone:", before->text, now.text);
+	lines_only_in("new: ", now.text, before->text);
+	return -1;
+}
+
+static struct th_snapshot test_start;
+
 int th_leak_setup(void **state)
 {
 	(void)state;
-	take(&before);
+	th_snapshot_take(&test_start);
 	return 0;
 }
 
 int th_leak_teardown(void **state)
 {
-	struct snapshot after;
-
 	(void)state;
-	take(&after);
-	if (after.fds != before.fds || after.maps != before.maps || after.locked_kb != before.locked_kb) {
-		print_error("leak: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", before.fds,
-			    after.fds, before.maps, after.maps, before.locked_kb, after.locked_kb);
-		return -1;
-	}
-	return 0;
+	return th_snapshot_compare(&test_start, "test");
 }
 
 struct saved {

@@ -11,6 +11,17 @@
 #include <cmocka.h>
 #include <udma/udma.h>
 
+/* What a test could leak: open fds, mappings (their text, to show what
+ * changed) and locked memory. */
+struct th_snapshot {
+	int fds, maps;
+	size_t locked_kb;
+	char text[32768];
+};
+void th_snapshot_take(struct th_snapshot *s);
+/* 0 if now equals before; else prints what changed (labelled by what) and returns -1. */
+int th_snapshot_compare(const struct th_snapshot *before, const char *what);
+
 /* cmocka setup/teardown pair: the teardown fails the test if it left an fd,
  * a mapping or locked memory behind. */
 int th_leak_setup(void **state);

@@ -62,128 +62,11 @@ static size_t region_size(const struct scenario *sc)
 	return geteuid() == 0 ? (16 << 20) + 2 * UDMA_PAGE_4K : 64 << 10;
 }
 
-/* ---- leak snapshot per injected failure (the th_test teardown checks the whole test) ---- */
-
-struct snap {
-	int fds, maps;
-	size_t locked_kb;
-	char text[32768]; /* /proc/self/maps, to show what changed */
-};
-
-static void snap_take(struct snap *s)
+/* After each injected failure, the same leak check th_test makes after each test. */
+static void snap_check(const struct th_snapshot *before, const char *what)
 {
-	char line[512];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	size_t used = 0;
-	FILE *f;
-
-	s->fds = 0;
-	while (d && (de = readdir(d)))
-		s->fds += de->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	s->maps = 0;
-	s->text[0] = 0;
-	f = fopen("/proc/self/maps", "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char perms[8] = "";
-		unsigned long inode = 1;
-
-		/* Anonymous rwx: valgrind's translation cache, which grows and
-		 * splits as it pleases; the library never maps executable memory. */
-		if (sscanf(line, "%*s %7s %*s %*s %lu", perms, &inode) == 2 && !strcmp(perms, "rwxp") &&
-		    inode == 0 && !strchr(line, '/') && !strchr(line, '['))
-			continue;
-#ifdef __SANITIZE_ADDRESS__
-		/* ASan's allocator maps memory as it goes: as helpers.c, only udma's named mappings. */
-		if (!strstr(line, "udma:"))
-			continue;
-#endif
-		s->maps++;
-		if (used + strlen(line) < sizeof(s->text)) {
-			memcpy(s->text + used, line, strlen(line) + 1);
-			used += strlen(line);
-		}
-	}
-	if (f)
-		fclose(f);
-	s->locked_kb = 0;
-	f = fopen("/proc/self/status", "re");
-	while (f && fgets(line, sizeof(line), f))
-		sscanf(line, "VmLck: %zu kB", &s->locked_kb);
-	if (f)
-		fclose(f);
+	assert_int_equal(th_snapshot_compare(before, what), 0);
 }
-
-/* Print the lines of a that are not in b. */
-static void maps_only_in(const char *tag, const char *a, const char *b)
-{
-	const char *l = a, *nl;
-
-	for (; *l; l = nl + 1) {
-		char line[512];
-
-		nl = strchr(l, '\n');
-		if (!nl)
-			break;
-		snprintf(line, sizeof(line), "%.*s", (int)(nl - l + 1), l);
-		if (!strstr(b, line))
-			print_error("  %s %s", tag, line);
-	}
-}
-
-static void snap_check(const struct snap *before, const char *what)
-{
-	static struct snap now;
-
-	snap_take(&now);
-	if (now.fds != before->fds || now.maps != before->maps || now.locked_kb != before->locked_kb) {
-		print_error("%s leaked: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", what,
-			    before->fds, now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb);
-		maps_only_in("gone:", before->text, now.text);
-		maps_only_in("new: ", now.text, before->text);
-	}
-	assert_int_equal(now.fds, before->fds);
-	assert_int_equal(now.maps, before->maps);
-	assert_int_equal(now.locked_kb, before->locked_kb);
-}
-
-/* th_test's teardown counts every mapping, valgrind's own too, which change
- * under it: under valgrind the same check is made without those. */
-static struct snap test_start;
-
-static bool under_valgrind(void)
-{
-	const char *p = getenv("LD_PRELOAD");
-
-	return p && strstr(p, "vgpreload");
-}
-
-static int inj_setup(void **state)
-{
-	snap_take(&test_start);
-	return th_leak_setup(state);
-}
-
-static int inj_teardown(void **state)
-{
-	static struct snap now;
-
-	if (!under_valgrind())
-		return th_leak_teardown(state);
-	snap_take(&now);
-	if (now.fds == test_start.fds && now.maps == test_start.maps && now.locked_kb == test_start.locked_kb)
-		return 0;
-	print_error("leak: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", test_start.fds, now.fds,
-		    test_start.maps, now.maps, test_start.locked_kb, now.locked_kb);
-	maps_only_in("gone:", test_start.text, now.text);
-	maps_only_in("new: ", now.text, test_start.text);
-	return -1;
-}
-
-/* th_test, valgrind-proof. */
-#define inj_test(f) cmocka_unit_test_setup_teardown(f, inj_setup, inj_teardown)
 
 /* ---- running one entry point ---- */
 
@@ -496,7 +379,7 @@ static const char *stale_error(void)
 }
 
 static void inject_one(const struct scenario *sc, struct udma_ctx *ctx, int node, enum inject_call call,
-		       unsigned k, int err, const struct snap *before)
+		       unsigned k, int err, const struct th_snapshot *before)
 {
 	const char *stale = stale_error();
 	char what[128];
@@ -554,7 +437,7 @@ static void run_injection(const struct scenario *sc, enum inject_call call)
 	int node = call == INJ_MBIND ? 0 : UDMA_NUMA_ANY, errs[2], rc;
 	struct udma_ctx *ctx = NULL;
 	enum udma_iova_mode mode;
-	static struct snap before;
+	static struct th_snapshot before;
 	void *obj;
 
 	if (!scenario_available(sc))
@@ -579,7 +462,7 @@ static void run_injection(const struct scenario *sc, enum inject_call call)
 	count_run(sc, ctx, node, call, counts);
 	n = counts[call];
 	assert_true(n >= 1);
-	snap_take(&before);
+	th_snapshot_take(&before);
 	nerr = errnos_for(call, errs);
 	for (k = 1; k <= n; k++)
 		for (e = 0; e < nerr; e++)
@@ -753,61 +636,61 @@ static void test_iova_outside(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		inj_test(test_iova_outside),
+		th_test(test_iova_outside),
 
-		inj_test(test_ctx_auto_profile),
-		inj_test(test_ctx_auto_MMAP),
-		inj_test(test_ctx_auto_MADVISE),
-		inj_test(test_ctx_auto_OPEN),
-		inj_test(test_ctx_auto_PREAD),
+		th_test(test_ctx_auto_profile),
+		th_test(test_ctx_auto_MMAP),
+		th_test(test_ctx_auto_MADVISE),
+		th_test(test_ctx_auto_OPEN),
+		th_test(test_ctx_auto_PREAD),
 
-		inj_test(test_ctx_pa_profile),
-		inj_test(test_ctx_pa_MMAP),
-		inj_test(test_ctx_pa_MADVISE),
-		inj_test(test_ctx_pa_OPEN),
-		inj_test(test_ctx_pa_PREAD),
+		th_test(test_ctx_pa_profile),
+		th_test(test_ctx_pa_MMAP),
+		th_test(test_ctx_pa_MADVISE),
+		th_test(test_ctx_pa_OPEN),
+		th_test(test_ctx_pa_PREAD),
 
-		inj_test(test_region_4k_profile),
-		inj_test(test_region_4k_MMAP),
-		inj_test(test_region_4k_MADVISE),
-		inj_test(test_region_4k_MLOCK),
-		inj_test(test_region_4k_PREAD),
-		inj_test(test_region_4k_MBIND),
+		th_test(test_region_4k_profile),
+		th_test(test_region_4k_MMAP),
+		th_test(test_region_4k_MADVISE),
+		th_test(test_region_4k_MLOCK),
+		th_test(test_region_4k_PREAD),
+		th_test(test_region_4k_MBIND),
 
-		inj_test(test_region_2m_profile),
-		inj_test(test_region_2m_MEMFD_CREATE),
-		inj_test(test_region_2m_FTRUNCATE),
-		inj_test(test_region_2m_MMAP),
-		inj_test(test_region_2m_MADVISE),
-		inj_test(test_region_2m_PREAD),
-		inj_test(test_region_2m_MBIND),
+		th_test(test_region_2m_profile),
+		th_test(test_region_2m_MEMFD_CREATE),
+		th_test(test_region_2m_FTRUNCATE),
+		th_test(test_region_2m_MMAP),
+		th_test(test_region_2m_MADVISE),
+		th_test(test_region_2m_PREAD),
+		th_test(test_region_2m_MBIND),
 
-		inj_test(test_region_shared_profile),
-		inj_test(test_region_shared_MEMFD_CREATE),
-		inj_test(test_region_shared_FTRUNCATE),
-		inj_test(test_region_shared_MMAP),
-		inj_test(test_region_shared_MADVISE),
-		inj_test(test_region_shared_MLOCK),
-		inj_test(test_region_shared_PREAD),
-		inj_test(test_region_shared_MBIND),
+		th_test(test_region_shared_profile),
+		th_test(test_region_shared_MEMFD_CREATE),
+		th_test(test_region_shared_FTRUNCATE),
+		th_test(test_region_shared_MMAP),
+		th_test(test_region_shared_MADVISE),
+		th_test(test_region_shared_MLOCK),
+		th_test(test_region_shared_PREAD),
+		th_test(test_region_shared_MBIND),
 
-		inj_test(test_region_contig_profile),
-		inj_test(test_region_contig_MEMFD_CREATE),
-		inj_test(test_region_contig_FTRUNCATE),
-		inj_test(test_region_contig_MMAP),
-		inj_test(test_region_contig_MADVISE),
-		inj_test(test_region_contig_MLOCK),
-		inj_test(test_region_contig_PREAD),
-		inj_test(test_region_contig_MBIND),
+		th_test(test_region_contig_profile),
+		th_test(test_region_contig_MEMFD_CREATE),
+		th_test(test_region_contig_FTRUNCATE),
+		th_test(test_region_contig_MMAP),
+		th_test(test_region_contig_MADVISE),
+		th_test(test_region_contig_MLOCK),
+		th_test(test_region_contig_PREAD),
+		th_test(test_region_contig_MBIND),
 
-		inj_test(test_region_contig_2m_profile),
-		inj_test(test_region_contig_2m_MEMFD_CREATE),
-		inj_test(test_region_contig_2m_FTRUNCATE),
-		inj_test(test_region_contig_2m_MMAP),
-		inj_test(test_region_contig_2m_MADVISE),
-		inj_test(test_region_contig_2m_PREAD),
-		inj_test(test_region_contig_2m_OPEN),
-		inj_test(test_region_contig_2m_MBIND),
+		th_test(test_region_contig_2m_profile),
+		th_test(test_region_contig_2m_MEMFD_CREATE),
+		th_test(test_region_contig_2m_FTRUNCATE),
+		th_test(test_region_contig_2m_MMAP),
+		th_test(test_region_contig_2m_MADVISE),
+		th_test(test_region_contig_2m_PREAD),
+		th_test(test_region_contig_2m_OPEN),
+		th_test(test_region_contig_2m_MBIND),
 	};
 
 	verbose = getenv("INJECT_VERBOSE") != NULL;
