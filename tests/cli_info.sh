@@ -30,7 +30,7 @@ if [ "$(id -u)" = 0 ]; then
 	check "release leaves no free page (pages in use stay)" [ $(($(cat $d/free_hugepages) - $(cat $d/resv_hugepages))) = 0 ]
 	echo "$before" >$f
 	check "info says how to fix missing hugepages" sh -c "$udma info | grep -q 'reserve with: udma hugepages --reserve' || [ \$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages) -gt 0 ]"
-	check "reserving as nobody fails with a reason" sh -c "setpriv --reuid=65534 --regid=65534 --clear-groups $udma hugepages --reserve 2M 2>&1 | grep -q root"
+	check "reserving as nobody fails with a reason" sh -c "setpriv --reuid=65534 --regid=65534 --clear-groups $udma hugepages --reserve 64G 2>&1 | grep -q root"
 else
 	echo "ok $((n + 1)) - reservation round trip # skip: not root"
 fi
