@@ -77,10 +77,21 @@ fail:
 	return rc;
 }
 
+int udma__ctx_on_destroy(struct udma_ctx *ctx, void (*fn)(struct udma_ctx *ctx))
+{
+	if (ctx->nteardown == UDMA_CTX_MAX_TEARDOWNS)
+		return udma__err(ENOSPC, "internal: too many context teardown hooks");
+	ctx->teardown[ctx->nteardown++] = fn;
+	return 0;
+}
+
 void udma_ctx_destroy(struct udma_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	/* Pools and the heap first: they report leaks and give their regions back. */
+	while (ctx->nteardown)
+		ctx->teardown[--ctx->nteardown](ctx);
 	while (ctx->regions) {
 		char sz[32];
 

@@ -5,7 +5,8 @@
 
 #include "udma_internal.h"
 
-static __thread char last_error[512];
+static __thread char formatted[512];
+static __thread const char *last_error = "";
 
 const char *udma_last_error(void)
 {
@@ -17,7 +18,14 @@ int udma__err(int errnum, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(formatted, sizeof(formatted), fmt, ap);
 	va_end(ap);
+	last_error = formatted;
+	return -errnum;
+}
+
+int udma__err_const(int errnum, const char *msg)
+{
+	last_error = msg;
 	return -errnum;
 }

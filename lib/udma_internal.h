@@ -49,6 +49,12 @@ struct udma_region {
 	char name[48];
 };
 
+/* Layers above regions keep per-context state here and register a teardown
+ * that udma_ctx_destroy runs (last registered first) before regions go. */
+struct udma_pool_layer;
+struct udma_heap;
+#define UDMA_CTX_MAX_TEARDOWNS 4
+
 struct udma_ctx {
 	struct udma_ctx_opts opts;
 	enum udma_iova_mode mode;
@@ -57,10 +63,19 @@ struct udma_ctx {
 	struct udma_region *regions;
 	struct udma_iova_map map;
 	int pagemap_fd;
+	struct udma_pool_layer *pools; /* pool.c */
+	struct udma_heap *heap;        /* heap.c */
+	void (*teardown[UDMA_CTX_MAX_TEARDOWNS])(struct udma_ctx *ctx);
+	unsigned nteardown;
 };
 
 /* error.c: set the thread's message and return -errnum. */
 UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
+/* The same for a fixed message: no formatting, cheap enough for hot paths. */
+UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
+
+/* ctx.c: run fn(ctx) at udma_ctx_destroy. Caller holds ctx->lock; once per layer. */
+UDMA_HIDDEN int udma__ctx_on_destroy(struct udma_ctx *ctx, void (*fn)(struct udma_ctx *ctx));
 
 /* iova.c */
 UDMA_HIDDEN int udma__map_init(struct udma_iova_map *map);

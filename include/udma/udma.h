@@ -6,5 +6,8 @@
 #include <udma/ctx.h>
 #include <udma/region.h>
 #include <udma/hugepage.h>
+#include <udma/pool.h>
+#include <udma/heap.h>
+#include <udma/ring.h>
 
 #endif
