@@ -69,8 +69,15 @@ $(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.
 		$(LIBS) -lcmocka
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+# Benches compare with DPDK in the same run when libdpdk-dev is installed
+# (`make bench` installs it); its headers are -isystem so our warnings stay ours.
+DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')
+DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
+ifneq ($(DPDK_LIBS),)
+DPDK_CFLAGS += -DHAVE_DPDK
+endif
 $(B)/bench/%: bench/%.c bench/bench_util.h $(B)/libudma.a | $(B)/bench
-	$(CC) $(BASE) $(CFLAGS) -o $@ $< $(B)/libudma.a $(LDFLAGS) $(LIBS)
+	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(B)/libudma.a $(LDFLAGS) $(DPDK_LIBS) $(LIBS)
 
 $(B)/obj/pic $(B)/obj/lib $(B)/obj/tools $(B)/tests $(B)/bench:
 	mkdir -p $@
@@ -84,7 +91,9 @@ run: deps
 	@$(CLI) info
 	@$(CLI) layout --demo
 
-bench: all
+bench: deps
+	@tools/install-deps.sh bench
+	@$(MAKE) --no-print-directory all
 	@for b in $(BENCHES); do $$b; done
 
 $(B)/udma.pc: udma.pc.in

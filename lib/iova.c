@@ -107,6 +107,11 @@ static inline const struct udma_region *lookup(const struct udma_ctx *ctx, uintp
 	return r;
 }
 
+struct udma_region *udma__region_of(const struct udma_ctx *ctx, const void *va)
+{
+	return (struct udma_region *)lookup(ctx, (uintptr_t)va);
+}
+
 uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
 {
 	uintptr_t v = (uintptr_t)va, off;

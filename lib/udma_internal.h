@@ -46,6 +46,7 @@ struct udma_region {
 	 * last page of the physically contiguous run it belongs to. */
 	uint64_t *iova;
 	uint32_t *run_end;
+	void *owner; /* the pool or heap slab carved from this region, NULL if none */
 	char name[48];
 };
 
@@ -83,6 +84,8 @@ UDMA_HIDDEN void udma__map_fini(struct udma_iova_map *map);
 UDMA_HIDDEN int udma__map_insert(struct udma_iova_map *map, struct udma_region *r);
 UDMA_HIDDEN void udma__map_remove(struct udma_iova_map *map, const struct udma_region *r);
 UDMA_HIDDEN void udma__compute_runs(struct udma_region *r);
+/* O(1), lock-free: the region holding va, or NULL. */
+UDMA_HIDDEN struct udma_region *udma__region_of(const struct udma_ctx *ctx, const void *va);
 
 /* pagemap.c: entries for npages pages of page_size from addr, one per page. */
 #define UDMA_PM_PRESENT	 (1ull << 63)
