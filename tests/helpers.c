@@ -36,8 +36,8 @@ static int foreign_mapping(const char *line)
 	if (sscanf(line, "%*s %7s %*s %*s %lu", perms, &inode) == 2 && !strcmp(perms, "rwxp") && inode == 0 &&
 	    !strchr(line, '/') && !strchr(line, '['))
 		return 1;
-#ifdef __SANITIZE_ADDRESS__
-	/* ASan's allocator maps memory as it goes: count only udma's named mappings. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* Sanitizer allocators map memory as they go: count only udma's named mappings. */
 	if (!strstr(line, "udma:"))
 		return 1;
 #endif

@@ -1,5 +1,6 @@
 #!/bin/sh
 # Run every test binary and shell test; end with one summary line.
+# UDMA_DEBUG=1: every pool checks every put (the debug build of the tests).
 # usage: tests/run.sh BUILD_DIR TEST_BINARY...
 set -u
 build=$1
@@ -13,7 +14,7 @@ for t in "$@" tests/*.sh; do
 	log=$(mktemp)
 	case $t in
 	*.sh) sh "$t" "$build" >"$log" 2>&1 ;;
-	*) "$t" >"$log" 2>&1 ;;
+	*) UDMA_DEBUG=1 "$t" >"$log" 2>&1 ;;
 	esac
 	rc=$?
 	cat "$log"
