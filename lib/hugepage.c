@@ -79,8 +79,8 @@ int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *
 	hp_path(path, sizeof(path), page_size, node, "nr_hugepages");
 	rc = read_ulong(path, &out->total);
 	if (rc)
-		return udma__err(-rc, "no %zu kB hugepages%s%.0d: %s is not readable", page_size >> 10,
-				 node == UDMA_NUMA_ANY ? "" : " on node ", node, path);
+		return udma__err(-rc, "no %zu kB hugepages%s: %s is not readable", page_size >> 10,
+				 node == UDMA_NUMA_ANY ? "" : " on that node", path);
 	hp_path(path, sizeof(path), page_size, node, "free_hugepages");
 	if (!(rc = read_ulong(path, &out->free))) {
 		hp_path(path, sizeof(path), page_size, node, "surplus_hugepages");
@@ -98,6 +98,7 @@ int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *
 long udma_hugepage_available(size_t page_size, int node)
 {
 	struct udma_hugepage_count c, all;
+	unsigned long sys;
 	int rc = udma_hugepage_count(page_size, node, &c);
 
 	if (rc)
@@ -105,12 +106,10 @@ long udma_hugepage_available(size_t page_size, int node)
 	if (node == UDMA_NUMA_ANY)
 		return (long)(c.free > c.reserved ? c.free - c.reserved : 0);
 	/* Reservations are only counted system-wide: never promise more than that allows. */
-	if (udma_hugepage_count(page_size, UDMA_NUMA_ANY, &all) == 0) {
-		unsigned long sys = all.free > all.reserved ? all.free - all.reserved : 0;
-
-		return (long)(c.free < sys ? c.free : sys);
-	}
-	return (long)c.free;
+	if ((rc = udma_hugepage_count(page_size, UDMA_NUMA_ANY, &all)))
+		return rc;
+	sys = all.free > all.reserved ? all.free - all.reserved : 0;
+	return (long)(c.free < sys ? c.free : sys);
 }
 
 long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
@@ -209,7 +208,7 @@ static size_t round_up(size_t v, size_t to)
 
 size_t udma__choose_page_size(size_t size, int node, bool strict, int *err)
 {
-	char need_s[32], hint[32];
+	char need_s[32], hint[32], node_arg[24] = "";
 	size_t sizes[8];
 	int n = udma_hugepage_sizes(sizes, 8), i;
 
@@ -227,11 +226,13 @@ size_t udma__choose_page_size(size_t size, int node, bool strict, int *err)
 	}
 	if (!strict)
 		return UDMA_PAGE_4K;
-	snprintf(hint, sizeof(hint), "%zuM", round_up(size, UDMA_PAGE_2M) >> 20);
+	udma__fmt_size_arg(round_up(size, UDMA_PAGE_2M), hint, sizeof(hint));
+	if (node != UDMA_NUMA_ANY)
+		snprintf(node_arg, sizeof(node_arg), " --node %d", node);
 	*err = udma__err(ENOMEM,
 			 "no hugepage size has enough free pages for a %s region%s (UDMA_CTX_STRICT_HUGE); "
-			 "reserve with: udma hugepages --reserve %s",
+			 "reserve with: udma hugepages --reserve %s%s",
 			 udma__fmt_size(size, need_s, sizeof(need_s)),
-			 node == UDMA_NUMA_ANY ? "" : " on the asked node", hint);
+			 node == UDMA_NUMA_ANY ? "" : " on the asked node", hint, node_arg);
 	return 0;
 }

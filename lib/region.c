@@ -43,11 +43,29 @@ int udma__region_translate(struct udma_region *r, const uint64_t *entries)
 	return 0;
 }
 
+/* The PFNs are read from the final mapping, whatever path made it. */
 static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 {
-	uint64_t *entries = malloc(r->npages * sizeof(*entries));
+	bool search = (r->flags & UDMA_REGION_CONTIG) && ctx->mode == UDMA_IOVA_PA && r->npages > 1;
+	uint64_t *entries;
 	int rc;
 
+	if (search && (r->flags & UDMA_REGION_SHARED))
+		return udma__err(EINVAL, "region '%s': UDMA_REGION_CONTIG with UDMA_REGION_SHARED needs a single "
+					 "page in PA mode (the memfd's page order would not be the region's): "
+					 "use one hugepage, or VA mode",
+				 r->name);
+	/* The hugetlb reservation at mmap is system-wide: a node's shortage would
+	 * only show at fault time, as a less clear error. */
+	if (r->hugetlb && r->numa_node != UDMA_NUMA_ANY) {
+		long avail = udma_hugepage_available(r->page_size, r->numa_node);
+
+		if (avail < 0)
+			return (int)avail;
+		if (avail < (long)r->npages)
+			return udma__hugepage_shortage(r->page_size, r->numa_node, r->size);
+	}
+	entries = malloc(r->npages * sizeof(*entries));
 	if (!entries)
 		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
 	if (ctx->mode == UDMA_IOVA_PA) {
@@ -58,32 +76,67 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 			return udma__err(ENOMEM, "out of memory for %zu page IOVAs", r->npages);
 		}
 	}
-	if ((r->flags & UDMA_REGION_CONTIG) && r->iova && r->npages > 1)
-		rc = udma__map_contig(r, entries);
-	else if (!(rc = udma__region_map(r)))
+	rc = search ? udma__map_contig(r) : udma__region_map(r);
+	if (!rc)
 		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
 	if (!rc)
 		rc = udma__region_translate(r, entries);
+	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->iova && r->run_end[0] != r->npages - 1)
+		rc = udma__err(EAGAIN, "region '%s' lost its physical contiguity while being mapped (the kernel "
+				       "moved a page): try again",
+			       r->name);
 	if (!rc)
 		rc = udma__numa_verify(r->addr, r->page_size, r->npages, r->numa_node);
 	free(entries);
 	return rc;
 }
 
-static void region_free(struct udma_region *r)
+/* Undo a mapping attempt: the region can be tried again with another page size. */
+static void region_unmap(struct udma_region *r)
 {
 	if (r->addr)
-		munmap(r->addr, r->size);
+		munmap(r->addr, r->footprint);
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->iova);
 	free(r->run_end);
+	r->addr = NULL;
+	r->fd = -1;
+	r->iova = NULL;
+	r->run_end = NULL;
+}
+
+static void region_free(struct udma_region *r)
+{
+	region_unmap(r);
 	free(r);
+}
+
+/* One attempt at one page size. Addresses above 2^47 are not user space, and
+ * run indices are 32-bit. */
+static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size, size_t page_size)
+{
+	int rc;
+
+	if (size > ((size_t)1 << 47) - page_size || (size + page_size - 1) / page_size > UINT32_MAX)
+		return udma__err(EINVAL, "udma_region_create: size %zu is too large (at most 128 TiB, and 2^32 "
+					 "pages)",
+				 size);
+	r->page_size = page_size;
+	r->page_shift = udma__log2(page_size);
+	r->hugetlb = page_size > UDMA_PAGE_4K;
+	r->size = (size + page_size - 1) & ~(page_size - 1);
+	r->footprint = (r->size + UDMA_PAGE_2M - 1) & ~(UDMA_PAGE_2M - 1);
+	r->npages = r->size >> r->page_shift;
+	if ((!r->hugetlb && (rc = udma__memlock_check(r->size))) || (rc = map_and_verify(ctx, r)))
+		region_unmap(r);
+	return rc;
 }
 
 int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, struct udma_region **out)
 {
 	struct udma_region *r;
+	size_t ps;
 	int node, rc;
 
 	if (!out)
@@ -106,17 +159,15 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	r->numa_node = node;
 	r->flags = o->flags;
 	snprintf(r->name, sizeof(r->name), "%s", o->name && *o->name ? o->name : "region");
-	if ((rc = choose_page_size(ctx, o, node, &r->page_size)))
+	if ((rc = choose_page_size(ctx, o, node, &ps)))
 		goto fail;
-	r->page_shift = udma__log2(r->page_size);
-	r->hugetlb = r->page_size > UDMA_PAGE_4K;
-	if (o->size > SIZE_MAX - r->page_size) {
-		rc = udma__err(EINVAL, "udma_region_create: size %zu is too large", o->size);
-		goto fail;
-	}
-	r->size = (o->size + r->page_size - 1) & ~(r->page_size - 1);
-	r->npages = r->size >> r->page_shift;
-	if ((!r->hugetlb && (rc = udma__memlock_check(r->size))) || (rc = map_and_verify(ctx, r)))
+	rc = region_build(ctx, r, o->size, ps);
+	/* Automatic size: hugepages counted free a moment ago can still be refused
+	 * (a hugetlb cgroup limit, another process, the node): fall back to 4 KiB. */
+	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K && !o->page_size && !ctx->opts.page_size &&
+	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE))
+		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
+	if (rc)
 		goto fail;
 	if (!(r->flags & UDMA_REGION_SHARED) && r->fd >= 0) {
 		close(r->fd); /* the mapping keeps the file alive */

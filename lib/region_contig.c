@@ -17,20 +17,14 @@
 /* ...and at most this much memory beyond the region (1 GiB pages: one spare). */
 #define MAX_SPARE_BYTES ((size_t)1 << 30)
 
-struct candidate {
-	uint64_t pfn;
-	size_t index; /* page index in the memfd */
-};
-
 static int by_pfn(const void *a, const void *b)
 {
-	uint64_t x = ((const struct candidate *)a)->pfn, y = ((const struct candidate *)b)->pfn;
+	uint64_t x = ((const struct udma_candidate *)a)->pfn, y = ((const struct udma_candidate *)b)->pfn;
 
 	return (x > y) - (x < y);
 }
 
-/* First index of a run of need PFN-adjacent candidates, or -1. */
-static long find_run(const struct candidate *c, size_t n, size_t need, uint64_t step)
+long udma__find_run(const struct udma_candidate *c, size_t n, size_t need, uint64_t step)
 {
 	size_t start = 0, i;
 
@@ -55,48 +49,57 @@ static size_t candidates(const struct udma_region *r)
 	want = r->npages + spares;
 	if (!r->hugetlb)
 		return want;
-	/* never more hugepages than are free */
+	/* never more hugepages than are free (an unreadable count: no spares) */
 	avail = udma_hugepage_available(r->page_size, r->numa_node);
 	if (avail <= (long)r->npages)
 		return r->npages;
 	return (size_t)avail < want ? (size_t)avail : want;
 }
 
-static int place_run(struct udma_region *r, const struct candidate *run, size_t total)
+/* Map the run at a 2 MiB-aligned VA in PFN order, one mmap per stretch of
+ * consecutive file pages (fewer VMAs), then give back the pages not kept. */
+static int place_run(struct udma_region *r, const struct udma_candidate *run, size_t total)
 {
-	size_t align = r->page_size > UDMA_PAGE_2M ? r->page_size : UDMA_PAGE_2M, k;
+	size_t align = r->page_size > UDMA_PAGE_2M ? r->page_size : UDMA_PAGE_2M, k, n;
 	uint8_t *va;
 	bool *kept;
-	int rc = udma__reserve_va(r->size, align, (void **)&va);
+	int rc = udma__reserve_va(r->footprint, align, (void **)&va);
 
 	if (rc)
 		return rc;
 	r->addr = va;
-	for (k = 0; k < r->npages; k++)
-		if (mmap(va + k * r->page_size, r->page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+	for (k = 0; k < r->npages; k += n) {
+		for (n = 1; k + n < r->npages && run[k + n].index == run[k].index + n; n++)
+			;
+		if (mmap(va + k * r->page_size, n * r->page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 			 r->fd, (off_t)(run[k].index * r->page_size)) == MAP_FAILED)
-			return udma__err(errno, "mapping page %zu of contiguous region '%s' failed: %s", k,
-					 r->name, strerror(errno));
-	/* Give back the candidates that were not kept. */
+			return udma__err(errno, "mapping page %zu of contiguous region '%s' failed: %s%s", k,
+					 r->name, strerror(errno),
+					 errno == ENOMEM ? " (vm.max_map_count reached? each page may be a mapping)"
+							 : "");
+	}
 	kept = calloc(total, sizeof(*kept));
 	if (!kept)
 		return udma__err(ENOMEM, "out of memory");
 	for (k = 0; k < r->npages; k++)
 		kept[run[k].index] = true;
 	for (k = 0; k < total; k++)
-		if (!kept[k])
-			fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				  (off_t)(k * r->page_size), (off_t)r->page_size);
+		if (!kept[k] && fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					  (off_t)(k * r->page_size), (off_t)r->page_size) < 0) {
+			rc = udma__err(errno, "cannot give back spare page %zu of region '%s': %s", k, r->name,
+				       strerror(errno));
+			break;
+		}
 	free(kept);
 	/* The new mapping has no page table entries yet: fault them in. */
-	return udma__region_pin(r, va, r->size, true);
+	return rc ? rc : udma__region_pin(r, va, r->size, true);
 }
 
-int udma__map_contig(struct udma_region *r, uint64_t *entries)
+int udma__map_contig(struct udma_region *r)
 {
 	size_t total = candidates(r), i;
 	size_t len = total * r->page_size;
-	struct candidate *c = NULL;
+	struct udma_candidate *c = NULL;
 	uint64_t *all = NULL;
 	void *tmp = MAP_FAILED;
 	long start;
@@ -113,9 +116,9 @@ int udma__map_contig(struct udma_region *r, uint64_t *entries)
 	}
 	tmp = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
 	if (tmp == MAP_FAILED) {
-		rc = errno == ENOMEM && r->hugetlb
-			     ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
-			     : udma__err(errno, "mmap for contiguity search failed: %s", strerror(errno));
+		rc = errno == ENOMEM && r->hugetlb ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
+						   : udma__err(errno, "mmap for contiguity search failed: %s",
+							       strerror(errno));
 		goto out;
 	}
 	if ((rc = udma__numa_bind(tmp, len, r->numa_node)) || (rc = udma__populate(tmp, len, r->page_size)) ||
@@ -126,22 +129,20 @@ int udma__map_contig(struct udma_region *r, uint64_t *entries)
 		c[i].index = i;
 	}
 	qsort(c, total, sizeof(*c), by_pfn);
-	start = find_run(c, total, r->npages, r->page_size / UDMA_PAGE_4K);
+	start = udma__find_run(c, total, r->npages, r->page_size / UDMA_PAGE_4K);
 	if (start < 0) {
 		char ps[32];
 
-		rc = udma__err(
-			ENOMEM,
-			"no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
-			r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
-			r->hugetlb ? "reserve hugepages early (at boot: hugepages=N) or use 1 GiB pages"
-				   : "use hugepages (udma hugepages --reserve) or a region of one page");
+		rc = udma__err(ENOMEM,
+			       "no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
+			       r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
+			       r->hugetlb ? "reserve hugepages early (at boot: hugepages=N) or use 1 GiB pages"
+					  : "use hugepages (udma hugepages --reserve) or a region of one page");
 		goto out;
 	}
 	munmap(tmp, len);
 	tmp = MAP_FAILED;
-	for (i = 0; i < r->npages; i++)
-		entries[i] = all[c[(size_t)start + i].index];
+	/* The caller reads the final mapping's PFNs and checks they are still one run. */
 	rc = place_run(r, c + start, total);
 out:
 	if (tmp != MAP_FAILED)

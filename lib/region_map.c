@@ -53,20 +53,23 @@ int udma__memfd(const char *name, size_t page_size, size_t len)
 
 int udma__hugepage_shortage(size_t page_size, int node, size_t len)
 {
-	char ps[32];
+	char ps[32], arg[16], amount[16], where[24] = "";
 	long avail = udma_hugepage_available(page_size, node);
 
+	udma__fmt_size(page_size, ps, sizeof(ps));
 	if (avail >= (long)(len / page_size))
 		return udma__err(ENOMEM,
 				 "mapping %zu %s hugepages failed although %ld are free: a hugetlb cgroup "
 				 "limit, or another process took them meanwhile",
-				 len / page_size, udma__fmt_size(page_size, ps, sizeof(ps)), avail);
+				 len / page_size, ps, avail);
+	if (node != UDMA_NUMA_ANY)
+		snprintf(where, sizeof(where), " --node %d", node);
 	return udma__err(ENOMEM,
-			 "not enough free %s hugepages: need %zu, %ld available%s; reserve with: "
-			 "udma hugepages --reserve %zuM --page-size %s",
-			 udma__fmt_size(page_size, ps, sizeof(ps)), len / page_size, avail < 0 ? 0 : avail,
-			 node == UDMA_NUMA_ANY ? "" : " on the node", (len + (1 << 20) - 1) >> 20,
-			 page_size == UDMA_PAGE_1G ? "1G" : "2M");
+			 "not enough free %s hugepages%s: need %zu, %ld available; reserve with: "
+			 "udma hugepages --reserve %s --page-size %s%s",
+			 ps, node == UDMA_NUMA_ANY ? "" : " on the node", len / page_size, avail < 0 ? 0 : avail,
+			 udma__fmt_size_arg(len, amount, sizeof(amount)),
+			 udma__fmt_size_arg(page_size, arg, sizeof(arg)), where);
 }
 
 int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populate)
@@ -79,6 +82,10 @@ int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populat
 		/* Shows as [anon:udma:NAME] in /proc/PID/maps (Linux 5.17+); optional. */
 		snprintf(label, sizeof(label), "udma:%s", r->name);
 		prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, len, (unsigned long)label);
+		/* A 2 MiB-aligned anonymous region is a THP candidate: khugepaged would
+		 * collapse it into new pages with new PFNs, under a device. */
+		if (madvise(addr, len, MADV_NOHUGEPAGE) < 0 && errno != EINVAL)
+			return udma__err(errno, "madvise(MADV_NOHUGEPAGE) failed: %s", strerror(errno));
 	}
 	/* A child's copy-on-write must never move a page under a device. */
 	if (madvise(addr, len, MADV_DONTFORK) < 0)
@@ -111,12 +118,12 @@ int udma__region_map(struct udma_region *r)
 	} else {
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 	}
-	if ((rc = udma__reserve_va(r->size, align, &va)))
+	if ((rc = udma__reserve_va(r->footprint, align, &va)))
 		return rc;
 	addr = mmap(va, r->size, PROT_READ | PROT_WRITE, flags, r->fd, 0);
 	if (addr == MAP_FAILED) {
 		rc = errno;
-		munmap(va, r->size);
+		munmap(va, r->footprint);
 		if (rc == ENOMEM && r->hugetlb)
 			return udma__hugepage_shortage(r->page_size, r->numa_node, r->size);
 		return udma__err(rc, "mmap of %zu bytes for region '%s' failed: %s", r->size, r->name,

@@ -62,6 +62,19 @@ const char *udma__fmt_size(size_t bytes, char *buf, size_t len)
 	return buf;
 }
 
+const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int i;
+
+	/* the largest unit that needs no fraction, rounding up to whole KiB */
+	bytes = (bytes + 1023) & ~(size_t)1023;
+	for (i = 3; i > 0 && bytes % ((size_t)1 << (10 * (i + 1))); i--)
+		;
+	snprintf(buf, len, "%zu%c", bytes >> (10 * (i + 1)), units[i]);
+	return buf;
+}
+
 unsigned udma__log2(size_t v)
 {
 	return v ? 63u - (unsigned)__builtin_clzll(v) : 0;

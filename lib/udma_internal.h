@@ -35,6 +35,8 @@ struct udma_region {
 	struct udma_region *next;
 	uint8_t *addr;
 	size_t size;
+	size_t footprint; /* VA held: size rounded up to 2 MiB, the tail PROT_NONE, so
+			   * no foreign mapping shares a region's 2 MiB chunks */
 	size_t page_size;
 	unsigned page_shift;
 	size_t npages;
@@ -117,9 +119,16 @@ UDMA_HIDDEN int udma__reserve_va(size_t len, size_t align, void **out);
 UDMA_HIDDEN int udma__memfd(const char *name, size_t page_size, size_t len);
 
 /* region_contig.c: PA mode, several pages: find PFN-adjacent pages and map them in order. */
-UDMA_HIDDEN int udma__map_contig(struct udma_region *r, uint64_t *entries);
+UDMA_HIDDEN int udma__map_contig(struct udma_region *r);
+struct udma_candidate {
+	uint64_t pfn;
+	size_t index; /* page index in the memfd */
+};
+/* First index of need candidates (sorted by pfn) whose pfns step by step, or -1. */
+UDMA_HIDDEN long udma__find_run(const struct udma_candidate *c, size_t n, size_t need, uint64_t step);
 
-/* fmt.c */
+/* size.c: "2 MiB" for people; "2M" as the udma command takes it. */
 UDMA_HIDDEN const char *udma__fmt_size(size_t bytes, char *buf, size_t len);
+UDMA_HIDDEN const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len);
 
 #endif
