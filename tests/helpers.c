@@ -5,12 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
+
+static unsigned udma_log2_size(size_t v)
+{
+	return 63u - (unsigned)__builtin_clzll(v);
+}
 
 static int count_fds(void)
 {
@@ -176,23 +182,40 @@ int th_hugepages_ensure(size_t page_size, unsigned long count)
 	return 1;
 }
 
-int th_hugepages_none(size_t page_size)
-{
-	int tries;
+/* Held pages: mapped (so reserved for us) but never touched. */
+static struct {
+	void *addr;
+	size_t len;
+} held[4];
+static int nheld;
 
-	if (udma_hugepage_available(page_size, UDMA_NUMA_ANY) <= 0)
-		return 1;
-	if (geteuid() != 0 || remember(page_size))
+int th_hugepages_hold(size_t page_size, long leave)
+{
+	long avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (int)(udma_log2_size(page_size) << MAP_HUGE_SHIFT);
+	void *a;
+
+	if (avail < 0 || nheld == 4)
 		return 0;
-	/* The kernel keeps pages in use (as surplus) and frees the rest. Pages
-	 * unmapped just before may still be on their way back: wait for them. */
-	for (tries = 0; tries < 100; tries++) {
-		udma_hugepage_set_total(page_size, UDMA_NUMA_ANY, 0);
-		if (udma_hugepage_available(page_size, UDMA_NUMA_ANY) <= 0)
-			return 1;
-		usleep(10000);
+	if (avail <= leave)
+		return 1;
+	/* Without MAP_NORESERVE the kernel reserves every page at mmap time. */
+	a = mmap(NULL, (size_t)(avail - leave) * page_size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (a == MAP_FAILED) {
+		printf("# cannot hold %ld hugepages of %zu kB\n", avail - leave, page_size >> 10);
+		return 0;
 	}
-	return 0;
+	held[nheld].addr = a;
+	held[nheld++].len = (size_t)(avail - leave) * page_size;
+	return udma_hugepage_available(page_size, UDMA_NUMA_ANY) == leave;
+}
+
+void th_hugepages_unhold(void)
+{
+	while (nheld > 0) {
+		nheld--;
+		munmap(held[nheld].addr, held[nheld].len);
+	}
 }
 
 uint64_t th_pagemap_pa(const void *va)

@@ -33,8 +33,11 @@ int th_leak_teardown(void **state);
  * Returns 1 if they are available, 0 if not (and prints why). */
 int th_hugepages_ensure(size_t page_size, unsigned long count);
 void th_hugepages_restore(void);
-/* Make no pages of page_size available (root only; restored at exit). Returns 1 on success. */
-int th_hugepages_none(size_t page_size);
+/* Keep all but `leave` of the available page_size pages from everyone else,
+ * by mapping them without touching them (no pool is resized). Returns 1 if
+ * exactly `leave` are then available. th_hugepages_unhold() lets them go. */
+int th_hugepages_hold(size_t page_size, long leave);
+void th_hugepages_unhold(void);
 
 /* Physical address of va from a fresh pagemap read, 0 if not present or hidden. */
 uint64_t th_pagemap_pa(const void *va);

@@ -592,6 +592,45 @@ INJECT_TEST(region_contig_2m, OPEN)
 INJECT_TEST(region_contig_2m, MBIND)
 
 /* udma_iova: UDMA_BAD_IOVA for a NULL context and for every address outside the regions. */
+/* Automatic page size: hugepages that sysfs counts as free can still be refused
+ * when mapped (a hugetlb cgroup limit, another process). The region then comes
+ * on 4 KiB pages instead of failing. */
+static void auto_falls_back(enum inject_call call, unsigned nth)
+{
+	struct udma_region_opts o = {.size = 4 << 20, .numa_node = UDMA_NUMA_ANY, .name = "fallback"};
+	struct udma_ctx *ctx;
+	struct udma_region *r = NULL;
+
+	if (!th_hugepages_ensure(UDMA_PAGE_2M, 2))
+		skip();
+	assert_int_equal(udma_ctx_create(NULL, &ctx), 0);
+	inject_arm(call, nth, ENOMEM);
+	assert_int_equal(udma_region_create(ctx, &o, &r), 0);
+	inject_disarm_all();
+	assert_int_equal(inject_failures(call), 1);
+	assert_int_equal(udma_region_page_size(r), UDMA_PAGE_4K);
+	assert_int_not_equal(udma_iova(ctx, udma_region_addr(r)), UDMA_BAD_IOVA);
+	udma_region_destroy(r);
+	/* with the page size asked for, the same refusal is an error */
+	o.page_size = UDMA_PAGE_2M;
+	inject_arm(call, nth, ENOMEM);
+	th_assert_err(udma_region_create(ctx, &o, &r), ENOMEM);
+	inject_disarm_all();
+	udma_ctx_destroy(ctx);
+}
+
+static void test_auto_fallback_memfd(void **state)
+{
+	(void)state;
+	auto_falls_back(INJ_MEMFD_CREATE, 1);
+}
+
+static void test_auto_fallback_hugetlb_mmap(void **state)
+{
+	(void)state;
+	auto_falls_back(INJ_MMAP, 2); /* 1: the PROT_NONE reservation, 2: the hugepages */
+}
+
 static void test_iova_outside(void **state)
 {
 	struct udma_region_opts o = {
@@ -647,6 +686,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(test_iova_outside),
+		th_test(test_auto_fallback_memfd),
+		th_test(test_auto_fallback_hugetlb_mmap),
 
 		th_test(test_ctx_auto_profile),
 		th_test(test_ctx_auto_MMAP),

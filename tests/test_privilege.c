@@ -130,8 +130,10 @@ static void sigbus_becomes_error(void **state)
 	void *a;
 
 	(void)state;
-	if (!th_hugepages_none(UDMA_PAGE_2M) || !th_hugepages_ensure(UDMA_PAGE_2M, 1))
+	if (!th_hugepages_ensure(UDMA_PAGE_2M, 1) || !th_hugepages_hold(UDMA_PAGE_2M, 1)) {
+		th_hugepages_unhold();
 		skip();
+	}
 	a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE,
 		 -1, 0);
 	assert_true(a != MAP_FAILED);
@@ -143,6 +145,7 @@ static void sigbus_becomes_error(void **state)
 	assert_true(a != MAP_FAILED);
 	th_assert_err(udma__populate(a, len, UDMA_PAGE_2M), ENOMEM);
 	munmap(a, len);
+	th_hugepages_unhold();
 }
 
 int main(void)
