@@ -1,22 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /* Write-fault every page before recording PFNs (a page only read maps the shared zero page). */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "udma_internal.h"
 
-static __thread sigjmp_buf *touch_jmp;
+/* The fallback swaps a process-wide handler: one populating thread at a time. */
+static pthread_mutex_t touch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction saved_sigbus;
+static sigjmp_buf *volatile touch_jmp;
+static char *volatile touch_lo, *volatile touch_hi;
 
-static void on_sigbus(int sig)
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
-	if (touch_jmp)
+	char *at = si->si_addr;
+
+	if (touch_jmp && at >= touch_lo && at < touch_hi)
 		siglongjmp(*touch_jmp, 1);
-	/* Not ours: die the way the program would have without us. */
-	signal(sig, SIG_DFL);
-	raise(sig);
+	/* Not ours: hand it to whatever the program had installed. */
+	if (saved_sigbus.sa_flags & SA_SIGINFO) {
+		saved_sigbus.sa_sigaction(sig, si, uctx);
+	} else if (saved_sigbus.sa_handler != SIG_DFL && saved_sigbus.sa_handler != SIG_IGN) {
+		saved_sigbus.sa_handler(sig);
+	} else {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
 }
 
 static int explain(int errnum, size_t off, size_t len, size_t page_size)
@@ -36,25 +50,35 @@ static int explain(int errnum, size_t off, size_t len, size_t page_size)
 /* For kernels before 5.14: touch each page, turning a SIGBUS into an error. */
 int udma__populate_touch(void *addr, size_t len, size_t page_size)
 {
-	struct sigaction sa, old;
+	struct sigaction sa;
 	sigjmp_buf jb;
 	volatile size_t off = 0;
-	int rc = 0;
+	volatile int rc = 0;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigbus;
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, &old) < 0)
-		return udma__err(errno, "cannot install a SIGBUS handler: %s", strerror(errno));
+	pthread_mutex_lock(&touch_lock);
+	if (sigaction(SIGBUS, &sa, &saved_sigbus) < 0) {
+		rc = udma__err(errno, "cannot install a SIGBUS handler: %s", strerror(errno));
+		pthread_mutex_unlock(&touch_lock);
+		return rc;
+	}
+	touch_lo = addr;
+	touch_hi = (char *)addr + len;
 	if (sigsetjmp(jb, 1) == 0) {
 		touch_jmp = &jb;
+		atomic_signal_fence(memory_order_seq_cst); /* armed before the first touch */
 		for (; off < len; off += page_size)
 			*(volatile char *)((char *)addr + off) = 0; /* fresh pages are zero already */
 	} else {
 		rc = explain(ENOMEM, off, len, page_size);
 	}
 	touch_jmp = NULL;
-	sigaction(SIGBUS, &old, NULL);
+	atomic_signal_fence(memory_order_seq_cst);
+	sigaction(SIGBUS, &saved_sigbus, NULL);
+	pthread_mutex_unlock(&touch_lock);
 	return rc;
 }
 
