@@ -34,23 +34,28 @@ static int pm_pread(int fd, uint64_t *buf, size_t n, size_t first_entry)
 	return 0;
 }
 
-/* 4 KiB pages: batches of PM_BATCH entries. Hugepages: only the first 4 KiB
- * entry of each page matters, so one 8-byte read per page (512 per GiB of
- * 2 MiB pages) instead of reading 512 entries to keep one. */
+/* Batches of up to PM_BATCH entries, keeping the first entry of each page (a
+ * 2 MiB page spans 512 entries: 8 pages a read). Pages larger than a batch
+ * (1 GiB: 262144 entries) get one 8-byte read each: one syscall per GiB. */
 int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages, uint64_t *entries)
 {
-	size_t stride = page_size / UDMA_PAGE_4K, first = (uintptr_t)addr / UDMA_PAGE_4K, i;
+	uint64_t buf[PM_BATCH];
+	size_t stride = page_size / UDMA_PAGE_4K, first = (uintptr_t)addr / UDMA_PAGE_4K, i, k;
+	size_t per_read = stride <= PM_BATCH ? PM_BATCH / stride : 1;
 	int rc;
 
-	if (stride > 1) {
-		for (i = 0; i < npages; i++)
-			if ((rc = pm_pread(fd, &entries[i], 1, first + i * stride)))
+	for (i = 0; i < npages; i += per_read) {
+		size_t n = npages - i < per_read ? npages - i : per_read;
+
+		if (stride == 1 || stride > PM_BATCH) { /* straight into entries (n is 1 for huge) */
+			if ((rc = pm_pread(fd, &entries[i], n, first + i * stride)))
 				return rc;
-		return 0;
-	}
-	for (i = 0; i < npages; i += PM_BATCH)
-		if ((rc = pm_pread(fd, &entries[i], npages - i < PM_BATCH ? npages - i : PM_BATCH,
-				   first + i)))
+			continue;
+		}
+		if ((rc = pm_pread(fd, buf, (n - 1) * stride + 1, first + i * stride)))
 			return rc;
+		for (k = 0; k < n; k++)
+			entries[i + k] = buf[k * stride];
+	}
 	return 0;
 }
