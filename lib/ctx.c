@@ -52,6 +52,10 @@ int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 	*out = NULL;
 	if (opts)
 		o = *opts;
+	/* pagemap has one entry per base page; udma reads it as 4 KiB pages. */
+	if (sysconf(_SC_PAGESIZE) != (long)UDMA_PAGE_4K)
+		return udma__err(ENOTSUP, "udma needs 4 KiB base pages; this kernel uses %ld-byte pages",
+				 sysconf(_SC_PAGESIZE));
 	if (o.flags & ~UDMA_CTX_STRICT_HUGE)
 		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x",
 				 o.flags & ~UDMA_CTX_STRICT_HUGE);

@@ -28,6 +28,8 @@ struct udma_region_opts {
 struct udma_region;
 
 int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *opts, struct udma_region **out);
+/* Any thread may translate while others create and destroy regions, but not
+ * an address inside the region being destroyed. */
 void udma_region_destroy(struct udma_region *region);
 
 void *udma_region_addr(const struct udma_region *region);
@@ -37,7 +39,8 @@ int udma_region_numa_node(const struct udma_region *region); /* UDMA_NUMA_ANY if
 int udma_region_fd(const struct udma_region *region);	     /* -1 unless SHARED */
 const char *udma_region_name(const struct udma_region *region);
 
-/* Iterate a context's regions: first with prev == NULL; NULL at the end. */
+/* Iterate a context's regions: first with prev == NULL; NULL at the end. Not
+ * safe against regions created or destroyed meanwhile by other threads. */
 struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct udma_region *prev);
 
 #pragma GCC visibility pop
