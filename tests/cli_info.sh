@@ -22,13 +22,14 @@ check "hugepages --node 999 exits 2" sh -c "$udma hugepages --reserve 4M --node 
 if [ "$(id -u)" = 0 ]; then
 	f=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 	before=$(cat $f)
+	trap 'echo "$before" >$f' EXIT
 	check "hugepages --reserve 8M" $udma hugepages --reserve 8M
+	check "hugepages --reserve --json is JSON" sh -c "$udma hugepages --json --reserve 8M | python3 -m json.tool >/dev/null"
 	free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
 	check "4 pages of 2 MiB are free after reserving 8M" [ "$free" -ge 4 ]
 	check "hugepages --release" $udma hugepages --release
 	d=/sys/kernel/mm/hugepages/hugepages-2048kB
 	check "release leaves no free page (pages in use stay)" [ $(($(cat $d/free_hugepages) - $(cat $d/resv_hugepages))) = 0 ]
-	echo "$before" >$f
 	check "info says how to fix missing hugepages" sh -c "$udma info | grep -q 'reserve with: udma hugepages --reserve' || [ \$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages) -gt 0 ]"
 	check "reserving as nobody fails with a reason" sh -c "setpriv --reuid=65534 --regid=65534 --clear-groups $udma hugepages --reserve 64G 2>&1 | grep -q root"
 else

@@ -10,25 +10,36 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: udma hugepages [--json] --status\n"
-			"       udma hugepages --reserve SIZE [--page-size 2M|1G] [--node N]\n"
-			"       udma hugepages --release [--page-size 2M|1G] [--node N]\n");
+			"       udma hugepages [--json] --reserve SIZE [--page-size SIZE] [--node N]\n"
+			"       udma hugepages [--json] --release [--page-size SIZE] [--node N]\n"
+			"SIZE: 64M, 1G, ...; --page-size: one the kernel offers (udma info), default 2M\n");
 	return 2;
+}
+
+static int fail(void)
+{
+	fprintf(stderr, "udma: %s\n", udma_last_error());
+	return 1;
 }
 
 static void status_line(size_t ps, int node, bool json, bool *first)
 {
 	struct udma_hugepage_count c;
-	char sz[32];
+	char sz[32], where[16], resv[24] = "-";
 
 	if (udma_hugepage_count(ps, node, &c))
 		return;
-	if (json)
+	if (json) {
 		printf("%s{\"page_size\":%zu,\"node\":%d,\"total\":%lu,\"free\":%lu,\"reserved\":%lu,"
 		       "\"surplus\":%lu}",
 		       *first ? "" : ",", ps, node, c.total, c.free, c.reserved, c.surplus);
-	else
-		printf("%-8s %-5s %8lu %8lu %8lu %8lu\n", cli_size(ps, sz, sizeof(sz)),
-		       node == UDMA_NUMA_ANY ? "all" : "", c.total, c.free, c.reserved, c.surplus);
+	} else {
+		snprintf(where, sizeof(where), node == UDMA_NUMA_ANY ? "all" : "%d", node);
+		if (node == UDMA_NUMA_ANY) /* reserved is only counted system-wide */
+			snprintf(resv, sizeof(resv), "%lu", c.reserved);
+		printf("%-8s %-5s %8lu %8lu %8s %8lu\n", cli_size(ps, sz, sizeof(sz)), where, c.total, c.free, resv,
+		       c.surplus);
+	}
 	*first = false;
 }
 
@@ -38,10 +49,8 @@ static int status(bool json)
 	int n = udma_hugepage_sizes(sizes, 8), i, node;
 	bool first = true;
 
-	if (n < 0) {
-		fprintf(stderr, "udma: %s\n", udma_last_error());
-		return 1;
-	}
+	if (n < 0)
+		return fail();
 	if (json)
 		printf("[");
 	else
@@ -56,57 +65,69 @@ static int status(bool json)
 	return 0;
 }
 
-/* Make at least `bytes` of page_size pages free (adding to what is there). */
-static int reserve(size_t bytes, size_t ps, int node)
+static void report(bool json, const char *op, size_t ps, int node, long total, long avail)
+{
+	char sz[32];
+
+	if (json)
+		printf("{\"op\":\"%s\",\"page_size\":%zu,\"node\":%d,\"total\":%ld,\"available\":%ld}\n", op, ps,
+		       node, total, avail);
+	else
+		printf("%s: %s pages: total %ld, available %ld%s\n", op, cli_size(ps, sz, sizeof(sz)), total,
+		       avail, total > avail && !strcmp(op, "released") ? " (pages in use stay until unmapped)" : "");
+}
+
+/* Make at least `bytes` of page_size pages available, adding to what is there. */
+static int reserve(bool json, size_t bytes, size_t ps, int node)
 {
 	struct udma_hugepage_count c;
 	unsigned long want = (unsigned long)((bytes + ps - 1) / ps);
 	long avail = udma_hugepage_available(ps, node), got;
 	char sz[32];
 
-	if (avail < 0 || udma_hugepage_count(ps, node, &c)) {
-		fprintf(stderr, "udma: %s\n", udma_last_error());
-		return 1;
-	}
-	if ((unsigned long)avail >= want) {
-		printf("%lu %s pages already free (%ld available)\n", want, cli_size(ps, sz, sizeof(sz)),
-		       avail);
-		return 0;
-	}
-	got = udma_hugepage_set_total(ps, node, c.total + want - (unsigned long)avail);
-	if (got < 0) {
-		fprintf(stderr, "udma: %s\n", udma_last_error());
-		return 1;
-	}
+	if (avail < 0 || udma_hugepage_count(ps, node, &c))
+		return fail();
+	got = (unsigned long)avail >= want ? (long)c.total
+					  : udma_hugepage_set_total(ps, node, c.total + want - (unsigned long)avail);
+	if (got < 0)
+		return fail();
 	avail = udma_hugepage_available(ps, node);
 	if (avail < (long)want) {
 		fprintf(stderr,
-			"udma: the kernel gave only %ld of %lu free %s pages (memory is fragmented): "
-			"reserve at boot with hugepagesz=%s hugepages=%lu, or drop caches and retry\n",
-			avail, want, cli_size(ps, sz, sizeof(sz)), ps == UDMA_PAGE_1G ? "1G" : "2M", want);
+			"udma: the kernel gave only %ld of %lu %s pages (memory is fragmented): reserve at boot "
+			"(hugepagesz=%zuK hugepages=%lu), or drop caches and retry\n",
+			avail, want, cli_size(ps, sz, sizeof(sz)), ps >> 10, want);
 		return 1;
 	}
-	printf("reserved: %ld %s pages free (total %ld)\n", avail, cli_size(ps, sz, sizeof(sz)), got);
+	report(json, "reserved", ps, node, got, avail);
 	return 0;
 }
 
-static int release(size_t ps, int node)
+/* Free pages go back to the kernel; pages in use stay until they are unmapped. */
+static int release(bool json, size_t ps, int node)
 {
-	char sz[32];
 	long got = udma_hugepage_set_total(ps, node, 0);
 
-	if (got < 0) {
-		fprintf(stderr, "udma: %s\n", udma_last_error());
-		return 1;
-	}
-	printf("released: %s pages now %ld%s\n", cli_size(ps, sz, sizeof(sz)), got,
-	       got ? " (those still in use stay until unmapped)" : "");
+	if (got < 0)
+		return fail();
+	report(json, "released", ps, node, got, udma_hugepage_available(ps, node));
 	return 0;
+}
+
+static bool offered(size_t ps)
+{
+	size_t sizes[8];
+	int n = udma_hugepage_sizes(sizes, 8), i;
+
+	for (i = 0; i < n && i < 8; i++)
+		if (sizes[i] == ps)
+			return true;
+	return false;
 }
 
 int cmd_hugepages(int argc, char **argv)
 {
-	enum { NONE, STATUS, RESERVE, RELEASE } op = NONE;
+	enum { STATUS, RESERVE, RELEASE } op = STATUS;
 	size_t bytes = 0, ps = UDMA_PAGE_2M;
 	bool json = false;
 	int node = UDMA_NUMA_ANY, i;
@@ -124,18 +145,20 @@ int cmd_hugepages(int argc, char **argv)
 		} else if (!strcmp(a, "--reserve") && v) {
 			op = RESERVE;
 			if (udma_parse_size(v, &bytes) || !bytes)
-				return fprintf(stderr, "udma: --reserve: %s\n", udma_last_error()), 2;
+				return fprintf(stderr, "udma: --reserve %s: a size like 64M or 1G\n", v), 2;
 			i++;
 		} else if (!strcmp(a, "--page-size") && v) {
-			if (udma_parse_size(v, &ps) || (ps != UDMA_PAGE_2M && ps != UDMA_PAGE_1G))
-				return fprintf(stderr, "udma: --page-size takes 2M or 1G\n"), 2;
+			if (udma_parse_size(v, &ps) || !offered(ps))
+				return fprintf(stderr, "udma: --page-size %s: not a hugepage size this kernel offers "
+						       "(see udma info)\n",
+					       v),
+				       2;
 			i++;
 		} else if (!strcmp(a, "--node") && v) {
 			node = (int)strtol(v, &end, 10);
-			if (*end || node < 0 || node >= udma_numa_nodes())
-				return fprintf(stderr,
-					       "udma: --node %s: no such NUMA node (this machine has %d)\n",
-					       v, udma_numa_nodes()),
+			if (*end || end == v || node < 0 || node >= udma_numa_nodes())
+				return fprintf(stderr, "udma: --node %s: no such NUMA node (this machine has %d)\n", v,
+					       udma_numa_nodes()),
 				       2;
 			i++;
 		} else {
@@ -143,10 +166,9 @@ int cmd_hugepages(int argc, char **argv)
 		}
 	}
 	switch (op) {
-	case RESERVE: return reserve(bytes, ps, node);
-	case RELEASE: return release(ps, node);
-	case STATUS:
-	case NONE: break;
+	case RESERVE: return reserve(json, bytes, ps, node);
+	case RELEASE: return release(json, ps, node);
+	case STATUS: break;
 	}
 	return status(json);
 }
