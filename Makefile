@@ -117,9 +117,11 @@ uninstall:
 
 FORMAT_SRC := $(wildcard lib/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] bench/*.[ch])
 format:
+	@tools/install-deps.sh lint
 	clang-format -i $(FORMAT_SRC)
 
 lint:
+	@tools/install-deps.sh lint
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -Iinclude -Ilib -D__GNUC__ --suppress=missingIncludeSystem \

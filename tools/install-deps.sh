@@ -1,10 +1,12 @@
 #!/bin/sh
-# Install the Debian packages the build and tests need (or, with "bench", the
-# benches), only those missing.
+# Install the Debian packages the build and tests need (or, with "bench" or
+# "lint", what those targets need), only those missing.
 set -eu
-PKGS="gcc make pkg-config libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libcmocka-dev numactl"
-# `install-deps.sh bench`: DPDK, the peer the benches compare with.
-[ "${1:-}" = bench ] && PKGS="libdpdk-dev"
+PKGS="gcc make pkg-config libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libcmocka-dev numactl python3 util-linux binutils"
+case "${1:-}" in
+bench) PKGS="libdpdk-dev" ;;          # the peer the benches compare with
+lint) PKGS="clang-format cppcheck" ;; # make format, make lint
+esac
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
