@@ -221,34 +221,23 @@ static __attribute__((unused)) struct {
 
 static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
 {
-	struct udma_hugepage_count c;
+	unsigned long more = 0;
 	unsigned i;
-	long avail, got;
 
 	for (i = 0; i < 2 && bench_pools[i].page_size != page_size; i++)
 		;
-	if (i == 2 || geteuid() != 0 || udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c))
+	if (i == 2 || geteuid() != 0)
 		return;
-	avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
-	if (avail < 0)
-		avail = 0;
-	if ((unsigned long)avail >= need)
-		return;
-	got = udma_hugepage_set_total(page_size, UDMA_NUMA_ANY, c.total + need - (unsigned long)avail);
-	if (got > (long)c.total)
-		bench_pools[i].added += (unsigned long)got - c.total;
+	udma_hugepage_reserve(page_size, UDMA_NUMA_ANY, need, &more); /* a shortfall shows as a skip */
+	bench_pools[i].added += more;
 }
 
 static inline void bench_hugepages_restore(void)
 {
-	struct udma_hugepage_count c;
 	unsigned i;
 
 	for (i = 0; i < 2; i++) {
-		if (!bench_pools[i].added || udma_hugepage_count(bench_pools[i].page_size, UDMA_NUMA_ANY, &c))
-			continue;
-		udma_hugepage_set_total(bench_pools[i].page_size, UDMA_NUMA_ANY,
-					c.total > bench_pools[i].added ? c.total - bench_pools[i].added : 0);
+		udma_hugepage_unreserve(bench_pools[i].page_size, UDMA_NUMA_ANY, bench_pools[i].added);
 		bench_pools[i].added = 0;
 	}
 }

@@ -141,6 +141,49 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 	return (long)now;
 }
 
+int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsigned long *added)
+{
+	struct udma_hugepage_count c;
+	long avail = udma_hugepage_available(page_size, node), got;
+	char ps[32];
+	int rc;
+
+	if (added)
+		*added = 0;
+	if (avail < 0)
+		return (int)avail;
+	if ((unsigned long)avail >= count)
+		return 0;
+	if ((rc = udma_hugepage_count(page_size, node, &c)))
+		return rc;
+	got = udma_hugepage_set_total(page_size, node, c.total + count - (unsigned long)avail);
+	if (got < 0)
+		return (int)got;
+	if (added && (unsigned long)got > c.total)
+		*added = (unsigned long)got - c.total;
+	avail = udma_hugepage_available(page_size, node);
+	if (avail >= 0 && (unsigned long)avail < count)
+		return udma__err(ENOMEM,
+				 "the kernel gave only %ld of %lu free %s pages (memory is fragmented): reserve "
+				 "them at boot (hugepagesz=%zuK hugepages=%lu), or drop caches and retry",
+				 avail, count, udma__fmt_size(page_size, ps, sizeof(ps)), page_size >> 10, count);
+	return avail < 0 ? (int)avail : 0;
+}
+
+int udma_hugepage_unreserve(size_t page_size, int node, unsigned long added)
+{
+	struct udma_hugepage_count c;
+	long got;
+	int rc;
+
+	if (!added)
+		return 0;
+	if ((rc = udma_hugepage_count(page_size, node, &c)))
+		return rc;
+	got = udma_hugepage_set_total(page_size, node, c.total > added ? c.total - added : 0);
+	return got < 0 ? (int)got : 0;
+}
+
 const char *udma_hugepage_mount(size_t page_size)
 {
 	return hugetlbfs_find_path_for_size((long)page_size);

@@ -122,42 +122,21 @@ int th_leak_teardown(void **state)
 	return th_snapshot_compare(&test_start, "test");
 }
 
-struct saved {
-	size_t page_size;
-	unsigned long total;
-};
-static struct saved saved[4];
-static int nsaved;
+/* What th_hugepages_ensure added, given back at exit (deltas: the pools are shared). */
+static unsigned long added_2m, added_1g;
 
 void th_hugepages_restore(void)
 {
-	while (nsaved > 0) {
-		nsaved--;
-		udma_hugepage_set_total(saved[nsaved].page_size, UDMA_NUMA_ANY, saved[nsaved].total);
-	}
-}
-
-static int remember(size_t page_size)
-{
-	struct udma_hugepage_count c;
-	int i;
-
-	for (i = 0; i < nsaved; i++)
-		if (saved[i].page_size == page_size)
-			return 0;
-	if (nsaved == 4 || udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c))
-		return -1;
-	if (nsaved == 0)
-		atexit(th_hugepages_restore);
-	saved[nsaved].page_size = page_size;
-	saved[nsaved++].total = c.total;
-	return 0;
+	udma_hugepage_unreserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, added_2m);
+	udma_hugepage_unreserve(UDMA_PAGE_1G, UDMA_NUMA_ANY, added_1g);
+	added_2m = added_1g = 0;
 }
 
 int th_hugepages_ensure(size_t page_size, unsigned long count)
 {
-	struct udma_hugepage_count c;
+	unsigned long *added = page_size == UDMA_PAGE_1G ? &added_1g : &added_2m, more = 0;
 	long avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
+	int rc;
 
 	if (avail < 0) {
 		printf("# skip: the kernel offers no %zu kB pages\n", page_size >> 10);
@@ -170,13 +149,12 @@ int th_hugepages_ensure(size_t page_size, unsigned long count)
 		       count, page_size >> 10, avail);
 		return 0;
 	}
-	if (remember(page_size) || udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c))
-		return 0;
-	udma_hugepage_set_total(page_size, UDMA_NUMA_ANY, c.total + count - (unsigned long)avail);
-	avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
-	if (avail < (long)count) {
-		printf("# skip: the kernel could give only %ld of %lu %zu kB hugepages (memory fragmented)\n",
-		       avail, count, page_size >> 10);
+	if (!added_2m && !added_1g)
+		atexit(th_hugepages_restore);
+	rc = udma_hugepage_reserve(page_size, UDMA_NUMA_ANY, count, &more);
+	*added += more;
+	if (rc) {
+		printf("# skip: %s\n", udma_last_error());
 		return 0;
 	}
 	return 1;

@@ -81,25 +81,11 @@ static void report(bool json, const char *op, size_t ps, int node, long total, l
 static int reserve(bool json, size_t bytes, size_t ps, int node)
 {
 	struct udma_hugepage_count c;
-	unsigned long want = (unsigned long)((bytes + ps - 1) / ps);
-	long avail = udma_hugepage_available(ps, node), got;
-	char sz[32];
 
-	if (avail < 0 || udma_hugepage_count(ps, node, &c))
+	if (udma_hugepage_reserve(ps, node, (unsigned long)((bytes + ps - 1) / ps), NULL) ||
+	    udma_hugepage_count(ps, node, &c))
 		return fail();
-	got = (unsigned long)avail >= want ? (long)c.total
-					  : udma_hugepage_set_total(ps, node, c.total + want - (unsigned long)avail);
-	if (got < 0)
-		return fail();
-	avail = udma_hugepage_available(ps, node);
-	if (avail < (long)want) {
-		fprintf(stderr,
-			"udma: the kernel gave only %ld of %lu %s pages (memory is fragmented): reserve at boot "
-			"(hugepagesz=%zuK hugepages=%lu), or drop caches and retry\n",
-			avail, want, cli_size(ps, sz, sizeof(sz)), ps >> 10, want);
-		return 1;
-	}
-	report(json, "reserved", ps, node, got, avail);
+	report(json, "reserved", ps, node, (long)c.total, udma_hugepage_available(ps, node));
 	return 0;
 }
 

@@ -31,6 +31,14 @@ long udma_hugepage_available(size_t page_size, int node);
 /* Set the pool of page_size pages (system-wide or on node) to count. Needs root.
  * Returns how many the kernel actually has afterwards (it may give fewer). */
 long udma_hugepage_set_total(size_t page_size, int node, unsigned long count);
+/* Make count pages of page_size available (system-wide or on node), adding
+ * what is missing to the pool; *added (may be NULL) says how many were added,
+ * also on failure. Needs root when pages are missing. -ENOMEM, with the fix,
+ * when the kernel gives fewer (fragmented memory). */
+int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsigned long *added);
+/* Take back `added` pages that udma_hugepage_reserve added (the pools are
+ * shared: a delta, not an absolute total read earlier). */
+int udma_hugepage_unreserve(size_t page_size, int node, unsigned long added);
 /* Mount point of a hugetlbfs for page_size, or NULL. */
 const char *udma_hugepage_mount(size_t page_size);
 /* Transparent hugepage mode: "always", "madvise", "never" or "unknown". */
