@@ -1,5 +1,43 @@
 /* SPDX-License-Identifier: MIT */
-/* Pools of fixed-size DMA buffers with per-thread caches. */
+/*
+ * Pools of fixed-size DMA buffers with per-thread caches.
+ *
+ * A pool holds `count` objects of `obj_size` bytes, each aligned to `align`,
+ * carved from one or more regions of the context (hugepages when free, else
+ * 4 KiB pages). No object straddles a physical discontinuity: on 4 KiB pages
+ * an object crosses a page boundary only where the next page is IOVA-
+ * contiguous, so every object is one DMA segment and udma_pool_iova() gives
+ * its bus address in O(1), without a syscall. Objects larger than a page need
+ * such contiguous runs; if the pages do not give them, udma_pool_create fails
+ * with -ENOMEM and says to use hugepages.
+ *
+ * Threads: every function may be called from any thread, any number of them,
+ * created and ended at any time. With cache_size > 0 each thread keeps a cache
+ * of up to cache_size objects per pool: get and put touch only that cache (no
+ * lock, no atomic read-modify-write); an empty cache refills from the shared
+ * store, a full one flushes to it, in bulk (half the cache at a time). Without
+ * a cache, get and put go to the shared store (a spinlock-protected LIFO).
+ * A thread's caches go back to the shared store when it exits, so once the
+ * workers have ended every object can be had again from any thread.
+ * udma_pool_get_bulk does not take objects from other threads' caches: it may
+ * fail while udma_pool_avail() (which counts them) says enough are there.
+ * Join the threads that used a context's pools before udma_ctx_destroy.
+ *
+ * Debug mode: UDMA_POOL_DEBUG, or the environment variable UDMA_DEBUG set to
+ * anything but "0" or "" when udma_pool_create runs (`make check` runs the tests
+ * with UDMA_DEBUG=1). Every put is checked before it is taken:
+ *   - a pointer that is not an object of this pool: another pool's object,
+ *     an interior pointer, the pool's padding, other udma memory, NULL, any
+ *     other pointer;
+ *   - a double put (the object is already in the pool or a cache);
+ *   - a write past the end of the object (an 8-byte trailer cookie after
+ *     obj_size bytes, checked on put).
+ * A bad put is refused (the pool never holds a stranger nor an object twice;
+ * an overrun object stays out), reported as one line on stderr and in
+ * udma_last_error(), and counted in udma_pool_stats().debug_errors. Debug
+ * pools are slower (a state byte per object, checked atomically); pools
+ * without debug pay one predictable branch for it.
+ */
 #ifndef UDMA_POOL_H
 #define UDMA_POOL_H
 
@@ -15,46 +53,58 @@ extern "C" {
 
 /* Check every put: double put, foreign or interior pointer, overrun of an
  * object (trailer cookie). Reported on stderr and in udma_last_error(); the
- * bad put is refused, nothing is corrupted. */
+ * bad put is refused, nothing is corrupted. Also on when UDMA_DEBUG=1. */
 #define UDMA_POOL_DEBUG (1u << 0)
 
 #define UDMA_POOL_CACHE_MAX 512
 
 struct udma_pool_opts {
-	size_t obj_size;     /* bytes usable per object */
-	size_t align;        /* power of two; 0: cache line (64) */
-	unsigned count;      /* objects in the pool */
+	size_t obj_size;     /* bytes usable per object, 1 .. 1 GiB */
+	size_t align;	     /* power of two up to 1 GiB; 0: cache line (64) */
+	unsigned count;	     /* objects in the pool, 1 .. UINT_MAX - 1 */
 	unsigned cache_size; /* per-thread cache, 0..UDMA_POOL_CACHE_MAX; 0: none */
-	int numa_node;       /* UDMA_NUMA_ANY: the context's node */
-	unsigned flags;      /* UDMA_POOL_DEBUG */
-	const char *name;
+	int numa_node;	     /* UDMA_NUMA_ANY: the context's node */
+	unsigned flags;	     /* UDMA_POOL_DEBUG */
+	const char *name;    /* in messages and region names (pool:NAME); may be NULL */
 };
 
+/* Counts in objects, summed over every thread (alive or exited). */
 struct udma_pool_stats {
-	uint64_t gets, puts;             /* objects handed out / taken back */
-	uint64_t cache_hits, cache_misses; /* gets served by / past the thread's cache */
-	uint64_t empty;                  /* gets that found the pool empty */
-	uint64_t debug_errors;           /* misuses caught in debug mode */
+	uint64_t gets, puts; /* objects handed out / taken back */
+	uint64_t cache_hits,
+		cache_misses;  /* gets served by / past the thread's cache; hits + misses = gets */
+	uint64_t empty;	       /* get calls that found too few objects (nothing taken) */
+	uint64_t debug_errors; /* misuses caught in debug mode */
 };
 
 struct udma_pool;
 
+/* -EINVAL: out NULL, ctx or opts NULL, obj_size 0 or over 1 GiB, align not a
+ * power of two or over 1 GiB, count 0 or UINT_MAX, cache_size over
+ * UDMA_POOL_CACHE_MAX, unknown flags. -ENOMEM: no memory, or objects larger
+ * than a page found no physically contiguous room (use hugepages). Region
+ * errors (memlock, NUMA node) as udma_region_create gives them. */
 int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *opts, struct udma_pool **out);
-/* Reports on stderr how many objects were not returned. */
+/* Reports on stderr how many objects were not returned (debug: which ones).
+ * Frees everything: regions, threads' caches of it. NULL is a no-op. */
 void udma_pool_destroy(struct udma_pool *pool);
 
-void *udma_pool_get(struct udma_pool *pool); /* NULL when empty */
+void *udma_pool_get(struct udma_pool *pool); /* NULL when empty (udma_last_error says so) */
 void udma_pool_put(struct udma_pool *pool, void *obj);
 /* All n or none: 0 on success, -ENOENT (nothing taken) if fewer than n are available. */
 int udma_pool_get_bulk(struct udma_pool *pool, void **objs, unsigned n);
 void udma_pool_put_bulk(struct udma_pool *pool, void *const *objs, unsigned n);
 
-uint64_t udma_pool_iova(const struct udma_pool *pool, const void *obj); /* O(1), no syscall */
+/* O(1), no syscall; UDMA_BAD_IOVA outside the pool's memory. The object's
+ * obj_size bytes are contiguous from there in IOVA space. */
+uint64_t udma_pool_iova(const struct udma_pool *pool, const void *obj);
 /* Objects that can be had now: the shared store plus every thread's cache. */
 unsigned udma_pool_avail(const struct udma_pool *pool);
+/* Handle <-> pointer, O(1) both ways: indices 0 .. count - 1. */
 unsigned udma_pool_index(const struct udma_pool *pool, const void *obj); /* UINT_MAX if not an object */
-void *udma_pool_obj(const struct udma_pool *pool, unsigned index);     /* NULL if out of range */
+void *udma_pool_obj(const struct udma_pool *pool, unsigned index);	 /* NULL if out of range */
 size_t udma_pool_obj_size(const struct udma_pool *pool);
+/* -EINVAL if pool or out is NULL. */
 int udma_pool_stats(const struct udma_pool *pool, struct udma_pool_stats *out);
 
 #pragma GCC visibility pop

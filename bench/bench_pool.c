@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pool get+put per object, one thread: single objects and bulks of 32, with
+ * no cache and with a per-thread cache, against DPDK's rte_mempool (same
+ * count, object size and cache size) in the same run, alternating.
+ * One JSON object per line on stdout.
+ *
+ * usage: bench_pool [--runs N] [--ops N] [--cache N] [--quick]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <udma/udma.h>
+
+#include "bench_util.h"
+
+#ifdef HAVE_DPDK
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+#endif
+
+#define BENCH	 "pool"
+#define MAX_RUNS 1000
+#define COUNT	 8192u
+#define OBJ_SIZE 2048u
+#define BULK	 32
+
+/* One timed pass: ns per object for ops get+put pairs (of bulk objects each). */
+struct peer {
+	const char *name;
+	double (*pass)(void *pool, unsigned bulk, size_t ops);
+	void *pool;
+};
+
+static void *volatile sink;
+
+static double pass_udma(void *pool, unsigned bulk, size_t ops)
+{
+	struct udma_pool *p = pool;
+	void *objs[BULK] = {NULL};
+	uint64_t t0;
+	size_t i;
+
+	t0 = bench_now_ns();
+	if (bulk == 1) {
+		for (i = 0; i < ops; i++) {
+			void *o = udma_pool_get(p);
+
+			udma_pool_put(p, o);
+		}
+	} else {
+		for (i = 0; i < ops; i += bulk) {
+			if (udma_pool_get_bulk(p, objs, bulk))
+				abort();
+			udma_pool_put_bulk(p, objs, bulk);
+		}
+	}
+	t0 = bench_now_ns() - t0;
+	sink = objs[0];
+	return (double)t0 / (double)ops;
+}
+
+#ifdef HAVE_DPDK
+static double pass_dpdk(void *pool, unsigned bulk, size_t ops)
+{
+	struct rte_mempool *mp = pool;
+	void *objs[BULK] = {NULL};
+	uint64_t t0;
+	size_t i;
+
+	t0 = bench_now_ns();
+	if (bulk == 1) {
+		for (i = 0; i < ops; i++) {
+			void *o;
+
+			if (rte_mempool_get(mp, &o))
+				abort();
+			rte_mempool_put(mp, o);
+		}
+	} else {
+		for (i = 0; i < ops; i += bulk) {
+			if (rte_mempool_get_bulk(mp, objs, bulk))
+				abort();
+			rte_mempool_put_bulk(mp, objs, bulk);
+		}
+	}
+	t0 = bench_now_ns() - t0;
+	sink = objs[0];
+	return (double)t0 / (double)ops;
+}
+
+static int dpdk_init(const char **why)
+{
+	/* --in-memory without hugepages: --no-shconf (--no-huge implies legacy memory) */
+	char *argv[] = {"bench_pool", "--no-huge", "--no-pci",	    "--no-shconf",    "-l", "0",
+			"-m",	      "128",	   "--log-level=1", "--no-telemetry", NULL};
+	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
+
+	if (rte_eal_init(argc, argv) < 0) {
+		*why = "rte_eal_init failed";
+		return -1;
+	}
+	return 0;
+}
+#endif
+
+static void bench_case(struct udma_ctx *ctx, int have_dpdk, unsigned cache, unsigned bulk, unsigned runs,
+		       size_t ops)
+{
+	static double tu[MAX_RUNS], td[MAX_RUNS];
+	struct udma_pool_opts o = {.obj_size = OBJ_SIZE,
+				   .count = COUNT,
+				   .cache_size = cache,
+				   .numa_node = UDMA_NUMA_ANY,
+				   .name = "bench"};
+	char name[64];
+	struct udma_pool *p;
+	struct udma_pool_stats st;
+	void *mp = NULL;
+	double mu, md = 0;
+	unsigned i;
+
+	snprintf(name, sizeof(name), "%s/cache%u", bulk == 1 ? "get_put" : "bulk32_get_put", cache);
+	if (udma_pool_create(ctx, &o, &p)) {
+		bench_emit_skip(BENCH, name, udma_last_error());
+		return;
+	}
+#ifdef HAVE_DPDK
+	if (have_dpdk) {
+		mp = rte_mempool_create("bench", COUNT, OBJ_SIZE, cache, 0, NULL, NULL, NULL, NULL,
+					SOCKET_ID_ANY, 0);
+		if (!mp)
+			bench_emit_str(BENCH, name, "dpdk_note", rte_strerror(rte_errno), BENCH_END);
+	}
+#else
+	(void)have_dpdk;
+#endif
+	/* warm up both, then alternate */
+	pass_udma(p, bulk, ops);
+#ifdef HAVE_DPDK
+	if (mp)
+		pass_dpdk(mp, bulk, ops);
+#endif
+	for (i = 0; i < runs; i++) {
+		tu[i] = pass_udma(p, bulk, ops);
+#ifdef HAVE_DPDK
+		if (mp)
+			td[i] = pass_dpdk(mp, bulk, ops);
+#endif
+	}
+	mu = bench_median(tu, runs);
+	if (mp)
+		md = bench_median(td, runs);
+	udma_pool_stats(p, &st);
+	bench_emit(BENCH, name, OBJ_SIZE, udma_region_page_size(udma_region_next(ctx, NULL)), mu, runs,
+		   BENCH_FIELDS({"count", COUNT, NULL}, {"cache_size", cache, NULL}, {"bulk", bulk, NULL},
+				{"ops", (double)ops, NULL}, {"dpdk_ns", md, mp ? NULL : "null"},
+				{"ratio", bench_ratio(mu, md), mp ? NULL : "null"},
+				{"cache_hits", (double)st.cache_hits, NULL},
+				{"gets", (double)st.gets, NULL}));
+#ifdef HAVE_DPDK
+	rte_mempool_free(mp);
+#endif
+	udma_pool_destroy(p);
+}
+
+static void usage(const char *prog, int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"usage: %s [--runs N] [--ops N] [--cache N] [--quick]\n"
+		"  --runs N   timed passes per case, median reported (default 7)\n"
+		"  --ops N    objects got and put per pass (default 4194304)\n"
+		"  --cache N  cache size of the cached cases, both sides (default 256)\n"
+		"  --quick    3 runs of 1048576 objects\n"
+		"Pools of %u objects of %u bytes; DPDK runs on lcore 0 without hugepages.\n",
+		prog, COUNT, OBJ_SIZE);
+	exit(rc);
+}
+
+int main(int argc, char **argv)
+{
+	struct udma_ctx *ctx;
+	unsigned runs = 7, cache = 256, i;
+	size_t ops = (size_t)1 << 22;
+	int quick = 0, runs_set = 0, ops_set = 0, have_dpdk = 0;
+	const char *why = "built without DPDK (libdpdk-dev missing)";
+
+	for (i = 1; i < (unsigned)argc; i++) {
+		if (!strcmp(argv[i], "--runs")) {
+			runs = bench_parse_count("--runs", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			runs_set = 1;
+		} else if (!strcmp(argv[i], "--ops")) {
+			ops = bench_parse_count("--ops", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			ops_set = 1;
+		} else if (!strcmp(argv[i], "--cache")) {
+			cache = bench_parse_count("--cache", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			if (cache > UDMA_POOL_CACHE_MAX)
+				usage(argv[0], 2);
+		} else if (!strcmp(argv[i], "--quick")) {
+			quick = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(argv[0], 0);
+		} else {
+			usage(argv[0], 2);
+		}
+	}
+	if (quick) {
+		if (!runs_set)
+			runs = 3;
+		if (!ops_set)
+			ops = (size_t)1 << 20;
+	}
+	if (runs > MAX_RUNS)
+		runs = MAX_RUNS;
+	ops = (ops + BULK - 1) / BULK * BULK;
+
+	bench_emit_machine(BENCH);
+	bench_hugepages_restore_at_exit();
+	bench_hugepages_ensure(UDMA_PAGE_2M, 16);
+#ifdef HAVE_DPDK
+	have_dpdk = !dpdk_init(&why);
+#endif
+	if (!have_dpdk)
+		bench_emit_str(BENCH, "dpdk", "skipped", why, BENCH_END);
+	if (udma_ctx_create(NULL, &ctx)) {
+		bench_emit_skip(BENCH, "all", udma_last_error());
+		return 1;
+	}
+	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
+		       "reason", udma_ctx_iova_reason(ctx), "udma_debug",
+		       getenv("UDMA_DEBUG") ? getenv("UDMA_DEBUG") : "", BENCH_END);
+	bench_case(ctx, have_dpdk, 0, 1, runs, ops);
+	bench_case(ctx, have_dpdk, cache, 1, runs, ops);
+	bench_case(ctx, have_dpdk, 0, BULK, runs, ops);
+	bench_case(ctx, have_dpdk, cache, BULK, runs, ops);
+	udma_ctx_destroy(ctx);
+#ifdef HAVE_DPDK
+	if (have_dpdk)
+		rte_eal_cleanup();
+#endif
+	bench_hugepages_restore();
+	return 0;
+}
