@@ -249,12 +249,13 @@ static inline void bench_on_signal(int sig)
 	raise(sig);
 }
 
-/* Give the pools back at exit, on SIGINT and on SIGTERM. */
+/* Give the pools back at exit, on SIGINT, SIGTERM and SIGPIPE (`bench | head`). */
 static inline void bench_hugepages_restore_at_exit(void)
 {
 	atexit(bench_hugepages_restore);
 	signal(SIGINT, bench_on_signal);
 	signal(SIGTERM, bench_on_signal);
+	signal(SIGPIPE, bench_on_signal);
 }
 
 #endif

@@ -89,33 +89,10 @@ void udma__compute_runs(struct udma_region *r)
 			r->iova[i - 1] + r->page_size == r->iova[i] ? r->run_end[i] : (uint32_t)(i - 1);
 }
 
-static inline const struct udma_region *lookup(const struct udma_ctx *ctx, uintptr_t v)
-{
-	const struct udma_iova_leaf *leaf;
-	const struct udma_region *r;
-
-	if (!ctx || v >> UDMA_VA_BITS)
-		return NULL;
-	leaf = atomic_load_explicit(&ctx->map.l1[v >> UDMA_L1_SHIFT], memory_order_acquire);
-	if (!leaf)
-		return NULL;
-	r = atomic_load_explicit(&leaf->chunk[(v >> UDMA_CHUNK_SHIFT) & (UDMA_L2_ENTRIES - 1)],
-				 memory_order_acquire);
-	/* v below r->addr wraps to a huge offset, so one compare covers both ends. */
-	if (!r || v - (uintptr_t)r->addr >= r->size)
-		return NULL;
-	return r;
-}
-
-struct udma_region *udma__region_of(const struct udma_ctx *ctx, const void *va)
-{
-	return (struct udma_region *)lookup(ctx, (uintptr_t)va);
-}
-
 uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
 {
 	uintptr_t v = (uintptr_t)va, off;
-	const struct udma_region *r = lookup(ctx, v);
+	const struct udma_region *r = udma__region_of(ctx, va);
 
 	if (!r)
 		return UDMA_BAD_IOVA;
@@ -128,7 +105,7 @@ uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
 size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len)
 {
 	uintptr_t v = (uintptr_t)va, off;
-	const struct udma_region *r = lookup(ctx, v);
+	const struct udma_region *r = udma__region_of(ctx, va);
 	size_t run;
 
 	if (!r)

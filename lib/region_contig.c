@@ -16,6 +16,9 @@
 #define MIN_SPARES_HUGE 64
 /* ...and at most this much memory beyond the region (1 GiB pages: one spare). */
 #define MAX_SPARE_BYTES ((size_t)1 << 30)
+/* A second, wider search when the first finds no run: every free hugepage, or
+ * this much memory of 4 KiB pages. */
+#define WIDE_SPARE_BYTES_4K ((size_t)64 << 20)
 
 static int by_pfn(const void *a, const void *b)
 {
@@ -37,7 +40,7 @@ long udma__find_run(const struct udma_candidate *c, size_t n, size_t need, uint6
 	return -1;
 }
 
-static size_t candidates(const struct udma_region *r)
+static size_t candidates(const struct udma_region *r, bool wide)
 {
 	size_t spares = 3 * r->npages, min = r->hugetlb ? MIN_SPARES_HUGE : MIN_SPARES_4K, want;
 	long avail;
@@ -46,6 +49,8 @@ static size_t candidates(const struct udma_region *r)
 		spares = min;
 	if (spares * r->page_size > MAX_SPARE_BYTES)
 		spares = MAX_SPARE_BYTES / r->page_size;
+	if (wide)
+		spares = r->hugetlb ? SIZE_MAX / 2 : WIDE_SPARE_BYTES_4K / r->page_size;
 	want = r->npages + spares;
 	if (!r->hugetlb)
 		return want;
@@ -95,9 +100,9 @@ static int place_run(struct udma_region *r, const struct udma_candidate *run, si
 	return rc ? rc : udma__region_pin(r, va, r->size, true);
 }
 
-int udma__map_contig(struct udma_region *r)
+static int search(struct udma_region *r, bool wide, bool *no_run)
 {
-	size_t total = candidates(r), i;
+	size_t total = candidates(r, wide), i;
 	size_t len = total * r->page_size;
 	struct udma_candidate *c = NULL;
 	uint64_t *all = NULL;
@@ -133,6 +138,7 @@ int udma__map_contig(struct udma_region *r)
 	if (start < 0) {
 		char ps[32];
 
+		*no_run = true;
 		rc = udma__err(ENOMEM,
 			       "no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
 			       r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
@@ -150,4 +156,19 @@ out:
 	free(c);
 	free(all);
 	return rc;
+}
+
+/* A narrow search first (cheap: few pages to zero); if memory is too
+ * fragmented for it, once more over every free hugepage or 64 MiB of 4 KiB
+ * pages. */
+int udma__map_contig(struct udma_region *r)
+{
+	bool no_run = false;
+	int rc = search(r, false, &no_run);
+
+	if (!no_run || candidates(r, true) <= candidates(r, false))
+		return rc;
+	close(r->fd);
+	r->fd = -1;
+	return search(r, true, &no_run);
 }

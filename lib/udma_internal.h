@@ -48,7 +48,9 @@ struct udma_region {
 	 * last page of the physically contiguous run it belongs to. */
 	uint64_t *iova;
 	uint32_t *run_end;
-	void *owner; /* the pool or heap slab carved from this region, NULL if none */
+	/* What was carved from this region: NULL, a pool (an aligned pointer), or
+	 * a heap record (its pointer with bit 0 set), so a lookup tells them apart. */
+	void *owner;
 	char name[48];
 };
 
@@ -86,8 +88,26 @@ UDMA_HIDDEN void udma__map_fini(struct udma_iova_map *map);
 UDMA_HIDDEN int udma__map_insert(struct udma_iova_map *map, struct udma_region *r);
 UDMA_HIDDEN void udma__map_remove(struct udma_iova_map *map, const struct udma_region *r);
 UDMA_HIDDEN void udma__compute_runs(struct udma_region *r);
-/* O(1), lock-free: the region holding va, or NULL. */
-UDMA_HIDDEN struct udma_region *udma__region_of(const struct udma_ctx *ctx, const void *va);
+/* O(1), lock-free: the region holding va, or NULL. Inline: the hot paths
+ * (udma_iova, udma_free) make no call for it. */
+static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, const void *va)
+{
+	uintptr_t v = (uintptr_t)va;
+	const struct udma_iova_leaf *leaf;
+	struct udma_region *r;
+
+	if (__builtin_expect(!ctx || v >> UDMA_VA_BITS, 0))
+		return NULL;
+	leaf = atomic_load_explicit(&ctx->map.l1[v >> UDMA_L1_SHIFT], memory_order_acquire);
+	if (__builtin_expect(!leaf, 0))
+		return NULL;
+	r = atomic_load_explicit(&leaf->chunk[(v >> UDMA_CHUNK_SHIFT) & (UDMA_L2_ENTRIES - 1)],
+				 memory_order_acquire);
+	/* v below r->addr wraps to a huge offset, so one compare covers both ends. */
+	if (!r || v - (uintptr_t)r->addr >= r->size)
+		return NULL;
+	return r;
+}
 
 /* pagemap.c: entries for npages pages of page_size from addr, one per page. */
 #define UDMA_PM_PRESENT	 (1ull << 63)
