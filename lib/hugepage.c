@@ -163,10 +163,11 @@ int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsig
 		*added = (unsigned long)got - c.total;
 	avail = udma_hugepage_available(page_size, node);
 	if (avail >= 0 && (unsigned long)avail < count)
-		return udma__err(ENOMEM,
-				 "the kernel gave only %ld of %lu free %s pages (memory is fragmented): reserve "
-				 "them at boot (hugepagesz=%zuK hugepages=%lu), or drop caches and retry",
-				 avail, count, udma__fmt_size(page_size, ps, sizeof(ps)), page_size >> 10, count);
+		return udma__err(
+			ENOMEM,
+			"the kernel gave only %ld of %lu free %s pages (memory is fragmented): reserve "
+			"them at boot (hugepagesz=%zuK hugepages=%lu), or drop caches and retry",
+			avail, count, udma__fmt_size(page_size, ps, sizeof(ps)), page_size >> 10, count);
 	return avail < 0 ? (int)avail : 0;
 }
 

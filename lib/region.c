@@ -51,9 +51,10 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 	int rc;
 
 	if (search && (r->flags & UDMA_REGION_SHARED))
-		return udma__err(EINVAL, "region '%s': UDMA_REGION_CONTIG with UDMA_REGION_SHARED needs a single "
-					 "page in PA mode (the memfd's page order would not be the region's): "
-					 "use one hugepage, or VA mode",
+		return udma__err(EINVAL,
+				 "region '%s': UDMA_REGION_CONTIG with UDMA_REGION_SHARED needs a single "
+				 "page in PA mode (the memfd's page order would not be the region's): "
+				 "use one hugepage, or VA mode",
 				 r->name);
 	/* The hugetlb reservation at mmap is system-wide: a node's shortage would
 	 * only show at fault time, as a less clear error. */
@@ -82,8 +83,9 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 	if (!rc)
 		rc = udma__region_translate(r, entries);
 	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->iova && r->run_end[0] != r->npages - 1)
-		rc = udma__err(EAGAIN, "region '%s' lost its physical contiguity while being mapped (the kernel "
-				       "moved a page): try again",
+		rc = udma__err(EAGAIN,
+			       "region '%s' lost its physical contiguity while being mapped (the kernel "
+			       "moved a page): try again",
 			       r->name);
 	if (!rc)
 		rc = udma__numa_verify(r->addr, r->page_size, r->npages, r->numa_node);
@@ -119,8 +121,9 @@ static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size
 	int rc;
 
 	if (size > ((size_t)1 << 47) - page_size || (size + page_size - 1) / page_size > UINT32_MAX)
-		return udma__err(EINVAL, "udma_region_create: size %zu is too large (at most 128 TiB, and 2^32 "
-					 "pages)",
+		return udma__err(EINVAL,
+				 "udma_region_create: size %zu is too large (at most 128 TiB, and 2^32 "
+				 "pages)",
 				 size);
 	r->page_size = page_size;
 	r->page_shift = udma__log2(page_size);

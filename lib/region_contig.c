@@ -76,12 +76,13 @@ static int place_run(struct udma_region *r, const struct udma_candidate *run, si
 	for (k = 0; k < r->npages; k += n) {
 		for (n = 1; k + n < r->npages && run[k + n].index == run[k].index + n; n++)
 			;
-		if (mmap(va + k * r->page_size, n * r->page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			 r->fd, (off_t)(run[k].index * r->page_size)) == MAP_FAILED)
+		if (mmap(va + k * r->page_size, n * r->page_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, r->fd, (off_t)(run[k].index * r->page_size)) == MAP_FAILED)
 			return udma__err(errno, "mapping page %zu of contiguous region '%s' failed: %s%s", k,
 					 r->name, strerror(errno),
-					 errno == ENOMEM ? " (vm.max_map_count reached? each page may be a mapping)"
-							 : "");
+					 errno == ENOMEM
+						 ? " (vm.max_map_count reached? each page may be a mapping)"
+						 : "");
 	}
 	kept = calloc(total, sizeof(*kept));
 	if (!kept)
@@ -91,8 +92,8 @@ static int place_run(struct udma_region *r, const struct udma_candidate *run, si
 	for (k = 0; k < total; k++)
 		if (!kept[k] && fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					  (off_t)(k * r->page_size), (off_t)r->page_size) < 0) {
-			rc = udma__err(errno, "cannot give back spare page %zu of region '%s': %s", k, r->name,
-				       strerror(errno));
+			rc = udma__err(errno, "cannot give back spare page %zu of region '%s': %s", k,
+				       r->name, strerror(errno));
 			break;
 		}
 	free(kept);
@@ -121,9 +122,9 @@ static int search(struct udma_region *r, bool wide, bool *no_run)
 	}
 	tmp = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
 	if (tmp == MAP_FAILED) {
-		rc = errno == ENOMEM && r->hugetlb ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
-						   : udma__err(errno, "mmap for contiguity search failed: %s",
-							       strerror(errno));
+		rc = errno == ENOMEM && r->hugetlb
+			     ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
+			     : udma__err(errno, "mmap for contiguity search failed: %s", strerror(errno));
 		goto out;
 	}
 	if ((rc = udma__numa_bind(tmp, len, r->numa_node)) || (rc = udma__populate(tmp, len, r->page_size)) ||
@@ -139,11 +140,12 @@ static int search(struct udma_region *r, bool wide, bool *no_run)
 		char ps[32];
 
 		*no_run = true;
-		rc = udma__err(ENOMEM,
-			       "no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
-			       r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
-			       r->hugetlb ? "reserve hugepages early (at boot: hugepages=N) or use 1 GiB pages"
-					  : "use hugepages (udma hugepages --reserve) or a region of one page");
+		rc = udma__err(
+			ENOMEM,
+			"no %zu physically contiguous %s pages among %zu candidates for region '%s': %s",
+			r->npages, udma__fmt_size(r->page_size, ps, sizeof(ps)), total, r->name,
+			r->hugetlb ? "reserve hugepages early (at boot: hugepages=N) or use 1 GiB pages"
+				   : "use hugepages (udma hugepages --reserve) or a region of one page");
 		goto out;
 	}
 	munmap(tmp, len);

@@ -67,8 +67,8 @@ int udma__hugepage_shortage(size_t page_size, int node, size_t len)
 	return udma__err(ENOMEM,
 			 "not enough free %s hugepages%s: need %zu, %ld available; reserve with: "
 			 "udma hugepages --reserve %s --page-size %s%s",
-			 ps, node == UDMA_NUMA_ANY ? "" : " on the node", len / page_size, avail < 0 ? 0 : avail,
-			 udma__fmt_size_arg(len, amount, sizeof(amount)),
+			 ps, node == UDMA_NUMA_ANY ? "" : " on the node", len / page_size,
+			 avail < 0 ? 0 : avail, udma__fmt_size_arg(len, amount, sizeof(amount)),
 			 udma__fmt_size_arg(page_size, arg, sizeof(arg)), where);
 }
 

@@ -69,7 +69,7 @@ struct udma_ctx {
 	struct udma_iova_map map;
 	int pagemap_fd;
 	struct udma_pool_layer *pools; /* pool.c */
-	struct udma_heap *heap;        /* heap.c */
+	struct udma_heap *heap;	       /* heap.c */
 	void (*teardown[UDMA_CTX_MAX_TEARDOWNS])(struct udma_ctx *ctx);
 	unsigned nteardown;
 };

@@ -170,7 +170,8 @@ static int nheld;
 int th_hugepages_hold(size_t page_size, long leave)
 {
 	long avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (int)(udma_log2_size(page_size) << MAP_HUGE_SHIFT);
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+		    (int)(udma_log2_size(page_size) << MAP_HUGE_SHIFT);
 	void *a;
 
 	if (avail < 0 || nheld == 4)

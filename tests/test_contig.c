@@ -11,10 +11,9 @@
 static void find_run_cases(void **state)
 {
 	/* sorted by pfn, step 1 (4 KiB pages): 10 11 12 | 20 | 30 31 32 33 */
-	struct udma_candidate c[] = { { 10, 0 }, { 11, 1 }, { 12, 2 }, { 20, 3 },
-				      { 30, 4 }, { 31, 5 }, { 32, 6 }, { 33, 7 } };
+	struct udma_candidate c[] = {{10, 0}, {11, 1}, {12, 2}, {20, 3}, {30, 4}, {31, 5}, {32, 6}, {33, 7}};
 	/* step 512 (2 MiB pages in 4 KiB PFNs) */
-	struct udma_candidate h[] = { { 0, 0 }, { 1024, 1 }, { 1536, 2 }, { 4096, 3 } };
+	struct udma_candidate h[] = {{0, 0}, {1024, 1}, {1536, 2}, {4096, 3}};
 
 	(void)state;
 	assert_int_equal(udma__find_run(c, 8, 1, 1), 0);
@@ -30,7 +29,7 @@ static void find_run_cases(void **state)
 
 static void compute_runs_cases(void **state)
 {
-	uint64_t iova[6] = { 0x1000, 0x2000, 0x3000, 0x9000, 0x8000, 0x9000 };
+	uint64_t iova[6] = {0x1000, 0x2000, 0x3000, 0x9000, 0x8000, 0x9000};
 	uint32_t run_end[6];
 	struct udma_region r;
 
@@ -53,10 +52,12 @@ static void compute_runs_cases(void **state)
 /* A shared memfd cannot hold a sorted run: refused before any memory is taken. */
 static void contig_shared_refused(void **state)
 {
-	struct udma_region_opts o = { .size = 8 * UDMA_PAGE_4K, .page_size = UDMA_PAGE_4K,
-				      .numa_node = UDMA_NUMA_ANY,
-				      .flags = UDMA_REGION_CONTIG | UDMA_REGION_SHARED, .name = "cs" };
-	struct udma_ctx_opts co = { .iova_mode = UDMA_IOVA_PA, .numa_node = UDMA_NUMA_ANY };
+	struct udma_region_opts o = {.size = 8 * UDMA_PAGE_4K,
+				     .page_size = UDMA_PAGE_4K,
+				     .numa_node = UDMA_NUMA_ANY,
+				     .flags = UDMA_REGION_CONTIG | UDMA_REGION_SHARED,
+				     .name = "cs"};
+	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_PA, .numa_node = UDMA_NUMA_ANY};
 	struct udma_ctx *ctx;
 	struct udma_region *r = (void *)1;
 

@@ -268,8 +268,8 @@ static unsigned errnos_for(enum inject_call call, int errs[2])
 
 /* What failing the k-th call (key argument arg) with err must give. */
 struct expect {
-	int err;       /* 0: success (the library tolerates the failure), else -err */
-	bool nocontig;   /* a CONTIG search may also come out empty-handed (-ENOMEM) */
+	int err;	 /* 0: success (the library tolerates the failure), else -err */
+	bool nocontig;	 /* a CONTIG search may also come out empty-handed (-ENOMEM) */
 	bool or_success; /* the failure may also be absorbed */
 };
 
@@ -396,7 +396,8 @@ static void inject_one(const struct scenario *sc, struct udma_ctx *ctx, int node
 	/* A contiguity search makes one mmap per stretch of adjacent file pages:
 	 * how many depends on where the pages landed this time. */
 	if (inject_failures(call) == 0 && rc == 0 && (sc->flags & UDMA_REGION_CONTIG)) {
-		printf("# note: %s: not reached, this search needed only %u calls\n", what, inject_calls(call));
+		printf("# note: %s: not reached, this search needed only %u calls\n", what,
+		       inject_calls(call));
 		destroy(sc, obj);
 		snap_check(before, what);
 		return;

@@ -37,8 +37,8 @@ static void status_line(size_t ps, int node, bool json, bool *first)
 		snprintf(where, sizeof(where), node == UDMA_NUMA_ANY ? "all" : "%d", node);
 		if (node == UDMA_NUMA_ANY) /* reserved is only counted system-wide */
 			snprintf(resv, sizeof(resv), "%lu", c.reserved);
-		printf("%-8s %-5s %8lu %8lu %8s %8lu\n", cli_size(ps, sz, sizeof(sz)), where, c.total, c.free, resv,
-		       c.surplus);
+		printf("%-8s %-5s %8lu %8lu %8s %8lu\n", cli_size(ps, sz, sizeof(sz)), where, c.total, c.free,
+		       resv, c.surplus);
 	}
 	*first = false;
 }
@@ -70,11 +70,12 @@ static void report(bool json, const char *op, size_t ps, int node, long total, l
 	char sz[32];
 
 	if (json)
-		printf("{\"op\":\"%s\",\"page_size\":%zu,\"node\":%d,\"total\":%ld,\"available\":%ld}\n", op, ps,
-		       node, total, avail);
+		printf("{\"op\":\"%s\",\"page_size\":%zu,\"node\":%d,\"total\":%ld,\"available\":%ld}\n", op,
+		       ps, node, total, avail);
 	else
 		printf("%s: %s pages: total %ld, available %ld%s\n", op, cli_size(ps, sz, sizeof(sz)), total,
-		       avail, total > avail && !strcmp(op, "released") ? " (pages in use stay until unmapped)" : "");
+		       avail,
+		       total > avail && !strcmp(op, "released") ? " (pages in use stay until unmapped)" : "");
 }
 
 /* Make at least `bytes` of page_size pages available, adding to what is there. */
@@ -135,16 +136,18 @@ int cmd_hugepages(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--page-size") && v) {
 			if (udma_parse_size(v, &ps) || !offered(ps))
-				return fprintf(stderr, "udma: --page-size %s: not a hugepage size this kernel offers "
-						       "(see udma info)\n",
+				return fprintf(stderr,
+					       "udma: --page-size %s: not a hugepage size this kernel offers "
+					       "(see udma info)\n",
 					       v),
 				       2;
 			i++;
 		} else if (!strcmp(a, "--node") && v) {
 			node = (int)strtol(v, &end, 10);
 			if (*end || end == v || node < 0 || node >= udma_numa_nodes())
-				return fprintf(stderr, "udma: --node %s: no such NUMA node (this machine has %d)\n", v,
-					       udma_numa_nodes()),
+				return fprintf(stderr,
+					       "udma: --node %s: no such NUMA node (this machine has %d)\n",
+					       v, udma_numa_nodes()),
 				       2;
 			i++;
 		} else {

@@ -130,8 +130,9 @@ static void gather(struct info *in)
 		problem(in, "%s",
 			"PFNs hidden: IOVA = PA (UIO) needs root or CAP_SYS_ADMIN; VA mode (VFIO) does not");
 	if (in->pfns && read_int("/proc/sys/kernel/numa_balancing", 0))
-		problem(in, "%s", "NUMA balancing can migrate 4 KiB pages in PA mode: sysctl kernel.numa_balancing=0, "
-				  "or use hugepages");
+		problem(in, "%s",
+			"NUMA balancing can migrate 4 KiB pages in PA mode: sysctl kernel.numa_balancing=0, "
+			"or use hugepages");
 	if (in->pfns && in->compact_unevictable)
 		problem(in, "%s",
 			"4 KiB pages in PA mode can be migrated by compaction even when locked: "
