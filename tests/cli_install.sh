@@ -17,7 +17,7 @@ dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 if make -s install DESTDIR="$dest" PREFIX=/usr/local >/dev/null 2>&1; then ok "make install DESTDIR"; else nok "make install DESTDIR"; exit 1; fi
 # The README's usage example is what a user copies first: it must build and run.
-awk '/^```c$/ {on = 1; next} /^```$/ {on = 0} on' README.md >"$dest/app.c"
+awk '/^```c$/ {n++; on = n == 1; next} /^```$/ {on = 0} on' README.md >"$dest/app.c"
 export PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$dest/usr/local/lib/pkgconfig"
 if cc -o "$dest/app" "$dest/app.c" $(pkg-config --cflags --libs udma) 2>"$dest/err"; then
 	ok "README example builds with pkg-config --cflags --libs udma"
@@ -25,4 +25,17 @@ else
 	nok "external build: $(cat "$dest/err")"
 fi
 if LD_LIBRARY_PATH="$dest/usr/local/lib" "$dest/app"; then ok "README example runs"; else nok "README example runs"; fi
+# The pools/heap/rings fragment, inside a function, must compile against the installed headers.
+{
+	echo '#include <udma/udma.h>'
+	echo 'void fragment(struct udma_ctx *ctx);'
+	echo 'void fragment(struct udma_ctx *ctx) {'
+	awk '/^```c$/ {n++; on = n == 2; next} /^```$/ {on = 0} on' README.md
+	echo '}'
+} >"$dest/fragment.c"
+if cc -c -Wall -Werror -Wno-unused-variable -o "$dest/fragment.o" "$dest/fragment.c" $(pkg-config --cflags udma) 2>"$dest/err"; then
+	ok "README's pools/heap/rings fragment compiles"
+else
+	nok "README fragment: $(cat "$dest/err")"
+fi
 [ -x "$dest/usr/local/bin/udma" ] && ok "CLI installed" || nok "CLI installed"
