@@ -169,31 +169,24 @@ static void usage(const char *prog, int rc)
 int main(int argc, char **argv)
 {
 	struct udma_ctx *ctx;
-	unsigned runs = 7, i;
+	struct bench_opts o = {.runs = 7};
+	unsigned runs, i;
 	size_t lookups = (size_t)1 << 20;
-	int quick = 0, runs_set = 0, lookups_set = 0, fd;
+	int lookups_set = 0, fd;
 
 	for (i = 1; i < (unsigned)argc; i++) {
-		if (!strcmp(argv[i], "--runs")) {
-			runs = bench_parse_count("--runs", i + 1 < (unsigned)argc ? argv[++i] : NULL);
-			runs_set = 1;
-		} else if (!strcmp(argv[i], "--lookups")) {
+		if (bench_common_opt(argc, argv, &i, &o, usage))
+			continue;
+		if (!strcmp(argv[i], "--lookups")) {
 			lookups = bench_parse_count("--lookups", i + 1 < (unsigned)argc ? argv[++i] : NULL);
 			lookups_set = 1;
-		} else if (!strcmp(argv[i], "--quick")) {
-			quick = 1;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(argv[0], 0);
 		} else {
 			usage(argv[0], 2);
 		}
 	}
-	if (quick) {
-		if (!runs_set)
-			runs = 3;
-		if (!lookups_set)
-			lookups = (size_t)1 << 18;
-	}
+	if (o.quick && !lookups_set)
+		lookups = (size_t)1 << 18;
+	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
 

@@ -184,36 +184,29 @@ static void usage(const char *prog, int rc)
 int main(int argc, char **argv)
 {
 	struct udma_ctx *ctx;
-	unsigned runs = 7, cache = 256, i;
+	struct bench_opts o = {.runs = 7};
+	unsigned runs, cache = 256, i;
 	size_t ops = (size_t)1 << 22;
-	int quick = 0, runs_set = 0, ops_set = 0, have_dpdk = 0;
+	int ops_set = 0, have_dpdk = 0;
 	const char *why = "built without DPDK (libdpdk-dev missing)";
 
 	for (i = 1; i < (unsigned)argc; i++) {
-		if (!strcmp(argv[i], "--runs")) {
-			runs = bench_parse_count("--runs", i + 1 < (unsigned)argc ? argv[++i] : NULL);
-			runs_set = 1;
-		} else if (!strcmp(argv[i], "--ops")) {
+		if (bench_common_opt(argc, argv, &i, &o, usage))
+			continue;
+		if (!strcmp(argv[i], "--ops")) {
 			ops = bench_parse_count("--ops", i + 1 < (unsigned)argc ? argv[++i] : NULL);
 			ops_set = 1;
 		} else if (!strcmp(argv[i], "--cache")) {
 			cache = bench_parse_count("--cache", i + 1 < (unsigned)argc ? argv[++i] : NULL);
 			if (cache > UDMA_POOL_CACHE_MAX)
 				usage(argv[0], 2);
-		} else if (!strcmp(argv[i], "--quick")) {
-			quick = 1;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(argv[0], 0);
 		} else {
 			usage(argv[0], 2);
 		}
 	}
-	if (quick) {
-		if (!runs_set)
-			runs = 3;
-		if (!ops_set)
-			ops = (size_t)1 << 20;
-	}
+	if (o.quick && !ops_set)
+		ops = (size_t)1 << 20;
+	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
 	ops = (ops + BULK - 1) / BULK * BULK;

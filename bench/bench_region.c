@@ -217,16 +217,14 @@ int main(int argc, char **argv)
 {
 	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
 	struct udma_ctx *ctx;
-	unsigned runs = 7, nsizes = 2, i, j;
-	int quick = 0, runs_set = 0, rc;
+	struct bench_opts o = {.runs = 7};
+	unsigned runs, nsizes = 2, i, j;
+	int rc;
 
 	for (i = 1; i < (unsigned)argc; i++) {
-		if (!strcmp(argv[i], "--runs")) {
-			runs = bench_parse_count("--runs", i + 1 < (unsigned)argc ? argv[++i] : NULL);
-			runs_set = 1;
-		} else if (!strcmp(argv[i], "--quick")) {
-			quick = 1;
-		} else if (!strcmp(argv[i], "--iova") && i + 1 < (unsigned)argc) {
+		if (bench_common_opt(argc, argv, &i, &o, usage))
+			continue;
+		if (!strcmp(argv[i], "--iova") && i + 1 < (unsigned)argc) {
 			const char *m = argv[++i];
 
 			if (!strcmp(m, "auto"))
@@ -237,17 +235,13 @@ int main(int argc, char **argv)
 				co.iova_mode = UDMA_IOVA_VA;
 			else
 				usage(argv[0], 2);
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(argv[0], 0);
 		} else {
 			usage(argv[0], 2);
 		}
 	}
-	if (quick) {
+	if (o.quick)
 		nsizes = 1;
-		if (!runs_set)
-			runs = 3;
-	}
+	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
 

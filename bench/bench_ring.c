@@ -397,34 +397,27 @@ static void usage(const char *argv0, int rc)
 
 int main(int argc, char **argv)
 {
-	unsigned runs = 7, objs = DEFAULT_OBJS, i;
+	struct bench_opts o = {.runs = 7};
+	unsigned runs, objs = DEFAULT_OBJS, i;
 	const char *only = NULL;
-	int quick = 0, runs_set = 0, objs_set = 0;
+	int objs_set = 0;
 	bool have_dpdk = false;
 
 	for (i = 1; i < (unsigned)argc; i++) {
-		if (!strcmp(argv[i], "--runs")) {
-			runs = bench_parse_count("--runs", i + 1 < (unsigned)argc ? argv[++i] : NULL);
-			runs_set = 1;
-		} else if (!strcmp(argv[i], "--objs")) {
+		if (bench_common_opt(argc, argv, &i, &o, usage))
+			continue;
+		if (!strcmp(argv[i], "--objs")) {
 			objs = bench_parse_count("--objs", i + 1 < (unsigned)argc ? argv[++i] : NULL);
 			objs_set = 1;
 		} else if (!strcmp(argv[i], "--case") && i + 1 < (unsigned)argc) {
 			only = argv[++i];
-		} else if (!strcmp(argv[i], "--quick")) {
-			quick = 1;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(argv[0], 0);
 		} else {
 			usage(argv[0], 2);
 		}
 	}
-	if (quick) {
-		if (!runs_set)
-			runs = 3;
-		if (!objs_set)
-			objs /= 4;
-	}
+	if (o.quick && !objs_set)
+		objs /= 4;
+	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
 

@@ -208,6 +208,31 @@ static inline unsigned bench_parse_count(const char *opt, const char *s)
 	return (unsigned)v;
 }
 
+/* What every bench takes: --runs N, --quick (3 runs unless --runs), --help. */
+struct bench_opts {
+	unsigned runs;
+	int runs_set, quick;
+};
+
+/* Handle argv[*i] if it is one of those (taking its value), return 1; else 0. */
+static inline int bench_common_opt(int argc, char **argv, unsigned *i, struct bench_opts *o,
+				   void (*usage)(const char *prog, int code))
+{
+	if (!strcmp(argv[*i], "--runs")) {
+		o->runs = bench_parse_count("--runs", *i + 1 < (unsigned)argc ? argv[++*i] : NULL);
+		o->runs_set = 1;
+	} else if (!strcmp(argv[*i], "--quick")) {
+		o->quick = 1;
+		if (!o->runs_set)
+			o->runs = 3;
+	} else if (!strcmp(argv[*i], "--help") || !strcmp(argv[*i], "-h")) {
+		usage(argv[0], 0);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * Hugepage pools, as root: top a pool up so that `need` pages are free, and
  * give back at exit what was added. The pools are system-wide and another

@@ -240,3 +240,46 @@ int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+void th_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t a;
+
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 256 << 10);
+	assert_int_equal(pthread_create(t, &a, fn, arg), 0);
+	pthread_attr_destroy(&a);
+}
+
+/* Each thread takes a malloc arena while all are alive, so later threads find
+ * arenas (and stacks) ready instead of mapping new ones. */
+static void *warm_up(void *arg)
+{
+	void *volatile m = malloc(64); /* volatile: not optimized away */
+
+	pthread_barrier_wait(arg);
+	free(m);
+	return NULL;
+}
+
+void th_threads_warm_up(unsigned n)
+{
+	pthread_t t[TH_MAX_THREADS];
+	pthread_barrier_t b;
+	unsigned i;
+
+	n = n < TH_MAX_THREADS ? n : TH_MAX_THREADS;
+	pthread_barrier_init(&b, NULL, n);
+	for (i = 0; i < n; i++)
+		th_thread_start(&t[i], warm_up, &b);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&b);
+}
+
+int th_cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+
+	return (x > y) - (x < y);
+}

@@ -3,6 +3,7 @@
 #ifndef UDMA_TEST_HELPERS_H
 #define UDMA_TEST_HELPERS_H
 
+#include <pthread.h>
 #include <setjmp.h> /* cmocka needs these before its header */
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +47,23 @@ uint64_t th_pagemap_pa(const void *va);
  * bytes unless memlock is (size_t)-1, run fn and exit with its return value.
  * Returns the child's exit status, or -1 if it died from a signal. */
 int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock);
+
+/* Threads in tests: small stacks, kept in glibc's stack cache after join, so
+ * the leak check sees the same mappings before and after each test once
+ * th_threads_warm_up(TH_MAX_THREADS) has run (at the start of main). */
+#define TH_MAX_THREADS 8
+void th_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+void th_threads_warm_up(unsigned n);
+/* qsort comparator for arrays of pointers. */
+int th_cmp_ptr(const void *a, const void *b);
+
+#if defined(__SANITIZE_THREAD__)
+#define TH_UNDER_TSAN 1 /* about 10x slower: stress tests scale down */
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TH_UNDER_TSAN 1
+#endif
+#endif
 
 /* Assert rc is a negative errno with an explanation in udma_last_error(). */
 #define th_assert_err(rc, errnum)                                                                    \

@@ -14,16 +14,8 @@
 #include "helpers.h"
 #include "heap_internal.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 /* malloc + free pairs over all stress threads (TSan is about 10x slower) */
-#ifdef UNDER_TSAN
+#ifdef TH_UNDER_TSAN
 #define STRESS_OPS  2000000u
 #define RACE_ROUNDS 2000u
 #else
@@ -49,35 +41,6 @@ static struct udma__heap_stats stats(struct udma_ctx *ctx)
 
 	assert_int_equal(udma__heap_stats(ctx, &st), 0);
 	return st;
-}
-
-/* Small stacks, all kept in glibc's stack cache after join: the leak check
- * then sees the same mappings before and after each test (main warms it up). */
-#define MAX_THREADS 8
-static void start(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t a;
-
-	pthread_attr_init(&a);
-	pthread_attr_setstacksize(&a, 256 << 10);
-	assert_int_equal(pthread_create(t, &a, fn, arg), 0);
-	pthread_attr_destroy(&a);
-}
-
-static void *warm_up(void *arg)
-{
-	void *volatile m = malloc(64); /* volatile: not optimized away */
-
-	pthread_barrier_wait(arg);
-	free(m);
-	return NULL;
-}
-
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* ---- a thread's cache goes back when it exits ---- */
@@ -110,7 +73,7 @@ static void thread_exit_returns_cache(void **state)
 	pthread_t t;
 
 	(void)state;
-	start(&t, alloc_free_batch, &b);
+	th_thread_start(&t, alloc_free_batch, &b);
 	pthread_join(t, NULL);
 	st = stats(ctx);
 	assert_int_equal(st.live, 0);
@@ -153,7 +116,7 @@ static void cross_thread_free(void **state)
 	}
 	assert_int_equal(stats(ctx).live, b.n);
 	kept = stats(ctx).cached; /* what this thread's last refill left in its magazine */
-	start(&t, free_all, &b);
+	th_thread_start(&t, free_all, &b);
 	pthread_join(t, NULL);
 	assert_int_equal(stats(ctx).live, 0);
 	assert_int_equal(stats(ctx).cached, kept); /* the freeing thread exited: its cache is back */
@@ -190,13 +153,13 @@ static void without_cache(void **state)
 	memcpy(saved, h->tags, sizeof(saved));
 	memset(h->tags, 0xff, sizeof(h->tags));
 	pthread_mutex_unlock(&h->lock);
-	start(&t, no_cache_thread, &b);
+	th_thread_start(&t, no_cache_thread, &b);
 	pthread_join(t, NULL);
 	pthread_mutex_lock(&h->lock);
 	memcpy(h->tags, saved, sizeof(saved));
 	pthread_mutex_unlock(&h->lock);
 	assert_int_equal(stats(ctx).live, b.n);
-	qsort(p, b.n, sizeof(p[0]), cmp_ptr);
+	qsort(p, b.n, sizeof(p[0]), th_cmp_ptr);
 	for (i = 0; i < b.n; i++) {
 		assert_non_null(p[i]);
 		assert_true(i == 0 || p[i - 1] != p[i]);
@@ -247,7 +210,7 @@ static void racing_double_free(void **state)
 	fflush(stderr);
 	dup2(null, 2); /* one report per lost race */
 	for (i = 0; i < 2; i++)
-		start(&t[i], race_free, &r);
+		th_thread_start(&t[i], race_free, &r);
 	for (i = 0; i < r.rounds; i++) {
 		atomic_store(&r.p, udma_malloc(r.ctx, 64 << (i % 6), 0, NULL));
 		assert_non_null(atomic_load(&r.p));
@@ -267,7 +230,7 @@ static void racing_double_free(void **state)
 		p[n] = udma_malloc(r.ctx, 64 << (n % 6), 0, NULL);
 		assert_non_null(p[n]);
 	}
-	qsort(p, n, sizeof(p[0]), cmp_ptr);
+	qsort(p, n, sizeof(p[0]), th_cmp_ptr);
 	for (i = 1; i < n; i++)
 		assert_ptr_not_equal(p[i - 1], p[i]);
 	assert_int_equal(stats(r.ctx).live, n);
@@ -305,7 +268,7 @@ static void ctx_destroy_under_thread(void **state)
 	sem_init(&pk.used, 0, 0);
 	sem_init(&pk.leave, 0, 0);
 	for (i = 0; i < 2; i++)
-		start(&t[i], use_and_park, &pk);
+		th_thread_start(&t[i], use_and_park, &pk);
 	for (i = 0; i < 2; i++)
 		sem_wait(&pk.used);
 	udma_ctx_destroy(pk.ctx);
@@ -480,7 +443,7 @@ static void stress(void **state)
 	for (i = 0; i < SHARED_SLOTS; i++)
 		pthread_mutex_init(&s.lock[i], NULL);
 	for (i = 0; i < STRESS_THREADS; i++)
-		start(&t[i], stress_thread, &s);
+		th_thread_start(&t[i], stress_thread, &s);
 	for (i = 0; i < STRESS_THREADS; i++)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&s.nomem), 0);
@@ -511,16 +474,7 @@ static void stress(void **state)
 
 int main(void)
 {
-	pthread_t t[MAX_THREADS];
-	pthread_barrier_t b;
-	unsigned i;
-
-	pthread_barrier_init(&b, NULL, MAX_THREADS);
-	for (i = 0; i < MAX_THREADS; i++)
-		start(&t[i], warm_up, &b);
-	for (i = 0; i < MAX_THREADS; i++)
-		pthread_join(t[i], NULL);
-	pthread_barrier_destroy(&b);
+	th_threads_warm_up(TH_MAX_THREADS);
 
 	const struct CMUnitTest tests[] = {
 		th_test(thread_exit_returns_cache), th_test(cross_thread_free),	       th_test(without_cache),

@@ -110,13 +110,6 @@ static unsigned lines(const char *s)
 	return n;
 }
 
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Get every object one by one: all distinct, then the pool is empty. Returns them (malloc'd). */
 static void **get_all(struct udma_pool *p, unsigned count)
 {
@@ -130,7 +123,7 @@ static void **get_all(struct udma_pool *p, unsigned count)
 		assert_int_not_equal(udma_pool_index(p, objs[i]), UINT_MAX);
 	}
 	assert_null(udma_pool_get(p));
-	qsort(objs, count, sizeof(*objs), cmp_ptr);
+	qsort(objs, count, sizeof(*objs), th_cmp_ptr);
 	for (i = 1; i < count; i++)
 		assert_true(objs[i - 1] != objs[i]);
 	assert_int_equal(udma_pool_avail(p), 0);
@@ -356,7 +349,7 @@ static void check_indices(struct udma_pool *p, unsigned count, size_t obj_size, 
 	assert_null(udma_pool_obj(p, UINT_MAX));
 	assert_int_equal(udma_pool_index(p, NULL), UINT_MAX);
 	assert_int_equal(udma_pool_index(p, sorted), UINT_MAX);
-	qsort(sorted, count, sizeof(*sorted), cmp_ptr);
+	qsort(sorted, count, sizeof(*sorted), th_cmp_ptr);
 	for (i = 1; i < count; i++)
 		assert_true((uintptr_t)sorted[i] - (uintptr_t)sorted[i - 1] >= obj_size);
 	free(sorted);

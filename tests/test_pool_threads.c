@@ -13,7 +13,7 @@
 #include "helpers.h"
 
 /* get/put objects in total per stress test (each object got and put counts 2) */
-#ifdef __SANITIZE_THREAD__
+#ifdef TH_UNDER_TSAN
 #define STRESS_OPS 5000000ull
 #else
 #define STRESS_OPS 30000000ull
@@ -69,37 +69,6 @@ static struct udma_pool *new_pool_debug(struct udma_ctx *ctx, size_t obj_size, u
 	return p;
 }
 
-/* Small stacks, all kept in glibc's stack cache after join: the leak check
- * then sees the same mappings before and after each test (main warms it up). */
-#define MAX_THREADS 8
-static void start(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t a;
-
-	pthread_attr_init(&a);
-	pthread_attr_setstacksize(&a, 256 << 10);
-	assert_int_equal(pthread_create(t, &a, fn, arg), 0);
-	pthread_attr_destroy(&a);
-}
-
-/* Warm-up: each thread takes a malloc arena while all are alive, so later
- * threads find arenas (and stacks) ready instead of mapping new ones. */
-static void *warm_up(void *arg)
-{
-	void *volatile m = malloc(64); /* volatile: not optimized away */
-
-	pthread_barrier_wait(arg);
-	free(m);
-	return NULL;
-}
-
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Conservation: every object can be had from this thread, each exactly once. */
 static void check_all_back(struct udma_pool *p, unsigned count)
 {
@@ -115,7 +84,7 @@ static void check_all_back(struct udma_pool *p, unsigned count)
 		assert_int_not_equal(udma_pool_index(p, objs[i]), UINT_MAX);
 	}
 	assert_null(udma_pool_get(p));
-	qsort(objs, count, sizeof(*objs), cmp_ptr);
+	qsort(objs, count, sizeof(*objs), th_cmp_ptr);
 	for (i = 1; i < count; i++)
 		assert_true(objs[i - 1] != objs[i]);
 	udma_pool_put_bulk(p, objs, count);
@@ -190,7 +159,7 @@ static void thread_exit_returns_cache(void **state)
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < 8; i++) {
 			user_init(&u[i], p, 50, 1);
-			start(&t[i], user_thread, &u[i]);
+			th_thread_start(&t[i], user_thread, &u[i]);
 		}
 		for (i = 0; i < 8; i++)
 			sem_wait(&u[i].used);
@@ -220,7 +189,7 @@ static void short_threads(void **state)
 	for (round = 0; round < 50; round++) {
 		for (i = 0; i < 4; i++) {
 			user_init(&u[i], i % 2 ? p : q, 1 + round % 40, 0);
-			start(&t[i], user_thread, &u[i]);
+			th_thread_start(&t[i], user_thread, &u[i]);
 		}
 		for (i = 0; i < 4; i++) {
 			pthread_join(t[i], NULL);
@@ -246,8 +215,8 @@ static void destroy_under_cache(void **state)
 	(void)state;
 	user_init(&u1, p, 20, 1);
 	user_init(&u2, p, 20, 1);
-	start(&t1, user_thread, &u1);
-	start(&t2, user_thread, &u2);
+	th_thread_start(&t1, user_thread, &u1);
+	th_thread_start(&t2, user_thread, &u2);
 	sem_wait(&u1.used);
 	sem_wait(&u2.used);
 	udma_pool_destroy(p); /* all were returned: into caches */
@@ -275,7 +244,7 @@ static void ctx_destroy_under_thread(void **state)
 
 	(void)state;
 	user_init(&u, p, 20, 1);
-	start(&t, user_thread, &u);
+	th_thread_start(&t, user_thread, &u);
 	sem_wait(&u.used);
 	udma_pool_destroy(p);
 	udma_ctx_destroy(ctx);
@@ -355,8 +324,8 @@ static void stress1(unsigned count, unsigned cache, unsigned nthreads, uint64_t 
 {
 	struct udma_ctx *ctx = new_ctx();
 	struct udma_pool *p = new_pool_debug(ctx, 64, count, cache, debug);
-	struct hammer h[MAX_THREADS];
-	pthread_t t[MAX_THREADS];
+	struct hammer h[TH_MAX_THREADS];
+	pthread_t t[TH_MAX_THREADS];
 	pthread_barrier_t barrier;
 	struct timespec t0, t1;
 	uint64_t done = 0, empty = 0;
@@ -367,7 +336,7 @@ static void stress1(unsigned count, unsigned cache, unsigned nthreads, uint64_t 
 	for (i = 0; i < nthreads; i++) {
 		h[i] = (struct hammer){
 			.p = p, .start = &barrier, .id = i, .ops = (ops + nthreads - 1) / nthreads};
-		start(&t[i], hammer_thread, &h[i]);
+		th_thread_start(&t[i], hammer_thread, &h[i]);
 	}
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(t[i], NULL);
@@ -476,7 +445,7 @@ static void stress_cross(void **state)
 	pthread_barrier_init(&barrier, NULL, 4);
 	for (i = 0; i < 4; i++) {
 		c[i] = (struct crosser){.p = p, .x = x, .start = &barrier, .id = i, .ops = STRESS_OPS / 8};
-		start(&t[i], cross_thread, &c[i]);
+		th_thread_start(&t[i], cross_thread, &c[i]);
 	}
 	for (i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
@@ -501,16 +470,7 @@ static void stress_scarce(void **state)
 
 int main(void)
 {
-	pthread_t t[MAX_THREADS];
-	pthread_barrier_t b;
-	unsigned i;
-
-	pthread_barrier_init(&b, NULL, MAX_THREADS);
-	for (i = 0; i < MAX_THREADS; i++)
-		start(&t[i], warm_up, &b);
-	for (i = 0; i < MAX_THREADS; i++)
-		pthread_join(t[i], NULL);
-	pthread_barrier_destroy(&b);
+	th_threads_warm_up(TH_MAX_THREADS);
 
 	const struct CMUnitTest tests[] = {
 		th_test(thread_exit_returns_cache),

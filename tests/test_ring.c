@@ -30,16 +30,8 @@
 #include "helpers.h"
 #include "ring_internal.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 /* Objects through the 2+2 stress ring: 2 * 10^7, a quarter under TSan (about 10x slower). */
-#ifdef UNDER_TSAN
+#ifdef TH_UNDER_TSAN
 #define STRESS_OBJS 5000000u
 #else
 #define STRESS_OBJS 20000000u
