@@ -86,8 +86,11 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(B) $(TESTS)
 
+# As root, reserve a few 2 MiB pages first so the demo shows hugepages (it
+# falls back to 4 KiB pages, and says so, when it cannot have them).
 run: deps
 	@$(MAKE) --no-print-directory $(CLI)
+	@[ "$$(id -u)" != 0 ] || $(CLI) hugepages --reserve 16M >/dev/null || true
 	@$(CLI) info
 	@$(CLI) layout --demo
 

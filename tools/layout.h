@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* udma layout: a process's address space as read from /proc, shared by the
- * reader (cmd_layout.c) and the text and JSON renderers (layout_draw.c). */
+ * reader (layout_read.c) and the text and JSON renderers (layout_draw.c). */
 #ifndef UDMA_LAYOUT_H
 #define UDMA_LAYOUT_H
 
@@ -75,6 +75,11 @@ struct layout {
 	size_t nregions;
 };
 
+struct udma_ctx;
+/* Read lay->pid; ctx: the registry to mark regions by (--demo), or NULL.
+ * 0, or a negative errno after saying why on stderr. */
+int layout_read(struct layout *lay, const struct udma_ctx *ctx);
+void layout_free(struct layout *lay);
 const char *layout_kind_name(enum seg_kind kind);
 void layout_draw_text(FILE *f, const struct layout *lay);
 void layout_draw_json(FILE *f, const struct layout *lay);
