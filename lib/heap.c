@@ -195,17 +195,20 @@ static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 		udma__heap_bad_free(ptr, r, idx >= s->nslots ? HEAP_BAD_SLACK : HEAP_BAD_INTERIOR);
 		return;
 	}
-	was = atomic_load_explicit(&s->state[idx], memory_order_relaxed);
-	if (was != HEAP_SLOT_USED) {
+	tc = tcache_of(s->own.heap);
+	if (!tc) {
+		if (!udma__heap_free_direct(s->own.heap, s, (uint32_t)idx))
+			udma__heap_bad_free(ptr, r, HEAP_BAD_DOUBLE);
+		return;
+	}
+	/* Claim the slot: of two frees of one pointer, even at the same instant,
+	 * exactly one moves it from USED; the other is the double free. */
+	was = HEAP_SLOT_USED;
+	if (!atomic_compare_exchange_strong_explicit(&s->state[idx], &was, tc->tag, memory_order_relaxed,
+						     memory_order_relaxed)) {
 		udma__heap_bad_free(ptr, r, was == HEAP_SLOT_HOLE ? HEAP_BAD_SLACK : HEAP_BAD_DOUBLE);
 		return;
 	}
-	tc = tcache_of(s->own.heap);
-	if (!tc) {
-		udma__heap_free_direct(s->own.heap, s, (uint32_t)idx);
-		return;
-	}
-	atomic_store_explicit(&s->state[idx], tc->tag, memory_order_relaxed);
 	m = &tc->mag[s->cls];
 	if (m->n == m->cap)
 		udma__heap_mag_drain(s->own.heap, s->cls, m, tc->tag);
@@ -222,6 +225,7 @@ void udma_free(struct udma_ctx *ctx, void *ptr)
 	struct heap_slab *s;
 	struct heap_mag *m;
 	uintptr_t owner;
+	heap_state used;
 	size_t off;
 	uint64_t idx;
 
@@ -233,8 +237,7 @@ void udma_free(struct udma_ctx *ctx, void *ptr)
 		goto slow;
 	off = (size_t)((uint8_t *)ptr - s->base);
 	idx = udma__heap_div(off, s->recip);
-	if (unlikely(idx >= s->nslots || idx * s->stride != off ||
-		     atomic_load_explicit(&s->state[idx], memory_order_relaxed) != HEAP_SLOT_USED))
+	if (unlikely(idx >= s->nslots || idx * s->stride != off))
 		goto slow;
 	if (unlikely(udma__heap_tls.gen != s->own.heap->gen))
 		goto slow;
@@ -242,7 +245,11 @@ void udma_free(struct udma_ctx *ctx, void *ptr)
 	m = &tc->mag[s->cls];
 	if (unlikely(m->n == m->cap))
 		goto slow;
-	atomic_store_explicit(&s->state[idx], tc->tag, memory_order_relaxed);
+	/* The claim (see free_slow); a failed one goes there to be reported. */
+	used = HEAP_SLOT_USED;
+	if (unlikely(!atomic_compare_exchange_strong_explicit(&s->state[idx], &used, tc->tag,
+							      memory_order_relaxed, memory_order_relaxed)))
+		goto slow;
 	e = &m->e[m->n++];
 	e->p = ptr;
 	e->slab = s;

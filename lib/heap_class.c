@@ -323,15 +323,20 @@ void *udma__heap_alloc_direct(struct udma_heap *h, unsigned cls, struct heap_sla
 	return p;
 }
 
-void udma__heap_free_direct(struct udma_heap *h, struct heap_slab *s, uint32_t idx)
+bool udma__heap_free_direct(struct udma_heap *h, struct heap_slab *s, uint32_t idx)
 {
 	struct heap_class *c = &h->cls[s->cls];
+	heap_state was = HEAP_SLOT_USED;
+	bool claimed;
 
 	pthread_mutex_lock(&c->lock);
-	/* Checked USED just before; a racing free may have taken it since. */
-	if (slot_get(s, idx) == HEAP_SLOT_USED)
+	/* A claim, like free's: frees on the cached path take no lock. */
+	claimed = atomic_compare_exchange_strong_explicit(&s->state[idx], &was, HEAP_SLOT_INSLAB,
+							  memory_order_relaxed, memory_order_relaxed);
+	if (claimed)
 		slab_push(c, s, idx);
 	pthread_mutex_unlock(&c->lock);
+	return claimed;
 }
 
 static void slab_destroy(struct heap_slab *s)

@@ -42,17 +42,14 @@ enum heap_kind { HEAP_KIND_SLAB = 1, HEAP_KIND_LARGE = 2 };
  *   HOLE    not an object (straddles a physical discontinuity)
  *   >= TAG0 free, in the thread cache with that tag (unique among the live
  *           thread caches of the heap)
- * Every transition is a plain (relaxed atomic) load and store: no locked
- * instruction on the fast paths. udma_free accepts only USED, which is what
- * catches a double free, also one whose first free went to a thread cache.
- * Two frees racing (a double free whose two calls overlap in time) may both
- * see USED and both store their tag: the last store wins, and since every
- * holder checks that the state still carries its own tag before it hands an
- * object out or moves it (malloc pop, flush, refill), the loser's entry is
- * dropped as stale, and the object is still held exactly once. Stale entries
- * can outlive the race in a cache or on a slab stack: that is why slabs are
- * kept until the context goes (an entry never points to freed metadata), and
- * why a full slab stack is rebuilt from the states.
+ * udma_free claims a slot with a compare-and-swap from USED (the one locked
+ * instruction of its fast path): of two frees of one pointer, even at the
+ * same instant, exactly one wins and the other is reported as a double free,
+ * also when the first went to a thread cache. Every other transition is made
+ * by the slot's holder alone (the cache that holds its tag, or the slab under
+ * the class lock), with plain relaxed stores; holders still check that a
+ * state carries their tag before handing an object out or moving it, and a
+ * full slab stack is rebuilt from the states, as defences in depth.
  */
 typedef uint16_t heap_state;
 #define HEAP_SLOT_INSLAB 0u
@@ -206,7 +203,8 @@ UDMA_HIDDEN void udma__heap_flush(struct udma_heap *h, unsigned cls, const struc
  * straight from / back to the slabs, under the class lock. */
 UDMA_HIDDEN void *udma__heap_alloc_direct(struct udma_heap *h, unsigned cls, struct heap_slab **slab,
 					  uint32_t *idx, int *err);
-UDMA_HIDDEN void udma__heap_free_direct(struct udma_heap *h, struct heap_slab *s, uint32_t idx);
+/* false: the slot was not USED (a double free), nothing done */
+UDMA_HIDDEN bool udma__heap_free_direct(struct udma_heap *h, struct heap_slab *s, uint32_t idx);
 UDMA_HIDDEN void udma__heap_classes_fini(struct udma_heap *h);
 
 /* heap_tcache.c */

@@ -27,7 +27,10 @@ static int check_opts(const struct udma_pool_opts *o, size_t *align)
 				 o->obj_size);
 	*align = o->align ? o->align : POOL_LINE;
 	if (*align & (*align - 1))
-		return udma__err(EINVAL, "udma_pool_create: align %zu is not a power of two", o->align);
+		return udma__err(EINVAL,
+				 "udma_pool_create: align %zu is not a power of two (use 0 for a cache line, "
+				 "or 64, 4096, ...)",
+				 o->align);
 	if (*align > POOL_OBJ_MAX)
 		return udma__err(EINVAL, "udma_pool_create: align %zu is over the 1 GiB limit", o->align);
 	if (!o->count)
@@ -39,7 +42,9 @@ static int check_opts(const struct udma_pool_opts *o, size_t *align)
 		return udma__err(EINVAL, "udma_pool_create: cache_size %u is over UDMA_POOL_CACHE_MAX (%u)",
 				 o->cache_size, UDMA_POOL_CACHE_MAX);
 	if (o->flags & ~KNOWN_FLAGS)
-		return udma__err(EINVAL, "udma_pool_create: unknown flags 0x%x", o->flags & ~KNOWN_FLAGS);
+		return udma__err(EINVAL,
+				 "udma_pool_create: unknown flags 0x%x (the only flag is UDMA_POOL_DEBUG)",
+				 o->flags & ~KNOWN_FLAGS);
 	return 0;
 }
 
@@ -123,7 +128,17 @@ void udma_pool_destroy(struct udma_pool *p)
 	if (!p)
 		return;
 	held = udma__pool_unregister(p);
-	out = p->count - store_top(&p->store) - held;
+	held += store_top(&p->store);
+	if (held > p->count) {
+		/* only a double put into a pool without debug gets here */
+		fprintf(stderr,
+			"udma: pool '%s': %u more objects were put back than were taken: a double put "
+			"(UDMA_POOL_DEBUG or UDMA_DEBUG=1 finds which)\n",
+			p->name, held - p->count);
+		pool_free(p);
+		return;
+	}
+	out = p->count - held;
 	if (out) {
 		fprintf(stderr, "udma: pool '%s': %u of %u objects were not returned at udma_pool_destroy\n",
 			p->name, out, p->count);
@@ -144,7 +159,9 @@ unsigned udma_pool_avail(const struct udma_pool *p)
 	for (c = p->caches; c; c = c->next)
 		n += ld(&c->len);
 	pthread_mutex_unlock(&l->lock);
-	return n;
+	/* A flush is counted in the store before its cache shrinks, and a double
+	 * put without debug counts twice: never claim more than the pool has. */
+	return n < p->count ? n : p->count;
 }
 
 size_t udma_pool_obj_size(const struct udma_pool *p)

@@ -11,7 +11,8 @@
 
 #include "pool_internal.h"
 
-static const char empty_msg[] = "udma_pool_get: fewer objects available than asked; nothing taken";
+static const char empty_msg[] =
+	"udma_pool: fewer objects free than asked (others may sit in other threads' caches); nothing taken";
 
 static inline void cpu_relax(void)
 {

@@ -123,7 +123,7 @@ int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
 		l = NULL;
 		rc = udma__err(rc,
 			       "udma_pool_create: no pthread key for per-thread caches: %s (%d keys "
-			       "per process at most)",
+			       "per process at most: destroy contexts no longer used)",
 			       strerror(rc), PTHREAD_KEYS_MAX);
 		goto out;
 	}

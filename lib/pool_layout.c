@@ -35,9 +35,11 @@ static void place(const struct udma_pool *p, const struct udma_region *r, unsign
 	pl->irregular = false;
 	pl->first_off = pos;
 	while (n < max && pos <= r->size && r->size - pos >= elt) {
-		size_t c = udma_iova_contig(p->ctx, r->addr + pos, elt);
+		/* Only obj_size must be IOVA-contiguous: the debug trailer after it
+		 * is for the CPU alone. */
+		size_t c = udma_iova_contig(p->ctx, r->addr + pos, p->obj_size);
 
-		if (c < elt) {
+		if (c < p->obj_size) {
 			/* pos + c is the page boundary where the run ends: start there */
 			pos = align_up(base + pos + c, p->align) - base;
 			continue;
@@ -78,7 +80,7 @@ static int no_room(const struct udma_pool *p, const struct udma_region *r, unsig
 	char ps[32], esz[32];
 
 	udma__fmt_size(r->page_size, ps, sizeof(ps));
-	udma__fmt_size(p->elt_size, esz, sizeof(esz));
+	udma__fmt_size(p->obj_size, esz, sizeof(esz));
 	if (!placed)
 		return udma__err(
 			ENOMEM,

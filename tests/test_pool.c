@@ -732,6 +732,55 @@ static void debug_from_env(void **state)
 	dbg_teardown(&d);
 }
 
+/* Without debug a double put is not caught when it happens, but the pool
+ * never claims more than it has, and destroy says what went wrong. */
+static void double_put_without_debug(void **state)
+{
+	struct udma_ctx *ctx = new_ctx(0);
+	struct udma_pool_opts o = popts(64, 4, 8, 0);
+	struct udma_pool *p;
+	struct capture cap;
+	char buf[1024];
+	void *obj;
+
+	(void)state;
+	debug_env(0);
+	p = new_pool(ctx, &o);
+	debug_env_restore();
+	obj = udma_pool_get(p);
+	udma_pool_put(p, obj);
+	udma_pool_put(p, obj);
+	assert_true(udma_pool_avail(p) <= 4);
+	capture_start(&cap);
+	udma_pool_destroy(p);
+	capture_end(&cap, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "1 more objects were put back than were taken: a double put"));
+	udma_ctx_destroy(ctx);
+}
+
+/* Page-sized, page-aligned objects on 4 KiB pages each fit one page; the debug
+ * trailer after each is for the CPU only and must not ask for a second,
+ * physically adjacent page. */
+static void debug_trailer_needs_no_contiguity(void **state)
+{
+	struct udma_ctx *ctx = new_ctx(PAGE);
+	struct udma_pool_opts o = popts(PAGE, 256, 0, UDMA_POOL_DEBUG);
+	struct udma_pool *p;
+	unsigned i;
+
+	(void)state;
+	o.align = PAGE;
+	p = new_pool(ctx, &o);
+	for (i = 0; i < 256; i++) {
+		uint8_t *obj = udma_pool_obj(p, i);
+
+		assert_int_equal((uintptr_t)obj % PAGE, 0);
+		assert_int_equal(udma_iova_contig(ctx, obj, PAGE), PAGE);
+	}
+	udma_pool_destroy(p);
+	udma_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -753,6 +802,8 @@ int main(void)
 		th_test(debug_random_pointer),
 		th_test(debug_overrun),
 		th_test(debug_from_env),
+		th_test(debug_trailer_needs_no_contiguity),
+		th_test(double_put_without_debug),
 	};
 
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);

@@ -57,11 +57,12 @@ void *udma_zmalloc(struct udma_ctx *ctx, size_t size, size_t align, uint64_t *io
  * allocation) or one already free is reported (one line on stderr and in
  * udma_last_error()) and ignored. Like any allocator's, this cannot tell a
  * free of memory that was freed and allocated again meanwhile from a right
- * one. Two frees of one pointer at the same instant in two threads: for a
- * small object both may pass unreported, and the object is still free once;
- * for a large one the second may look at the region the first is unmapping,
- * which is undefined. udma_ctx_destroy reports what was never freed (count
- * and bytes) and frees it.
+ * one. Two frees of one small object at the same instant in two threads: one
+ * frees it, the other is reported. For a large allocation the second may look
+ * at the region the first is unmapping, which is undefined. udma_ctx_destroy
+ * reports what was never freed (count and bytes) and frees it; join the
+ * threads that used the heap before it (a thread exiting during it may touch
+ * the heap being torn down).
  */
 void udma_free(struct udma_ctx *ctx, void *ptr);
 
