@@ -353,10 +353,10 @@ static void bad_args(void **state)
 	th_assert_err(-errno, EINVAL);
 	/* more than the address space: a region cannot be that large */
 	assert_null(udma_malloc(ctx, SIZE_MAX, 0, NULL));
-	assert_true(errno == EINVAL || errno == ENOMEM);
-	assert_non_null(strstr(udma_last_error(), "udma_malloc"));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(udma_last_error(), "too large"));
 	assert_null(udma_malloc(ctx, SIZE_MAX / 2, 0, NULL));
-	assert_true(errno == EINVAL || errno == ENOMEM);
+	assert_int_equal(errno, EINVAL);
 	/* the heap still works */
 	udma_free(ctx, udma_malloc(ctx, 64, 0, NULL));
 	udma_ctx_destroy(ctx);

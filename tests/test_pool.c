@@ -436,6 +436,9 @@ static void layout_4k(void **state)
 	unsigned i;
 
 	(void)state;
+	if (udma_ctx_iova_mode(ctx) != UDMA_IOVA_PA)
+		printf("# note: VA mode (no CAP_SYS_ADMIN): every page is IOVA-contiguous, the physical "
+		       "layout is not exercised\n");
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct udma_pool_opts o = popts(sizes[i], 3000, 8, flags[i]);
 		struct udma_pool *p;

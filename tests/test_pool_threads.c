@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -305,6 +306,9 @@ static void *hammer_thread(void *arg)
 		}
 		for (k = 0; k < n; k++)
 			*(volatile uint64_t *)held[k] = ((uint64_t)h->id << 48) | (seq + k);
+		/* hold them a while: a second owner would overwrite the stamp meanwhile */
+		if (!(r & 0x3f))
+			sched_yield();
 		for (k = 0; k < n; k++)
 			if (*(volatile uint64_t *)held[k] != (((uint64_t)h->id << 48) | (seq + k)))
 				h->bad++;
