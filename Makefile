@@ -19,13 +19,16 @@ endif
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -pthread $(WARN) $(SANFLAGS)
+BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Idrivers-sim -pthread $(WARN) $(SANFLAGS)
 LIBS     := -lnuma -lhugetlbfs -pthread
 LDFLAGS  += $(SANFLAGS)
 
-LIB_SRC  := $(wildcard lib/*.c)
-LIB_PIC  := $(LIB_SRC:lib/%.c=$(B)/obj/pic/%.o)
-LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/obj/lib/%.o)
+# The simulated device's model runs inside the library for in-process devices.
+LIB_SRC  := $(wildcard lib/*.c) $(wildcard drivers-sim/simdev_model*.c)
+LIB_PIC  := $(patsubst %.c,$(B)/obj/pic/%.o,$(notdir $(LIB_SRC)))
+LIB_OBJ  := $(patsubst %.c,$(B)/obj/lib/%.o,$(notdir $(LIB_SRC)))
+# The reference driver for the simulated device, linked into tests and the CLI.
+DRV_SRC  := $(wildcard drivers-sim/simdrv*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(B)/obj/tools/%.o)
 TEST_SRC := $(filter-out tests/helpers.c tests/wrap_%.c,$(wildcard tests/test_*.c))
@@ -43,9 +46,10 @@ all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(TESTS) $(BENCHES)
 deps:
 	@tools/install-deps.sh
 
-$(B)/obj/pic/%.o: lib/%.c $(HEADERS) $(wildcard lib/*.h) | $(B)/obj/pic
+vpath %.c lib drivers-sim
+$(B)/obj/pic/%.o: %.c $(HEADERS) $(wildcard lib/*.h drivers-sim/*.h) | $(B)/obj/pic
 	$(CC) $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
-$(B)/obj/lib/%.o: lib/%.c $(HEADERS) $(wildcard lib/*.h) | $(B)/obj/lib
+$(B)/obj/lib/%.o: %.c $(HEADERS) $(wildcard lib/*.h drivers-sim/*.h) | $(B)/obj/lib
 	$(CC) $(BASE) $(CFLAGS) -fvisibility=hidden -c -o $@ $<
 $(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h) | $(B)/obj/tools
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
@@ -59,16 +63,16 @@ $(B)/libudma.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # The CLI links the static library: one self-contained binary to copy to a board.
-$(CLI): $(TOOL_OBJ) $(B)/libudma.a
-	$(CC) -o $@ $(TOOL_OBJ) $(B)/libudma.a $(LDFLAGS) $(LIBS)
+$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS)
 
 # Tests link the static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
 		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
-$(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(B)/libudma.a | $(B)/tests
-	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+$(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(DRV_SRC) $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 # Benches compare with DPDK in the same run when libdpdk-dev is installed
 # (`make bench` installs it); its headers are -isystem so our warnings stay ours.
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')
@@ -118,7 +122,7 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/bin/udma
 	rm -rf $(DESTDIR)$(PREFIX)/include/udma
 
-FORMAT_SRC := $(wildcard lib/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] bench/*.[ch])
+FORMAT_SRC := $(wildcard lib/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] bench/*.[ch] drivers-sim/*.[ch])
 format:
 	@tools/install-deps.sh lint
 	clang-format -i $(FORMAT_SRC)
@@ -128,7 +132,7 @@ lint:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -Iinclude -Ilib -D__GNUC__ --suppress=missingIncludeSystem \
-		lib tools tests bench
+		-Idrivers-sim lib tools tests bench drivers-sim
 
 clean:
 	rm -rf build
