@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "device_internal.h"
 #include "region_internal.h"
 
 #define KNOWN_FLAGS (UDMA_REGION_CONTIG | UDMA_REGION_SHARED)
@@ -178,6 +179,9 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	}
 	pthread_mutex_lock(&ctx->lock);
 	rc = udma__map_insert(&ctx->map, r);
+	/* Every attached device sees the region before anyone can use it. */
+	if (!rc && (rc = udma__dev_region_added(ctx, r)))
+		udma__map_remove(&ctx->map, r);
 	if (!rc) {
 		struct udma_region **tail = &ctx->regions;
 
@@ -204,6 +208,7 @@ void udma_region_destroy(struct udma_region *r)
 		return;
 	ctx = r->ctx;
 	pthread_mutex_lock(&ctx->lock);
+	udma__dev_region_removed(ctx, r); /* devices first: they translate through the map */
 	udma__map_remove(&ctx->map, r);
 	for (p = &ctx->regions; *p; p = &(*p)->next)
 		if (*p == r) {

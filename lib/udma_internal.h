@@ -58,6 +58,7 @@ struct udma_region {
  * that udma_ctx_destroy runs (last registered first) before regions go. */
 struct udma_pool_layer;
 struct udma_heap;
+struct udma_dev;
 #define UDMA_CTX_MAX_TEARDOWNS 4
 
 struct udma_ctx {
@@ -70,6 +71,8 @@ struct udma_ctx {
 	int pagemap_fd;
 	struct udma_pool_layer *pools; /* pool.c */
 	struct udma_heap *heap;	       /* heap.c */
+	struct udma_dev *devices;      /* device.c: attached devices, under lock */
+	bool devices_hooked;	       /* device.c: its teardown is registered */
 	void (*teardown[UDMA_CTX_MAX_TEARDOWNS])(struct udma_ctx *ctx);
 	unsigned nteardown;
 };

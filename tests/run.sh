@@ -13,8 +13,8 @@ for t in "$@" tests/*.sh; do
 	case $t in tests/run.sh) continue ;; esac
 	log=$(mktemp)
 	case $t in
-	*.sh) sh "$t" "$build" >"$log" 2>&1 ;;
-	*) UDMA_DEBUG=1 "$t" >"$log" 2>&1 ;;
+	*.sh) timeout 900 sh "$t" "$build" >"$log" 2>&1 ;;
+	*) UDMA_DEBUG=1 timeout 900 "$t" >"$log" 2>&1 ;; # a hang fails, loudly
 	esac
 	rc=$?
 	cat "$log"

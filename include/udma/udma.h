@@ -9,5 +9,6 @@
 #include <udma/pool.h>
 #include <udma/heap.h>
 #include <udma/ring.h>
+#include <udma/dev.h>
 
 #endif

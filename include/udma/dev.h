@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* Devices: open one, map its BARs, its interrupt fds; every region of the
+ * context is visible to it at the IOVA udma_iova() returns. */
+#ifndef UDMA_DEV_H
+#define UDMA_DEV_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+struct udma_ctx;
+struct udma_dev;
+
+/*
+ * spec:
+ *   "sim:NAME[,queues=N][,block=SIZE]"  the simulated device in a thread of
+ *                                        this process (N queue pairs, 1..8,
+ *                                        default 4; SIZE a block store, a
+ *                                        multiple of 4K, default none)
+ *   "sim:NAME@/path/to/socket"           out of process: not implemented yet
+ *   "uio:..." and "vfio:..."             not built yet
+ * NAME: 1..31 of [A-Za-z0-9_.-]. Opening attaches the device to ctx: every
+ * region that exists or is created later is mapped for it, until close.
+ * -EINVAL (bad spec), -ENOTSUP (backend not available), -ENOMEM, ...
+ */
+int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out);
+/* Stops the device and detaches it from its context. NULL is a no-op. */
+void udma_dev_close(struct udma_dev *dev);
+/* The register BAR: sim devices have bar 0 only. */
+int udma_dev_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
+/* An fd readable when the device interrupts on vector (sim: vector 0), or a
+ * negative errno. Poll it, then udma_dev_irq_ack(). */
+int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector);
+/* Consume the pending interrupt(s) of vector: 0 (also when none was pending). */
+int udma_dev_irq_ack(struct udma_dev *dev, unsigned vector);
+/* Tell the device its doorbell registers changed. Simulated devices in
+ * interrupt mode sleep until told (the ioeventfd a hypervisor would attach to
+ * the MMIO write); a real device sees the MMIO write itself: no-op there. */
+int udma_dev_notify(struct udma_dev *dev);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated device in a thread of this process ("sim:NAME"): its BAR is
+ * a page of memory both sides map, its doorbell and interrupt are eventfds
+ * (as ioeventfd and irqfd are for a VM's device), its block store a memfd,
+ * and its IOMMU table the regions device.c maps into it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "device_internal.h"
+#include "simdev_model.h"
+
+#define SIM_DEFAULT_QUEUES 4u
+#define SIM_THREAD_STACK   (256u << 10)
+
+struct sim_dev {
+	struct simdev *model;
+	void *bar;
+	int doorbell_fd;
+	int irq_fd;
+	int block_fd;
+	pthread_t thread;
+	bool running;
+	int run_rc;
+};
+
+static void *sim_thread(void *arg)
+{
+	struct sim_dev *s = arg;
+
+	s->run_rc = simdev_run(s->model);
+	return NULL;
+}
+
+static void sim_free(struct sim_dev *s)
+{
+	if (s->model)
+		simdev_destroy(s->model);
+	if (s->bar)
+		munmap(s->bar, SIMDEV_BAR0_SIZE);
+	if (s->doorbell_fd >= 0)
+		close(s->doorbell_fd);
+	if (s->irq_fd >= 0)
+		close(s->irq_fd);
+	if (s->block_fd >= 0)
+		close(s->block_fd);
+	free(s);
+}
+
+static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
+{
+	struct simdev_config cfg = {0};
+	pthread_attr_t attr;
+	struct sim_dev *s;
+	int rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return udma__err(ENOMEM, "out of memory for simulated device '%s'", a->name);
+	s->doorbell_fd = s->irq_fd = s->block_fd = -1;
+	s->bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s->bar == MAP_FAILED) {
+		s->bar = NULL;
+		rc = udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
+		goto fail;
+	}
+	/* The device sleeps on the doorbell (blocking read); the driver polls
+	 * the interrupt fd, so that one never blocks. */
+	s->doorbell_fd = eventfd(0, EFD_CLOEXEC);
+	s->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->doorbell_fd < 0 || s->irq_fd < 0) {
+		rc = udma__err(errno, "sim:%s: eventfd: %s (raise the open file limit, ulimit -n)", a->name,
+			       strerror(errno));
+		goto fail;
+	}
+	if (a->block_size) {
+		s->block_fd = memfd_create("udma-sim-block", MFD_CLOEXEC);
+		if (s->block_fd < 0 || ftruncate(s->block_fd, (off_t)a->block_size)) {
+			rc = udma__err(errno, "sim:%s: cannot make a %zu-byte block store: %s", a->name,
+				       a->block_size, strerror(errno));
+			goto fail;
+		}
+	}
+	cfg.bar = s->bar;
+	cfg.num_queues = a->queues ? a->queues : SIM_DEFAULT_QUEUES;
+	cfg.block_fd = s->block_fd;
+	cfg.block_bytes = a->block_size;
+	cfg.doorbell_fd = s->doorbell_fd;
+	cfg.irq_fd = s->irq_fd;
+	rc = simdev_create(&cfg, &s->model);
+	if (rc) {
+		s->model = NULL;
+		rc = udma__err(-rc, "sim:%s: the device model failed to start: %s", a->name, strerror(-rc));
+		goto fail;
+	}
+	/* Small stack, as the device loop needs little and tests count mappings. */
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, SIM_THREAD_STACK);
+	rc = pthread_create(&s->thread, &attr, sim_thread, s);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		rc = udma__err(rc, "sim:%s: cannot start the device thread: %s", a->name, strerror(rc));
+		goto fail;
+	}
+	s->running = true;
+	dev->priv = s;
+	return 0;
+fail:
+	sim_free(s);
+	return rc;
+}
+
+static void sim_close(struct udma_dev *dev)
+{
+	struct sim_dev *s = dev->priv;
+
+	if (s->running) {
+		simdev_stop(s->model);
+		pthread_join(s->thread, NULL);
+		if (s->run_rc < 0)
+			fprintf(stderr, "udma: sim:%s: the device stopped with an error: %s\n", dev->name,
+				strerror(-s->run_rc));
+	}
+	sim_free(s);
+	dev->priv = NULL;
+}
+
+static int sim_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
+{
+	struct sim_dev *s = dev->priv;
+
+	if (bar != 0)
+		return udma__err(EINVAL, "sim:%s has BAR 0 only, not BAR %u", dev->name, bar);
+	*addr = s->bar;
+	*len = SIMDEV_BAR0_SIZE;
+	return 0;
+}
+
+static int sim_irq_fd(struct udma_dev *dev, unsigned vector)
+{
+	struct sim_dev *s = dev->priv;
+
+	if (vector != 0)
+		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
+	return s->irq_fd;
+}
+
+static int sim_irq_ack(struct udma_dev *dev, unsigned vector)
+{
+	struct sim_dev *s = dev->priv;
+	uint64_t v;
+
+	if (vector != 0)
+		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
+	if (read(s->irq_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return udma__err(errno, "sim:%s: reading the interrupt eventfd: %s", dev->name,
+				 strerror(errno));
+	return 0;
+}
+
+/* The doorbell registers are already written; in interrupt mode the device
+ * sleeps until the eventfd says so (in polling mode it spins on them). */
+static int sim_notify(struct udma_dev *dev)
+{
+	struct sim_dev *s = dev->priv;
+	uint32_t ctrl =
+		__atomic_load_n((const uint32_t *)((uint8_t *)s->bar + SIMDEV_REG_CTRL), __ATOMIC_ACQUIRE);
+	uint64_t one = 1;
+
+	if (!(ctrl & SIMDEV_CTRL_IRQ))
+		return 0;
+	if (write(s->doorbell_fd, &one, sizeof(one)) < 0)
+		return udma__err(errno, "sim:%s: writing the doorbell eventfd: %s", dev->name,
+				 strerror(errno));
+	return 0;
+}
+
+static int sim_map(struct udma_dev *dev, uint64_t iova, void *host, size_t len)
+{
+	struct sim_dev *s = dev->priv;
+	int rc = simdev_iommu_map(s->model, iova, host, len);
+
+	if (rc)
+		return udma__err(-rc, "sim:%s: cannot map IOVA 0x%llx (+%zu) in its IOMMU: %s", dev->name,
+				 (unsigned long long)iova, len, strerror(-rc));
+	return 0;
+}
+
+static void sim_unmap(struct udma_dev *dev, uint64_t iova)
+{
+	struct sim_dev *s = dev->priv;
+
+	simdev_iommu_unmap(s->model, iova);
+}
+
+const struct udma_dev_ops udma__dev_sim_ops = {
+	.kind = "sim",
+	.open = sim_open,
+	.close = sim_close,
+	.bar = sim_bar,
+	.irq_fd = sim_irq_fd,
+	.irq_ack = sim_irq_ack,
+	.notify = sim_notify,
+	.map = sim_map,
+	.unmap = sim_unmap,
+};

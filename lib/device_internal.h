@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* The device layer's backends (dev_sim.c, later UIO and VFIO) and its hooks
+ * into the region layer. */
+#ifndef UDMA_DEVICE_INTERNAL_H
+#define UDMA_DEVICE_INTERNAL_H
+
+#include "udma_internal.h"
+
+#define UDMA_DEV_NAME_MAX 32
+
+/* What the spec asked for, parsed by device.c. */
+struct udma_dev_args {
+	char name[UDMA_DEV_NAME_MAX];
+	unsigned queues;   /* 0: the backend's default */
+	size_t block_size; /* 0: no block store */
+};
+
+struct udma_dev;
+
+/* A backend. Every op returns 0 or a negative errno with udma__err set. */
+struct udma_dev_ops {
+	const char *kind;
+	int (*open)(struct udma_dev *dev, const struct udma_dev_args *args);
+	void (*close)(struct udma_dev *dev);
+	int (*bar)(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
+	int (*irq_fd)(struct udma_dev *dev, unsigned vector);
+	int (*irq_ack)(struct udma_dev *dev, unsigned vector);
+	int (*notify)(struct udma_dev *dev);
+	/* The device's IOMMU: [iova, iova + len) reaches host. Called with
+	 * ctx->lock held, so it must not take it. */
+	int (*map)(struct udma_dev *dev, uint64_t iova, void *host, size_t len);
+	void (*unmap)(struct udma_dev *dev, uint64_t iova);
+};
+
+struct udma_dev {
+	struct udma_ctx *ctx;
+	struct udma_dev *next; /* ctx->devices, under ctx->lock */
+	const struct udma_dev_ops *ops;
+	char name[UDMA_DEV_NAME_MAX];
+	void *priv; /* the backend's */
+};
+
+UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_sim_ops;
+
+/* region.c, with ctx->lock held: map a new region for every attached device
+ * (0, or the error after undoing the devices already mapped), and unmap one
+ * that is about to go. */
+UDMA_HIDDEN int udma__dev_region_added(struct udma_ctx *ctx, struct udma_region *r);
+UDMA_HIDDEN void udma__dev_region_removed(struct udma_ctx *ctx, struct udma_region *r);
+
+#endif
