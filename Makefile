@@ -23,12 +23,17 @@ BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Idrivers-sim -pthread $(WA
 LIBS     := -lnuma -lhugetlbfs -pthread
 LDFLAGS  += $(SANFLAGS)
 
-# The simulated device's model runs inside the library for in-process devices.
-LIB_SRC  := $(wildcard lib/*.c) $(wildcard drivers-sim/simdev_model*.c)
+# The simulated device's model runs inside the library for in-process devices;
+# the protocol code talks to udma-simd for out-of-process ones.
+LIB_SRC  := $(wildcard lib/*.c) $(wildcard drivers-sim/simdev_model*.c) drivers-sim/simd_proto.c
 LIB_PIC  := $(patsubst %.c,$(B)/obj/pic/%.o,$(notdir $(LIB_SRC)))
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/lib/%.o,$(notdir $(LIB_SRC)))
-# The reference driver for the simulated device, linked into tests and the CLI.
-DRV_SRC  := $(wildcard drivers-sim/simdrv*.c)
+# The reference driver for the simulated device and the helper that starts
+# udma-simd, linked into tests, benches and the CLI.
+DRV_SRC  := $(wildcard drivers-sim/simdrv*.c) drivers-sim/simd_spawn.c
+# udma-simd: the device model in a process of its own (no libudma inside).
+SIMD_SRC := $(wildcard drivers-sim/simd_*.c drivers-sim/simdev_model*.c) drivers-sim/udma-simd.c
+SIMD_SRC := $(filter-out drivers-sim/simd_spawn.c,$(SIMD_SRC))
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(B)/obj/tools/%.o)
 TEST_SRC := $(filter-out tests/helpers.c tests/wrap_%.c,$(wildcard tests/test_*.c))
@@ -39,9 +44,10 @@ HEADERS  := $(wildcard include/udma/*.h)
 
 SO       := $(B)/libudma.so.$(SOVER)
 CLI      := $(B)/udma
+SIMD     := $(B)/udma-simd
 
 .PHONY: all deps check run install uninstall format lint bench clean
-all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(TESTS) $(BENCHES)
+all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(SIMD) $(TESTS) $(BENCHES)
 
 deps:
 	@tools/install-deps.sh
@@ -66,6 +72,9 @@ $(B)/libudma.a: $(LIB_OBJ)
 $(CLI): $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS)
 
+$(SIMD): $(SIMD_SRC) $(wildcard drivers-sim/*.h)
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(SIMD_SRC) $(LDFLAGS) -pthread
+
 # Tests link the static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
@@ -80,8 +89,8 @@ DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
 ifneq ($(DPDK_LIBS),)
 DPDK_CFLAGS += -DHAVE_DPDK
 endif
-$(B)/bench/%: bench/%.c bench/bench_util.h $(B)/libudma.a | $(B)/bench
-	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(B)/libudma.a $(LDFLAGS) $(DPDK_LIBS) $(LIBS)
+$(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(B)/libudma.a | $(B)/bench
+	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(DPDK_LIBS) $(LIBS)
 
 $(B)/obj/pic $(B)/obj/lib $(B)/obj/tools $(B)/tests $(B)/bench:
 	mkdir -p $@
@@ -115,11 +124,11 @@ install: $(B)/libudma.so $(B)/libudma.a $(CLI) $(B)/udma.pc
 	install -m 644 $(B)/libudma.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/udma/
 	install -m 644 $(B)/udma.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(CLI) $(SIMD) $(DESTDIR)$(PREFIX)/bin/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libudma.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/udma.pc \
-		$(DESTDIR)$(PREFIX)/bin/udma
+		$(DESTDIR)$(PREFIX)/bin/udma $(DESTDIR)$(PREFIX)/bin/udma-simd
 	rm -rf $(DESTDIR)$(PREFIX)/include/udma
 
 FORMAT_SRC := $(wildcard lib/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] bench/*.[ch] drivers-sim/*.[ch])

@@ -54,6 +54,8 @@ static int wait_reg(struct simdrv *drv, unsigned off, uint32_t mask, uint32_t wa
 	for (;;) {
 		if ((simdrv_rd32(drv, off) & mask) == want)
 			return 0;
+		if (simdrv_gone(drv))
+			return -ENODEV;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > 1000000000L)
 			return -ETIMEDOUT;
@@ -176,15 +178,38 @@ int simdrv_reset(struct simdrv *drv)
 	return wait_reg(drv, SIMDEV_REG_CTRL, SIMDEV_CTRL_RESET, 0);
 }
 
+bool simdrv_gone(const struct simdrv *drv)
+{
+	/* A register that is never all ones while the device is there. */
+	return simdrv_rd32(drv, SIMDEV_REG_STATUS) == UINT32_MAX;
+}
+
+unsigned simdrv_abandon(struct simdrv_queue *q, uint64_t *cookies, unsigned max)
+{
+	unsigned n = 0, slot = (q->sq_tail - q->inflight) & (q->depth - 1);
+
+	/* The device completes a queue's entries in order, so what is in flight
+	 * is the last `inflight` entries written, oldest first. */
+	while (q->inflight && n < max) {
+		cookies[n++] = q->sq[slot].cookie;
+		slot = (slot + 1) & (q->depth - 1);
+		q->inflight--;
+	}
+	return n;
+}
+
 void simdrv_detach(struct simdrv *drv)
 {
 	unsigned i;
 
 	if (!drv->bar)
 		return;
-	/* Stop the device before its rings go: it must never DMA into freed memory. */
-	simdrv_wr32(drv, SIMDEV_REG_CTRL, 0);
-	simdrv_reset(drv);
+	/* Stop the device before its rings go: it must never DMA into freed
+	 * memory (a device that is gone does no more DMA). */
+	if (!simdrv_gone(drv)) {
+		simdrv_wr32(drv, SIMDEV_REG_CTRL, 0);
+		simdrv_reset(drv);
+	}
 	for (i = 0; i < SIMDEV_MAX_QUEUES; i++) {
 		udma_free(drv->ctx, drv->q[i].sq);
 		udma_free(drv->ctx, drv->q[i].cq);
@@ -263,6 +288,8 @@ int simdrv_wait(struct simdrv *drv, int timeout_ms)
 	uint32_t st;
 	int rc;
 
+	if (simdrv_gone(drv))
+		return -ENODEV;
 	if (!drv->irq_mode) {
 		sched_yield();
 		return 0;
@@ -272,6 +299,8 @@ int simdrv_wait(struct simdrv *drv, int timeout_ms)
 		return -errno;
 	if (!rc)
 		return -ETIMEDOUT;
+	if (simdrv_gone(drv))
+		return -ENODEV; /* the interrupt was the removal */
 	/* Ack the event, then clear the causes (write-1-to-clear) so the next
 	 * completion raises a new one; the caller reaps after this, so a
 	 * completion that lands in between is not lost. */

@@ -63,8 +63,16 @@ unsigned simdrv_submit(struct simdrv_queue *q, const struct simdev_sqe *sqes, un
 /* Take up to max new completions (no waiting): the count. */
 unsigned simdrv_reap(struct simdrv_queue *q, struct simdev_cqe *out, unsigned max);
 /* Wait for the device: interrupt mode sleeps on the interrupt fd (up to
- * timeout_ms), polling mode yields once. 0, or -ETIMEDOUT, or a negative errno. */
+ * timeout_ms), polling mode yields once. 0, or -ETIMEDOUT, -ENODEV (the
+ * device is gone), or a negative errno. */
 int simdrv_wait(struct simdrv *drv, int timeout_ms);
+
+/* The device has gone away (its process died: its registers read all ones,
+ * as a surprise-removed PCI function's do). No completion will come. */
+bool simdrv_gone(const struct simdrv *drv);
+/* After the device is gone: take back what q had in flight, oldest first
+ * (up to max cookies; call again while it returns max). */
+unsigned simdrv_abandon(struct simdrv_queue *q, uint64_t *cookies, unsigned max);
 
 /* Register access (little-endian host assumed, as x86 and arm64 are). */
 uint32_t simdrv_rd32(const struct simdrv *drv, unsigned off);

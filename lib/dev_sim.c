@@ -182,11 +182,12 @@ static int sim_notify(struct udma_dev *dev)
 	return 0;
 }
 
-static int sim_map(struct udma_dev *dev, uint64_t iova, void *host, size_t len)
+static int sim_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, void *host, size_t len)
 {
 	struct sim_dev *s = dev->priv;
 	int rc = simdev_iommu_map(s->model, iova, host, len);
 
+	(void)r;
 	if (rc)
 		return udma__err(-rc, "sim:%s: cannot map IOVA 0x%llx (+%zu) in its IOMMU: %s", dev->name,
 				 (unsigned long long)iova, len, strerror(-rc));

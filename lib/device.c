@@ -35,7 +35,7 @@ static int for_each_run(struct udma_dev *dev, struct udma_region *r, bool map, s
 			break;
 		}
 		if (map)
-			rc = dev->ops->map(dev, iova, va, len);
+			rc = dev->ops->map(dev, r, iova, va, len);
 		else
 			dev->ops->unmap(dev, iova);
 		if (rc)
@@ -139,17 +139,39 @@ static int parse_option(const char *spec, char *opt, struct udma_dev_args *a)
 			 opt);
 }
 
-static int parse_sim(const char *spec, const char *rest, struct udma_dev_args *a)
+/* "NAME[,options]@PATH": the part after the first '@' is the socket's path. */
+static int parse_socket(const char *spec, char *rest, struct udma_dev_args *a)
 {
-	char buf[256], *tok, *save = NULL;
-	size_t nlen = strcspn(rest, ",@");
-	size_t i;
+	char *at = strchr(rest, '@');
 
-	if (rest[nlen] == '@')
-		return udma__err(ENOTSUP,
-				 "device spec '%s': out-of-process simulated devices (sim:NAME@SOCKET) are "
-				 "not implemented yet: use 'sim:NAME' for a device in this process",
+	if (!at)
+		return 0;
+	*at++ = 0;
+	if (!*at)
+		return udma__err(EINVAL, "device spec '%s': no socket path after '@' (sim:NAME@/path/to/socket)",
 				 spec);
+	if (strlen(at) >= sizeof(a->socket))
+		return udma__err(ENAMETOOLONG,
+				 "device spec '%s': the socket path is longer than %zu bytes, the limit "
+				 "of a UNIX socket address: use a shorter path",
+				 spec, sizeof(a->socket) - 1);
+	strcpy(a->socket, at);
+	return 0;
+}
+
+static int parse_sim(const char *spec, const char *whole, struct udma_dev_args *a)
+{
+	char buf[256], left[256], *tok, *save = NULL;
+	const char *rest = left;
+	size_t nlen, i;
+	int rc;
+
+	if (strlen(whole) >= sizeof(left))
+		return udma__err(EINVAL, "device spec '%s' is too long", spec);
+	strcpy(left, whole);
+	if ((rc = parse_socket(spec, left, a)))
+		return rc;
+	nlen = strcspn(rest, ",");
 	if (!nlen || nlen >= sizeof(a->name))
 		return udma__err(EINVAL, "device spec '%s': the device name must be 1 to %zu characters",
 				 spec, sizeof(a->name) - 1);
@@ -173,9 +195,7 @@ static int parse_sim(const char *spec, const char *rest, struct udma_dev_args *a
 	if (!buf[0] || buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,"))
 		return udma__err(EINVAL, "device spec '%s': empty option (options are ',key=value')", spec);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int rc = parse_option(spec, tok, a);
-
-		if (rc)
+		if ((rc = parse_option(spec, tok, a)))
 			return rc;
 	}
 	return 0;
@@ -197,7 +217,7 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 	if (!strncmp(spec, "sim:", 4)) {
 		if ((rc = parse_sim(spec, spec + 4, &args)))
 			return rc;
-		ops = &udma__dev_sim_ops;
+		ops = args.socket[0] ? &udma__dev_simproc_ops : &udma__dev_sim_ops;
 	} else if (!strncmp(spec, "uio:", 4) || !strncmp(spec, "vfio:", 5)) {
 		return udma__err(ENOTSUP,
 				 "device spec '%s': the %s backend is not built yet; 'sim:NAME' (the "

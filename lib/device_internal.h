@@ -13,6 +13,7 @@ struct udma_dev_args {
 	char name[UDMA_DEV_NAME_MAX];
 	unsigned queues;   /* 0: the backend's default */
 	size_t block_size; /* 0: no block store */
+	char socket[108];  /* "sim:NAME@PATH": the device process's socket; "" in-process */
 };
 
 struct udma_dev;
@@ -26,9 +27,9 @@ struct udma_dev_ops {
 	int (*irq_fd)(struct udma_dev *dev, unsigned vector);
 	int (*irq_ack)(struct udma_dev *dev, unsigned vector);
 	int (*notify)(struct udma_dev *dev);
-	/* The device's IOMMU: [iova, iova + len) reaches host. Called with
-	 * ctx->lock held, so it must not take it. */
-	int (*map)(struct udma_dev *dev, uint64_t iova, void *host, size_t len);
+	/* The device's IOMMU: [iova, iova + len) reaches host, which lies in r.
+	 * Called with ctx->lock held, so it must not take it. */
+	int (*map)(struct udma_dev *dev, struct udma_region *r, uint64_t iova, void *host, size_t len);
 	void (*unmap)(struct udma_dev *dev, uint64_t iova);
 };
 
@@ -41,6 +42,7 @@ struct udma_dev {
 };
 
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_sim_ops;
+UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_simproc_ops;
 
 /* region.c, with ctx->lock held: map a new region for every attached device
  * (0, or the error after undoing the devices already mapped), and unmap one

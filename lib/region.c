@@ -103,10 +103,12 @@ static void region_unmap(struct udma_region *r)
 		close(r->fd);
 	free(r->iova);
 	free(r->run_end);
+	free(r->file_page);
 	r->addr = NULL;
 	r->fd = -1;
 	r->iova = NULL;
 	r->run_end = NULL;
+	r->file_page = NULL;
 }
 
 static void region_free(struct udma_region *r)
@@ -160,6 +162,8 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		return udma__err(ENOMEM, "out of memory for a region");
 	r->ctx = ctx;
 	r->fd = -1;
+	/* A device in another process maps regions through their files. */
+	r->keep_fd = __atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
 	r->numa_node = node;
 	r->flags = o->flags;
 	snprintf(r->name, sizeof(r->name), "%s", o->name && *o->name ? o->name : "region");
@@ -173,7 +177,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
 	if (rc)
 		goto fail;
-	if (!(r->flags & UDMA_REGION_SHARED) && r->fd >= 0) {
+	if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && r->fd >= 0) {
 		close(r->fd); /* the mapping keeps the file alive */
 		r->fd = -1;
 	}
@@ -241,7 +245,7 @@ int udma_region_numa_node(const struct udma_region *r)
 
 int udma_region_fd(const struct udma_region *r)
 {
-	return r->fd;
+	return (r->flags & UDMA_REGION_SHARED) ? r->fd : -1;
 }
 
 const char *udma_region_name(const struct udma_region *r)

@@ -87,8 +87,19 @@ static int place_run(struct udma_region *r, const struct udma_candidate *run, si
 	kept = calloc(total, sizeof(*kept));
 	if (!kept)
 		return udma__err(ENOMEM, "out of memory");
-	for (k = 0; k < r->npages; k++)
+	if (r->keep_fd) {
+		free(r->file_page); /* from an earlier, narrower search */
+		r->file_page = malloc(r->npages * sizeof(*r->file_page));
+		if (!r->file_page) {
+			free(kept);
+			return udma__err(ENOMEM, "out of memory");
+		}
+	}
+	for (k = 0; k < r->npages; k++) {
 		kept[run[k].index] = true;
+		if (r->file_page)
+			r->file_page[k] = (uint32_t)run[k].index;
+	}
 	for (k = 0; k < total; k++)
 		if (!kept[k] && fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					  (off_t)(k * r->page_size), (off_t)r->page_size) < 0) {

@@ -33,7 +33,9 @@ int udma__reserve_va(size_t len, size_t align, void **out)
 int udma__memfd(const char *name, size_t page_size, size_t len)
 {
 	char label[64];
-	unsigned flags = MFD_CLOEXEC;
+	/* Sealable: a device process is handed the file only once it can no
+	 * longer shrink under the device's mapping. */
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 	int fd, rc;
 
 	if (page_size > UDMA_PAGE_4K)
@@ -110,7 +112,7 @@ int udma__region_map(struct udma_region *r)
 	int flags = MAP_FIXED, rc;
 	void *va, *addr;
 
-	if (r->hugetlb || (r->flags & UDMA_REGION_SHARED)) {
+	if (r->hugetlb || (r->flags & UDMA_REGION_SHARED) || r->keep_fd) {
 		r->fd = udma__memfd(r->name, r->page_size, r->size);
 		if (r->fd < 0)
 			return r->fd;

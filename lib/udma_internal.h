@@ -42,12 +42,16 @@ struct udma_region {
 	size_t npages;
 	int numa_node;
 	unsigned flags;
-	int fd;
+	int fd;	      /* the backing file: SHARED, or while a process device is attached */
+	bool keep_fd; /* created while a device in another process was attached */
 	bool hugetlb;
 	/* PA mode only: IOVA of each page, and for each page the index of the
 	 * last page of the physically contiguous run it belongs to. */
 	uint64_t *iova;
 	uint32_t *run_end;
+	/* CONTIG in PA mode with keep_fd: the file page behind each page (the
+	 * pages are mapped in physical order, not file order). */
+	uint32_t *file_page;
 	/* What was carved from this region: NULL, a pool (an aligned pointer), or
 	 * a heap record (its pointer with bit 0 set), so a lookup tells them apart. */
 	void *owner;
@@ -73,6 +77,7 @@ struct udma_ctx {
 	struct udma_heap *heap;	       /* heap.c */
 	struct udma_dev *devices;      /* device.c: attached devices, under lock */
 	bool devices_hooked;	       /* device.c: its teardown is registered */
+	unsigned file_devices; /* device.c, atomic: attached devices that need regions as files */
 	void (*teardown[UDMA_CTX_MAX_TEARDOWNS])(struct udma_ctx *ctx);
 	unsigned nteardown;
 };

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The device layer with the simulated device in a thread ("sim:NAME"),
- * driven by the reference driver (drivers-sim/simdrv.c): DMA copy and fill on
- * pool and heap buffers, NIC loopback, block store, in polling and interrupt
- * modes, VA and (as root) PA IOVAs; regions created after the device opened;
- * IOMMU faults; reset with buffers in flight; spec errors.
+ * The device layer with the simulated device, driven by the reference driver
+ * (drivers-sim/simdrv.c): DMA copy and fill on pool and heap buffers, NIC
+ * loopback, block store, in polling and interrupt modes, VA and (as root) PA
+ * IOVAs; regions created after the device opened; IOMMU faults; reset with
+ * buffers in flight; spec errors. Every operation runs twice: the device in a
+ * thread ("sim:NAME") and in a udma-simd process ("sim:NAME@SOCKET").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "simd_spawn.h"
 #include "simdrv.h"
 
 #define BUF_SIZE  2048u
@@ -30,37 +32,52 @@ static const struct mode va_irq = {UDMA_IOVA_VA, true, "VA, interrupts"};
 static const struct mode pa_poll = {UDMA_IOVA_PA, false, "PA, polling"};
 static const struct mode pa_irq = {UDMA_IOVA_PA, true, "PA, interrupts"};
 
+/* Which group runs: the device in a thread, or in a udma-simd process. */
+static bool in_process;
+
 struct fix {
 	struct udma_ctx *ctx;
 	struct udma_dev *dev;
 	struct simdrv drv;
 	struct udma_pool *pool;
+	struct simd_proc proc;
 };
 
+/* The device first: regions made after it are handed to a device process. */
 static void fix_open(struct fix *f, const struct mode *m, const char *spec)
 {
 	struct udma_ctx_opts o = {.iova_mode = m->iova, .numa_node = UDMA_NUMA_ANY};
 	struct udma_pool_opts po = {
 		.obj_size = BUF_SIZE, .count = POOL_BUFS, .numa_node = UDMA_NUMA_ANY, .name = "dev-bufs"};
+	char full[256];
 	int rc;
 
 	memset(f, 0, sizeof(*f));
+	f->proc.pid = -1;
+	snprintf(full, sizeof(full), "%s", spec);
+	if (in_process) {
+		assert_int_equal(simd_spawn(&f->proc, NULL, NULL), 0);
+		snprintf(full, sizeof(full), "%s@%s", spec, f->proc.sock);
+	}
 	assert_int_equal(udma_ctx_create(&o, &f->ctx), 0);
-	assert_int_equal(udma_pool_create(f->ctx, &po, &f->pool), 0);
-	rc = udma_dev_open(f->ctx, spec, &f->dev);
+	rc = udma_dev_open(f->ctx, full, &f->dev);
 	if (rc)
-		print_error("udma_dev_open(%s): %s\n", spec, udma_last_error());
+		print_error("udma_dev_open(%s): %s\n", full, udma_last_error());
 	assert_int_equal(rc, 0);
+	assert_int_equal(udma_pool_create(f->ctx, &po, &f->pool), 0);
 	assert_int_equal(simdrv_attach(&f->drv, f->ctx, f->dev, m->irq), 0);
 }
 
 static void fix_close(struct fix *f)
 {
 	simdrv_detach(&f->drv);
-	udma_dev_close(f->dev);
 	assert_int_equal(udma_pool_avail(f->pool), POOL_BUFS);
 	udma_pool_destroy(f->pool);
+	udma_dev_close(f->dev);
 	udma_ctx_destroy(f->ctx);
+	/* A device process exits, cleanly, once its driver has gone. */
+	if (in_process)
+		assert_int_equal(simd_reap(&f->proc, 2000), 0);
 }
 
 /* Submit n entries and wait for their n completions (in cqes, in order). */
@@ -539,8 +556,7 @@ static void open_errors(void **state)
 		"sim:x,block=lots",
 		"sim:x,colour=blue",
 	};
-	static const char *const unsupported[] = {"sim:x@/tmp/simd.sock", "uio:/dev/uio0",
-						  "vfio:0000:00:03.0"};
+	static const char *const unsupported[] = {"uio:/dev/uio0", "vfio:0000:00:03.0"};
 	struct udma_dev *dev = (void *)1;
 	struct udma_ctx *ctx;
 	void *addr;
@@ -563,8 +579,6 @@ static void open_errors(void **state)
 	for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
 		th_assert_err(udma_dev_open(ctx, unsupported[i], &dev), ENOTSUP);
 	assert_non_null(strstr(udma_last_error(), "not built yet"));
-	th_assert_err(udma_dev_open(ctx, "sim:x@/tmp/s", &dev), ENOTSUP);
-	assert_non_null(strstr(udma_last_error(), "not implemented yet"));
 
 	/* A good one, and its per-call errors. */
 	assert_int_equal(udma_dev_open(ctx, "sim:ok,queues=8,block=64K", &dev), 0);
@@ -601,23 +615,33 @@ static void ctx_destroy_closes(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest va_tests[] = {
-		th_test(open_errors),	     th_test(dma_va_poll), th_test(dma_va_irq),
-		th_test(nic_va_poll),	     th_test(nic_va_irq),  th_test(block_va_irq),
-		th_test(late_region),	     th_test(iommu_fault), th_test(reset_in_flight),
+	const struct CMUnitTest thread_only[] = {
+		th_test(open_errors),
 		th_test(ctx_destroy_closes),
+	};
+	const struct CMUnitTest va_tests[] = {
+		th_test(dma_va_poll), th_test(dma_va_irq),  th_test(nic_va_poll),	  th_test(nic_va_irq),
+		th_test(block_va_irq), th_test(late_region), th_test(iommu_fault), th_test(reset_in_flight),
 	};
 	const struct CMUnitTest pa_tests[] = {
 		th_test(dma_pa_poll), th_test(dma_pa_irq),    th_test(nic_pa_poll),
 		th_test(nic_pa_irq),  th_test(block_pa_poll),
 	};
+	bool pa = udma_pfn_readable() > 0;
 	int rc;
 
 	th_threads_warm_up(TH_MAX_THREADS);
-	rc = cmocka_run_group_tests_name("dev_sim", va_tests, NULL, NULL);
-	if (udma_pfn_readable() > 0)
-		rc |= cmocka_run_group_tests_name("dev_sim PA", pa_tests, NULL, NULL);
-	else
+	rc = cmocka_run_group_tests_name("dev_sim", thread_only, NULL, NULL);
+	for (int proc = 0; proc < 2; proc++) {
+		in_process = proc;
+		rc |= _cmocka_run_group_tests(proc ? "dev_sim VA, device process" : "dev_sim VA, device thread",
+					      va_tests, sizeof(va_tests) / sizeof(va_tests[0]), NULL, NULL);
+		if (pa)
+			rc |= _cmocka_run_group_tests(proc ? "dev_sim PA, device process"
+							   : "dev_sim PA, device thread",
+						      pa_tests, sizeof(pa_tests) / sizeof(pa_tests[0]), NULL, NULL);
+	}
+	if (!pa)
 		printf("dev_sim PA: not run, physical addresses need root (CAP_SYS_ADMIN)\n");
 	return rc;
 }

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated device in another process ("sim:NAME@SOCKET", served by
+ * udma-simd): as with vhost-user, we hand it memory as file descriptors over a
+ * UNIX socket (drivers-sim/simd_proto.h) - the BAR, the doorbell and
+ * interrupt eventfds at HELLO, then each region's file with its IOVA ranges.
+ *
+ * If the device process dies, a monitor thread sees the socket hang up and
+ * does what a PCI surprise removal does: the BAR reads all ones from then on
+ * and the interrupt fd fires, so a driver waiting on either notices at once
+ * and takes back what it had in flight.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "device_internal.h"
+#include "simd_proto.h"
+#include "simdev_regs.h"
+
+#define SIMPROC_STACK (256u << 10)
+
+struct simproc {
+	struct udma_dev *dev;
+	int sock, doorbell_fd, irq_fd, stop_fd;
+	void *bar;
+	uint32_t pid; /* the device's process */
+	uint64_t seq;
+	pthread_mutex_t req_lock; /* one request on the socket at a time */
+	pthread_t monitor;
+	bool monitoring;
+	bool counted; /* in ctx->file_devices */
+	int gone;     /* atomic */
+	char path[108];
+};
+
+/* Once: the device's registers read all ones, as a removed PCI function's
+ * do, and whoever sleeps on the interrupt fd wakes up. */
+static void device_gone(struct simproc *p, const char *why)
+{
+	uint64_t one = 1;
+	void *ones;
+
+	if (__atomic_exchange_n(&p->gone, 1, __ATOMIC_ACQ_REL))
+		return;
+	/* A private page of 0xff in place of the shared BAR: a device that is
+	 * merely stuck cannot write our view of it any more. */
+	ones = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ones != MAP_FAILED) {
+		memset(ones, 0xff, SIMDEV_BAR0_SIZE);
+		if (mremap(ones, SIMDEV_BAR0_SIZE, SIMDEV_BAR0_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, p->bar) ==
+		    MAP_FAILED)
+			munmap(ones, SIMDEV_BAR0_SIZE);
+	}
+	if (ones == MAP_FAILED || *(volatile uint32_t *)((uint8_t *)p->bar + SIMDEV_REG_STATUS) != UINT32_MAX)
+		memset(p->bar, 0xff, SIMDEV_BAR0_SIZE);
+	if (write(p->irq_fd, &one, sizeof(one)) < 0) {
+		/* saturated: it is readable anyway */
+	}
+	fprintf(stderr, "udma: device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones\n",
+		p->dev->name, p->path, p->pid, why);
+}
+
+static bool is_gone(struct simproc *p)
+{
+	return __atomic_load_n(&p->gone, __ATOMIC_ACQUIRE);
+}
+
+static void *monitor_thread(void *arg)
+{
+	struct simproc *p = arg;
+	/* No POLLIN on the socket: replies are the requester's to read. */
+	struct pollfd pfd[2] = {{.fd = p->sock, .events = 0}, {.fd = p->stop_fd, .events = POLLIN}};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			device_gone(p, "its process exited or closed the connection");
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Send a request and wait for its answer. 0, or a negative errno with the
+ * error set (the device's own words when it refused). */
+static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int *fds, unsigned nfds)
+{
+	struct simd_reply reply;
+	struct pollfd pfd = {.fd = p->sock, .events = POLLIN};
+	int rfds[SIMD_MAX_FDS];
+	unsigned nr;
+	ssize_t n;
+	int rc;
+
+	pthread_mutex_lock(&p->req_lock);
+	h->len = (uint32_t)len;
+	h->seq = ++p->seq;
+	rc = simd_send(p->sock, h, len, fds, nfds);
+	if (rc) {
+		pthread_mutex_unlock(&p->req_lock);
+		device_gone(p, "it stopped reading its socket");
+		return udma__err(ENODEV, "sim:%s: the device process is gone (%s)", p->dev->name,
+				 strerror(-rc));
+	}
+	do {
+		rc = poll(&pfd, 1, SIMD_REPLY_MS);
+		if (rc <= 0) {
+			if (rc < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		n = simd_recv(p->sock, &reply, sizeof(reply), rfds, &nr);
+		simd_close_fds(rfds, nr);
+		if (n <= 0 || (size_t)n != sizeof(reply) || reply.h.type != SIMD_MSG_REPLY) {
+			rc = 0;
+			break;
+		}
+	} while (reply.h.seq != h->seq); /* an answer to an earlier, abandoned request */
+	pthread_mutex_unlock(&p->req_lock);
+	if (rc <= 0) {
+		/* A device that does not answer is removed: nothing waits on it forever. */
+		shutdown(p->sock, SHUT_RDWR);
+		device_gone(p, rc ? "its socket failed" : "it did not answer within 5 s");
+		return udma__err(ENODEV, "sim:%s: the device process (%s) did not answer: it is gone",
+				 p->dev->name, p->path);
+	}
+	if (reply.status < 0) {
+		reply.msg[sizeof(reply.msg) - 1] = 0;
+		return udma__err(-reply.status, "sim:%s: the device refused: %s", p->dev->name, reply.msg);
+	}
+	p->pid = reply.pid;
+	return 0;
+}
+
+static void simproc_free(struct simproc *p)
+{
+	int fds[4] = {p->sock, p->doorbell_fd, p->irq_fd, p->stop_fd};
+
+	if (p->monitoring) {
+		uint64_t one = 1;
+
+		if (write(p->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(p->monitor, NULL);
+	}
+	/* Closing the socket tells the device process to stop and exit. */
+	simd_close_fds(fds, 4);
+	if (p->bar)
+		munmap(p->bar, SIMDEV_BAR0_SIZE);
+	if (p->counted)
+		__atomic_fetch_sub(&p->dev->ctx->file_devices, 1, __ATOMIC_RELEASE);
+	pthread_mutex_destroy(&p->req_lock);
+	free(p);
+}
+
+static int connect_to(struct simproc *p, const struct udma_dev_args *a)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	strcpy(sa.sun_path, a->socket);
+	p->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (p->sock < 0)
+		return udma__err(errno, "sim:%s: socket: %s", a->name, strerror(errno));
+	if (connect(p->sock, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return 0;
+	switch (errno) {
+	case ENOENT:
+		return udma__err(ENOENT, "sim:%s: no socket at %s: start the device first (udma-simd --socket %s)",
+				 a->name, a->socket, a->socket);
+	case ECONNREFUSED:
+		return udma__err(ECONNREFUSED,
+				 "sim:%s: nothing listens on %s (the device exited, or has its driver "
+				 "already): start a new one (udma-simd --socket %s)",
+				 a->name, a->socket, a->socket);
+	default:
+		return udma__err(errno, "sim:%s: cannot connect to %s: %s", a->name, a->socket, strerror(errno));
+	}
+}
+
+/* The BAR is a sealed memfd page both processes map. */
+static int make_bar(struct simproc *p, const struct udma_dev_args *a, int *fd)
+{
+	*fd = memfd_create("udma-sim-bar", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (*fd < 0 || ftruncate(*fd, SIMDEV_BAR0_SIZE) < 0 ||
+	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+		return udma__err(errno, "sim:%s: cannot make its BAR: %s", a->name, strerror(errno));
+	p->bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (p->bar == MAP_FAILED) {
+		p->bar = NULL;
+		return udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
+	}
+	return 0;
+}
+
+static int simproc_open(struct udma_dev *dev, const struct udma_dev_args *a)
+{
+	struct simd_hello hello = {.h.type = SIMD_MSG_HELLO, .magic = SIMD_MAGIC, .version = SIMD_VERSION};
+	struct simproc *p = calloc(1, sizeof(*p));
+	pthread_attr_t attr;
+	int bar_fd = -1, rc;
+
+	if (!p)
+		return udma__err(ENOMEM, "out of memory for device '%s'", a->name);
+	p->dev = dev;
+	p->sock = p->doorbell_fd = p->irq_fd = p->stop_fd = -1;
+	pthread_mutex_init(&p->req_lock, NULL);
+	snprintf(p->path, sizeof(p->path), "%s", a->socket);
+	if ((rc = connect_to(p, a)) || (rc = make_bar(p, a, &bar_fd)))
+		goto fail;
+	/* The device sleeps on the doorbell; we poll the interrupt fd. */
+	p->doorbell_fd = eventfd(0, EFD_CLOEXEC);
+	p->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (p->doorbell_fd < 0 || p->irq_fd < 0 || p->stop_fd < 0) {
+		rc = udma__err(errno, "sim:%s: eventfd: %s (raise the open file limit, ulimit -n)", a->name,
+			       strerror(errno));
+		goto fail;
+	}
+	snprintf(hello.name, sizeof(hello.name), "%s", a->name);
+	hello.queues = a->queues ? a->queues : 4;
+	hello.block_bytes = a->block_size;
+	rc = request(p, &hello.h, sizeof(hello), (int[]){bar_fd, p->doorbell_fd, p->irq_fd}, 3);
+	if (rc)
+		goto fail;
+	close(bar_fd);
+	bar_fd = -1;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, SIMPROC_STACK);
+	rc = pthread_create(&p->monitor, &attr, monitor_thread, p);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		rc = udma__err(rc, "sim:%s: cannot start its monitor thread: %s", a->name, strerror(rc));
+		goto fail;
+	}
+	p->monitoring = true;
+	/* From now on regions keep their files, for this device to map. */
+	__atomic_fetch_add(&dev->ctx->file_devices, 1, __ATOMIC_RELEASE);
+	p->counted = true;
+	dev->priv = p;
+	return 0;
+fail:
+	if (bar_fd >= 0)
+		close(bar_fd);
+	simproc_free(p);
+	return rc;
+}
+
+static void simproc_close(struct udma_dev *dev)
+{
+	simproc_free(dev->priv);
+	dev->priv = NULL;
+}
+
+static int simproc_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
+{
+	struct simproc *p = dev->priv;
+
+	if (bar != 0)
+		return udma__err(EINVAL, "sim:%s has BAR 0 only, not BAR %u", dev->name, bar);
+	*addr = p->bar;
+	*len = SIMDEV_BAR0_SIZE;
+	return 0;
+}
+
+static int simproc_irq_fd(struct udma_dev *dev, unsigned vector)
+{
+	struct simproc *p = dev->priv;
+
+	if (vector != 0)
+		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
+	return p->irq_fd;
+}
+
+static int simproc_irq_ack(struct udma_dev *dev, unsigned vector)
+{
+	struct simproc *p = dev->priv;
+	uint64_t v;
+
+	if (vector != 0)
+		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
+	if (read(p->irq_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return udma__err(errno, "sim:%s: reading the interrupt eventfd: %s", dev->name,
+				 strerror(errno));
+	return 0;
+}
+
+static int simproc_notify(struct udma_dev *dev)
+{
+	struct simproc *p = dev->priv;
+	uint32_t ctrl;
+	uint64_t one = 1;
+
+	if (is_gone(p))
+		return udma__err(ENODEV, "sim:%s: the device process (pid %u) is gone: close the device",
+				 dev->name, p->pid);
+	ctrl = __atomic_load_n((const uint32_t *)((uint8_t *)p->bar + SIMDEV_REG_CTRL), __ATOMIC_ACQUIRE);
+	if (!(ctrl & SIMDEV_CTRL_IRQ))
+		return 0;
+	if (write(p->doorbell_fd, &one, sizeof(one)) < 0)
+		return udma__err(errno, "sim:%s: writing the doorbell eventfd: %s", dev->name,
+				 strerror(errno));
+	return 0;
+}
+
+/* The file ranges behind [host, host + len) of r, in order. */
+static uint32_t segments(const struct udma_region *r, const uint8_t *host, size_t len, struct simd_seg *seg,
+			 uint32_t max)
+{
+	size_t off = (size_t)(host - r->addr), first, last, k;
+	uint32_t n = 0;
+
+	if (!r->file_page) {
+		seg[0] = (struct simd_seg){.offset = off, .len = len};
+		return 1;
+	}
+	/* Pages mapped in physical order: a segment per stretch of file pages. */
+	first = off >> r->page_shift;
+	last = (off + len - 1) >> r->page_shift;
+	for (k = first; k <= last; k++) {
+		uint64_t fo = (uint64_t)r->file_page[k] << r->page_shift;
+
+		if (n && seg[n - 1].offset + seg[n - 1].len == fo) {
+			seg[n - 1].len += r->page_size;
+			continue;
+		}
+		if (n == max)
+			return 0;
+		seg[n++] = (struct simd_seg){.offset = fo, .len = r->page_size};
+	}
+	return n;
+}
+
+static int simproc_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, void *host, size_t len)
+{
+	static const size_t cap = SIMD_MSG_MAX;
+	struct simproc *p = dev->priv;
+	struct simd_map *m;
+	int rc;
+
+	if (is_gone(p))
+		return 0; /* a removed device reaches no memory: nothing to map */
+	if (r->fd < 0)
+		return udma__err(EBUSY,
+				 "sim:%s: region '%s' was created before this out-of-process device was "
+				 "opened, so it has no file to hand the device: open the device first (or "
+				 "create the region with UDMA_REGION_SHARED)",
+				 dev->name, r->name);
+	/* No shrinking under the device's mapping: that would crash it. */
+	if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+		return udma__err(errno, "sim:%s: cannot seal the file of region '%s': %s", dev->name, r->name,
+				 strerror(errno));
+	m = calloc(1, cap);
+	if (!m)
+		return udma__err(ENOMEM, "out of memory");
+	m->h.type = SIMD_MSG_MAP;
+	m->iova = iova;
+	m->len = len;
+	m->nseg = segments(r, host, len, m->seg, (uint32_t)SIMD_MAX_SEGS);
+	if (!m->nseg) {
+		free(m);
+		return udma__err(ENOTSUP,
+				 "sim:%s: region '%s' is spread over more than %zu stretches of its file, "
+				 "more than one device mapping can hold: use hugepages",
+				 dev->name, r->name, (size_t)SIMD_MAX_SEGS);
+	}
+	rc = request(p, &m->h, sizeof(*m) + m->nseg * sizeof(m->seg[0]), &r->fd, 1);
+	free(m);
+	/* Lost the device meanwhile: as above, there is nothing to map. */
+	return rc == -ENODEV ? 0 : rc;
+}
+
+static void simproc_unmap(struct udma_dev *dev, uint64_t iova)
+{
+	struct simproc *p = dev->priv;
+	struct simd_unmap u = {.h.type = SIMD_MSG_UNMAP, .iova = iova};
+
+	if (!is_gone(p))
+		request(p, &u.h, sizeof(u), NULL, 0);
+}
+
+const struct udma_dev_ops udma__dev_simproc_ops = {
+	.kind = "sim",
+	.open = simproc_open,
+	.close = simproc_close,
+	.bar = simproc_bar,
+	.irq_fd = simproc_irq_fd,
+	.irq_ack = simproc_irq_ack,
+	.notify = simproc_notify,
+	.map = simproc_map,
+	.unmap = simproc_unmap,
+};

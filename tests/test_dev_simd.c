@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated device in its own process (udma-simd, "sim:NAME@SOCKET"):
+ * what can go wrong when opening it, and either side dying. Killing the device
+ * mid-traffic: the driver sees it within a second (registers read all ones, the
+ * interrupt fd fires) and takes back every buffer it had in flight. Killing
+ * the driver: the device process exits cleanly. The operations themselves are
+ * tested in both modes by test_dev_sim.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "simd_spawn.h"
+#include "simdrv.h"
+
+#define BUF_SIZE  (64u << 10)
+#define POOL_BUFS 512u
+#define DEPTH	  256u
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int open_on(struct udma_ctx *ctx, const char *name, const struct simd_proc *p, struct udma_dev **dev)
+{
+	char spec[256];
+
+	snprintf(spec, sizeof(spec), "%s@%s", name, p->sock);
+	return udma_dev_open(ctx, spec, dev);
+}
+
+static void open_errors(void **state)
+{
+	struct udma_region_opts ro = {.size = 1 << 20, .numa_node = UDMA_NUMA_ANY, .name = "early"};
+	struct udma_region *early, *shared;
+	struct udma_dev *dev = NULL;
+	struct udma_ctx *ctx;
+	struct simd_proc p;
+	char spec[300];
+	const char *args[] = {"--max-block", "1M", NULL};
+
+	(void)state;
+	assert_int_equal(udma_ctx_create(NULL, &ctx), 0);
+	th_assert_err(udma_dev_open(ctx, "sim:x@", &dev), EINVAL);
+	memset(spec, 0, sizeof(spec));
+	strcpy(spec, "sim:x@/");
+	memset(spec + 7, 'a', 150);
+	th_assert_err(udma_dev_open(ctx, spec, &dev), ENAMETOOLONG);
+	th_assert_err(udma_dev_open(ctx, "sim:x@/nonexistent/sock", &dev), ENOENT);
+	assert_non_null(strstr(udma_last_error(), "udma-simd --socket"));
+	th_assert_err(udma_dev_open(ctx, "sim:x,queues=0@/nonexistent/sock", &dev), EINVAL);
+	assert_null(dev);
+
+	/* The device refuses what it cannot do, in its own words. */
+	assert_int_equal(simd_spawn(&p, NULL, args), 0);
+	th_assert_err(open_on(ctx, "sim:big,block=2M", &p, &dev), EINVAL);
+	assert_non_null(strstr(udma_last_error(), "--max-block"));
+	assert_int_equal(simd_reap(&p, 2000), 0);
+
+	/* A region made before the device has no file to hand it, unless SHARED. */
+	assert_int_equal(udma_region_create(ctx, &ro, &early), 0);
+	assert_int_equal(simd_spawn(&p, NULL, NULL), 0);
+	th_assert_err(open_on(ctx, "sim:late", &p, &dev), EBUSY);
+	assert_non_null(strstr(udma_last_error(), "'early'"));
+	assert_int_equal(simd_reap(&p, 2000), 0);
+	udma_region_destroy(early);
+	ro.flags = UDMA_REGION_SHARED;
+	ro.name = "shared";
+	assert_int_equal(udma_region_create(ctx, &ro, &shared), 0);
+	assert_int_equal(simd_spawn(&p, NULL, NULL), 0);
+	assert_int_equal(open_on(ctx, "sim:ok", &p, &dev), 0);
+	/* One driver per device: a second one is turned away. */
+	{
+		struct udma_dev *second = NULL;
+
+		th_assert_err(open_on(ctx, "sim:two", &p, &second), ENOENT);
+		assert_null(second);
+	}
+	udma_dev_close(dev);
+	udma_region_destroy(shared);
+	assert_int_equal(simd_reap(&p, 2000), 0);
+	udma_ctx_destroy(ctx);
+}
+
+struct traffic {
+	struct udma_ctx *ctx;
+	struct udma_dev *dev;
+	struct simdrv drv;
+	struct udma_pool *pool;
+	struct simd_proc proc;
+	unsigned out; /* buffers taken from the pool */
+};
+
+static void traffic_open(struct traffic *t, bool irq)
+{
+	struct udma_pool_opts po = {
+		.obj_size = BUF_SIZE, .count = POOL_BUFS, .numa_node = UDMA_NUMA_ANY, .name = "kill-bufs"};
+	/* VA: 64 KiB buffers need no physical contiguity (PA is test_dev_sim's). */
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
+
+	memset(t, 0, sizeof(*t));
+	assert_int_equal(simd_spawn(&t->proc, NULL, NULL), 0);
+	assert_int_equal(udma_ctx_create(&o, &t->ctx), 0);
+	assert_int_equal(open_on(t->ctx, "sim:victim,queues=1", &t->proc, &t->dev), 0);
+	if (udma_pool_create(t->ctx, &po, &t->pool))
+		fail_msg("udma_pool_create: %s", udma_last_error());
+	assert_int_equal(simdrv_attach(&t->drv, t->ctx, t->dev, irq), 0);
+	assert_int_equal(simdrv_queue_setup(&t->drv, 0, SIMDEV_QTYPE_DMA, DEPTH), 0);
+	assert_int_equal(simdrv_enable(&t->drv), 0);
+}
+
+/* Keep the queue full of 64 KiB copies between pool buffers; the cookie
+ * names both, so whatever comes back (done or abandoned) goes back. */
+static void refill(struct traffic *t)
+{
+	struct simdrv_queue *q = &t->drv.q[0];
+	struct simdev_sqe sqe[32];
+	unsigned n = 0;
+
+	while (n < 32 && simdrv_space(q) > n) {
+		void *src = udma_pool_get(t->pool), *dst;
+
+		if (!src)
+			break;
+		dst = udma_pool_get(t->pool);
+		if (!dst) {
+			udma_pool_put(t->pool, src);
+			break;
+		}
+		t->out += 2;
+		sqe[n] = (struct simdev_sqe){.opcode = SIMDEV_OP_COPY,
+					     .len = BUF_SIZE,
+					     .src = udma_pool_iova(t->pool, src),
+					     .dst = udma_pool_iova(t->pool, dst),
+					     .cookie = (uint64_t)udma_pool_index(t->pool, src) << 32 |
+						       udma_pool_index(t->pool, dst)};
+		n++;
+	}
+	assert_int_equal(simdrv_submit(q, sqe, n), n);
+}
+
+static void give_back(struct traffic *t, uint64_t cookie)
+{
+	udma_pool_put(t->pool, udma_pool_obj(t->pool, (unsigned)(cookie >> 32)));
+	udma_pool_put(t->pool, udma_pool_obj(t->pool, (unsigned)cookie));
+	t->out -= 2;
+}
+
+static void reap_all(struct traffic *t, unsigned *done)
+{
+	struct simdev_cqe cqe[64];
+	unsigned n, i;
+
+	while ((n = simdrv_reap(&t->drv.q[0], cqe, 64))) {
+		for (i = 0; i < n; i++) {
+			assert_int_equal(SIMDEV_CQE_STATUS(cqe[i].status), SIMDEV_ST_OK);
+			give_back(t, cqe[i].cookie);
+		}
+		*done += n;
+	}
+}
+
+static void kill_device(bool irq)
+{
+	struct udma_region_opts ro = {.size = 1 << 20, .numa_node = UDMA_NUMA_ANY, .name = "after"};
+	double t0 = 0, seen = 0;
+	uint64_t cookies[DEPTH];
+	struct udma_region *r;
+	unsigned done = 0, n, i;
+	struct traffic t;
+	int rc;
+
+	traffic_open(&t, irq);
+	for (;;) {
+		refill(&t);
+		rc = simdrv_wait(&t.drv, 100);
+		reap_all(&t, &done);
+		if (rc == -ENODEV)
+			break;
+		assert_true(rc == 0 || rc == -ETIMEDOUT);
+		if (!t0 && done >= 2000) {
+			t0 = now_ms();
+			assert_int_equal(kill(t.proc.pid, SIGKILL), 0);
+		}
+		if (t0)
+			assert_true(now_ms() - t0 < 1000); /* noticed within a second */
+	}
+	seen = now_ms() - t0;
+	assert_true(t0 > 0);
+	assert_true(simdrv_gone(&t.drv));
+	printf("  device killed after %u copies; the driver saw it %.1f ms later (%s)\n", done, seen,
+	       irq ? "interrupts" : "polling");
+	/* Everything still in flight comes back. */
+	assert_true(t.drv.q[0].inflight > 0);
+	while ((n = simdrv_abandon(&t.drv.q[0], cookies, DEPTH)))
+		for (i = 0; i < n; i++)
+			give_back(&t, cookies[i]);
+	assert_int_equal(t.out, 0);
+	assert_int_equal(udma_pool_avail(t.pool), POOL_BUFS);
+	th_assert_err(udma_dev_notify(t.dev), ENODEV);
+	/* The context goes on: a region made now needs no device. */
+	assert_int_equal(udma_region_create(t.ctx, &ro, &r), 0);
+	udma_region_destroy(r);
+	simdrv_detach(&t.drv);
+	udma_pool_destroy(t.pool);
+	udma_dev_close(t.dev);
+	udma_ctx_destroy(t.ctx);
+	assert_int_equal(simd_reap(&t.proc, 1000), 128 + SIGKILL);
+}
+
+static void kill_device_polling(void **state)
+{
+	(void)state;
+	kill_device(false);
+}
+
+static void kill_device_irq(void **state)
+{
+	(void)state;
+	kill_device(true);
+}
+
+/* The driver dies mid-traffic: the device process stops and exits 0. */
+static void kill_driver(void **state)
+{
+	struct simd_proc p;
+	int ready[2], status;
+	double t0;
+	pid_t kid;
+	char c;
+
+	(void)state;
+	assert_int_equal(simd_spawn(&p, NULL, NULL), 0);
+	assert_int_equal(pipe(ready), 0);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
+		struct traffic t;
+		unsigned done = 0;
+
+		close(ready[0]);
+		memset(&t, 0, sizeof(t));
+		if (udma_ctx_create(&o, &t.ctx) || open_on(t.ctx, "sim:orphan,queues=1", &p, &t.dev))
+			_exit(1);
+		{
+			struct udma_pool_opts po = {.obj_size = BUF_SIZE,
+						    .count = POOL_BUFS,
+						    .numa_node = UDMA_NUMA_ANY,
+						    .name = "kid"};
+
+			if (udma_pool_create(t.ctx, &po, &t.pool) || simdrv_attach(&t.drv, t.ctx, t.dev, false) ||
+			    simdrv_queue_setup(&t.drv, 0, SIMDEV_QTYPE_DMA, DEPTH) || simdrv_enable(&t.drv))
+				_exit(2);
+		}
+		for (;;) {
+			refill(&t);
+			simdrv_wait(&t.drv, 100);
+			reap_all(&t, &done);
+			if (done >= 1000 && ready[1] >= 0) {
+				if (write(ready[1], "x", 1) != 1)
+					_exit(3);
+				close(ready[1]);
+				ready[1] = -1;
+			}
+		}
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1); /* traffic is flowing */
+	close(ready[0]);
+	t0 = now_ms();
+	assert_int_equal(kill(kid, SIGKILL), 0);
+	assert_int_equal(waitpid(kid, &status, 0), kid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(simd_reap(&p, 1000), 0); /* a clean exit, within a second */
+	printf("  driver killed; the device process exited 0 after %.1f ms\n", now_ms() - t0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		th_test(open_errors),
+		th_test(kill_device_polling),
+		th_test(kill_device_irq),
+		th_test(kill_driver),
+	};
+
+	th_threads_warm_up(TH_MAX_THREADS);
+	return cmocka_run_group_tests_name("dev_simd", tests, NULL, NULL);
+}
