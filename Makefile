@@ -73,6 +73,7 @@ $(CLI): $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS)
 
 $(SIMD): $(SIMD_SRC) $(wildcard drivers-sim/*.h)
+	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(SIMD_SRC) $(LDFLAGS) -pthread
 
 # Tests link the static library so --wrap can reach the library's own syscalls.

@@ -60,8 +60,8 @@ ssize_t simd_recv(int sock, void *buf, size_t cap, int *fds, unsigned *nfds)
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = cap};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			    .msg_controllen = sizeof(ctl.buf)};
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
 	int got[64];
 	unsigned ngot = 0, i;
 	struct cmsghdr *c;

@@ -76,8 +76,8 @@ struct simd_unmap {
 
 struct simd_reply {
 	struct simd_hdr h;
-	int32_t status; /* 0 or a negative errno */
-	uint32_t pid;	/* the device's process */
+	int32_t status;		   /* 0 or a negative errno */
+	uint32_t pid;		   /* the device's process */
 	char msg[SIMD_ERRMSG_MAX]; /* why, when status < 0 */
 };
 

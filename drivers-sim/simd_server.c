@@ -18,9 +18,9 @@
 #include "simd_server.h"
 #include "simdev_model.h"
 
-#define SIMD_MAX_MAPS  (1u << 20)
-#define SIMD_PAGE      4096u
-#define SIMD_STACK     (256u << 10)
+#define SIMD_MAX_MAPS (1u << 20)
+#define SIMD_PAGE     4096u
+#define SIMD_STACK    (256u << 10)
 
 struct simd_mapping {
 	uint64_t iova;
@@ -162,7 +162,8 @@ static int on_hello(struct simd_server *s, const void *msg, size_t len, int *fds
 	if (len != sizeof(*h))
 		return refuse(r, EBADMSG, "HELLO of %zu bytes, expected %zu", len, sizeof(*h));
 	if (h->magic != SIMD_MAGIC || h->version != SIMD_VERSION)
-		return refuse(r, EPROTO, "HELLO with magic 0x%x version %u, this device speaks 0x%x version %u",
+		return refuse(r, EPROTO,
+			      "HELLO with magic 0x%x version %u, this device speaks 0x%x version %u",
 			      h->magic, h->version, SIMD_MAGIC, SIMD_VERSION);
 	if (nfds != 3)
 		return refuse(r, EBADMSG, "HELLO came with %u fds, expected 3 (BAR, doorbell, interrupt)",
@@ -220,8 +221,7 @@ static unsigned find_at(const struct simd_server *s, uint64_t iova)
 	return lo;
 }
 
-static int check_segments(const struct simd_map *m, const struct stat *st, size_t align,
-			  struct simd_reply *r)
+static int check_segments(const struct simd_map *m, const struct stat *st, size_t align, struct simd_reply *r)
 {
 	uint64_t sum = 0;
 	uint32_t i;
@@ -230,14 +230,16 @@ static int check_segments(const struct simd_map *m, const struct stat *st, size_
 		const struct simd_seg *g = &m->seg[i];
 
 		if (!g->len || g->offset % align || g->len % align)
-			return refuse(r, EINVAL, "MAP: segment %u (offset 0x%llx, %llu bytes) is empty or not "
-					     "%zu-byte aligned", i, (unsigned long long)g->offset,
-				      (unsigned long long)g->len, align);
+			return refuse(r, EINVAL,
+				      "MAP: segment %u (offset 0x%llx, %llu bytes) is empty or not "
+				      "%zu-byte aligned",
+				      i, (unsigned long long)g->offset, (unsigned long long)g->len, align);
 		if (g->offset > (uint64_t)st->st_size || g->len > (uint64_t)st->st_size - g->offset)
 			return refuse(r, EINVAL, "MAP: segment %u runs past the end of its %lld-byte file", i,
 				      (long long)st->st_size);
 		if (g->len > m->len - sum)
-			return refuse(r, EINVAL, "MAP: the segments add up to more than the %llu bytes mapped",
+			return refuse(r, EINVAL,
+				      "MAP: the segments add up to more than the %llu bytes mapped",
 				      (unsigned long long)m->len);
 		sum += g->len;
 	}
@@ -264,8 +266,8 @@ static int map_segments(const struct simd_map *m, int fd, size_t align, struct s
 	for (i = 0; i < m->nseg; i++) {
 		/* Populate: the pages exist already (the driver pinned them);
 		 * this only fills our page tables so DMA takes no faults. */
-		if (mmap(va + off, m->seg[i].len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
-			 fd, (off_t)m->seg[i].offset) == MAP_FAILED) {
+		if (mmap(va + off, m->seg[i].len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd, (off_t)m->seg[i].offset) == MAP_FAILED) {
 			int err = errno;
 
 			munmap(raw, total);
@@ -306,7 +308,7 @@ static int on_map(struct simd_server *s, const void *msg, size_t len, int *fds, 
 		return rc;
 	/* hugetlbfs files report their page size here; memfds 4 KiB. */
 	align = st.st_blksize >= SIMD_PAGE && !(st.st_blksize & (st.st_blksize - 1)) ? (size_t)st.st_blksize
-										   : SIMD_PAGE;
+										     : SIMD_PAGE;
 	if ((rc = check_segments(m, &st, align, r)))
 		return rc;
 	shift = map_segments(m, fds[0], align, &mapping, r);
@@ -350,7 +352,8 @@ static int on_unmap(struct simd_server *s, const void *msg, size_t len, unsigned
 			      nfds, sizeof(*u));
 	at = find_at(s, u->iova);
 	if (at == s->nmaps || s->maps[at].iova != u->iova)
-		return refuse(r, ENOENT, "UNMAP: no mapping starts at IOVA 0x%llx", (unsigned long long)u->iova);
+		return refuse(r, ENOENT, "UNMAP: no mapping starts at IOVA 0x%llx",
+			      (unsigned long long)u->iova);
 	/* Waits for the device's accesses in flight to it. */
 	simdev_iommu_unmap(s->model, u->iova);
 	munmap(s->maps[at].reserved, s->maps[at].reserved_len);
@@ -370,17 +373,10 @@ void simd_server_handle(struct simd_server *s, const void *msg, size_t len, int 
 	r->h.seq = h->seq;
 	r->pid = (uint32_t)getpid();
 	switch (h->type) {
-	case SIMD_MSG_HELLO:
-		on_hello(s, msg, len, fds, nfds, r);
-		break;
-	case SIMD_MSG_MAP:
-		on_map(s, msg, len, fds, nfds, r);
-		break;
-	case SIMD_MSG_UNMAP:
-		on_unmap(s, msg, len, nfds, r);
-		break;
-	default:
-		refuse(r, EOPNOTSUPP, "unknown message type %u", h->type);
+	case SIMD_MSG_HELLO: on_hello(s, msg, len, fds, nfds, r); break;
+	case SIMD_MSG_MAP: on_map(s, msg, len, fds, nfds, r); break;
+	case SIMD_MSG_UNMAP: on_unmap(s, msg, len, nfds, r); break;
+	default: refuse(r, EOPNOTSUPP, "unknown message type %u", h->type);
 	}
 	simd_close_fds(fds, nfds); /* what was not kept */
 	if (s->verbose && r->status)

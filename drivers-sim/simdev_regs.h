@@ -64,6 +64,8 @@
 #define SIMDEV_CTRL_RESET  (1u << 1) /* abort everything in flight; self-clearing */
 #define SIMDEV_CTRL_IRQ	   (1u << 2) /* interrupt mode: doorbell/interrupt eventfds; else polled */
 
+/* STATUS reads all ones (as every register then does) once the device is
+ * gone: its process died, like a surprise-removed PCI function. */
 #define SIMDEV_STATUS_READY (1u << 0) /* enabled and running */
 #define SIMDEV_STATUS_FATAL (1u << 1) /* a controller error: reset to recover */
 

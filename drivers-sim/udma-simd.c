@@ -43,7 +43,10 @@ static int parse_size(const char *s, uint64_t *out)
 	switch (*end) {
 	case 'G': v <<= 10; /* fall through */
 	case 'M': v <<= 10; /* fall through */
-	case 'K': v <<= 10; end++; break;
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
 	default: break;
 	}
 	if (*end)
@@ -98,8 +101,9 @@ static int serve(int conn, struct simd_server *srv, bool verbose)
 			reply.status = (int32_t)n;
 			reply.pid = (uint32_t)getpid();
 			snprintf(reply.msg, sizeof(reply.msg), "%s",
-				 n == -EMSGSIZE ? "message or its fds too large (at most 64 KiB and 3 fds)"
-						: "message shorter than its header, or its length field is wrong");
+				 n == -EMSGSIZE
+					 ? "message or its fds too large (at most 64 KiB and 3 fds)"
+					 : "message shorter than its header, or its length field is wrong");
 		} else if (n < 0) {
 			fprintf(stderr, "udma-simd: reading the socket: %s\n", strerror((int)-n));
 			return 1;

@@ -144,7 +144,8 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 		reply.msg[sizeof(reply.msg) - 1] = 0;
 		return udma__err(-reply.status, "sim:%s: the device refused: %s", p->dev->name, reply.msg);
 	}
-	p->pid = reply.pid;
+	if (h->type == SIMD_MSG_HELLO)
+		p->pid = reply.pid; /* before the monitor thread starts: it reads it */
 	return 0;
 }
 
@@ -180,7 +181,8 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 		return 0;
 	switch (errno) {
 	case ENOENT:
-		return udma__err(ENOENT, "sim:%s: no socket at %s: start the device first (udma-simd --socket %s)",
+		return udma__err(ENOENT,
+				 "sim:%s: no socket at %s: start the device first (udma-simd --socket %s)",
 				 a->name, a->socket, a->socket);
 	case ECONNREFUSED:
 		return udma__err(ECONNREFUSED,
@@ -188,7 +190,8 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 				 "already): start a new one (udma-simd --socket %s)",
 				 a->name, a->socket, a->socket);
 	default:
-		return udma__err(errno, "sim:%s: cannot connect to %s: %s", a->name, a->socket, strerror(errno));
+		return udma__err(errno, "sim:%s: cannot connect to %s: %s", a->name, a->socket,
+				 strerror(errno));
 	}
 }
 

@@ -148,7 +148,8 @@ static int parse_socket(const char *spec, char *rest, struct udma_dev_args *a)
 		return 0;
 	*at++ = 0;
 	if (!*at)
-		return udma__err(EINVAL, "device spec '%s': no socket path after '@' (sim:NAME@/path/to/socket)",
+		return udma__err(EINVAL,
+				 "device spec '%s': no socket path after '@' (sim:NAME@/path/to/socket)",
 				 spec);
 	if (strlen(at) >= sizeof(a->socket))
 		return udma__err(ENAMETOOLONG,

@@ -77,7 +77,7 @@ struct udma_ctx {
 	struct udma_heap *heap;	       /* heap.c */
 	struct udma_dev *devices;      /* device.c: attached devices, under lock */
 	bool devices_hooked;	       /* device.c: its teardown is registered */
-	unsigned file_devices; /* device.c, atomic: attached devices that need regions as files */
+	unsigned file_devices;	       /* device.c, atomic: attached devices that need regions as files */
 	void (*teardown[UDMA_CTX_MAX_TEARDOWNS])(struct udma_ctx *ctx);
 	unsigned nteardown;
 };

@@ -620,7 +620,7 @@ int main(void)
 		th_test(ctx_destroy_closes),
 	};
 	const struct CMUnitTest va_tests[] = {
-		th_test(dma_va_poll), th_test(dma_va_irq),  th_test(nic_va_poll),	  th_test(nic_va_irq),
+		th_test(dma_va_poll),  th_test(dma_va_irq),  th_test(nic_va_poll), th_test(nic_va_irq),
 		th_test(block_va_irq), th_test(late_region), th_test(iommu_fault), th_test(reset_in_flight),
 	};
 	const struct CMUnitTest pa_tests[] = {
@@ -634,12 +634,13 @@ int main(void)
 	rc = cmocka_run_group_tests_name("dev_sim", thread_only, NULL, NULL);
 	for (int proc = 0; proc < 2; proc++) {
 		in_process = proc;
-		rc |= _cmocka_run_group_tests(proc ? "dev_sim VA, device process" : "dev_sim VA, device thread",
+		rc |= _cmocka_run_group_tests(proc ? "dev_sim VA, device process"
+						   : "dev_sim VA, device thread",
 					      va_tests, sizeof(va_tests) / sizeof(va_tests[0]), NULL, NULL);
 		if (pa)
-			rc |= _cmocka_run_group_tests(proc ? "dev_sim PA, device process"
-							   : "dev_sim PA, device thread",
-						      pa_tests, sizeof(pa_tests) / sizeof(pa_tests[0]), NULL, NULL);
+			rc |= _cmocka_run_group_tests(
+				proc ? "dev_sim PA, device process" : "dev_sim PA, device thread", pa_tests,
+				sizeof(pa_tests) / sizeof(pa_tests[0]), NULL, NULL);
 	}
 	if (!pa)
 		printf("dev_sim PA: not run, physical addresses need root (CAP_SYS_ADMIN)\n");

@@ -260,7 +260,8 @@ static void kill_driver(void **state)
 						    .numa_node = UDMA_NUMA_ANY,
 						    .name = "kid"};
 
-			if (udma_pool_create(t.ctx, &po, &t.pool) || simdrv_attach(&t.drv, t.ctx, t.dev, false) ||
+			if (udma_pool_create(t.ctx, &po, &t.pool) ||
+			    simdrv_attach(&t.drv, t.ctx, t.dev, false) ||
 			    simdrv_queue_setup(&t.drv, 0, SIMDEV_QTYPE_DMA, DEPTH) || simdrv_enable(&t.drv))
 				_exit(2);
 		}

@@ -132,7 +132,8 @@ static void fds_close(struct fds *f)
 
 static struct simd_hello good_hello(void)
 {
-	struct simd_hello h = {.magic = SIMD_MAGIC, .version = SIMD_VERSION, .queues = 2, .block_bytes = 8192};
+	struct simd_hello h = {
+		.magic = SIMD_MAGIC, .version = SIMD_VERSION, .queues = 2, .block_bytes = 8192};
 
 	strcpy(h.name, "proto");
 	return h;
@@ -209,10 +210,10 @@ static void map_checks(struct peer *p, const struct fds *f)
 	struct simd_map m = {.iova = io, .len = 4096, .nseg = 1};
 	struct simd_unmap u = {.iova = io};
 
-	assert_int_equal(map(p, io, 64 << 10, &one, 1, -1), -EBADMSG);		    /* no fd */
-	assert_int_equal(map(p, io, 64 << 10, &one, 0, file), -EBADMSG);	    /* no segment */
-	assert_int_equal(req(p, &m, sizeof(m), SIMD_MSG_MAP, &file, 1), -EBADMSG); /* segment missing */
-	assert_int_equal(map(p, io + 1, 64 << 10, &one, 1, file), -EINVAL);	    /* unaligned */
+	assert_int_equal(map(p, io, 64 << 10, &one, 1, -1), -EBADMSG);		       /* no fd */
+	assert_int_equal(map(p, io, 64 << 10, &one, 0, file), -EBADMSG);	       /* no segment */
+	assert_int_equal(req(p, &m, sizeof(m), SIMD_MSG_MAP, &file, 1), -EBADMSG);     /* segment missing */
+	assert_int_equal(map(p, io + 1, 64 << 10, &one, 1, file), -EINVAL);	       /* unaligned */
 	assert_int_equal(map(p, UINT64_MAX - 4095, 64 << 10, &one, 1, file), -EINVAL); /* wraps */
 	assert_int_equal(map(p, io, 0, &one, 1, file), -EINVAL);
 	assert_int_equal(map(p, io, 128 << 10, (struct simd_seg[]){{0, 128 << 10}}, 1, file), -EINVAL);
@@ -244,8 +245,8 @@ static void send_four(int sock, const int *four)
 	} ctl;
 	struct simd_hdr h = {.type = SIMD_MSG_HELLO, .len = sizeof(h)};
 	struct iovec iov = {.iov_base = &h, .iov_len = sizeof(h)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			    .msg_controllen = sizeof(ctl.buf)};
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
 	c->cmsg_level = SOL_SOCKET;
@@ -333,11 +334,13 @@ static void fuzz(void **state)
 			m->iova &= ~0xfffull;
 		}
 		if (i == 2500) /* half way: a real device, so MAP and UNMAP get far */
-			assert_int_equal(
-				req(&p, &(struct simd_hello){.magic = SIMD_MAGIC, .version = SIMD_VERSION, .queues = 1,
-							     .name = "fz"},
-				    sizeof(struct simd_hello), SIMD_MSG_HELLO, good, 3),
-				0);
+			assert_int_equal(req(&p,
+					     &(struct simd_hello){.magic = SIMD_MAGIC,
+								  .version = SIMD_VERSION,
+								  .queues = 1,
+								  .name = "fz"},
+					     sizeof(struct simd_hello), SIMD_MSG_HELLO, good, 3),
+					 0);
 		if (len == 0)
 			continue; /* tested above; random fds with it are not */
 		(void)raw(&p, buf, len, nfds ? fds : NULL, nfds);

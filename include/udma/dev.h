@@ -19,11 +19,21 @@ struct udma_dev;
  *                                        this process (N queue pairs, 1..8,
  *                                        default 4; SIZE a block store, a
  *                                        multiple of 4K, default none)
- *   "sim:NAME@/path/to/socket"           out of process: not implemented yet
+ *   "sim:NAME[,options]@/path/to/socket" the same device in another process,
+ *                                        udma-simd, listening on that socket:
+ *                                        it is handed the BAR, its eventfds
+ *                                        and every region as files
  *   "uio:..." and "vfio:..."             not built yet
  * NAME: 1..31 of [A-Za-z0-9_.-]. Opening attaches the device to ctx: every
  * region that exists or is created later is mapped for it, until close.
- * -EINVAL (bad spec), -ENOTSUP (backend not available), -ENOMEM, ...
+ * A device in another process needs each region's file: open it before
+ * creating regions (regions made while it is attached keep their memfd;
+ * older ones fail the open with -EBUSY, unless UDMA_REGION_SHARED). If that
+ * process dies, the device is gone as a surprise-removed PCI function is: its
+ * registers read all ones, its interrupt fd fires, udma_dev_notify returns
+ * -ENODEV; close it.
+ * -EINVAL (bad spec), -ENOTSUP (backend not available), -ENOENT or
+ * -ECONNREFUSED (no device process on that socket), -EBUSY, -ENOMEM, ...
  */
 int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out);
 /* Stops the device and detaches it from its context. NULL is a no-op. */
@@ -37,7 +47,8 @@ int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector);
 int udma_dev_irq_ack(struct udma_dev *dev, unsigned vector);
 /* Tell the device its doorbell registers changed. Simulated devices in
  * interrupt mode sleep until told (the ioeventfd a hypervisor would attach to
- * the MMIO write); a real device sees the MMIO write itself: no-op there. */
+ * the MMIO write); a real device sees the MMIO write itself: no-op there.
+ * -ENODEV once a device process is gone. */
 int udma_dev_notify(struct udma_dev *dev);
 
 #pragma GCC visibility pop
