@@ -441,6 +441,33 @@ static void late_region(void **state)
 	fix_close(&f);
 }
 
+/* At a real region's edges: a copy that runs past its last byte, and one
+ * into the PROT_NONE guard after it (VA mode: the guard's IOVA is its
+ * address). The device faults, and the region's last bytes stay as they were. */
+static void edge_faults(struct fix *f, const uint8_t *src)
+{
+	struct udma_region_opts ro = {
+		.size = (1 << 20) + 4096, .page_size = 4096, .numa_node = UDMA_NUMA_ANY, .name = "edge"};
+	struct simdev_sqe sqe[2];
+	struct simdev_cqe cqe[2];
+	struct udma_region *r;
+	uint8_t *end;
+
+	assert_int_equal(udma_region_create(f->ctx, &ro, &r), 0);
+	end = (uint8_t *)udma_region_addr(r) + udma_region_size(r);
+	memset(end - 64, 0x5a, 64);
+	sqe[0] = copy_sqe(udma_iova(f->ctx, end - 8), udma_pool_iova(f->pool, src), 16, 1);
+	sqe[1] = copy_sqe((uint64_t)(uintptr_t)end + 100, udma_pool_iova(f->pool, src), 64, 2);
+	run(&f->drv.q[0], sqe, 2, cqe);
+	assert_int_equal(SIMDEV_CQE_STATUS(cqe[0].status), SIMDEV_ST_IOMMU);
+	assert_int_equal(SIMDEV_CQE_STATUS(cqe[1].status), SIMDEV_ST_IOMMU);
+	assert_int_equal(simdrv_rd64(&f->drv, SIMDEV_REG_FAULT_IOVA), (uint64_t)(uintptr_t)end + 100);
+	assert_int_equal(simdrv_rd32(&f->drv, SIMDEV_REG_FAULT_REASON), SIMDEV_FAULT_UNMAPPED);
+	for (unsigned i = 0; i < 64; i++)
+		assert_int_equal((end - 64)[i], 0x5a);
+	udma_region_destroy(r);
+}
+
 /* An IOVA outside every region: reported, logged, nothing touched. */
 static void iommu_fault(void **state)
 {
@@ -474,6 +501,7 @@ static void iommu_fault(void **state)
 	assert_int_equal(simdrv_rd64(&f.drv, SIMDEV_REG_FAULT_IOVA), bad);
 	assert_int_equal(simdrv_rd32(&f.drv, SIMDEV_REG_FAULT_LEN), 512);
 	assert_int_equal(simdrv_rd32(&f.drv, SIMDEV_REG_FAULT_REASON), SIMDEV_FAULT_UNMAPPED);
+	edge_faults(&f, src);
 	udma_pool_put(f.pool, src);
 	fix_close(&f);
 }
