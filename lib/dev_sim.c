@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -21,10 +20,8 @@
 #define SIM_THREAD_STACK   (256u << 10)
 
 struct sim_dev {
+	struct udma_sim_io io; /* first: the shared ops find it at dev->priv */
 	struct simdev *model;
-	void *bar;
-	int doorbell_fd;
-	int irq_fd;
 	int block_fd;
 	pthread_t thread;
 	bool running;
@@ -43,12 +40,7 @@ static void sim_free(struct sim_dev *s)
 {
 	if (s->model)
 		simdev_destroy(s->model);
-	if (s->bar)
-		munmap(s->bar, SIMDEV_BAR0_SIZE);
-	if (s->doorbell_fd >= 0)
-		close(s->doorbell_fd);
-	if (s->irq_fd >= 0)
-		close(s->irq_fd);
+	udma__sim_io_close(&s->io);
 	if (s->block_fd >= 0)
 		close(s->block_fd);
 	free(s);
@@ -64,22 +56,15 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return udma__err(ENOMEM, "out of memory for simulated device '%s'", a->name);
-	s->doorbell_fd = s->irq_fd = s->block_fd = -1;
-	s->bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (s->bar == MAP_FAILED) {
-		s->bar = NULL;
+	s->io.doorbell_fd = s->io.irq_fd = s->block_fd = -1;
+	s->io.bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s->io.bar == MAP_FAILED) {
+		s->io.bar = NULL;
 		rc = udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
 		goto fail;
 	}
-	/* The device sleeps on the doorbell (blocking read); the driver polls
-	 * the interrupt fd, so that one never blocks. */
-	s->doorbell_fd = eventfd(0, EFD_CLOEXEC);
-	s->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->doorbell_fd < 0 || s->irq_fd < 0) {
-		rc = udma__err(errno, "sim:%s: eventfd: %s (raise the open file limit, ulimit -n)", a->name,
-			       strerror(errno));
+	if ((rc = udma__sim_io_open(&s->io, a->name)))
 		goto fail;
-	}
 	if (a->block_size) {
 		s->block_fd = memfd_create("udma-sim-block", MFD_CLOEXEC);
 		if (s->block_fd < 0 || ftruncate(s->block_fd, (off_t)a->block_size)) {
@@ -88,12 +73,12 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 			goto fail;
 		}
 	}
-	cfg.bar = s->bar;
+	cfg.bar = s->io.bar;
 	cfg.num_queues = a->queues ? a->queues : SIM_DEFAULT_QUEUES;
 	cfg.block_fd = s->block_fd;
 	cfg.block_bytes = a->block_size;
-	cfg.doorbell_fd = s->doorbell_fd;
-	cfg.irq_fd = s->irq_fd;
+	cfg.doorbell_fd = s->io.doorbell_fd;
+	cfg.irq_fd = s->io.irq_fd;
 	rc = simdev_create(&cfg, &s->model);
 	if (rc) {
 		s->model = NULL;
@@ -132,56 +117,6 @@ static void sim_close(struct udma_dev *dev)
 	dev->priv = NULL;
 }
 
-static int sim_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
-{
-	struct sim_dev *s = dev->priv;
-
-	if (bar != 0)
-		return udma__err(EINVAL, "sim:%s has BAR 0 only, not BAR %u", dev->name, bar);
-	*addr = s->bar;
-	*len = SIMDEV_BAR0_SIZE;
-	return 0;
-}
-
-static int sim_irq_fd(struct udma_dev *dev, unsigned vector)
-{
-	struct sim_dev *s = dev->priv;
-
-	if (vector != 0)
-		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
-	return s->irq_fd;
-}
-
-static int sim_irq_ack(struct udma_dev *dev, unsigned vector)
-{
-	struct sim_dev *s = dev->priv;
-	uint64_t v;
-
-	if (vector != 0)
-		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
-	if (read(s->irq_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return udma__err(errno, "sim:%s: reading the interrupt eventfd: %s", dev->name,
-				 strerror(errno));
-	return 0;
-}
-
-/* The doorbell registers are already written; in interrupt mode the device
- * sleeps until the eventfd says so (in polling mode it spins on them). */
-static int sim_notify(struct udma_dev *dev)
-{
-	struct sim_dev *s = dev->priv;
-	uint32_t ctrl =
-		__atomic_load_n((const uint32_t *)((uint8_t *)s->bar + SIMDEV_REG_CTRL), __ATOMIC_ACQUIRE);
-	uint64_t one = 1;
-
-	if (!(ctrl & SIMDEV_CTRL_IRQ))
-		return 0;
-	if (write(s->doorbell_fd, &one, sizeof(one)) < 0)
-		return udma__err(errno, "sim:%s: writing the doorbell eventfd: %s", dev->name,
-				 strerror(errno));
-	return 0;
-}
-
 static int sim_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, void *host, size_t len)
 {
 	struct sim_dev *s = dev->priv;
@@ -205,10 +140,10 @@ const struct udma_dev_ops udma__dev_sim_ops = {
 	.kind = "sim",
 	.open = sim_open,
 	.close = sim_close,
-	.bar = sim_bar,
-	.irq_fd = sim_irq_fd,
-	.irq_ack = sim_irq_ack,
-	.notify = sim_notify,
+	.bar = udma__sim_bar,
+	.irq_fd = udma__sim_irq_fd,
+	.irq_ack = udma__sim_irq_ack,
+	.notify = udma__sim_notify,
 	.map = sim_map,
 	.unmap = sim_unmap,
 };

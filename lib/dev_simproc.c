@@ -30,16 +30,15 @@
 #define SIMPROC_STACK (256u << 10)
 
 struct simproc {
+	struct udma_sim_io io; /* first: the shared ops find it at dev->priv */
 	struct udma_dev *dev;
-	int sock, doorbell_fd, irq_fd, stop_fd;
-	void *bar;
+	int sock, stop_fd;
 	uint32_t pid; /* the device's process */
 	uint64_t seq;
 	pthread_mutex_t req_lock; /* one request on the socket at a time */
 	pthread_t monitor;
 	bool monitoring;
 	bool counted; /* in ctx->file_devices */
-	int gone;     /* atomic */
 	char path[108];
 };
 
@@ -50,20 +49,21 @@ static void device_gone(struct simproc *p, const char *why)
 	uint64_t one = 1;
 	void *ones;
 
-	if (__atomic_exchange_n(&p->gone, 1, __ATOMIC_ACQ_REL))
+	if (__atomic_exchange_n(&p->io.gone, 1, __ATOMIC_ACQ_REL))
 		return;
 	/* A private page of 0xff in place of the shared BAR: a device that is
 	 * merely stuck cannot write our view of it any more. */
 	ones = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ones != MAP_FAILED) {
 		memset(ones, 0xff, SIMDEV_BAR0_SIZE);
-		if (mremap(ones, SIMDEV_BAR0_SIZE, SIMDEV_BAR0_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, p->bar) ==
-		    MAP_FAILED)
+		if (mremap(ones, SIMDEV_BAR0_SIZE, SIMDEV_BAR0_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   p->io.bar) == MAP_FAILED)
 			munmap(ones, SIMDEV_BAR0_SIZE);
 	}
-	if (ones == MAP_FAILED || *(volatile uint32_t *)((uint8_t *)p->bar + SIMDEV_REG_STATUS) != UINT32_MAX)
-		memset(p->bar, 0xff, SIMDEV_BAR0_SIZE);
-	if (write(p->irq_fd, &one, sizeof(one)) < 0) {
+	if (ones == MAP_FAILED ||
+	    *(volatile uint32_t *)((uint8_t *)p->io.bar + SIMDEV_REG_STATUS) != UINT32_MAX)
+		memset(p->io.bar, 0xff, SIMDEV_BAR0_SIZE);
+	if (write(p->io.irq_fd, &one, sizeof(one)) < 0) {
 		/* saturated: it is readable anyway */
 	}
 	fprintf(stderr, "udma: device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones\n",
@@ -72,7 +72,7 @@ static void device_gone(struct simproc *p, const char *why)
 
 static bool is_gone(struct simproc *p)
 {
-	return __atomic_load_n(&p->gone, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&p->io.gone, __ATOMIC_ACQUIRE);
 }
 
 static void *monitor_thread(void *arg)
@@ -151,7 +151,7 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 
 static void simproc_free(struct simproc *p)
 {
-	int fds[4] = {p->sock, p->doorbell_fd, p->irq_fd, p->stop_fd};
+	int fds[2] = {p->sock, p->stop_fd};
 
 	if (p->monitoring) {
 		uint64_t one = 1;
@@ -160,9 +160,8 @@ static void simproc_free(struct simproc *p)
 			pthread_join(p->monitor, NULL);
 	}
 	/* Closing the socket tells the device process to stop and exit. */
-	simd_close_fds(fds, 4);
-	if (p->bar)
-		munmap(p->bar, SIMDEV_BAR0_SIZE);
+	simd_close_fds(fds, 2);
+	udma__sim_io_close(&p->io);
 	if (p->counted)
 		__atomic_fetch_sub(&p->dev->ctx->file_devices, 1, __ATOMIC_RELEASE);
 	pthread_mutex_destroy(&p->req_lock);
@@ -202,9 +201,9 @@ static int make_bar(struct simproc *p, const struct udma_dev_args *a, int *fd)
 	if (*fd < 0 || ftruncate(*fd, SIMDEV_BAR0_SIZE) < 0 ||
 	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		return udma__err(errno, "sim:%s: cannot make its BAR: %s", a->name, strerror(errno));
-	p->bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
-	if (p->bar == MAP_FAILED) {
-		p->bar = NULL;
+	p->io.bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (p->io.bar == MAP_FAILED) {
+		p->io.bar = NULL;
 		return udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
 	}
 	return 0;
@@ -220,16 +219,15 @@ static int simproc_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	if (!p)
 		return udma__err(ENOMEM, "out of memory for device '%s'", a->name);
 	p->dev = dev;
-	p->sock = p->doorbell_fd = p->irq_fd = p->stop_fd = -1;
+	p->sock = p->io.doorbell_fd = p->io.irq_fd = p->stop_fd = -1;
 	pthread_mutex_init(&p->req_lock, NULL);
 	snprintf(p->path, sizeof(p->path), "%s", a->socket);
 	if ((rc = connect_to(p, a)) || (rc = make_bar(p, a, &bar_fd)))
 		goto fail;
-	/* The device sleeps on the doorbell; we poll the interrupt fd. */
-	p->doorbell_fd = eventfd(0, EFD_CLOEXEC);
-	p->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if ((rc = udma__sim_io_open(&p->io, a->name)))
+		goto fail;
 	p->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (p->doorbell_fd < 0 || p->irq_fd < 0 || p->stop_fd < 0) {
+	if (p->stop_fd < 0) {
 		rc = udma__err(errno, "sim:%s: eventfd: %s (raise the open file limit, ulimit -n)", a->name,
 			       strerror(errno));
 		goto fail;
@@ -237,7 +235,7 @@ static int simproc_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	snprintf(hello.name, sizeof(hello.name), "%s", a->name);
 	hello.queues = a->queues ? a->queues : 4;
 	hello.block_bytes = a->block_size;
-	rc = request(p, &hello.h, sizeof(hello), (int[]){bar_fd, p->doorbell_fd, p->irq_fd}, 3);
+	rc = request(p, &hello.h, sizeof(hello), (int[]){bar_fd, p->io.doorbell_fd, p->io.irq_fd}, 3);
 	if (rc)
 		goto fail;
 	close(bar_fd);
@@ -267,57 +265,6 @@ static void simproc_close(struct udma_dev *dev)
 {
 	simproc_free(dev->priv);
 	dev->priv = NULL;
-}
-
-static int simproc_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
-{
-	struct simproc *p = dev->priv;
-
-	if (bar != 0)
-		return udma__err(EINVAL, "sim:%s has BAR 0 only, not BAR %u", dev->name, bar);
-	*addr = p->bar;
-	*len = SIMDEV_BAR0_SIZE;
-	return 0;
-}
-
-static int simproc_irq_fd(struct udma_dev *dev, unsigned vector)
-{
-	struct simproc *p = dev->priv;
-
-	if (vector != 0)
-		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
-	return p->irq_fd;
-}
-
-static int simproc_irq_ack(struct udma_dev *dev, unsigned vector)
-{
-	struct simproc *p = dev->priv;
-	uint64_t v;
-
-	if (vector != 0)
-		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
-	if (read(p->irq_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return udma__err(errno, "sim:%s: reading the interrupt eventfd: %s", dev->name,
-				 strerror(errno));
-	return 0;
-}
-
-static int simproc_notify(struct udma_dev *dev)
-{
-	struct simproc *p = dev->priv;
-	uint32_t ctrl;
-	uint64_t one = 1;
-
-	if (is_gone(p))
-		return udma__err(ENODEV, "sim:%s: the device process (pid %u) is gone: close the device",
-				 dev->name, p->pid);
-	ctrl = __atomic_load_n((const uint32_t *)((uint8_t *)p->bar + SIMDEV_REG_CTRL), __ATOMIC_ACQUIRE);
-	if (!(ctrl & SIMDEV_CTRL_IRQ))
-		return 0;
-	if (write(p->doorbell_fd, &one, sizeof(one)) < 0)
-		return udma__err(errno, "sim:%s: writing the doorbell eventfd: %s", dev->name,
-				 strerror(errno));
-	return 0;
 }
 
 /* The file ranges behind [host, host + len) of r, in order. */
@@ -400,10 +347,10 @@ const struct udma_dev_ops udma__dev_simproc_ops = {
 	.kind = "sim",
 	.open = simproc_open,
 	.close = simproc_close,
-	.bar = simproc_bar,
-	.irq_fd = simproc_irq_fd,
-	.irq_ack = simproc_irq_ack,
-	.notify = simproc_notify,
+	.bar = udma__sim_bar,
+	.irq_fd = udma__sim_irq_fd,
+	.irq_ack = udma__sim_irq_ack,
+	.notify = udma__sim_notify,
 	.map = simproc_map,
 	.unmap = simproc_unmap,
 };

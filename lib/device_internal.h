@@ -41,6 +41,20 @@ struct udma_dev {
 	void *priv; /* the backend's */
 };
 
+/* dev_sim_io.c: what both simulated-device backends share. Their private
+ * struct starts with one of these (dev->priv points to it). */
+struct udma_sim_io {
+	void *bar;
+	int doorbell_fd, irq_fd;
+	int gone; /* atomic: the device process died */
+};
+UDMA_HIDDEN int udma__sim_io_open(struct udma_sim_io *io, const char *name); /* the eventfds */
+UDMA_HIDDEN void udma__sim_io_close(struct udma_sim_io *io);
+UDMA_HIDDEN int udma__sim_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
+UDMA_HIDDEN int udma__sim_irq_fd(struct udma_dev *dev, unsigned vector);
+UDMA_HIDDEN int udma__sim_irq_ack(struct udma_dev *dev, unsigned vector);
+UDMA_HIDDEN int udma__sim_notify(struct udma_dev *dev);
+
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_sim_ops;
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_simproc_ops;
 
