@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -20,6 +21,44 @@
 #include "simd_server.h"
 
 #define DEFAULT_MAX_BLOCK (1ull << 30)
+
+/*
+ * The only file-backed memory we touch is the driver's (the BAR and regions,
+ * sealed so they cannot shrink). A driver can still punch a hole in a
+ * hugetlbfs file, and with no hugepage left to fill it our next DMA there
+ * raises SIGBUS. Instead of dying, put private zero pages over the page
+ * (4 KiB, else the 2 MiB or 1 GiB hugepage around it) and go on: the driver
+ * broke its own memory, the device survives. mmap is async-signal-safe.
+ */
+static volatile sig_atomic_t pages_lost;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	static const uintptr_t sizes[] = {4096, 2u << 20, 1u << 30};
+	uintptr_t a = (uintptr_t)si->si_addr;
+	unsigned i;
+
+	(void)uc;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if (mmap((void *)(a & ~(sizes[i] - 1)), sizes[i], PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
+			pages_lost = pages_lost + 1;
+			return;
+		}
+	signal(sig, SIG_DFL); /* not ours to mend: the access faults again, and we die */
+}
+
+static void report_lost(bool always)
+{
+	static sig_atomic_t told;
+
+	if (pages_lost != told && (always || told == 0))
+		fprintf(stderr,
+			"udma-simd: %d page(s) of the driver's memory vanished under the device (a hole "
+			"punched in a hugetlbfs file?); they read as zeros now\n",
+			(int)pages_lost);
+	told = pages_lost;
+}
 
 static void usage(FILE *f)
 {
@@ -112,6 +151,7 @@ static int serve(int conn, struct simd_server *srv, bool verbose)
 		}
 		if (simd_send(conn, &reply, sizeof(reply), NULL, 0) < 0)
 			return 0; /* the driver went away meanwhile */
+		report_lost(verbose);
 	}
 }
 
@@ -150,6 +190,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	{
+		struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+
+		sigaction(SIGBUS, &sa, NULL);
+	}
 	lfd = listen_on(path);
 	if (lfd < 0)
 		return 1;
@@ -181,6 +226,7 @@ int main(int argc, char **argv)
 	}
 	rc = serve(conn, srv, verbose);
 	simd_server_free(srv);
+	report_lost(true);
 	close(conn);
 	return rc;
 }

@@ -8,6 +8,7 @@
  * tested in both modes by test_dev_sim.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,10 +289,61 @@ static void kill_driver(void **state)
 	printf("  driver killed; the device process exited 0 after %.1f ms\n", now_ms() - t0);
 }
 
+/* A driver punches a hole in a hugepage region's file and leaves no hugepage
+ * to fill it: the device's next DMA there would SIGBUS it. It survives (zero
+ * pages over the hole) and keeps working. Needs root and a free 2 MiB page. */
+static void hole_in_region(void **state)
+{
+	struct udma_region_opts ro = {.size = 2 << 20,
+				      .page_size = 2 << 20,
+				      .numa_node = UDMA_NUMA_ANY,
+				      .flags = UDMA_REGION_SHARED,
+				      .name = "holed"};
+	struct simdev_sqe sqe;
+	struct simdev_cqe cqe;
+	struct udma_region *r;
+	unsigned done = 0;
+	struct traffic t;
+	uint8_t *a;
+
+	(void)state;
+	if (!th_hugepages_ensure(2 << 20, 4))
+		skip();
+	traffic_open(&t, false);
+	assert_int_equal(udma_region_create(t.ctx, &ro, &r), 0);
+	a = udma_region_addr(r);
+	assert_int_equal(fallocate(udma_region_fd(r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 2 << 20), 0);
+	if (!th_hugepages_hold(2 << 20, 0)) {
+		udma_region_destroy(r);
+		th_hugepages_unhold();
+		skip();
+	}
+	sqe = (struct simdev_sqe){.opcode = SIMDEV_OP_FILL, .len = 4096, .dst = udma_iova(t.ctx, a), .cookie = 1};
+	assert_int_equal(simdrv_submit(&t.drv.q[0], &sqe, 1), 1);
+	while (!simdrv_reap(&t.drv.q[0], &cqe, 1))
+		assert_int_equal(simdrv_wait(&t.drv, 1000), 0);
+	th_hugepages_unhold();
+	assert_int_equal(kill(t.proc.pid, 0), 0); /* alive */
+	/* And still a working device. */
+	refill(&t);
+	while (t.out) {
+		assert_int_equal(simdrv_wait(&t.drv, 1000), 0);
+		reap_all(&t, &done);
+	}
+	assert_true(done > 0);
+	udma_region_destroy(r);
+	simdrv_detach(&t.drv);
+	udma_pool_destroy(t.pool);
+	udma_dev_close(t.dev);
+	udma_ctx_destroy(t.ctx);
+	assert_int_equal(simd_reap(&t.proc, 2000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(open_errors),
+		th_test(hole_in_region),
 		th_test(kill_device_polling),
 		th_test(kill_device_irq),
 		th_test(kill_driver),
