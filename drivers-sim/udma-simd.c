@@ -30,7 +30,7 @@
  * (4 KiB, else the 2 MiB or 1 GiB hugepage around it) and go on: the driver
  * broke its own memory, the device survives. mmap is async-signal-safe.
  */
-static volatile sig_atomic_t pages_lost;
+static int pages_lost; /* atomic: set by the model's thread, read by the main one */
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -42,7 +42,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		if (mmap((void *)(a & ~(sizes[i] - 1)), sizes[i], PROT_READ | PROT_WRITE,
 			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
-			pages_lost = pages_lost + 1;
+			__atomic_fetch_add(&pages_lost, 1, __ATOMIC_RELAXED); /* lock-free: signal-safe */
 			return;
 		}
 	signal(sig, SIG_DFL); /* not ours to mend: the access faults again, and we die */
@@ -50,14 +50,15 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
 static void report_lost(bool always)
 {
-	static sig_atomic_t told;
+	static int told;
+	int lost = __atomic_load_n(&pages_lost, __ATOMIC_RELAXED);
 
-	if (pages_lost != told && (always || told == 0))
+	if (lost != told && (always || told == 0))
 		fprintf(stderr,
 			"udma-simd: %d page(s) of the driver's memory vanished under the device (a hole "
 			"punched in a hugetlbfs file?); they read as zeros now\n",
-			(int)pages_lost);
-	told = pages_lost;
+			lost);
+	told = lost;
 }
 
 static void usage(FILE *f)
