@@ -23,7 +23,8 @@ const char *simd_default_path(void);
 /*
  * Run simd (NULL: simd_default_path()) with --socket and the extra arguments
  * (a NULL-terminated list, or NULL), and return once it listens (5 s at most).
- * 0 or a negative errno with udma_last_error() set.
+ * 0, or a negative errno after printing why on stderr (this is a tool
+ * helper, not the library: it does not set udma_last_error()).
  */
 int simd_spawn(struct simd_proc *p, const char *simd, const char *const *extra_args);
 

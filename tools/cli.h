@@ -10,6 +10,7 @@
 int cmd_info(int argc, char **argv);
 int cmd_hugepages(int argc, char **argv);
 int cmd_layout(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* True if argv[1..] contains --json (and removes nothing). */
 bool cli_has_flag(int argc, char **argv, const char *flag);

@@ -1,11 +1,14 @@
 #!/bin/sh
-# Install the Debian packages the build and tests need (or, with "bench" or
-# "lint", what those targets need), only those missing.
+# Install the Debian packages the build and tests need (or, with "bench",
+# "lint" or "vm", what those need), only those missing.
 set -eu
 PKGS="gcc make pkg-config libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libcmocka-dev numactl python3 util-linux binutils"
 case "${1:-}" in
 bench) PKGS="libdpdk-dev" ;;          # the peer the benches compare with
 lint) PKGS="clang-format cppcheck" ;; # make format, make lint
+# tests/vm_edu.sh: a QEMU guest with the edu DMA device, booted from Debian's
+# kernel and a busybox initramfs built from its modules
+vm) PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils zstd gzip" ;;
 esac
 missing=""
 for p in $PKGS; do
