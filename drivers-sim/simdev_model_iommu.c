@@ -3,7 +3,7 @@
  * The device's IOMMU: a sorted table of disjoint {iova, len, host} mappings.
  * Every device access is translated over its whole length; map and unmap come
  * from other threads, and unmap waits for accesses in flight (the device holds
- * the lock for reading across each access).
+ * the lock for reading across each poll pass).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
 /*
  * What the device does with one submission entry: DMA copy and fill, the NIC
  * loopback (TX into the next posted RX buffer) and block reads and writes.
- * Every field is validated; memory is reached only through the IOMMU, with
- * the read lock held across the access so an unmap waits for it.
+ * Every field is validated; memory is reached only through the IOMMU, whose
+ * read lock simdev_poll holds across the pass, so an unmap waits for it.
  */
 #include <errno.h>
 #include <string.h>
@@ -25,12 +25,10 @@ static struct simdev_result dma_copy(struct simdev *d, unsigned qi, const struct
 {
 	uint8_t *src, *dst;
 
-	simdev_iommu_rdlock(d);
 	src = simdev_translate(d, qi, e->src, e->len);
 	dst = src ? simdev_translate(d, qi, e->dst, e->len) : NULL;
 	if (dst)
 		memmove(dst, src, e->len);
-	simdev_iommu_rdunlock(d);
 	if (!dst)
 		return res(SIMDEV_ST_IOMMU, 0);
 	d->stat_bytes += e->len;
@@ -41,11 +39,9 @@ static struct simdev_result dma_fill(struct simdev *d, unsigned qi, const struct
 {
 	uint8_t *dst;
 
-	simdev_iommu_rdlock(d);
 	dst = simdev_translate(d, qi, e->dst, e->len);
 	if (dst)
 		memset(dst, (int)(e->src & 0xff), e->len);
-	simdev_iommu_rdunlock(d);
 	if (!dst)
 		return res(SIMDEV_ST_IOMMU, 0);
 	d->stat_bytes += e->len;
@@ -99,10 +95,8 @@ static struct simdev_result nic_tx(struct simdev *d, unsigned qi, const struct s
 		return res(SIMDEV_STALL, 0);
 	if (!simdev_read_sqe(d, (unsigned)rq, &rx))
 		return res(SIMDEV_ST_OK, e->len); /* the RX ring just failed: the packet is lost */
-	simdev_iommu_rdlock(d);
 	pkt = simdev_translate(d, qi, e->src, e->len);
 	st = pkt ? nic_deliver(d, (unsigned)rq, &rx, pkt, e->len) : SIMDEV_ST_OK;
-	simdev_iommu_rdunlock(d);
 	if (!pkt)
 		return res(SIMDEV_ST_IOMMU, 0); /* the RX buffer stays posted */
 	simdev_post_cqe(d, (unsigned)rq, rx.cookie, e->len, st);
@@ -138,10 +132,8 @@ static struct simdev_result blk_rw(struct simdev *d, unsigned qi, const struct s
 		return res(SIMDEV_ST_BAD_LEN, 0);
 	if (e->block >= d->blk_count || e->len / d->blk_size > d->blk_count - e->block)
 		return res(SIMDEV_ST_BAD_BLOCK, 0);
-	simdev_iommu_rdlock(d);
 	buf = simdev_translate(d, qi, iova, e->len);
 	ok = buf && blk_io(d->cfg.block_fd, write, buf, e->len, e->block * d->blk_size);
-	simdev_iommu_rdunlock(d);
 	if (!buf)
 		return res(SIMDEV_ST_IOMMU, 0);
 	if (!ok)

@@ -205,9 +205,10 @@ void simdrv_detach(struct simdrv *drv)
 	if (!drv->bar)
 		return;
 	/* Stop the device before its rings go: it must never DMA into freed
-	 * memory (a device that is gone does no more DMA). */
+	 * memory (a device that is gone does no more DMA). Disabled, but still
+	 * in interrupt mode if it was, so the reset's doorbell wakes it. */
 	if (!simdrv_gone(drv)) {
-		simdrv_wr32(drv, SIMDEV_REG_CTRL, 0);
+		simdrv_wr32(drv, SIMDEV_REG_CTRL, simdrv_rd32(drv, SIMDEV_REG_CTRL) & SIMDEV_CTRL_IRQ);
 		simdrv_reset(drv);
 	}
 	for (i = 0; i < SIMDEV_MAX_QUEUES; i++) {
