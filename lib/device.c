@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "device_internal.h"
+#include "pci.h"
 
 #define SIM_QUEUES_MAX 8u
 
@@ -219,11 +220,14 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 		if ((rc = parse_sim(spec, spec + 4, &args)))
 			return rc;
 		ops = args.socket[0] ? &udma__dev_simproc_ops : &udma__dev_sim_ops;
-	} else if (!strncmp(spec, "uio:", 4) || !strncmp(spec, "vfio:", 5)) {
-		return udma__err(ENOTSUP,
-				 "device spec '%s': the %s backend is not built yet; 'sim:NAME' (the "
-				 "simulated device) is",
-				 spec, spec[0] == 'u' ? "UIO" : "VFIO");
+	} else if (!strncmp(spec, "uio:", 4)) {
+		if ((rc = udma__pci_parse_spec(spec, spec + 4, true, args.name, sizeof(args.name))))
+			return rc;
+		ops = &udma__dev_uio_ops;
+	} else if (!strncmp(spec, "vfio:", 5)) {
+		if ((rc = udma__pci_parse_spec(spec, spec + 5, false, args.name, sizeof(args.name))))
+			return rc;
+		ops = &udma__dev_vfio_ops;
 	} else {
 		return udma__err(EINVAL,
 				 "device spec '%s': unknown backend (use 'sim:NAME', 'uio:/dev/uioN' or "

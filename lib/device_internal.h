@@ -57,6 +57,8 @@ UDMA_HIDDEN int udma__sim_notify(struct udma_dev *dev);
 
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_sim_ops;
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_simproc_ops;
+UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_uio_ops;	 /* dev_uio.c */
+UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_vfio_ops; /* dev_vfio.c */
 
 /* region.c, with ctx->lock held: map a new region for every attached device
  * (0, or the error after undoing the devices already mapped), and unmap one

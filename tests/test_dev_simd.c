@@ -312,13 +312,15 @@ static void hole_in_region(void **state)
 	traffic_open(&t, false);
 	assert_int_equal(udma_region_create(t.ctx, &ro, &r), 0);
 	a = udma_region_addr(r);
-	assert_int_equal(fallocate(udma_region_fd(r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 2 << 20), 0);
+	assert_int_equal(fallocate(udma_region_fd(r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 2 << 20),
+			 0);
 	if (!th_hugepages_hold(2 << 20, 0)) {
 		udma_region_destroy(r);
 		th_hugepages_unhold();
 		skip();
 	}
-	sqe = (struct simdev_sqe){.opcode = SIMDEV_OP_FILL, .len = 4096, .dst = udma_iova(t.ctx, a), .cookie = 1};
+	sqe = (struct simdev_sqe){
+		.opcode = SIMDEV_OP_FILL, .len = 4096, .dst = udma_iova(t.ctx, a), .cookie = 1};
 	assert_int_equal(simdrv_submit(&t.drv.q[0], &sqe, 1), 1);
 	while (!simdrv_reap(&t.drv.q[0], &cqe, 1))
 		assert_int_equal(simdrv_wait(&t.drv, 1000), 0);
@@ -342,11 +344,8 @@ static void hole_in_region(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(open_errors),
-		th_test(hole_in_region),
-		th_test(kill_device_polling),
-		th_test(kill_device_irq),
-		th_test(kill_driver),
+		th_test(open_errors),	  th_test(hole_in_region), th_test(kill_device_polling),
+		th_test(kill_device_irq), th_test(kill_driver),
 	};
 
 	th_threads_warm_up(TH_MAX_THREADS);

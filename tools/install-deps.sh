@@ -8,7 +8,7 @@ bench) PKGS="libdpdk-dev" ;;          # the peer the benches compare with
 lint) PKGS="clang-format cppcheck" ;; # make format, make lint
 # tests/vm_edu.sh: a QEMU guest with the edu DMA device, booted from Debian's
 # kernel and a busybox initramfs built from its modules
-vm) PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils zstd gzip" ;;
+vm) PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils zstd gzip dpkg-dev" ;;
 esac
 missing=""
 for p in $PKGS; do

@@ -23,7 +23,21 @@ struct udma_dev;
  *                                        udma-simd, listening on that socket:
  *                                        it is handed the BAR, its eventfds
  *                                        and every region as files
- *   "uio:..." and "vfio:..."             not built yet
+ *   "uio:0000:00:03.0" or "uio:/dev/uioN" a PCI function through UIO: bound
+ *                                        to uio_pci_generic if no UIO driver
+ *                                        has it (root); BARs through sysfs;
+ *                                        one interrupt (INTx, vector 0);
+ *                                        IOVA = physical address, so the
+ *                                        context must be in PA mode. A
+ *                                        non-PCI /dev/uioN: BAR n is map n
+ *   "vfio:0000:00:03.0"                  a PCI function through VFIO: bound
+ *                                        to vfio-pci if it is not (root);
+ *                                        every region mapped in its IOMMU at
+ *                                        IOVA = virtual address, so the
+ *                                        context must be in VA mode;
+ *                                        interrupts MSI-X, MSI or INTx, one
+ *                                        eventfd per vector. One device per
+ *                                        IOMMU group
  * NAME: 1..31 of [A-Za-z0-9_.-]. Opening attaches the device to ctx: every
  * region that exists or is created later is mapped for it, until close.
  * A device in another process needs each region's file: open it before
@@ -32,18 +46,25 @@ struct udma_dev;
  * process dies, the device is gone as a surprise-removed PCI function is: its
  * registers read all ones, its interrupt fd fires, udma_dev_notify returns
  * -ENODEV; close it.
- * -EINVAL (bad spec), -ENOTSUP (backend not available), -ENOENT or
- * -ECONNREFUSED (no device process on that socket), -EBUSY, -ENOMEM, ...
+ * Both PCI backends turn bus mastering on at open and off at close.
+ * -EINVAL (bad spec, wrong IOVA mode), -ENOTSUP (backend not available),
+ * -ENOENT (no such device, module not loaded) or -ECONNREFUSED (no device
+ * process on that socket), -ENODEV (no IOMMU group, binding failed), -EPERM
+ * or -EACCES (binding needs root), -ERANGE (a region beyond the IOMMU's
+ * address width), -EBUSY, -ENOMEM, ...
  */
 int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out);
 /* Stops the device and detaches it from its context. NULL is a no-op. */
 void udma_dev_close(struct udma_dev *dev);
-/* The register BAR: sim devices have bar 0 only. */
+/* A BAR's mapping: sim devices have bar 0 only; PCI functions their memory BARs. */
 int udma_dev_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
 /* An fd readable when the device interrupts on vector (sim: vector 0), or a
  * negative errno. Poll it, then udma_dev_irq_ack(). */
 int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector);
-/* Consume the pending interrupt(s) of vector: 0 (also when none was pending). */
+/* Consume the pending interrupt(s) of vector: 0 (also when none was pending).
+ * A PCI driver first clears the cause in the device (its own ack register),
+ * then calls this, which also unmasks INTx (UIO, VFIO INTx) so the next
+ * interrupt can come. */
 int udma_dev_irq_ack(struct udma_dev *dev, unsigned vector);
 /* Tell the device its doorbell registers changed. Simulated devices in
  * interrupt mode sleep until told (the ioeventfd a hypervisor would attach to

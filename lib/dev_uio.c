@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A PCI function through UIO ("uio:0000:00:03.0" or "uio:/dev/uioN"),
+ * normally bound to uio_pci_generic. UIO has no IOMMU: the device reaches
+ * memory by physical address, so the context must be in PA mode and there is
+ * nothing to map (the device sees all of memory, ours and everyone else's).
+ *
+ * The uio fd is the interrupt fd: readable once an interrupt came, read()
+ * consumes it. uio_pci_generic offers INTx only and masks it (the command
+ * register's INTx-disable bit) in its handler; it has no irqcontrol (write()
+ * gives ENOSYS), so udma_dev_irq_ack unmasks through config space. It also
+ * clears bus mastering when the uio fd is closed, so we set it after opening.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pci.h"
+
+#define UIO_MAX_MAPS 5 /* the kernel's MAX_UIO_MAPS */
+
+struct uio_dev {
+	struct udma_pci_bars bars;
+	int fd;			      /* /dev/uioN */
+	int cfg_fd;		      /* the function's sysfs config; -1 if not PCI */
+	bool mastering;		      /* we turned bus mastering on */
+	char who[48];		      /* "uio:0000:00:03.0", for messages */
+	char uio[16];		      /* "uio0" */
+	char addr[UDMA_PCI_ADDR_LEN]; /* "" if not a PCI function */
+};
+
+/* The uioN that sysfs lists under the PCI function. */
+static int find_uio(struct uio_dev *u)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", u->addr);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "uio", 3) && strlen(e->d_name) < sizeof(u->uio)) {
+			strcpy(u->uio, e->d_name);
+			break;
+		}
+	closedir(d);
+	return u->uio[0] ? 0 : -ENOENT;
+}
+
+/* "uio:ADDR": bind it to uio_pci_generic unless a UIO driver has it already. */
+static int by_address(struct uio_dev *u, const char *addr)
+{
+	char drv[64];
+	int rc;
+
+	memcpy(u->addr, addr, sizeof(u->addr) - 1); /* canonical: device.c parsed it */
+	if ((rc = udma__pci_exists(u->who, addr)))
+		return rc;
+	if (find_uio(u) == 0)
+		return 0;
+	if ((rc = udma__pci_bind(u->who, addr, "uio_pci_generic", "uio_pci_generic")))
+		return rc;
+	if (find_uio(u)) {
+		udma__pci_driver(addr, drv, sizeof(drv));
+		return udma__err(ENODEV,
+				 "%s: bound to %s but it made no UIO device (uio_pci_generic refuses "
+				 "functions that cannot mask INTx: dmesg says)",
+				 u->who, drv[0] ? drv : "no driver");
+	}
+	return 0;
+}
+
+/* "uio:/dev/uioN": find out from sysfs whether it is a PCI function. */
+static int by_node(struct uio_dev *u, const char *node)
+{
+	char path[PATH_MAX], link[64];
+
+	snprintf(u->uio, sizeof(u->uio), "%s", node + 5);
+	udma__sysfs_path(path, sizeof(path), "/class/uio/%s", u->uio);
+	if (access(path, F_OK))
+		return udma__err(ENOENT,
+				 "%s: no UIO device %s (ls /sys/class/uio lists them; a PCI function "
+				 "appears there once bound to uio_pci_generic: uio:ADDR binds it)",
+				 u->who, u->uio);
+	udma__sysfs_path(path, sizeof(path), "/class/uio/%s/device", u->uio);
+	if (udma__link_name(path, link, sizeof(link)) || strlen(link) >= sizeof(u->addr))
+		return 0; /* not a PCI function: its maps are its BARs */
+	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s", link);
+	if (!access(path, F_OK))
+		strcpy(u->addr, link);
+	return 0;
+}
+
+/* A UIO device that is not a PCI function: BAR n is its map n. */
+static int map_uio_maps(struct uio_dev *u)
+{
+	char path[PATH_MAX], line[32];
+	unsigned i;
+
+	for (i = 0; i < UIO_MAX_MAPS; i++) {
+		unsigned long long size;
+		void *p;
+
+		udma__sysfs_path(path, sizeof(path), "/class/uio/%s/maps/map%u/size", u->uio, i);
+		if (udma__read_line(path, line, sizeof(line)) || sscanf(line, "%llx", &size) != 1 || !size) {
+			u->bars.why[i] = "the UIO device has no such map";
+			continue;
+		}
+		/* UIO selects map i by the mmap offset: i pages. */
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, (off_t)i * getpagesize());
+		if (p == MAP_FAILED)
+			return udma__err(errno, "%s: cannot map its map %u (%llu bytes): %s", u->who, i, size,
+					 strerror(errno));
+		u->bars.addr[i] = p;
+		u->bars.len[i] = (size_t)size;
+	}
+	return 0;
+}
+
+static void uio_free(struct uio_dev *u)
+{
+	/* Stop the device's DMA before our memory can go (uio_pci_generic
+	 * does it too when the fd closes; other UIO drivers may not). */
+	if (u->mastering)
+		udma__pci_command(u->who, u->cfg_fd, 0, 0, UDMA_PCI_COMMAND_MASTER);
+	if (u->cfg_fd >= 0)
+		close(u->cfg_fd);
+	udma__pci_unmap_bars(&u->bars);
+	if (u->fd >= 0)
+		close(u->fd);
+	free(u);
+}
+
+static int open_node(struct uio_dev *u)
+{
+	char node[32];
+
+	snprintf(node, sizeof(node), "/dev/%s", u->uio);
+	/* Non-blocking: irq_ack consumes an interrupt only if one came. */
+	u->fd = open(node, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (u->fd >= 0)
+		return 0;
+	if (errno == ENOENT)
+		return udma__err(ENOENT,
+				 "%s: sysfs has %s but there is no %s: mount devtmpfs on /dev (mount -t "
+				 "devtmpfs none /dev)",
+				 u->who, u->uio, node);
+	return udma__err(errno, "%s: cannot open %s: %s%s", u->who, node, strerror(errno),
+			 errno == EACCES ? " (run as root, or give this user the device node)" : "");
+}
+
+static int open_pci(struct uio_dev *u)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/config", u->addr);
+	u->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (u->cfg_fd < 0)
+		return udma__err(errno, "%s: cannot open its config space %s: %s%s", u->who, path,
+				 strerror(errno), errno == EACCES ? " (needs root)" : "");
+	if ((rc = udma__pci_map_bars(u->who, u->addr, &u->bars)))
+		return rc;
+	/* Bus mastering on, or DMA silently does nothing (while its interrupt
+	 * still fires); INTx unmasked, in case a previous user left it masked. */
+	rc = udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_MEMORY | UDMA_PCI_COMMAND_MASTER,
+			       UDMA_PCI_COMMAND_INTX_DISABLE);
+	u->mastering = !rc;
+	return rc;
+}
+
+static int uio_open(struct udma_dev *dev, const struct udma_dev_args *a)
+{
+	struct uio_dev *u;
+	int rc;
+
+	if (udma_ctx_iova_mode(dev->ctx) != UDMA_IOVA_PA)
+		return udma__err(EINVAL,
+				 "uio:%s: UIO has no IOMMU, so the device reaches memory by physical "
+				 "address and needs a context in PA mode: create it with .iova_mode = "
+				 "UDMA_IOVA_PA (as root), or use vfio:ADDR with an IOMMU",
+				 a->name);
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return udma__err(ENOMEM, "out of memory for device uio:%s", a->name);
+	u->fd = u->cfg_fd = -1;
+	snprintf(u->who, sizeof(u->who), "uio:%s", a->name);
+	rc = a->name[0] == '/' ? by_node(u, a->name) : by_address(u, a->name);
+	if (!rc)
+		rc = open_node(u);
+	if (!rc)
+		rc = u->addr[0] ? open_pci(u) : map_uio_maps(u);
+	if (rc) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", udma_last_error()); /* clean-up may fail too */
+		uio_free(u);
+		return udma__err(-rc, "%s", msg);
+	}
+	dev->priv = u;
+	return 0;
+}
+
+static void uio_close(struct udma_dev *dev)
+{
+	uio_free(dev->priv);
+	dev->priv = NULL;
+}
+
+static int uio_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
+{
+	struct uio_dev *u = dev->priv;
+
+	return udma__pci_bar(u->who, &u->bars, bar, addr, len);
+}
+
+static int uio_irq_fd(struct udma_dev *dev, unsigned vector)
+{
+	struct uio_dev *u = dev->priv;
+
+	if (vector != 0)
+		return udma__err(EINVAL, "%s: UIO has one interrupt (vector 0), not vector %u", u->who,
+				 vector);
+	return u->fd;
+}
+
+/* Consume the event count, then unmask: an interrupt after this is new. */
+static int uio_irq_ack(struct udma_dev *dev, unsigned vector)
+{
+	struct uio_dev *u = dev->priv;
+	uint32_t count, on = 1;
+	int rc;
+
+	if ((rc = uio_irq_fd(dev, vector)) < 0)
+		return rc;
+	if (read(u->fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return udma__err(errno, "%s: reading its interrupt count: %s%s", u->who, strerror(errno),
+				 errno == EIO ? " (the device has no interrupt line)" : "");
+	if (u->cfg_fd >= 0)
+		return udma__pci_command(u->who, u->cfg_fd, 0, 0, UDMA_PCI_COMMAND_INTX_DISABLE);
+	/* Not PCI: the UIO driver's irqcontrol, if it has one, unmasks. */
+	if (write(u->fd, &on, sizeof(on)) < 0 && errno != ENOSYS)
+		return udma__err(errno, "%s: re-enabling its interrupt: %s", u->who, strerror(errno));
+	return 0;
+}
+
+/* No IOMMU: the device sees physical memory, the IOVA udma_iova gives. */
+static int uio_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, void *host, size_t len)
+{
+	(void)dev, (void)r, (void)iova, (void)host, (void)len;
+	return 0;
+}
+
+static void uio_unmap(struct udma_dev *dev, uint64_t iova)
+{
+	(void)dev, (void)iova;
+}
+
+const struct udma_dev_ops udma__dev_uio_ops = {
+	.kind = "uio",
+	.open = uio_open,
+	.close = uio_close,
+	.bar = uio_bar,
+	.irq_fd = uio_irq_fd,
+	.irq_ack = uio_irq_ack,
+	.map = uio_map,
+	.unmap = uio_unmap,
+};
