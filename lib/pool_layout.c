@@ -90,9 +90,9 @@ static int no_room(const struct udma_pool *p, const struct udma_region *r, unsig
 			"or UDMA_IOVA_VA with an IOMMU",
 			p->name, esz, ps);
 	return udma__err(ENOMEM,
-			 "udma_pool_create: pool '%s': only %u of %u objects of %s found room that does not "
-			 "straddle a physical discontinuity of %s pages, in several times the memory they "
-			 "need; use hugepages (`udma hugepages`, context page_size 0 or 2M) or UDMA_IOVA_VA",
+			 "udma_pool_create: pool '%s': only %u of %u objects of %s found physically "
+			 "contiguous room among %s pages, in several times the memory they need; use "
+			 "hugepages (`udma hugepages`, context page_size 0 or 2M) or UDMA_IOVA_VA",
 			 p->name, placed, p->count, esz, ps);
 }
 

@@ -477,6 +477,7 @@ static void large_obj_4k(void **state)
 		printf("# the kernel gave 1 MiB physically contiguous runs of 4 KiB pages: checking them\n");
 		check_iovas(ctx, p, 4, o.obj_size);
 	} else {
+		/* No run at all, or runs for some objects only: both say so. */
 		th_assert_err(rc, ENOMEM);
 		assert_null(p);
 		assert_non_null(strstr(udma_last_error(), "contiguous"));
