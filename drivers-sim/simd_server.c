@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "simd_server.h"
@@ -23,7 +26,7 @@
 #define SIMD_STACK    (256u << 10)
 
 struct simd_mapping {
-	uint64_t iova;
+	uint64_t iova, len;
 	uint8_t *reserved; /* what munmap releases: the segments and any alignment slack */
 	size_t reserved_len;
 };
@@ -39,6 +42,7 @@ struct simd_server {
 	pthread_t thread;
 	struct simd_mapping *maps; /* sorted by iova */
 	unsigned nmaps, cap;
+	uint64_t mapped, max_mapped; /* bytes: aliases of one file count each time */
 };
 
 static int refuse(struct simd_reply *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -61,6 +65,8 @@ struct simd_server *simd_server_new(uint64_t max_block, bool verbose)
 		return NULL;
 	s->max_block = max_block;
 	s->verbose = verbose;
+	/* No driver may make us map more than the machine's memory. */
+	s->max_mapped = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	s->doorbell_fd = s->irq_fd = s->block_fd = -1;
 	return s;
 }
@@ -205,6 +211,17 @@ static int on_hello(struct simd_server *s, const void *msg, size_t len, int *fds
 	return 0;
 }
 
+/* The page size of the file's filesystem: hugetlbfs pages, else 4 KiB
+ * (st_blksize would say 2 MiB for a memfd when shmem THP is on). */
+static size_t file_page_size(int fd)
+{
+	struct statfs fs;
+
+	if (fstatfs(fd, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC && fs.f_bsize >= SIMD_PAGE)
+		return (size_t)fs.f_bsize;
+	return SIMD_PAGE;
+}
+
 /* Index of the first mapping with iova >= the given one. */
 static unsigned find_at(const struct simd_server *s, uint64_t iova)
 {
@@ -219,6 +236,42 @@ static unsigned find_at(const struct simd_server *s, uint64_t iova)
 			hi = mid;
 	}
 	return lo;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	uint64_t x = ((const struct simd_seg *)a)->offset, y = ((const struct simd_seg *)b)->offset;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Pages the driver never populated would be allocated by our mapping, and
+ * the same pages twice in one mapping would multiply our page tables: both
+ * are refused. */
+static int check_backing(const struct simd_map *m, int fd, struct simd_reply *r)
+{
+	struct simd_seg *sorted = malloc(m->nseg * sizeof(*sorted));
+	uint32_t i;
+	int rc = 0;
+
+	if (!sorted)
+		return refuse(r, ENOMEM, "MAP: out of memory");
+	memcpy(sorted, m->seg, m->nseg * sizeof(*sorted));
+	qsort(sorted, m->nseg, sizeof(*sorted), by_offset);
+	for (i = 0; i < m->nseg && !rc; i++) {
+		off_t hole = lseek(fd, (off_t)sorted[i].offset, SEEK_HOLE);
+
+		if (i && sorted[i].offset - sorted[i - 1].offset < sorted[i - 1].len)
+			rc = refuse(r, EINVAL, "MAP: two segments overlap at file offset 0x%llx",
+				    (unsigned long long)sorted[i].offset);
+		else if (hole >= 0 && (uint64_t)hole - sorted[i].offset < sorted[i].len)
+			rc = refuse(r, EINVAL,
+				    "MAP: the file has a hole at offset 0x%llx: populate memory before "
+				    "handing it to the device",
+				    (unsigned long long)hole);
+	}
+	free(sorted);
+	return rc;
 }
 
 static int check_segments(const struct simd_map *m, const struct stat *st, size_t align, struct simd_reply *r)
@@ -271,7 +324,10 @@ static int map_segments(const struct simd_map *m, int fd, size_t align, struct s
 			int err = errno;
 
 			munmap(raw, total);
-			return refuse(r, err, "MAP: cannot map segment %u: %s", i, strerror(err));
+			return refuse(r, err, "MAP: cannot map segment %u: %s%s", i, strerror(err),
+				      err == ENOMEM ? " (each mapping is one or more VMAs: vm.max_map_count "
+						      "reached? use hugepages)"
+						    : "");
 		}
 		off += m->seg[i].len;
 	}
@@ -306,11 +362,13 @@ static int on_map(struct simd_server *s, const void *msg, size_t len, int *fds, 
 		return refuse(r, ENOSPC, "MAP: the device's IOMMU holds %u mappings already", s->nmaps);
 	if ((rc = check_file(fds[0], &st, r, "the region's fd")))
 		return rc;
-	/* hugetlbfs files report their page size here; memfds 4 KiB. */
-	align = st.st_blksize >= SIMD_PAGE && !(st.st_blksize & (st.st_blksize - 1)) ? (size_t)st.st_blksize
-										     : SIMD_PAGE;
-	if ((rc = check_segments(m, &st, align, r)))
+	align = file_page_size(fds[0]);
+	if ((rc = check_segments(m, &st, align, r)) || (rc = check_backing(m, fds[0], r)))
 		return rc;
+	if (m->len > s->max_mapped - s->mapped)
+		return refuse(r, ENOSPC,
+			      "MAP: %llu more bytes would exceed the machine's memory (%llu mapped)",
+			      (unsigned long long)m->len, (unsigned long long)s->mapped);
 	shift = map_segments(m, fds[0], align, &mapping, r);
 	if (shift < 0)
 		return shift;
@@ -335,8 +393,10 @@ static int on_map(struct simd_server *s, const void *msg, size_t len, int *fds, 
 	}
 	at = find_at(s, m->iova);
 	memmove(&s->maps[at + 1], &s->maps[at], (s->nmaps - at) * sizeof(s->maps[0]));
+	mapping.len = m->len;
 	s->maps[at] = mapping;
 	s->nmaps++;
+	s->mapped += m->len;
 	return 0; /* the mapping keeps the file; the fd is closed by the caller */
 }
 
@@ -357,6 +417,7 @@ static int on_unmap(struct simd_server *s, const void *msg, size_t len, unsigned
 	/* Waits for the device's accesses in flight to it. */
 	simdev_iommu_unmap(s->model, u->iova);
 	munmap(s->maps[at].reserved, s->maps[at].reserved_len);
+	s->mapped -= s->maps[at].len;
 	memmove(&s->maps[at], &s->maps[at + 1], (s->nmaps - at - 1) * sizeof(s->maps[0]));
 	s->nmaps--;
 	return 0;
@@ -383,15 +444,22 @@ void simd_server_handle(struct simd_server *s, const void *msg, size_t len, int 
 		fprintf(stderr, "udma-simd: refused: %s\n", r->msg);
 }
 
-void simd_server_free(struct simd_server *s)
+bool simd_server_free(struct simd_server *s)
 {
+	struct timespec limit;
 	unsigned i;
 
 	if (!s)
-		return;
+		return true;
 	if (s->started) {
 		simdev_stop(s->model);
-		pthread_join(s->thread, NULL);
+		/* The model can be stuck in a read of the driver's doorbell eventfd
+		 * (a driver draining it behind our back): give up on it after a
+		 * second and let the exit take it, memory and all. */
+		clock_gettime(CLOCK_REALTIME, &limit);
+		limit.tv_sec += 1;
+		if (pthread_timedjoin_np(s->thread, NULL, &limit))
+			return false;
 	}
 	for (i = 0; i < s->nmaps; i++) {
 		simdev_iommu_unmap(s->model, s->maps[i].iova);
@@ -400,4 +468,5 @@ void simd_server_free(struct simd_server *s)
 	free(s->maps);
 	release_device(s);
 	free(s);
+	return true;
 }

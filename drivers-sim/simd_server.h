@@ -20,7 +20,8 @@ struct simd_server *simd_server_new(uint64_t max_block, bool verbose);
  */
 void simd_server_handle(struct simd_server *s, const void *msg, size_t len, int *fds, unsigned nfds,
 			struct simd_reply *reply);
-/* Stop the device, unmap everything, free. */
-void simd_server_free(struct simd_server *s);
+/* Stop the device, unmap everything, free: true. False if the device's
+ * thread did not stop within a second (nothing freed: exit the process). */
+bool simd_server_free(struct simd_server *s);
 
 #endif

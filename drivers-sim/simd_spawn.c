@@ -44,7 +44,8 @@ const char *simd_default_path(void)
 	return "udma-simd";
 }
 
-static void child_exec(const char *simd, const char *sock, int ready_fd, const char *const *extra)
+static void child_exec(const char *simd, const char *sock, int ready_fd, const char *const *extra,
+		       pid_t parent)
 {
 	const char *argv[SIMD_MAX_ARGS + 6];
 	char fdarg[16];
@@ -63,6 +64,8 @@ static void child_exec(const char *simd, const char *sock, int ready_fd, const c
 	/* Until a driver connects, the device dies with whoever started it
 	 * (udma-simd clears this once it has its driver). */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(1); /* it died before the line above */
 	if (strchr(simd, '/'))
 		execv(simd, (char *const *)argv);
 	else
@@ -70,6 +73,14 @@ static void child_exec(const char *simd, const char *sock, int ready_fd, const c
 	fprintf(stderr, "cannot run %s: %s (build it with make, or set UDMA_SIMD to its path)\n", simd,
 		strerror(errno));
 	_exit(127);
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 static void cleanup_dir(struct simd_proc *p)
@@ -83,8 +94,10 @@ static void cleanup_dir(struct simd_proc *p)
 
 int simd_spawn(struct simd_proc *p, const char *simd, const char *const *extra_args)
 {
+	pid_t parent = getpid();
+	struct timespec t0;
 	struct pollfd pfd;
-	int pipefd[2], rc, status;
+	int pipefd[2], rc, status = 0;
 	char c;
 
 	memset(p, 0, sizeof(*p));
@@ -115,28 +128,34 @@ int simd_spawn(struct simd_proc *p, const char *simd, const char *const *extra_a
 	}
 	if (p->pid == 0) {
 		close(pipefd[0]);
-		child_exec(simd, p->sock, pipefd[1], extra_args);
+		child_exec(simd, p->sock, pipefd[1], extra_args, parent);
 	}
 	close(pipefd[1]);
 	pfd.fd = pipefd[0];
 	pfd.events = POLLIN;
-	rc = poll(&pfd, 1, SIMD_READY_MS);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do { /* a signal of the caller's must not cut the wait short */
+		long left = SIMD_READY_MS - ms_since(&t0);
+
+		rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
+	} while (rc < 0 && errno == EINTR);
 	if (rc == 1 && read(pipefd[0], &c, 1) == 1) {
 		close(pipefd[0]);
 		return 0;
 	}
 	close(pipefd[0]);
-	if (rc == 0) {
+	if (rc <= 0) {
 		fprintf(stderr, "udma-simd (%s) did not listen within %d ms\n", simd, SIMD_READY_MS);
 		kill(p->pid, SIGKILL);
 	}
-	waitpid(p->pid, &status, 0);
-	if (rc != 0)
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc > 0)
 		fprintf(stderr, "udma-simd (%s) exited before listening (status %d): see its message above\n",
 			simd, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	p->pid = -1;
 	cleanup_dir(p);
-	return rc == 0 ? -ETIMEDOUT : -EIO;
+	return rc <= 0 ? -ETIMEDOUT : -EIO;
 }
 
 int simd_reap(struct simd_proc *p, int timeout_ms)
@@ -155,7 +174,8 @@ int simd_reap(struct simd_proc *p, int timeout_ms)
 	}
 	if (r == 0) {
 		kill(p->pid, SIGKILL);
-		r = waitpid(p->pid, &status, 0);
+		while ((r = waitpid(p->pid, &status, 0)) < 0 && errno == EINTR)
+			;
 	}
 	p->pid = -1;
 	cleanup_dir(p);

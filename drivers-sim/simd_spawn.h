@@ -24,7 +24,10 @@ const char *simd_default_path(void);
  * Run simd (NULL: simd_default_path()) with --socket and the extra arguments
  * (a NULL-terminated list, or NULL), and return once it listens (5 s at most).
  * 0, or a negative errno after printing why on stderr (this is a tool
- * helper, not the library: it does not set udma_last_error()).
+ * helper, not the library: it does not set udma_last_error()). Until a
+ * driver connects, the device gets SIGTERM if the thread that started it
+ * exits (PR_SET_PDEATHSIG follows the thread): start it from a thread that
+ * outlives the connect.
  */
 int simd_spawn(struct simd_proc *p, const char *simd, const char *const *extra_args);
 

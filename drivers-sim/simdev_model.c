@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "simdev_model_internal.h"
@@ -26,12 +27,18 @@ static void cpu_relax(void)
 #endif
 }
 
+/* Never blocks: the eventfd may be a driver's (another process's), whose
+ * counter it can saturate, and whose O_NONBLOCK it can clear at will. A
+ * saturated counter is readable anyway, so skipping the write loses nothing. */
 static void fd_signal(int fd)
 {
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
 	uint64_t one = 1;
 
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, the reader wakes anyway. */
+	if (fd < 0 || poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+		return;
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: saturated meanwhile; the reader wakes anyway. */
 	}
 }
 
@@ -71,12 +78,20 @@ int simdev_create(const struct simdev_config *cfg, struct simdev **out)
 		return -ENOMEM;
 	d->cfg = *cfg;
 	d->bar = cfg->bar;
+	/* Our own wake-up for simdev_stop: the doorbell is the driver's to drain. */
+	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->stop_fd < 0) {
+		rc = -errno;
+		free(d);
+		return rc;
+	}
 	/* The device takes the read side constantly: let map/unmap in. */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	rc = pthread_rwlock_init(&d->iommu_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	if (rc) {
+		close(d->stop_fd);
 		free(d);
 		return -rc;
 	}
@@ -91,6 +106,7 @@ void simdev_destroy(struct simdev *d)
 		return;
 	simdev_iommu_destroy(d);
 	pthread_rwlock_destroy(&d->iommu_lock);
+	close(d->stop_fd);
 	free(d);
 }
 
@@ -372,15 +388,14 @@ int simdev_poll(struct simdev *d)
  * changes are noticed; read the eventfd to clear it. */
 static void doorbell_wait(struct simdev *d)
 {
-	struct pollfd pfd = {.fd = d->cfg.doorbell_fd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = d->cfg.doorbell_fd, .events = POLLIN},
+				{.fd = d->stop_fd, .events = POLLIN}};
+	/* No doorbell fd: look at the registers every millisecond instead. */
+	int wait = pfd[0].fd < 0 ? 1 : SIMDEV_IRQ_WAIT_MS;
 	uint64_t v;
 
-	if (pfd.fd < 0) {
-		usleep(1000);
-		return;
-	}
-	if (poll(&pfd, 1, SIMDEV_IRQ_WAIT_MS) > 0 && (pfd.revents & POLLIN)) {
-		if (read(pfd.fd, &v, sizeof(v)) < 0) {
+	if (poll(pfd, 2, wait) > 0 && (pfd[0].revents & POLLIN)) {
+		if (read(pfd[0].fd, &v, sizeof(v)) < 0) {
 			/* EAGAIN (nonblocking fd raced): nothing to clear. */
 		}
 	}
@@ -417,5 +432,5 @@ void simdev_stop(struct simdev *d)
 	if (!d)
 		return;
 	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
-	fd_signal(d->cfg.doorbell_fd);
+	fd_signal(d->stop_fd);
 }

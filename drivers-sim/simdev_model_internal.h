@@ -29,7 +29,8 @@ struct simdev_queue {
 struct simdev {
 	struct simdev_config cfg;
 	uint8_t *bar;
-	int stop; /* atomic */
+	int stop;    /* atomic */
+	int stop_fd; /* eventfd: wakes doorbell_wait for simdev_stop */
 
 	pthread_rwlock_t iommu_lock; /* map/unmap write, every access reads */
 	struct simdev_map *maps;     /* sorted by iova, disjoint */

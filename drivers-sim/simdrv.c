@@ -198,18 +198,29 @@ unsigned simdrv_abandon(struct simdrv_queue *q, uint64_t *cookies, unsigned max)
 	return n;
 }
 
-void simdrv_detach(struct simdrv *drv)
+int simdrv_detach(struct simdrv *drv)
 {
 	unsigned i;
+	int rc = 0;
 
 	if (!drv->bar)
-		return;
+		return 0;
 	/* Stop the device before its rings go: it must never DMA into freed
 	 * memory (a device that is gone does no more DMA). Disabled, but still
 	 * in interrupt mode if it was, so the reset's doorbell wakes it. */
 	if (!simdrv_gone(drv)) {
 		simdrv_wr32(drv, SIMDEV_REG_CTRL, simdrv_rd32(drv, SIMDEV_REG_CTRL) & SIMDEV_CTRL_IRQ);
-		simdrv_reset(drv);
+		rc = simdrv_reset(drv);
+	}
+	if (rc) {
+		/* Not stopped: it may still write its rings, so they are not
+		 * freed; udma_dev_close cuts it off from memory, and the context
+		 * takes them back when it goes. */
+		fprintf(stderr,
+			"simdrv: the device did not finish its reset (%s); its rings stay allocated\n",
+			strerror(-rc));
+		drv->bar = NULL;
+		return rc;
 	}
 	for (i = 0; i < SIMDEV_MAX_QUEUES; i++) {
 		udma_free(drv->ctx, drv->q[i].sq);
@@ -218,6 +229,7 @@ void simdrv_detach(struct simdrv *drv)
 		drv->q[i].cq = NULL;
 	}
 	drv->bar = NULL;
+	return 0;
 }
 
 /* One slot stays free, and no more may be in flight than the CQ holds: the

@@ -53,8 +53,11 @@ int simdrv_enable(struct simdrv *drv);
 /* Reset: the device aborts what is in flight and completes it ABORTED; the
  * caller reaps those completions to take the buffers back, then enables again. */
 int simdrv_reset(struct simdrv *drv);
-/* Disable, reset and free the rings. */
-void simdrv_detach(struct simdrv *drv);
+/* Disable, reset and free the rings: 0. If the device does not finish its
+ * reset (and is not gone), the rings are not freed - it may still write
+ * them - and the error is returned: close the device (udma_dev_close cuts it
+ * off from memory); the context frees them at udma_ctx_destroy. */
+int simdrv_detach(struct simdrv *drv);
 
 /* Free submission slots. */
 unsigned simdrv_space(const struct simdrv_queue *q);

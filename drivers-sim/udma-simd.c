@@ -28,7 +28,8 @@
  * hugetlbfs file, and with no hugepage left to fill it our next DMA there
  * raises SIGBUS. Instead of dying, put private zero pages over the page
  * (4 KiB, else the 2 MiB or 1 GiB hugepage around it) and go on: the driver
- * broke its own memory, the device survives. mmap is async-signal-safe.
+ * broke its own memory, the device survives. (mmap is a plain system call:
+ * safe in a handler on Linux, though POSIX does not list it.)
  */
 static int pages_lost; /* atomic: set by the model's thread, read by the main one */
 
@@ -36,16 +37,26 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	static const uintptr_t sizes[] = {4096, 2u << 20, 1u << 30};
 	uintptr_t a = (uintptr_t)si->si_addr;
+	int saved = errno;
 	unsigned i;
 
 	(void)uc;
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+	/* Only a fault on memory (not a kill -BUS, not a bad alignment). A
+	 * hugetlb mapping refuses a smaller page over part of it (EINVAL):
+	 * only then is the next size tried, so the patch is the page itself. */
+	for (i = 0; si->si_code == BUS_ADRERR && i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (mmap((void *)(a & ~(sizes[i] - 1)), sizes[i], PROT_READ | PROT_WRITE,
 			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
 			__atomic_fetch_add(&pages_lost, 1, __ATOMIC_RELAXED); /* lock-free: signal-safe */
+			errno = saved;
 			return;
 		}
-	signal(sig, SIG_DFL); /* not ours to mend: the access faults again, and we die */
+		if (errno != EINVAL)
+			break;
+	}
+	signal(sig, SIG_DFL); /* not ours to mend: die of it, as without this handler */
+	raise(sig);
+	errno = saved;
 }
 
 static void report_lost(bool always)
@@ -226,7 +237,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rc = serve(conn, srv, verbose);
-	simd_server_free(srv);
+	if (!simd_server_free(srv))
+		fprintf(stderr, "udma-simd: the device did not stop within a second; exiting anyway\n");
 	report_lost(true);
 	close(conn);
 	return rc;

@@ -14,12 +14,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,6 +36,8 @@ struct simproc {
 	struct udma_sim_io io; /* first: the shared ops find it at dev->priv */
 	struct udma_dev *dev;
 	int sock, stop_fd;
+	int pidfd;    /* the device's process (from the socket's peer), or -1 */
+	int claimed;  /* atomic: device_gone has run */
 	uint32_t pid; /* the device's process */
 	uint64_t seq;
 	pthread_mutex_t req_lock; /* one request on the socket at a time */
@@ -49,7 +54,7 @@ static void device_gone(struct simproc *p, const char *why)
 	uint64_t one = 1;
 	void *ones;
 
-	if (__atomic_exchange_n(&p->io.gone, 1, __ATOMIC_ACQ_REL))
+	if (__atomic_exchange_n(&p->claimed, 1, __ATOMIC_ACQ_REL))
 		return;
 	/* A private page of 0xff in place of the shared BAR: a device that is
 	 * merely stuck cannot write our view of it any more. */
@@ -63,6 +68,8 @@ static void device_gone(struct simproc *p, const char *why)
 	if (ones == MAP_FAILED ||
 	    *(volatile uint32_t *)((uint8_t *)p->io.bar + SIMDEV_REG_STATUS) != UINT32_MAX)
 		memset(p->io.bar, 0xff, SIMDEV_BAR0_SIZE);
+	/* Only now: whoever sees -ENODEV also sees the registers gone. */
+	__atomic_store_n(&p->io.gone, 1, __ATOMIC_RELEASE);
 	if (write(p->io.irq_fd, &one, sizeof(one)) < 0) {
 		/* saturated: it is readable anyway */
 	}
@@ -97,12 +104,39 @@ static void *monitor_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A device that does not answer within SIMD_REPLY_MS is stopped for good
+ * (SIGKILL through its pidfd) and only then declared gone: until it is dead
+ * it still maps our memory, and a driver taking its buffers back must know
+ * the device will never write them again.
+ */
+static int unresponsive(struct simproc *p)
+{
+	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+
+	if (p->pidfd < 0 || syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0)
+		return udma__err(ETIMEDOUT,
+				 "sim:%s: the device process (pid %u) did not answer within %d ms and "
+				 "cannot be stopped (%s): close the device and kill it",
+				 p->dev->name, p->pid, SIMD_REPLY_MS,
+				 p->pidfd < 0 ? "no pidfd" : strerror(errno));
+	if (poll(&pfd, 1, SIMD_REPLY_MS) != 1)
+		return udma__err(ETIMEDOUT,
+				 "sim:%s: the device process (pid %u) does not die: close the device",
+				 p->dev->name, p->pid);
+	shutdown(p->sock, SHUT_RDWR);
+	device_gone(p, "it did not answer and was killed");
+	return udma__err(ENODEV, "sim:%s: the device process did not answer within %d ms: killed, it is gone",
+			 p->dev->name, SIMD_REPLY_MS);
+}
+
 /* Send a request and wait for its answer. 0, or a negative errno with the
  * error set (the device's own words when it refused). */
 static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int *fds, unsigned nfds)
 {
 	struct simd_reply reply;
 	struct pollfd pfd = {.fd = p->sock, .events = POLLIN};
+	enum { ANSWERED, TIMED_OUT, HUNG_UP } how = ANSWERED;
 	int rfds[SIMD_MAX_FDS];
 	unsigned nr;
 	ssize_t n;
@@ -111,34 +145,31 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 	pthread_mutex_lock(&p->req_lock);
 	h->len = (uint32_t)len;
 	h->seq = ++p->seq;
+	/* The socket has a send timeout: a device that stopped reading times out. */
 	rc = simd_send(p->sock, h, len, fds, nfds);
-	if (rc) {
-		pthread_mutex_unlock(&p->req_lock);
-		device_gone(p, "it stopped reading its socket");
-		return udma__err(ENODEV, "sim:%s: the device process is gone (%s)", p->dev->name,
-				 strerror(-rc));
-	}
-	do {
+	if (rc)
+		how = rc == -EAGAIN || rc == -EWOULDBLOCK ? TIMED_OUT : HUNG_UP;
+	while (how == ANSWERED) {
 		rc = poll(&pfd, 1, SIMD_REPLY_MS);
+		if (rc < 0 && errno == EINTR)
+			continue;
 		if (rc <= 0) {
-			if (rc < 0 && errno == EINTR)
-				continue;
+			how = rc ? HUNG_UP : TIMED_OUT;
 			break;
 		}
 		n = simd_recv(p->sock, &reply, sizeof(reply), rfds, &nr);
 		simd_close_fds(rfds, nr);
-		if (n <= 0 || (size_t)n != sizeof(reply) || reply.h.type != SIMD_MSG_REPLY) {
-			rc = 0;
-			break;
-		}
-	} while (reply.h.seq != h->seq); /* an answer to an earlier, abandoned request */
+		if (n <= 0 || (size_t)n != sizeof(reply) || reply.h.type != SIMD_MSG_REPLY)
+			how = HUNG_UP;
+		else if (reply.h.seq == h->seq)
+			break; /* else an answer to an earlier request that timed out */
+	}
 	pthread_mutex_unlock(&p->req_lock);
-	if (rc <= 0) {
-		/* A device that does not answer is removed: nothing waits on it forever. */
-		shutdown(p->sock, SHUT_RDWR);
-		device_gone(p, rc ? "its socket failed" : "it did not answer within 5 s");
-		return udma__err(ENODEV, "sim:%s: the device process (%s) did not answer: it is gone",
-				 p->dev->name, p->path);
+	if (how == TIMED_OUT)
+		return unresponsive(p);
+	if (how == HUNG_UP) {
+		device_gone(p, "its process exited or closed the connection");
+		return udma__err(ENODEV, "sim:%s: the device process (%s) is gone", p->dev->name, p->path);
 	}
 	if (reply.status < 0) {
 		reply.msg[sizeof(reply.msg) - 1] = 0;
@@ -151,7 +182,7 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 
 static void simproc_free(struct simproc *p)
 {
-	int fds[2] = {p->sock, p->stop_fd};
+	int fds[3] = {p->sock, p->stop_fd, p->pidfd};
 
 	if (p->monitoring) {
 		uint64_t one = 1;
@@ -160,7 +191,7 @@ static void simproc_free(struct simproc *p)
 			pthread_join(p->monitor, NULL);
 	}
 	/* Closing the socket tells the device process to stop and exit. */
-	simd_close_fds(fds, 2);
+	simd_close_fds(fds, 3);
 	udma__sim_io_close(&p->io);
 	if (p->counted)
 		__atomic_fetch_sub(&p->dev->ctx->file_devices, 1, __ATOMIC_RELEASE);
@@ -176,8 +207,18 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 	p->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (p->sock < 0)
 		return udma__err(errno, "sim:%s: socket: %s", a->name, strerror(errno));
-	if (connect(p->sock, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+	if (connect(p->sock, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		struct timeval tv = {.tv_sec = SIMD_REPLY_MS / 1000, .tv_usec = SIMD_REPLY_MS % 1000 * 1000};
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+
+		setsockopt(p->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		/* The process behind the socket, by the kernel's word: to stop it
+		 * if it ever stops answering. Without pidfds (Linux < 5.3), -1. */
+		if (!getsockopt(p->sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
+			p->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
 		return 0;
+	}
 	switch (errno) {
 	case ENOENT:
 		return udma__err(ENOENT,
@@ -219,7 +260,7 @@ static int simproc_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	if (!p)
 		return udma__err(ENOMEM, "out of memory for device '%s'", a->name);
 	p->dev = dev;
-	p->sock = p->io.doorbell_fd = p->io.irq_fd = p->stop_fd = -1;
+	p->sock = p->io.doorbell_fd = p->io.irq_fd = p->stop_fd = p->pidfd = -1;
 	pthread_mutex_init(&p->req_lock, NULL);
 	snprintf(p->path, sizeof(p->path), "%s", a->socket);
 	if ((rc = connect_to(p, a)) || (rc = make_bar(p, a, &bar_fd)))

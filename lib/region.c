@@ -139,6 +139,20 @@ static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size
 	return rc;
 }
 
+/* One page size, or, when it was chosen automatically and hugepages counted
+ * free a moment ago are refused after all (a hugetlb cgroup limit, another
+ * process, the node), 4 KiB pages. */
+static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const struct udma_region_opts *o,
+			    size_t ps)
+{
+	int rc = region_build(ctx, r, o->size, ps);
+
+	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K && !o->page_size && !ctx->opts.page_size &&
+	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE))
+		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
+	return rc;
+}
+
 int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, struct udma_region **out)
 {
 	struct udma_region *r;
@@ -162,38 +176,43 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		return udma__err(ENOMEM, "out of memory for a region");
 	r->ctx = ctx;
 	r->fd = -1;
-	/* A device in another process maps regions through their files. */
-	r->keep_fd = __atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
 	r->numa_node = node;
 	r->flags = o->flags;
 	snprintf(r->name, sizeof(r->name), "%s", o->name && *o->name ? o->name : "region");
 	if ((rc = choose_page_size(ctx, o, node, &ps)))
 		goto fail;
-	rc = region_build(ctx, r, o->size, ps);
-	/* Automatic size: hugepages counted free a moment ago can still be refused
-	 * (a hugetlb cgroup limit, another process, the node): fall back to 4 KiB. */
-	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K && !o->page_size && !ctx->opts.page_size &&
-	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE))
-		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
-	if (rc)
-		goto fail;
-	if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && r->fd >= 0) {
-		close(r->fd); /* the mapping keeps the file alive */
-		r->fd = -1;
-	}
-	pthread_mutex_lock(&ctx->lock);
-	rc = udma__map_insert(&ctx->map, r);
-	/* Every attached device sees the region before anyone can use it. */
-	if (!rc && (rc = udma__dev_region_added(ctx, r)))
-		udma__map_remove(&ctx->map, r);
-	if (!rc) {
-		struct udma_region **tail = &ctx->regions;
+	for (;;) {
+		bool again;
 
-		while (*tail)
-			tail = &(*tail)->next;
-		*tail = r;
+		/* A device in another process maps regions through their files. */
+		r->keep_fd = __atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
+		if ((rc = region_build_any(ctx, r, o, ps)))
+			goto fail;
+		if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && r->fd >= 0) {
+			close(r->fd); /* the mapping keeps the file alive */
+			r->fd = -1;
+		}
+		pthread_mutex_lock(&ctx->lock);
+		rc = udma__map_insert(&ctx->map, r);
+		/* Every attached device sees the region before anyone can use it. */
+		if (!rc && (rc = udma__dev_region_added(ctx, r)))
+			udma__map_remove(&ctx->map, r);
+		if (!rc) {
+			struct udma_region **tail = &ctx->regions;
+
+			while (*tail)
+				tail = &(*tail)->next;
+			*tail = r;
+		}
+		/* Such a device was attached while this region was being built
+		 * without a file: build it again, as one it can be handed. */
+		again = rc == -EBUSY && !r->keep_fd &&
+			__atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
+		pthread_mutex_unlock(&ctx->lock);
+		if (!again)
+			break;
+		region_unmap(r);
 	}
-	pthread_mutex_unlock(&ctx->lock);
 	if (rc)
 		goto fail;
 	*out = r;

@@ -84,11 +84,12 @@ int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populat
 		/* Shows as [anon:udma:NAME] in /proc/PID/maps (Linux 5.17+); optional. */
 		snprintf(label, sizeof(label), "udma:%s", r->name);
 		prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, len, (unsigned long)label);
-		/* A 2 MiB-aligned anonymous region is a THP candidate: khugepaged would
-		 * collapse it into new pages with new PFNs, under a device. */
-		if (madvise(addr, len, MADV_NOHUGEPAGE) < 0 && errno != EINVAL)
-			return udma__err(errno, "madvise(MADV_NOHUGEPAGE) failed: %s", strerror(errno));
 	}
+	/* A 2 MiB-aligned region of 4 KiB pages, anonymous or shmem, is a THP
+	 * candidate: khugepaged would collapse it into new pages with new PFNs,
+	 * under a device. */
+	if (!r->hugetlb && madvise(addr, len, MADV_NOHUGEPAGE) < 0 && errno != EINVAL)
+		return udma__err(errno, "madvise(MADV_NOHUGEPAGE) failed: %s", strerror(errno));
 	/* A child's copy-on-write must never move a page under a device. */
 	if (madvise(addr, len, MADV_DONTFORK) < 0)
 		return udma__err(errno, "madvise(MADV_DONTFORK) failed: %s", strerror(errno));

@@ -70,7 +70,7 @@ static void fix_open(struct fix *f, const struct mode *m, const char *spec)
 
 static void fix_close(struct fix *f)
 {
-	simdrv_detach(&f->drv);
+	assert_int_equal(simdrv_detach(&f->drv), 0);
 	assert_int_equal(udma_pool_avail(f->pool), POOL_BUFS);
 	udma_pool_destroy(f->pool);
 	udma_dev_close(f->dev);

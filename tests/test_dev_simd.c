@@ -213,7 +213,7 @@ static void kill_device(bool irq)
 	/* The context goes on: a region made now needs no device. */
 	assert_int_equal(udma_region_create(t.ctx, &ro, &r), 0);
 	udma_region_destroy(r);
-	simdrv_detach(&t.drv);
+	assert_int_equal(simdrv_detach(&t.drv), 0);
 	udma_pool_destroy(t.pool);
 	udma_dev_close(t.dev);
 	udma_ctx_destroy(t.ctx);
@@ -230,6 +230,43 @@ static void kill_device_irq(void **state)
 {
 	(void)state;
 	kill_device(true);
+}
+
+/* A device that stops answering (SIGSTOP) is killed, and only then declared
+ * gone: once the driver takes its buffers back, nothing writes them again. */
+static void stuck_device(void **state)
+{
+	struct udma_region_opts ro = {.size = 1 << 20, .numa_node = UDMA_NUMA_ANY, .name = "while-stuck"};
+	uint64_t cookies[DEPTH];
+	struct udma_region *r;
+	unsigned n, i, done = 0;
+	struct traffic t;
+	double t0;
+
+	(void)state;
+	traffic_open(&t, false);
+	refill(&t);
+	assert_int_equal(kill(t.proc.pid, SIGSTOP), 0);
+	t0 = now_ms();
+	/* The MAP it cannot answer: after the reply timeout it is killed, and a
+	 * region needs no device that is gone. */
+	assert_int_equal(udma_region_create(t.ctx, &ro, &r), 0);
+	printf("  stuck device killed after %.0f ms\n", now_ms() - t0);
+	assert_true(simdrv_gone(&t.drv));
+	th_assert_err(udma_dev_notify(t.dev), ENODEV);
+	assert_int_equal(simd_reap(&t.proc, 1000), 128 + SIGKILL); /* dead already */
+	/* What it completed before it stopped, then what it never will. */
+	reap_all(&t, &done);
+	while ((n = simdrv_abandon(&t.drv.q[0], cookies, DEPTH)))
+		for (i = 0; i < n; i++)
+			give_back(&t, cookies[i]);
+	assert_int_equal(t.out, 0);
+	assert_int_equal(udma_pool_avail(t.pool), POOL_BUFS);
+	udma_region_destroy(r);
+	assert_int_equal(simdrv_detach(&t.drv), 0);
+	udma_pool_destroy(t.pool);
+	udma_dev_close(t.dev);
+	udma_ctx_destroy(t.ctx);
 }
 
 /* The driver dies mid-traffic: the device process stops and exits 0. */
@@ -325,6 +362,8 @@ static void hole_in_region(void **state)
 	while (!simdrv_reap(&t.drv.q[0], &cqe, 1))
 		assert_int_equal(simdrv_wait(&t.drv, 1000), 0);
 	th_hugepages_unhold();
+	/* Done (into the zero page put over the hole), not a crash. */
+	assert_int_equal(SIMDEV_CQE_STATUS(cqe.status), SIMDEV_ST_OK);
 	assert_int_equal(kill(t.proc.pid, 0), 0); /* alive */
 	/* And still a working device. */
 	refill(&t);
@@ -334,7 +373,7 @@ static void hole_in_region(void **state)
 	}
 	assert_true(done > 0);
 	udma_region_destroy(r);
-	simdrv_detach(&t.drv);
+	assert_int_equal(simdrv_detach(&t.drv), 0);
 	udma_pool_destroy(t.pool);
 	udma_dev_close(t.dev);
 	udma_ctx_destroy(t.ctx);
@@ -345,7 +384,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(open_errors),	  th_test(hole_in_region), th_test(kill_device_polling),
-		th_test(kill_device_irq), th_test(kill_driver),
+		th_test(kill_device_irq), th_test(kill_driver),	   th_test(stuck_device),
 	};
 
 	th_threads_warm_up(TH_MAX_THREADS);
