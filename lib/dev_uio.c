@@ -9,7 +9,13 @@
  * consumes it. uio_pci_generic offers INTx only and masks it (the command
  * register's INTx-disable bit) in its handler; it has no irqcontrol (write()
  * gives ENOSYS), so udma_dev_irq_ack unmasks through config space. It also
- * clears bus mastering when the uio fd is closed, so we set it after opening.
+ * clears bus mastering whenever a file of /dev/uioN is closed, so we set it
+ * after opening, and a second user's close would clear it under the first:
+ * an open takes an exclusive flock on the node, and a second open sees that
+ * lock in /proc/locks before it opens anything.
+ *
+ * Physical addresses reach memory only if no IOMMU translates the function's
+ * DMA: its IOMMU group, when it has one, must be of type "identity".
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -27,6 +34,7 @@
 
 struct uio_dev {
 	struct udma_pci_bars bars;
+	struct udma_pci_binding bind; /* what uio:ADDR did to bind it */
 	int fd;			      /* /dev/uioN */
 	int cfg_fd;		      /* the function's sysfs config; -1 if not PCI */
 	bool mastering;		      /* we turned bus mastering on */
@@ -41,8 +49,10 @@ static int find_uio(struct uio_dev *u)
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *d;
+	int rc;
 
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", u->addr);
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", u->addr)))
+		return rc;
 	d = opendir(path);
 	if (!d)
 		return -errno;
@@ -55,21 +65,40 @@ static int find_uio(struct uio_dev *u)
 	return u->uio[0] ? 0 : -ENOENT;
 }
 
+/* No IOMMU between the function and memory, or one in passthrough. */
+static int check_passthrough(struct uio_dev *u)
+{
+	char group[16], path[PATH_MAX], type[32];
+	int rc;
+
+	if ((rc = udma__pci_group(u->who, u->addr, group, sizeof(group))) || !group[0])
+		return rc;
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/kernel/iommu_groups/%s/type", group)))
+		return rc;
+	if (udma__read_line(path, type, sizeof(type)) || !strcmp(type, "identity"))
+		return 0; /* no type file before Linux 5.11: cannot tell */
+	return udma__err(ENOTSUP,
+			 "%s: an IOMMU translates its DMA (IOMMU group %s is of type %s), so it cannot reach "
+			 "the physical addresses UIO gives it: boot with iommu=pt, or use vfio:%s in VA mode",
+			 u->who, group, type, u->addr);
+}
+
 /* "uio:ADDR": bind it to uio_pci_generic unless a UIO driver has it already. */
 static int by_address(struct uio_dev *u, const char *addr)
 {
-	char drv[64];
+	char drv[UDMA_PCI_DRV_LEN];
 	int rc;
 
 	memcpy(u->addr, addr, sizeof(u->addr) - 1); /* canonical: device.c parsed it */
-	if ((rc = udma__pci_exists(u->who, addr)))
+	if ((rc = udma__pci_exists(u->who, addr)) || (rc = check_passthrough(u)))
 		return rc;
 	if (find_uio(u) == 0)
 		return 0;
-	if ((rc = udma__pci_bind(u->who, addr, "uio_pci_generic", "uio_pci_generic")))
+	if ((rc = udma__pci_bind(u->who, addr, "uio_pci_generic", "uio_pci_generic", &u->bind)))
 		return rc;
 	if (find_uio(u)) {
-		udma__pci_driver(addr, drv, sizeof(drv));
+		if (udma__pci_driver(addr, drv, sizeof(drv)))
+			drv[0] = 0;
 		return udma__err(ENODEV,
 				 "%s: bound to %s but it made no UIO device (uio_pci_generic refuses "
 				 "functions that cannot mask INTx: dmesg says)",
@@ -82,21 +111,26 @@ static int by_address(struct uio_dev *u, const char *addr)
 static int by_node(struct uio_dev *u, const char *node)
 {
 	char path[PATH_MAX], link[64];
+	int rc;
 
 	snprintf(u->uio, sizeof(u->uio), "%s", node + 5);
-	udma__sysfs_path(path, sizeof(path), "/class/uio/%s", u->uio);
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/class/uio/%s", u->uio)))
+		return rc;
 	if (access(path, F_OK))
 		return udma__err(ENOENT,
 				 "%s: no UIO device %s (ls /sys/class/uio lists them; a PCI function "
 				 "appears there once bound to uio_pci_generic: uio:ADDR binds it)",
 				 u->who, u->uio);
-	udma__sysfs_path(path, sizeof(path), "/class/uio/%s/device", u->uio);
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/class/uio/%s/device", u->uio)))
+		return rc;
 	if (udma__link_name(path, link, sizeof(link)) || strlen(link) >= sizeof(u->addr))
 		return 0; /* not a PCI function: its maps are its BARs */
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s", link);
-	if (!access(path, F_OK))
-		strcpy(u->addr, link);
-	return 0;
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s", link)))
+		return rc;
+	if (access(path, F_OK))
+		return 0;
+	strcpy(u->addr, link);
+	return check_passthrough(u);
 }
 
 /* A UIO device that is not a PCI function: BAR n is its map n. */
@@ -104,12 +138,14 @@ static int map_uio_maps(struct uio_dev *u)
 {
 	char path[PATH_MAX], line[32];
 	unsigned i;
+	int rc;
 
 	for (i = 0; i < UIO_MAX_MAPS; i++) {
 		unsigned long long size;
 		void *p;
 
-		udma__sysfs_path(path, sizeof(path), "/class/uio/%s/maps/map%u/size", u->uio, i);
+		if ((rc = udma__sysfs_path(path, sizeof(path), "/class/uio/%s/maps/map%u/size", u->uio, i)))
+			return rc;
 		if (udma__read_line(path, line, sizeof(line)) || sscanf(line, "%llx", &size) != 1 || !size) {
 			u->bars.why[i] = "the UIO device has no such map";
 			continue;
@@ -125,8 +161,10 @@ static int map_uio_maps(struct uio_dev *u)
 	return 0;
 }
 
-static void uio_free(struct uio_dev *u)
+static void uio_release(void *priv)
 {
+	struct uio_dev *u = priv;
+
 	/* Stop the device's DMA before our memory can go (uio_pci_generic
 	 * does it too when the fd closes; other UIO drivers may not). */
 	if (u->mastering)
@@ -139,34 +177,78 @@ static void uio_free(struct uio_dev *u)
 	free(u);
 }
 
+static int node_busy(const struct uio_dev *u, const char *node)
+{
+	return udma__err(EBUSY,
+			 "%s: %s is in use: another udma device has it open, in this process or another "
+			 "(UIO gives a function to one user: close that one first)",
+			 u->who, node);
+}
+
+/* Lost a race for the lock to another opener: our close makes uio_pci_generic
+ * clear bus mastering, which is that user's, so it is put back. */
+static int lost_race(struct uio_dev *u, const char *node)
+{
+	uint16_t cmd = 0;
+	bool master = u->cfg_fd >= 0 &&
+		      pread(u->cfg_fd, &cmd, sizeof(cmd), UDMA_PCI_COMMAND) == (ssize_t)sizeof(cmd) &&
+		      (cmd & UDMA_PCI_COMMAND_MASTER);
+
+	close(u->fd);
+	u->fd = -1;
+	if (master)
+		udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_MASTER, 0);
+	return node_busy(u, node);
+}
+
 static int open_node(struct uio_dev *u)
 {
 	char node[32];
+	int rc;
 
 	snprintf(node, sizeof(node), "/dev/%s", u->uio);
+	/* Before opening: closing a second file of it would stop its DMA. */
+	if ((rc = udma__file_locked(node)) > 0)
+		return node_busy(u, node);
+	if (rc < 0)
+		return udma__err(-rc, "%s: cannot tell whether %s is in use (/proc/locks): %s", u->who, node,
+				 strerror(-rc));
 	/* Non-blocking: irq_ack consumes an interrupt only if one came. */
 	u->fd = open(node, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (u->fd >= 0)
+	if (u->fd < 0) {
+		if (errno == ENOENT)
+			return udma__err(ENOENT,
+					 "%s: sysfs has %s but there is no %s: mount devtmpfs on /dev (mount "
+					 "-t devtmpfs none /dev)",
+					 u->who, u->uio, node);
+		return udma__err(errno, "%s: cannot open %s: %s%s", u->who, node, strerror(errno),
+				 errno == EACCES ? " (run as root, or give this user the device node)" : "");
+	}
+	if (flock(u->fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
-	if (errno == ENOENT)
-		return udma__err(ENOENT,
-				 "%s: sysfs has %s but there is no %s: mount devtmpfs on /dev (mount -t "
-				 "devtmpfs none /dev)",
-				 u->who, u->uio, node);
-	return udma__err(errno, "%s: cannot open %s: %s%s", u->who, node, strerror(errno),
-			 errno == EACCES ? " (run as root, or give this user the device node)" : "");
+	if (errno == EWOULDBLOCK)
+		return lost_race(u, node);
+	return udma__err(errno, "%s: flock on %s: %s", u->who, node, strerror(errno));
 }
 
-static int open_pci(struct uio_dev *u)
+static int open_cfg(struct uio_dev *u)
 {
 	char path[PATH_MAX];
 	int rc;
 
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/config", u->addr);
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/config", u->addr)))
+		return rc;
 	u->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (u->cfg_fd < 0)
 		return udma__err(errno, "%s: cannot open its config space %s: %s%s", u->who, path,
 				 strerror(errno), errno == EACCES ? " (needs root)" : "");
+	return 0;
+}
+
+static int open_pci(struct uio_dev *u)
+{
+	int rc;
+
 	if ((rc = udma__pci_map_bars(u->who, u->addr, &u->bars)))
 		return rc;
 	/* Bus mastering on, or DMA silently does nothing (while its interrupt
@@ -194,27 +276,50 @@ static int uio_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	u->fd = u->cfg_fd = -1;
 	snprintf(u->who, sizeof(u->who), "uio:%s", a->name);
 	rc = a->name[0] == '/' ? by_node(u, a->name) : by_address(u, a->name);
+	if (!rc && u->addr[0])
+		rc = open_cfg(u);
 	if (!rc)
 		rc = open_node(u);
 	if (!rc)
 		rc = u->addr[0] ? open_pci(u) : map_uio_maps(u);
-	if (rc) {
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", udma_last_error()); /* clean-up may fail too */
-		uio_free(u);
-		return udma__err(-rc, "%s", msg);
-	}
+	if (rc)
+		return udma__pci_unwind(rc, uio_release, u, u->who, u->addr, &u->bind);
 	dev->priv = u;
 	return 0;
 }
 
 static void uio_close(struct udma_dev *dev)
 {
-	uio_free(dev->priv);
+	uio_release(dev->priv);
 	dev->priv = NULL;
 }
 
+/* The attach failed after the open: undo the open, the binding too. */
+static int uio_undo_open(struct udma_dev *dev, int rc)
+{
+	struct uio_dev *u = dev->priv;
+
+	dev->priv = NULL;
+	return udma__pci_unwind(rc, uio_release, u, u->who, u->addr, &u->bind);
+}
+
+/* Before anything is unmapped: no IOMMU stops the device, only this does. */
+static void uio_quiesce(struct udma_dev *dev)
+{
+	struct uio_dev *u = dev->priv;
+	uint32_t off = 0;
+
+	if (u->cfg_fd < 0) {
+		/* Not PCI: mask its interrupt if the UIO driver can. */
+		if (write(u->fd, &off, sizeof(off)) < 0 && errno != ENOSYS)
+			fprintf(stderr, "udma: %s: masking its interrupt: %s\n", u->who, strerror(errno));
+		return;
+	}
+	if (udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_INTX_DISABLE, UDMA_PCI_COMMAND_MASTER))
+		fprintf(stderr, "udma: %s: cannot stop its DMA: %s\n", u->who, udma_last_error());
+	else
+		u->mastering = false;
+}
 static int uio_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
 {
 	struct uio_dev *u = dev->priv;
@@ -268,6 +373,8 @@ const struct udma_dev_ops udma__dev_uio_ops = {
 	.kind = "uio",
 	.open = uio_open,
 	.close = uio_close,
+	.quiesce = uio_quiesce,
+	.undo_open = uio_undo_open,
 	.bar = uio_bar,
 	.irq_fd = uio_irq_fd,
 	.irq_ack = uio_irq_ack,

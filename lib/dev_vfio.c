@@ -5,8 +5,9 @@
  * mapped in the IOMMU at IOVA = its virtual address (device.c calls map and
  * unmap as regions come and go; in VA mode a region is one run), so the
  * device reaches our regions and nothing else. BARs are mmaps of the device
- * fd; interrupts are eventfds (MSI-X or MSI when the function has them, else
- * INTx, which VFIO masks on each interrupt until udma_dev_irq_ack unmasks).
+ * fd; interrupts are eventfds (dev_vfio_irq.c).
+ * Nothing is bound before sysfs says the open can work (dev_vfio_pre.c); an
+ * open that fails after binding gives the function back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,35 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "pci.h"
-
-#define VFIO_MAX_VECTORS 32
-
-struct vfio_map {
-	uint64_t iova, len;
-};
-
-struct vfio_dev {
-	struct udma_pci_bars bars;
-	int container, group, device;
-	bool in_container, mastering, irqs_on;
-	unsigned long iommu_type;
-	off_t cfg_off; /* the config region in the device fd */
-	unsigned irq_index, nvec;
-	int efd[VFIO_MAX_VECTORS];
-	struct vfio_iova_range *ranges; /* what the IOMMU can map; NULL: not reported */
-	unsigned nranges;
-	struct vfio_map *maps; /* DMA maps, under ctx->lock (device.c holds it) */
-	size_t nmaps, maps_cap;
-	char who[48];
-	char addr[UDMA_PCI_ADDR_LEN];
-	char group_id[16];
-};
+#include "dev_vfio.h"
 
 static int open_container(struct vfio_dev *v)
 {
@@ -71,20 +48,28 @@ static int open_container(struct vfio_dev *v)
 
 static int find_group(struct vfio_dev *v)
 {
-	char path[PATH_MAX];
-	int rc;
+	int rc = udma__pci_group(v->who, v->addr, v->group_id, sizeof(v->group_id));
 
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/iommu_group", v->addr);
-	rc = udma__link_name(path, v->group_id, sizeof(v->group_id));
-	if (rc == -ENOENT)
+	if (!rc && !v->group_id[0])
 		return udma__err(ENODEV,
 				 "%s: no IOMMU group: the kernel runs without an IOMMU (boot with "
 				 "intel_iommu=on or amd_iommu=on, VT-d/AMD-Vi on in the firmware; a QEMU "
 				 "guest needs -device intel-iommu); without one use uio:%s in PA mode",
 				 v->who, v->addr);
-	if (rc)
-		return udma__err(-rc, "%s: cannot read %s: %s", v->who, path, strerror(-rc));
-	return 0;
+	return rc;
+}
+
+/* From sysfs, before binding: would the open work? */
+static int precheck(struct vfio_dev *v)
+{
+	char drv[UDMA_PCI_DRV_LEN];
+	int rc;
+
+	if ((rc = udma__pci_driver(v->addr, drv, sizeof(drv))))
+		return rc;
+	if (strcmp(drv, "vfio-pci") && (rc = udma__vfio_group_viable(v->who, v->addr, v->group_id)))
+		return rc;
+	return udma__vfio_width_precheck(v->who, v->addr);
 }
 
 static int open_group(struct vfio_dev *v)
@@ -245,61 +230,13 @@ static int open_device(struct vfio_dev *v)
 	return rc;
 }
 
-static int set_irqs(struct vfio_dev *v, uint32_t flags, unsigned count, const int *fds)
+static void vfio_release(void *priv)
 {
-	size_t sz = sizeof(struct vfio_irq_set) + (fds ? count * sizeof(int) : 0);
-	struct vfio_irq_set *s = calloc(1, sz);
-	int rc = 0;
-
-	if (!s)
-		return udma__err(ENOMEM, "out of memory");
-	s->argsz = (uint32_t)sz;
-	s->flags = flags;
-	s->index = v->irq_index;
-	s->count = count;
-	if (fds)
-		memcpy(s->data, fds, count * sizeof(int));
-	if (ioctl(v->device, VFIO_DEVICE_SET_IRQS, s))
-		rc = udma__err(errno, "%s: VFIO_DEVICE_SET_IRQS: %s", v->who, strerror(errno));
-	free(s);
-	return rc;
-}
-
-/* MSI-X, else MSI, else INTx: each vector signals an eventfd of its own. */
-static int setup_irqs(struct vfio_dev *v)
-{
-	static const unsigned order[] = {VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX,
-					 VFIO_PCI_INTX_IRQ_INDEX};
-	unsigned i;
-	int rc;
-
-	for (i = 0; i < sizeof(order) / sizeof(order[0]) && !v->nvec; i++) {
-		struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = order[i]};
-
-		if (ioctl(v->device, VFIO_DEVICE_GET_IRQ_INFO, &ii) == 0 && ii.count) {
-			v->irq_index = order[i];
-			v->nvec = ii.count < VFIO_MAX_VECTORS ? ii.count : VFIO_MAX_VECTORS;
-		}
-	}
-	for (i = 0; i < v->nvec; i++) {
-		v->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (v->efd[i] < 0)
-			return udma__err(errno, "%s: eventfd: %s (raise the open file limit, ulimit -n)",
-					 v->who, strerror(errno));
-	}
-	if (!v->nvec)
-		return 0; /* no interrupts: irq_fd says so */
-	rc = set_irqs(v, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, v->nvec, v->efd);
-	v->irqs_on = !rc;
-	return rc;
-}
-
-static void vfio_free(struct vfio_dev *v)
-{
+	struct vfio_dev *v = priv;
 	unsigned i;
 
 	if (v->irqs_on)
-		set_irqs(v, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, 0, NULL);
+		udma__vfio_disable_irqs(v);
 	if (v->mastering)
 		udma__pci_command(v->who, v->device, v->cfg_off, 0, UDMA_PCI_COMMAND_MASTER);
 	udma__pci_unmap_bars(&v->bars);
@@ -340,23 +277,44 @@ static int vfio_open(struct udma_dev *dev, const struct udma_dev_args *a)
 		v->efd[i] = -1;
 	snprintf(v->who, sizeof(v->who), "vfio:%s", a->name);
 	memcpy(v->addr, a->name, sizeof(v->addr) - 1); /* canonical: device.c parsed it */
-	if ((rc = udma__pci_exists(v->who, v->addr)) || (rc = find_group(v)) || (rc = open_container(v)) ||
-	    (rc = udma__pci_bind(v->who, v->addr, "vfio-pci", "vfio-pci")) || (rc = open_group(v)) ||
-	    (rc = read_ranges(v)) || (rc = check_width(v)) || (rc = open_device(v)) || (rc = setup_irqs(v))) {
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", udma_last_error()); /* clean-up may fail too */
-		vfio_free(v);
-		return udma__err(-rc, "%s", msg);
-	}
+	if ((rc = udma__pci_exists(v->who, v->addr)) || (rc = find_group(v)) || (rc = precheck(v)) ||
+	    (rc = open_container(v)) ||
+	    (rc = udma__pci_bind(v->who, v->addr, "vfio-pci", "vfio-pci", &v->bind)) ||
+	    (rc = open_group(v)) || (rc = read_ranges(v)) || (rc = check_width(v)) || (rc = open_device(v)) ||
+	    (rc = udma__vfio_setup_irqs(v)))
+		return udma__pci_unwind(rc, vfio_release, v, v->who, v->addr, &v->bind);
 	dev->priv = v;
 	return 0;
 }
 
 static void vfio_close(struct udma_dev *dev)
 {
-	vfio_free(dev->priv);
+	vfio_release(dev->priv);
 	dev->priv = NULL;
+}
+
+/* The attach failed after the open: undo the open, the binding too. */
+static int vfio_undo_open(struct udma_dev *dev, int rc)
+{
+	struct vfio_dev *v = dev->priv;
+
+	dev->priv = NULL;
+	return udma__pci_unwind(rc, vfio_release, v, v->who, v->addr, &v->bind);
+}
+
+/* Before anything is unmapped: no more DMA, no more interrupts. */
+static void vfio_quiesce(struct udma_dev *dev)
+{
+	struct vfio_dev *v = dev->priv;
+
+	if (v->irqs_on && udma__vfio_disable_irqs(v))
+		fprintf(stderr, "udma: %s\n", udma_last_error());
+	if (!v->mastering)
+		return;
+	if (udma__pci_command(v->who, v->device, v->cfg_off, 0, UDMA_PCI_COMMAND_MASTER))
+		fprintf(stderr, "udma: %s\n", udma_last_error());
+	else
+		v->mastering = false;
 }
 
 static int vfio_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
@@ -364,34 +322,6 @@ static int vfio_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len
 	struct vfio_dev *v = dev->priv;
 
 	return udma__pci_bar(v->who, &v->bars, bar, addr, len);
-}
-
-static int vfio_irq_fd(struct udma_dev *dev, unsigned vector)
-{
-	struct vfio_dev *v = dev->priv;
-
-	if (vector >= v->nvec)
-		return udma__err(EINVAL, "%s: %s", v->who,
-				 v->nvec ? "no such interrupt vector (see udma_dev_irq_fd)"
-					 : "the function has no interrupt (no MSI-X, MSI or INTx)");
-	return v->efd[vector];
-}
-
-/* Consume the eventfd; INTx stays masked by VFIO until unmasked. */
-static int vfio_irq_ack(struct udma_dev *dev, unsigned vector)
-{
-	struct vfio_dev *v = dev->priv;
-	uint64_t n;
-	int fd = vfio_irq_fd(dev, vector);
-
-	if (fd < 0)
-		return fd;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return udma__err(errno, "%s: reading interrupt eventfd %u: %s", v->who, vector,
-				 strerror(errno));
-	if (v->irq_index == VFIO_PCI_INTX_IRQ_INDEX)
-		return set_irqs(v, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 1, NULL);
-	return 0;
 }
 
 static bool iova_usable(const struct vfio_dev *v, uint64_t iova, size_t len)
@@ -484,9 +414,11 @@ const struct udma_dev_ops udma__dev_vfio_ops = {
 	.kind = "vfio",
 	.open = vfio_open,
 	.close = vfio_close,
+	.quiesce = vfio_quiesce,
+	.undo_open = vfio_undo_open,
 	.bar = vfio_bar,
-	.irq_fd = vfio_irq_fd,
-	.irq_ack = vfio_irq_ack,
+	.irq_fd = udma__vfio_irq_fd,
+	.irq_ack = udma__vfio_irq_ack,
 	.map = vfio_map,
 	.unmap = vfio_unmap,
 };

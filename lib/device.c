@@ -230,8 +230,8 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 		ops = &udma__dev_vfio_ops;
 	} else {
 		return udma__err(EINVAL,
-				 "device spec '%s': unknown backend (use 'sim:NAME', 'uio:/dev/uioN' or "
-				 "'vfio:0000:00:03.0')",
+				 "device spec '%s': unknown backend (use 'sim:NAME', 'uio:0000:00:03.0', "
+				 "'uio:/dev/uioN' or 'vfio:0000:00:03.0')",
 				 spec);
 	}
 	dev = calloc(1, sizeof(*dev));
@@ -266,7 +266,10 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc) {
-		ops->close(dev);
+		if (ops->undo_open)
+			rc = ops->undo_open(dev, rc);
+		else
+			ops->close(dev);
 		free(dev);
 		return rc;
 	}
@@ -283,6 +286,11 @@ void udma_dev_close(struct udma_dev *dev)
 	if (!dev)
 		return;
 	ctx = dev->ctx;
+	/* Stop it first: a backend without an IOMMU (UIO) has nothing to
+	 * unmap, so its device could otherwise DMA into a region destroyed
+	 * between the unmap below and close. */
+	if (dev->ops->quiesce)
+		dev->ops->quiesce(dev);
 	/* Detach under the region lock: once unmapped, the device reaches no
 	 * region (an unmap waits for its accesses in flight), so regions may go
 	 * while the backend stops it. */

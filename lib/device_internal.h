@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The device layer's backends (dev_sim.c, later UIO and VFIO) and its hooks
- * into the region layer. */
+/* The device layer's backends (dev_sim.c, dev_simproc.c, dev_uio.c,
+ * dev_vfio.c) and its hooks into the region layer. */
 #ifndef UDMA_DEVICE_INTERNAL_H
 #define UDMA_DEVICE_INTERNAL_H
 
@@ -23,6 +23,14 @@ struct udma_dev_ops {
 	const char *kind;
 	int (*open)(struct udma_dev *dev, const struct udma_dev_args *args);
 	void (*close)(struct udma_dev *dev);
+	/* Optional: stop the device's DMA and interrupts. udma_dev_close calls
+	 * it first, before any region is unmapped: without an IOMMU (UIO)
+	 * nothing else keeps the device out of memory that is about to go. */
+	void (*quiesce)(struct udma_dev *dev);
+	/* Optional: instead of close when attaching failed after a successful
+	 * open (rc): undo all the open did, a driver binding included. Returns
+	 * rc with its message kept. */
+	int (*undo_open)(struct udma_dev *dev, int rc);
 	int (*bar)(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
 	int (*irq_fd)(struct udma_dev *dev, unsigned vector);
 	int (*irq_ack)(struct udma_dev *dev, unsigned vector);

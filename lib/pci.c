@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * PCI functions through sysfs, for the UIO and VFIO backends: parse an
- * address, bind a function to the driver a backend needs, flip bits of its
- * command register, map its BARs.
+ * address, read its driver and IOMMU group, flip bits of its command
+ * register, map its BARs; and undo a failed open (pci_bind.c binds).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,12 +92,16 @@ int udma__sysfs_path(char *buf, size_t len, const char *fmt, ...)
 	int n = snprintf(buf, len, "%s", sysfs_root());
 	va_list ap;
 
-	if (n < 0 || (size_t)n >= len)
-		return -ENAMETOOLONG;
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, len - (size_t)n, fmt, ap);
-	va_end(ap);
-	return (size_t)n < len ? 0 : -ENAMETOOLONG;
+	if (n >= 0 && (size_t)n < len) {
+		va_start(ap, fmt);
+		n += vsnprintf(buf + n, len - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (n >= 0 && (size_t)n < len)
+		return 0;
+	return udma__err(ENAMETOOLONG,
+			 "a sysfs path under '%.64s' is longer than %zu bytes: UDMA_SYSFS_ROOT is too long",
+			 sysfs_root(), len - 1);
 }
 
 int udma__read_line(const char *path, char *buf, size_t len)
@@ -136,16 +140,19 @@ int udma__link_name(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-static int write_str(const char *path, const char *s)
+/* O_TRUNC: sysfs ignores it; a plain file of a fake tree holds the last write. */
+int udma__sysfs_write(const char *path, const char *s)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	size_t n = strlen(s);
+	ssize_t w;
 	int rc = 0;
 
 	if (fd < 0)
 		return -errno;
-	if (write(fd, s, n) != (ssize_t)n)
-		rc = errno ? -errno : -EIO;
+	w = write(fd, s, n);
+	if (w != (ssize_t)n)
+		rc = w < 0 ? -errno : -EIO;
 	close(fd);
 	return rc;
 }
@@ -153,9 +160,10 @@ static int write_str(const char *path, const char *s)
 int udma__pci_exists(const char *who, const char *addr)
 {
 	char path[PATH_MAX];
+	int rc;
 
-	if (udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s", addr))
-		return udma__err(ENAMETOOLONG, "%s: UDMA_SYSFS_ROOT is too long", who);
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s", addr)))
+		return rc;
 	if (access(path, F_OK))
 		return udma__err(ENOENT, "%s: no PCI device %s on this machine (lspci -D lists them)", who,
 				 addr);
@@ -168,7 +176,7 @@ int udma__pci_driver(const char *addr, char *drv, size_t len)
 	int rc;
 
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/driver", addr)))
-		return udma__err(-rc, "PCI %s: UDMA_SYSFS_ROOT is too long", addr);
+		return rc;
 	rc = udma__link_name(path, drv, len);
 	if (rc == -ENOENT) {
 		drv[0] = 0;
@@ -179,72 +187,70 @@ int udma__pci_driver(const char *addr, char *drv, size_t len)
 	return 0;
 }
 
-/* One sysfs write of a bind; EACCES and EPERM mean "not root". */
-static int bind_write(const char *who, const char *addr, const char *driver, const char *path, const char *s)
+int udma__pci_group(const char *who, const char *addr, char *id, size_t len)
 {
-	int rc = write_str(path, s);
+	char path[PATH_MAX];
+	int rc;
 
-	if (rc == -EACCES || rc == -EPERM)
-		return udma__err(-rc,
-				 "%s: binding %s to %s needs root (writing %s: %s); as root beforehand: "
-				 "echo %s > /sys/bus/pci/devices/%s/driver_override; echo %s > "
-				 "/sys/bus/pci/drivers_probe",
-				 who, addr, driver, path, strerror(-rc), driver, addr, addr);
+	id[0] = 0;
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/iommu_group", addr)))
+		return rc;
+	rc = udma__link_name(path, id, len);
+	if (rc == -ENOENT) {
+		id[0] = 0;
+		return 0;
+	}
 	if (rc)
-		return udma__err(-rc, "%s: binding %s to %s: writing '%s' to %s: %s", who, addr, driver, s,
-				 path, strerror(-rc));
+		return udma__err(-rc, "%s: cannot read %s: %s", who, path, strerror(-rc));
 	return 0;
 }
 
-int udma__pci_bind(const char *who, const char *addr, const char *driver, const char *module)
+int udma__pci_unwind(int rc, void (*release)(void *priv), void *priv, const char *who, const char *addr,
+		     const struct udma_pci_binding *b)
 {
-	char cur[64], now[64], path[PATH_MAX];
-	int rc;
+	struct udma_pci_binding bind = {.moved = false};
+	char msg[512], back[512] = "", w[48], a[UDMA_PCI_ADDR_LEN];
 
-	if ((rc = udma__pci_driver(addr, cur, sizeof(cur))))
-		return rc;
-	if (!strcmp(cur, driver))
-		return 0;
-	if (udma__sysfs_path(path, sizeof(path), "/bus/pci/drivers/%s", driver) || access(path, F_OK))
-		return udma__err(ENOENT, "%s: the %s driver is not loaded: modprobe %s (as root)", who,
-				 driver, module);
-	/* driver_override makes this function match driver, and only it, at
-	 * the next probe; it stays, so a re-probe binds it to driver again. */
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/driver_override", addr);
-	if ((rc = bind_write(who, addr, driver, path, driver)))
-		return rc;
-	if (cur[0]) {
-		udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/driver/unbind", addr);
-		if ((rc = bind_write(who, addr, driver, path, addr)))
-			return rc;
+	/* Copies: release frees the struct these live in. */
+	snprintf(msg, sizeof(msg), "%s", udma_last_error());
+	snprintf(w, sizeof(w), "%s", who);
+	snprintf(a, sizeof(a), "%s", addr ? addr : "");
+	if (b)
+		bind = *b;
+	release(priv);
+	/* After the release: vfio-pci lets a function go once its fds are closed. */
+	if (bind.moved && a[0]) {
+		if (udma__pci_give_back(w, a, &bind))
+			snprintf(back, sizeof(back), "; %s", udma_last_error());
+		else
+			snprintf(back, sizeof(back), " (%s is back on %s)", a,
+				 bind.prev[0] ? bind.prev : "no driver");
 	}
-	/* A probe that finds no driver is not a write error: look at the result. */
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/drivers_probe");
-	rc = write_str(path, addr);
-	if (rc == -EACCES || rc == -EPERM)
-		return bind_write(who, addr, driver, path, addr);
-	if ((rc = udma__pci_driver(addr, now, sizeof(now))))
-		return rc;
-	if (strcmp(now, driver))
-		return udma__err(ENODEV, "%s: binding %s to %s failed%s%s%s: the kernel log says why (dmesg)",
-				 who, addr, driver, cur[0] ? " (unbound from " : "", cur, cur[0] ? ")" : "");
-	return 0;
+	return udma__err(-rc, "%s%s", msg, back);
 }
 
 int udma__pci_command(const char *who, int fd, off_t base, uint16_t set, uint16_t clear)
 {
 	uint16_t cmd, want;
 
+	ssize_t n;
+	int e;
+
 	/* Config space is little-endian, as are the hosts udma runs on. */
-	if (pread(fd, &cmd, sizeof(cmd), base + UDMA_PCI_COMMAND) != (ssize_t)sizeof(cmd))
-		return udma__err(errno ? errno : EIO, "%s: cannot read the PCI command register: %s", who,
-				 strerror(errno ? errno : EIO));
+	n = pread(fd, &cmd, sizeof(cmd), base + UDMA_PCI_COMMAND);
+	if (n != (ssize_t)sizeof(cmd)) {
+		e = n < 0 ? errno : EIO;
+		return udma__err(e, "%s: cannot read the PCI command register: %s", who, strerror(e));
+	}
 	want = (uint16_t)((cmd | set) & ~clear);
 	if (want == cmd)
 		return 0;
-	if (pwrite(fd, &want, sizeof(want), base + UDMA_PCI_COMMAND) != (ssize_t)sizeof(want))
-		return udma__err(errno ? errno : EIO, "%s: cannot write the PCI command register: %s%s", who,
-				 strerror(errno ? errno : EIO), errno == EACCES ? " (needs root)" : "");
+	n = pwrite(fd, &want, sizeof(want), base + UDMA_PCI_COMMAND);
+	if (n != (ssize_t)sizeof(want)) {
+		e = n < 0 ? errno : EIO;
+		return udma__err(e, "%s: cannot write the PCI command register: %s%s", who, strerror(e),
+				 e == EACCES || e == EPERM ? " (needs root)" : "");
+	}
 	return 0;
 }
 
@@ -252,9 +258,10 @@ static int map_bar(const char *who, const char *addr, unsigned i, size_t len, st
 {
 	char path[PATH_MAX];
 	void *p;
-	int fd;
+	int fd, rc;
 
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/resource%u", addr, i);
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/resource%u", addr, i)))
+		return rc;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return udma__err(errno, "%s: cannot open BAR %u (%s): %s%s", who, i, path, strerror(errno),
@@ -277,7 +284,8 @@ int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *
 	FILE *f;
 	int rc = 0;
 
-	udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/resource", addr);
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/resource", addr)))
+		return rc;
 	f = fopen(path, "re");
 	if (!f)
 		return udma__err(errno, "%s: cannot read its BARs from %s: %s", who, path, strerror(errno));

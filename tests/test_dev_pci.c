@@ -159,7 +159,7 @@ static void bad_specs(void **state)
 
 /* UIO has no IOMMU (PA only); VFIO maps IOVA = VA (VA only): said before
  * anything is looked up, so these hold on any host. */
-static void wrong_mode(void **state)
+static void wrong_mode_va(void **state)
 {
 	struct udma_ctx *ctx = ctx_new(UDMA_IOVA_VA);
 
@@ -168,17 +168,28 @@ static void wrong_mode(void **state)
 	expect(ctx, "uio:/dev/uio0", EINVAL, "no IOMMU");
 	expect(ctx, "uio:00:03.0", EINVAL, "PA mode");
 	udma_ctx_destroy(ctx);
+}
+
+static struct udma_ctx *pa_or_skip(void)
+{
 	if (!have_pa()) {
-		print_message("vfio in a PA context: not run, PA mode needs root (CAP_SYS_ADMIN)\n");
-		return;
+		print_message("not run: PA mode needs root (CAP_SYS_ADMIN)\n");
+		skip();
 	}
-	ctx = ctx_new(UDMA_IOVA_PA);
+	return ctx_new(UDMA_IOVA_PA);
+}
+
+static void wrong_mode_pa(void **state)
+{
+	struct udma_ctx *ctx = pa_or_skip();
+
+	(void)state;
 	expect(ctx, "vfio:" ADDR, EINVAL, "UDMA_IOVA_VA");
 	udma_ctx_destroy(ctx);
 }
 
 /* The fake tree has ADDR only. */
-static void no_device(void **state)
+static void no_device_vfio(void **state)
 {
 	struct udma_ctx *ctx = ctx_new(UDMA_IOVA_VA);
 
@@ -186,35 +197,42 @@ static void no_device(void **state)
 	expect(ctx, "vfio:0000:00:1f.7", ENOENT, "no PCI device 0000:00:1f.7");
 	expect(ctx, "vfio:00:1F.7", ENOENT, "no PCI device 0000:00:1f.7"); /* short form, any case */
 	udma_ctx_destroy(ctx);
-	if (!have_pa())
-		skip();
-	ctx = ctx_new(UDMA_IOVA_PA);
+}
+
+static void no_device_uio(void **state)
+{
+	struct udma_ctx *ctx = pa_or_skip();
+
+	(void)state;
 	expect(ctx, "uio:0000:00:1f.7", ENOENT, "no PCI device 0000:00:1f.7");
 	expect(ctx, "uio:/dev/uio77", ENOENT, "no UIO device uio77");
 	udma_ctx_destroy(ctx);
 }
 
-static struct udma_ctx *pa_or_skip(void)
+/* Nothing was written to the tree: no bind was tried, or it was undone. */
+static void assert_untouched(void)
 {
-	if (!have_pa())
-		skip();
-	return ctx_new(UDMA_IOVA_PA);
+	char buf[64];
+
+	get("bus/pci/devices/" ADDR "/driver_override", buf, sizeof(buf));
+	assert_string_equal(buf, "(null)\n");
+	get("bus/pci/drivers_probe", buf, sizeof(buf));
+	assert_string_equal(buf, "");
 }
 
 static void uio_module_missing(void **state)
 {
 	struct udma_ctx *ctx = pa_or_skip();
-	char buf[64];
 
 	(void)state;
 	expect(ctx, "uio:" ADDR, ENOENT, "modprobe uio_pci_generic");
-	get("bus/pci/devices/" ADDR "/driver_override", buf, sizeof(buf));
-	assert_string_equal(buf, "(null)\n"); /* nothing written */
+	assert_untouched();
 	udma_ctx_destroy(ctx);
 }
 
 /* Binding writes driver_override and drivers_probe; a kernel would bind,
- * the fake tree does not, and the error says to look at the kernel log. */
+ * the fake tree does not, and the error says to look at the kernel log. The
+ * failed bind is undone: driver_override is cleared again. */
 static void uio_bind_fails(void **state)
 {
 	struct udma_ctx *ctx = pa_or_skip();
@@ -224,15 +242,18 @@ static void uio_bind_fails(void **state)
 	mk("bus/pci/drivers/%s", "uio_pci_generic");
 	expect(ctx, "uio:" ADDR, ENODEV, "binding " ADDR " to uio_pci_generic failed");
 	assert_non_null(strstr(udma_last_error(), "dmesg"));
+	assert_non_null(strstr(udma_last_error(), ADDR " is back on no driver"));
 	get("bus/pci/devices/" ADDR "/driver_override", buf, sizeof(buf));
-	assert_string_equal(buf, "uio_pci_generic");
+	assert_string_equal(buf, "\n"); /* written "\n": the kernel's way to clear it */
 	get("bus/pci/drivers_probe", buf, sizeof(buf));
 	assert_string_equal(buf, ADDR);
 	udma_ctx_destroy(ctx);
 }
 
-/* A function bound to another driver is unbound from it first. */
-static void uio_rebind(void **state)
+/* A function on a driver other than uio_pci_generic and vfio-pci (e1000
+ * here: maybe the NIC this session runs over) is never taken: -EBUSY with
+ * the commands that move it by hand, and nothing written. */
+static void uio_refuses_other_driver(void **state)
 {
 	struct udma_ctx *ctx = pa_or_skip();
 	char buf[64];
@@ -242,26 +263,77 @@ static void uio_rebind(void **state)
 	mk("bus/pci/drivers/%s", "e1000");
 	put("bus/pci/drivers/e1000/unbind", "");
 	link_to("../../drivers/e1000", "bus/pci/devices/" ADDR "/driver");
-	expect(ctx, "uio:" ADDR, ENODEV, "(unbound from e1000)");
+	expect(ctx, "uio:" ADDR, EBUSY, "is bound to e1000");
+	assert_non_null(strstr(udma_last_error(), "echo " ADDR " > /sys/bus/pci/devices/" ADDR
+						  "/driver/unbind; echo uio_pci_generic > "
+						  "/sys/bus/pci/devices/" ADDR "/driver_override; echo " ADDR
+						  " > /sys/bus/pci/drivers_probe"));
 	get("bus/pci/drivers/e1000/unbind", buf, sizeof(buf));
-	assert_string_equal(buf, ADDR);
+	assert_string_equal(buf, "");
+	assert_untouched();
+	udma_ctx_destroy(ctx);
+}
+
+/* On vfio-pci: taken only if its group node opens (nobody uses it). This
+ * host has no /dev/vfio/7, so udma cannot tell, and does not take it. */
+static void uio_from_vfio_unknown(void **state)
+{
+	struct udma_ctx *ctx;
+	char buf[64];
+
+	(void)state;
+	if (access("/dev/vfio/7", F_OK) == 0)
+		skip(); /* a real group 7: its node would answer */
+	ctx = pa_or_skip();
+	mk("bus/pci/drivers/%s", "uio_pci_generic");
+	mk("bus/pci/drivers/%s", "vfio-pci");
+	put("bus/pci/drivers/vfio-pci/unbind", "");
+	link_to("../../drivers/vfio-pci", "bus/pci/devices/" ADDR "/driver");
+	mk("kernel/iommu_groups/%s", "7");
+	put("kernel/iommu_groups/7/type", "identity\n");
+	link_to("../../../../kernel/iommu_groups/7", "bus/pci/devices/" ADDR "/iommu_group");
+	expect(ctx, "uio:" ADDR, EBUSY, "cannot tell whether it is in use (/dev/vfio/7");
+	assert_non_null(strstr(udma_last_error(), "echo uio_pci_generic > "));
+	get("bus/pci/drivers/vfio-pci/unbind", buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	assert_untouched();
+	udma_ctx_destroy(ctx);
+}
+
+/* UIO hands the device physical addresses: an IOMMU that translates its
+ * DMA (group type DMA, DMA-FQ) would fault them all. Refused before any
+ * bind; a passthrough group (identity) is fine. */
+static void uio_iommu_translates(void **state)
+{
+	struct udma_ctx *ctx = pa_or_skip();
+
+	(void)state;
+	mk("bus/pci/drivers/%s", "uio_pci_generic");
+	mk("kernel/iommu_groups/%s", "7");
+	put("kernel/iommu_groups/7/type", "DMA-FQ\n");
+	link_to("../../../../kernel/iommu_groups/7", "bus/pci/devices/" ADDR "/iommu_group");
+	expect(ctx, "uio:" ADDR, ENOTSUP, "boot with iommu=pt, or use vfio:" ADDR " in VA mode");
+	assert_non_null(strstr(udma_last_error(), "type DMA-FQ"));
+	assert_untouched();
+	put("kernel/iommu_groups/7/type", "identity\n");
+	expect(ctx, "uio:" ADDR, ENODEV, "binding " ADDR " to uio_pci_generic failed");
 	udma_ctx_destroy(ctx);
 }
 
 /* Already a UIO device: no binding; then its node must exist. */
 static void uio_no_node(void **state)
 {
-	struct udma_ctx *ctx = pa_or_skip();
-	char buf[64];
+	struct udma_ctx *ctx;
 
 	(void)state;
 	if (access("/dev/uio93", F_OK) == 0)
 		skip();
+	ctx = pa_or_skip();
 	mk("bus/pci/devices/" ADDR "/uio/%s", "uio93");
+	put("bus/pci/devices/" ADDR "/config", "");
 	expect(ctx, "uio:" ADDR, ENOENT, "mount devtmpfs");
 	assert_non_null(strstr(udma_last_error(), "/dev/uio93"));
-	get("bus/pci/devices/" ADDR "/driver_override", buf, sizeof(buf));
-	assert_string_equal(buf, "(null)\n");
+	assert_untouched();
 	/* By node: sysfs knows it (not as a PCI function here), /dev does not. */
 	mk("class/uio/%s", "uio93");
 	expect(ctx, "uio:/dev/uio93", ENOENT, "mount devtmpfs");
@@ -282,16 +354,83 @@ static void vfio_no_iommu(void **state)
  * it (/dev/vfio/vfio, the vfio-pci driver) this host lacks. */
 static void vfio_module_missing(void **state)
 {
+	struct udma_ctx *ctx;
+
+	(void)state;
+	if (access("/dev/vfio/vfio", R_OK | W_OK) && errno != ENOENT)
+		skip(); /* present but not ours */
+	ctx = ctx_new(UDMA_IOVA_VA);
+	mk("kernel/iommu_groups/%s", "7");
+	link_to("../../../../kernel/iommu_groups/7", "bus/pci/devices/" ADDR "/iommu_group");
+	expect(ctx, "vfio:" ADDR, ENOENT, "modprobe vfio-pci");
+	udma_ctx_destroy(ctx);
+}
+
+/* Group 7 holds ADDR and the devices given as "ADDR DRIVER CLASS" ("-": no driver). */
+static void group_of(const char *const *devs, size_t n)
+{
+	char a[16], drv[32], cls[16], rel[128], target[128];
+	size_t i;
+
+	mk("kernel/iommu_groups/%s/devices", "7");
+	link_to("../../../../kernel/iommu_groups/7", "bus/pci/devices/" ADDR "/iommu_group");
+	link_to("../../../../bus/pci/devices/" ADDR, "kernel/iommu_groups/7/devices/" ADDR);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(sscanf(devs[i], "%15s %31s %15s", a, drv, cls), 3);
+		mk("bus/pci/devices/%s", a);
+		snprintf(rel, sizeof(rel), "bus/pci/devices/%s/class", a);
+		put(rel, cls);
+		if (strcmp(drv, "-")) {
+			mk("bus/pci/drivers/%s", drv);
+			snprintf(target, sizeof(target), "../../drivers/%s", drv);
+			snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver", a);
+			link_to(target, rel);
+		}
+		snprintf(target, sizeof(target), "../../../../bus/pci/devices/%s", a);
+		snprintf(rel, sizeof(rel), "kernel/iommu_groups/7/devices/%s", a);
+		link_to(target, rel);
+	}
+}
+
+/* VFIO takes a group whole: a device of it on a host driver makes the open
+ * fail, so it is found from sysfs before anything is bound. Bridges, no
+ * driver and vfio-pci are fine. */
+static void vfio_group_not_viable(void **state)
+{
+	static const char *const devs[] = {
+		"0000:00:05.0 e1000 0x020000",
+		"0000:00:06.0 pcieport 0x060400",
+		"0000:00:07.0 - 0x0c0330",
+		"0000:00:08.0 vfio-pci 0x010802",
+	};
 	struct udma_ctx *ctx = ctx_new(UDMA_IOVA_VA);
 
 	(void)state;
-	mk("kernel/iommu_groups/%s", "7");
-	link_to("../../../../kernel/iommu_groups/7", "bus/pci/devices/" ADDR "/iommu_group");
-	if (access("/dev/vfio/vfio", R_OK | W_OK) && errno != ENOENT) {
-		udma_ctx_destroy(ctx);
-		skip(); /* present but not ours */
-	}
-	expect(ctx, "vfio:" ADDR, ENOENT, "modprobe vfio-pci");
+	mk("bus/pci/drivers/%s", "vfio-pci");
+	group_of(devs, sizeof(devs) / sizeof(devs[0]));
+	expect(ctx, "vfio:" ADDR, EBUSY, "1 other device(s) of it on a host driver (0000:00:05.0)");
+	assert_untouched();
+	udma_ctx_destroy(ctx);
+}
+
+/* IOVA = VA needs the IOMMU to reach this process's addresses (47 bits): an
+ * Intel IOMMU of 39 (QEMU's default) is refused before anything is bound. */
+static void vfio_iommu_too_narrow(void **state)
+{
+	struct udma_ctx *ctx = ctx_new(UDMA_IOVA_VA);
+
+	(void)state;
+	group_of(NULL, 0);
+	mk("bus/pci/devices/" ADDR "/iommu/%s", "intel-iommu");
+	/* MGAW 39 (38 in bits 21:16), SAGAW 39-bit (bit 9) */
+	put("bus/pci/devices/" ADDR "/iommu/intel-iommu/cap", "260200\n");
+	expect(ctx, "vfio:" ADDR, ERANGE, "maps 39 address bits");
+	assert_non_null(strstr(udma_last_error(), "aw-bits=48"));
+	assert_untouched();
+	/* 48 bits (and a 4-level table, bit 10) reach: on to the next check. */
+	put("bus/pci/devices/" ADDR "/iommu/intel-iommu/cap", "2f0600\n");
+	if (access("/dev/vfio/vfio", F_OK) && errno == ENOENT)
+		expect(ctx, "vfio:" ADDR, ENOENT, "modprobe vfio-pci");
 	udma_ctx_destroy(ctx);
 }
 
@@ -299,14 +438,20 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(bad_specs),
-		th_test(wrong_mode),
-		tree_test(no_device),
+		th_test(wrong_mode_va),
+		th_test(wrong_mode_pa),
+		tree_test(no_device_vfio),
+		tree_test(no_device_uio),
 		tree_test(uio_module_missing),
 		tree_test(uio_bind_fails),
-		tree_test(uio_rebind),
+		tree_test(uio_refuses_other_driver),
+		tree_test(uio_from_vfio_unknown),
+		tree_test(uio_iommu_translates),
 		tree_test(uio_no_node),
 		tree_test(vfio_no_iommu),
 		tree_test(vfio_module_missing),
+		tree_test(vfio_group_not_viable),
+		tree_test(vfio_iommu_too_narrow),
 	};
 
 	return cmocka_run_group_tests_name("dev_pci", tests, NULL, NULL);

@@ -9,6 +9,10 @@
  *
  * The device copies between a bus address and its own 4 KiB buffer, one
  * transfer at a time; each takes about 100 ms of the guest's virtual time.
+ *
+ * A buffer handed to a transfer must stay valid (allocated, mapped for the
+ * device) until the transfer completed, and after a transfer that timed out
+ * until edu_detach has succeeded: the device may still write it late.
  */
 #ifndef EDU_H
 #define EDU_H
@@ -46,22 +50,30 @@
 /* The device's buffer, at this address on its side of a transfer. */
 #define EDU_BUF_ADDR 0x40000
 #define EDU_BUF_SIZE 4096
-/* QEMU up to 9.0 wants a transfer to end strictly before the end of the
- * buffer and aborts (the whole VM) otherwise, so a transfer of 0 or 4096
- * bytes, or one reaching the buffer's last byte, is refused here. */
+/* QEMU before 8.2.1 and 9.0 (its commit "edu: fix DMA range upper bound
+ * check") wants a transfer to end strictly before the end of the buffer and
+ * aborts (the whole VM) otherwise, so a transfer of 0 or 4096 bytes, or one
+ * reaching the buffer's last byte, is refused here. */
 #define EDU_DMA_END_MAX (EDU_BUF_SIZE - 1)
 
 /* How a transfer's completion is awaited. */
 enum edu_wait { EDU_POLL, EDU_IRQ };
 
+/* A transfer is given this long (an emulated guest may be far slower than
+ * real time) before it is called lost. */
+#define EDU_TIMEOUT_MS 10000
+
 struct edu {
 	struct udma_dev *dev;
 	volatile uint8_t *bar;
 	uint32_t id;
-	uint64_t dma_mask; /* bus addresses the device can reach */
-	int irq_fd;	   /* -1: the device has no interrupt */
-	unsigned irqs;	   /* interrupts taken */
-	char err[256];	   /* why the last call failed */
+	uint64_t dma_mask;   /* bus addresses the device can reach */
+	int irq_fd;	     /* -1: the device has no interrupt */
+	unsigned irqs;	     /* interrupts taken (wake-ups that found a cause) */
+	unsigned dma_irqs;   /* of those, DMA completions: one per EDU_IRQ transfer */
+	unsigned timeout_ms; /* EDU_TIMEOUT_MS; a test may lower it */
+	bool wedged;	     /* a transfer timed out: no more DMA until detached */
+	char err[256];	     /* why the last call failed */
 };
 
 /*
@@ -74,12 +86,18 @@ struct edu {
  * the reason in e->err.
  */
 int edu_attach(struct edu *e, struct udma_dev *dev, unsigned dma_bits);
-void edu_detach(struct edu *e);
+/* Wait for a transfer still running, clear pending interrupts, let go of the
+ * device. 0; or -ETIMEDOUT (reason in e->err) while a transfer still runs:
+ * it is still attached, its buffers must stay; retry, or udma_dev_close the
+ * device, which turns its bus mastering off before anything is unmapped. */
+int edu_detach(struct edu *e);
 
 /* Copy len bytes (1..4095, dev_off + len <= EDU_DMA_END_MAX) between the bus
  * address bus (IOVA-contiguous for len bytes: udma_iova_contig) and the
  * device buffer at dev_off; wait for completion. 0, -EINVAL (range),
- * -ERANGE (bus address beyond the DMA mask), -EBUSY, -ETIMEDOUT, ... */
+ * -ERANGE (bus address beyond the DMA mask), -EBUSY, -ETIMEDOUT (the
+ * transfer may still complete: the device is then wedged), -EIO (wedged by
+ * an earlier timeout: detach), ... */
 int edu_dma_to_device(struct edu *e, uint64_t bus, unsigned dev_off, size_t len, enum edu_wait how);
 int edu_dma_from_device(struct edu *e, unsigned dev_off, uint64_t bus, size_t len, enum edu_wait how);
 

@@ -25,19 +25,26 @@ struct udma_dev;
  *                                        and every region as files
  *   "uio:0000:00:03.0" or "uio:/dev/uioN" a PCI function through UIO: bound
  *                                        to uio_pci_generic if no UIO driver
- *                                        has it (root); BARs through sysfs;
- *                                        one interrupt (INTx, vector 0);
- *                                        IOVA = physical address, so the
- *                                        context must be in PA mode. A
- *                                        non-PCI /dev/uioN: BAR n is map n
+ *                                        has it (root, see binding below);
+ *                                        BARs through sysfs; one interrupt
+ *                                        (INTx, vector 0); IOVA = physical
+ *                                        address, so the context must be in
+ *                                        PA mode and no IOMMU may translate
+ *                                        the function's DMA (its IOMMU group,
+ *                                        if any, of type identity: iommu=pt;
+ *                                        else -ENOTSUP). One open at a time:
+ *                                        an exclusive flock on /dev/uioN
+ *                                        (-EBUSY). A non-PCI /dev/uioN: BAR n
+ *                                        is map n
  *   "vfio:0000:00:03.0"                  a PCI function through VFIO: bound
- *                                        to vfio-pci if it is not (root);
- *                                        every region mapped in its IOMMU at
- *                                        IOVA = virtual address, so the
- *                                        context must be in VA mode;
- *                                        interrupts MSI-X, MSI or INTx, one
- *                                        eventfd per vector. One device per
- *                                        IOMMU group
+ *                                        to vfio-pci if it is not (root, see
+ *                                        binding below); every region mapped
+ *                                        in its IOMMU at IOVA = virtual
+ *                                        address, so the context must be in
+ *                                        VA mode; interrupts MSI-X, MSI or
+ *                                        INTx (the first the kernel can
+ *                                        enable), one eventfd per vector. One
+ *                                        device per IOMMU group
  * NAME: 1..31 of [A-Za-z0-9_.-]. Opening attaches the device to ctx: every
  * region that exists or is created later is mapped for it, until close.
  * A device in another process needs each region's file: open it before
@@ -46,12 +53,23 @@ struct udma_dev;
  * process dies, the device is gone as a surprise-removed PCI function is: its
  * registers read all ones, its interrupt fd fires, udma_dev_notify returns
  * -ENODEV; close it.
- * Both PCI backends turn bus mastering on at open and off at close.
+ * Binding (uio, vfio): a function with no driver is bound to the backend's
+ * driver; one on the other backend's driver (uio_pci_generic <-> vfio-pci)
+ * only if no process uses it there. A function on any other driver (a disk,
+ * the NIC this session runs over...) is never taken: -EBUSY, with the
+ * commands that move it by hand. An open that fails after binding gives the
+ * function back to the driver it had.
+ * Both PCI backends turn bus mastering on at open and off at close, first
+ * thing, before any region is detached. With UIO nothing else stands between
+ * the device and memory (no IOMMU): a region must not be destroyed while the
+ * device may still DMA into it (stop the device's transfers first, or close
+ * it).
  * -EINVAL (bad spec, wrong IOVA mode), -ENOTSUP (backend not available),
  * -ENOENT (no such device, module not loaded) or -ECONNREFUSED (no device
  * process on that socket), -ENODEV (no IOMMU group, binding failed), -EPERM
  * or -EACCES (binding needs root), -ERANGE (a region beyond the IOMMU's
- * address width), -EBUSY, -ENOMEM, ...
+ * address width), -EBUSY (in use, or on a driver udma does not take it from),
+ * -ENOTSUP (UIO behind a translating IOMMU), -ENOMEM, ...
  */
 int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out);
 /* Stops the device and detaches it from its context. NULL is a no-op. */
@@ -64,7 +82,11 @@ int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector);
 /* Consume the pending interrupt(s) of vector: 0 (also when none was pending).
  * A PCI driver first clears the cause in the device (its own ack register),
  * then calls this, which also unmasks INTx (UIO, VFIO INTx) so the next
- * interrupt can come. */
+ * interrupt can come; then it reads the device's interrupt status again and
+ * handles whatever is new, until the status reads clear. That last step is
+ * not optional: MSI and MSI-X are edges, so a cause the device raised between
+ * the driver's read of its status and this call signalled an fd this call
+ * drained, and nothing else will tell of it. */
 int udma_dev_irq_ack(struct udma_dev *dev, unsigned vector);
 /* Tell the device its doorbell registers changed. Simulated devices in
  * interrupt mode sleep until told (the ioeventfd a hypervisor would attach to
