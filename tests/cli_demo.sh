@@ -17,24 +17,7 @@ n=0
 failed=0
 args="--packets 20000 --block 4M"
 
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=1
-	echo "not ok $n - $1"
-	[ -s "$tmp/err" ] && sed 's/^/# /' "$tmp/err"
-	return 0
-}
-
-check() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$(dirname "$0")/lib/tap.sh"
 
 # report_ok FILE: the text report says every check passed.
 report_ok() {

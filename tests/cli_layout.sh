@@ -14,24 +14,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 n=0
 failed=0
 
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=1
-	echo "not ok $n - $1"
-	[ -s "$tmp/err" ] && sed 's/^/# /' "$tmp/err"
-	return 0
-}
-
-check() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$(dirname "$0")/lib/tap.sh"
 
 # Prints "name page_size" for each udma region, one per line.
 regions() {

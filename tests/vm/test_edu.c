@@ -263,8 +263,9 @@ static void fix_close(struct fix *f)
 /* ---- DMA through IOVA-contiguous pieces ---- */
 
 /* The device takes one bus address per transfer: a buffer that is not
- * IOVA-contiguous (4 KiB pages in PA mode) goes as several transfers. */
-static unsigned to_device(struct fix *f, const uint8_t *va, unsigned off, size_t len, enum edu_wait how)
+ * IOVA-contiguous (4 KiB pages in PA mode) goes as several transfers.
+ * Returns how many. */
+static unsigned transfer(struct fix *f, bool to_dev, uint8_t *va, unsigned off, size_t len, enum edu_wait how)
 {
 	unsigned pieces = 0;
 
@@ -275,33 +276,24 @@ static unsigned to_device(struct fix *f, const uint8_t *va, unsigned off, size_t
 
 		assert_true(n > 0);
 		assert_true(iova != UDMA_BAD_IOVA);
-		rc = edu_dma_to_device(&f->edu, iova, off, n, how);
+		rc = to_dev ? edu_dma_to_device(&f->edu, iova, off, n, how)
+			    : edu_dma_from_device(&f->edu, off, iova, n, how);
 		if (rc)
-			fail_msg("edu_dma_to_device(0x%llx, %u, %zu): %s", (unsigned long long)iova, off, n,
-				 f->edu.err);
+			fail_msg("edu DMA %s the device (bus 0x%llx, offset %u, %zu bytes): %s",
+				 to_dev ? "to" : "from", (unsigned long long)iova, off, n, f->edu.err);
 		va += n, off += (unsigned)n, len -= n, pieces++;
 	}
 	return pieces;
 }
 
+static unsigned to_device(struct fix *f, const uint8_t *va, unsigned off, size_t len, enum edu_wait how)
+{
+	return transfer(f, true, (uint8_t *)va, off, len, how); /* only read through va */
+}
+
 static unsigned from_device(struct fix *f, unsigned off, uint8_t *va, size_t len, enum edu_wait how)
 {
-	unsigned pieces = 0;
-
-	while (len) {
-		size_t n = udma_iova_contig(f->ctx, va, len);
-		uint64_t iova = udma_iova(f->ctx, va);
-		int rc;
-
-		assert_true(n > 0);
-		assert_true(iova != UDMA_BAD_IOVA);
-		rc = edu_dma_from_device(&f->edu, off, iova, n, how);
-		if (rc)
-			fail_msg("edu_dma_from_device(%u, 0x%llx, %zu): %s", off, (unsigned long long)iova, n,
-				 f->edu.err);
-		va += n, off += (unsigned)n, len -= n, pieces++;
-	}
-	return pieces;
+	return transfer(f, false, va, off, len, how);
 }
 
 static void pattern(uint8_t *p, size_t len, unsigned seed)
