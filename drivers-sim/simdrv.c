@@ -287,7 +287,11 @@ unsigned simdrv_reap(struct simdrv_queue *q, struct simdev_cqe *out, unsigned ma
 	}
 	if (n) {
 		q->inflight -= n < q->inflight ? n : q->inflight;
-		/* Tell the device the slots are free to reuse. */
+		/* Tell the device the slots are free to reuse. With never more
+		 * in flight than the CQ holds it never waits for room, but the
+		 * doorbell event is kept: measured without it (bench_dev),
+		 * interrupt-mode batches took 1.1-1.8x as long for 5-25% less
+		 * CPU, as the device's CPU then idled deeper between batches. */
 		qwr32(q, SIMDEV_Q_CQ_HEAD, q->cq_head);
 		if (q->drv->irq_mode)
 			udma_dev_notify(q->drv->dev);
