@@ -57,7 +57,7 @@ static int refuse(struct simd_reply *r, int err, const char *fmt, ...)
 	return -err;
 }
 
-struct simd_server *simd_server_new(uint64_t max_block, bool verbose)
+struct simd_server *simd_server_new(uint64_t max_block, uint64_t max_map, bool verbose)
 {
 	struct simd_server *s = calloc(1, sizeof(*s));
 
@@ -66,7 +66,8 @@ struct simd_server *simd_server_new(uint64_t max_block, bool verbose)
 	s->max_block = max_block;
 	s->verbose = verbose;
 	/* No driver may make us map more than the machine's memory. */
-	s->max_mapped = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	s->max_mapped =
+		max_map ? max_map : (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	s->doorbell_fd = s->irq_fd = s->block_fd = -1;
 	return s;
 }
@@ -367,8 +368,10 @@ static int on_map(struct simd_server *s, const void *msg, size_t len, int *fds, 
 		return rc;
 	if (m->len > s->max_mapped - s->mapped)
 		return refuse(r, ENOSPC,
-			      "MAP: %llu more bytes would exceed the machine's memory (%llu mapped)",
-			      (unsigned long long)m->len, (unsigned long long)s->mapped);
+			      "MAP: %llu more bytes would pass the %llu the device maps at most (%llu "
+			      "mapped; udma-simd --max-map)",
+			      (unsigned long long)m->len, (unsigned long long)s->max_mapped,
+			      (unsigned long long)s->mapped);
 	shift = map_segments(m, fds[0], align, &mapping, r);
 	if (shift < 0)
 		return shift;

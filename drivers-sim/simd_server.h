@@ -11,8 +11,10 @@
 
 struct simd_server;
 
-/* max_block: the largest block store a driver may ask for. NULL if out of memory. */
-struct simd_server *simd_server_new(uint64_t max_block, bool verbose);
+/* max_block: the largest block store a driver may ask for; max_map: the most
+ * bytes of its memory it may have mapped at once (0: the machine's RAM).
+ * NULL if out of memory. */
+struct simd_server *simd_server_new(uint64_t max_block, uint64_t max_map, bool verbose);
 /*
  * Handle one request (len bytes, already checked to be at least a header
  * whose len is len) and the fds that came with it, which this takes over

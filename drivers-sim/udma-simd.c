@@ -74,10 +74,12 @@ static void report_lost(bool always)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: udma-simd --socket PATH [--ready-fd FD] [--max-block SIZE] [--verbose]\n"
+	fprintf(f, "usage: udma-simd --socket PATH [--ready-fd FD] [--max-block SIZE] [--max-map SIZE] "
+		   "[--verbose]\n"
 		   "  --socket PATH     listen there (the driver opens \"sim:NAME@PATH\")\n"
 		   "  --ready-fd FD     write one byte to FD once listening, then close it\n"
 		   "  --max-block SIZE  largest block store a driver may ask for (default 1G)\n"
+		   "  --max-map SIZE    most driver memory mapped at once (default: the machine's RAM)\n"
 		   "  --verbose         say what happens on stderr\n"
 		   "Serves one driver and exits 0 when it disconnects.\n");
 }
@@ -169,7 +171,7 @@ static int serve(int conn, struct simd_server *srv, bool verbose)
 
 int main(int argc, char **argv)
 {
-	uint64_t max_block = DEFAULT_MAX_BLOCK;
+	uint64_t max_block = DEFAULT_MAX_BLOCK, max_map = 0;
 	const char *path = NULL;
 	struct simd_server *srv;
 	bool verbose = false;
@@ -190,6 +192,8 @@ int main(int argc, char **argv)
 			ready_fd = atoi(v);
 			i++;
 		} else if (!strcmp(a, "--max-block") && v && !parse_size(v, &max_block)) {
+			i++;
+		} else if (!strcmp(a, "--max-map") && v && !parse_size(v, &max_map)) {
 			i++;
 		} else {
 			fprintf(stderr, "udma-simd: bad argument '%s'\n", a);
@@ -230,7 +234,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "udma-simd: accept: %s\n", strerror(errno));
 		return 1;
 	}
-	srv = simd_server_new(max_block, verbose);
+	srv = simd_server_new(max_block, max_map, verbose);
 	if (!srv) {
 		fprintf(stderr, "udma-simd: out of memory\n");
 		close(conn);

@@ -7,12 +7,14 @@
  * the driver: the device process exits cleanly. The operations themselves are
  * tested in both modes by test_dev_sim.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,6 +234,40 @@ static void kill_device_irq(void **state)
 	kill_device(true);
 }
 
+/* SIGSTOP lands asynchronously: wait until every thread of pid is stopped. */
+static void stop_process(pid_t pid)
+{
+	char path[64], line[512];
+	struct dirent *e;
+	unsigned running;
+	DIR *d;
+
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	do {
+		running = 0;
+		d = opendir(path);
+		assert_non_null(d);
+		while ((e = readdir(d))) {
+			char stat[sizeof(path) + sizeof(e->d_name) + 8];
+			const char *s;
+			FILE *f;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(stat, sizeof(stat), "%s/%s/stat", path, e->d_name);
+			f = fopen(stat, "r");
+			if (!f)
+				continue;
+			/* The state follows the command, which is in parentheses. */
+			if (fgets(line, sizeof(line), f) && (s = strrchr(line, ')')) && s[2] != 'T')
+				running++;
+			fclose(f);
+		}
+		closedir(d);
+	} while (running);
+}
+
 /* A device that stops answering (SIGSTOP) is killed, and only then declared
  * gone: once the driver takes its buffers back, nothing writes them again. */
 static void stuck_device(void **state)
@@ -246,7 +282,7 @@ static void stuck_device(void **state)
 	(void)state;
 	traffic_open(&t, false);
 	refill(&t);
-	assert_int_equal(kill(t.proc.pid, SIGSTOP), 0);
+	stop_process(t.proc.pid);
 	t0 = now_ms();
 	/* The MAP it cannot answer: after the reply timeout it is killed, and a
 	 * region needs no device that is gone. */
@@ -267,6 +303,114 @@ static void stuck_device(void **state)
 	udma_pool_destroy(t.pool);
 	udma_dev_close(t.dev);
 	udma_ctx_destroy(t.ctx);
+}
+
+/* Detaching from a device that does not finish its reset (stopped): the
+ * rings are not freed (it could still write them) and the error says so;
+ * closing the device then kills it, and the context takes the rings back. */
+static void detach_stuck(void **state)
+{
+	struct traffic t;
+
+	(void)state;
+	traffic_open(&t, false);
+	stop_process(t.proc.pid);
+	assert_int_equal(simdrv_detach(&t.drv), -ETIMEDOUT);
+	assert_non_null(t.drv.q[0].sq); /* kept */
+	udma_pool_destroy(t.pool);
+	udma_dev_close(t.dev);	 /* its UNMAPs time out: killed */
+	udma_ctx_destroy(t.ctx); /* reports the two rings, frees them */
+	assert_int_equal(simd_reap(&t.proc, 1000), 128 + SIGKILL);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A caller whose signals interrupt system calls (no SA_RESTART) still gets
+ * a listening device from simd_spawn, not a hang or a spurious failure. */
+static void spawn_under_signals(void **state)
+{
+	struct sigaction sa = {.sa_handler = on_alarm}, old;
+	struct itimerval every_ms = {{0, 1000}, {0, 1000}}, off = {{0, 0}, {0, 0}};
+	struct udma_ctx *ctx;
+	struct udma_dev *dev;
+	struct simd_proc p;
+	int rc;
+
+	(void)state;
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &every_ms, NULL), 0);
+	rc = simd_spawn(&p, NULL, NULL);
+	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
+	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(udma_ctx_create(NULL, &ctx), 0);
+	assert_int_equal(open_on(ctx, "sim:alarmed", &p, &dev), 0);
+	udma_dev_close(dev);
+	udma_ctx_destroy(ctx);
+	assert_int_equal(simd_reap(&p, 2000), 0);
+}
+
+struct churn {
+	struct udma_ctx *ctx;
+	int stop; /* atomic */
+	unsigned made, failed;
+};
+
+static void *churn_regions(void *arg)
+{
+	struct udma_region_opts ro = {
+		.size = 1 << 20, .page_size = 4096, .numa_node = UDMA_NUMA_ANY, .name = "churn"};
+	struct churn *c = arg;
+	struct udma_region *r;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		if (udma_region_create(c->ctx, &ro, &r)) {
+			print_error("region created while a device process attaches: %s\n",
+				    udma_last_error());
+			c->failed++;
+			continue;
+		}
+		udma_region_destroy(r);
+		c->made++;
+	}
+	return NULL;
+}
+
+/* Regions created while device processes attach and detach: each either
+ * gets a file in time or is rebuilt as one; none fails. (An open that finds
+ * a file-less region already made is refused with -EBUSY, as documented.) */
+static void regions_while_attaching(void **state)
+{
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
+	struct churn c = {0};
+	pthread_t t;
+	int i, attached = 0, rc;
+
+	(void)state;
+	assert_int_equal(udma_ctx_create(&o, &c.ctx), 0);
+	th_thread_start(&t, churn_regions, &c);
+	for (i = 0; i < 10; i++) {
+		struct simd_proc p;
+		struct udma_dev *dev;
+
+		assert_int_equal(simd_spawn(&p, NULL, NULL), 0);
+		rc = open_on(c.ctx, "sim:busy", &p, &dev);
+		if (rc != -EBUSY) {
+			assert_int_equal(rc, 0);
+			udma_dev_close(dev);
+			attached++;
+		}
+		assert_int_equal(simd_reap(&p, 2000), 0);
+	}
+	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	printf("  %u regions made while %d of 10 device processes attached and left\n", c.made, attached);
+	assert_int_equal(c.failed, 0);
+	assert_true(c.made > 0 && attached > 0);
+	udma_ctx_destroy(c.ctx);
 }
 
 /* The driver dies mid-traffic: the device process stops and exits 0. */
@@ -383,8 +527,9 @@ static void hole_in_region(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(open_errors),	  th_test(hole_in_region), th_test(kill_device_polling),
-		th_test(kill_device_irq), th_test(kill_driver),	   th_test(stuck_device),
+		th_test(open_errors),	  th_test(hole_in_region),	th_test(kill_device_polling),
+		th_test(kill_device_irq), th_test(kill_driver),		th_test(stuck_device),
+		th_test(detach_stuck),	  th_test(spawn_under_signals), th_test(regions_while_attaching),
 	};
 
 	th_threads_warm_up(TH_MAX_THREADS);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <dirent.h>
@@ -30,10 +31,11 @@ struct peer {
 	uint64_t seq;
 };
 
-static void peer_open(struct peer *p)
+/* udma-simd with --max-block 1M and --max-map max_map, connected. */
+static void peer_open_map(struct peer *p, const char *max_map)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *args[] = {"--max-block", "1M", NULL};
+	const char *args[] = {"--max-block", "1M", "--max-map", max_map, NULL};
 
 	assert_int_equal(simd_spawn(&p->proc, NULL, args), 0);
 	strcpy(sa.sun_path, p->proc.sock);
@@ -41,6 +43,11 @@ static void peer_open(struct peer *p)
 	assert_true(p->sock >= 0);
 	assert_int_equal(connect(p->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	p->seq = 0;
+}
+
+static void peer_open(struct peer *p)
+{
+	peer_open_map(p, "1G");
 }
 
 /* Closing our end: the device must exit 0. */
@@ -329,6 +336,49 @@ static void hostile_eventfds(void **state)
 	fds_close(&f);
 }
 
+/* --max-map bounds what a driver can make the device map, aliases of one
+ * file included; unmapping gives the room back. */
+static void map_limit(void **state)
+{
+	struct simd_hello h = good_hello();
+	struct simd_seg all = {0, 64 << 10};
+	struct simd_unmap u = {.iova = 0x100000};
+	int file = sealed_memfd(64 << 10, true);
+	struct peer p;
+	struct fds f;
+
+	(void)state;
+	fds_open(&f);
+	peer_open_map(&p, "128K");
+	assert_int_equal(req(&p, &h, sizeof(h), SIMD_MSG_HELLO, (int[]){f.bar, f.db, f.irq}, 3), 0);
+	assert_int_equal(map(&p, 0x100000, 64 << 10, &all, 1, file), 0);
+	assert_int_equal(map(&p, 0x200000, 64 << 10, &all, 1, file), 0); /* the same pages again */
+	assert_int_equal(map(&p, 0x300000, 64 << 10, &all, 1, file), -ENOSPC);
+	assert_int_equal(req(&p, &u, sizeof(u), SIMD_MSG_UNMAP, NULL, 0), 0);
+	assert_int_equal(map(&p, 0x300000, 64 << 10, &all, 1, file), 0);
+	peer_close(&p);
+	fds_close(&f);
+	close(file);
+}
+
+/* A SIGBUS that is not a fault on memory (kill -BUS) is not mended: the
+ * device dies of it, as it would without its handler. */
+static void sigbus_not_mended(void **state)
+{
+	struct rlimit old, no_core;
+	struct peer p;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_CORE, &old), 0);
+	no_core = (struct rlimit){0, old.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_CORE, &no_core), 0); /* no core file in the tree */
+	peer_open(&p);
+	assert_int_equal(setrlimit(RLIMIT_CORE, &old), 0);
+	assert_int_equal(kill(p.proc.pid, SIGBUS), 0);
+	assert_int_equal(simd_reap(&p.proc, 2000), 128 + SIGBUS);
+	close(p.sock);
+}
+
 /* Random messages, some with fds: each answered, no crash, no fd kept. */
 static void fuzz(void **state)
 {
@@ -416,8 +466,7 @@ static void fuzz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(malformed),
-		th_test(hostile_eventfds),
+		th_test(malformed), th_test(hostile_eventfds), th_test(map_limit), th_test(sigbus_not_mended),
 		th_test(fuzz),
 	};
 
