@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,4 +283,22 @@ int th_cmp_ptr(const void *a, const void *b)
 	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
 
 	return (x > y) - (x < y);
+}
+
+void **th_pool_take_all(struct udma_pool *p, unsigned count)
+{
+	void **objs = malloc(count * sizeof(*objs));
+	unsigned i;
+
+	assert_non_null(objs);
+	for (i = 0; i < count; i++) {
+		objs[i] = udma_pool_get(p);
+		assert_non_null(objs[i]);
+		assert_int_not_equal(udma_pool_index(p, objs[i]), UINT_MAX);
+	}
+	assert_null(udma_pool_get(p));
+	qsort(objs, count, sizeof(*objs), th_cmp_ptr);
+	for (i = 1; i < count; i++)
+		assert_true(objs[i - 1] != objs[i]);
+	return objs;
 }

@@ -56,6 +56,9 @@ void th_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void th_threads_warm_up(unsigned n);
 /* qsort comparator for arrays of pointers. */
 int th_cmp_ptr(const void *a, const void *b);
+/* Get count objects of p one by one: each a pool object, all distinct (the
+ * array comes back sorted), and then none left. Returns them (malloc'd). */
+void **th_pool_take_all(struct udma_pool *p, unsigned count);
 
 #if defined(__SANITIZE_THREAD__)
 #define TH_UNDER_TSAN 1 /* about 10x slower: stress tests scale down */
