@@ -228,9 +228,25 @@ static int setup(struct demo *d, struct demo_verdict *v)
 	}
 	if ((rc = udma_ctx_create(&co, &d->ctx)))
 		return demo_fail(d, "%s", udma_last_error());
+	snprintf(v->iova_reason, sizeof(v->iova_reason), "%s", udma_ctx_iova_reason(d->ctx));
+	/* PA on 4 KiB pages needs physically contiguous runs for the rings and
+	 * block buffers, which a fresh machine often lacks; the simulated device
+	 * needs no physical addresses, so without free hugepages use VA. */
+	if (udma_ctx_iova_mode(d->ctx) == UDMA_IOVA_PA && d->o.page_size != UDMA_PAGE_2M &&
+	    d->o.page_size != UDMA_PAGE_1G && udma_hugepage_available(UDMA_PAGE_2M, UDMA_NUMA_ANY) <= 0) {
+		udma_ctx_destroy(d->ctx);
+		co.iova_mode = UDMA_IOVA_VA;
+		if ((rc = udma_ctx_create(&co, &d->ctx))) {
+			d->ctx = NULL;
+			return demo_fail(d, "%s", udma_last_error());
+		}
+		snprintf(v->iova_reason, sizeof(v->iova_reason),
+			 "PA needs hugepages and no 2 MiB page is free (reserve some: udma hugepages "
+			 "--reserve 32M, as make run does); the simulated device needs no physical "
+			 "addresses");
+	}
 	snprintf(v->iova_mode, sizeof(v->iova_mode), "%s",
 		 udma_ctx_iova_mode(d->ctx) == UDMA_IOVA_PA ? "PA" : "VA");
-	snprintf(v->iova_reason, sizeof(v->iova_reason), "%s", udma_ctx_iova_reason(d->ctx));
 	if ((rc = udma_dev_open(d->ctx, d->spec, &d->dev)))
 		return demo_fail(d, "%s", udma_last_error());
 	if ((rc = simdrv_attach(&d->drv, d->ctx, d->dev, d->o.irq))) {
