@@ -73,6 +73,7 @@ int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 		goto fail;
 	ctx->pagemap_fd = rc;
 	pthread_mutex_init(&ctx->lock, NULL);
+	udma__fork_watch(ctx);
 	*out = ctx;
 	return 0;
 fail:
@@ -81,7 +82,7 @@ fail:
 	return rc;
 }
 
-int udma__ctx_on_destroy(struct udma_ctx *ctx, void (*fn)(struct udma_ctx *ctx))
+int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn)
 {
 	if (ctx->nteardown == UDMA_CTX_MAX_TEARDOWNS)
 		return udma__err(ENOSPC, "internal: too many context teardown hooks");
@@ -89,13 +90,38 @@ int udma__ctx_on_destroy(struct udma_ctx *ctx, void (*fn)(struct udma_ctx *ctx))
 	return 0;
 }
 
+/* A forked child's copy of a context: close its copies of the fds and free the
+ * bookkeeping; the mappings were never inherited and the devices are the
+ * parent's. If another thread held the context's lock at the fork, its lists
+ * may be half-updated: then only the context itself goes. */
+static void ctx_release_inherited(struct udma_ctx *ctx)
+{
+	if (pthread_mutex_trylock(&ctx->lock) == 0) {
+		while (ctx->nteardown)
+			ctx->teardown[--ctx->nteardown](ctx, true);
+		while (ctx->regions) {
+			struct udma_region *r = ctx->regions;
+
+			ctx->regions = r->next;
+			udma__region_release_inherited(r);
+		}
+	}
+	udma__map_fini(&ctx->map); /* inherited: a private copy, and no lock guards it */
+	close(ctx->pagemap_fd);
+	free(ctx);
+}
+
 void udma_ctx_destroy(struct udma_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	if (udma__inherited(ctx)) {
+		ctx_release_inherited(ctx);
+		return;
+	}
 	/* Pools and the heap first: they report leaks and give their regions back. */
 	while (ctx->nteardown)
-		ctx->teardown[--ctx->nteardown](ctx);
+		ctx->teardown[--ctx->nteardown](ctx, false);
 	while (ctx->regions) {
 		char sz[32];
 

@@ -57,7 +57,8 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	if (!s)
 		return udma__err(ENOMEM, "out of memory for simulated device '%s'", a->name);
 	s->io.doorbell_fd = s->io.irq_fd = s->block_fd = -1;
-	s->io.bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	s->io.bar = udma__mmap_nofork(SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+				      -1, 0);
 	if (s->io.bar == MAP_FAILED) {
 		s->io.bar = NULL;
 		rc = udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
@@ -117,6 +118,15 @@ static void sim_close(struct udma_dev *dev)
 	dev->priv = NULL;
 }
 
+static void sim_release_inherited(struct udma_dev *dev)
+{
+	struct sim_dev *s = dev->priv;
+
+	s->io.bar = NULL; /* MADV_DONTFORK: not mapped here */
+	sim_free(s);	  /* its thread did not come along */
+	dev->priv = NULL;
+}
+
 static int sim_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, void *host, size_t len)
 {
 	struct sim_dev *s = dev->priv;
@@ -140,6 +150,7 @@ const struct udma_dev_ops udma__dev_sim_ops = {
 	.kind = "sim",
 	.open = sim_open,
 	.close = sim_close,
+	.release_inherited = sim_release_inherited,
 	.bar = udma__sim_bar,
 	.irq_fd = udma__sim_irq_fd,
 	.irq_ack = udma__sim_irq_ack,

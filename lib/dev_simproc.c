@@ -58,7 +58,8 @@ static void device_gone(struct simproc *p, const char *why)
 		return;
 	/* A private page of 0xff in place of the shared BAR: a device that is
 	 * merely stuck cannot write our view of it any more. */
-	ones = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ones = udma__mmap_nofork(SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+				 0);
 	if (ones != MAP_FAILED) {
 		memset(ones, 0xff, SIMDEV_BAR0_SIZE);
 		if (mremap(ones, SIMDEV_BAR0_SIZE, SIMDEV_BAR0_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
@@ -242,7 +243,7 @@ static int make_bar(struct simproc *p, const struct udma_dev_args *a, int *fd)
 	if (*fd < 0 || ftruncate(*fd, SIMDEV_BAR0_SIZE) < 0 ||
 	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		return udma__err(errno, "sim:%s: cannot make its BAR: %s", a->name, strerror(errno));
-	p->io.bar = mmap(NULL, SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	p->io.bar = udma__mmap_nofork(SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
 	if (p->io.bar == MAP_FAILED) {
 		p->io.bar = NULL;
 		return udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
@@ -304,7 +305,22 @@ fail:
 
 static void simproc_close(struct udma_dev *dev)
 {
-	simproc_free(dev->priv);
+	struct simproc *p = dev->priv;
+
+	/* The device process exits when the connection ends: end it for every
+	 * holder, a forked child's copy of the socket included. */
+	shutdown(p->sock, SHUT_RDWR);
+	simproc_free(p);
+	dev->priv = NULL;
+}
+
+static void simproc_release_inherited(struct udma_dev *dev)
+{
+	struct simproc *p = dev->priv;
+
+	p->io.bar = NULL;      /* MADV_DONTFORK: not mapped here */
+	p->monitoring = false; /* its thread did not come along */
+	simproc_free(p);       /* closes our copy of the socket only */
 	dev->priv = NULL;
 }
 
@@ -388,6 +404,7 @@ const struct udma_dev_ops udma__dev_simproc_ops = {
 	.kind = "sim",
 	.open = simproc_open,
 	.close = simproc_close,
+	.release_inherited = simproc_release_inherited,
 	.bar = udma__sim_bar,
 	.irq_fd = udma__sim_irq_fd,
 	.irq_ack = udma__sim_irq_ack,

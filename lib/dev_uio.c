@@ -151,7 +151,8 @@ static int map_uio_maps(struct uio_dev *u)
 			continue;
 		}
 		/* UIO selects map i by the mmap offset: i pages. */
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, (off_t)i * getpagesize());
+		p = udma__mmap_nofork(size, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
+				      (off_t)i * getpagesize());
 		if (p == MAP_FAILED)
 			return udma__err(errno, "%s: cannot map its map %u (%llu bytes): %s", u->who, i, size,
 					 strerror(errno));
@@ -294,6 +295,16 @@ static void uio_close(struct udma_dev *dev)
 	dev->priv = NULL;
 }
 
+static void uio_release_inherited(struct udma_dev *dev)
+{
+	struct uio_dev *u = dev->priv;
+
+	u->mastering = false; /* bus mastering is the parent's */
+	udma__pci_forget_bars(&u->bars);
+	uio_release(u);
+	dev->priv = NULL;
+}
+
 /* The attach failed after the open: undo the open, the binding too. */
 static int uio_undo_open(struct udma_dev *dev, int rc)
 {
@@ -373,6 +384,7 @@ const struct udma_dev_ops udma__dev_uio_ops = {
 	.kind = "uio",
 	.open = uio_open,
 	.close = uio_close,
+	.release_inherited = uio_release_inherited,
 	.quiesce = uio_quiesce,
 	.undo_open = uio_undo_open,
 	.bar = uio_bar,

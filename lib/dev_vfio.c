@@ -214,7 +214,8 @@ static int open_device(struct vfio_dev *v)
 			v->bars.why[i] = "VFIO does not let it be mapped (an I/O port BAR?)";
 			continue;
 		}
-		p = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, v->device, (off_t)ri.offset);
+		p = udma__mmap_nofork(ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, v->device,
+				      (off_t)ri.offset);
 		if (p == MAP_FAILED)
 			return udma__err(errno, "%s: cannot map BAR %u (%llu bytes): %s", v->who, i,
 					 (unsigned long long)ri.size, strerror(errno));
@@ -290,6 +291,18 @@ static int vfio_open(struct udma_dev *dev, const struct udma_dev_args *a)
 static void vfio_close(struct udma_dev *dev)
 {
 	vfio_release(dev->priv);
+	dev->priv = NULL;
+}
+
+/* The group and container files are shared with the parent: no ioctl on
+ * them, only our copies of the fds go. */
+static void vfio_release_inherited(struct udma_dev *dev)
+{
+	struct vfio_dev *v = dev->priv;
+
+	v->irqs_on = v->mastering = v->in_container = false;
+	udma__pci_forget_bars(&v->bars);
+	vfio_release(v);
 	dev->priv = NULL;
 }
 
@@ -414,6 +427,7 @@ const struct udma_dev_ops udma__dev_vfio_ops = {
 	.kind = "vfio",
 	.open = vfio_open,
 	.close = vfio_close,
+	.release_inherited = vfio_release_inherited,
 	.quiesce = vfio_quiesce,
 	.undo_open = vfio_undo_open,
 	.bar = vfio_bar,

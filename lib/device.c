@@ -97,8 +97,15 @@ void udma__dev_region_removed(struct udma_ctx *ctx, struct udma_region *r)
 		for_each_run(d, r, false, NULL);
 }
 
-static void devices_teardown(struct udma_ctx *ctx)
+static void devices_teardown(struct udma_ctx *ctx, bool inherited)
 {
+	while (inherited && ctx->devices) {
+		struct udma_dev *dev = ctx->devices;
+
+		ctx->devices = dev->next;
+		dev->ops->release_inherited(dev);
+		free(dev);
+	}
 	while (ctx->devices) {
 		fprintf(stderr, "udma: device '%s:%s' was still open at udma_ctx_destroy; closing it\n",
 			ctx->devices->ops->kind, ctx->devices->name);
@@ -216,6 +223,8 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 	*out = NULL;
 	if (!ctx || !spec)
 		return udma__err(EINVAL, "udma_dev_open: %s is NULL", ctx ? "spec" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, "udma_dev_open");
 	if (!strncmp(spec, "sim:", 4)) {
 		if ((rc = parse_sim(spec, spec + 4, &args)))
 			return rc;
@@ -286,6 +295,11 @@ void udma_dev_close(struct udma_dev *dev)
 	if (!dev)
 		return;
 	ctx = dev->ctx;
+	/* The parent's device: udma_ctx_destroy releases the child's copy. */
+	if (udma__inherited(ctx)) {
+		udma__err_inherited(ctx, "udma_dev_close");
+		return;
+	}
 	/* Stop it first: a backend without an IOMMU (UIO) has nothing to
 	 * unmap, so its device could otherwise DMA into a region destroyed
 	 * between the unmap below and close. */
@@ -311,6 +325,8 @@ int udma_dev_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
 {
 	if (!dev || !addr || !len)
 		return udma__err(EINVAL, "udma_dev_bar: %s is NULL", !dev ? "dev" : !addr ? "addr" : "len");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_bar");
 	return dev->ops->bar(dev, bar, addr, len);
 }
 
@@ -318,6 +334,8 @@ int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector)
 {
 	if (!dev)
 		return udma__err(EINVAL, "udma_dev_irq_fd: dev is NULL");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_irq_fd");
 	return dev->ops->irq_fd(dev, vector);
 }
 
@@ -325,6 +343,8 @@ int udma_dev_irq_ack(struct udma_dev *dev, unsigned vector)
 {
 	if (!dev)
 		return udma__err(EINVAL, "udma_dev_irq_ack: dev is NULL");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_irq_ack");
 	return dev->ops->irq_ack(dev, vector);
 }
 
@@ -332,5 +352,7 @@ int udma_dev_notify(struct udma_dev *dev)
 {
 	if (!dev)
 		return udma__err(EINVAL, "udma_dev_notify: dev is NULL");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_notify");
 	return dev->ops->notify ? dev->ops->notify(dev) : 0;
 }

@@ -31,6 +31,10 @@ struct udma_dev_ops {
 	 * open (rc): undo all the open did, a driver binding included. Returns
 	 * rc with its message kept. */
 	int (*undo_open)(struct udma_dev *dev, int rc);
+	/* In a forked child, at udma_ctx_destroy: close the child's copies of
+	 * the backend's fds and free its state, touching neither the device
+	 * (the parent's) nor the BARs (never mapped in a child). */
+	void (*release_inherited)(struct udma_dev *dev);
 	int (*bar)(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
 	int (*irq_fd)(struct udma_dev *dev, unsigned vector);
 	int (*irq_ack)(struct udma_dev *dev, unsigned vector);

@@ -76,6 +76,8 @@ static __attribute__((noinline)) void *alloc_slow(struct udma_ctx *ctx, size_t s
 
 	if (!ctx)
 		return udma__heap_fail(udma__err_const(EINVAL, "udma_malloc: ctx is NULL"));
+	if (udma__inherited(ctx))
+		return udma__heap_fail(udma__err_inherited(ctx, "udma_malloc"));
 	if (!size)
 		return udma__heap_fail(udma__err_const(
 			EINVAL, "udma_malloc: size is 0 (a DMA buffer needs at least one byte)"));
@@ -173,6 +175,10 @@ static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 
 	if (!ptr)
 		return;
+	if (ctx && udma__inherited(ctx)) {
+		udma__err_inherited(ctx, "udma_free");
+		return;
+	}
 	r = udma__region_of(ctx, ptr);
 	if (!r) {
 		udma__heap_bad_free(ptr, NULL, ctx ? HEAP_BAD_NOT_OURS : HEAP_BAD_NO_CTX);

@@ -18,8 +18,26 @@ static void heap_free(struct udma_heap *h)
 	free(h);
 }
 
+/* A forked child's copy: free the bookkeeping, report nothing, read no slab
+ * (the memory is not mapped here). If another thread held one of the locks at
+ * the fork its lists may be half-updated: then leave them. */
+static void heap_release_inherited(struct udma_heap *h)
+{
+	bool whole = !pthread_mutex_trylock(&h->lock);
+	unsigned i;
+
+	for (i = 0; whole && i < h->nclasses; i++)
+		whole = !pthread_mutex_trylock(&h->cls[i].lock);
+	if (whole) {
+		udma__heap_tcaches_fini(h);
+		udma__heap_classes_fini(h);
+		udma__heap_large_fini(h);
+	}
+	free(h);
+}
+
 /* udma_ctx_destroy: report what is still allocated, give every region back. */
-static void heap_teardown(struct udma_ctx *ctx)
+static void heap_teardown(struct udma_ctx *ctx, bool inherited)
 {
 	struct udma_heap *h = ctx->heap;
 	struct udma__heap_stats st;
@@ -28,6 +46,11 @@ static void heap_teardown(struct udma_ctx *ctx)
 		return;
 	/* Threads still alive keep no reference: their cache goes with the key. */
 	pthread_key_delete(h->key);
+	if (inherited) {
+		ctx->heap = NULL;
+		heap_release_inherited(h);
+		return;
+	}
 	memset(&st, 0, sizeof(st));
 	udma__heap_classes_stats(h, &st);
 	udma__heap_large_stats(h, &st);

@@ -61,6 +61,9 @@ void udma__heap_tcache_exit(void *arg)
 	struct udma_heap *h = tc->heap;
 	unsigned i;
 
+	if (udma__inherited(h->ctx))
+		return; /* a forked child's thread: the cache is the parent's copy */
+
 	/* Runs in the exiting thread: a later udma_malloc in another destructor
 	 * finds no cache and makes a new one (which the key destroys again). */
 	if (udma__heap_tls.tc == tc)

@@ -94,8 +94,11 @@ uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
 	uintptr_t v = (uintptr_t)va, off;
 	const struct udma_region *r = udma__region_of(ctx, va);
 
-	if (!r)
+	if (!r) {
+		if (ctx && udma__inherited(ctx))
+			udma__err_inherited(ctx, "udma_iova");
 		return UDMA_BAD_IOVA;
+	}
 	if (!r->iova)
 		return v;
 	off = v - (uintptr_t)r->addr;
@@ -108,8 +111,11 @@ size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len)
 	const struct udma_region *r = udma__region_of(ctx, va);
 	size_t run;
 
-	if (!r)
+	if (!r) {
+		if (ctx && udma__inherited(ctx))
+			udma__err_inherited(ctx, "udma_iova_contig");
 		return 0;
+	}
 	off = v - (uintptr_t)r->addr;
 	if (!r->iova)
 		run = r->size - off;

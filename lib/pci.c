@@ -266,7 +266,7 @@ static int map_bar(const char *who, const char *addr, unsigned i, size_t len, st
 	if (fd < 0)
 		return udma__err(errno, "%s: cannot open BAR %u (%s): %s%s", who, i, path, strerror(errno),
 				 errno == EACCES ? " (needs root)" : "");
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = udma__mmap_nofork(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return udma__err(errno, "%s: cannot map BAR %u (%zu bytes, %s): %s", who, i, len, path,
@@ -306,6 +306,12 @@ int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *
 	if (rc)
 		udma__pci_unmap_bars(b);
 	return rc;
+}
+
+void udma__pci_forget_bars(struct udma_pci_bars *b)
+{
+	memset(b->addr, 0, sizeof(b->addr));
+	memset(b->len, 0, sizeof(b->len));
 }
 
 void udma__pci_unmap_bars(struct udma_pci_bars *b)

@@ -92,6 +92,8 @@ UDMA_HIDDEN int udma__pci_command(const char *who, int fd, off_t base, uint16_t 
 /* Map every memory BAR of addr through sysfs resourceN (UIO). */
 UDMA_HIDDEN int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *b);
 UDMA_HIDDEN void udma__pci_unmap_bars(struct udma_pci_bars *b);
+/* A forked child's: the BARs were never mapped there (MADV_DONTFORK). */
+UDMA_HIDDEN void udma__pci_forget_bars(struct udma_pci_bars *b);
 /* The ops->bar of both backends (their private struct holds b). */
 UDMA_HIDDEN int udma__pci_bar(const char *who, const struct udma_pci_bars *b, unsigned bar, void **addr,
 			      size_t *len);

@@ -58,7 +58,7 @@ static void set_stride(struct udma_pool *p)
 		p->div_magic = UINT64_MAX / p->stride + 1;
 }
 
-static void pool_free(struct udma_pool *p)
+void udma__pool_free(struct udma_pool *p)
 {
 	udma__pool_layout_free(p);
 	free(p->store.objs);
@@ -79,6 +79,8 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struc
 	*out = NULL;
 	if (!ctx || !o)
 		return udma__err(EINVAL, "udma_pool_create: %s is NULL", ctx ? "opts" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, "udma_pool_create");
 	if ((rc = check_opts(o, &align)) || (rc = udma__pool_layer_get(ctx, &layer)))
 		return rc;
 	p = aligned_alloc(POOL_LINE, (sizeof(*p) + POOL_LINE - 1) & ~(size_t)(POOL_LINE - 1));
@@ -87,6 +89,7 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struc
 	memset(p, 0, sizeof(*p));
 	p->layer = layer;
 	p->ctx = ctx;
+	p->forks = ctx->forks;
 	p->gen = layer->gen;
 	p->obj_size = o->obj_size;
 	p->align = align;
@@ -117,7 +120,7 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struc
 	*out = p;
 	return 0;
 fail:
-	pool_free(p);
+	udma__pool_free(p);
 	return rc;
 }
 
@@ -127,6 +130,11 @@ void udma_pool_destroy(struct udma_pool *p)
 
 	if (!p)
 		return;
+	/* The parent's pool: udma_ctx_destroy releases the child's copy. */
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_destroy");
+		return;
+	}
 	held = udma__pool_unregister(p);
 	held += store_top(&p->store);
 	if (held > p->count) {
@@ -135,7 +143,7 @@ void udma_pool_destroy(struct udma_pool *p)
 			"udma: pool '%s': %u more objects were put back than were taken: a double put "
 			"(UDMA_POOL_DEBUG or UDMA_DEBUG=1 finds which)\n",
 			p->name, held - p->count);
-		pool_free(p);
+		udma__pool_free(p);
 		return;
 	}
 	out = p->count - held;
@@ -145,7 +153,7 @@ void udma_pool_destroy(struct udma_pool *p)
 		if (p->debug)
 			udma__pool_debug_report_out(p);
 	}
-	pool_free(p);
+	udma__pool_free(p);
 }
 
 unsigned udma_pool_avail(const struct udma_pool *p)
@@ -154,6 +162,10 @@ unsigned udma_pool_avail(const struct udma_pool *p)
 	const struct pool_cache *c;
 	unsigned n;
 
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_avail");
+		return 0;
+	}
 	pthread_mutex_lock(&l->lock);
 	n = store_top(&p->store);
 	for (c = p->caches; c; c = c->next)
@@ -178,6 +190,8 @@ int udma_pool_stats(const struct udma_pool *p, struct udma_pool_stats *out)
 
 	if (!p || !out)
 		return udma__err(EINVAL, "udma_pool_stats: %s is NULL", p ? "out" : "pool");
+	if (pool_inherited(p))
+		return udma__err_inherited(p->ctx, "udma_pool_stats");
 	l = p->layer;
 	s = (struct pool_store *)&p->store;
 	pthread_mutex_lock(&l->lock);

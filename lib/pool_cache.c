@@ -253,6 +253,10 @@ static __attribute__((noinline)) void *get_one_slow(struct udma_pool *p)
 
 void *udma_pool_get(struct udma_pool *p)
 {
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_get");
+		return NULL;
+	}
 	if (likely(p->mode == POOL_CACHED)) {
 		struct pool_cache *c = cache_of(p);
 
@@ -296,6 +300,10 @@ static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *ob
 
 void udma_pool_put(struct udma_pool *p, void *obj)
 {
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_put");
+		return;
+	}
 	if (likely(p->mode == POOL_CACHED)) {
 		struct pool_cache *c = cache_of(p);
 
@@ -328,6 +336,8 @@ void udma_pool_put(struct udma_pool *p, void *obj)
 
 int udma_pool_get_bulk(struct udma_pool *p, void **objs, unsigned n)
 {
+	if (pool_inherited(p))
+		return udma__err_inherited(p->ctx, "udma_pool_get_bulk");
 	if (likely(p->mode != POOL_DEBUG))
 		return get_plain(p, objs, n);
 	return get_debug(p, objs, n);
@@ -335,6 +345,10 @@ int udma_pool_get_bulk(struct udma_pool *p, void **objs, unsigned n)
 
 void udma_pool_put_bulk(struct udma_pool *p, void *const *objs, unsigned n)
 {
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_put_bulk");
+		return;
+	}
 	if (likely(p->mode != POOL_DEBUG))
 		put_plain(p, objs, n);
 	else

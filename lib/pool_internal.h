@@ -135,7 +135,8 @@ enum pool_mode {
 struct udma_pool {
 	/* read by every get and put */
 	unsigned mode;
-	unsigned id; /* index in the threads' cache arrays */
+	unsigned id;	/* index in the threads' cache arrays */
+	unsigned forks; /* its context's: in a forked child, every call is refused */
 	uint64_t gen;
 	unsigned cache_size;
 	unsigned nseg;
@@ -166,6 +167,12 @@ struct udma_pool {
 
 enum { POOL_FREE = 0, POOL_OUT = 1 };
 
+/* True in a forked child for a pool of its parent's (fork.c). */
+static inline bool pool_inherited(const struct udma_pool *p)
+{
+	return unlikely(p->forks != udma__forks);
+}
+
 /* pool_layer.c */
 UDMA_HIDDEN int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out);
 UDMA_HIDDEN int udma__pool_register(struct udma_pool *p);
@@ -175,6 +182,9 @@ UDMA_HIDDEN unsigned udma__pool_unregister(struct udma_pool *p);
 UDMA_HIDDEN struct pool_cache *udma__pool_cache_slow(struct udma_pool *p);
 /* A pool of the layer holding va (a region owner), or NULL; for error messages. */
 UDMA_HIDDEN const struct udma_pool *udma__pool_owning(const struct udma_pool_layer *layer, const void *va);
+
+/* pool.c: free p's bookkeeping (its regions go with udma_region_destroy). */
+UDMA_HIDDEN void udma__pool_free(struct udma_pool *p);
 
 /* pool_layout.c */
 UDMA_HIDDEN int udma__pool_layout(struct udma_pool *p);

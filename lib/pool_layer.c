@@ -57,6 +57,8 @@ static void thread_exit(void *arg)
 	struct udma_pool_layer *l = pt->layer;
 	unsigned i;
 
+	if (udma__inherited(l->ctx))
+		return; /* a forked child's thread: the record is the parent's copy */
 	pthread_mutex_lock(&l->lock);
 	for (i = 0; i < pt->ncaches; i++) {
 		struct pool_cache *c = ld(&pt->caches[i]);
@@ -74,14 +76,40 @@ static void thread_exit(void *arg)
 	free(pt);
 }
 
+/* A forked child's copy: free the pools' bookkeeping, report nothing (the
+ * objects out are the parent's business). If another thread held the lock at
+ * the fork the lists may be half-updated: leave them. */
+static void layer_release_inherited(struct udma_pool_layer *l)
+{
+	if (pthread_mutex_trylock(&l->lock)) {
+		l->pools = NULL;
+		l->threads = NULL;
+		return;
+	}
+	while (l->pools) {
+		struct udma_pool *p = l->pools;
+
+		l->pools = p->next;
+		while (p->caches) {
+			struct pool_cache *c = p->caches;
+
+			p->caches = c->next;
+			free(c);
+		}
+		udma__pool_free(p);
+	}
+}
+
 /* udma_ctx_destroy: pools still alive are reported and destroyed; the records
  * of threads still alive are freed (their memo can never match again). The
  * caller has joined every thread that used a pool, or they are idle. */
-static void layer_teardown(struct udma_ctx *ctx)
+static void layer_teardown(struct udma_ctx *ctx, bool inherited)
 {
 	struct udma_pool_layer *l = ctx->pools;
 
 	pthread_key_delete(l->key); /* no destructor runs from now on */
+	if (inherited)
+		layer_release_inherited(l);
 	while (l->pools) {
 		fprintf(stderr, "udma: pool '%s' was still alive at udma_ctx_destroy; destroying it\n",
 			l->pools->name);
@@ -99,7 +127,8 @@ static void layer_teardown(struct udma_ctx *ctx)
 		udma__pool_tls.pt = NULL;
 	}
 	free(l->by_id);
-	pthread_mutex_destroy(&l->lock);
+	if (!inherited) /* another thread may have held it at the fork */
+		pthread_mutex_destroy(&l->lock);
 	free(l);
 	ctx->pools = NULL;
 }

@@ -189,8 +189,13 @@ unsigned udma_pool_index(const struct udma_pool *p, const void *obj)
 {
 	size_t off, rem, j;
 	uint32_t j0, j1;
-	const struct pool_seg *s = seg_of_va(p, obj, &off);
+	const struct pool_seg *s;
 
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_index");
+		return UINT_MAX;
+	}
+	s = seg_of_va(p, obj, &off);
 	if (!s)
 		return UINT_MAX;
 	if (likely(!s->obj_off)) {
@@ -212,6 +217,10 @@ void *udma_pool_obj(const struct udma_pool *p, unsigned index)
 {
 	unsigned i;
 
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_obj");
+		return NULL;
+	}
 	for (i = 0; i < p->nseg; i++) {
 		const struct pool_seg *s = &p->seg[i];
 		unsigned j = index - s->first;
@@ -225,8 +234,13 @@ void *udma_pool_obj(const struct udma_pool *p, unsigned index)
 uint64_t udma_pool_iova(const struct udma_pool *p, const void *obj)
 {
 	size_t off;
-	const struct pool_seg *s = seg_of_va(p, obj, &off);
+	const struct pool_seg *s;
 
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_iova");
+		return UDMA_BAD_IOVA;
+	}
+	s = seg_of_va(p, obj, &off);
 	if (!s)
 		return UDMA_BAD_IOVA;
 	if (!s->page_iova)

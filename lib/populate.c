@@ -16,6 +16,12 @@ static struct sigaction saved_sigbus;
 static sigjmp_buf *volatile touch_jmp;
 static char *volatile touch_lo, *volatile touch_hi;
 
+void udma__populate_after_fork(void)
+{
+	pthread_mutex_init(&touch_lock, NULL);
+	touch_jmp = NULL;
+}
+
 static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
 	char *at = si->si_addr;

@@ -117,6 +117,13 @@ static void region_free(struct udma_region *r)
 	free(r);
 }
 
+/* A forked child's copy: the mapping is not there (MADV_DONTFORK), the fd is. */
+void udma__region_release_inherited(struct udma_region *r)
+{
+	r->addr = NULL;
+	region_free(r);
+}
+
 /* One attempt at one page size. Addresses above 2^47 are not user space, and
  * run indices are 32-bit. */
 static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size, size_t page_size)
@@ -164,6 +171,8 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	*out = NULL;
 	if (!ctx || !o)
 		return udma__err(EINVAL, "udma_region_create: %s is NULL", ctx ? "opts" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, "udma_region_create");
 	if (!o->size)
 		return udma__err(EINVAL, "udma_region_create: size is 0");
 	if (o->flags & ~KNOWN_FLAGS)
@@ -230,6 +239,12 @@ void udma_region_destroy(struct udma_region *r)
 	if (!r)
 		return;
 	ctx = r->ctx;
+	/* In a forked child the region is the parent's: udma_ctx_destroy
+	 * releases the child's copy. */
+	if (udma__inherited(ctx)) {
+		udma__err_inherited(ctx, "udma_region_destroy");
+		return;
+	}
 	pthread_mutex_lock(&ctx->lock);
 	udma__dev_region_removed(ctx, r); /* devices first: they translate through the map */
 	udma__map_remove(&ctx->map, r);

@@ -26,6 +26,15 @@ int udma__reserve_va(size_t len, size_t align, void **out)
 		munmap(raw, head);
 	if (align - head)
 		munmap(aligned + len, align - head);
+	/* A forked child gets none of a region's address space, its reserved
+	 * tail included: nothing there for it to use or to unmap. */
+	if (madvise(aligned, len, MADV_DONTFORK) < 0) {
+		int rc = errno;
+
+		munmap(aligned, len);
+		return udma__err(rc, "madvise(MADV_DONTFORK) on reserved address space failed: %s",
+				 strerror(rc));
+	}
 	*out = aligned;
 	return 0;
 }

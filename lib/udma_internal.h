@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <udma/udma.h>
@@ -64,8 +65,13 @@ struct udma_pool_layer;
 struct udma_heap;
 struct udma_dev;
 #define UDMA_CTX_MAX_TEARDOWNS 4
+/* A layer's teardown. inherited: a forked child releases its copies only: no
+ * lock taken, no device touched, no report, no memory the child lacks read. */
+typedef void udma__teardown_fn(struct udma_ctx *ctx, bool inherited);
 
 struct udma_ctx {
+	unsigned forks; /* fork.c: udma__forks when created; differs in a forked child */
+	pid_t owner;	/* the process that created it */
 	struct udma_ctx_opts opts;
 	enum udma_iova_mode mode;
 	char reason[192];
@@ -78,7 +84,7 @@ struct udma_ctx {
 	struct udma_dev *devices;      /* device.c: attached devices, under lock */
 	bool devices_hooked;	       /* device.c: its teardown is registered */
 	unsigned file_devices;	       /* device.c, atomic: attached devices that need regions as files */
-	void (*teardown[UDMA_CTX_MAX_TEARDOWNS])(struct udma_ctx *ctx);
+	udma__teardown_fn *teardown[UDMA_CTX_MAX_TEARDOWNS];
 	unsigned nteardown;
 };
 
@@ -88,7 +94,24 @@ UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
 UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
 
 /* ctx.c: run fn(ctx) at udma_ctx_destroy. Caller holds ctx->lock; once per layer. */
-UDMA_HIDDEN int udma__ctx_on_destroy(struct udma_ctx *ctx, void (*fn)(struct udma_ctx *ctx));
+UDMA_HIDDEN int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn);
+
+/* fork.c: the fork contract (see there). */
+extern unsigned udma__forks UDMA_HIDDEN;
+UDMA_HIDDEN void udma__fork_watch(struct udma_ctx *ctx); /* at udma_ctx_create */
+/* True in a forked child for a context its parent made. */
+static inline bool udma__inherited(const struct udma_ctx *ctx)
+{
+	return __builtin_expect(ctx->forks != udma__forks, 0);
+}
+/* -ECHILD, saying whose the context is and what to do instead. */
+UDMA_HIDDEN int udma__err_inherited(const struct udma_ctx *ctx, const char *call);
+/* mmap anywhere, kept from forked children (MADV_DONTFORK), for device BARs:
+ * a child must not reach its parent's device. MAP_FAILED with errno on failure. */
+UDMA_HIDDEN void *udma__mmap_nofork(size_t len, int prot, int flags, int fd, off_t off);
+
+/* region.c: a forked child's udma_ctx_destroy frees its copy of r (fd, bookkeeping). */
+UDMA_HIDDEN void udma__region_release_inherited(struct udma_region *r);
 
 /* iova.c */
 UDMA_HIDDEN int udma__map_init(struct udma_iova_map *map);
@@ -104,7 +127,7 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 	const struct udma_iova_leaf *leaf;
 	struct udma_region *r;
 
-	if (__builtin_expect(!ctx || v >> UDMA_VA_BITS, 0))
+	if (__builtin_expect(!ctx || v >> UDMA_VA_BITS, 0) || udma__inherited(ctx))
 		return NULL;
 	leaf = atomic_load_explicit(&ctx->map.l1[v >> UDMA_L1_SHIFT], memory_order_acquire);
 	if (__builtin_expect(!leaf, 0))
@@ -141,6 +164,7 @@ UDMA_HIDDEN int udma__memlock_explain(int errnum, size_t len);
 /* populate.c: write-fault every page; a fault-time failure is an error, not SIGBUS. */
 UDMA_HIDDEN int udma__populate(void *addr, size_t len, size_t page_size);
 UDMA_HIDDEN int udma__populate_touch(void *addr, size_t len, size_t page_size);
+UDMA_HIDDEN void udma__populate_after_fork(void); /* its lock may have been held by another thread */
 
 /* region_map.c: reserve aligned VA; map backing into it. */
 UDMA_HIDDEN int udma__reserve_va(size_t len, size_t align, void **out);

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fork contract: a context belongs to the process that created it. A
+ * child inherits nothing usable: its regions are not mapped there
+ * (MADV_DONTFORK), its devices belong to the parent, and another thread may
+ * have held any of its locks at the fork. So in a child every call on an
+ * inherited context (or on a pool, device or heap pointer of one) fails with
+ * -ECHILD before it takes a lock, and udma_ctx_destroy only releases the
+ * child's own copies (its file descriptors and bookkeeping) without touching
+ * the parent's devices. A child makes a context of its own.
+ *
+ * How a call knows: udma__forks counts the forks that led to this process
+ * (pthread_atfork's child handler adds one); a context records the count at
+ * creation. One global load and a compare, in the hot paths too.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "heap_internal.h"
+#include "pool_internal.h"
+
+unsigned udma__forks;
+
+static pthread_once_t registered = PTHREAD_ONCE_INIT;
+
+static void in_child(void)
+{
+	udma__forks++;
+	/* The forking thread's memos point into inherited state: forget them,
+	 * so the fast paths of a context made in the child start afresh. */
+	udma__pool_tls.gen = 0;
+	udma__pool_tls.pt = NULL;
+	udma__heap_tls.gen = 0;
+	udma__heap_tls.tc = NULL;
+	udma__populate_after_fork();
+}
+
+static void register_handler(void)
+{
+	pthread_atfork(NULL, NULL, in_child);
+}
+
+void udma__fork_watch(struct udma_ctx *ctx)
+{
+	pthread_once(&registered, register_handler);
+	ctx->forks = udma__forks;
+	ctx->owner = getpid();
+}
+
+int udma__err_inherited(const struct udma_ctx *ctx, const char *call)
+{
+	return udma__err(ECHILD,
+			 "%s: this udma context belongs to process %d and was inherited across fork; "
+			 "a child cannot use it (its memory is not mapped here, its devices are the "
+			 "parent's): create a new context in the child with udma_ctx_create",
+			 call, (int)ctx->owner);
+}
+
+void *udma__mmap_nofork(size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = mmap(NULL, len, prot, flags, fd, off);
+	int rc;
+
+	if (p == MAP_FAILED || madvise(p, len, MADV_DONTFORK) == 0)
+		return p;
+	rc = errno;
+	munmap(p, len);
+	errno = rc;
+	return MAP_FAILED;
+}
