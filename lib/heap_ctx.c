@@ -91,6 +91,7 @@ static struct udma_heap *heap_new(struct udma_ctx *ctx)
 			udma__err(ENOMEM, "udma_malloc: out of memory for the heap of a context"));
 	memset(h, 0, sizeof(*h));
 	h->ctx = ctx;
+	h->forks = ctx->forks;
 	h->gen = udma__heap_new_gen();
 	h->pa = ctx->mode == UDMA_IOVA_PA;
 	h->threshold = heap_threshold(ctx);

@@ -141,6 +141,7 @@ struct udma_heap {
 	size_t threshold; /* sizes up to this come from classes */
 	size_t max_align; /* largest alignment accepted */
 	struct udma_ctx *ctx;
+	unsigned forks; /* the context's, for the key destructor (fork.c) */
 	bool pa;
 	size_t tcache_bytes;
 	/* tcaches, their tags and large allocations */

@@ -61,7 +61,7 @@ void udma__heap_tcache_exit(void *arg)
 	struct udma_heap *h = tc->heap;
 	unsigned i;
 
-	if (udma__inherited(h->ctx))
+	if (h->forks != udma__forks)
 		return; /* a forked child's thread: the cache is the parent's copy */
 
 	/* Runs in the exiting thread: a later udma_malloc in another destructor

@@ -102,6 +102,7 @@ extern __thread struct pool_tls udma__pool_tls UDMA_HIDDEN __attribute__((tls_mo
 
 struct udma_pool_layer {
 	struct udma_ctx *ctx;
+	unsigned forks; /* the context's, for the key destructor (fork.c) */
 	uint64_t gen;
 	pthread_key_t key;    /* value: the thread's pool_thread */
 	pthread_mutex_t lock; /* the lists below, pt->caches, pool->caches */

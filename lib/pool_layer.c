@@ -57,7 +57,7 @@ static void thread_exit(void *arg)
 	struct udma_pool_layer *l = pt->layer;
 	unsigned i;
 
-	if (udma__inherited(l->ctx))
+	if (l->forks != udma__forks)
 		return; /* a forked child's thread: the record is the parent's copy */
 	pthread_mutex_lock(&l->lock);
 	for (i = 0; i < pt->ncaches; i++) {
@@ -164,6 +164,7 @@ int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	l->ctx = ctx;
+	l->forks = ctx->forks;
 	l->gen = atomic_fetch_add(&next_gen, 1);
 	ctx->pools = l;
 out:
