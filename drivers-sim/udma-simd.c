@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -75,36 +76,113 @@ static void report_lost(bool always)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: udma-simd --socket PATH [--ready-fd FD] [--max-block SIZE] [--max-map SIZE] "
-		   "[--verbose]\n"
-		   "  --socket PATH     listen there (the driver opens \"sim:NAME@PATH\")\n"
+		   "[--peer-uid UID] [--verbose]\n"
+		   "  --socket PATH     listen there (the driver opens \"sim:NAME@PATH\"); a new socket,\n"
+		   "                    mode 0600: put it in a directory only you can use (0700)\n"
 		   "  --ready-fd FD     write one byte to FD once listening, then close it\n"
 		   "  --max-block SIZE  largest block store a driver may ask for (default 1G)\n"
 		   "  --max-map SIZE    most driver memory mapped at once (default: the machine's RAM)\n"
+		   "  --peer-uid UID    also serve a driver running as UID (default: only our own uid)\n"
 		   "  --verbose         say what happens on stderr\n"
+		   "SIZE: a number with an optional K, M or G suffix.\n"
 		   "Serves one driver and exits 0 when it disconnects.\n");
 }
 
+/* A decimal number (digits only, no sign or space) of at most max: 0, or -1. */
+static int parse_u64(const char *s, const char **end, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*end = s;
+	*out = v;
+	return 0;
+}
+
+/* "SIZE[K|M|G]" in bytes, refused (-1) if it does not fit in 64 bits. */
 static int parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	static const char suffixes[] = "KMG";
+	const char *end, *unit;
+	unsigned shift = 0;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (parse_u64(s, &end, UINT64_MAX, &v))
 		return -1;
-	switch (*end) {
-	case 'G': v <<= 10; /* fall through */
-	case 'M': v <<= 10; /* fall through */
-	case 'K':
-		v <<= 10;
+	if (*end && (unit = strchr(suffixes, *end))) {
+		shift = 10 * (unsigned)(unit - suffixes + 1);
 		end++;
-		break;
-	default: break;
 	}
-	if (*end)
+	if (*end || v > UINT64_MAX >> shift)
 		return -1;
-	*out = v;
+	*out = v << shift;
+	return 0;
+}
+
+/* Why bind found the path taken: only a socket can be a stale one of ours,
+ * and nothing there is removed for the caller (it may be anything). */
+static void say_path_taken(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		fprintf(stderr,
+			"udma-simd: %s exists and is not a socket (%s): left untouched; pick a path "
+			"that does not exist, in a directory only you can use\n",
+			path,
+			S_ISREG(st.st_mode)   ? "a regular file"
+			: S_ISDIR(st.st_mode) ? "a directory"
+			: S_ISLNK(st.st_mode) ? "a symbolic link"
+					      : "a special file");
+	else
+		fprintf(stderr,
+			"udma-simd: a socket already exists at %s: another device listens there, or one "
+			"that was killed left it behind; if no device uses it, remove it (rm %s), or "
+			"pick another path\n",
+			path, path);
+}
+
+/*
+ * Bind a new socket at path, mode 0600 whatever the umask (and a default ACL
+ * of its directory) says: only our own user can connect, and the uid check
+ * at accept turns away anyone else who can (root, or --peer-uid's user is
+ * let through there). Checked before listen: until then nobody can connect.
+ */
+static int bind_private(int fd, const char *path, const struct sockaddr_un *a)
+{
+	mode_t old = umask(0177);
+	struct stat st;
+	int rc = bind(fd, (const struct sockaddr *)a, sizeof(*a));
+
+	umask(old);
+	if (rc < 0) {
+		if (errno == EADDRINUSE)
+			say_path_taken(path);
+		else
+			fprintf(stderr, "udma-simd: cannot bind a socket at %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+		fprintf(stderr,
+			"udma-simd: the socket just bound at %s is gone or replaced (others can change "
+			"that directory?): use a directory only you can use\n",
+			path);
+		return -1;
+	}
+	/* A default ACL of the directory overrides the umask: set the mode too. */
+	if ((st.st_mode & 07777) != 0600 &&
+	    (chmod(path, 0600) < 0 || lstat(path, &st) < 0 || (st.st_mode & 07777) != 0600)) {
+		fprintf(stderr, "udma-simd: cannot make the socket at %s mode 0600 (it is %04o)\n", path,
+			(unsigned)(st.st_mode & 07777));
+		unlink(path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -120,14 +198,65 @@ static int listen_on(const char *path)
 	}
 	strcpy(a.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0) {
-		fprintf(stderr, "udma-simd: cannot listen on %s: %s%s\n", path, strerror(errno),
-			errno == EADDRINUSE ? " (remove the stale socket, or pick another path)" : "");
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0) {
+		fprintf(stderr, "udma-simd: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	if (bind_private(fd, path, &a) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, 1) < 0) {
+		fprintf(stderr, "udma-simd: cannot listen on %s: %s\n", path, strerror(errno));
+		unlink(path);
+		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * A driver hands us its memory and we write it: serve only our own user, or
+ * the one --peer-uid names. Anyone else is told so on our stderr and hung
+ * up on at once (nothing read), and we wait for the rightful driver.
+ */
+static bool peer_allowed(int conn, bool peer_uid_set, uid_t peer_uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char served[64];
+
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		fprintf(stderr, "udma-simd: refused a connection: cannot learn who it is (SO_PEERCRED: %s)\n",
+			strerror(errno));
+		return false;
+	}
+	if (cred.uid == geteuid() || (peer_uid_set && cred.uid == peer_uid))
+		return true;
+	if (peer_uid_set)
+		snprintf(served, sizeof(served), "uid %u (its own) and %u (--peer-uid)", (unsigned)geteuid(),
+			 (unsigned)peer_uid);
+	else
+		snprintf(served, sizeof(served), "uid %u (its own)", (unsigned)geteuid());
+	fprintf(stderr,
+		"udma-simd: refused a driver running as uid %u (pid %d): this device serves %s only; "
+		"if that user may have it, start the device with --peer-uid %u\n",
+		(unsigned)cred.uid, (int)cred.pid, served, (unsigned)cred.uid);
+	return false;
+}
+
+/* The first connection from a driver we may serve; -1 on an error. */
+static int accept_driver(int lfd, bool peer_uid_set, uid_t peer_uid)
+{
+	for (;;) {
+		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (conn < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (conn < 0 || peer_allowed(conn, peer_uid_set, peer_uid))
+			return conn;
+		close(conn);
+	}
 }
 
 /* One request at a time, each answered, until the driver goes. */
@@ -174,7 +303,8 @@ int main(int argc, char **argv)
 	uint64_t max_block = DEFAULT_MAX_BLOCK, max_map = 0;
 	const char *path = NULL;
 	struct simd_server *srv;
-	bool verbose = false;
+	bool verbose = false, peer_uid_set = false;
+	uid_t peer_uid = 0;
 	int ready_fd = -1, lfd, conn, i, rc;
 
 	for (i = 1; i < argc; i++) {
@@ -191,9 +321,29 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--ready-fd") && v) {
 			ready_fd = atoi(v);
 			i++;
-		} else if (!strcmp(a, "--max-block") && v && !parse_size(v, &max_block)) {
+		} else if ((!strcmp(a, "--max-block") || !strcmp(a, "--max-map")) && v) {
+			if (parse_size(v, !strcmp(a, "--max-block") ? &max_block : &max_map)) {
+				fprintf(stderr,
+					"udma-simd: %s %s is not a size in bytes that fits in 64 bits (a "
+					"number with an optional K, M or G suffix, e.g. 1G)\n",
+					a, v);
+				return 2;
+			}
 			i++;
-		} else if (!strcmp(a, "--max-map") && v && !parse_size(v, &max_map)) {
+		} else if (!strcmp(a, "--peer-uid") && v) {
+			const char *end;
+			uint64_t uid;
+
+			/* (uid_t)-1 is no user: it means "unchanged" to setuid and chown. */
+			if (parse_u64(v, &end, (uid_t)-1 - 1, &uid) || *end) {
+				fprintf(stderr,
+					"udma-simd: --peer-uid %s is not a user id (a decimal number below "
+					"%u)\n",
+					v, (unsigned)(uid_t)-1);
+				return 2;
+			}
+			peer_uid = (uid_t)uid;
+			peer_uid_set = true;
 			i++;
 		} else {
 			fprintf(stderr, "udma-simd: bad argument '%s'\n", a);
@@ -222,9 +372,7 @@ int main(int argc, char **argv)
 	}
 	if (verbose)
 		fprintf(stderr, "udma-simd: listening on %s\n", path);
-	do
-		conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (conn < 0 && errno == EINTR);
+	conn = accept_driver(lfd, peer_uid_set, peer_uid);
 	/* One driver per device: nobody else may connect now; from here on
 	 * the driver's end of the socket, not our starter, decides when we go. */
 	close(lfd);

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct simproc {
 	int sock, stop_fd;
 	int pidfd;    /* the device's process (from the socket's peer), or -1 */
 	int claimed;  /* atomic: device_gone has run */
+	int killed;   /* atomic: we sent it SIGKILL for not answering */
 	uint32_t pid; /* the device's process */
 	uint64_t seq;
 	pthread_mutex_t req_lock; /* one request on the socket at a time */
@@ -47,15 +49,32 @@ struct simproc {
 	char path[108];
 };
 
+/* Why the connection ended: once we have killed the device, its hang-up
+ * (seen by whichever thread first) is our doing, not its own exit. */
+static void gone_cause(struct simproc *p, char *buf, size_t len)
+{
+	if (__atomic_load_n(&p->killed, __ATOMIC_ACQUIRE))
+		snprintf(buf, len, "it stopped answering: killed after waiting %d ms for a reply",
+			 SIMD_REPLY_MS);
+	else
+		snprintf(buf, len, "its process exited or closed the connection");
+}
+
 /* Once: the device's registers read all ones, as a removed PCI function's
- * do, and whoever sleeps on the interrupt fd wakes up. */
-static void device_gone(struct simproc *p, const char *why)
+ * do, and whoever sleeps on the interrupt fd wakes up. A second caller (the
+ * monitor and a requester see the same hang-up) returns only once that is
+ * done, so no caller goes on while the registers still look alive. */
+static void device_gone(struct simproc *p)
 {
 	uint64_t one = 1;
 	void *ones;
 
-	if (__atomic_exchange_n(&p->claimed, 1, __ATOMIC_ACQ_REL))
+	if (__atomic_exchange_n(&p->claimed, 1, __ATOMIC_ACQ_REL)) {
+		while (!__atomic_load_n(&p->io.gone, __ATOMIC_ACQUIRE))
+			sched_yield();
 		return;
+	}
+	gone_cause(p, p->io.gone_why, sizeof(p->io.gone_why));
 	/* A private page of 0xff in place of the shared BAR: a device that is
 	 * merely stuck cannot write our view of it any more. */
 	ones = udma__mmap_nofork(SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
@@ -75,7 +94,7 @@ static void device_gone(struct simproc *p, const char *why)
 		/* saturated: it is readable anyway */
 	}
 	fprintf(stderr, "udma: device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones\n",
-		p->dev->name, p->path, p->pid, why);
+		p->dev->name, p->path, p->pid, p->io.gone_why);
 }
 
 static bool is_gone(struct simproc *p)
@@ -98,7 +117,7 @@ static void *monitor_thread(void *arg)
 		if (pfd[1].revents)
 			break;
 		if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			device_gone(p, "its process exited or closed the connection");
+			device_gone(p);
 			break;
 		}
 	}
@@ -115,20 +134,25 @@ static int unresponsive(struct simproc *p)
 {
 	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
 
-	if (p->pidfd < 0 || syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0)
+	/* Said before the signal: its hang-up may be seen first elsewhere. */
+	__atomic_store_n(&p->killed, 1, __ATOMIC_RELEASE);
+	if (p->pidfd < 0 || syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0) {
+		__atomic_store_n(&p->killed, 0, __ATOMIC_RELEASE);
 		return udma__err(ETIMEDOUT,
 				 "sim:%s: the device process (pid %u) did not answer within %d ms and "
 				 "cannot be stopped (%s): close the device and kill it",
 				 p->dev->name, p->pid, SIMD_REPLY_MS,
 				 p->pidfd < 0 ? "no pidfd" : strerror(errno));
+	}
 	if (poll(&pfd, 1, SIMD_REPLY_MS) != 1)
 		return udma__err(ETIMEDOUT,
 				 "sim:%s: the device process (pid %u) does not die: close the device",
 				 p->dev->name, p->pid);
 	shutdown(p->sock, SHUT_RDWR);
-	device_gone(p, "it did not answer and was killed");
-	return udma__err(ENODEV, "sim:%s: the device process did not answer within %d ms: killed, it is gone",
-			 p->dev->name, SIMD_REPLY_MS);
+	device_gone(p);
+	return udma__err(
+		ENODEV, "sim:%s: the device process (pid %u) did not answer within %d ms: killed, it is gone",
+		p->dev->name, p->pid, SIMD_REPLY_MS);
 }
 
 /* Send a request and wait for its answer. 0, or a negative errno with the
@@ -169,8 +193,12 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 	if (how == TIMED_OUT)
 		return unresponsive(p);
 	if (how == HUNG_UP) {
-		device_gone(p, "its process exited or closed the connection");
-		return udma__err(ENODEV, "sim:%s: the device process (%s) is gone", p->dev->name, p->path);
+		char why[sizeof(p->io.gone_why)];
+
+		device_gone(p);
+		gone_cause(p, why, sizeof(why));
+		return udma__err(ENODEV, "sim:%s: the device process (%s) is gone: %s", p->dev->name, p->path,
+				 why);
 	}
 	if (reply.status < 0) {
 		reply.msg[sizeof(reply.msg) - 1] = 0;
@@ -200,6 +228,33 @@ static void simproc_free(struct simproc *p)
 	free(p);
 }
 
+/*
+ * Whoever serves the device gets every region's file, to read and write: only
+ * a process of our own user (as any process of ours could ptrace us anyway),
+ * or of the one other uid the spec names.
+ */
+static bool peer_trusted(const struct udma_dev_args *a, const struct ucred *cred)
+{
+	return cred->uid == geteuid() || (a->peer_uid_set && cred->uid == a->peer_uid);
+}
+
+static int peer_refused(const struct udma_dev_args *a, const struct ucred *cred)
+{
+	char expected[64];
+
+	if (a->peer_uid_set)
+		snprintf(expected, sizeof(expected), "uid %u (this process's) or %u (peer_uid)",
+			 (unsigned)geteuid(), a->peer_uid);
+	else
+		snprintf(expected, sizeof(expected), "uid %u as this process does", (unsigned)geteuid());
+	return udma__err(EACCES,
+			 "sim:%s: the process listening on %s (pid %d) runs as uid %u, not %s: it is not "
+			 "handed this process's memory (if uid %u is trusted, add peer_uid=%u to the spec: "
+			 "sim:%s,peer_uid=%u@PATH)",
+			 a->name, a->socket, (int)cred->pid, (unsigned)cred->uid, expected,
+			 (unsigned)cred->uid, (unsigned)cred->uid, a->name, (unsigned)cred->uid);
+}
+
 static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -214,10 +269,18 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 		socklen_t clen = sizeof(cred);
 
 		setsockopt(p->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		/* The process behind the socket, by the kernel's word: to stop it
-		 * if it ever stops answering. Without pidfds (Linux < 5.3), -1. */
-		if (!getsockopt(p->sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
-			p->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+		/* The process behind the socket, by the kernel's word (its
+		 * credentials when it called listen): who it is, before it is
+		 * handed any memory, and a pidfd to stop it if it ever stops
+		 * answering (without pidfds, Linux < 5.3: -1). */
+		if (getsockopt(p->sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
+			return udma__err(errno,
+					 "sim:%s: cannot learn who listens on %s (SO_PEERCRED: %s), so "
+					 "it is not handed any memory",
+					 a->name, a->socket, strerror(errno));
+		if (!peer_trusted(a, &cred))
+			return peer_refused(a, &cred);
+		p->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
 		return 0;
 	}
 	switch (errno) {

@@ -143,8 +143,22 @@ static int parse_option(const char *spec, char *opt, struct udma_dev_args *a)
 		a->block_size = sz;
 		return 0;
 	}
-	return udma__err(EINVAL, "device spec '%s': unknown option '%s' (known: queues=N, block=SIZE)", spec,
-			 opt);
+	if (!strcmp(opt, "peer_uid")) {
+		/* Digits only (no sign, space or suffix), and a uid: not (uid_t)-1. */
+		errno = 0;
+		n = strtoul(val, &end, 10);
+		if (strspn(val, "0123456789") != strlen(val) || *end || errno || n >= UINT32_MAX)
+			return udma__err(EINVAL,
+					 "device spec '%s': peer_uid=%s is not a user id (a decimal number "
+					 "below 4294967295, e.g. peer_uid=1000)",
+					 spec, val);
+		a->peer_uid = (uint32_t)n;
+		a->peer_uid_set = true;
+		return 0;
+	}
+	return udma__err(EINVAL,
+			 "device spec '%s': unknown option '%s' (known: queues=N, block=SIZE, peer_uid=N)",
+			 spec, opt);
 }
 
 /* "NAME[,options]@PATH": the part after the first '@' is the socket's path. */
@@ -207,6 +221,11 @@ static int parse_sim(const char *spec, const char *whole, struct udma_dev_args *
 		if ((rc = parse_option(spec, tok, a)))
 			return rc;
 	}
+	if (a->peer_uid_set && !a->socket[0])
+		return udma__err(EINVAL,
+				 "device spec '%s': peer_uid= names who may serve a device in another "
+				 "process: it needs the socket (sim:NAME,peer_uid=N@/path/to/socket)",
+				 spec);
 	return 0;
 }
 

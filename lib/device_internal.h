@@ -14,6 +14,8 @@ struct udma_dev_args {
 	unsigned queues;   /* 0: the backend's default */
 	size_t block_size; /* 0: no block store */
 	char socket[108];  /* "sim:NAME@PATH": the device process's socket; "" in-process */
+	bool peer_uid_set; /* "peer_uid=N": the device process may also run as uid N */
+	uint32_t peer_uid;
 };
 
 struct udma_dev;
@@ -58,7 +60,8 @@ struct udma_dev {
 struct udma_sim_io {
 	void *bar;
 	int doorbell_fd, irq_fd;
-	int gone; /* atomic: the device process died */
+	int gone;	   /* atomic: the device process died */
+	char gone_why[96]; /* how, written before gone is set */
 };
 UDMA_HIDDEN int udma__sim_io_open(struct udma_sim_io *io, const char *name); /* the eventfds */
 UDMA_HIDDEN void udma__sim_io_close(struct udma_sim_io *io);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -213,33 +215,48 @@ uint64_t th_pagemap_pa(const void *va)
 	return (e & ((1ull << 55) - 1)) * 4096 + (uintptr_t)va % 4096;
 }
 
-int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock)
+pid_t th_fork_child(int drop_root, size_t memlock)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	if (memlock != (size_t)-1) {
+		struct rlimit rl = {memlock, memlock};
+
+		if (setrlimit(RLIMIT_MEMLOCK, &rl))
+			_exit(100);
+	}
+	if (drop_root && geteuid() == 0) {
+		struct passwd *pw = getpwnam("nobody");
+
+		if (!pw || setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
+			_exit(101);
+		/* A uid change makes /proc/self root's; a process started as nobody has it. */
+		prctl(PR_SET_DUMPABLE, 1);
+	}
+	return 0;
+}
+
+int th_wait_child(pid_t pid)
 {
 	int status;
-	pid_t pid = fork();
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock)
+{
+	pid_t pid = th_fork_child(drop_root, memlock);
 
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		if (memlock != (size_t)-1) {
-			struct rlimit rl = {memlock, memlock};
-
-			if (setrlimit(RLIMIT_MEMLOCK, &rl))
-				_exit(100);
-		}
-		if (drop_root && geteuid() == 0) {
-			struct passwd *pw = getpwnam("nobody");
-
-			if (!pw || setgid(pw->pw_gid) || setuid(pw->pw_uid))
-				_exit(101);
-			/* A uid change makes /proc/self root's; a process started as nobody has it. */
-			prctl(PR_SET_DUMPABLE, 1);
-		}
+	if (pid == 0)
 		_exit(fn(arg));
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return th_wait_child(pid);
 }
 
 void th_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)

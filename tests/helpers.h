@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 #include <udma/udma.h>
@@ -47,6 +48,12 @@ uint64_t th_pagemap_pa(const void *va);
  * bytes unless memlock is (size_t)-1, run fn and exit with its return value.
  * Returns the child's exit status, or -1 if it died from a signal. */
 int th_run_child(int (*fn)(void *), void *arg, int drop_root, size_t memlock);
+/* The same child, left running: returns 0 in it (as nobody, with that
+ * limit; it _exits 100 or 101 if it could not be set up), its pid in the
+ * parent, -1 if fork failed. th_wait_child: its exit status, -1 if a signal
+ * ended it. */
+pid_t th_fork_child(int drop_root, size_t memlock);
+int th_wait_child(pid_t pid);
 
 /* Threads in tests: small stacks, kept in glibc's stack cache after join, so
  * the leak check sees the same mappings before and after each test once

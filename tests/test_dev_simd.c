@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "simd_proto.h"
 #include "simd_spawn.h"
 #include "simdrv.h"
 
@@ -212,6 +213,7 @@ static void kill_device(bool irq)
 	assert_int_equal(t.out, 0);
 	assert_int_equal(udma_pool_avail(t.pool), POOL_BUFS);
 	th_assert_err(udma_dev_notify(t.dev), ENODEV);
+	assert_non_null(strstr(udma_last_error(), "its process exited"));
 	/* The context goes on: a region made now needs no device. */
 	assert_int_equal(udma_region_create(t.ctx, &ro, &r), 0);
 	udma_region_destroy(r);
@@ -277,6 +279,7 @@ static void stuck_device(void **state)
 	struct udma_region *r;
 	unsigned n, i, done = 0;
 	struct traffic t;
+	char why[96];
 	double t0;
 
 	(void)state;
@@ -290,6 +293,10 @@ static void stuck_device(void **state)
 	printf("  stuck device killed after %.0f ms\n", now_ms() - t0);
 	assert_true(simdrv_gone(&t.drv));
 	th_assert_err(udma_dev_notify(t.dev), ENODEV);
+	/* Killed by us, not dead of its own: the reason says so, and how long it had. */
+	snprintf(why, sizeof(why), "stopped answering: killed after waiting %d ms", SIMD_REPLY_MS);
+	if (!strstr(udma_last_error(), why))
+		fail_msg("not the reason it is gone: %s", udma_last_error());
 	assert_int_equal(simd_reap(&t.proc, 1000), 128 + SIGKILL); /* dead already */
 	/* What it completed before it stopped, then what it never will. */
 	reap_all(&t, &done);

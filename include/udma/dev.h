@@ -22,7 +22,17 @@ struct udma_dev;
  *   "sim:NAME[,options]@/path/to/socket" the same device in another process,
  *                                        udma-simd, listening on that socket:
  *                                        it is handed the BAR, its eventfds
- *                                        and every region as files
+ *                                        and every region as files, to read
+ *                                        and write. So only if it runs as
+ *                                        this process's effective uid, or as
+ *                                        the uid named by the option
+ *                                        peer_uid=N (the kernel's word,
+ *                                        SO_PEERCRED, checked before anything
+ *                                        is sent; else -EACCES naming its uid
+ *                                        and pid). Keep the socket in a
+ *                                        directory only its user can use
+ *                                        (mode 0700: $XDG_RUNTIME_DIR/udma/
+ *                                        or /run/udma/), never in /tmp itself
  *   "uio:0000:00:03.0" or "uio:/dev/uioN" a PCI function through UIO: bound
  *                                        to uio_pci_generic if no UIO driver
  *                                        has it (root, see binding below);
@@ -66,8 +76,9 @@ struct udma_dev;
  * it).
  * -EINVAL (bad spec, wrong IOVA mode), -ENOTSUP (backend not available),
  * -ENOENT (no such device, module not loaded) or -ECONNREFUSED (no device
- * process on that socket), -ENODEV (no IOMMU group, binding failed), -EPERM
- * or -EACCES (binding needs root), -ERANGE (a region beyond the IOMMU's
+ * process on that socket), -EACCES (the device process runs as another user,
+ * or the socket is not yours to use), -ENODEV (no IOMMU group, binding
+ * failed), -EPERM or -EACCES (binding needs root), -ERANGE (a region beyond the IOMMU's
  * address width), -EBUSY (in use, or on a driver udma does not take it from),
  * -ENOTSUP (UIO behind a translating IOMMU), -ENOMEM, ...
  */
