@@ -79,7 +79,7 @@ $(SIMD): $(SIMD_SRC) $(wildcard drivers-sim/*.h)
 # Tests link the static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
-		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate,-Wl,--wrap=$(f)) \
+		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(DRV_SRC) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka

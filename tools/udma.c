@@ -13,7 +13,8 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{"info", cmd_info, "page sizes, hugepages, memlock limit, PFN access, IOMMU, IOVA mode"},
-	{"hugepages", cmd_hugepages, "--status | --reserve SIZE [--page-size 2M|1G] [--node N] | --release"},
+	{"hugepages", cmd_hugepages,
+	 "--status | --reserve SIZE | --release [SIZE] | --release-all [--page-size 2M|1G] [--node N]"},
 	{"layout", cmd_layout, "[PID] | --demo: draw a process's memory layout and its udma regions"},
 	{"demo", cmd_demo,
 	 "[--packets N] [--block SIZE] [--poll] [--thread]: DMA through a simulated device"},
