@@ -119,10 +119,9 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@for b in $(BENCHES); do $$b; done
 
-$(B)/udma.pc: udma.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
-
-install: $(B)/libudma.so $(B)/libudma.a $(CLI) $(B)/udma.pc
+# udma.pc is written by the install itself, from this install's PREFIX: a
+# file built beforehand would keep whatever PREFIX an earlier make had.
+install: $(B)/libudma.so $(B)/libudma.a $(CLI) udma.pc.in
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/udma \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/libudma.so.$(VERSION)
@@ -130,7 +129,9 @@ install: $(B)/libudma.so $(B)/libudma.a $(CLI) $(B)/udma.pc
 	ln -sf libudma.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libudma.so
 	install -m 644 $(B)/libudma.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/udma/
-	install -m 644 $(B)/udma.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' udma.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/udma.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/udma.pc
 	install -m 755 $(CLI) $(SIMD) $(DESTDIR)$(PREFIX)/bin/
 
 uninstall:
