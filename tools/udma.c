@@ -92,33 +92,36 @@ static void json_error(const char *msg, int err, const char *usage)
 	json_finish(&j);
 }
 
-int cli_fail(const struct cli *c, int status, int err, const char *fmt, ...)
+/* The failure document, or the line on stderr; usage (or NULL) goes with it. */
+static void __attribute__((format(printf, 4, 0)))
+report_failure(const struct cli *c, int err, const char *usage, const char *fmt, va_list ap)
 {
 	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (c->json)
+		json_error(msg, err, usage);
+	else
+		fprintf(stderr, "%s: %s\n%s", c->name, msg, usage ? usage : "");
+}
+
+int cli_fail(const struct cli *c, int status, int err, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	report_failure(c, err, NULL, fmt, ap);
 	va_end(ap);
-	if (c->json)
-		json_error(msg, err, NULL);
-	else
-		fprintf(stderr, "%s: %s\n", c->name, msg);
 	return status;
 }
 
 int cli_usage_error(const struct cli *c, const char *usage, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	report_failure(c, EINVAL, usage, fmt, ap);
 	va_end(ap);
-	if (c->json)
-		json_error(msg, EINVAL, usage);
-	else
-		fprintf(stderr, "%s: %s\n%s", c->name, msg, usage);
 	return 2;
 }
 
