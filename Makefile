@@ -79,7 +79,7 @@ $(SIMD): $(SIMD_SRC) $(wildcard drivers-sim/*.h)
 # Tests link the static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
-		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate,-Wl,--wrap=$(f)) \
+		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(DRV_SRC) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
@@ -119,10 +119,9 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@for b in $(BENCHES); do $$b; done
 
-$(B)/udma.pc: udma.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
-
-install: $(B)/libudma.so $(B)/libudma.a $(CLI) $(B)/udma.pc
+# udma.pc is written by the install itself, from this install's PREFIX: a
+# file built beforehand would keep whatever PREFIX an earlier make had.
+install: $(B)/libudma.so $(B)/libudma.a $(CLI) udma.pc.in
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/udma \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/libudma.so.$(VERSION)
@@ -130,7 +129,9 @@ install: $(B)/libudma.so $(B)/libudma.a $(CLI) $(B)/udma.pc
 	ln -sf libudma.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libudma.so
 	install -m 644 $(B)/libudma.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/udma/
-	install -m 644 $(B)/udma.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' udma.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/udma.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/udma.pc
 	install -m 755 $(CLI) $(SIMD) $(DESTDIR)$(PREFIX)/bin/
 
 uninstall:

@@ -112,6 +112,32 @@ long udma_hugepage_available(size_t page_size, int node)
 	return (long)(c.free < sys ? c.free : sys);
 }
 
+/* Adding `more` pages of page_size to a pool must fit in the memory the
+ * kernel could still give: checked before anything is written. */
+static int check_growth(size_t page_size, int node, unsigned long more)
+{
+	char src[160], ps[32], need[32];
+	uint64_t avail, bytes;
+	int rc;
+
+	if (!more)
+		return 0;
+	if ((rc = udma__mem_available(node, &avail, src, sizeof(src))))
+		return rc;
+	if (!__builtin_mul_overflow((uint64_t)more, (uint64_t)page_size, &bytes) && bytes <= avail)
+		return 0;
+	if (bytes / page_size == more)
+		udma__fmt_size(bytes, need, sizeof(need));
+	else
+		snprintf(need, sizeof(need), "more than 16 EiB");
+	return udma__err(ENOMEM,
+			 "%lu more %s hugepages need %s, more than the %llu MiB the kernel could still "
+			 "give%s (%s): nothing was changed; ask for at most %llu pages",
+			 more, udma__fmt_size(page_size, ps, sizeof(ps)), need,
+			 (unsigned long long)(avail >> 20), node == UDMA_NUMA_ANY ? "" : " on that node", src,
+			 (unsigned long long)(avail / page_size));
+}
+
 long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 {
 	char path[160], val[32];
@@ -119,7 +145,16 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 	int fd, len, rc;
 
 	hp_path(path, sizeof(path), page_size, node, "nr_hugepages");
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	rc = read_ulong(path, &now);
+	if (rc)
+		return udma__err(-rc, "cannot read %s: %s (does the kernel offer %zu kB pages%s?)", path,
+				 strerror(-rc), page_size >> 10,
+				 node == UDMA_NUMA_ANY ? "" : " on that node");
+	if (count > now && (rc = check_growth(page_size, node, count - now)))
+		return rc;
+	/* O_TRUNC as a shell's `>` does: the value written is the whole file
+	 * (sysfs ignores it; a stand-in made of plain files needs it). */
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0) {
 		rc = errno;
 		if (rc == EACCES || rc == EPERM || rc == EROFS)
@@ -145,7 +180,8 @@ int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsig
 {
 	struct udma_hugepage_count c;
 	long avail = udma_hugepage_available(page_size, node), got;
-	char ps[32];
+	unsigned long more, target, gave;
+	char ps[32], undo[160] = "";
 	int rc;
 
 	if (added)
@@ -156,19 +192,36 @@ int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsig
 		return 0;
 	if ((rc = udma_hugepage_count(page_size, node, &c)))
 		return rc;
-	got = udma_hugepage_set_total(page_size, node, c.total + count - (unsigned long)avail);
+	more = count - (unsigned long)avail;
+	if ((rc = check_growth(page_size, node, more)))
+		return rc;
+	if (__builtin_add_overflow(c.total, more, &target))
+		return udma__err(EOVERFLOW, "a pool of %lu + %lu hugepages does not fit a count", c.total,
+				 more);
+	got = udma_hugepage_set_total(page_size, node, target);
 	if (got < 0)
 		return (int)got;
-	if (added && (unsigned long)got > c.total)
-		*added = (unsigned long)got - c.total;
-	avail = udma_hugepage_available(page_size, node);
-	if (avail >= 0 && (unsigned long)avail < count)
-		return udma__err(
-			ENOMEM,
-			"the kernel gave only %ld of %lu free %s pages (memory is fragmented): reserve "
-			"them at boot (hugepagesz=%zuK hugepages=%lu), or drop caches and retry",
-			avail, count, udma__fmt_size(page_size, ps, sizeof(ps)), page_size >> 10, count);
-	return avail < 0 ? (int)avail : 0;
+	gave = (unsigned long)got > c.total ? (unsigned long)got - c.total : 0;
+	if ((unsigned long)got >= target) {
+		if (added)
+			*added = gave < more ? gave : more;
+		return 0;
+	}
+	/* Fewer than asked: take back what was added (a delta, as others may
+	 * resize the pool too), so a failed reservation changes nothing. */
+	rc = udma_hugepage_unreserve(page_size, node, gave);
+	if (rc) {
+		snprintf(undo, sizeof(undo), "; taking them back failed (%s), so they stay in the pool",
+			 udma_last_error());
+		if (added)
+			*added = gave;
+	}
+	return udma__err(ENOMEM,
+			 "the kernel could give only %lu of the %lu more %s pages asked (memory is "
+			 "fragmented)%s%s: reserve them at boot (hugepagesz=%zuK hugepages=%lu), or drop "
+			 "caches and retry",
+			 gave, more, udma__fmt_size(page_size, ps, sizeof(ps)),
+			 rc ? "" : "; the pool is back as it was", undo, page_size >> 10, count);
 }
 
 int udma_hugepage_unreserve(size_t page_size, int node, unsigned long added)

@@ -147,6 +147,10 @@ UDMA_HIDDEN int udma__pagemap_open(void);
 UDMA_HIDDEN int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages,
 				   uint64_t *entries);
 
+/* mem_available.c: bytes the kernel could still give, system-wide
+ * (MemAvailable) or on a node; source says where the figure came from. */
+UDMA_HIDDEN int udma__mem_available(int node, uint64_t *bytes, char *source, size_t len);
+
 /* hugepage.c */
 UDMA_HIDDEN int udma__check_page_size(size_t page_size); /* 0 (automatic), 4K or a size the kernel offers */
 UDMA_HIDDEN size_t udma__choose_page_size(size_t size, int node, bool strict, int *err);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# udma info and udma hugepages: output, JSON, errors, and a reserve/release round trip as root.
+# udma info and udma hugepages: output, JSON, errors (reserving and releasing: cli_hugepages.sh).
 set -u
 udma=${1:-build}/udma
 n=0
@@ -19,23 +19,4 @@ check "hugepages --reserve with a bad size exits 2" sh -c "$udma hugepages --res
 check "hugepages --page-size 3M exits 2" sh -c "$udma hugepages --reserve 4M --page-size 3M 2>/dev/null; [ \$? = 2 ]"
 check "hugepages --node 999 exits 2" sh -c "$udma hugepages --reserve 4M --node 999 2>/dev/null; [ \$? = 2 ]"
 
-if [ "$(id -u)" = 0 ]; then
-	f=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
-	before=$(cat $f)
-	trap 'echo "$before" >$f' EXIT
-	check "hugepages --reserve 8M" $udma hugepages --reserve 8M
-	check "hugepages --reserve --json is JSON" sh -c "$udma hugepages --json --reserve 8M | python3 -m json.tool >/dev/null"
-	free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
-	check "4 pages of 2 MiB are free after reserving 8M" [ "$free" -ge 4 ]
-	check "hugepages --release" $udma hugepages --release
-	d=/sys/kernel/mm/hugepages/hugepages-2048kB
-	check "release leaves no free page (pages in use stay)" [ $(($(cat $d/free_hugepages) - $(cat $d/resv_hugepages))) = 0 ]
-	# with no 2 MiB page left to have (1 GiB ones too: release them for this check)
-	g=/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages
-	[ -f $g ] && g_before=$(cat $g) && echo 0 >$g
-	check "info says how to fix missing hugepages" sh -c "$udma info | grep -q 'reserve with: udma hugepages --reserve'"
-	[ -f $g ] && echo "$g_before" >$g
-	check "reserving as nobody fails with a reason" sh -c "setpriv --reuid=65534 --regid=65534 --clear-groups $udma hugepages --reserve 64G 2>&1 | grep -q root"
-else
-	echo "ok $((n + 1)) - reservation round trip # skip: not root"
-fi
+# Reserving and releasing, and info's advice with no hugepage free: tests/cli_hugepages.sh.

@@ -14,8 +14,18 @@ soname=$(readelf -d "$build/libudma.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 
 case $build in *san-*) echo "ok 3 - install test # skip: sanitizer build"; exit 0 ;; esac
 dest=$(mktemp -d)
-trap 'rm -rf "$dest"' EXIT
+first=$(mktemp -d)
+trap 'rm -rf "$dest" "$first"' EXIT
+# udma.pc names the PREFIX of the install that writes it, whatever an
+# earlier build or install used.
+if make -s install DESTDIR="$first" PREFIX=/usr >/dev/null 2>&1; then ok "make install PREFIX=/usr"; else nok "make install PREFIX=/usr"; fi
 if make -s install DESTDIR="$dest" PREFIX=/usr/local >/dev/null 2>&1; then ok "make install DESTDIR"; else nok "make install DESTDIR"; exit 1; fi
+pc_prefix() { sed -n 's/^prefix=//p' "$1" 2>/dev/null; }
+[ "$(pc_prefix "$first/usr/lib/pkgconfig/udma.pc")" = /usr ] && ok "PREFIX=/usr: udma.pc says prefix=/usr" ||
+	nok "PREFIX=/usr: udma.pc says prefix=$(pc_prefix "$first/usr/lib/pkgconfig/udma.pc")"
+[ "$(pc_prefix "$dest/usr/local/lib/pkgconfig/udma.pc")" = /usr/local ] && ok "then PREFIX=/usr/local: udma.pc says prefix=/usr/local" ||
+	nok "then PREFIX=/usr/local: udma.pc says prefix=$(pc_prefix "$dest/usr/local/lib/pkgconfig/udma.pc") (stale)"
+[ "$(stat -c %a "$dest/usr/local/lib/pkgconfig/udma.pc")" = 644 ] && ok "udma.pc installed 0644" || nok "udma.pc mode $(stat -c %a "$dest/usr/local/lib/pkgconfig/udma.pc")"
 # The README's usage example is what a user copies first: it must build and run.
 awk '/^```c$/ {n++; on = n == 1; next} /^```$/ {on = 0} on' README.md >"$dest/app.c"
 export PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$dest/usr/local/lib/pkgconfig"

@@ -41,6 +41,21 @@ void th_hugepages_restore(void);
 int th_hugepages_hold(size_t page_size, long leave);
 void th_hugepages_unhold(void);
 
+/* A stand-in hugepage pool: plain files where the library looks for the
+ * kernel's (nr_hugepages, free_hugepages, resv_hugepages, surplus_hugepages). */
+struct th_fake_pool {
+	size_t page_size;
+	unsigned long total, free;
+};
+/* Fork; in the child, in a mount namespace of its own, put a tmpfs holding
+ * these n pools over /sys/kernel/mm/hugepages, run fn and exit with its
+ * return value: whatever the library writes lands in those files, never in
+ * the kernel's pools. Returns the child's exit status, -1 if it died; skips
+ * the test if the namespace or the mount cannot be made (not root). */
+int th_fake_hugepages(const struct th_fake_pool *pools, unsigned n, int (*fn)(void *), void *arg);
+/* In such a child: the value in a stand-in pool's file, or -1. */
+long th_fake_read(size_t page_size, const char *file);
+
 /* Physical address of va from a fresh pagemap read, 0 if not present or hidden. */
 uint64_t th_pagemap_pa(const void *va);
 

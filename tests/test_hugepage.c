@@ -51,6 +51,54 @@ static void counts_and_reservation(void **state)
 	}
 }
 
+/* In a stand-in: reservations beyond the memory the kernel could still give
+ * are refused, with the figures, before anything is written. */
+static int refuse_beyond_memory(void *arg)
+{
+	unsigned long added = 99, twice_ram = 0, kb;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	(void)arg;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %lu kB", &kb) == 1)
+			twice_ram = 2 * (kb << 10) / UDMA_PAGE_2M;
+	if (f)
+		fclose(f);
+	if (!twice_ram)
+		return 1;
+	/* Twice RAM, 2^64-1 pages (whose bytes overflow), of each size. */
+	if (udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, twice_ram, &added) != -ENOMEM || added)
+		return 2;
+	if (!strstr(udma_last_error(), "MemAvailable in /proc/meminfo") ||
+	    !strstr(udma_last_error(), "nothing was changed"))
+		return 3;
+	if (udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, ~0ul, &added) != -ENOMEM ||
+	    udma_hugepage_reserve(UDMA_PAGE_1G, UDMA_NUMA_ANY, ~0ul, &added) != -ENOMEM ||
+	    udma_hugepage_reserve(UDMA_PAGE_1G, UDMA_NUMA_ANY, twice_ram / 512, &added) != -ENOMEM)
+		return 4;
+	/* The low-level setter too: growth is bounded, shrinking is not. */
+	if (udma_hugepage_set_total(UDMA_PAGE_2M, UDMA_NUMA_ANY, ~0ul) != -ENOMEM ||
+	    udma_hugepage_set_total(UDMA_PAGE_1G, UDMA_NUMA_ANY, twice_ram / 512) != -ENOMEM)
+		return 5;
+	if (th_fake_read(UDMA_PAGE_2M, "nr_hugepages") != 0 ||
+	    th_fake_read(UDMA_PAGE_1G, "nr_hugepages") != 0)
+		return 6;
+	/* What fits is still reserved. */
+	if (udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, 4, &added) || added != 4 ||
+	    th_fake_read(UDMA_PAGE_2M, "nr_hugepages") != 4)
+		return 7;
+	return 0;
+}
+
+static void refuses_beyond_memory(void **state)
+{
+	static const struct th_fake_pool pools[] = {{UDMA_PAGE_2M, 0, 0}, {UDMA_PAGE_1G, 0, 0}};
+
+	(void)state;
+	assert_int_equal(th_fake_hugepages(pools, 2, refuse_beyond_memory, NULL), 0);
+}
+
 static void unknown_size_and_node(void **state)
 {
 	struct udma_hugepage_count c;
@@ -115,9 +163,8 @@ static void environment(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(sizes_ascending),	th_test(counts_and_reservation),
-		th_test(unknown_size_and_node), th_test(parse_size),
-		th_test(environment),
+		th_test(sizes_ascending), th_test(counts_and_reservation), th_test(unknown_size_and_node),
+		th_test(parse_size),	  th_test(refuses_beyond_memory),  th_test(environment),
 	};
 
 	return cmocka_run_group_tests_name("hugepage", tests, NULL, NULL);

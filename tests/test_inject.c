@@ -6,7 +6,9 @@
  * How: tests/wrap_syscalls.c wraps mmap, mlock2, mbind, pread, open,
  * memfd_create, madvise and ftruncate (-Wl,--wrap). For each entry point and
  * each of those calls it uses, a first run counts the calls a success makes,
- * then for k = 1..count the k-th call fails, then a plain run must succeed. */
+ * then for k = 1..count the k-th call fails, then a plain run must succeed.
+ * It wraps write too, to play a kernel that grants a hugepage reservation
+ * only in part (in stand-in pools: no real pool is touched). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -683,10 +685,83 @@ static void test_iova_outside(void **state)
 	free(heap);
 }
 
+/* ---- a reservation the kernel grants only in part ------------------------- */
+
+/* The pool before, and the values written to nr_hugepages as the kernel saw them. */
+static long nr_before, nr_written[4];
+static unsigned nr_writes;
+
+static bool is_nr_hugepages(int fd)
+{
+	char link[64], path[256];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0)
+		return false;
+	path[n] = '\0';
+	return n > 13 && !strcmp(path + n - 13, "/nr_hugepages");
+}
+
+/* The kernel finds memory for one more page only: the first write to
+ * nr_hugepages becomes "what there was + 1", and says it wrote all. */
+static ssize_t grant_one_page(int fd, const void *buf, size_t n)
+{
+	char val[32];
+	int len;
+
+	if (!is_nr_hugepages(fd) || nr_writes == 4)
+		return inject_real_write(fd, buf, n);
+	snprintf(val, sizeof(val), "%.*s", (int)(n < 31 ? n : 31), (const char *)buf);
+	if (nr_writes++ == 0) {
+		len = snprintf(val, sizeof(val), "%ld", nr_before + 1);
+		if (inject_real_write(fd, val, (size_t)len) != len)
+			return -1;
+		nr_written[0] = strtol(val, NULL, 10);
+		return (ssize_t)n;
+	}
+	nr_written[nr_writes - 1] = strtol(val, NULL, 10);
+	return inject_real_write(fd, buf, n);
+}
+
+static int reserve_partly_granted(void *arg)
+{
+	unsigned long added = 99;
+	int rc;
+
+	(void)arg;
+	nr_before = th_fake_read(UDMA_PAGE_2M, "nr_hugepages");
+	inject_write_hook(grant_one_page);
+	/* 5 free pages (others'), 9 asked: 4 more, of which the kernel gives 1. */
+	rc = udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, 9, &added);
+	inject_write_hook(NULL);
+	printf("# %s\n", udma_last_error());
+	fflush(stdout); /* the child leaves by _exit */
+	if (rc != -ENOMEM || added != 0)
+		return 1;
+	if (!strstr(udma_last_error(), "could give only 1 of the 4 more 2 MiB pages") ||
+	    !strstr(udma_last_error(), "the pool is back as it was"))
+		return 2;
+	/* The kernel got 6, then the pool was put back to 5. */
+	if (nr_writes != 2 || nr_written[0] != 6 || nr_written[1] != 5)
+		return 3;
+	return th_fake_read(UDMA_PAGE_2M, "nr_hugepages") == 5 ? 0 : 4;
+}
+
+static void test_reserve_rolls_back_a_partial_grant(void **state)
+{
+	static const struct th_fake_pool pools[] = {{UDMA_PAGE_2M, 5, 5}};
+
+	(void)state;
+	assert_int_equal(th_fake_hugepages(pools, 1, reserve_partly_granted, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(test_iova_outside),
+		th_test(test_reserve_rolls_back_a_partial_grant),
 		th_test(test_auto_fallback_memfd),
 		th_test(test_auto_fallback_hugetlb_mmap),
 

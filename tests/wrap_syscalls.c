@@ -103,6 +103,7 @@ int __real_open(const char *path, int flags, ...);
 int __real_memfd_create(const char *name, unsigned int flags);
 int __real_madvise(void *addr, size_t len, int advice);
 int __real_ftruncate(int fd, off_t len);
+ssize_t __real_write(int fd, const void *buf, size_t n);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __wrap_mlock2(const void *addr, size_t len, unsigned int flags);
@@ -113,6 +114,7 @@ int __wrap_open(const char *path, int flags, ...);
 int __wrap_memfd_create(const char *name, unsigned int flags);
 int __wrap_madvise(void *addr, size_t len, int advice);
 int __wrap_ftruncate(int fd, off_t len);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
@@ -178,4 +180,23 @@ int __wrap_ftruncate(int fd, off_t len)
 	if (should_fail(INJ_FTRUNCATE, 0))
 		return -1;
 	return __real_ftruncate(fd, len);
+}
+
+static _Atomic inject_write_fn write_hook;
+
+void inject_write_hook(inject_write_fn hook)
+{
+	atomic_store(&write_hook, hook);
+}
+
+ssize_t inject_real_write(int fd, const void *buf, size_t n)
+{
+	return __real_write(fd, buf, n);
+}
+
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+	inject_write_fn hook = atomic_load(&write_hook);
+
+	return hook ? hook(fd, buf, n) : __real_write(fd, buf, n);
 }

@@ -8,6 +8,8 @@
 #ifndef UDMA_TEST_WRAP_SYSCALLS_H
 #define UDMA_TEST_WRAP_SYSCALLS_H
 
+#include <sys/types.h>
+
 enum inject_call {
 	INJ_MMAP,
 	INJ_MLOCK,
@@ -37,5 +39,12 @@ unsigned inject_failures(enum inject_call call);
  * madvise, the flags for mmap, memfd_create and open, the mode for mbind, 0
  * otherwise; -1 if there was no such call (only the first 64 are kept). */
 long inject_call_arg(enum inject_call call, unsigned i);
+
+/* write is not failed but rewritten: while a hook is set, the library's
+ * write(fd, buf, n) calls go to it, and it passes them on (or changes them)
+ * with inject_real_write. NULL: straight through. */
+typedef ssize_t (*inject_write_fn)(int fd, const void *buf, size_t n);
+void inject_write_hook(inject_write_fn hook);
+ssize_t inject_real_write(int fd, const void *buf, size_t n);
 
 #endif

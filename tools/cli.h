@@ -6,16 +6,39 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Each returns the process exit code: 0 ok, 1 failure, 2 usage error. */
-int cmd_info(int argc, char **argv);
-int cmd_hugepages(int argc, char **argv);
-int cmd_layout(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
+#include "json.h"
 
-/* True if argv[1..] contains --json (and removes nothing). */
+/* How a command reports. With --json (anywhere in its arguments) it prints
+ * exactly one JSON document on stdout, its failures included: {"ok": true,
+ * ...} or {"ok": false, "error": "...", "errno": N}. */
+struct cli {
+	const char *name; /* "udma layout" */
+	bool json;
+};
+
+/* Each returns the process exit code: 0 ok, 1 failure, 2 usage error. */
+int cmd_info(const struct cli *c, int argc, char **argv);
+int cmd_hugepages(const struct cli *c, int argc, char **argv);
+int cmd_layout(const struct cli *c, int argc, char **argv);
+int cmd_demo(const struct cli *c, int argc, char **argv);
+
+/* True if argv[1..] contains flag (and removes nothing). */
 bool cli_has_flag(int argc, char **argv, const char *flag);
-/* Print s as a JSON string literal (with quotes). */
-void cli_json_str(FILE *f, const char *s);
+
+/* A failure: "NAME: message" on stderr, or the JSON error document. err is
+ * the errno it comes to (EINVAL for bad arguments). Returns status. */
+int cli_fail(const struct cli *c, int status, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Bad arguments: the reason and the usage on stderr, or both in the JSON
+ * error document (errno EINVAL). Returns 2. */
+int cli_usage_error(const struct cli *c, const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* --help: the usage on stdout, or {"ok": true, "usage": "..."}. Returns 0. */
+int cli_help(const struct cli *c, const char *usage);
+/* Start a success document: {"ok": true, then the caller's members and a
+ * json_end, then json_finish. */
+void cli_json_ok(struct json *j);
+
 /* "2 MiB" style for humans. */
 const char *cli_size(size_t bytes, char *buf, size_t len);
 

@@ -43,26 +43,19 @@ static void on_signal(int sig)
 	demo_interrupted = 1;
 }
 
-static int usage(FILE *f)
-{
-	fprintf(f,
-		"usage: udma demo [--packets N] [--block SIZE] [--poll | --irq] [--thread] [--page-size "
-		"4K|2M|1G]\n"
-		"                 [--json]\n"
-		"Start the simulated DMA device as a process (udma-simd; --thread: in a thread of this "
-		"one),\n"
-		"loop N packets (default 1000000, 64..1500 bytes) through its NIC from a pool of DMA "
-		"buffers\n"
-		"checking each byte, write SIZE (default 64M, a multiple of 4K) to its block store in 4 KiB\n"
-		"blocks and read it back under a checksum. --poll: poll for completions instead of\n"
-		"sleeping until the device interrupts (--irq, the default: faster on 2 cores).\n"
-		"--page-size: the DMA memory's page size (default: the largest with free pages).\n"
-		"Exit 0 only if every packet and block verified, no IOMMU fault, no buffer leaked.\n");
-	return f == stdout ? 0 : 2;
-}
+static const char usage[] =
+	"usage: udma demo [--packets N] [--block SIZE] [--poll | --irq] [--thread] [--page-size 4K|2M|1G]\n"
+	"                 [--json]\n"
+	"Start the simulated DMA device as a process (udma-simd; --thread: in a thread of this one),\n"
+	"loop N packets (default 1000000, 64..1500 bytes) through its NIC from a pool of DMA buffers\n"
+	"checking each byte, write SIZE (default 64M, a multiple of 4K) to its block store in 4 KiB\n"
+	"blocks and read it back under a checksum. --poll: poll for completions instead of\n"
+	"sleeping until the device interrupts (--irq, the default: faster on 2 cores).\n"
+	"--page-size: the DMA memory's page size (default: the largest with free pages).\n"
+	"Exit 0 only if every packet and block verified, no IOMMU fault, no buffer leaked.\n";
 
-/* 0, 2 (usage) or -1 (help printed). */
-static int parse_args(int argc, char **argv, struct demo_opts *o)
+/* 0 to go on, else the exit status (-1: help was printed, exit 0). */
+static int parse_args(const struct cli *c, int argc, char **argv, struct demo_opts *o)
 {
 	int i;
 
@@ -73,7 +66,7 @@ static int parse_args(int argc, char **argv, struct demo_opts *o)
 		char *end;
 
 		if (!strcmp(a, "--json")) {
-			o->json = true;
+			continue;
 		} else if (!strcmp(a, "--thread")) {
 			o->thread = true;
 		} else if (!strcmp(a, "--irq")) {
@@ -81,46 +74,40 @@ static int parse_args(int argc, char **argv, struct demo_opts *o)
 		} else if (!strcmp(a, "--poll")) {
 			o->irq = false;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			return usage(stdout) - 1;
+			return cli_help(c, usage) - 1;
 		} else if (!strcmp(a, "--packets") && v) {
 			errno = 0;
 			o->packets = strtoul(v, &end, 10);
 			if (*v < '0' || *v > '9' || *end || errno || !o->packets ||
-			    o->packets > DEMO_PACKETS_MAX) {
-				fprintf(stderr,
-					"udma demo: --packets %s: give a number of packets from 1 to %lu "
-					"(default %lu)\n",
+			    o->packets > DEMO_PACKETS_MAX)
+				return cli_usage_error(
+					c, usage,
+					"--packets %s: give a number of packets from 1 to %lu (default %lu)",
 					v, DEMO_PACKETS_MAX, DEMO_PACKETS_DEFAULT);
-				return 2;
-			}
 			i++;
 		} else if (!strcmp(a, "--page-size") && v) {
 			if (udma_parse_size(v, &o->page_size) ||
 			    (o->page_size != UDMA_PAGE_4K && o->page_size != UDMA_PAGE_2M &&
-			     o->page_size != UDMA_PAGE_1G)) {
-				fprintf(stderr,
-					"udma demo: --page-size %s: give 4K, 2M or 1G (default: automatic)\n",
+			     o->page_size != UDMA_PAGE_1G))
+				return cli_usage_error(
+					c, usage, "--page-size %s: give 4K, 2M or 1G (default: automatic)",
 					v);
-				return 2;
-			}
 			i++;
 		} else if (!strcmp(a, "--block") && v) {
 			if (udma_parse_size(v, &o->block_bytes) || !o->block_bytes ||
-			    o->block_bytes % DEMO_BLK_SIZE || o->block_bytes > DEMO_BLOCK_MAX) {
-				fprintf(stderr,
-					"udma demo: --block %s: the store is written in 4 KiB blocks: give a "
-					"multiple of 4K from 4K to 1G, e.g. 64M\n",
+			    o->block_bytes % DEMO_BLK_SIZE || o->block_bytes > DEMO_BLOCK_MAX)
+				return cli_usage_error(
+					c, usage,
+					"--block %s: the store is written in 4 KiB blocks: give a "
+					"multiple of 4K from 4K to 1G, e.g. 64M",
 					v);
-				return 2;
-			}
 			i++;
 		} else {
 			bool needs_value =
 				!strcmp(a, "--packets") || !strcmp(a, "--block") || !strcmp(a, "--page-size");
 
-			fprintf(stderr, "udma demo: %s '%s'\n",
-				needs_value ? "no value for" : "unknown argument", a);
-			return usage(stderr);
+			return cli_usage_error(c, usage, "%s '%s'",
+					       needs_value ? "no value for" : "unknown argument", a);
 		}
 	}
 	return 0;
@@ -167,8 +154,8 @@ static int dma_memory(struct demo *d)
 		for (q = 0; !rc && q < DEMO_NQUEUES; q++)
 			if (!d->drv.q[q].sq && (rc = simdrv_queue_setup(&d->drv, q, type[q], depth[q])) &&
 			    rc != -ENOMEM)
-				return demo_fail(d, "setting up queue %u of the device: %s", q,
-						 strerror(-rc));
+				return demo_fail_err(d, -rc, "setting up queue %u of the device: %s", q,
+						     strerror(-rc));
 		if (!rc)
 			rc = pool(d, DEMO_POOL_BLK_WR, DEMO_BLK_SIZE, DEMO_BLK_BUFS, 32);
 		if (!rc)
@@ -176,10 +163,10 @@ static int dma_memory(struct demo *d)
 		if (!rc)
 			break;
 		if (rc != -ENOMEM || !strstr(udma_last_error(), "MEMLOCK"))
-			return demo_fail(d, "%s", udma_last_error());
+			return demo_fail_err(d, -rc, "%s", udma_last_error());
 		if (count == DEMO_PKT_COUNT / 4)
-			return demo_fail(
-				d,
+			return demo_fail_err(
+				d, ENOMEM,
 				"%s; on 4 KiB pages the demo needs about 4 MiB locked (ulimit -l 4096), "
 				"10 MiB for all %u packet buffers",
 				udma_last_error(), DEMO_PKT_COUNT);
@@ -205,16 +192,16 @@ static int setup(struct demo *d, struct demo_verdict *v)
 
 		/* The usual failure, in one line rather than the child's two. */
 		if (strchr(simd, '/') && access(simd, X_OK))
-			return demo_fail(
-				d,
+			return demo_fail_err(
+				d, errno,
 				"the simulated device program %s%s: %s; build it with `make`, set "
 				"UDMA_SIMD to its path, or run `udma demo --thread`",
 				simd, getenv("UDMA_SIMD") && *getenv("UDMA_SIMD") ? " (from UDMA_SIMD)" : "",
 				strerror(errno));
 		rc = simd_spawn(&d->proc, simd, NULL);
 		if (rc)
-			return demo_fail(
-				d,
+			return demo_fail_err(
+				d, -rc,
 				"the simulated device process %s %s (see above); build it with `make`, "
 				"set UDMA_SIMD to its path, or run `udma demo --thread`",
 				simd, rc == -ETIMEDOUT ? "did not start listening" : "did not start");
@@ -227,7 +214,7 @@ static int setup(struct demo *d, struct demo_verdict *v)
 		snprintf(d->spec, sizeof(d->spec), "sim:demo,queues=%d,block=%s", DEMO_NQUEUES, blk);
 	}
 	if ((rc = udma_ctx_create(&co, &d->ctx)))
-		return demo_fail(d, "%s", udma_last_error());
+		return demo_fail_err(d, -rc, "%s", udma_last_error());
 	snprintf(v->iova_reason, sizeof(v->iova_reason), "%s", udma_ctx_iova_reason(d->ctx));
 	/* PA on 4 KiB pages needs physically contiguous runs for the rings and
 	 * block buffers, which a fresh machine often lacks; the simulated device
@@ -238,7 +225,7 @@ static int setup(struct demo *d, struct demo_verdict *v)
 		co.iova_mode = UDMA_IOVA_VA;
 		if ((rc = udma_ctx_create(&co, &d->ctx))) {
 			d->ctx = NULL;
-			return demo_fail(d, "%s", udma_last_error());
+			return demo_fail_err(d, -rc, "%s", udma_last_error());
 		}
 		snprintf(v->iova_reason, sizeof(v->iova_reason),
 			 "PA needs hugepages and no 2 MiB page is free (reserve some: udma hugepages "
@@ -248,13 +235,13 @@ static int setup(struct demo *d, struct demo_verdict *v)
 	snprintf(v->iova_mode, sizeof(v->iova_mode), "%s",
 		 udma_ctx_iova_mode(d->ctx) == UDMA_IOVA_PA ? "PA" : "VA");
 	if ((rc = udma_dev_open(d->ctx, d->spec, &d->dev)))
-		return demo_fail(d, "%s", udma_last_error());
+		return demo_fail_err(d, -rc, "%s", udma_last_error());
 	if ((rc = simdrv_attach(&d->drv, d->ctx, d->dev, d->o.irq))) {
 		d->attached = d->drv.bar != NULL;
-		return demo_fail(d,
-				 "the device did not answer as the simulated DMA device (%s); is %s the "
-				 "udma-simd that `make` built?",
-				 strerror(-rc), d->o.thread ? "libudma" : simd_default_path());
+		return demo_fail_err(d, -rc,
+				     "the device did not answer as the simulated DMA device (%s); is %s "
+				     "the udma-simd that `make` built?",
+				     strerror(-rc), d->o.thread ? "libudma" : simd_default_path());
 	}
 	d->attached = true;
 	/* After the device is attached: an out-of-process device gets regions
@@ -263,8 +250,8 @@ static int setup(struct demo *d, struct demo_verdict *v)
 	if (dma_memory(d))
 		return -1;
 	if ((rc = simdrv_enable(&d->drv)))
-		return demo_fail(d, "the device did not start (%s)%s", strerror(-rc),
-				 rc == -ENODEV ? ": its process died; see its message above" : "");
+		return demo_fail_err(d, -rc, "the device did not start (%s)%s", strerror(-rc),
+				     rc == -ENODEV ? ": its process died; see its message above" : "");
 	if (simdrv_rd64(&d->drv, SIMDEV_REG_BLK_COUNT) != d->o.block_bytes / DEMO_BLK_SIZE)
 		return demo_fail(d, "the device's block store holds %llu blocks of 4 KiB, %zu were asked",
 				 (unsigned long long)simdrv_rd64(&d->drv, SIMDEV_REG_BLK_COUNT),
@@ -348,9 +335,10 @@ static void decide(struct demo *d, struct demo_verdict *v)
 			(int)v->pid, v->simd_status);
 	v->ok = !d->why[0];
 	v->why = d->why;
+	v->err = d->err;
 }
 
-int cmd_demo(int argc, char **argv)
+int cmd_demo(const struct cli *c, int argc, char **argv)
 {
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct demo_verdict v = {.pid = -1};
@@ -358,11 +346,9 @@ int cmd_demo(int argc, char **argv)
 	int rc;
 
 	d = calloc(1, sizeof(*d));
-	if (!d) {
-		fprintf(stderr, "udma demo: out of memory\n");
-		return 1;
-	}
-	rc = parse_args(argc, argv, &d->o);
+	if (!d)
+		return cli_fail(c, 1, ENOMEM, "out of memory");
+	rc = parse_args(c, argc, argv, &d->o);
 	if (rc) {
 		free(d);
 		return rc < 0 ? 0 : rc;
@@ -376,13 +362,13 @@ int cmd_demo(int argc, char **argv)
 		demo_blk_run(d);
 	teardown(d, &v);
 	decide(d, &v);
-	if (d->o.json)
+	if (c->json)
 		demo_report_json(d, &v);
 	else if (d->nic.sent || d->blk.written)
 		demo_report_text(d, &v);
 	fflush(stdout);
-	if (!v.ok)
-		fprintf(stderr, "udma demo: %s\n", d->why);
+	if (!v.ok && !c->json)
+		fprintf(stderr, "%s: %s\n", c->name, d->why);
 	rc = v.ok ? 0 : demo_interrupted ? 130 : 1;
 	free(d);
 	return rc;

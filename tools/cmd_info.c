@@ -187,59 +187,78 @@ static void print_text(const struct info *in)
 
 static void print_json(const struct info *in)
 {
+	struct json j;
 	int i, n;
 
-	printf("{\"page_sizes\":[{\"size\":4096}");
+	json_start(&j, stdout);
+	cli_json_ok(&j);
+	json_array(&j, "page_sizes");
+	json_object(&j, NULL);
+	json_uint(&j, "size", UDMA_PAGE_4K);
+	json_end(&j);
 	for (i = 0; i < in->nsizes; i++) {
 		struct udma_hugepage_count c;
-		const char *mnt = udma_hugepage_mount(in->sizes[i]);
 
 		udma_hugepage_count(in->sizes[i], UDMA_NUMA_ANY, &c);
-		printf(",{\"size\":%zu,\"free\":%lu,\"total\":%lu,\"reserved\":%lu,\"surplus\":%lu,"
-		       "\"mount\":",
-		       in->sizes[i], c.free, c.total, c.reserved, c.surplus);
-		if (mnt)
-			cli_json_str(stdout, mnt);
-		else
-			printf("null");
-		printf(",\"nodes\":[");
+		json_object(&j, NULL);
+		json_uint(&j, "size", in->sizes[i]);
+		json_uint(&j, "free", c.free);
+		json_uint(&j, "total", c.total);
+		json_uint(&j, "reserved", c.reserved);
+		json_uint(&j, "surplus", c.surplus);
+		json_str(&j, "mount", udma_hugepage_mount(in->sizes[i]));
+		json_array(&j, "nodes");
 		for (n = 0; n < in->nodes; n++) {
 			if (udma_hugepage_count(in->sizes[i], n, &c))
 				c.free = c.total = 0;
-			printf("%s{\"node\":%d,\"free\":%lu,\"total\":%lu}", n ? "," : "", n, c.free,
-			       c.total);
+			json_object(&j, NULL);
+			json_int(&j, "node", n);
+			json_uint(&j, "free", c.free);
+			json_uint(&j, "total", c.total);
+			json_end(&j);
 		}
-		printf("]}");
+		json_end(&j);
+		json_end(&j);
 	}
-	printf("],\"numa_nodes\":%d,\"memlock\":", in->nodes);
+	json_end(&j);
+	json_int(&j, "numa_nodes", in->nodes);
 	if (in->memlock.rlim_cur == RLIM_INFINITY)
-		printf("null");
+		json_null(&j, "memlock");
 	else
-		printf("%llu", (unsigned long long)in->memlock.rlim_cur);
-	printf(",\"pfns_readable\":%s,\"iommu_groups\":%d,\"uio_pci_generic\":\"%s\",\"vfio_pci\":\"%s\","
-	       "\"thp\":\"%s\",\"iova_mode\":\"%s\",\"iova_reason\":",
-	       in->pfns ? "true" : "false", in->iommu_groups, in->uio, in->vfio, in->thp, in->iova_mode);
-	cli_json_str(stdout, in->iova_reason);
-	printf(",\"problems\":[");
-	for (i = 0; i < in->nproblems; i++) {
-		printf(i ? "," : "");
-		cli_json_str(stdout, in->problems[i]);
-	}
-	printf("]}\n");
+		json_uint(&j, "memlock", (unsigned long long)in->memlock.rlim_cur);
+	json_bool(&j, "pfns_readable", in->pfns);
+	json_int(&j, "iommu_groups", in->iommu_groups);
+	json_str(&j, "uio_pci_generic", in->uio);
+	json_str(&j, "vfio_pci", in->vfio);
+	json_str(&j, "thp", in->thp);
+	json_str(&j, "iova_mode", in->iova_mode);
+	json_str(&j, "iova_reason", in->iova_reason);
+	json_array(&j, "problems");
+	for (i = 0; i < in->nproblems; i++)
+		json_str(&j, NULL, in->problems[i]);
+	json_end(&j);
+	json_end(&j);
+	json_finish(&j);
 }
 
-int cmd_info(int argc, char **argv)
+static const char usage[] = "usage: udma info [--json]\n"
+			    "What this machine offers for userspace DMA: page sizes, hugepages per size\n"
+			    "and node, memlock limit, PFN access, IOMMU, UIO/VFIO, THP, IOVA mode; each\n"
+			    "problem with its fix.\n";
+
+int cmd_info(const struct cli *c, int argc, char **argv)
 {
 	struct info in;
 	int i;
 
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--json")) {
-			fprintf(stderr, "usage: udma info [--json]\n");
-			return 2;
-		}
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return cli_help(c, usage);
+		if (strcmp(argv[i], "--json"))
+			return cli_usage_error(c, usage, "unknown argument '%s'", argv[i]);
+	}
 	gather(&in);
-	if (cli_has_flag(argc, argv, "--json"))
+	if (c->json)
 		print_json(&in);
 	else
 		print_text(&in);

@@ -17,17 +17,13 @@
 
 struct layout_args {
 	int pid;
-	bool json, demo;
+	bool demo;
 };
 
-static int usage(FILE *f)
-{
-	fprintf(f, "usage: udma layout [PID] [--json]\n"
-		   "       udma layout --demo [--json]\n"
-		   "Draw a process's user-space layout (default: this one) and its udma regions.\n"
-		   "--demo creates two udma regions (2 MiB and 4 KiB pages) and draws itself.\n");
-	return f == stdout ? 0 : 2;
-}
+static const char usage[] = "usage: udma layout [PID] [--json]\n"
+			    "       udma layout --demo [--json]\n"
+			    "Draw a process's user-space layout (default: this one) and its udma regions.\n"
+			    "--demo creates two udma regions (2 MiB and 4 KiB pages) and draws itself.\n";
 
 /* -1 if s is not a plain positive decimal number that fits a pid. */
 static int parse_pid(const char *s)
@@ -44,8 +40,8 @@ static int parse_pid(const char *s)
 	return (int)v;
 }
 
-/* 0, 1 (bad PID) or 2 (usage); -1 when help was printed. */
-static int parse_args(int argc, char **argv, struct layout_args *a)
+/* 0 to go on, else the exit status (-1: help was printed, exit 0). */
+static int parse_args(const struct cli *c, int argc, char **argv, struct layout_args *a)
 {
 	const char *pid_arg = NULL;
 	int i;
@@ -53,46 +49,47 @@ static int parse_args(int argc, char **argv, struct layout_args *a)
 	*a = (struct layout_args){.pid = getpid()};
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
-			a->json = true;
+			continue;
 		else if (!strcmp(argv[i], "--demo"))
 			a->demo = true;
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return usage(stdout) - 1;
-		else if (argv[i][0] == '-' || pid_arg)
-			return usage(stderr);
+			return cli_help(c, usage) - 1;
+		else if (argv[i][0] == '-')
+			return cli_usage_error(c, usage, "unknown option '%s'", argv[i]);
+		else if (pid_arg)
+			return cli_usage_error(c, usage, "one PID only ('%s' and '%s')", pid_arg, argv[i]);
 		else
 			pid_arg = argv[i];
 	}
 	if (a->demo && pid_arg)
-		return usage(stderr);
-	if (pid_arg && (a->pid = parse_pid(pid_arg)) < 0) {
-		fprintf(stderr,
-			"udma layout: '%s' is not a process id; find one with `pgrep NAME` or `ps -e`\n",
-			pid_arg);
-		return 1;
-	}
+		return cli_usage_error(c, usage, "--demo draws this process: no PID with it");
+	if (pid_arg && (a->pid = parse_pid(pid_arg)) < 0)
+		return cli_fail(c, 1, EINVAL,
+				"'%s' is not a process id; find one with `pgrep NAME` or `ps -e`", pid_arg);
 	return 0;
 }
 
 /* ---- /proc/PID/smaps ---------------------------------------------------- */
 
-static int draw_pid(int pid, bool json, const struct udma_ctx *ctx)
+static int draw_pid(const struct cli *c, int pid, const struct udma_ctx *ctx)
 {
 	struct layout lay = {.pid = pid};
 	int rc = layout_read(&lay, ctx);
+	struct json j;
 
-	if (!rc) {
-		if (json)
-			layout_draw_json(stdout, &lay);
-		else
-			layout_draw_text(stdout, &lay);
-		if (fflush(stdout) == EOF) {
-			fprintf(stderr, "udma layout: cannot write the output: %s\n", strerror(errno));
-			rc = -EIO;
-		}
+	if (rc) {
+		rc = cli_fail(c, 1, -rc, "%s", lay.err);
+	} else if (c->json) {
+		json_start(&j, stdout);
+		cli_json_ok(&j);
+		layout_draw_json(&j, &lay);
+		json_end(&j);
+		json_finish(&j);
+	} else {
+		layout_draw_text(stdout, &lay);
 	}
 	layout_free(&lay);
-	return rc ? 1 : 0;
+	return rc;
 }
 
 /* ---- --demo ------------------------------------------------------------- */
@@ -124,33 +121,31 @@ static int demo_big_region(struct udma_ctx *ctx, struct udma_region **out)
 	return demo_region(ctx, "demo-2M-fallback-4K", DEMO_BIG_SIZE, UDMA_PAGE_4K, out);
 }
 
-static int run_demo(bool json)
+static int run_demo(const struct cli *c)
 {
 	struct udma_region *big = NULL, *small = NULL;
 	struct udma_ctx *ctx = NULL;
 	int rc;
 
 	if ((rc = udma_ctx_create(NULL, &ctx)) || (rc = demo_big_region(ctx, &big)) ||
-	    (rc = demo_region(ctx, "demo-4K", DEMO_SMALL_SIZE, UDMA_PAGE_4K, &small))) {
-		fprintf(stderr, "udma layout: %s\n", udma_last_error());
-		rc = 1;
-	} else {
-		rc = draw_pid(getpid(), json, ctx);
-	}
+	    (rc = demo_region(ctx, "demo-4K", DEMO_SMALL_SIZE, UDMA_PAGE_4K, &small)))
+		rc = cli_fail(c, 1, -rc, "%s", udma_last_error());
+	else
+		rc = draw_pid(c, getpid(), ctx);
 	udma_region_destroy(small);
 	udma_region_destroy(big);
 	udma_ctx_destroy(ctx);
 	return rc;
 }
 
-int cmd_layout(int argc, char **argv)
+int cmd_layout(const struct cli *c, int argc, char **argv)
 {
 	struct layout_args a;
-	int rc = parse_args(argc, argv, &a);
+	int rc = parse_args(c, argc, argv, &a);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (a.demo)
-		return run_demo(a.json);
-	return draw_pid(a.pid, a.json, NULL);
+		return run_demo(c);
+	return draw_pid(c, a.pid, NULL);
 }

@@ -38,7 +38,7 @@ struct demo_opts {
 	unsigned long packets;
 	size_t block_bytes;
 	size_t page_size; /* 0: automatic */
-	bool thread, irq, json;
+	bool thread, irq;
 };
 
 struct demo_nic {
@@ -75,6 +75,7 @@ struct demo {
 	struct demo_nic nic;
 	struct demo_blk blk;
 	char why[320]; /* the first failure: one line, with the fix */
+	int err;       /* its errno: EIO when the device or the data was wrong */
 };
 
 /* What teardown measured, and the outcome. */
@@ -90,13 +91,16 @@ struct demo_verdict {
 	char iova_mode[4], iova_reason[192];
 	bool ok;
 	const char *why;
+	int err;
 };
 
 /* Set by SIGINT/SIGTERM: the loops stop, everything is released. */
 extern volatile sig_atomic_t demo_interrupted;
 
-/* Record the first failure (printf-style); returns -1. */
+/* Record the first failure (printf-style), with its errno (demo_fail: EIO,
+ * or EINTR once interrupted); returns -1. */
 int demo_fail(struct demo *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int demo_fail_err(struct demo *d, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 double demo_now(void);
 
 extern const char *const demo_pool_names[DEMO_NPOOLS];

@@ -21,14 +21,31 @@ double demo_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static int vfail(struct demo *d, int err, const char *fmt, va_list ap)
+{
+	if (d->why[0])
+		return -1; /* the first failure is the cause; the rest follow from it */
+	vsnprintf(d->why, sizeof(d->why), fmt, ap);
+	d->err = err;
+	return -1;
+}
+
 int demo_fail(struct demo *d, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (d->why[0])
-		return -1; /* the first failure is the cause; the rest follow from it */
 	va_start(ap, fmt);
-	vsnprintf(d->why, sizeof(d->why), fmt, ap);
+	vfail(d, demo_interrupted ? EINTR : EIO, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int demo_fail_err(struct demo *d, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(d, err, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -92,19 +109,19 @@ int demo_idle(struct demo *d, double *idle_since, const char *what)
 	if (rc == -EINTR)
 		return 0; /* another signal: wait again */
 	if (rc == -ENODEV)
-		return demo_fail(d,
-				 "the device went away during the %s (its process died or was killed); "
-				 "buffers in flight are taken back; run the demo again",
-				 what);
+		return demo_fail_err(d, ENODEV,
+				     "the device went away during the %s (its process died or was killed); "
+				     "buffers in flight are taken back; run the demo again",
+				     what);
 	if (rc && rc != -ETIMEDOUT)
-		return demo_fail(d, "waiting for the device during the %s: %s", what, strerror(-rc));
+		return demo_fail_err(d, -rc, "waiting for the device during the %s: %s", what, strerror(-rc));
 	if (*idle_since == 0) {
 		*idle_since = demo_now();
 	} else if (demo_now() - *idle_since > STALL_SECS) {
-		return demo_fail(d,
-				 "the device completed nothing for %.0f s during the %s; "
-				 "is the machine overloaded? run the demo again",
-				 STALL_SECS, what);
+		return demo_fail_err(d, ETIMEDOUT,
+				     "the device completed nothing for %.0f s during the %s; "
+				     "is the machine overloaded? run the demo again",
+				     STALL_SECS, what);
 	}
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "demo.h"
+#include "json.h"
 
 static double rate(double x, double secs)
 {
@@ -75,50 +76,79 @@ void demo_report_text(const struct demo *d, const struct demo_verdict *v)
 	printf("  result         %s\n", v->ok ? "OK" : demo_interrupted ? "INTERRUPTED" : "FAILED");
 }
 
-static void json_num(const char *key, long long x, bool known)
+static void json_known(struct json *j, const char *key, long long x, bool known)
 {
 	if (known)
-		printf(",\"%s\":%lld", key, x);
+		json_int(j, key, x);
 	else
-		printf(",\"%s\":null", key);
+		json_null(j, key);
 }
 
+/* One document, success or failure: {"ok": ..., "error" and "errno" when
+ * it failed, then everything measured. */
 void demo_report_json(const struct demo *d, const struct demo_verdict *v)
 {
 	const struct demo_nic *n = &d->nic;
 	const struct demo_blk *b = &d->blk;
+	char sum[24];
+	struct json j;
 	unsigned i;
 
-	printf("{\"ok\":%s,\"reason\":", v->ok ? "true" : "false");
-	if (v->ok)
-		printf("null");
-	else
-		cli_json_str(stdout, v->why);
-	printf(",\"device\":{\"mode\":\"%s\",\"pid\":%d,\"spec\":", d->o.thread ? "thread" : "process",
-	       (int)v->pid);
-	cli_json_str(stdout, d->spec);
-	json_num("exit_status", v->simd_status, v->simd_status >= 0);
-	printf("},\"iova_mode\":\"%s\",\"iova_reason\":", v->iova_mode);
-	cli_json_str(stdout, v->iova_reason);
-	printf(",\"page_size\":%zu,\"irq\":%s", v->page_size, d->o.irq ? "true" : "false");
-	printf(",\"nic\":{\"packets\":%lu,\"sent\":%llu,\"received\":%llu,\"verified\":%llu,\"corrupt\":%llu,"
-	       "\"errors\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbit_per_s\":%.3f",
-	       d->o.packets, (unsigned long long)n->sent, (unsigned long long)n->received,
-	       (unsigned long long)n->verified, (unsigned long long)n->corrupt, (unsigned long long)n->errors,
-	       (unsigned long long)n->bytes, n->secs, rate((double)n->received, n->secs),
-	       rate((double)n->bytes * 8, n->secs) / 1e9);
-	json_num("drops", v->drops, v->drops >= 0);
-	printf("},\"block\":{\"bytes\":%zu,\"written\":%llu,\"read\":%llu,\"errors\":%llu,"
-	       "\"write_mb_per_s\":%.1f,\"read_mb_per_s\":%.1f,\"checksum_written\":\"%016llx\","
-	       "\"checksum_read\":\"%016llx\",\"checksum_match\":%s}",
-	       d->o.block_bytes, (unsigned long long)b->written, (unsigned long long)b->read,
-	       (unsigned long long)b->errors, rate((double)b->written, b->write_secs) / 1e6,
-	       rate((double)b->read, b->read_secs) / 1e6, (unsigned long long)b->sum_written,
-	       (unsigned long long)b->sum_read, b->done && b->sum_written == b->sum_read ? "true" : "false");
-	json_num("iommu_faults", v->faults, v->faults >= 0);
-	printf(",\"buffers_leaked\":%u,\"pools\":[", v->leaked);
-	for (i = 0; i < DEMO_NPOOLS; i++)
-		printf("%s{\"name\":\"%s\",\"count\":%u,\"avail\":%u}", i ? "," : "", demo_pool_names[i],
-		       v->count[i], v->avail[i]);
-	printf("]}\n");
+	json_start(&j, stdout);
+	json_object(&j, NULL);
+	json_bool(&j, "ok", v->ok);
+	if (!v->ok) {
+		json_str(&j, "error", v->why);
+		json_int(&j, "errno", v->err);
+	}
+	json_str(&j, "reason", v->ok ? NULL : v->why);
+	json_object(&j, "device");
+	json_str(&j, "mode", d->o.thread ? "thread" : "process");
+	json_int(&j, "pid", v->pid);
+	json_str(&j, "spec", d->spec);
+	json_known(&j, "exit_status", v->simd_status, v->simd_status >= 0);
+	json_end(&j);
+	json_str(&j, "iova_mode", v->iova_mode);
+	json_str(&j, "iova_reason", v->iova_reason);
+	json_uint(&j, "page_size", v->page_size);
+	json_bool(&j, "irq", d->o.irq);
+	json_object(&j, "nic");
+	json_uint(&j, "packets", d->o.packets);
+	json_uint(&j, "sent", n->sent);
+	json_uint(&j, "received", n->received);
+	json_uint(&j, "verified", n->verified);
+	json_uint(&j, "corrupt", n->corrupt);
+	json_uint(&j, "errors", n->errors);
+	json_uint(&j, "bytes", n->bytes);
+	json_fixed(&j, "seconds", n->secs, 6);
+	json_fixed(&j, "pps", rate((double)n->received, n->secs), 0);
+	json_fixed(&j, "gbit_per_s", rate((double)n->bytes * 8, n->secs) / 1e9, 3);
+	json_known(&j, "drops", v->drops, v->drops >= 0);
+	json_end(&j);
+	json_object(&j, "block");
+	json_uint(&j, "bytes", d->o.block_bytes);
+	json_uint(&j, "written", b->written);
+	json_uint(&j, "read", b->read);
+	json_uint(&j, "errors", b->errors);
+	json_fixed(&j, "write_mb_per_s", rate((double)b->written, b->write_secs) / 1e6, 1);
+	json_fixed(&j, "read_mb_per_s", rate((double)b->read, b->read_secs) / 1e6, 1);
+	snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)b->sum_written);
+	json_str(&j, "checksum_written", sum);
+	snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)b->sum_read);
+	json_str(&j, "checksum_read", sum);
+	json_bool(&j, "checksum_match", b->done && b->sum_written == b->sum_read);
+	json_end(&j);
+	json_known(&j, "iommu_faults", v->faults, v->faults >= 0);
+	json_uint(&j, "buffers_leaked", v->leaked);
+	json_array(&j, "pools");
+	for (i = 0; i < DEMO_NPOOLS; i++) {
+		json_object(&j, NULL);
+		json_str(&j, "name", demo_pool_names[i]);
+		json_uint(&j, "count", v->count[i]);
+		json_uint(&j, "avail", v->avail[i]);
+		json_end(&j);
+	}
+	json_end(&j);
+	json_end(&j);
+	json_finish(&j);
 }

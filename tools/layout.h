@@ -65,7 +65,10 @@ struct layout_region {
 struct layout {
 	int pid;
 	char comm[32];
-	char *exe; /* NULL if unknown */
+	char state; /* R, S, Z ... from /proc/PID/stat */
+	int ppid;
+	unsigned long flags; /* PF_* */
+	char *exe;	     /* NULL if unknown */
 	/* From /proc/PID/stat; all 0 when the kernel hides them from us. */
 	uint64_t start_code, end_code, start_stack, start_data, end_data, start_brk;
 	uint64_t brk; /* end of [heap], or start_brk if there is no heap */
@@ -73,15 +76,18 @@ struct layout {
 	size_t nvmas, vmas_cap;
 	struct layout_region *regions;
 	size_t nregions;
+	char err[320]; /* why layout_read failed: one line, with the fix */
 };
 
 struct udma_ctx;
 /* Read lay->pid; ctx: the registry to mark regions by (--demo), or NULL.
- * 0, or a negative errno after saying why on stderr. */
+ * 0, or a negative errno with lay->err saying why. */
 int layout_read(struct layout *lay, const struct udma_ctx *ctx);
 void layout_free(struct layout *lay);
 const char *layout_kind_name(enum seg_kind kind);
 void layout_draw_text(FILE *f, const struct layout *lay);
-void layout_draw_json(FILE *f, const struct layout *lay);
+/* The members of the command's JSON document, after its "ok". */
+struct json;
+void layout_draw_json(struct json *j, const struct layout *lay);
 
 #endif

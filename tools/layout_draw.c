@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "layout.h"
 
 #define COLUMNS	       100
@@ -268,70 +269,68 @@ void layout_draw_text(FILE *f, const struct layout *lay)
 		lay->nregions ? "" : " (seen as /memfd:udma:NAME or [anon:udma:NAME] in maps)");
 }
 
-static void json_addr(FILE *f, const char *key, uint64_t v, const char *sep)
+static void json_segment(struct json *j, const struct layout_vma *v)
 {
-	fprintf(f, "\"%s\": \"0x%" PRIx64 "\"%s", key, v, sep);
+	json_object(j, NULL);
+	json_str(j, "kind", layout_kind_name(v->kind));
+	json_hex(j, "start", v->start);
+	json_hex(j, "end", v->end);
+	json_uint(j, "size", v->end - v->start);
+	json_str(j, "perms", v->perms);
+	json_str(j, "name", v->kind == SEG_UDMA ? v->udma : v->path);
+	json_str(j, "path", v->path);
+	json_uint(j, "page_size", v->page_size);
+	json_uint(j, "locked", v->locked);
+	json_uint(j, "rss", v->rss);
+	json_end(j);
 }
 
-static void json_segment(FILE *f, const struct layout_vma *v, bool last)
-{
-	fprintf(f, "    {\"kind\": \"%s\", ", layout_kind_name(v->kind));
-	json_addr(f, "start", v->start, ", ");
-	json_addr(f, "end", v->end, ", ");
-	fprintf(f, "\"size\": %" PRIu64 ", \"perms\": \"%s\", \"name\": ", v->end - v->start, v->perms);
-	cli_json_str(f, v->kind == SEG_UDMA ? v->udma : v->path);
-	fprintf(f, ", \"path\": ");
-	cli_json_str(f, v->path);
-	fprintf(f, ", \"page_size\": %zu, \"locked\": %" PRIu64 ", \"rss\": %" PRIu64 "}%s\n", v->page_size,
-		v->locked, v->rss, last ? "" : ",");
-}
-
-static void json_region(FILE *f, const struct layout_region *r, bool last)
+static void json_region(struct json *j, const struct layout_region *r)
 {
 	size_t i;
 
-	fprintf(f, "    {\"name\": ");
-	cli_json_str(f, r->name);
-	fprintf(f, ", ");
-	json_addr(f, "start", r->start, ", ");
-	fprintf(f, "\"size\": %" PRIu64 ", \"page_size\": %zu, \"hugetlb\": %s, ", r->end - r->start,
-		r->page_size, r->hugetlb ? "true" : "false");
-	fprintf(f, "\"locked\": %" PRIu64 ", \"rss\": %" PRIu64 ", \"pfns_readable\": %s, ", r->locked,
-		r->rss, r->pfns_readable ? "true" : "false");
-	fprintf(f, "\"pfn_note\": ");
-	cli_json_str(f, r->pfns_readable ? "" : r->pfn_note);
-	fprintf(f, ", \"largest_run\": %" PRIu64 ", \"runs\": [", r->largest_run);
-	for (i = 0; i < r->nruns; i++)
-		fprintf(f, "%s{\"iova\": \"0x%" PRIx64 "\", \"size\": %" PRIu64 "}", i ? ", " : "",
-			r->runs[i].iova, r->runs[i].size);
-	fprintf(f, "]}%s\n", last ? "" : ",");
+	json_object(j, NULL);
+	json_str(j, "name", r->name);
+	json_hex(j, "start", r->start);
+	json_uint(j, "size", r->end - r->start);
+	json_uint(j, "page_size", r->page_size);
+	json_bool(j, "hugetlb", r->hugetlb);
+	json_uint(j, "locked", r->locked);
+	json_uint(j, "rss", r->rss);
+	json_bool(j, "pfns_readable", r->pfns_readable);
+	json_str(j, "pfn_note", r->pfns_readable ? "" : r->pfn_note);
+	json_uint(j, "largest_run", r->largest_run);
+	json_array(j, "runs");
+	for (i = 0; i < r->nruns; i++) {
+		json_object(j, NULL);
+		json_hex(j, "iova", r->runs[i].iova);
+		json_uint(j, "size", r->runs[i].size);
+		json_end(j);
+	}
+	json_end(j);
+	json_end(j);
 }
 
-/* Addresses are hex strings: JSON numbers lose precision above 2^53. */
-void layout_draw_json(FILE *f, const struct layout *lay)
+void layout_draw_json(struct json *j, const struct layout *lay)
 {
 	size_t i;
 
-	fprintf(f, "{\n  \"pid\": %d, \"comm\": ", lay->pid);
-	cli_json_str(f, lay->comm);
-	fprintf(f, ", \"exe\": ");
-	if (lay->exe)
-		cli_json_str(f, lay->exe);
-	else
-		fprintf(f, "null");
-	fprintf(f, ",\n  ");
-	json_addr(f, "start_code", lay->start_code, ", ");
-	json_addr(f, "end_code", lay->end_code, ", ");
-	json_addr(f, "start_data", lay->start_data, ", ");
-	json_addr(f, "end_data", lay->end_data, ",\n  ");
-	json_addr(f, "start_brk", lay->start_brk, ", ");
-	json_addr(f, "brk", lay->brk, ", ");
-	json_addr(f, "start_stack", lay->start_stack, ",\n");
-	fprintf(f, "  \"segments\": [\n");
+	json_int(j, "pid", lay->pid);
+	json_str(j, "comm", lay->comm);
+	json_str(j, "exe", lay->exe);
+	json_hex(j, "start_code", lay->start_code);
+	json_hex(j, "end_code", lay->end_code);
+	json_hex(j, "start_data", lay->start_data);
+	json_hex(j, "end_data", lay->end_data);
+	json_hex(j, "start_brk", lay->start_brk);
+	json_hex(j, "brk", lay->brk);
+	json_hex(j, "start_stack", lay->start_stack);
+	json_array(j, "segments");
 	for (i = 0; i < lay->nvmas; i++)
-		json_segment(f, &lay->vmas[i], i + 1 == lay->nvmas);
-	fprintf(f, "  ],\n  \"udma_regions\": [\n");
+		json_segment(j, &lay->vmas[i]);
+	json_end(j);
+	json_array(j, "udma_regions");
 	for (i = 0; i < lay->nregions; i++)
-		json_region(f, &lay->regions[i], i + 1 == lay->nregions);
-	fprintf(f, "  ]\n}\n");
+		json_region(j, &lay->regions[i]);
+	json_end(j);
 }

@@ -68,20 +68,31 @@ static void parse_vma_field(const char *line, struct layout_vma *v)
 		v->hugetlb = strstr(line, " ht") != NULL;
 }
 
-static int explain_open(int pid, const char *what, int err)
+#define PF_KTHREAD 0x00200000 /* <linux/sched.h>: the task is a kernel thread */
+
+static int explain_open(struct layout *lay, const char *what, int err)
 {
-	if (err == ENOENT || err == ESRCH)
-		fprintf(stderr,
-			"udma layout: no process %d (it exited, or lives in another PID namespace); "
-			"list processes with `ps -e`\n",
-			pid);
-	else if (err == EACCES || err == EPERM)
-		fprintf(stderr,
-			"udma layout: cannot read /proc/%d/%s: %s; run as the process's owner or as root\n",
-			pid, what, strerror(err));
+	if (err == ENOENT || err == ESRCH) {
+		snprintf(lay->err, sizeof(lay->err),
+			 "no process %d (it exited, or lives in another PID namespace); "
+			 "list processes with `ps -e`",
+			 lay->pid);
+		return -ESRCH;
+	}
+	if (err == EACCES || err == EPERM)
+		snprintf(lay->err, sizeof(lay->err),
+			 "cannot read /proc/%d/%s: %s; run as the process's owner or as root", lay->pid, what,
+			 strerror(err));
 	else
-		fprintf(stderr, "udma layout: cannot read /proc/%d/%s: %s\n", pid, what, strerror(err));
+		snprintf(lay->err, sizeof(lay->err), "cannot read /proc/%d/%s: %s", lay->pid, what,
+			 strerror(err));
 	return -err;
+}
+
+static int out_of_memory(struct layout *lay, const char *doing)
+{
+	snprintf(lay->err, sizeof(lay->err), "out of memory %s of process %d", doing, lay->pid);
+	return -ENOMEM;
 }
 
 static int read_smaps(struct layout *lay)
@@ -94,7 +105,7 @@ static int read_smaps(struct layout *lay)
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps", lay->pid);
 	if (!(f = fopen(path, "re")))
-		return explain_open(lay->pid, "smaps", errno);
+		return explain_open(lay, "smaps", errno);
 	while (rc >= 0 && getline(&line, &cap, f) > 0) {
 		rc = parse_vma_header(line, &v);
 		if (rc == 0 && lay->nvmas)
@@ -103,9 +114,9 @@ static int read_smaps(struct layout *lay)
 			free(v.path);
 	}
 	if (rc < 0)
-		fprintf(stderr, "udma layout: out of memory reading %s\n", path);
+		rc = out_of_memory(lay, "reading the mappings");
 	else if (ferror(f))
-		rc = explain_open(lay->pid, "smaps", errno ? errno : EIO);
+		rc = explain_open(lay, "smaps", errno ? errno : EIO);
 	free(line);
 	fclose(f);
 	return rc < 0 ? rc : 0;
@@ -124,7 +135,13 @@ static void parse_stat_fields(struct layout *lay, const char *p)
 		while (*p == ' ')
 			p++;
 		v = strtoull(p, NULL, 10);
-		if (field == 26)
+		if (field == 3)
+			lay->state = *p;
+		else if (field == 4)
+			lay->ppid = (int)v;
+		else if (field == 9)
+			lay->flags = (unsigned long)v;
+		else if (field == 26)
 			lay->start_code = v;
 		else if (field == 27)
 			lay->end_code = v;
@@ -150,17 +167,17 @@ static int read_stat(struct layout *lay)
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", lay->pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return explain_open(lay->pid, "stat", errno);
+		return explain_open(lay, "stat", errno);
 	got = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (got < 0)
-		return explain_open(lay->pid, "stat", errno);
+		return explain_open(lay, "stat", errno);
 	buf[got] = '\0';
 	/* comm may hold spaces and parentheses: it ends at the last ')'. */
 	open_paren = strchr(buf, '(');
 	close_paren = strrchr(buf, ')');
 	if (!open_paren || !close_paren || close_paren < open_paren) {
-		fprintf(stderr, "udma layout: cannot parse %s\n", path);
+		snprintf(lay->err, sizeof(lay->err), "cannot parse %s: no (comm) in it", path);
 		return -EINVAL;
 	}
 	snprintf(lay->comm, sizeof(lay->comm), "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
@@ -301,10 +318,8 @@ static int mark_registry(struct layout *lay, const struct udma_ctx *ctx)
 	int id = 0, rc;
 
 	while ((r = udma_region_next(ctx, r)))
-		if ((rc = mark_region(lay, r, id++))) {
-			fprintf(stderr, "udma layout: out of memory marking udma regions\n");
-			return rc;
-		}
+		if ((rc = mark_region(lay, r, id++)))
+			return out_of_memory(lay, "marking the udma regions");
 	return 0;
 }
 
@@ -454,9 +469,7 @@ static int find_runs(struct layout *lay)
 		rc = region_runs(&lay->regions[i], fd, err);
 	if (fd >= 0)
 		close(fd);
-	if (rc)
-		fprintf(stderr, "udma layout: out of memory for the physical runs\n");
-	return rc;
+	return rc ? out_of_memory(lay, "finding the physical runs") : 0;
 }
 
 /* --demo: the library's own translation, beside what pagemap says. */
@@ -498,26 +511,42 @@ static void set_brk(struct layout *lay)
 			lay->brk = lay->vmas[i].end; /* page-rounded program break */
 }
 
+/* Why a process has no user-space memory to show. */
+static int no_memory(struct layout *lay)
+{
+	if (lay->state == 'Z' || lay->state == 'X')
+		snprintf(lay->err, sizeof(lay->err),
+			 "process %d is a zombie: it has exited and its parent (pid %d) has not reaped it "
+			 "yet, so it has no memory left to show; it goes when its parent waits for it or "
+			 "exits",
+			 lay->pid, lay->ppid);
+	else if (lay->flags & PF_KTHREAD)
+		snprintf(lay->err, sizeof(lay->err),
+			 "process %d is a kernel thread: it has no user-space memory; pick a user process "
+			 "(`ps -e`)",
+			 lay->pid);
+	else
+		snprintf(lay->err, sizeof(lay->err),
+			 "process %d (state %c) shows no mapping in /proc/%d/smaps", lay->pid, lay->state,
+			 lay->pid);
+	return lay->state == 'Z' || lay->state == 'X' ? -ESRCH : -EINVAL;
+}
+
 /* ctx: the registry to mark regions by (--demo), or NULL. */
 int layout_read(struct layout *lay, const struct udma_ctx *ctx)
 {
 	int rc;
 
-	if ((rc = read_smaps(lay)) || (rc = read_stat(lay)))
+	if ((rc = read_stat(lay)) || (rc = read_smaps(lay)))
 		return rc;
-	if (!lay->nvmas) {
-		fprintf(stderr, "udma layout: process %d has no user-space memory (a kernel thread?)\n",
-			lay->pid);
-		return -EINVAL;
-	}
-	if ((rc = read_exe(lay))) {
-		fprintf(stderr, "udma layout: out of memory\n");
-		return rc;
-	}
+	if (!lay->nvmas)
+		return no_memory(lay);
+	if (read_exe(lay))
+		return out_of_memory(lay, "reading the executable's path");
 	classify(lay);
 	set_brk(lay);
 	if ((ctx && (rc = mark_registry(lay, ctx))) || (rc = group_regions(lay)) || (rc = find_runs(lay)))
-		return rc;
+		return rc == -ENOMEM && !lay->err[0] ? out_of_memory(lay, "grouping the udma regions") : rc;
 	if (ctx)
 		add_lib_view(lay, ctx);
 	return 0;

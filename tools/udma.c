@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* udma: inspect and prepare a machine for userspace DMA. */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,39 +9,62 @@
 
 static const struct {
 	const char *name;
-	int (*run)(int argc, char **argv);
+	int (*run)(const struct cli *c, int argc, char **argv);
 	const char *help;
 } commands[] = {
 	{"info", cmd_info, "page sizes, hugepages, memlock limit, PFN access, IOMMU, IOVA mode"},
-	{"hugepages", cmd_hugepages, "--status | --reserve SIZE [--page-size 2M|1G] [--node N] | --release"},
+	{"hugepages", cmd_hugepages,
+	 "--status | --reserve SIZE | --release [SIZE] | --release-all [--page-size 2M|1G] [--node N]"},
 	{"layout", cmd_layout, "[PID] | --demo: draw a process's memory layout and its udma regions"},
 	{"demo", cmd_demo,
 	 "[--packets N] [--block SIZE] [--poll] [--thread]: DMA through a simulated device"},
 };
 
-static int usage(FILE *f)
+static void usage_text(char *buf, size_t len)
 {
 	size_t i;
+	int used = snprintf(buf, len, "usage: udma COMMAND [--json] [ARGS]\n\ncommands:\n");
 
-	fprintf(f, "usage: udma COMMAND [--json] [ARGS]\n\ncommands:\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	return f == stdout ? 0 : 2;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]) && used > 0 && (size_t)used < len; i++)
+		used += snprintf(buf + used, len - (size_t)used, "  %-10s %s\n", commands[i].name,
+				 commands[i].help);
+}
+
+static int run(const struct cli *top, int argc, char **argv)
+{
+	char usage[1024], name[32];
+	int i;
+
+	usage_text(usage, sizeof(usage));
+	/* The command is the first argument that is not --json. */
+	for (i = 1; i < argc && !strcmp(argv[i], "--json"); i++)
+		;
+	if (i == argc)
+		return cli_usage_error(top, usage, "no command given");
+	if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help"))
+		return cli_help(top, usage);
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(argv[i], commands[k].name)) {
+			struct cli c = {.name = name, .json = top->json};
+
+			snprintf(name, sizeof(name), "udma %s", commands[k].name);
+			return commands[k].run(&c, argc - i, argv + i);
+		}
+	return cli_usage_error(top, usage, "unknown command '%s'", argv[i]);
 }
 
 int main(int argc, char **argv)
 {
-	size_t i;
+	struct cli top = {.name = "udma", .json = cli_has_flag(argc, argv, "--json")};
+	int rc = run(&top, argc, argv);
 
-	if (argc < 2)
-		return usage(stderr);
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
-		return usage(stdout);
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "udma: unknown command '%s'\n", argv[1]);
-	return usage(stderr);
+	/* A full disk or a closed pipe must not pass for success. */
+	errno = 0;
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "udma: cannot write the output: %s\n", strerror(errno ? errno : EIO));
+		return 1;
+	}
+	return rc;
 }
 
 bool cli_has_flag(int argc, char **argv, const char *flag)
@@ -52,18 +77,74 @@ bool cli_has_flag(int argc, char **argv, const char *flag)
 	return false;
 }
 
-void cli_json_str(FILE *f, const char *s)
+static void json_error(const char *msg, int err, const char *usage)
 {
-	fputc('"', f);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
+	struct json j;
+
+	json_start(&j, stdout);
+	json_object(&j, NULL);
+	json_bool(&j, "ok", false);
+	json_str(&j, "error", msg);
+	json_int(&j, "errno", err);
+	if (usage)
+		json_str(&j, "usage", usage);
+	json_end(&j);
+	json_finish(&j);
+}
+
+/* The failure document, or the line on stderr; usage (or NULL) goes with it. */
+static void __attribute__((format(printf, 4, 0)))
+report_failure(const struct cli *c, int err, const char *usage, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (c->json)
+		json_error(msg, err, usage);
+	else
+		fprintf(stderr, "%s: %s\n%s", c->name, msg, usage ? usage : "");
+}
+
+int cli_fail(const struct cli *c, int status, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_failure(c, err, NULL, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+int cli_usage_error(const struct cli *c, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_failure(c, EINVAL, usage, fmt, ap);
+	va_end(ap);
+	return 2;
+}
+
+int cli_help(const struct cli *c, const char *usage)
+{
+	struct json j;
+
+	if (!c->json) {
+		fputs(usage, stdout);
+		return 0;
 	}
-	fputc('"', f);
+	json_start(&j, stdout);
+	cli_json_ok(&j);
+	json_str(&j, "usage", usage);
+	json_end(&j);
+	json_finish(&j);
+	return 0;
+}
+
+void cli_json_ok(struct json *j)
+{
+	json_object(j, NULL);
+	json_bool(j, "ok", true);
 }
 
 const char *cli_size(size_t bytes, char *buf, size_t len)

@@ -29,12 +29,18 @@ int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *
 /* Pages a new mapping can still get: free minus reserved (system-wide), or free on node. */
 long udma_hugepage_available(size_t page_size, int node);
 /* Set the pool of page_size pages (system-wide or on node) to count. Needs root.
- * Returns how many the kernel actually has afterwards (it may give fewer). */
+ * Returns how many the kernel actually has afterwards (it may give fewer).
+ * Growing the pool by more than the memory the kernel could still give
+ * (MemAvailable; on a node, its free and easily reclaimed memory) is refused
+ * with -ENOMEM, and the figures, before anything is written. */
 long udma_hugepage_set_total(size_t page_size, int node, unsigned long count);
 /* Make count pages of page_size available (system-wide or on node), adding
- * what is missing to the pool; *added (may be NULL) says how many were added,
- * also on failure. Needs root when pages are missing. -ENOMEM, with the fix,
- * when the kernel gives fewer (fragmented memory). */
+ * what is missing to the pool; *added (may be NULL) says how many were added.
+ * Needs root when pages are missing. -ENOMEM, with the figures, when what is
+ * missing is more than the memory the kernel could still give (nothing is
+ * written), or when the kernel gives fewer than asked (fragmented memory):
+ * then what it gave is taken back and *added is 0 (unless taking back
+ * failed: then *added says what stays). */
 int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsigned long *added);
 /* Take back `added` pages that udma_hugepage_reserve added (the pools are
  * shared: a delta, not an absolute total read earlier). */
