@@ -73,7 +73,11 @@ int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 		goto fail;
 	ctx->pagemap_fd = rc;
 	pthread_mutex_init(&ctx->lock, NULL);
-	udma__fork_watch(ctx);
+	if ((rc = udma__fork_watch(ctx))) {
+		close(ctx->pagemap_fd);
+		pthread_mutex_destroy(&ctx->lock);
+		goto fail;
+	}
 	*out = ctx;
 	return 0;
 fail:
@@ -92,19 +96,18 @@ int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn)
 
 /* A forked child's copy of a context: close its copies of the fds and free the
  * bookkeeping; the mappings were never inherited and the devices are the
- * parent's. If another thread held the context's lock at the fork, its lists
- * may be half-updated: then only the context itself goes. */
+ * parent's. The region and device lists change by single pointer stores and
+ * nothing is half-made at a fork (fork.c), so they can be walked even if
+ * another thread held the lock; the layers guard their own lists. */
 static void ctx_release_inherited(struct udma_ctx *ctx)
 {
-	if (pthread_mutex_trylock(&ctx->lock) == 0) {
-		while (ctx->nteardown)
-			ctx->teardown[--ctx->nteardown](ctx, true);
-		while (ctx->regions) {
-			struct udma_region *r = ctx->regions;
+	while (ctx->nteardown)
+		ctx->teardown[--ctx->nteardown](ctx, true);
+	while (ctx->regions) {
+		struct udma_region *r = ctx->regions;
 
-			ctx->regions = r->next;
-			udma__region_release_inherited(r);
-		}
+		ctx->regions = r->next;
+		udma__region_release_inherited(r);
 	}
 	udma__map_fini(&ctx->map); /* inherited: a private copy, and no lock guards it */
 	close(ctx->pagemap_fd);

@@ -209,7 +209,10 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 	return 0;
 }
 
-static void simproc_free(struct simproc *p)
+/* end: end the connection for every holder of the socket, a forked child's
+ * copy included (the device process exits when it ends); only after the
+ * monitor is stopped, which would take that for the device's death. */
+static void simproc_free(struct simproc *p, bool end)
 {
 	int fds[3] = {p->sock, p->stop_fd, p->pidfd};
 
@@ -219,7 +222,8 @@ static void simproc_free(struct simproc *p)
 		if (write(p->stop_fd, &one, sizeof(one)) == sizeof(one))
 			pthread_join(p->monitor, NULL);
 	}
-	/* Closing the socket tells the device process to stop and exit. */
+	if (end && p->sock >= 0)
+		shutdown(p->sock, SHUT_RDWR);
 	simd_close_fds(fds, 3);
 	udma__sim_io_close(&p->io);
 	if (p->counted)
@@ -362,18 +366,13 @@ static int simproc_open(struct udma_dev *dev, const struct udma_dev_args *a)
 fail:
 	if (bar_fd >= 0)
 		close(bar_fd);
-	simproc_free(p);
+	simproc_free(p, true);
 	return rc;
 }
 
 static void simproc_close(struct udma_dev *dev)
 {
-	struct simproc *p = dev->priv;
-
-	/* The device process exits when the connection ends: end it for every
-	 * holder, a forked child's copy of the socket included. */
-	shutdown(p->sock, SHUT_RDWR);
-	simproc_free(p);
+	simproc_free(dev->priv, true);
 	dev->priv = NULL;
 }
 
@@ -381,9 +380,9 @@ static void simproc_release_inherited(struct udma_dev *dev)
 {
 	struct simproc *p = dev->priv;
 
-	p->io.bar = NULL;      /* MADV_DONTFORK: not mapped here */
-	p->monitoring = false; /* its thread did not come along */
-	simproc_free(p);       /* closes our copy of the socket only */
+	p->io.bar = NULL;	/* MADV_DONTFORK: not mapped here */
+	p->monitoring = false;	/* its thread did not come along */
+	simproc_free(p, false); /* closes our copy of the socket only */
 	dev->priv = NULL;
 }
 

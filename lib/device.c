@@ -229,11 +229,52 @@ static int parse_sim(const char *spec, const char *whole, struct udma_dev_args *
 	return 0;
 }
 
+/* Open dev and map every region for it, or undo all of it. */
+static int dev_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct udma_dev_ops *ops,
+		      const struct udma_dev_args *a)
+{
+	struct udma_region *r;
+	int rc;
+
+	dev->ctx = ctx;
+	dev->ops = ops;
+	memcpy(dev->name, a->name, sizeof(dev->name));
+	if ((rc = ops->open(dev, a)))
+		return rc;
+	/* Attach: map what exists under the lock that region create/destroy
+	 * take, so a region made meanwhile is mapped by the hook instead. */
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->devices_hooked) {
+		rc = udma__ctx_on_destroy(ctx, devices_teardown);
+		ctx->devices_hooked = !rc;
+	}
+	for (r = ctx->regions; !rc && r; r = r->next) {
+		rc = map_region(dev, r);
+		if (rc) {
+			struct udma_region *u;
+
+			for (u = ctx->regions; u != r; u = u->next)
+				for_each_run(dev, u, false, NULL);
+		}
+	}
+	if (!rc) {
+		dev->next = ctx->devices;
+		ctx->devices = dev;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (rc) {
+		if (ops->undo_open)
+			rc = ops->undo_open(dev, rc);
+		else
+			ops->close(dev);
+	}
+	return rc;
+}
+
 int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 {
 	const struct udma_dev_ops *ops = NULL;
 	struct udma_dev_args args = {.queues = 0};
-	struct udma_region *r;
 	struct udma_dev *dev;
 	int rc;
 
@@ -265,39 +306,10 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return udma__err(ENOMEM, "out of memory for a device");
-	dev->ctx = ctx;
-	dev->ops = ops;
-	memcpy(dev->name, args.name, sizeof(dev->name));
-	if ((rc = ops->open(dev, &args))) {
-		free(dev);
-		return rc;
-	}
-	/* Attach: map what exists under the lock that region create/destroy
-	 * take, so a region made meanwhile is mapped by the hook instead. */
-	pthread_mutex_lock(&ctx->lock);
-	if (!ctx->devices_hooked) {
-		rc = udma__ctx_on_destroy(ctx, devices_teardown);
-		ctx->devices_hooked = !rc;
-	}
-	for (r = ctx->regions; !rc && r; r = r->next) {
-		rc = map_region(dev, r);
-		if (rc) {
-			struct udma_region *u;
-
-			for (u = ctx->regions; u != r; u = u->next)
-				for_each_run(dev, u, false, NULL);
-		}
-	}
-	if (!rc) {
-		dev->next = ctx->devices;
-		ctx->devices = dev;
-	}
-	pthread_mutex_unlock(&ctx->lock);
+	udma__fork_hold();
+	rc = dev_attach(ctx, dev, ops, &args);
+	udma__fork_release();
 	if (rc) {
-		if (ops->undo_open)
-			rc = ops->undo_open(dev, rc);
-		else
-			ops->close(dev);
 		free(dev);
 		return rc;
 	}
@@ -322,6 +334,7 @@ void udma_dev_close(struct udma_dev *dev)
 	/* Stop it first: a backend without an IOMMU (UIO) has nothing to
 	 * unmap, so its device could otherwise DMA into a region destroyed
 	 * between the unmap below and close. */
+	udma__fork_hold();
 	if (dev->ops->quiesce)
 		dev->ops->quiesce(dev);
 	/* Detach under the region lock: once unmapped, the device reaches no
@@ -337,6 +350,7 @@ void udma_dev_close(struct udma_dev *dev)
 		for_each_run(dev, r, false, NULL);
 	pthread_mutex_unlock(&ctx->lock);
 	dev->ops->close(dev);
+	udma__fork_release();
 	free(dev);
 }
 

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -24,9 +25,35 @@
 unsigned udma__forks;
 
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
+static int registered_rc;
+/* Held (shared) while a region or device is half made or half gone, so a fork
+ * waits for it: a child never inherits a mapping not yet MADV_DONTFORK, or an
+ * fd that is on no list its udma_ctx_destroy walks. */
+static pthread_rwlock_t making = PTHREAD_RWLOCK_INITIALIZER;
+
+void udma__fork_hold(void)
+{
+	pthread_rwlock_rdlock(&making);
+}
+
+void udma__fork_release(void)
+{
+	pthread_rwlock_unlock(&making);
+}
+
+static void before_fork(void)
+{
+	pthread_rwlock_wrlock(&making);
+}
+
+static void in_parent(void)
+{
+	pthread_rwlock_unlock(&making);
+}
 
 static void in_child(void)
 {
+	pthread_rwlock_init(&making, NULL); /* the child's thread is not its writer */
 	udma__forks++;
 	/* The forking thread's memos point into inherited state: forget them,
 	 * so the fast paths of a context made in the child start afresh. */
@@ -39,14 +66,20 @@ static void in_child(void)
 
 static void register_handler(void)
 {
-	pthread_atfork(NULL, NULL, in_child);
+	registered_rc = pthread_atfork(before_fork, in_parent, in_child);
 }
 
-void udma__fork_watch(struct udma_ctx *ctx)
+int udma__fork_watch(struct udma_ctx *ctx)
 {
 	pthread_once(&registered, register_handler);
+	if (registered_rc)
+		return udma__err(registered_rc,
+				 "udma_ctx_create: pthread_atfork failed (%s): without it a forked "
+				 "child could use its parent's memory and devices",
+				 strerror(registered_rc));
 	ctx->forks = udma__forks;
 	ctx->owner = getpid();
+	return 0;
 }
 
 int udma__err_inherited(const struct udma_ctx *ctx, const char *call)

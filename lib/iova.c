@@ -94,7 +94,7 @@ uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
 	uintptr_t v = (uintptr_t)va, off;
 	const struct udma_region *r = udma__region_of(ctx, va);
 
-	if (!r) {
+	if (__builtin_expect(!r || udma__inherited(ctx), 0)) {
 		if (ctx && udma__inherited(ctx))
 			udma__err_inherited(ctx, "udma_iova");
 		return UDMA_BAD_IOVA;
@@ -111,7 +111,7 @@ size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len)
 	const struct udma_region *r = udma__region_of(ctx, va);
 	size_t run;
 
-	if (!r) {
+	if (!r || udma__inherited(ctx)) {
 		if (ctx && udma__inherited(ctx))
 			udma__err_inherited(ctx, "udma_iova_contig");
 		return 0;

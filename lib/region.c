@@ -183,6 +183,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return udma__err(ENOMEM, "out of memory for a region");
+	udma__fork_hold();
 	r->ctx = ctx;
 	r->fd = -1;
 	r->numa_node = node;
@@ -224,10 +225,12 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	}
 	if (rc)
 		goto fail;
+	udma__fork_release();
 	*out = r;
 	return 0;
 fail:
 	region_free(r);
+	udma__fork_release();
 	return rc;
 }
 
@@ -245,6 +248,7 @@ void udma_region_destroy(struct udma_region *r)
 		udma__err_inherited(ctx, "udma_region_destroy");
 		return;
 	}
+	udma__fork_hold();
 	pthread_mutex_lock(&ctx->lock);
 	udma__dev_region_removed(ctx, r); /* devices first: they translate through the map */
 	udma__map_remove(&ctx->map, r);
@@ -255,6 +259,7 @@ void udma_region_destroy(struct udma_region *r)
 		}
 	pthread_mutex_unlock(&ctx->lock);
 	region_free(r);
+	udma__fork_release();
 }
 
 void *udma_region_addr(const struct udma_region *r)

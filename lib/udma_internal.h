@@ -70,14 +70,14 @@ struct udma_dev;
 typedef void udma__teardown_fn(struct udma_ctx *ctx, bool inherited);
 
 struct udma_ctx {
-	unsigned forks; /* fork.c: udma__forks when created; differs in a forked child */
-	pid_t owner;	/* the process that created it */
 	struct udma_ctx_opts opts;
 	enum udma_iova_mode mode;
 	char reason[192];
 	pthread_mutex_t lock; /* region list and map updates; lookups take no lock */
 	struct udma_region *regions;
 	struct udma_iova_map map;
+	unsigned forks; /* fork.c: udma__forks when created (next to map: one line for udma_iova) */
+	pid_t owner;	/* the process that created it */
 	int pagemap_fd;
 	struct udma_pool_layer *pools; /* pool.c */
 	struct udma_heap *heap;	       /* heap.c */
@@ -98,7 +98,10 @@ UDMA_HIDDEN int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn
 
 /* fork.c: the fork contract (see there). */
 extern unsigned udma__forks UDMA_HIDDEN;
-UDMA_HIDDEN void udma__fork_watch(struct udma_ctx *ctx); /* at udma_ctx_create */
+UDMA_HIDDEN int udma__fork_watch(struct udma_ctx *ctx); /* at udma_ctx_create */
+/* Around making or unmaking a region or device: a fork waits meanwhile. */
+UDMA_HIDDEN void udma__fork_hold(void);
+UDMA_HIDDEN void udma__fork_release(void);
 /* True in a forked child for a context its parent made. */
 static inline bool udma__inherited(const struct udma_ctx *ctx)
 {
@@ -127,7 +130,7 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 	const struct udma_iova_leaf *leaf;
 	struct udma_region *r;
 
-	if (__builtin_expect(!ctx || v >> UDMA_VA_BITS, 0) || udma__inherited(ctx))
+	if (__builtin_expect(!ctx || v >> UDMA_VA_BITS, 0))
 		return NULL;
 	leaf = atomic_load_explicit(&ctx->map.l1[v >> UDMA_L1_SHIFT], memory_order_acquire);
 	if (__builtin_expect(!leaf, 0))

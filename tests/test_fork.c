@@ -184,6 +184,20 @@ static int child_fresh_context(void)
 	return bad;
 }
 
+/* After udma_ctx_destroy in a child: its copies of every fd the context held
+ * are closed. */
+static bool only_fds_before(const struct world *w)
+{
+	int fds[256], n = list_fds(fds, 256), i;
+
+	for (i = 0; i < n; i++)
+		if (!has_fd(w->fds_before, w->nfds_before, fds[i])) {
+			fprintf(stderr, "child: fd %d still open after udma_ctx_destroy\n", fds[i]);
+			return false;
+		}
+	return true;
+}
+
 /* Every call on the inherited state: refused, saying why; then destroy. Exit
  * code: the number of the first check that failed. */
 static int child_calls(struct world *w)
@@ -194,7 +208,6 @@ static int child_calls(struct world *w)
 	struct udma_region *r = NULL;
 	void *objs[2], *bar;
 	size_t len;
-	int fds[256], n, i;
 
 	if (udma_iova(w->ctx, addr) != UDMA_BAD_IOVA || !refused())
 		return 10;
@@ -228,13 +241,8 @@ static int child_calls(struct world *w)
 	udma_pool_destroy(w->cached);
 	udma_region_destroy(w->region);
 	udma_ctx_destroy(w->ctx);
-	/* The child's copies of every fd the context held are closed. */
-	n = list_fds(fds, 256);
-	for (i = 0; i < n; i++)
-		if (!has_fd(w->fds_before, w->nfds_before, fds[i])) {
-			fprintf(stderr, "child: fd %d still open after udma_ctx_destroy\n", fds[i]);
-			return 21;
-		}
+	if (!only_fds_before(w))
+		return 21;
 	return child_fresh_context() ? 22 : 0;
 }
 
@@ -356,8 +364,10 @@ static int child_locked(struct world *w)
 	if (udma_pool_avail(w->cached) != 0 || udma_malloc(w->ctx, 64, 0, NULL))
 		return 11;
 	udma_ctx_destroy(w->ctx);
-	if (child_fresh_context())
+	if (!only_fds_before(w))
 		return 12;
+	if (child_fresh_context())
+		return 13;
 	/* The thread's pool and heap keys still hold the inherited caches:
 	 * their destructors must leave them alone. */
 	leaks_excused = true;
