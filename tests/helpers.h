@@ -40,6 +40,14 @@ void th_hugepages_restore(void);
 int th_hugepages_hold(size_t page_size, long leave);
 void th_hugepages_unhold(void);
 
+/* Use up this process's file descriptors but `leave`: RLIMIT_NOFILE lowered
+ * to a little above the fds open, every free one below it taken by a dup of
+ * one /dev/null fd. th_fds_restore closes them and puts the limit back. */
+void th_fds_exhaust(unsigned leave);
+void th_fds_restore(void);
+/* Free fds below RLIMIT_NOFILE. */
+unsigned th_fds_free(void);
+
 /* Physical address of va from a fresh pagemap read, 0 if not present or hidden. */
 uint64_t th_pagemap_pa(const void *va);
 
