@@ -61,7 +61,7 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 				      -1, 0);
 	if (s->io.bar == MAP_FAILED) {
 		s->io.bar = NULL;
-		rc = udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
+		rc = udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, udma__vm_strerror(errno));
 		goto fail;
 	}
 	if ((rc = udma__sim_io_open(&s->io, a->name)))
@@ -70,7 +70,7 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 		s->block_fd = memfd_create("udma-sim-block", MFD_CLOEXEC);
 		if (s->block_fd < 0 || ftruncate(s->block_fd, (off_t)a->block_size)) {
 			rc = udma__err(errno, "sim:%s: cannot make a %zu-byte block store: %s", a->name,
-				       a->block_size, strerror(errno));
+				       a->block_size, udma__strerror(errno));
 			goto fail;
 		}
 	}
@@ -83,7 +83,8 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	rc = simdev_create(&cfg, &s->model);
 	if (rc) {
 		s->model = NULL;
-		rc = udma__err(-rc, "sim:%s: the device model failed to start: %s", a->name, strerror(-rc));
+		rc = udma__err(-rc, "sim:%s: the device model failed to start: %s", a->name,
+			       udma__strerror(-rc));
 		goto fail;
 	}
 	/* Small stack, as the device loop needs little and tests count mappings. */
@@ -92,7 +93,7 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	rc = pthread_create(&s->thread, &attr, sim_thread, s);
 	pthread_attr_destroy(&attr);
 	if (rc) {
-		rc = udma__err(rc, "sim:%s: cannot start the device thread: %s", a->name, strerror(rc));
+		rc = udma__err(rc, "sim:%s: cannot start the device thread: %s", a->name, udma__strerror(rc));
 		goto fail;
 	}
 	s->running = true;
@@ -112,7 +113,7 @@ static void sim_close(struct udma_dev *dev)
 		pthread_join(s->thread, NULL);
 		if (s->run_rc < 0)
 			fprintf(stderr, "udma: sim:%s: the device stopped with an error: %s\n", dev->name,
-				strerror(-s->run_rc));
+				udma__strerror(-s->run_rc));
 	}
 	sim_free(s);
 	dev->priv = NULL;
@@ -135,7 +136,7 @@ static int sim_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, v
 	(void)r;
 	if (rc)
 		return udma__err(-rc, "sim:%s: cannot map IOVA 0x%llx (+%zu) in its IOMMU: %s", dev->name,
-				 (unsigned long long)iova, len, strerror(-rc));
+				 (unsigned long long)iova, len, udma__strerror(-rc));
 	return 0;
 }
 

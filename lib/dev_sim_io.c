@@ -20,8 +20,7 @@ int udma__sim_io_open(struct udma_sim_io *io, const char *name)
 	io->doorbell_fd = eventfd(0, EFD_CLOEXEC);
 	io->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (io->doorbell_fd < 0 || io->irq_fd < 0)
-		return udma__err(errno, "sim:%s: eventfd: %s (raise the open file limit, ulimit -n)", name,
-				 strerror(errno));
+		return udma__err(errno, "sim:%s: eventfd: %s", name, udma__strerror(errno));
 	return 0;
 }
 
@@ -66,7 +65,7 @@ int udma__sim_irq_ack(struct udma_dev *dev, unsigned vector)
 		return udma__err(EINVAL, "sim:%s has interrupt vector 0 only, not %u", dev->name, vector);
 	if (read(io->irq_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return udma__err(errno, "sim:%s: reading the interrupt eventfd: %s", dev->name,
-				 strerror(errno));
+				 udma__strerror(errno));
 	return 0;
 }
 
@@ -86,6 +85,6 @@ int udma__sim_notify(struct udma_dev *dev)
 		return 0;
 	if (write(io->doorbell_fd, &one, sizeof(one)) < 0)
 		return udma__err(errno, "sim:%s: writing the doorbell eventfd: %s", dev->name,
-				 strerror(errno));
+				 udma__strerror(errno));
 	return 0;
 }

@@ -266,7 +266,7 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 	strcpy(sa.sun_path, a->socket);
 	p->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (p->sock < 0)
-		return udma__err(errno, "sim:%s: socket: %s", a->name, strerror(errno));
+		return udma__err(errno, "sim:%s: socket: %s", a->name, udma__strerror(errno));
 	if (connect(p->sock, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 		struct timeval tv = {.tv_sec = SIMD_REPLY_MS / 1000, .tv_usec = SIMD_REPLY_MS % 1000 * 1000};
 		struct ucred cred;
@@ -299,7 +299,7 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 				 a->name, a->socket, a->socket);
 	default:
 		return udma__err(errno, "sim:%s: cannot connect to %s: %s", a->name, a->socket,
-				 strerror(errno));
+				 udma__strerror(errno));
 	}
 }
 
@@ -309,11 +309,11 @@ static int make_bar(struct simproc *p, const struct udma_dev_args *a, int *fd)
 	*fd = memfd_create("udma-sim-bar", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (*fd < 0 || ftruncate(*fd, SIMDEV_BAR0_SIZE) < 0 ||
 	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
-		return udma__err(errno, "sim:%s: cannot make its BAR: %s", a->name, strerror(errno));
+		return udma__err(errno, "sim:%s: cannot make its BAR: %s", a->name, udma__strerror(errno));
 	p->io.bar = udma__mmap_nofork(SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
 	if (p->io.bar == MAP_FAILED) {
 		p->io.bar = NULL;
-		return udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, strerror(errno));
+		return udma__err(errno, "sim:%s: cannot map its BAR: %s", a->name, udma__vm_strerror(errno));
 	}
 	return 0;
 }
@@ -337,8 +337,7 @@ static int simproc_open(struct udma_dev *dev, const struct udma_dev_args *a)
 		goto fail;
 	p->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (p->stop_fd < 0) {
-		rc = udma__err(errno, "sim:%s: eventfd: %s (raise the open file limit, ulimit -n)", a->name,
-			       strerror(errno));
+		rc = udma__err(errno, "sim:%s: eventfd: %s", a->name, udma__strerror(errno));
 		goto fail;
 	}
 	snprintf(hello.name, sizeof(hello.name), "%s", a->name);

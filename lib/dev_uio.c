@@ -65,6 +65,12 @@ static int find_uio(struct uio_dev *u)
 	return u->uio[0] ? 0 : -ENOENT;
 }
 
+static int uio_list_failed(const struct uio_dev *u, int rc)
+{
+	return udma__err(-rc, "%s: cannot look for its UIO device under /sys/bus/pci/devices/%s/uio: %s",
+			 u->who, u->addr, udma__strerror(-rc));
+}
+
 /* No IOMMU between the function and memory, or one in passthrough. */
 static int check_passthrough(struct uio_dev *u)
 {
@@ -75,8 +81,11 @@ static int check_passthrough(struct uio_dev *u)
 		return rc;
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/kernel/iommu_groups/%s/type", group)))
 		return rc;
-	if (udma__read_line(path, type, sizeof(type)) || !strcmp(type, "identity"))
+	rc = udma__read_line(path, type, sizeof(type));
+	if (rc == -ENOENT || (!rc && !strcmp(type, "identity")))
 		return 0; /* no type file before Linux 5.11: cannot tell */
+	if (rc)
+		return udma__err(-rc, "%s: cannot read %s: %s", u->who, path, udma__strerror(-rc));
 	return udma__err(ENOTSUP,
 			 "%s: an IOMMU translates its DMA (IOMMU group %s is of type %s), so it cannot reach "
 			 "the physical addresses UIO gives it: boot with iommu=pt, or use vfio:%s in VA mode",
@@ -92,11 +101,14 @@ static int by_address(struct uio_dev *u, const char *addr)
 	memcpy(u->addr, addr, sizeof(u->addr) - 1); /* canonical: device.c parsed it */
 	if ((rc = udma__pci_exists(u->who, addr)) || (rc = check_passthrough(u)))
 		return rc;
-	if (find_uio(u) == 0)
-		return 0;
+	/* Only no UIO device (ENOENT) calls for a bind; failing to look is that failure. */
+	if ((rc = find_uio(u)) != -ENOENT)
+		return rc ? uio_list_failed(u, rc) : 0;
 	if ((rc = udma__pci_bind(u->who, addr, "uio_pci_generic", "uio_pci_generic", &u->bind)))
 		return rc;
-	if (find_uio(u)) {
+	if ((rc = find_uio(u)) && rc != -ENOENT)
+		return uio_list_failed(u, rc);
+	if (rc) {
 		if (udma__pci_driver(addr, drv, sizeof(drv)))
 			drv[0] = 0;
 		return udma__err(ENODEV,
@@ -146,7 +158,10 @@ static int map_uio_maps(struct uio_dev *u)
 
 		if ((rc = udma__sysfs_path(path, sizeof(path), "/class/uio/%s/maps/map%u/size", u->uio, i)))
 			return rc;
-		if (udma__read_line(path, line, sizeof(line)) || sscanf(line, "%llx", &size) != 1 || !size) {
+		rc = udma__read_line(path, line, sizeof(line));
+		if (rc && rc != -ENOENT)
+			return udma__err(-rc, "%s: cannot read %s: %s", u->who, path, udma__strerror(-rc));
+		if (rc || sscanf(line, "%llx", &size) != 1 || !size) {
 			u->bars.why[i] = "the UIO device has no such map";
 			continue;
 		}
@@ -155,7 +170,7 @@ static int map_uio_maps(struct uio_dev *u)
 				      (off_t)i * getpagesize());
 		if (p == MAP_FAILED)
 			return udma__err(errno, "%s: cannot map its map %u (%llu bytes): %s", u->who, i, size,
-					 strerror(errno));
+					 udma__vm_strerror(errno));
 		u->bars.addr[i] = p;
 		u->bars.len[i] = (size_t)size;
 	}
@@ -213,7 +228,7 @@ static int open_node(struct uio_dev *u)
 		return node_busy(u, node);
 	if (rc < 0)
 		return udma__err(-rc, "%s: cannot tell whether %s is in use (/proc/locks): %s", u->who, node,
-				 strerror(-rc));
+				 udma__strerror(-rc));
 	/* Non-blocking: irq_ack consumes an interrupt only if one came. */
 	u->fd = open(node, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (u->fd < 0) {
@@ -222,14 +237,14 @@ static int open_node(struct uio_dev *u)
 					 "%s: sysfs has %s but there is no %s: mount devtmpfs on /dev (mount "
 					 "-t devtmpfs none /dev)",
 					 u->who, u->uio, node);
-		return udma__err(errno, "%s: cannot open %s: %s%s", u->who, node, strerror(errno),
+		return udma__err(errno, "%s: cannot open %s: %s%s", u->who, node, udma__strerror(errno),
 				 errno == EACCES ? " (run as root, or give this user the device node)" : "");
 	}
 	if (flock(u->fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK)
 		return lost_race(u, node);
-	return udma__err(errno, "%s: flock on %s: %s", u->who, node, strerror(errno));
+	return udma__err(errno, "%s: flock on %s: %s", u->who, node, udma__strerror(errno));
 }
 
 static int open_cfg(struct uio_dev *u)
@@ -242,7 +257,7 @@ static int open_cfg(struct uio_dev *u)
 	u->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (u->cfg_fd < 0)
 		return udma__err(errno, "%s: cannot open its config space %s: %s%s", u->who, path,
-				 strerror(errno), errno == EACCES ? " (needs root)" : "");
+				 udma__strerror(errno), errno == EACCES ? " (needs root)" : "");
 	return 0;
 }
 
@@ -323,7 +338,8 @@ static void uio_quiesce(struct udma_dev *dev)
 	if (u->cfg_fd < 0) {
 		/* Not PCI: mask its interrupt if the UIO driver can. */
 		if (write(u->fd, &off, sizeof(off)) < 0 && errno != ENOSYS)
-			fprintf(stderr, "udma: %s: masking its interrupt: %s\n", u->who, strerror(errno));
+			fprintf(stderr, "udma: %s: masking its interrupt: %s\n", u->who,
+				udma__strerror(errno));
 		return;
 	}
 	if (udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_INTX_DISABLE, UDMA_PCI_COMMAND_MASTER))
@@ -358,13 +374,14 @@ static int uio_irq_ack(struct udma_dev *dev, unsigned vector)
 	if ((rc = uio_irq_fd(dev, vector)) < 0)
 		return rc;
 	if (read(u->fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		return udma__err(errno, "%s: reading its interrupt count: %s%s", u->who, strerror(errno),
+		return udma__err(errno, "%s: reading its interrupt count: %s%s", u->who,
+				 udma__strerror(errno),
 				 errno == EIO ? " (the device has no interrupt line)" : "");
 	if (u->cfg_fd >= 0)
 		return udma__pci_command(u->who, u->cfg_fd, 0, 0, UDMA_PCI_COMMAND_INTX_DISABLE);
 	/* Not PCI: the UIO driver's irqcontrol, if it has one, unmasks. */
 	if (write(u->fd, &on, sizeof(on)) < 0 && errno != ENOSYS)
-		return udma__err(errno, "%s: re-enabling its interrupt: %s", u->who, strerror(errno));
+		return udma__err(errno, "%s: re-enabling its interrupt: %s", u->who, udma__strerror(errno));
 	return 0;
 }
 

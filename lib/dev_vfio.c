@@ -30,7 +30,7 @@ static int open_container(struct vfio_dev *v)
 			return udma__err(ENOENT,
 					 "%s: no /dev/vfio/vfio: load VFIO (modprobe vfio-pci, as root)",
 					 v->who);
-		return udma__err(errno, "%s: cannot open /dev/vfio/vfio: %s", v->who, strerror(errno));
+		return udma__err(errno, "%s: cannot open /dev/vfio/vfio: %s", v->who, udma__strerror(errno));
 	}
 	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
 		return udma__err(ENOTSUP, "%s: this kernel's VFIO API is not version %d", v->who,
@@ -85,13 +85,13 @@ static int open_group(struct vfio_dev *v)
 					 "%s: its IOMMU group %s is in use (by another process, or by "
 					 "another device this process opened: udma opens a group once)",
 					 v->who, v->group_id);
-		return udma__err(errno, "%s: cannot open %s: %s%s", v->who, node, strerror(errno),
+		return udma__err(errno, "%s: cannot open %s: %s%s", v->who, node, udma__strerror(errno),
 				 errno == ENOENT   ? " (mount devtmpfs on /dev)"
 				 : errno == EACCES ? " (run as root, or give this user the group's node)"
 						   : "");
 	}
 	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &st))
-		return udma__err(errno, "%s: VFIO_GROUP_GET_STATUS: %s", v->who, strerror(errno));
+		return udma__err(errno, "%s: VFIO_GROUP_GET_STATUS: %s", v->who, udma__strerror(errno));
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
 		return udma__err(EBUSY,
 				 "%s: IOMMU group %s is not viable: every device in it must be bound to "
@@ -99,10 +99,10 @@ static int open_group(struct vfio_dev *v)
 				 "unbind the others from their host drivers)",
 				 v->who, v->group_id, v->group_id);
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
-		return udma__err(errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", v->who, strerror(errno));
+		return udma__err(errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", v->who, udma__strerror(errno));
 	v->in_container = true;
 	if (ioctl(v->container, VFIO_SET_IOMMU, v->iommu_type))
-		return udma__err(errno, "%s: VFIO_SET_IOMMU (type1): %s", v->who, strerror(errno));
+		return udma__err(errno, "%s: VFIO_SET_IOMMU (type1): %s", v->who, udma__strerror(errno));
 	return 0;
 }
 
@@ -153,7 +153,7 @@ static int read_ranges(struct vfio_dev *v)
 	return 0;
 fail:
 	free(info);
-	return udma__err(errno, "%s: VFIO_IOMMU_GET_INFO: %s", v->who, strerror(errno));
+	return udma__err(errno, "%s: VFIO_IOMMU_GET_INFO: %s", v->who, udma__strerror(errno));
 }
 
 /* Regions are mapped below the stack: an IOMMU narrower than that (QEMU's
@@ -182,7 +182,7 @@ static int region_info(struct vfio_dev *v, unsigned index, struct vfio_region_in
 	*ri = (struct vfio_region_info){.argsz = sizeof(*ri), .index = index};
 	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, ri))
 		return udma__err(errno, "%s: VFIO_DEVICE_GET_REGION_INFO(%u): %s", v->who, index,
-				 strerror(errno));
+				 udma__strerror(errno));
 	return 0;
 }
 
@@ -195,9 +195,9 @@ static int open_device(struct vfio_dev *v)
 
 	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->addr);
 	if (v->device < 0)
-		return udma__err(errno, "%s: VFIO_GROUP_GET_DEVICE_FD: %s", v->who, strerror(errno));
+		return udma__err(errno, "%s: VFIO_GROUP_GET_DEVICE_FD: %s", v->who, udma__strerror(errno));
 	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &di))
-		return udma__err(errno, "%s: VFIO_DEVICE_GET_INFO: %s", v->who, strerror(errno));
+		return udma__err(errno, "%s: VFIO_DEVICE_GET_INFO: %s", v->who, udma__strerror(errno));
 	if (!(di.flags & VFIO_DEVICE_FLAGS_PCI) || di.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
 		return udma__err(ENOTSUP, "%s: VFIO does not present it as a PCI function", v->who);
 	for (i = 0; i < UDMA_PCI_BARS; i++) {
@@ -218,7 +218,7 @@ static int open_device(struct vfio_dev *v)
 				      (off_t)ri.offset);
 		if (p == MAP_FAILED)
 			return udma__err(errno, "%s: cannot map BAR %u (%llu bytes): %s", v->who, i,
-					 (unsigned long long)ri.size, strerror(errno));
+					 (unsigned long long)ri.size, udma__vm_strerror(errno));
 		v->bars.addr[i] = p;
 		v->bars.len[i] = ri.size;
 	}
@@ -360,7 +360,7 @@ static int map_error(struct vfio_dev *v, struct udma_region *r, uint64_t iova, s
 				 "dma_entry_limit",
 				 v->who, r->name, len);
 	return udma__err(e, "%s: VFIO_IOMMU_MAP_DMA of region '%s' at IOVA 0x%llx (+%zu): %s", v->who,
-			 r->name, (unsigned long long)iova, len, strerror(e));
+			 r->name, (unsigned long long)iova, len, udma__strerror(e));
 }
 
 static int vfio_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, void *host, size_t len)
@@ -412,7 +412,7 @@ static void vfio_unmap(struct udma_dev *dev, uint64_t iova)
 		/* The memory goes next: a failure here is worth a line. */
 		if (ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &u))
 			fprintf(stderr, "udma: %s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx: %s\n", v->who,
-				(unsigned long long)iova, strerror(errno));
+				(unsigned long long)iova, udma__strerror(errno));
 		else if (u.size != v->maps[i].len)
 			fprintf(stderr,
 				"udma: %s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx unmapped %llu of %llu bytes\n",

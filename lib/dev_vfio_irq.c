@@ -83,9 +83,7 @@ int udma__vfio_setup_irqs(struct vfio_dev *v)
 				continue;
 			v->efd[k] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 			if (v->efd[k] < 0)
-				return udma__err(errno,
-						 "%s: eventfd: %s (raise the open file limit, ulimit -n)",
-						 v->who, strerror(errno));
+				return udma__err(errno, "%s: eventfd: %s", v->who, udma__strerror(errno));
 		}
 		n = enable_vectors(v, order[i], want);
 		if (n > 0) {
@@ -100,7 +98,7 @@ int udma__vfio_setup_irqs(struct vfio_dev *v)
 			return 0;
 		}
 		k = (unsigned)snprintf(why + used, sizeof(why) - used, "%s%s: %s", used ? ", " : "", names[i],
-				       strerror(-n));
+				       udma__strerror(-n));
 		if (k < sizeof(why) - used)
 			used += k;
 	}
@@ -121,7 +119,8 @@ int udma__vfio_disable_irqs(struct vfio_dev *v)
 		return 0;
 	}
 	e = e < 0 ? -e : EIO;
-	return udma__err(e, "%s: turning its interrupts off (VFIO_DEVICE_SET_IRQS): %s", v->who, strerror(e));
+	return udma__err(e, "%s: turning its interrupts off (VFIO_DEVICE_SET_IRQS): %s", v->who,
+			 udma__strerror(e));
 }
 
 int udma__vfio_irq_fd(struct udma_dev *dev, unsigned vector)
@@ -146,12 +145,12 @@ int udma__vfio_irq_ack(struct udma_dev *dev, unsigned vector)
 		return fd;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return udma__err(errno, "%s: reading interrupt eventfd %u: %s", v->who, vector,
-				 strerror(errno));
+				 udma__strerror(errno));
 	if (v->irq_index != VFIO_PCI_INTX_IRQ_INDEX)
 		return 0;
 	e = set_irqs(v, v->irq_index, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 1, NULL);
 	if (!e)
 		return 0;
 	e = e < 0 ? -e : EIO;
-	return udma__err(e, "%s: unmasking INTx (VFIO_DEVICE_SET_IRQS): %s", v->who, strerror(e));
+	return udma__err(e, "%s: unmasking INTx (VFIO_DEVICE_SET_IRQS): %s", v->who, udma__strerror(e));
 }

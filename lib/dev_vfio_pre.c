@@ -18,21 +18,28 @@
 
 #define VTD_MAX_WIDTH 57 /* the widest page table the kernel's intel-iommu builds */
 
-/* A device VFIO lets share a group with the ones it owns. */
-static bool vfio_tolerates(const char *group, const char *dev)
+/* Whether VFIO lets dev share a group with the ones it owns: 1, 0, or a
+ * negative errno when its class cannot be read for another reason than
+ * absence (out of fds): that is the error, not a verdict. */
+static int vfio_tolerates(const char *who, const char *group, const char *dev)
 {
 	char path[PATH_MAX], drv[UDMA_PCI_DRV_LEN], cls[32];
+	int rc;
 
 	if (udma__sysfs_path(path, sizeof(path), "/kernel/iommu_groups/%s/devices/%s/driver", group, dev) ||
 	    udma__link_name(path, drv, sizeof(drv)))
-		return true; /* no driver (or none we can read: VFIO decides later) */
+		return 1; /* no driver (or none we can read: VFIO decides later) */
 	/* vfio-pci and its variants; the drivers that never do DMA. */
 	if (strstr(drv, "vfio") || !strcmp(drv, "pci-stub") || !strcmp(drv, "pcieport"))
-		return true;
+		return 1;
 	/* A PCI-to-PCI bridge (class 0x0604xx, 0x0609xx). */
-	if (udma__sysfs_path(path, sizeof(path), "/kernel/iommu_groups/%s/devices/%s/class", group, dev) ||
-	    udma__read_line(path, cls, sizeof(cls)))
-		return false;
+	if (udma__sysfs_path(path, sizeof(path), "/kernel/iommu_groups/%s/devices/%s/class", group, dev))
+		return 0;
+	rc = udma__read_line(path, cls, sizeof(cls));
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return udma__err(-rc, "%s: cannot read %s: %s", who, path, udma__strerror(-rc));
 	return !strncmp(cls, "0x0604", 6) || !strncmp(cls, "0x0609", 6);
 }
 
@@ -48,12 +55,21 @@ int udma__vfio_group_viable(const char *who, const char *addr, const char *group
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/kernel/iommu_groups/%s/devices", group)))
 		return rc;
 	d = opendir(path);
+	if (!d && errno != ENOENT)
+		return udma__err(errno, "%s: cannot list IOMMU group %s (%s): %s", who, group, path,
+				 udma__strerror(errno));
 	if (!d)
 		return 0; /* cannot tell: VFIO_GROUP_GET_STATUS will */
 	while ((e = readdir(d))) {
 		int w;
 
-		if (e->d_name[0] == '.' || !strcmp(e->d_name, addr) || vfio_tolerates(group, e->d_name))
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, addr))
+			continue;
+		if ((rc = vfio_tolerates(who, group, e->d_name)) < 0) {
+			closedir(d);
+			return rc;
+		}
+		if (rc)
 			continue;
 		if (!n++)
 			snprintf(first, sizeof(first), "%.63s", e->d_name);
@@ -82,8 +98,11 @@ int udma__vfio_width_precheck(const char *who, const char *addr)
 
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/iommu/intel-iommu/cap", addr)))
 		return rc;
-	if (udma__read_line(path, line, sizeof(line)))
+	rc = udma__read_line(path, line, sizeof(line));
+	if (rc == -ENOENT)
 		return 0; /* not an Intel IOMMU (or no IOMMU): VFIO's ranges tell later */
+	if (rc)
+		return udma__err(-rc, "%s: cannot read %s: %s", who, path, udma__strerror(-rc));
 	errno = 0;
 	cap = strtoull(line, &end, 16);
 	if (errno || end == line)

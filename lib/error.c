@@ -5,7 +5,7 @@
 
 #include "udma_internal.h"
 
-static __thread char formatted[512];
+static __thread char formatted[1024];
 static __thread const char *last_error = "";
 
 const char *udma_last_error(void)

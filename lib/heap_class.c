@@ -146,7 +146,7 @@ static struct heap_slab *slab_create(struct udma_heap *h, unsigned cls, int *err
 	int rc = slab_region(h, c, &r);
 
 	if (rc) {
-		char why[256], sz[32];
+		char why[1024], sz[32];
 
 		snprintf(why, sizeof(why), "%s", udma_last_error());
 		*err = udma__err(-rc, "udma_malloc: cannot grow the heap's %s class by a slab: %s",

@@ -27,7 +27,7 @@ void *udma__heap_large_alloc(struct udma_heap *h, size_t size, uint64_t *iova)
 			udma__err(ENOMEM, "udma_malloc: out of memory for a large allocation's record"));
 	rc = udma_region_create(h->ctx, &o, &r);
 	if (rc) {
-		char why[256], sz[32];
+		char why[1024], sz[32];
 
 		snprintf(why, sizeof(why), "%s", udma_last_error());
 		rc = udma__err(-rc, "udma_malloc(%s): a physically contiguous region of its own failed: %s",

@@ -28,9 +28,12 @@ int udma_hugepage_sizes(size_t *sizes, unsigned max)
 	struct dirent *de;
 	DIR *d = opendir(SYS_HUGEPAGES);
 
-	if (!d)
+	if (!d && errno == ENOENT)
 		return udma__err(ENOENT, "%s is missing: this kernel has no hugetlbfs (CONFIG_HUGETLBFS)",
 				 SYS_HUGEPAGES);
+	if (!d)
+		return udma__err(errno, "cannot list the hugepage sizes in %s: %s", SYS_HUGEPAGES,
+				 udma__strerror(errno));
 	while ((de = readdir(d)) && n < 16) {
 		unsigned long kb;
 
@@ -78,11 +81,14 @@ int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *
 	memset(out, 0, sizeof(*out));
 	hp_path(path, sizeof(path), page_size, node, "nr_hugepages");
 	rc = read_ulong(path, &out->total);
-	if (rc)
-		return udma__err(-rc, "no %zu kB hugepages%s: %s is not readable", page_size >> 10,
+	if (rc == -ENOENT)
+		return udma__err(ENOENT, "no %zu kB hugepages%s: %s does not exist", page_size >> 10,
 				 node == UDMA_NUMA_ANY ? "" : " on that node", path);
-	hp_path(path, sizeof(path), page_size, node, "free_hugepages");
-	if (!(rc = read_ulong(path, &out->free))) {
+	if (!rc) {
+		hp_path(path, sizeof(path), page_size, node, "free_hugepages");
+		rc = read_ulong(path, &out->free);
+	}
+	if (!rc) {
 		hp_path(path, sizeof(path), page_size, node, "surplus_hugepages");
 		rc = read_ulong(path, &out->surplus);
 	}
@@ -91,7 +97,7 @@ int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *
 		rc = read_ulong(path, &out->reserved);
 	}
 	if (rc)
-		return udma__err(-rc, "cannot read %s: %s", path, strerror(-rc));
+		return udma__err(-rc, "cannot read %s: %s", path, udma__strerror(-rc));
 	return 0;
 }
 
@@ -160,8 +166,10 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 		if (rc == EACCES || rc == EPERM || rc == EROFS)
 			return udma__err(
 				rc, "cannot write %s: reserving hugepages needs root (run with sudo)", path);
-		return udma__err(rc, "cannot open %s: %s (does the kernel offer %zu kB pages%s?)", path,
-				 strerror(rc), page_size >> 10, node == UDMA_NUMA_ANY ? "" : " on that node");
+		if (rc == ENOENT)
+			return udma__err(rc, "cannot open %s: the kernel offers no %zu kB pages%s", path,
+					 page_size >> 10, node == UDMA_NUMA_ANY ? "" : " on that node");
+		return udma__err(rc, "cannot open %s: %s", path, udma__strerror(rc));
 	}
 	len = snprintf(val, sizeof(val), "%lu", count);
 	if (write(fd, val, (size_t)len) != len) {
@@ -172,7 +180,7 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 	close(fd);
 	rc = read_ulong(path, &now);
 	if (rc)
-		return udma__err(-rc, "cannot read back %s", path);
+		return udma__err(-rc, "cannot read back %s: %s", path, udma__strerror(-rc));
 	return (long)now;
 }
 
@@ -290,6 +298,8 @@ int udma__check_page_size(size_t page_size)
 	if (page_size == 0 || page_size == UDMA_PAGE_4K)
 		return 0;
 	n = udma_hugepage_sizes(sizes, 8);
+	if (n < 0 && n != -ENOENT)
+		return n; /* not absent: the sizes could not be read, and it says why */
 	for (i = 0; i < n && i < 8; i++)
 		if (sizes[i] == page_size)
 			return 0;
@@ -310,6 +320,12 @@ size_t udma__choose_page_size(size_t size, int node, bool strict, int *err)
 	int n = udma_hugepage_sizes(sizes, 8), i;
 
 	*err = 0;
+	/* Only a kernel without hugetlbfs (ENOENT) means none: any other failure
+	 * to read them (out of fds) is that failure, not a reason for 4 KiB. */
+	if (n < 0 && n != -ENOENT) {
+		*err = n;
+		return 0;
+	}
 	/* Largest page size no larger than the region (rounded to 2 MiB), so a small
 	 * region does not burn a 1 GiB page, with enough pages available. */
 	for (i = (n > 8 ? 8 : n) - 1; i >= 0; i--) {
@@ -318,6 +334,10 @@ size_t udma__choose_page_size(size_t size, int node, bool strict, int *err)
 		if (sizes[i] > round_up(size, UDMA_PAGE_2M))
 			continue;
 		avail = udma_hugepage_available(sizes[i], node);
+		if (avail < 0 && avail != -ENOENT) {
+			*err = (int)avail;
+			return 0;
+		}
 		if (avail > 0 && (size_t)avail >= round_up(size, sizes[i]) / sizes[i])
 			return sizes[i];
 	}

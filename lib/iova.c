@@ -13,8 +13,8 @@ int udma__map_init(struct udma_iova_map *map)
 		mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (l1 == MAP_FAILED)
-		return udma__err(errno, "cannot map the %zu KiB IOVA index: out of address space?",
-				 len >> 10);
+		return udma__err(errno, "cannot map the %zu KiB IOVA index: %s", len >> 10,
+				 udma__vm_strerror(errno));
 	/* Sparse: only the pages covering used GiBs are ever touched. */
 	madvise(l1, len, MADV_NOHUGEPAGE);
 	map->l1 = l1;

@@ -20,6 +20,7 @@ static int has_cap_ipc_lock(void)
 	return !!(data[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32)));
 }
 
+/* VmLck, or (size_t)-1 if /proc/self/status cannot be read (out of fds). */
 static size_t locked_now(void)
 {
 	char line[256];
@@ -27,7 +28,7 @@ static size_t locked_now(void)
 	FILE *f = fopen("/proc/self/status", "re");
 
 	if (!f)
-		return 0;
+		return (size_t)-1;
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "VmLck: %zu kB", &kb) == 1)
 			break;
@@ -41,11 +42,21 @@ int udma__memlock_explain(int errnum, size_t len)
 	size_t locked = locked_now();
 	char lim[32], have[32], need[32];
 
-	/* Only ENOMEM/EPERM from mlock mean the limit; EAGAIN means pages could not be locked. */
+	/* Only ENOMEM/EPERM from mlock can mean the limit (EAGAIN: pages could not
+	 * be locked), and only if this lock would pass it: ENOMEM is also a split
+	 * the mapping count refused, or memory. */
 	if ((errnum != ENOMEM && errnum != EPERM) || has_cap_ipc_lock() ||
-	    getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-		return udma__err(errnum, "locking %s failed: %s (not the memlock limit: out of memory?)",
-				 udma__fmt_size(len, need, sizeof(need)), strerror(errnum));
+	    getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    (locked != (size_t)-1 && locked + len <= rl.rlim_cur))
+		return udma__err(errnum, "locking %s failed: %s", udma__fmt_size(len, need, sizeof(need)),
+				 udma__vm_strerror(errnum));
+	if (locked == (size_t)-1)
+		return udma__err(errnum,
+				 "locking %s failed: %s; RLIMIT_MEMLOCK is %s (how much is locked already "
+				 "is unknown: /proc/self/status is unreadable): raise it with `ulimit -l`, "
+				 "run with CAP_IPC_LOCK, or use hugepages (not counted)",
+				 udma__fmt_size(len, need, sizeof(need)), strerror(errnum),
+				 udma__fmt_size(rl.rlim_cur, lim, sizeof(lim)));
 	return udma__err(errnum,
 			 "RLIMIT_MEMLOCK is %s and %s is locked already; this region needs %s more: "
 			 "raise it with `ulimit -l %zu` (or memlock in /etc/security/limits.conf), "
@@ -58,10 +69,13 @@ int udma__memlock_explain(int errnum, size_t len)
 int udma__memlock_check(size_t len)
 {
 	struct rlimit rl;
+	size_t locked;
 
 	if (has_cap_ipc_lock() || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		return 0;
-	if (locked_now() + len > rl.rlim_cur)
+	locked = locked_now();
+	/* Unknown: mlock itself will tell. */
+	if (locked != (size_t)-1 && locked + len > rl.rlim_cur)
 		return udma__memlock_explain(ENOMEM, len);
 	return 0;
 }

@@ -38,7 +38,7 @@ int udma__numa_bind(void *addr, size_t len, int node)
 	mask[(unsigned)node / (8 * sizeof(unsigned long))] |=
 		1ul << ((unsigned)node % (8 * sizeof(unsigned long)));
 	if (mbind(addr, len, MPOL_BIND, mask, MASK_BITS + 1, MPOL_MF_STRICT) < 0)
-		return udma__err(errno, "mbind to NUMA node %d failed: %s", node, strerror(errno));
+		return udma__err(errno, "mbind to NUMA node %d failed: %s", node, udma__vm_strerror(errno));
 	return 0;
 }
 

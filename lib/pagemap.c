@@ -16,9 +16,10 @@ int udma__pagemap_open(void)
 	if (fd < 0 && errno == EACCES)
 		return udma__err(errno, "cannot open /proc/self/pagemap: permission denied (after a uid "
 					"change a process is not dumpable: prctl(PR_SET_DUMPABLE, 1))");
+	if (fd < 0 && errno == ENOENT)
+		return udma__err(ENOENT, "cannot open /proc/self/pagemap: no such file (is /proc mounted?)");
 	if (fd < 0)
-		return udma__err(errno, "cannot open /proc/self/pagemap: %s (is /proc mounted?)",
-				 strerror(errno));
+		return udma__err(errno, "cannot open /proc/self/pagemap: %s", udma__strerror(errno));
 	return fd;
 }
 

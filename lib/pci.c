@@ -183,7 +183,7 @@ int udma__pci_driver(const char *addr, char *drv, size_t len)
 		return 0;
 	}
 	if (rc)
-		return udma__err(-rc, "PCI %s: cannot read %s: %s", addr, path, strerror(-rc));
+		return udma__err(-rc, "PCI %s: cannot read %s: %s", addr, path, udma__strerror(-rc));
 	return 0;
 }
 
@@ -201,7 +201,7 @@ int udma__pci_group(const char *who, const char *addr, char *id, size_t len)
 		return 0;
 	}
 	if (rc)
-		return udma__err(-rc, "%s: cannot read %s: %s", who, path, strerror(-rc));
+		return udma__err(-rc, "%s: cannot read %s: %s", who, path, udma__strerror(-rc));
 	return 0;
 }
 
@@ -240,7 +240,7 @@ int udma__pci_command(const char *who, int fd, off_t base, uint16_t set, uint16_
 	n = pread(fd, &cmd, sizeof(cmd), base + UDMA_PCI_COMMAND);
 	if (n != (ssize_t)sizeof(cmd)) {
 		e = n < 0 ? errno : EIO;
-		return udma__err(e, "%s: cannot read the PCI command register: %s", who, strerror(e));
+		return udma__err(e, "%s: cannot read the PCI command register: %s", who, udma__strerror(e));
 	}
 	want = (uint16_t)((cmd | set) & ~clear);
 	if (want == cmd)
@@ -248,7 +248,7 @@ int udma__pci_command(const char *who, int fd, off_t base, uint16_t set, uint16_
 	n = pwrite(fd, &want, sizeof(want), base + UDMA_PCI_COMMAND);
 	if (n != (ssize_t)sizeof(want)) {
 		e = n < 0 ? errno : EIO;
-		return udma__err(e, "%s: cannot write the PCI command register: %s%s", who, strerror(e),
+		return udma__err(e, "%s: cannot write the PCI command register: %s%s", who, udma__strerror(e),
 				 e == EACCES || e == EPERM ? " (needs root)" : "");
 	}
 	return 0;
@@ -264,13 +264,13 @@ static int map_bar(const char *who, const char *addr, unsigned i, size_t len, st
 		return rc;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return udma__err(errno, "%s: cannot open BAR %u (%s): %s%s", who, i, path, strerror(errno),
-				 errno == EACCES ? " (needs root)" : "");
+		return udma__err(errno, "%s: cannot open BAR %u (%s): %s%s", who, i, path,
+				 udma__strerror(errno), errno == EACCES ? " (needs root)" : "");
 	p = udma__mmap_nofork(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return udma__err(errno, "%s: cannot map BAR %u (%zu bytes, %s): %s", who, i, len, path,
-				 strerror(errno));
+				 udma__vm_strerror(errno));
 	b->addr[i] = p;
 	b->len[i] = len;
 	return 0;
@@ -288,7 +288,8 @@ int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *
 		return rc;
 	f = fopen(path, "re");
 	if (!f)
-		return udma__err(errno, "%s: cannot read its BARs from %s: %s", who, path, strerror(errno));
+		return udma__err(errno, "%s: cannot read its BARs from %s: %s", who, path,
+				 udma__strerror(errno));
 	/* One "start end flags" line per resource, the BARs first. */
 	for (i = 0; i < UDMA_PCI_BARS && !rc && fgets(line, sizeof(line), f); i++) {
 		if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || !end) {

@@ -94,11 +94,14 @@ static int vfio_idle(const char *who, const char *addr, const char *cmds)
 				 "%s: %s is on %s and in use (%s is open in some process): close it there, "
 				 "then as root: %s",
 				 who, addr, VFIO_DRIVER, node, cmds);
+	if (group[0] && (errno == EMFILE || errno == ENFILE))
+		return udma__err(errno, "%s: cannot open %s to tell whether %s is in use: %s", who, node,
+				 addr, udma__strerror(errno));
 	return udma__err(EBUSY,
 			 "%s: %s is on %s and udma cannot tell whether it is in use (%s: %s): if it is "
 			 "not, as root: %s",
 			 who, addr, VFIO_DRIVER, group[0] ? node : "no IOMMU group",
-			 group[0] ? strerror(errno) : "?", cmds);
+			 group[0] ? udma__strerror(errno) : "?", cmds);
 }
 
 /* A uio_pci_generic function is idle when nobody holds a lock on its node. */
@@ -112,6 +115,9 @@ static int uio_idle(const char *who, const char *addr, const char *cmds)
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", addr)))
 		return rc;
 	d = opendir(path);
+	if (!d && errno != ENOENT)
+		return udma__err(errno, "%s: cannot look for %s's UIO device in %s: %s", who, addr, path,
+				 udma__strerror(errno));
 	while (d && (e = readdir(d)))
 		if (!strncmp(e->d_name, "uio", 3) && strlen(e->d_name) < 32)
 			snprintf(node, sizeof(node), "/dev/%s", e->d_name);
@@ -122,6 +128,9 @@ static int uio_idle(const char *who, const char *addr, const char *cmds)
 	rc = udma__file_locked(node);
 	if (rc == 0)
 		return 0;
+	if (rc == -EMFILE || rc == -ENFILE)
+		return udma__err(-rc, "%s: cannot read /proc/locks to tell whether %s is in use: %s", who,
+				 node, udma__strerror(-rc));
 	if (rc > 0)
 		return udma__err(EBUSY,
 				 "%s: %s is on %s and in use (a process holds %s): close it there, then "
@@ -130,7 +139,7 @@ static int uio_idle(const char *who, const char *addr, const char *cmds)
 	return udma__err(EBUSY,
 			 "%s: %s is on %s and udma cannot tell whether it is in use (/proc/locks: %s): if "
 			 "it is not, as root: %s",
-			 who, addr, UIO_DRIVER, strerror(-rc), cmds);
+			 who, addr, UIO_DRIVER, udma__strerror(-rc), cmds);
 }
 
 /* Whether udma may take addr from cur (not "", not driver) for driver. */
@@ -158,12 +167,13 @@ static int bind_write(const char *who, const char *addr, const char *cur, const 
 	char cmds[512];
 
 	if (rc == -EACCES || rc == -EPERM)
-		return udma__err(
-			-rc, "%s: binding %s to %s needs root (writing %s: %s); as root beforehand: %s", who,
-			addr, driver, path, strerror(-rc), by_hand(cmds, sizeof(cmds), addr, cur[0], driver));
+		return udma__err(-rc,
+				 "%s: binding %s to %s needs root (writing %s: %s); as root beforehand: %s",
+				 who, addr, driver, path, udma__strerror(-rc),
+				 by_hand(cmds, sizeof(cmds), addr, cur[0], driver));
 	if (rc)
 		return udma__err(-rc, "%s: binding %s to %s: writing '%s' to %s: %s", who, addr, driver, s,
-				 path, strerror(-rc));
+				 path, udma__strerror(-rc));
 	return 0;
 }
 
@@ -217,7 +227,7 @@ int udma__pci_give_back(const char *who, const char *addr, const struct udma_pci
 		snprintf(cmds, sizeof(cmds), "%secho > /sys/bus/pci/devices/%s/driver_override",
 			 now[0] ? unbind_cmd(unbind, sizeof(unbind), addr) : "", addr);
 	return udma__err(-rc, "%s: could not give %s back to %s (%s): as root: %s", who, addr,
-			 b->prev[0] ? b->prev : "no driver", strerror(-rc), cmds);
+			 b->prev[0] ? b->prev : "no driver", udma__strerror(-rc), cmds);
 }
 
 static void nothing(void *priv)
@@ -245,8 +255,11 @@ int udma__pci_bind(const char *who, const char *addr, const char *driver, const 
 		return rc;
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/driver_override", addr)))
 		return rc;
-	if (udma__read_line(path, b->override, sizeof(b->override)))
+	/* Kept to be put back; a kernel without the attribute has nothing to put back. */
+	if ((rc = udma__read_line(path, b->override, sizeof(b->override))) == -ENOENT)
 		snprintf(b->override, sizeof(b->override), "(null)");
+	else if (rc)
+		return udma__err(-rc, "%s: cannot read %s: %s", who, path, udma__strerror(-rc));
 	/* driver_override makes this function match driver, and only it, at
 	 * the next probe; it stays, so a re-probe binds it to driver again. */
 	if ((rc = bind_write(who, addr, b->prev, driver, path, driver)))

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -41,16 +42,37 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 
 static int explain(int errnum, size_t off, size_t len, size_t page_size)
 {
-	char at[32], total[32];
+	char at[32], total[32], where[80], ps[32], cg[384];
+	struct udma_hugepage_count c;
 
-	if (page_size > UDMA_PAGE_4K && errnum == ENOMEM)
-		return udma__err(
-			errnum,
-			"hugepages ran out at fault time (%s into %s): another process took them "
-			"or a hugetlb cgroup limit was hit; reserve more with: udma hugepages --reserve",
-			udma__fmt_size(off, at, sizeof(at)), udma__fmt_size(len, total, sizeof(total)));
-	return udma__err(errnum, "populating %s failed: %s (out of memory?)",
-			 udma__fmt_size(len, total, sizeof(total)), strerror(errnum));
+	if (page_size == UDMA_PAGE_4K || errnum != ENOMEM)
+		return udma__err(errnum, "populating %s failed: %s",
+				 udma__fmt_size(len, total, sizeof(total)), udma__vm_strerror(errnum));
+	udma__fmt_size(len, total, sizeof(total));
+	if (off)
+		snprintf(where, sizeof(where), "%s into %s", udma__fmt_size(off, at, sizeof(at)), total);
+	else
+		snprintf(where, sizeof(where), "a %s mapping", total);
+	udma__fmt_size(page_size, ps, sizeof(ps));
+	/* A cgroup limit refuses pages however many are free: it goes first. */
+	if (udma__hugetlb_cgroup_limit(page_size, page_size, cg, sizeof(cg))) {
+		if (udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c) == 0 && c.free > 0)
+			return udma__err(errnum,
+					 "%s hugepages refused at fault time (%s) although %lu are free: %s",
+					 ps, where, c.free, cg);
+		return udma__err(errnum, "%s hugepages refused at fault time (%s): %s", ps, where, cg);
+	}
+	/* Free pages no one has reserved, and still a fault refused. */
+	if (udma_hugepage_count(page_size, UDMA_NUMA_ANY, &c) == 0 && c.free > c.reserved)
+		return udma__err(errnum,
+				 "%s hugepages refused at fault time (%s) although %lu are free: no hugetlb "
+				 "cgroup limit of this process is lower; the NUMA node they are bound to may "
+				 "have none, or another process took them",
+				 ps, where, c.free - c.reserved);
+	return udma__err(errnum,
+			 "%s hugepages ran out at fault time (%s): another process took them; reserve more "
+			 "with: udma hugepages --reserve",
+			 ps, where);
 }
 
 /* For kernels before 5.14: touch each page, turning a SIGBUS into an error. */

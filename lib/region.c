@@ -153,10 +153,18 @@ static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const s
 			    size_t ps)
 {
 	int rc = region_build(ctx, r, o->size, ps);
+	char first[1024], then[1024];
 
 	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K && !o->page_size && !ctx->opts.page_size &&
-	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE))
+	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE)) {
+		/* If 4 KiB pages fail too, the hugepages' refusal is the first cause. */
+		snprintf(first, sizeof(first), "%s", udma_last_error());
 		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
+		if (rc) {
+			snprintf(then, sizeof(then), "%s", udma_last_error());
+			rc = udma__err(-rc, "%s; and 4 KiB pages failed: %s", first, then);
+		}
+	}
 	return rc;
 }
 

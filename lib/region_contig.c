@@ -78,11 +78,8 @@ static int place_run(struct udma_region *r, const struct udma_candidate *run, si
 			;
 		if (mmap(va + k * r->page_size, n * r->page_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED, r->fd, (off_t)(run[k].index * r->page_size)) == MAP_FAILED)
-			return udma__err(errno, "mapping page %zu of contiguous region '%s' failed: %s%s", k,
-					 r->name, strerror(errno),
-					 errno == ENOMEM
-						 ? " (vm.max_map_count reached? each page may be a mapping)"
-						 : "");
+			return udma__err(errno, "mapping page %zu of contiguous region '%s' failed: %s", k,
+					 r->name, udma__vm_strerror(errno));
 	}
 	kept = calloc(total, sizeof(*kept));
 	if (!kept)
@@ -133,9 +130,9 @@ static int search(struct udma_region *r, bool wide, bool *no_run)
 	}
 	tmp = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
 	if (tmp == MAP_FAILED) {
-		rc = errno == ENOMEM && r->hugetlb
-			     ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
-			     : udma__err(errno, "mmap for contiguity search failed: %s", strerror(errno));
+		rc = errno == ENOMEM && r->hugetlb ? udma__hugepage_shortage(r->page_size, r->numa_node, len)
+						   : udma__err(errno, "mmap for contiguity search failed: %s",
+							       udma__vm_strerror(errno));
 		goto out;
 	}
 	if ((rc = udma__numa_bind(tmp, len, r->numa_node)) || (rc = udma__populate(tmp, len, r->page_size)) ||

@@ -13,30 +13,39 @@
 
 int udma__reserve_va(size_t len, size_t align, void **out)
 {
-	uint8_t *raw, *aligned;
+	uint8_t *raw, *aligned, *left;
 	size_t head;
+	int e;
 
 	raw = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
 		return udma__err(errno, "cannot reserve %zu bytes of address space: %s", len + align,
-				 strerror(errno));
+				 udma__vm_strerror(errno));
 	aligned = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
 	head = (size_t)(aligned - raw);
-	if (head)
-		munmap(raw, head);
-	if (align - head)
-		munmap(aligned + len, align - head);
+	/* Trimming splits the mapping, which vm.max_map_count can refuse: then
+	 * what is left of it goes whole (no split). */
+	left = raw;
+	if (head && munmap(raw, head) < 0)
+		goto untrimmed;
+	left = aligned;
+	if (align - head && munmap(aligned + len, align - head) < 0)
+		goto untrimmed;
 	/* A forked child gets none of a region's address space, its reserved
 	 * tail included: nothing there for it to use or to unmap. */
 	if (madvise(aligned, len, MADV_DONTFORK) < 0) {
-		int rc = errno;
-
+		e = errno;
 		munmap(aligned, len);
-		return udma__err(rc, "madvise(MADV_DONTFORK) on reserved address space failed: %s",
-				 strerror(rc));
+		return udma__err(e, "madvise(MADV_DONTFORK) on reserved address space failed: %s",
+				 udma__vm_strerror(e));
 	}
 	*out = aligned;
 	return 0;
+untrimmed:
+	e = errno;
+	munmap(left, (size_t)(raw + len + align - left));
+	return udma__err(e, "cannot trim %zu bytes of address space to a %zu-byte boundary: %s", len + align,
+			 align, udma__vm_strerror(e));
 }
 
 int udma__memfd(const char *name, size_t page_size, size_t len)
@@ -52,26 +61,34 @@ int udma__memfd(const char *name, size_t page_size, size_t len)
 	snprintf(label, sizeof(label), "udma:%s", name);
 	fd = memfd_create(label, flags);
 	if (fd < 0)
-		return udma__err(errno, "memfd_create(%s) failed: %s", label, strerror(errno));
+		return udma__err(errno, "memfd_create(%s) failed: %s", label, udma__strerror(errno));
 	if (ftruncate(fd, (off_t)len) < 0) {
 		rc = errno;
 		close(fd);
 		return udma__err(rc, "cannot size the memfd for '%s' to %zu bytes: %s", name, len,
-				 strerror(rc));
+				 udma__strerror(rc));
 	}
 	return fd;
 }
 
 int udma__hugepage_shortage(size_t page_size, int node, size_t len)
 {
-	char ps[32], arg[16], amount[16], where[24] = "";
-	long avail = udma_hugepage_available(page_size, node);
+	char ps[32], arg[16], amount[16], where[24] = "", cg[384];
+	unsigned long count, max;
+	long avail;
 
+	/* The same ENOMEM when this mapping is one too many. */
+	if (udma__map_count_full(&count, &max))
+		return udma__err(ENOMEM, "mapping %zu bytes of hugepages failed: %s", len,
+				 udma__vm_strerror(ENOMEM));
+	avail = udma_hugepage_available(page_size, node);
 	udma__fmt_size(page_size, ps, sizeof(ps));
+	if (avail >= (long)(len / page_size) && udma__hugetlb_cgroup_limit(page_size, len, cg, sizeof(cg)))
+		return udma__err(ENOMEM, "%s hugepages refused although %ld are free: %s", ps, avail, cg);
 	if (avail >= (long)(len / page_size))
 		return udma__err(ENOMEM,
-				 "mapping %zu %s hugepages failed although %ld are free: a hugetlb cgroup "
-				 "limit, or another process took them meanwhile",
+				 "mapping %zu %s hugepages failed although %ld are free: another process "
+				 "took them meanwhile (no hugetlb cgroup limit of this process is lower)",
 				 len / page_size, ps, avail);
 	if (node != UDMA_NUMA_ANY)
 		snprintf(where, sizeof(where), " --node %d", node);
@@ -98,10 +115,10 @@ int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populat
 	 * candidate: khugepaged would collapse it into new pages with new PFNs,
 	 * under a device. */
 	if (!r->hugetlb && madvise(addr, len, MADV_NOHUGEPAGE) < 0 && errno != EINVAL)
-		return udma__err(errno, "madvise(MADV_NOHUGEPAGE) failed: %s", strerror(errno));
+		return udma__err(errno, "madvise(MADV_NOHUGEPAGE) failed: %s", udma__vm_strerror(errno));
 	/* A child's copy-on-write must never move a page under a device. */
 	if (madvise(addr, len, MADV_DONTFORK) < 0)
-		return udma__err(errno, "madvise(MADV_DONTFORK) failed: %s", strerror(errno));
+		return udma__err(errno, "madvise(MADV_DONTFORK) failed: %s", udma__vm_strerror(errno));
 	if (populate && (rc = udma__numa_bind(addr, len, r->numa_node)))
 		return rc;
 	/* The kernel never swaps hugetlb pages and ignores mlock on them (while
@@ -139,7 +156,7 @@ int udma__region_map(struct udma_region *r)
 		if (rc == ENOMEM && r->hugetlb)
 			return udma__hugepage_shortage(r->page_size, r->numa_node, r->size);
 		return udma__err(rc, "mmap of %zu bytes for region '%s' failed: %s", r->size, r->name,
-				 strerror(rc));
+				 udma__vm_strerror(rc));
 	}
 	r->addr = addr;
 	return udma__region_pin(r, addr, r->size, true);

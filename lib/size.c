@@ -4,43 +4,53 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "udma_internal.h"
 
+/* s for a one-line message: at most 40 characters, unprintable ones as '?'. */
+static const char *shown(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < len; i++)
+		buf[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
+	buf[i] = 0;
+	return buf;
+}
+
+/* Digits, then nothing (bytes), "B", or a unit K, M, G or T (either case)
+ * alone or followed by "B" or "iB": "4096", "4096B", "4K", "4k", "64MiB", "1GB". */
 int udma_parse_size(const char *s, size_t *out)
 {
-	char *end;
+	static const char units[] = "KMGT";
+	const char *unit, *suffix;
+	char *end, in[41], tail[41];
 	unsigned long long v;
 	unsigned shift = 0;
 
 	if (!s || !out || !isdigit((unsigned char)*s))
 		return udma__err(EINVAL, "size '%s' is not a number (examples: 4096, 4K, 2M, 1G)",
-				 s ? s : "(null)");
+				 s ? shown(s, in, sizeof(in)) : "(null)");
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	switch (toupper((unsigned char)*end)) {
-	case 'K':
-		shift = 10;
+	suffix = end;
+	if (*end && (unit = strchr(units, toupper((unsigned char)*end)))) {
+		shift = 10 * (unsigned)(unit - units + 1);
 		end++;
-		break;
-	case 'M':
-		shift = 20;
-		end++;
-		break;
-	case 'G':
-		shift = 30;
-		end++;
-		break;
-	case 'T':
-		shift = 40;
-		end++;
-		break;
-	default: break;
+		if (!strcmp(end, "iB"))
+			end += 2;
 	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || errno || v > (SIZE_MAX >> shift))
-		return udma__err(EINVAL, "size '%s' is not valid (examples: 4096, 4K, 2M, 1G)", s);
+	if (!strcmp(end, "B"))
+		end++;
+	if (*end)
+		return udma__err(EINVAL,
+				 "size '%s' has an unknown suffix '%s' (a number, then K, M, G or T, "
+				 "optionally followed by B or iB: 4096, 4K, 2MiB, 1G)",
+				 shown(s, in, sizeof(in)), shown(suffix, tail, sizeof(tail)));
+	if (errno == ERANGE || v > (SIZE_MAX >> shift))
+		return udma__err(EINVAL, "size '%s' is too large (more than %zu bytes)",
+				 shown(s, in, sizeof(in)), (size_t)SIZE_MAX);
 	*out = (size_t)v << shift;
 	return 0;
 }

@@ -93,6 +93,17 @@ UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
 /* The same for a fixed message: no formatting, cheap enough for hot paths. */
 UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
 
+/* errhint.c: the text for a failed call's errno (strerror, and for EMFILE and
+ * ENFILE the fds open, the limit and how to raise it); thread-local, valid
+ * until the next call: one per message. Leaves errno as it was. */
+UDMA_HIDDEN const char *udma__strerror(int errnum);
+/* The same after a failed mapping call (mmap, munmap, mprotect, madvise,
+ * mlock, mbind): its ENOMEM is told apart into the vm.max_map_count limit
+ * (named with the sysctl), RLIMIT_AS, or memory. */
+UDMA_HIDDEN const char *udma__vm_strerror(int errnum);
+/* True if this process's mappings (*count) are at vm.max_map_count (*max). */
+UDMA_HIDDEN bool udma__map_count_full(unsigned long *count, unsigned long *max);
+
 /* ctx.c: run fn(ctx) at udma_ctx_destroy. Caller holds ctx->lock; once per layer. */
 UDMA_HIDDEN int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn);
 
@@ -158,6 +169,11 @@ UDMA_HIDDEN int udma__mem_available(int node, uint64_t *bytes, char *source, siz
 UDMA_HIDDEN int udma__check_page_size(size_t page_size); /* 0 (automatic), 4K or a size the kernel offers */
 UDMA_HIDDEN size_t udma__choose_page_size(size_t size, int node, bool strict, int *err);
 UDMA_HIDDEN unsigned udma__log2(size_t v);
+
+/* hugetlb_cgroup.c: true, with the limit, its cgroup and the fix in buf, if a
+ * hugetlb cgroup of this process (at fault time, or for reservations) leaves
+ * less than need bytes of page_size pages. */
+UDMA_HIDDEN bool udma__hugetlb_cgroup_limit(size_t page_size, size_t need, char *buf, size_t len);
 
 /* numa.c */
 UDMA_HIDDEN int udma__numa_check_node(int node);

@@ -113,6 +113,60 @@ int th_snapshot_compare(const struct th_snapshot *before, const char *what)
 	return -1;
 }
 
+static struct {
+	struct rlimit saved;
+	int *fds;
+	unsigned n;
+} exhausted;
+
+unsigned th_fds_free(void)
+{
+	struct rlimit rl;
+	unsigned n = 0;
+	rlim_t fd;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	for (fd = 0; fd < rl.rlim_cur; fd++)
+		n += fcntl((int)fd, F_GETFD) < 0;
+	return n;
+}
+
+void th_fds_exhaust(unsigned leave)
+{
+	struct rlimit rl;
+	int top = 0, fd, src = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	assert_true(src >= 0 && d);
+	while ((de = readdir(d)))
+		if (atoi(de->d_name) > top)
+			top = atoi(de->d_name);
+	closedir(d);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &exhausted.saved), 0);
+	rl = exhausted.saved;
+	rl.rlim_cur = (rlim_t)top + 1 + 16;
+	assert_true(rl.rlim_cur <= exhausted.saved.rlim_cur);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	exhausted.fds = malloc(rl.rlim_cur * sizeof(int));
+	assert_non_null(exhausted.fds);
+	exhausted.fds[0] = src;
+	exhausted.n = 1;
+	while ((fd = fcntl(src, F_DUPFD_CLOEXEC, 0)) >= 0)
+		exhausted.fds[exhausted.n++] = fd;
+	while (leave-- && exhausted.n > 1)
+		close(exhausted.fds[--exhausted.n]);
+}
+
+void th_fds_restore(void)
+{
+	while (exhausted.n)
+		close(exhausted.fds[--exhausted.n]);
+	free(exhausted.fds);
+	exhausted.fds = NULL;
+	setrlimit(RLIMIT_NOFILE, &exhausted.saved);
+}
+
 static struct th_snapshot test_start;
 
 int th_leak_setup(void **state)

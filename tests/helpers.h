@@ -55,6 +55,13 @@ struct th_fake_pool {
 int th_fake_hugepages(const struct th_fake_pool *pools, unsigned n, int (*fn)(void *), void *arg);
 /* In such a child: the value in a stand-in pool's file, or -1. */
 long th_fake_read(size_t page_size, const char *file);
+/* Use up this process's file descriptors but `leave`: RLIMIT_NOFILE lowered
+ * to a little above the fds open, every free one below it taken by a dup of
+ * one /dev/null fd. th_fds_restore closes them and puts the limit back. */
+void th_fds_exhaust(unsigned leave);
+void th_fds_restore(void);
+/* Free fds below RLIMIT_NOFILE. */
+unsigned th_fds_free(void);
 
 /* Physical address of va from a fresh pagemap read, 0 if not present or hidden. */
 uint64_t th_pagemap_pa(const void *va);

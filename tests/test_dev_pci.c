@@ -434,6 +434,59 @@ static void vfio_iommu_too_narrow(void **state)
 	udma_ctx_destroy(ctx);
 }
 
+/* Out of file descriptors part way through the sysfs walk: each failure is
+ * -EMFILE and says so (not "no UIO device", not "group not viable"), with
+ * nothing written; with enough fds, the verdict the tree calls for. */
+static void out_of_fds(struct udma_ctx *ctx, const char *spec, int verdict, const char *says)
+{
+	unsigned leave;
+
+	for (leave = 0; leave < 8; leave++) {
+		struct udma_dev *dev = (void *)1;
+		int rc;
+
+		th_fds_exhaust(leave);
+		rc = udma_dev_open(ctx, spec, &dev);
+		th_fds_restore();
+		assert_null(dev);
+		assert_untouched();
+		if (rc == -verdict && strstr(udma_last_error(), says))
+			return;
+		if (rc != -EMFILE || !strstr(udma_last_error(), "out of file descriptors"))
+			fail_msg("%s with %u fds free: expected -EMFILE naming the fds, got %d: %s", spec,
+				 leave, rc, udma_last_error());
+	}
+	fail_msg("%s: still out of fds with 7 free: %s", spec, udma_last_error());
+}
+
+static void uio_out_of_fds(void **state)
+{
+	struct udma_ctx *ctx;
+
+	(void)state;
+	ctx = pa_or_skip();
+	mk("bus/pci/drivers/%s", "uio_pci_generic");
+	link_to("../../drivers/uio_pci_generic", "bus/pci/devices/" ADDR "/driver");
+	mk("bus/pci/devices/" ADDR "/uio/%s", "uio0");
+	out_of_fds(ctx, "uio:" ADDR, ENOENT, "cannot open its config space"); /* the tree has none */
+	udma_ctx_destroy(ctx);
+}
+
+static void vfio_out_of_fds(void **state)
+{
+	static const char *const devs[] = {
+		"0000:00:05.0 e1000 0x020000",
+		"0000:00:06.0 shpchp 0x060400", /* a bridge: its class is read to know */
+	};
+	struct udma_ctx *ctx = ctx_new(UDMA_IOVA_VA);
+
+	(void)state;
+	mk("bus/pci/drivers/%s", "vfio-pci");
+	group_of(devs, sizeof(devs) / sizeof(devs[0]));
+	out_of_fds(ctx, "vfio:" ADDR, EBUSY, "1 other device(s) of it on a host driver (0000:00:05.0)");
+	udma_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +505,8 @@ int main(void)
 		tree_test(vfio_module_missing),
 		tree_test(vfio_group_not_viable),
 		tree_test(vfio_iommu_too_narrow),
+		tree_test(uio_out_of_fds),
+		tree_test(vfio_out_of_fds),
 	};
 
 	return cmocka_run_group_tests_name("dev_pci", tests, NULL, NULL);

@@ -116,18 +116,76 @@ static void parse_size(void **state)
 	static const struct {
 		const char *s;
 		size_t v;
-	} ok[] = {{"4096", 4096},      {"4K", 4096},	{"4k", 4096},	  {"2M", 2 << 20},
-		  {"64MiB", 64 << 20}, {"1G", 1 << 30}, {"1GB", 1 << 30}, {"0", 0}};
-	static const char *const bad[] = {"", "M", "-1", "12Q", "4 K", "99999999999999999999", "1X"};
+	} ok[] = {{"4096", 4096},
+		  {"4096B", 4096},
+		  {"4K", 4096},
+		  {"4k", 4096},
+		  {"4KB", 4096},
+		  {"4KiB", 4096},
+		  {"2M", 2 << 20},
+		  {"2m", 2 << 20},
+		  {"64MiB", 64 << 20},
+		  {"1G", 1 << 30},
+		  {"1GB", 1 << 30},
+		  {"1GiB", 1 << 30},
+		  {"3T", (size_t)3 << 40},
+		  {"0", 0},
+		  {"18446744073709551615", SIZE_MAX},
+		  {"16777215T", (size_t)16777215 << 40},
+		  {"17179869183G", (size_t)17179869183 << 30}};
+	/* A suffix is a unit, a unit with B or iB, or B: anything else, an 'i'
+	 * without its B included, is junk; and nothing past 2^64 - 1 bytes. */
+	static const char *const bad[] = {"",
+					  "M",
+					  "-1",
+					  "+1",
+					  "12Q",
+					  "4 K",
+					  "4K ",
+					  " 4K",
+					  "1X",
+					  "1Ki",
+					  "1ki",
+					  "4096i",
+					  "4096iB",
+					  "1KiBx",
+					  "1KBB",
+					  "1MiBB",
+					  "2MM",
+					  "1Kib",
+					  "1KIB",
+					  "1kb",
+					  "1K\n",
+					  "0x10",
+					  "1.5G",
+					  "1e3",
+					  "99999999999999999999",
+					  "18446744073709551616",
+					  "16777216T",
+					  "17179869184G"};
 	size_t v, i;
 
 	(void)state;
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		assert_int_equal(udma_parse_size(ok[i].s, &v), 0);
+		if (udma_parse_size(ok[i].s, &v))
+			fail_msg("'%s' refused: %s", ok[i].s, udma_last_error());
 		assert_int_equal(v, ok[i].v);
 	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 12345;
+		if (udma_parse_size(bad[i], &v) != -EINVAL)
+			fail_msg("'%s' accepted as %zu", bad[i], v);
 		th_assert_err(udma_parse_size(bad[i], &v), EINVAL);
+		assert_int_equal(v, 12345); /* untouched */
+		assert_null(strchr(udma_last_error(), '\n'));
+		if (!strchr(bad[i], '\n'))
+			assert_non_null(strstr(udma_last_error(), bad[i])); /* says what it refused */
+	}
+	/* the message says which: a suffix, or the size */
+	th_assert_err(udma_parse_size("1Ki", &v), EINVAL);
+	assert_non_null(strstr(udma_last_error(), "unknown suffix 'Ki'"));
+	th_assert_err(udma_parse_size("16777216T", &v), EINVAL);
+	assert_non_null(strstr(udma_last_error(), "too large"));
 	th_assert_err(udma_parse_size(NULL, &v), EINVAL);
 }
 

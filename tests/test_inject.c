@@ -634,6 +634,57 @@ static void test_auto_fallback_hugetlb_mmap(void **state)
 	auto_falls_back(INJ_MMAP, 2); /* 1: the PROT_NONE reservation, 2: the hugepages */
 }
 
+/* The same refusal, and then 4 KiB pages failing too (mlock2): the message
+ * keeps the hugepages' refusal as the first cause, not only the last. */
+static void auto_fallback_fails(enum inject_call call, int err, long arg, const char *first)
+{
+	struct udma_region_opts o = {.size = 4 << 20, .numa_node = UDMA_NUMA_ANY, .name = "fallback"};
+	struct udma_ctx *ctx;
+	struct udma_region *r = NULL;
+	unsigned nth = 0, i;
+
+	/* Two for the region, two more left free (not reserved) when it is refused. */
+	if (!th_hugepages_ensure(UDMA_PAGE_2M, 4))
+		skip();
+	assert_int_equal(udma_ctx_create(NULL, &ctx), 0);
+	/* Which call of the kind it is: the one with that key argument. */
+	inject_arm(call, 0, 0);
+	assert_int_equal(udma_region_create(ctx, &o, &r), 0);
+	inject_disarm_all();
+	assert_int_equal(udma_region_page_size(r), UDMA_PAGE_2M);
+	udma_region_destroy(r);
+	for (i = 1; i <= inject_calls(call) && !nth; i++)
+		if (inject_call_arg(call, i) == arg)
+			nth = i;
+	assert_int_not_equal(nth, 0);
+	inject_arm(call, nth, err);
+	inject_arm(INJ_MLOCK, 1, ENOMEM);
+	th_assert_err(udma_region_create(ctx, &o, &r), ENOMEM);
+	inject_disarm_all();
+	assert_int_equal(inject_failures(call), 1);
+	assert_int_equal(inject_failures(INJ_MLOCK), 1);
+	if (!strstr(udma_last_error(), first) || !strstr(udma_last_error(), "are free") ||
+	    !strstr(udma_last_error(), "; and 4 KiB pages failed: locking 4 MiB failed"))
+		fail_msg("the first cause ('%s') is not kept: %s", first, udma_last_error());
+	assert_null(udma_region_next(ctx, NULL));
+	udma_ctx_destroy(ctx);
+}
+
+/* MADV_POPULATE_WRITE answers EFAULT where a fault would raise SIGBUS (a
+ * hugetlb cgroup limit, no page on the bound node). */
+static void test_auto_fallback_fails_populate(void **state)
+{
+	(void)state;
+	auto_fallback_fails(INJ_MADVISE, EFAULT, MADV_POPULATE_WRITE,
+			    "2 MiB hugepages refused at fault time");
+}
+
+static void test_auto_fallback_fails_hugetlb_mmap(void **state)
+{
+	(void)state;
+	auto_fallback_fails(INJ_MMAP, ENOMEM, MAP_SHARED | MAP_FIXED, "2 MiB hugepages failed although");
+}
+
 static void test_iova_outside(void **state)
 {
 	struct udma_region_opts o = {
@@ -764,6 +815,8 @@ int main(void)
 		th_test(test_reserve_rolls_back_a_partial_grant),
 		th_test(test_auto_fallback_memfd),
 		th_test(test_auto_fallback_hugetlb_mmap),
+		th_test(test_auto_fallback_fails_populate),
+		th_test(test_auto_fallback_fails_hugetlb_mmap),
 
 		th_test(test_ctx_auto_profile),
 		th_test(test_ctx_auto_MMAP),

@@ -54,7 +54,10 @@ const char *udma_thp_mode(void);
 int udma_pfn_readable(void);
 /* Number of NUMA nodes (highest node + 1); 1 without NUMA support. */
 int udma_numa_nodes(void);
-/* Parse "4K", "2M", "1G", "64M", "4096" ... into bytes; negative errno on bad input. */
+/* Parse "4096", "4K", "2M", "1G", "64MiB", "1GB" ... into bytes: digits, then
+ * optionally K, M, G or T (either case) and optionally B or iB after it (or B
+ * alone). -EINVAL, with the reason, for any other suffix or a size that does
+ * not fit in size_t. */
 int udma_parse_size(const char *s, size_t *out);
 
 #pragma GCC visibility pop
