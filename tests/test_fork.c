@@ -403,6 +403,94 @@ static void fork_while_locked(void **state)
 	world_close(&w);
 }
 
+/* Regions, pools and heap blocks made and freed without pause, as forks land. */
+struct churn {
+	struct udma_ctx *ctx;
+	bool contig; /* PA mode: the contiguity search maps scratch files too */
+	volatile bool stop;
+};
+
+static void *churn(void *arg)
+{
+	struct churn *c = arg;
+	struct udma_region_opts ro = {
+		.size = 256 << 10, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY};
+	struct udma_pool_opts po = {.obj_size = 2048, .count = 64, .numa_node = UDMA_NUMA_ANY};
+	unsigned i;
+
+	for (i = 0; !c->stop; i++) {
+		struct udma_region *r;
+		struct udma_pool *p;
+		void *m;
+
+		ro.flags = (i & 1) ? UDMA_REGION_SHARED : (c->contig ? UDMA_REGION_CONTIG : 0);
+		if (udma_region_create(c->ctx, &ro, &r) == 0)
+			udma_region_destroy(r);
+		if (udma_pool_create(c->ctx, &po, &p) == 0)
+			udma_pool_destroy(p);
+		m = udma_malloc(c->ctx, 300 << 10, 0, NULL); /* a region of its own */
+		udma_free(c->ctx, m);
+	}
+	return NULL;
+}
+
+/* Exit code: 1 if a udma mapping came along, 2 if an fd is left after
+ * udma_ctx_destroy. */
+static int child_after_racing_fork(struct world *w)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+	int found = 0;
+
+	if (!f)
+		return 3;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "memfd:udma") || strstr(line, "[anon:udma:"))
+			found = 1;
+	fclose(f);
+	if (found)
+		return 1;
+	udma_ctx_destroy(w->ctx);
+	return only_fds_before(w) ? 0 : 2;
+}
+
+/* Forks while another thread is in the middle of making or unmaking regions:
+ * a child never gets a region's memory (not yet MADV_DONTFORK) nor an fd
+ * that its udma_ctx_destroy cannot find. */
+static void fork_while_creating(void **state)
+{
+	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
+	struct churn c = {.stop = false};
+#ifdef TH_UNDER_TSAN
+	unsigned i, forks = 50;
+#else
+	unsigned i, forks = 300;
+#endif
+	struct world w;
+	pthread_t t;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	w.nfds_before = list_fds(w.fds_before, 256);
+	assert_int_equal(udma_ctx_create(&co, &w.ctx), 0);
+	c.ctx = w.ctx;
+	c.contig = udma_ctx_iova_mode(w.ctx) == UDMA_IOVA_PA;
+	th_thread_start(&t, churn, &c);
+	for (i = 0; i < forks; i++) {
+		int rc = in_child(child_after_racing_fork, &w);
+
+		if (rc)
+			fail_msg("fork %u: the child %s", i,
+				 rc == 1 ? "had a udma region mapped" : "kept an fd after udma_ctx_destroy");
+		usleep(200);
+	}
+	c.stop = true;
+	pthread_join(t, NULL);
+	printf("  %u forks during region churn (%s mode): no child got a region or kept an fd\n", forks,
+	       c.contig ? "PA, CONTIG" : "VA");
+	udma_ctx_destroy(w.ctx);
+}
+
 /* Every fd udma opens is close-on-exec: nothing leaks into a program a
  * child execs. */
 static void fds_close_on_exec(void **state)
@@ -443,6 +531,7 @@ int main(void)
 		th_test(live_child_does_not_hold_device),
 		th_test(bar_not_inherited),
 		th_test(fork_while_locked),
+		th_test(fork_while_creating),
 		th_test(fds_close_on_exec),
 	};
 
