@@ -8,6 +8,7 @@
  * IOMMU.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -259,6 +261,41 @@ static int accept_driver(int lfd, bool peer_uid_set, uid_t peer_uid)
 	}
 }
 
+/* The driver's process, to notice its death even while a process it forked
+ * still holds a copy of the socket (the connection then never ends): -1
+ * without pidfds (Linux < 5.3), and then only the hang-up tells. */
+static int driver_pidfd(int conn, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	*pid = 0;
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -1;
+	*pid = cred.pid;
+	return (int)syscall(SYS_pidfd_open, cred.pid, 0);
+}
+
+/* Until the driver's connection has a message, ends, or its process dies:
+ * false in the last case. */
+static bool wait_driver(int conn, int pidfd, pid_t pid, bool verbose)
+{
+	struct pollfd pfd[2] = {{.fd = conn, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+
+	for (;;) {
+		int n = poll(pfd, pidfd >= 0 ? 2 : 1, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || pfd[0].revents)
+			return true; /* the read says what happened */
+		if (verbose)
+			fprintf(stderr, "udma-simd: the driver's process (pid %d) exited; device stopped\n",
+				(int)pid);
+		return false;
+	}
+}
+
 /* One request at a time, each answered, until the driver goes. */
 static int serve(int conn, struct simd_server *srv, bool verbose)
 {
@@ -266,14 +303,19 @@ static int serve(int conn, struct simd_server *srv, bool verbose)
 	struct simd_reply reply;
 	int fds[SIMD_MAX_FDS];
 	unsigned nfds;
+	pid_t pid;
+	int pidfd = driver_pidfd(conn, &pid), rc = 0;
 
 	for (;;) {
-		ssize_t n = simd_recv(conn, buf, sizeof(buf), fds, &nfds);
+		ssize_t n;
 
+		if (!wait_driver(conn, pidfd, pid, verbose))
+			break;
+		n = simd_recv(conn, buf, sizeof(buf), fds, &nfds);
 		if (n == 0 || n == -ECONNRESET) {
 			if (verbose)
 				fprintf(stderr, "udma-simd: the driver disconnected; device stopped\n");
-			return 0;
+			break;
 		}
 		if (n == -EMSGSIZE || n == -EBADMSG) {
 			/* Unreadable: say so (its seq is unknown) and go on. */
@@ -288,14 +330,18 @@ static int serve(int conn, struct simd_server *srv, bool verbose)
 					 : "message shorter than its header, or its length field is wrong");
 		} else if (n < 0) {
 			fprintf(stderr, "udma-simd: reading the socket: %s\n", strerror((int)-n));
-			return 1;
+			rc = 1;
+			break;
 		} else {
 			simd_server_handle(srv, buf, (size_t)n, fds, nfds, &reply);
 		}
 		if (simd_send(conn, &reply, sizeof(reply), NULL, 0) < 0)
-			return 0; /* the driver went away meanwhile */
+			break; /* the driver went away meanwhile */
 		report_lost(verbose);
 	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -308,6 +308,47 @@ static void live_child_does_not_hold_device(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* The driver: opens the device, forks a child that holds copies of every fd
+ * until the test lets it go, and dies without closing anything. */
+static int orphaning_driver(struct world *w)
+{
+	char spec[200];
+	struct udma_dev *dev;
+	struct udma_ctx *ctx;
+	pid_t kid;
+
+	snprintf(spec, sizeof(spec), "sim:orphan@%s", w->proc.sock);
+	if (udma_ctx_create(NULL, &ctx) || udma_dev_open(ctx, spec, &dev))
+		return 1;
+	kid = fork();
+	if (kid == 0) {
+		char c;
+
+		alarm(20);
+		_exit(read(w->fds_before[0], &c, 1) == 0 ? 0 : 1);
+	}
+	return kid > 0 ? 0 : 2;
+}
+
+/* A driver that dies without closing, leaving a child with copies of the
+ * socket: the device process still exits (it watches the driver's process,
+ * not only the connection). */
+static void orphaned_device_exits(void **state)
+{
+	int go[2];
+	struct world w;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	w.fds_before[0] = go[0]; /* the grandchild waits on it */
+	assert_int_equal(simd_spawn(&w.proc, NULL, NULL), 0);
+	assert_int_equal(in_child(orphaning_driver, &w), 0);
+	assert_int_equal(simd_reap(&w.proc, 3000), 0); /* exited by itself */
+	close(go[1]);				       /* the grandchild may go */
+	close(go[0]);
+}
+
 static int child_touch_bar(struct world *w)
 {
 	signal(SIGSEGV, SIG_DFL); /* cmocka's handler would go on running tests here */
@@ -529,6 +570,7 @@ int main(void)
 		th_test(inherited_calls_thread_device),
 		th_test(inherited_calls_process_device),
 		th_test(live_child_does_not_hold_device),
+		th_test(orphaned_device_exits),
 		th_test(bar_not_inherited),
 		th_test(fork_while_locked),
 		th_test(fork_while_creating),
