@@ -251,11 +251,10 @@ void udma_region_destroy(struct udma_region *r)
 		return;
 	ctx = r->ctx;
 	/* In a forked child the region is the parent's: udma_ctx_destroy
-	 * releases the child's copy. */
-	if (udma__inherited(ctx)) {
-		udma__err_inherited(ctx, "udma_region_destroy");
+	 * releases the child's copy (quietly: pools and the heap call this
+	 * while it does). */
+	if (udma__inherited(ctx))
 		return;
-	}
 	udma__fork_hold();
 	pthread_mutex_lock(&ctx->lock);
 	udma__dev_region_removed(ctx, r); /* devices first: they translate through the map */
