@@ -253,10 +253,8 @@ static __attribute__((noinline)) void *get_one_slow(struct udma_pool *p)
 
 void *udma_pool_get(struct udma_pool *p)
 {
-	if (pool_inherited(p)) {
-		udma__err_inherited(p->ctx, "udma_pool_get");
-		return NULL;
-	}
+	/* In a forked child the cache memo never matches (fork.c resets it), so
+	 * an inherited pool is refused below, off the cached fast path. */
 	if (likely(p->mode == POOL_CACHED)) {
 		struct pool_cache *c = cache_of(p);
 
@@ -269,6 +267,10 @@ void *udma_pool_get(struct udma_pool *p)
 				return c->objs[len - 1];
 			}
 		}
+	}
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_get");
+		return NULL;
 	}
 	if (likely(p->mode == POOL_DIRECT)) {
 		struct pool_store *s = &p->store;
@@ -300,11 +302,7 @@ static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *ob
 
 void udma_pool_put(struct udma_pool *p, void *obj)
 {
-	if (pool_inherited(p)) {
-		udma__err_inherited(p->ctx, "udma_pool_put");
-		return;
-	}
-	if (likely(p->mode == POOL_CACHED)) {
+	if (likely(p->mode == POOL_CACHED)) { /* never in a forked child: see udma_pool_get */
 		struct pool_cache *c = cache_of(p);
 
 		if (likely(c != NULL)) {
@@ -317,7 +315,12 @@ void udma_pool_put(struct udma_pool *p, void *obj)
 				return;
 			}
 		}
-	} else if (likely(p->mode == POOL_DIRECT)) {
+	}
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_put");
+		return;
+	}
+	if (likely(p->mode == POOL_DIRECT)) {
 		struct pool_store *s = &p->store;
 		uint64_t w;
 

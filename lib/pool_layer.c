@@ -260,10 +260,13 @@ static struct pool_thread *thread_record(struct udma_pool_layer *l)
 struct pool_cache *udma__pool_cache_slow(struct udma_pool *p)
 {
 	struct udma_pool_layer *l = p->layer;
-	struct pool_thread *pt = thread_record(l);
+	struct pool_thread *pt;
 	struct pool_cache *c;
 	size_t bytes;
 
+	if (pool_inherited(p))
+		return NULL; /* a forked child's: the caller refuses it */
+	pt = thread_record(l);
 	if (!pt)
 		return NULL;
 	if (p->id < pt->ncaches && (c = ld(&pt->caches[p->id])))
