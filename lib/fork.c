@@ -29,7 +29,20 @@ static int registered_rc;
 /* Held (shared) while a region or device is half made or half gone, so a fork
  * waits for it: a child never inherits a mapping not yet MADV_DONTFORK, or an
  * fd that is on no list its udma_ctx_destroy walks. */
-static pthread_rwlock_t making = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_rwlock_t making;
+
+static void making_init(void)
+{
+	pthread_rwlockattr_t a;
+
+	/* A waiting fork goes before new holders: were readers first, threads
+	 * making regions without pause could keep a fork waiting for ever.
+	 * Holds never nest, so a writer-first lock cannot deadlock on them. */
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&making, &a);
+	pthread_rwlockattr_destroy(&a);
+}
 
 void udma__fork_hold(void)
 {
@@ -53,7 +66,7 @@ static void in_parent(void)
 
 static void in_child(void)
 {
-	pthread_rwlock_init(&making, NULL); /* the child's thread is not its writer */
+	making_init(); /* held by the parent's forking thread, which this one is not */
 	udma__forks++;
 	/* The forking thread's memos point into inherited state: forget them,
 	 * so the fast paths of a context made in the child start afresh. */
@@ -66,6 +79,7 @@ static void in_child(void)
 
 static void register_handler(void)
 {
+	making_init();
 	registered_rc = pthread_atfork(before_fork, in_parent, in_child);
 }
 

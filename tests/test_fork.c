@@ -495,20 +495,20 @@ static int child_after_racing_fork(struct world *w)
 	return only_fds_before(w) ? 0 : 2;
 }
 
-/* Forks while another thread is in the middle of making or unmaking regions:
+/* Forks while three threads are in the middle of making or unmaking regions:
  * a child never gets a region's memory (not yet MADV_DONTFORK) nor an fd
- * that its udma_ctx_destroy cannot find. */
+ * that its udma_ctx_destroy cannot find, and every fork gets in. */
 static void fork_while_creating(void **state)
 {
 	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
 	struct churn c = {.stop = false};
+	pthread_t t[3];
 #ifdef TH_UNDER_TSAN
 	unsigned i, forks = 50;
 #else
 	unsigned i, forks = 300;
 #endif
 	struct world w;
-	pthread_t t;
 
 	(void)state;
 	memset(&w, 0, sizeof(w));
@@ -516,7 +516,9 @@ static void fork_while_creating(void **state)
 	assert_int_equal(udma_ctx_create(&co, &w.ctx), 0);
 	c.ctx = w.ctx;
 	c.contig = udma_ctx_iova_mode(w.ctx) == UDMA_IOVA_PA;
-	th_thread_start(&t, churn, &c);
+	for (i = 0; i < 3; i++) /* never a pause between them: a fork must still get in */
+		th_thread_start(&t[i], churn, &c);
+	alarm(300); /* a fork that never gets in is a hang: fail loudly */
 	for (i = 0; i < forks; i++) {
 		int rc = in_child(child_after_racing_fork, &w);
 
@@ -525,8 +527,10 @@ static void fork_while_creating(void **state)
 				 rc == 1 ? "had a udma region mapped" : "kept an fd after udma_ctx_destroy");
 		usleep(200);
 	}
+	alarm(0);
 	c.stop = true;
-	pthread_join(t, NULL);
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
 	printf("  %u forks during region churn (%s mode): no child got a region or kept an fd\n", forks,
 	       c.contig ? "PA, CONTIG" : "VA");
 	udma_ctx_destroy(w.ctx);
