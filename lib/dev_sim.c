@@ -93,7 +93,8 @@ static int sim_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	rc = pthread_create(&s->thread, &attr, sim_thread, s);
 	pthread_attr_destroy(&attr);
 	if (rc) {
-		rc = udma__err(rc, "sim:%s: cannot start the device thread: %s", a->name, udma__strerror(rc));
+		rc = udma__err(rc, "sim:%s: cannot start the device thread: %s", a->name,
+			       udma__thread_strerror(rc));
 		goto fail;
 	}
 	s->running = true;

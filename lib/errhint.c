@@ -154,3 +154,28 @@ const char *udma__vm_strerror(int errnum)
 	errno = saved;
 	return text;
 }
+
+const char *udma__thread_strerror(int errnum)
+{
+	unsigned long count, max;
+	struct rlimit rl;
+	int saved = errno;
+
+	if (errnum != EAGAIN)
+		return udma__strerror(errnum);
+	/* pthread_create says EAGAIN also when its stack cannot be mapped. */
+	if (udma__map_count_full(&count, &max) ||
+	    (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY))
+		return udma__vm_strerror(ENOMEM);
+	if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(text, sizeof(text),
+			 "%s: the thread limits: RLIMIT_NPROC (ulimit -u) %llu for this user, "
+			 "kernel.threads-max %lu",
+			 strerror(errnum), (unsigned long long)rl.rlim_cur,
+			 proc_ulong("/proc/sys/kernel/threads-max"));
+	else
+		snprintf(text, sizeof(text), "%s: the thread limit kernel.threads-max (%lu) or pid_max",
+			 strerror(errnum), proc_ulong("/proc/sys/kernel/threads-max"));
+	errno = saved;
+	return text;
+}

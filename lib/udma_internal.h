@@ -101,6 +101,9 @@ UDMA_HIDDEN const char *udma__strerror(int errnum);
  * mlock, mbind): its ENOMEM is told apart into the vm.max_map_count limit
  * (named with the sysctl), RLIMIT_AS, or memory. */
 UDMA_HIDDEN const char *udma__vm_strerror(int errnum);
+/* The same after pthread_create: its EAGAIN is a stack it could not map (as
+ * above) or a thread limit (named). */
+UDMA_HIDDEN const char *udma__thread_strerror(int errnum);
 /* True if this process's mappings (*count) are at vm.max_map_count (*max). */
 UDMA_HIDDEN bool udma__map_count_full(unsigned long *count, unsigned long *max);
 

@@ -201,6 +201,24 @@ static int map_limited(int rc, unsigned long before, const char *what, unsigned 
 	return 0;
 }
 
+/* A device in a thread (its BAR and its stack are mappings): fails naming
+ * vm.max_map_count, or works. */
+static int device_limited(struct udma_ctx *ctx, unsigned *failed)
+{
+	struct udma_dev *dev;
+	int rc = udma_dev_open(ctx, "sim:limits", &dev);
+
+	if (rc == 0) {
+		udma_dev_close(dev);
+		return 0;
+	}
+	CHILD_CHECK(rc == -ENOMEM || rc == -EAGAIN, "udma_dev_open: expected -ENOMEM or -EAGAIN, got %d", rc);
+	CHILD_CHECK(strstr(udma_last_error(), "vm.max_map_count"),
+		    "udma_dev_open: the message does not name vm.max_map_count");
+	++*failed;
+	return 0;
+}
+
 /* Fill the mapping table with one-page mappings of alternating protection
  * (so none merge) until the kernel refuses one, then free them one by one:
  * region and context creation fail naming the limit until there is room. */
@@ -208,7 +226,7 @@ static int map_count_child(void *arg)
 {
 	size_t page_size = *(size_t *)arg, cap = max_map_count() + 16, n = 0, i;
 	void **maps = malloc(cap * sizeof(*maps));
-	unsigned failed_region = 0, failed_ctx = 0;
+	unsigned failed_region = 0, failed_ctx = 0, failed_dev = 0;
 	struct udma_ctx *ctx;
 	struct udma_region *r;
 	int done = 0;
@@ -240,13 +258,15 @@ static int map_count_child(void *arg)
 			return 1;
 		if (rc == 0)
 			udma_ctx_destroy(other);
+		if (device_limited(ctx, &failed_dev))
+			return 1;
 		munmap(maps[--n], 4096);
 	}
 	CHILD_CHECK(done, "region creation still fails with 64 mappings freed");
 	CHILD_CHECK(failed_region > 0 && failed_ctx > 0, "nothing failed at the limit (%u, %u)",
 		    failed_region, failed_ctx);
-	printf("# at vm.max_map_count: %u region and %u context creations refused, then room\n",
-	       failed_region, failed_ctx);
+	printf("# at vm.max_map_count: %u region, %u context and %u device creations refused, then room\n",
+	       failed_region, failed_ctx, failed_dev);
 	while (n)
 		munmap(maps[--n], 4096);
 	free(maps);
