@@ -26,47 +26,55 @@ unsigned udma__forks;
 
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
 static int registered_rc;
-/* Held (shared) while a region or device is half made or half gone, so a fork
- * waits for it: a child never inherits a mapping not yet MADV_DONTFORK, or an
- * fd that is on no list its udma_ctx_destroy walks. */
-static pthread_rwlock_t making;
-
-static void making_init(void)
-{
-	pthread_rwlockattr_t a;
-
-	/* A waiting fork goes before new holders: were readers first, threads
-	 * making regions without pause could keep a fork waiting for ever.
-	 * Holds never nest, so a writer-first lock cannot deadlock on them. */
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&making, &a);
-	pthread_rwlockattr_destroy(&a);
-}
+/* A fork waits while a region or device is half made or half gone: a child
+ * never inherits a mapping not yet MADV_DONTFORK, or an fd that is on no list
+ * its udma_ctx_destroy walks. Makers count themselves in; a fork, once
+ * pending, lets no new one in (so makers without pause cannot hold it off)
+ * and waits for the count to drop to zero, keeping the lock across the fork. */
+static pthread_mutex_t making_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t making_cond = PTHREAD_COND_INITIALIZER;
+static unsigned makers;
+static bool fork_pending;
 
 void udma__fork_hold(void)
 {
-	pthread_rwlock_rdlock(&making);
+	pthread_mutex_lock(&making_lock);
+	while (fork_pending)
+		pthread_cond_wait(&making_cond, &making_lock);
+	makers++;
+	pthread_mutex_unlock(&making_lock);
 }
 
 void udma__fork_release(void)
 {
-	pthread_rwlock_unlock(&making);
+	pthread_mutex_lock(&making_lock);
+	if (--makers == 0 && fork_pending)
+		pthread_cond_broadcast(&making_cond);
+	pthread_mutex_unlock(&making_lock);
 }
 
 static void before_fork(void)
 {
-	pthread_rwlock_wrlock(&making);
+	pthread_mutex_lock(&making_lock);
+	fork_pending = true;
+	while (makers)
+		pthread_cond_wait(&making_cond, &making_lock);
 }
 
 static void in_parent(void)
 {
-	pthread_rwlock_unlock(&making);
+	fork_pending = false;
+	pthread_cond_broadcast(&making_cond);
+	pthread_mutex_unlock(&making_lock);
 }
 
 static void in_child(void)
 {
-	making_init(); /* held by the parent's forking thread, which this one is not */
+	/* Only this thread came along: no maker, and the lock is this thread's. */
+	makers = 0;
+	fork_pending = false;
+	pthread_cond_init(&making_cond, NULL);
+	pthread_mutex_unlock(&making_lock);
 	udma__forks++;
 	/* The forking thread's memos point into inherited state: forget them,
 	 * so the fast paths of a context made in the child start afresh. */
@@ -79,7 +87,6 @@ static void in_child(void)
 
 static void register_handler(void)
 {
-	making_init();
 	registered_rc = pthread_atfork(before_fork, in_parent, in_child);
 }
 

@@ -448,7 +448,7 @@ static void fork_while_locked(void **state)
 struct churn {
 	struct udma_ctx *ctx;
 	bool contig; /* PA mode: the contiguity search maps scratch files too */
-	volatile bool stop;
+	_Atomic bool stop;
 };
 
 static void *churn(void *arg)
@@ -501,7 +501,7 @@ static int child_after_racing_fork(struct world *w)
 static void fork_while_creating(void **state)
 {
 	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
-	struct churn c = {.stop = false};
+	struct churn c = {.contig = false};
 	pthread_t t[3];
 #ifdef TH_UNDER_TSAN
 	unsigned i, forks = 50;
