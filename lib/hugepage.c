@@ -78,6 +78,10 @@ int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *
 	char path[160];
 	int rc;
 
+	if (!out)
+		return udma__err(
+			EINVAL,
+			"udma_hugepage_count: out is NULL (pass a struct udma_hugepage_count to fill)");
 	memset(out, 0, sizeof(*out));
 	hp_path(path, sizeof(path), page_size, node, "nr_hugepages");
 	rc = read_ulong(path, &out->total);
@@ -118,36 +122,44 @@ long udma_hugepage_available(size_t page_size, int node)
 	return (long)(c.free < sys ? c.free : sys);
 }
 
-/* Adding `more` pages of page_size to a pool must fit in the memory the
- * kernel could still give: checked before anything is written. */
-static int check_growth(size_t page_size, int node, unsigned long more)
+/* Adding `more` pages of page_size to a pool of `now` must fit in 90% of the
+ * memory the kernel could still give (the rest is left for everything else):
+ * checked before anything is written. */
+static int check_growth(size_t page_size, int node, unsigned long now, unsigned long more)
 {
 	char src[160], ps[32], need[32];
-	uint64_t avail, bytes;
+	uint64_t avail, bytes, room;
 	int rc;
 
 	if (!more)
 		return 0;
 	if ((rc = udma__mem_available(node, &avail, src, sizeof(src))))
 		return rc;
-	if (!__builtin_mul_overflow((uint64_t)more, (uint64_t)page_size, &bytes) && bytes <= avail)
+	room = avail - avail / 10;
+	if (!__builtin_mul_overflow((uint64_t)more, (uint64_t)page_size, &bytes) && bytes <= room)
 		return 0;
 	if (bytes / page_size == more)
 		udma__fmt_size(bytes, need, sizeof(need));
 	else
 		snprintf(need, sizeof(need), "more than 16 EiB");
 	return udma__err(ENOMEM,
-			 "%lu more %s hugepages need %s, more than the %llu MiB the kernel could still "
-			 "give%s (%s): nothing was changed; ask for at most %llu pages",
+			 "%lu more %s hugepages need %s, more than 90%% of the %llu MiB the kernel could "
+			 "still give%s (%s; a tenth is left for everything else): nothing was changed; ask "
+			 "for at most %llu more pages (a pool of at most %llu)",
 			 more, udma__fmt_size(page_size, ps, sizeof(ps)), need,
 			 (unsigned long long)(avail >> 20), node == UDMA_NUMA_ANY ? "" : " on that node", src,
-			 (unsigned long long)(avail / page_size));
+			 (unsigned long long)(room / page_size),
+			 (unsigned long long)now + (unsigned long long)(room / page_size));
 }
 
-long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
+/* Resize a pool that was `base` when the caller looked to `count`: the pool
+ * is read again just before writing, and if others resized it meanwhile the
+ * change asked (count - base) is applied to what is there now, so their
+ * change is kept. The new total the kernel has, or a negative errno. */
+static long resize(size_t page_size, int node, unsigned long base, unsigned long count)
 {
 	char path[160], val[32];
-	unsigned long now;
+	unsigned long now, target = count;
 	int fd, len, rc;
 
 	hp_path(path, sizeof(path), page_size, node, "nr_hugepages");
@@ -156,7 +168,12 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 		return udma__err(-rc, "cannot read %s: %s (does the kernel offer %zu kB pages%s?)", path,
 				 strerror(-rc), page_size >> 10,
 				 node == UDMA_NUMA_ANY ? "" : " on that node");
-	if (count > now && (rc = check_growth(page_size, node, count - now)))
+	if (now != base && count >= base && __builtin_add_overflow(now, count - base, &target))
+		return udma__err(EOVERFLOW, "a pool of %lu + %lu hugepages does not fit a count", now,
+				 count - base);
+	if (now != base && count < base)
+		target = now > base - count ? now - (base - count) : 0;
+	if (target > now && (rc = check_growth(page_size, node, now, target - now)))
 		return rc;
 	/* O_TRUNC as a shell's `>` does: the value written is the whole file
 	 * (sysfs ignores it; a stand-in made of plain files needs it). */
@@ -165,13 +182,14 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 		rc = errno;
 		if (rc == EACCES || rc == EPERM || rc == EROFS)
 			return udma__err(
-				rc, "cannot write %s: reserving hugepages needs root (run with sudo)", path);
+				rc, "cannot write %s: resizing a hugepage pool needs root (run with sudo)",
+				path);
 		if (rc == ENOENT)
 			return udma__err(rc, "cannot open %s: the kernel offers no %zu kB pages%s", path,
 					 page_size >> 10, node == UDMA_NUMA_ANY ? "" : " on that node");
 		return udma__err(rc, "cannot open %s: %s", path, udma__strerror(rc));
 	}
-	len = snprintf(val, sizeof(val), "%lu", count);
+	len = snprintf(val, sizeof(val), "%lu", target);
 	if (write(fd, val, (size_t)len) != len) {
 		rc = errno;
 		close(fd);
@@ -182,6 +200,16 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
 	if (rc)
 		return udma__err(-rc, "cannot read back %s: %s", path, udma__strerror(-rc));
 	return (long)now;
+}
+
+long udma_hugepage_set_total(size_t page_size, int node, unsigned long count)
+{
+	struct udma_hugepage_count c;
+	int rc = udma_hugepage_count(page_size, node, &c);
+
+	if (rc)
+		return rc;
+	return resize(page_size, node, c.total, count);
 }
 
 int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsigned long *added)
@@ -201,12 +229,12 @@ int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsig
 	if ((rc = udma_hugepage_count(page_size, node, &c)))
 		return rc;
 	more = count - (unsigned long)avail;
-	if ((rc = check_growth(page_size, node, more)))
+	if ((rc = check_growth(page_size, node, c.total, more)))
 		return rc;
 	if (__builtin_add_overflow(c.total, more, &target))
 		return udma__err(EOVERFLOW, "a pool of %lu + %lu hugepages does not fit a count", c.total,
 				 more);
-	got = udma_hugepage_set_total(page_size, node, target);
+	got = resize(page_size, node, c.total, target);
 	if (got < 0)
 		return (int)got;
 	gave = (unsigned long)got > c.total ? (unsigned long)got - c.total : 0;
@@ -242,7 +270,14 @@ int udma_hugepage_unreserve(size_t page_size, int node, unsigned long added)
 		return 0;
 	if ((rc = udma_hugepage_count(page_size, node, &c)))
 		return rc;
-	got = udma_hugepage_set_total(page_size, node, c.total > added ? c.total - added : 0);
+	/* More than the pool holds was never added by udma_hugepage_reserve:
+	 * taking it back would empty the pool of others' pages too. */
+	if (added > c.total)
+		return udma__err(EINVAL,
+				 "cannot take back %lu hugepages: the pool has only %lu (pass the count "
+				 "udma_hugepage_reserve added; nothing was changed)",
+				 added, c.total);
+	got = resize(page_size, node, c.total, c.total - added);
 	return got < 0 ? (int)got : 0;
 }
 

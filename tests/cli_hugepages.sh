@@ -9,6 +9,12 @@
 #   directory), never pages in use, never below what others had; --release
 #   SIZE gives back an amount; --release-all empties the pool's free pages;
 #   a record that is damaged or in a directory that is not private is refused.
+# - one operation per call (two are a usage error, exit 2);
+# - the record: a FIFO or a link in its place is refused, never waited on or
+#   followed; a leftover temporary file is not reused; a record from another
+#   boot (or of none) is ignored, saying so; an out-of-range count is damage;
+# - --reserve --node N tells to release with --node N, and that works;
+# - as nobody, --release and --release-all say root is needed (not "reserving").
 # As root these run in a mount namespace of their own where
 # /sys/kernel/mm/hugepages is a stand-in made of plain files, so no real pool
 # is ever touched, even by a udma that got the bounds wrong. Then a round trip
@@ -40,6 +46,18 @@ check "--reserve 0 is refused (exit 2)" test $? -eq 2
 check "--release 0 is refused (exit 2)" test $? -eq 2
 "$udma" hugepages --release 12Q >"$tmp/out" 2>"$tmp/err"
 check "--release 12Q is refused (exit 2)" test $? -eq 2
+for ops in "--release 2M --release-all" "--reserve 4M --release" "--release-all --status" "--status --reserve 2M"; do
+	# shellcheck disable=SC2086 # ops is split on purpose
+	"$udma" hugepages $ops >"$tmp/out" 2>"$tmp/err"
+	check "$ops: refused, one operation at a time (exit 2)" \
+		sh -c "[ $? = 2 ] && grep -q 'one operation at a time' '$tmp/err' && grep -q usage '$tmp/err'"
+done
+"$udma" hugepages --json --reserve 4M --release-all >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "--json --reserve 4M --release-all: exit 2, a JSON error" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert sys.argv[2] == "2" and d["ok"] is False and "one operation at a time" in d["error"], d' "$tmp/out" $rc
 
 # ---- the stand-in pools ------------------------------------------------------
 
@@ -53,11 +71,40 @@ pool() {
 	echo 0 >"$d/surplus_hugepages"
 }
 nr() { cat "$tmp/hp/hugepages-${1}kB/nr_hugepages"; }
+# npool KB TOTAL FREE: the same for the stand-in of node 0's pool.
+npool() {
+	d=$tmp/node0/hugepages-${1}kB
+	mkdir -p "$d"
+	echo "$2" >"$d/nr_hugepages"
+	echo "$3" >"$d/free_hugepages"
+	echo 0 >"$d/surplus_hugepages"
+}
+nnr() { cat "$tmp/node0/hugepages-${1}kB/nr_hugepages"; }
+node0=/sys/devices/system/node/node0/hugepages
 # fake ARGS...: udma ARGS with the stand-in in place of /sys/kernel/mm/hugepages.
 # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
 fake() {
 	unshare -m sh -c 'mount --bind "$0" /sys/kernel/mm/hugepages && exec "$@"' "$tmp/hp" "$udma" "$@"
 }
+# fake_timed ARGS...: fake, killed after 20 s (for what used to hang).
+# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+fake_timed() {
+	timeout 20 unshare -m sh -c 'mount --bind "$0" /sys/kernel/mm/hugepages && exec "$@"' "$tmp/hp" "$udma" "$@"
+}
+# fake_node ARGS...: the same, with node 0's pools a stand-in too.
+# shellcheck disable=SC2016 # $0, $1 and $@ are the inner shell's
+fake_node() {
+	unshare -m sh -c 'mount --bind "$0" /sys/kernel/mm/hugepages && mount --bind "$1" '$node0' && shift &&
+		exec "$@"' "$tmp/hp" "$tmp/node0" "$udma" "$@"
+}
+# fake_nobody DIR ARGS...: fake, as nobody, with its record in DIR.
+# shellcheck disable=SC2016 # $0, $1 and $@ are the inner shell's
+fake_nobody() {
+	unshare -m sh -c 'mount --bind "$0" /sys/kernel/mm/hugepages && shift &&
+		exec setpriv --reuid=65534 --regid=65534 --clear-groups env UDMA_RUN_DIR="$0" "$@"' \
+		"$tmp/hp" "$@"
+}
+boot=$(cat /proc/sys/kernel/random/boot_id)
 # json_is FILE EXPR: the JSON document in FILE satisfies the Python expression (d is the document).
 json_is() {
 	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert eval(sys.argv[2]), d' "$1" "$2" \
@@ -107,8 +154,9 @@ fake hugepages --reserve 40M --json >"$tmp/out" 2>"$tmp/err"
 check "--reserve 40M with 10 free: adds the 10 missing" json_is "$tmp/out" \
 	"d['ok'] and d['op'] == 'reserved' and d['asked'] == 20 and d['added'] == 10 and d['recorded'] == 10"
 check "... the pool is 20" test "$(nr 2048)" = 20
-check "... the record says 10 of udma's, 10 of others'" test "$(record)" = "pages 10
-others 10"
+check "... the record says 10 of udma's, 10 of others', this boot" test "$(record)" = "pages 10
+others 10
+boot $boot"
 check "... in a 0700 directory, a 0600 file" test "$(stat -c %a "$UDMA_RUN_DIR")" = 700 -a \
 	"$(stat -c %a "$UDMA_RUN_DIR/hugepages-2048kB")" = 600
 
@@ -130,7 +178,7 @@ check "... the pool is back to the others' 10" test "$(nr 2048)" = 10
 check "... and the record is gone" test ! -e "$UDMA_RUN_DIR/hugepages-2048kB"
 
 # The pool shrank below the record: never below what others had.
-printf 'pages 99\nothers 4\n' >"$UDMA_RUN_DIR/hugepages-2048kB"
+printf 'pages 99\nothers 4\nboot %s\n' "$boot" >"$UDMA_RUN_DIR/hugepages-2048kB"
 pool 2048 10 10
 fake hugepages --release >"$tmp/out" 2>"$tmp/err"
 check "a record larger than the pool: gives back only what is above the others' 4" test "$(nr 2048)" = 4
@@ -149,6 +197,80 @@ chmod 755 "$UDMA_RUN_DIR"
 fake hugepages --reserve 4M >"$tmp/out" 2>"$tmp/err"
 check "a record directory others can read is refused" sh -c "[ $? = 1 ] && grep -q 'is not private' '$tmp/err'"
 chmod 700 "$UDMA_RUN_DIR"
+
+# The record is a regular file or nothing: never a FIFO to wait on, a link to follow.
+rec=$UDMA_RUN_DIR/hugepages-2048kB
+pool 2048 10 10
+mkfifo "$rec"
+fake_timed hugepages --release >"$tmp/out" 2>"$tmp/err"
+check "a FIFO as the record: refused at once (exit 1), not waited on" \
+	sh -c "[ $? = 1 ] && grep -q 'is not a regular file: remove it' '$tmp/err'"
+rm -f "$rec"
+ln -s "$tmp/elsewhere" "$rec"
+printf 'pages 10\nothers 0\nboot %s\n' "$boot" >"$tmp/elsewhere"
+fake hugepages --release >"$tmp/out" 2>"$tmp/err"
+check "a link as the record: refused, not followed" \
+	sh -c "[ $? = 1 ] && grep -q 'is not a regular file' '$tmp/err' && [ $(nr 2048) = 10 ]"
+rm -f "$rec"
+# Leftovers where an earlier udma wrote its new record: a FIFO, a link.
+mkfifo "$UDMA_RUN_DIR/.hugepages-2048kB.new"
+ln -s /dev/null "$UDMA_RUN_DIR/.hugepages-2048kB.new.XXXXXX"
+fake_timed hugepages --reserve 24M >"$tmp/out" 2>"$tmp/err"
+check "a FIFO left as .hugepages-2048kB.new: --reserve does not hang, and records what it added" \
+	sh -c "[ $? = 0 ] && [ $(nr 2048) = 12 ] && grep -q '^pages 2$' '$rec'"
+rm -f "$UDMA_RUN_DIR/.hugepages-2048kB.new"
+ln -s "$tmp/elsewhere" "$UDMA_RUN_DIR/.hugepages-2048kB.new"
+pool 2048 12 12
+fake hugepages --reserve 28M >"$tmp/out" 2>"$tmp/err"
+check "a link left as .hugepages-2048kB.new: the pages added are on the record" \
+	sh -c "[ $? = 0 ] && [ $(nr 2048) = 14 ] && grep -q '^pages 4$' '$rec'"
+rm -f "$UDMA_RUN_DIR/.hugepages-2048kB.new" "$UDMA_RUN_DIR/.hugepages-2048kB.new.XXXXXX" "$rec"
+check "... and no temporary file is left behind" test -z "$(ls -A "$UDMA_RUN_DIR")"
+
+# A record from another boot, or from a udma that did not say which: its pages
+# went with that boot, so the pool's pages now are others'.
+for old in "another boot" "no boot"; do
+	pool 2048 64 64
+	printf 'pages 10\nothers 0\n' >"$rec"
+	[ "$old" = "another boot" ] && echo "boot 00000000-0000-0000-0000-000000000000" >>"$rec"
+	fake hugepages --release >"$tmp/out" 2>"$tmp/err"
+	check "a record of $old: ignored, saying so; the pool stays 64" \
+		sh -c "[ $? = 0 ] && [ $(nr 2048) = 64 ] && grep -q 'from an earlier boot: ignored' '$tmp/out'"
+done
+check "... and that record is gone" test ! -e "$rec"
+pool 2048 64 64
+printf 'pages 18446744073709551616\nothers 0\n' >"$rec"
+fake hugepages --release >"$tmp/out" 2>"$tmp/err"
+check "a count out of range is damage, not clamped; the pool stays 64" \
+	sh -c "[ $? = 1 ] && grep -q 'is damaged' '$tmp/err' && [ $(nr 2048) = 64 ]"
+rm -f "$rec"
+
+# Per node: the hint names the node, and releasing as it says gives the pages back.
+if [ -d $node0 ]; then
+	pool 2048 0 0
+	npool 2048 0 0
+	npool 1048576 0 0
+	fake_node hugepages --reserve 8M --node 0 >"$tmp/out" 2>"$tmp/err"
+	check "--reserve 8M --node 0: the hint says --release --node 0" grep -q "udma hugepages --release --node 0)" "$tmp/out"
+	# The kernel counts a node's pages in the whole pool too: the stand-in does it by hand.
+	pool 2048 "$(nnr 2048)" "$(nnr 2048)"
+	npool 2048 "$(nnr 2048)" "$(nnr 2048)"
+	fake_node hugepages --release --node 0 >"$tmp/out" 2>"$tmp/err"
+	check "... and that gives the 4 pages back" sh -c "[ $? = 0 ] && [ $(nnr 2048) = 0 ] && grep -q '4 given back' '$tmp/out'"
+else
+	ok "per-node hint # skip: no $node0"
+fi
+
+# As nobody: releasing needs root, and says so (not "reserving").
+setpriv --reuid=65534 --regid=65534 --clear-groups env UDMA_RUN_DIR="$UDMA_RUN_DIR" \
+	"$udma" hugepages --release >"$tmp/out" 2>"$tmp/err"
+check "--release as nobody: releasing needs root" sh -c "[ $? = 1 ] && grep -q 'releasing hugepages needs root' '$tmp/err'"
+nobody_dir=$(mktemp -d) && chown 65534 "$nobody_dir"
+pool 2048 10 10
+fake_nobody "$nobody_dir" "$udma" hugepages --release-all >"$tmp/out" 2>"$tmp/err"
+check "--release-all as nobody: needs root, not 'reserving'" \
+	sh -c "[ $? = 1 ] && grep -q 'needs root' '$tmp/err' && ! grep -q reserving '$tmp/err' && [ $(nr 2048) = 10 ]"
+rm -rf "$nobody_dir"
 
 # udma info says how to get hugepages when none are free.
 pool 2048 0 0

@@ -51,6 +51,20 @@ static void counts_and_reservation(void **state)
 	}
 }
 
+/* MemAvailable of /proc/meminfo, in 2 MiB pages (0 if unknown). */
+static unsigned long mem_available_pages(void)
+{
+	unsigned long kb = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "MemAvailable: %lu kB", &kb);
+	if (f)
+		fclose(f);
+	return (kb << 10) / UDMA_PAGE_2M;
+}
+
 /* In a stand-in: reservations beyond the memory the kernel could still give
  * are refused, with the figures, before anything is written. */
 static int refuse_beyond_memory(void *arg)
@@ -84,6 +98,15 @@ static int refuse_beyond_memory(void *arg)
 	if (th_fake_read(UDMA_PAGE_2M, "nr_hugepages") != 0 ||
 	    th_fake_read(UDMA_PAGE_1G, "nr_hugepages") != 0)
 		return 6;
+	/* A total is answered with a total, not a count of pages to add. */
+	if (udma_hugepage_set_total(UDMA_PAGE_2M, UDMA_NUMA_ANY, ~0ul) != -ENOMEM ||
+	    !strstr(udma_last_error(), "more pages (a pool of at most"))
+		return 8;
+	/* A tenth of the memory the kernel could still give is left for everything else. */
+	if (udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, mem_available_pages() / 100 * 95, &added) !=
+		    -ENOMEM ||
+	    added || !strstr(udma_last_error(), "more than 90% of the"))
+		return 9;
 	/* What fits is still reserved. */
 	if (udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, 4, &added) || added != 4 ||
 	    th_fake_read(UDMA_PAGE_2M, "nr_hugepages") != 4)
@@ -97,6 +120,39 @@ static void refuses_beyond_memory(void **state)
 
 	(void)state;
 	assert_int_equal(th_fake_hugepages(pools, 2, refuse_beyond_memory, NULL), 0);
+}
+
+/* In a stand-in of 64 pages (others'): taking back more than the pool holds
+ * is refused, not an emptied pool. */
+static int unreserve_bounded(void *arg)
+{
+	(void)arg;
+	if (udma_hugepage_unreserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, ~0ul) != -EINVAL ||
+	    !strstr(udma_last_error(),
+		    "cannot take back 18446744073709551615 hugepages: the pool has only 64"))
+		return 1;
+	if (th_fake_read(UDMA_PAGE_2M, "nr_hugepages") != 64)
+		return 2;
+	/* What the pool holds can go. */
+	if (udma_hugepage_unreserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, 4) ||
+	    th_fake_read(UDMA_PAGE_2M, "nr_hugepages") != 60)
+		return 3;
+	return 0;
+}
+
+static void unreserve_is_bounded(void **state)
+{
+	static const struct th_fake_pool pools[] = {{UDMA_PAGE_2M, 64, 64}};
+
+	(void)state;
+	assert_int_equal(th_fake_hugepages(pools, 1, unreserve_bounded, NULL), 0);
+}
+
+static void count_needs_out(void **state)
+{
+	(void)state;
+	th_assert_err(udma_hugepage_count(UDMA_PAGE_2M, UDMA_NUMA_ANY, NULL), EINVAL);
+	assert_non_null(strstr(udma_last_error(), "out is NULL"));
 }
 
 static void unknown_size_and_node(void **state)
@@ -221,8 +277,10 @@ static void environment(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(sizes_ascending), th_test(counts_and_reservation), th_test(unknown_size_and_node),
-		th_test(parse_size),	  th_test(refuses_beyond_memory),  th_test(environment),
+		th_test(sizes_ascending),	th_test(counts_and_reservation),
+		th_test(unknown_size_and_node), th_test(parse_size),
+		th_test(refuses_beyond_memory), th_test(environment),
+		th_test(unreserve_is_bounded),	th_test(count_needs_out),
 	};
 
 	return cmocka_run_group_tests_name("hugepage", tests, NULL, NULL);

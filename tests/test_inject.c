@@ -808,11 +808,62 @@ static void test_reserve_rolls_back_a_partial_grant(void **state)
 	assert_int_equal(th_fake_hugepages(pools, 1, reserve_partly_granted, NULL), 0);
 }
 
+/* ---- someone else resizes the pool while udma reserves ------------------- */
+
+static unsigned nr_reads;
+
+/* An admin raises the pool from 17 to 30 after udma has looked at it twice
+ * (what is available, then the pool), before it reads it again to write. */
+static void admin_raises_pool(const char *path, int flags)
+{
+	size_t n = strlen(path);
+	FILE *f;
+
+	if (n < 13 || strcmp(path + n - 13, "/nr_hugepages") || (flags & O_ACCMODE) != O_RDONLY)
+		return;
+	if (++nr_reads != 3)
+		return;
+	f = fopen(path, "we");
+	if (f) {
+		fputs("30\n", f);
+		fclose(f);
+	}
+}
+
+static int reserve_keeps_others_change(void *arg)
+{
+	unsigned long added = 99;
+	int rc;
+
+	(void)arg;
+	nr_reads = 0;
+	inject_open_hook(admin_raises_pool);
+	/* 17 free pages, 18 asked: 1 more. */
+	rc = udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, 18, &added);
+	inject_open_hook(NULL);
+	printf("# rc %d, added %lu, reads %u, pool %ld\n", rc, added, nr_reads,
+	       th_fake_read(UDMA_PAGE_2M, "nr_hugepages"));
+	fflush(stdout); /* the child leaves by _exit */
+	if (rc || added != 1 || nr_reads < 3)
+		return 1;
+	/* 30 + the 1 udma added, not udma's stale 17 + 1. */
+	return th_fake_read(UDMA_PAGE_2M, "nr_hugepages") == 31 ? 0 : 2;
+}
+
+static void test_reserve_keeps_a_concurrent_resize(void **state)
+{
+	static const struct th_fake_pool pools[] = {{UDMA_PAGE_2M, 17, 17}};
+
+	(void)state;
+	assert_int_equal(th_fake_hugepages(pools, 1, reserve_keeps_others_change, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(test_iova_outside),
 		th_test(test_reserve_rolls_back_a_partial_grant),
+		th_test(test_reserve_keeps_a_concurrent_resize),
 		th_test(test_auto_fallback_memfd),
 		th_test(test_auto_fallback_hugetlb_mmap),
 		th_test(test_auto_fallback_fails_populate),

@@ -145,8 +145,16 @@ ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 	return __real_pread(fd, buf, n, off);
 }
 
+static _Atomic inject_open_fn open_hook;
+
+void inject_open_hook(inject_open_fn hook)
+{
+	atomic_store(&open_hook, hook);
+}
+
 int __wrap_open(const char *path, int flags, ...)
 {
+	inject_open_fn hook = atomic_load(&open_hook);
 	mode_t mode = 0;
 
 	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
@@ -158,6 +166,8 @@ int __wrap_open(const char *path, int flags, ...)
 	}
 	if (should_fail(INJ_OPEN, flags))
 		return -1;
+	if (hook)
+		hook(path, flags);
 	return __real_open(path, flags, mode);
 }
 

@@ -47,4 +47,9 @@ typedef ssize_t (*inject_write_fn)(int fd, const void *buf, size_t n);
 void inject_write_hook(inject_write_fn hook);
 ssize_t inject_real_write(int fd, const void *buf, size_t n);
 
+/* While set, called with the library's open(path, flags) just before the
+ * real open: to play what others do meanwhile. NULL: none. */
+typedef void (*inject_open_fn)(const char *path, int flags);
+void inject_open_hook(inject_open_fn hook);
+
 #endif

@@ -22,19 +22,23 @@ static const char usage[] =
 	"       udma hugepages [--json] --release [SIZE] [--page-size SIZE] [--node N]\n"
 	"       udma hugepages [--json] --release-all [--page-size SIZE] [--node N]\n"
 	"--reserve: make SIZE of free pages available, adding what is missing to the pool (root);\n"
-	"  refused if that is more than the memory the kernel could still give (MemAvailable);\n"
+	"  refused if that is more than 90% of the memory the kernel could still give\n"
+	"  (MemAvailable; a tenth is left for everything else);\n"
 	"  if the kernel gives fewer pages than asked, the pool is put back and it fails.\n"
 	"--release: give back the pages --reserve added (recorded in /run/udma, or $UDMA_RUN_DIR),\n"
 	"  or SIZE of them; never pages in use, never pages others reserved.\n"
 	"--release-all: empty the pool of its free pages, whoever reserved them.\n"
+	"One operation at a time. Each pool has its own record: --release gives back what --reserve\n"
+	"  added with the same --page-size and --node (a record from before a reboot is ignored).\n"
 	"SIZE: 64M, 1G, ...; --page-size: one the kernel offers (udma info), default 2M\n";
 
 enum hp_op { STATUS, RESERVE, RELEASE, RELEASE_ALL };
 
 struct hp_args {
 	enum hp_op op;
-	size_t bytes; /* --reserve SIZE, --release SIZE */
-	bool amount;  /* --release was given a SIZE */
+	size_t bytes;	    /* --reserve SIZE, --release SIZE */
+	bool amount;	    /* --release was given a SIZE */
+	const char *op_arg; /* the operation's option, to refuse a second one */
 	size_t ps;
 	int node;
 };
@@ -153,8 +157,16 @@ static void report_text(const struct hp_args *a, const struct hp_result *r)
 	printf("pool total %lu, available %ld", r->after.total, r->avail);
 	if (r->kept)
 		printf("; %lu in use stay on udma's record: --release again once they are unmapped", r->kept);
-	if (a->op == RESERVE && r->recorded)
-		printf("; udma has reserved %lu (give them back: udma hugepages --release)", r->recorded);
+	if (a->op == RESERVE && r->recorded) {
+		printf("; udma has reserved %lu (give them back: udma hugepages --release", r->recorded);
+		if (a->ps != UDMA_PAGE_2M && a->ps % ((size_t)1 << 30) == 0)
+			printf(" --page-size %zuG", a->ps >> 30);
+		else if (a->ps != UDMA_PAGE_2M)
+			printf(" --page-size %zuK", a->ps >> 10);
+		if (a->node != UDMA_NUMA_ANY)
+			printf(" --node %d", a->node);
+		printf(")");
+	}
 	if (a->op == RELEASE_ALL && r->after.total)
 		printf("; the %lu in use go when they are unmapped", r->after.total);
 	printf("%s%s\n", r->note[0] ? "; " : "", r->note);
@@ -204,6 +216,31 @@ static int save_closing(const struct cli *c, struct hp_record *rec, unsigned lon
 	return fail_closing(c, rec, rc, msg);
 }
 
+/* Open the pool's record for `doing` ("reserving", ...): when the directory
+ * cannot be made or used, the reason may be root. 0, or the exit status. */
+static int open_record(const struct cli *c, const struct hp_args *a, struct hp_record *rec, const char *doing,
+		       struct hp_result *r)
+{
+	char err[640], why[512];
+	int rc = hp_record_open(rec, a->ps, a->node, why, sizeof(why));
+
+	if (rc) {
+		snprintf(err, sizeof(err), "%s%s%s",
+			 (rc == -EACCES || rc == -EPERM) && geteuid() ? doing : "",
+			 (rc == -EACCES || rc == -EPERM) && geteuid()
+				 ? " hugepages needs root (run with sudo): "
+				 : "",
+			 why);
+		return fail_closing(c, rec, rc, err);
+	}
+	if (rec->stale)
+		snprintf(r->note, sizeof(r->note),
+			 "udma's record %.120s/%.40s is from an earlier boot: ignored (its pages went with "
+			 "that boot)",
+			 rec->dir, rec->name);
+	return 0;
+}
+
 /* What udma may call its own of a pool now (see hp_record_claimable), with
  * a note when the record claimed more. */
 static unsigned long claim(const struct hp_record *rec, unsigned long total, struct hp_result *r)
@@ -228,14 +265,8 @@ static int reserve(const struct cli *c, const struct hp_args *a)
 	char err[640], why[512];
 	int rc, saved = 0;
 
-	if ((rc = hp_record_open(&rec, a->ps, a->node, why, sizeof(why)))) {
-		snprintf(err, sizeof(err), "%s%s",
-			 (rc == -EACCES || rc == -EPERM) && geteuid()
-				 ? "reserving hugepages needs root (run with sudo): "
-				 : "",
-			 why);
-		return fail_closing(c, &rec, rc, err);
-	}
+	if ((rc = open_record(c, a, &rec, "reserving", &r)))
+		return rc;
 	if ((rc = udma_hugepage_count(a->ps, a->node, &before)))
 		return fail_closing(c, &rec, rc, udma_last_error());
 	mine = claim(&rec, before.total, &r);
@@ -271,12 +302,12 @@ static int release(const struct cli *c, const struct hp_args *a)
 	struct udma_hugepage_count before;
 	unsigned long want, give;
 	struct hp_record rec;
-	char err[512];
-	long avail, got;
+	struct udma_hugepage_count after;
+	long avail;
 	int rc;
 
-	if ((rc = hp_record_open(&rec, a->ps, a->node, err, sizeof(err))))
-		return fail_closing(c, &rec, rc, err);
+	if ((rc = open_record(c, a, &rec, "releasing", &r)))
+		return rc;
 	rc = udma_hugepage_count(a->ps, a->node, &before);
 	if ((avail = rc ? rc : udma_hugepage_available(a->ps, a->node)) < 0)
 		return fail_closing(c, &rec, (int)avail, udma_last_error());
@@ -286,11 +317,12 @@ static int release(const struct cli *c, const struct hp_args *a)
 	/* Only free pages that no mapping has reserved can go. */
 	give = want < (unsigned long)avail ? want : (unsigned long)avail;
 	if (give) {
-		got = udma_hugepage_set_total(a->ps, a->node, before.total - give);
-		if (got < 0)
-			return fail_closing(c, &rec, (int)got, udma_last_error());
+		/* By a delta: others may resize the pool meanwhile. */
+		if ((rc = udma_hugepage_unreserve(a->ps, a->node, give)) ||
+		    (rc = udma_hugepage_count(a->ps, a->node, &after)))
+			return fail_closing(c, &rec, rc, udma_last_error());
 		/* What the kernel let go: it keeps pages that were mapped meanwhile. */
-		r.changed = before.total > (unsigned long)got ? before.total - (unsigned long)got : 0;
+		r.changed = before.total > after.total ? before.total - after.total : 0;
 		r.changed = r.changed < give ? r.changed : give;
 	}
 	r.kept = want - r.changed;
@@ -310,12 +342,11 @@ static int release_all(const struct cli *c, const struct hp_args *a)
 	struct hp_result r = {.op = "released-all"};
 	struct udma_hugepage_count before;
 	struct hp_record rec;
-	char err[512];
 	long got;
 	int rc;
 
-	if ((rc = hp_record_open(&rec, a->ps, a->node, err, sizeof(err))))
-		return fail_closing(c, &rec, rc, err);
+	if ((rc = open_record(c, a, &rec, "releasing", &r)))
+		return rc;
 	rc = udma_hugepage_count(a->ps, a->node, &before);
 	if ((got = rc ? rc : udma_hugepage_set_total(a->ps, a->node, 0)) < 0)
 		return fail_closing(c, &rec, (int)got, udma_last_error());
@@ -352,18 +383,25 @@ static int parse_args(const struct cli *c, int argc, char **argv, struct hp_args
 			continue;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			return cli_help(c, usage) - 1;
+		} else if (h->op_arg && (!strcmp(a, "--status") || !strcmp(a, "--release-all") ||
+					 !strcmp(a, "--release") || !strcmp(a, "--reserve"))) {
+			return cli_usage_error(c, usage, "%s with %s: one operation at a time", a, h->op_arg);
 		} else if (!strcmp(a, "--status")) {
+			h->op_arg = a;
 			h->op = STATUS;
 		} else if (!strcmp(a, "--release-all")) {
 			h->op = RELEASE_ALL;
+			h->op_arg = a;
 		} else if (!strcmp(a, "--release")) {
 			h->op = RELEASE;
+			h->op_arg = a;
 			h->amount = v && v[0] != '-';
 			if (h->amount && (udma_parse_size(v, &h->bytes) || !h->bytes))
 				return cli_usage_error(c, usage, "--release %s: a size like 64M or 1G", v);
 			i += h->amount;
 		} else if (!strcmp(a, "--reserve") && v) {
 			h->op = RESERVE;
+			h->op_arg = a;
 			if (udma_parse_size(v, &h->bytes) || !h->bytes)
 				return cli_usage_error(c, usage, "--reserve %s: a size like 64M or 1G", v);
 			i++;

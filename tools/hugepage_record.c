@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* udma hugepages: the record of what --reserve added (see hugepage_record.h). */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +22,60 @@ static int fail(char *err, size_t len, int errnum, const char *what, const struc
 	return -errnum;
 }
 
-/* "pages N\nothers M\n" and nothing else. */
-static int parse(const char *s, struct hp_record *r)
+/* This boot's id (/proc/sys/kernel/random/boot_id): a record made before a
+ * reboot speaks of pools that are gone. 0, or a negative errno. */
+static int boot_id(char *id, size_t len)
 {
-	int n = 0;
+	ssize_t n;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
 
-	if (sscanf(s, "pages %lu\nothers %lu\n%n", &r->pages, &r->others, &n) != 2 || !n || s[n] ||
-	    strchr(s, '-'))
+	if (fd < 0)
+		return -errno;
+	n = read(fd, id, len - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	id[n] = '\0';
+	id[strcspn(id, "\n")] = '\0';
+	return 0;
+}
+
+/* One "NAME N\n" line at *s: a count no larger than a pool can be (LONG_MAX;
+ * out of range is damage, not a value to clamp). */
+static int parse_count(const char **s, const char *name, unsigned long *out)
+{
+	size_t len = strlen(name);
+	char *end;
+
+	if (strncmp(*s, name, len) || (*s)[len] != ' ' || (*s)[len + 1] < '0' || (*s)[len + 1] > '9')
 		return -1;
+	errno = 0;
+	*out = strtoul(*s + len + 1, &end, 10);
+	if (errno || *out > LONG_MAX || *end != '\n')
+		return -1;
+	*s = end + 1;
+	return 0;
+}
+
+/* "pages N\nothers M\nboot ID\n" and nothing else; *boot points into s (""
+ * for a record of an earlier udma that had no boot line: of unknown boot). */
+static int parse(char *s, struct hp_record *r, const char **boot)
+{
+	const char *p = s;
+	size_t n;
+
+	if (parse_count(&p, "pages", &r->pages) || parse_count(&p, "others", &r->others))
+		return -1;
+	*boot = p;
+	if (!*p)
+		return 0;
+	if (strncmp(p, "boot ", 5))
+		return -1;
+	*boot = p + 5;
+	n = strcspn(*boot, "\n");
+	if (!n || n >= sizeof(r->boot) || strcmp(*boot + n, "\n"))
+		return -1;
+	s[*boot - s + n] = '\0';
 	return 0;
 }
 
@@ -58,8 +105,9 @@ static int open_dir(struct hp_record *r, char *err, size_t len)
 
 int hp_record_open(struct hp_record *r, size_t page_size, int node, char *err, size_t len)
 {
-	const char *dir = getenv("UDMA_RUN_DIR");
-	char buf[96];
+	const char *dir = getenv("UDMA_RUN_DIR"), *boot;
+	char buf[160];
+	struct stat st;
 	ssize_t n;
 	int fd, rc;
 
@@ -69,30 +117,53 @@ int hp_record_open(struct hp_record *r, size_t page_size, int node, char *err, s
 		snprintf(r->name, sizeof(r->name), "hugepages-%zukB", page_size >> 10);
 	else
 		snprintf(r->name, sizeof(r->name), "hugepages-%zukB-node%d", page_size >> 10, node);
+	if ((rc = boot_id(r->boot, sizeof(r->boot)))) {
+		snprintf(err, len,
+			 "cannot read /proc/sys/kernel/random/boot_id (which boot udma's record of "
+			 "reserved hugepages belongs to): %s",
+			 strerror(-rc));
+		return rc;
+	}
 	if ((rc = open_dir(r, err, len)))
 		return rc;
-	fd = openat(r->dirfd, r->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	/* Not a FIFO to hang on, not a link to follow: a regular file or nothing. */
+	fd = openat(r->dirfd, r->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno != ELOOP)
 		return errno == ENOENT ? 0 : fail(err, len, errno, "cannot open", r);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, len,
+			 "%s/%s, udma's record of the hugepages it reserved, is not a regular file: remove "
+			 "it (then --release gives back nothing, --release-all everything free)",
+			 r->dir, r->name);
+		return -EINVAL;
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	rc = errno;
 	close(fd);
 	if (n < 0)
 		return fail(err, len, rc, "cannot read", r);
 	buf[n] = '\0';
-	if (parse(buf, r)) {
+	if (parse(buf, r, &boot)) {
+		r->pages = r->others = 0;
 		snprintf(err, len,
-			 "%s/%s, udma's record of the hugepages it reserved, is damaged (not a count): "
-			 "remove it (then --release gives back nothing, --release-all everything free)",
+			 "%s/%s, udma's record of the hugepages it reserved, is damaged (not two counts and "
+			 "a boot id): remove it (then --release gives back nothing, --release-all "
+			 "everything free)",
 			 r->dir, r->name);
 		return -EINVAL;
+	}
+	if (strcmp(boot, r->boot)) {
+		r->stale = true; /* the pools it speaks of went with that boot */
+		r->pages = r->others = 0;
 	}
 	return 0;
 }
 
 int hp_record_save(struct hp_record *r, unsigned long pages, unsigned long others, char *err, size_t len)
 {
-	char tmp[80], val[64];
+	char tmp[PATH_MAX + 80], val[160];
 	int fd, n, rc;
 
 	if (!pages) {
@@ -101,26 +172,28 @@ int hp_record_save(struct hp_record *r, unsigned long pages, unsigned long other
 		r->pages = r->others = 0;
 		return 0;
 	}
-	snprintf(tmp, sizeof(tmp), ".%s.new", r->name);
-	n = snprintf(val, sizeof(val), "pages %lu\nothers %lu\n", pages, others);
-	fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* A name of its own (O_EXCL, so never an existing file, FIFO or link). */
+	snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", r->dir, r->name);
+	n = snprintf(val, sizeof(val), "pages %lu\nothers %lu\nboot %s\n", pages, others, r->boot);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return fail(err, len, errno, "cannot write the new", r);
 	errno = 0;
 	if (fchmod(fd, 0600) || write(fd, val, (size_t)n) != n || fsync(fd)) {
 		rc = errno ? errno : EIO;
 		close(fd);
-		unlinkat(r->dirfd, tmp, 0);
+		unlink(tmp);
 		return fail(err, len, rc, "cannot write the new", r);
 	}
 	close(fd);
-	if (renameat(r->dirfd, tmp, r->dirfd, r->name)) {
+	if (renameat(AT_FDCWD, tmp, r->dirfd, r->name)) {
 		rc = errno;
-		unlinkat(r->dirfd, tmp, 0);
+		unlink(tmp);
 		return fail(err, len, rc, "cannot replace", r);
 	}
 	r->pages = pages;
 	r->others = others;
+	r->stale = false;
 	return 0;
 }
 

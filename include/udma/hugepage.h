@@ -24,15 +24,19 @@ struct udma_hugepage_count {
 
 /* Hugepage sizes the kernel offers, ascending. Returns how many (may exceed max). */
 int udma_hugepage_sizes(size_t *sizes, unsigned max);
-/* Counts for one size, system-wide (node == UDMA_NUMA_ANY) or on one node. */
+/* Counts for one size, system-wide (node == UDMA_NUMA_ANY) or on one node
+ * (-EINVAL if out is NULL). */
 int udma_hugepage_count(size_t page_size, int node, struct udma_hugepage_count *out);
 /* Pages a new mapping can still get: free minus reserved (system-wide), or free on node. */
 long udma_hugepage_available(size_t page_size, int node);
 /* Set the pool of page_size pages (system-wide or on node) to count. Needs root.
  * Returns how many the kernel actually has afterwards (it may give fewer).
- * Growing the pool by more than the memory the kernel could still give
- * (MemAvailable; on a node, its free and easily reclaimed memory) is refused
- * with -ENOMEM, and the figures, before anything is written. */
+ * Growing the pool by more than 90% of the memory the kernel could still
+ * give (MemAvailable; on a node, its free and easily reclaimed memory) is
+ * refused with -ENOMEM, and the figures, before anything is written. The
+ * pool is read just before writing: if others resized it since this call
+ * read it, the change asked (count - what it read) is applied to the new
+ * value, keeping theirs. */
 long udma_hugepage_set_total(size_t page_size, int node, unsigned long count);
 /* Make count pages of page_size available (system-wide or on node), adding
  * what is missing to the pool; *added (may be NULL) says how many were added.
@@ -43,7 +47,8 @@ long udma_hugepage_set_total(size_t page_size, int node, unsigned long count);
  * failed: then *added says what stays). */
 int udma_hugepage_reserve(size_t page_size, int node, unsigned long count, unsigned long *added);
 /* Take back `added` pages that udma_hugepage_reserve added (the pools are
- * shared: a delta, not an absolute total read earlier). */
+ * shared: a delta, not an absolute total read earlier). More than the pool
+ * holds is refused with -EINVAL, nothing changed. */
 int udma_hugepage_unreserve(size_t page_size, int node, unsigned long added);
 /* Mount point of a hugetlbfs for page_size, or NULL. */
 const char *udma_hugepage_mount(size_t page_size);
