@@ -17,7 +17,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -261,21 +260,6 @@ static int accept_driver(int lfd, bool peer_uid_set, uid_t peer_uid)
 	}
 }
 
-/* The driver's process, to notice its death even while a process it forked
- * still holds a copy of the socket (the connection then never ends): -1
- * without pidfds (Linux < 5.3), and then only the hang-up tells. */
-static int driver_pidfd(int conn, pid_t *pid)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	*pid = 0;
-	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -1;
-	*pid = cred.pid;
-	return (int)syscall(SYS_pidfd_open, cred.pid, 0);
-}
-
 /* Until the driver's connection has a message, ends, or its process dies:
  * false in the last case. */
 static bool wait_driver(int conn, int pidfd, pid_t pid, bool verbose)
@@ -304,7 +288,10 @@ static int serve(int conn, struct simd_server *srv, bool verbose)
 	int fds[SIMD_MAX_FDS];
 	unsigned nfds;
 	pid_t pid;
-	int pidfd = driver_pidfd(conn, &pid), rc = 0;
+	/* The driver's process, to notice its death even while a process it
+	 * forked still holds a copy of the socket (the connection then never
+	 * ends); -1 without pidfds, and then only the hang-up tells. */
+	int pidfd = simd_peer_pidfd(conn, &pid), rc = 0;
 
 	for (;;) {
 		ssize_t n;
