@@ -119,8 +119,16 @@ int simd_peer_pidfd(int sock, pid_t *pid)
 		return -1;
 	*pid = cred.pid;
 	len = sizeof(fd);
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0)
-		return fd;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+		/* Linux 6.16+ hands out a pidfd for a peer that has exited:
+		 * whoever serves the socket now is another process. */
+		if (poll(&pfd, 1, 0) == 0)
+			return fd;
+		close(fd);
+		return -1;
+	}
 	if (errno != ENOPROTOOPT)
 		return -1; /* the peer has exited: its pid may be someone else's by now */
 	/* Before Linux 6.5: by pid, which is the peer's only while it lives. */

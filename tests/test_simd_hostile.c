@@ -44,7 +44,10 @@ struct fake {
 	enum fake_mode mode;
 	int32_t status;
 	const char *msg;
-	pid_t pid; /* the process that listens and serves */
+	bool handoff;	  /* the listener forks a server and exits */
+	pid_t pid;	  /* our child: the listener (and server unless handoff) */
+	pid_t server;	  /* the process that serves */
+	int server_pidfd; /* to stop a handed-off server, not our child */
 	char dir[64], sock[108], spec[160];
 };
 
@@ -123,7 +126,6 @@ static void fake_start(struct fake *f)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int ready[2];
-	char c;
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/udma-hostile.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -141,19 +143,37 @@ static void fake_start(struct fake *f)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1))
 			_exit(10);
-		if (write(ready[1], "r", 1) != 1)
+		if (f->handoff && fork() > 0)
+			_exit(0); /* whoever reuses its pid is not the device */
+		pid_t me = getpid();
+		if (write(ready[1], &me, sizeof(me)) != sizeof(me))
 			_exit(11);
 		close(ready[1]);
 		_exit(fake_serve(f, l));
 	}
 	close(ready[1]);
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(read(ready[0], &f->server, sizeof(f->server)), sizeof(f->server));
 	close(ready[0]);
+	f->server_pidfd = -1;
+	if (f->handoff) {
+		f->server_pidfd = (int)syscall(SYS_pidfd_open, f->server, 0);
+		assert_true(f->server_pidfd >= 0);
+		assert_int_equal(waitpid(f->pid, NULL, 0), f->pid);
+	}
 }
 
 /* Stop it (whatever it does by now) and clean up. */
 static void fake_stop(struct fake *f)
 {
+	if (f->server_pidfd >= 0) {
+		struct pollfd pfd = {.fd = f->server_pidfd, .events = POLLIN};
+
+		syscall(SYS_pidfd_send_signal, f->server_pidfd, SIGKILL, NULL, 0);
+		poll(&pfd, 1, WAIT_MS);
+		close(f->server_pidfd);
+		f->server_pidfd = -1;
+		f->pid = 0; /* reaped at once */
+	}
 	if (f->pid > 0) {
 		kill(f->pid, SIGKILL);
 		waitpid(f->pid, NULL, 0);
@@ -331,12 +351,102 @@ static void live_enodev_refusal_fails(void **state)
 		fail_msg("%s", udma_last_error());
 }
 
+/* Does this process hold a pidfd for pid? */
+static bool have_pidfd_of(pid_t pid)
+{
+	DIR *d = opendir("/proc/self/fdinfo");
+	const struct dirent *e;
+	char want[32], path[300], buf[1024];
+	bool found = false;
+
+	assert_non_null(d);
+	snprintf(want, sizeof(want), "\nPid:\t%d\n", (int)pid);
+	while (!found && (e = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		found = strstr(buf, want) != NULL;
+	}
+	closedir(d);
+	return found;
+}
+
+/* The pidfd the driver stops its device with is the listening process's. */
+static void pidfd_is_the_peers(void **state)
+{
+	struct fake f = {.mode = FAKE_OK};
+	struct udma_dev *dev;
+	struct udma_ctx *ctx;
+
+	(void)state;
+	open_fake(&f, &ctx, &dev);
+	assert_int_equal(f.server, f.pid);
+	assert_true(have_pidfd_of(f.pid));
+	udma_dev_close(dev);
+	udma_ctx_destroy(ctx);
+	fake_stop(&f);
+}
+
+/* The listener forked the server and exited, and an innocent process got
+ * its pid: the driver holds no pidfd for that one (it would SIGKILL it if
+ * the device stopped answering), and none for the dead listener either. */
+static void pidfd_not_of_a_pid_reuser(void **state)
+{
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
+	struct fake f = {.mode = FAKE_OK, .handoff = true};
+	struct clone_args ca = {.exit_signal = SIGCHLD, .set_tid_size = 1};
+	struct udma_dev *dev;
+	struct udma_ctx *ctx;
+	pid_t innocent, tid;
+
+	(void)state;
+	fake_start(&f); /* the listener has exited and is reaped */
+	tid = f.pid;
+	ca.set_tid = (uintptr_t)&tid;
+	/* As root, a child can be given a pid of our choice (clone3 set_tid). */
+	innocent = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (innocent == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	if (innocent < 0) {
+		int err = errno;
+
+		fake_stop(&f);
+		print_message(
+			"  skipped: cannot make a process with pid %d (clone3 set_tid: %s); needs root\n",
+			(int)tid, strerror(err));
+		skip();
+	}
+	assert_int_equal(innocent, tid);
+	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
+	if (udma_dev_open(ctx, f.spec, &dev))
+		fail_msg("%s: %s", f.spec, udma_last_error());
+	if (have_pidfd_of(innocent))
+		fail_msg("the driver holds a pidfd for pid %d, which is not its device (pid %d)",
+			 (int)innocent, (int)f.server);
+	udma_dev_close(dev);
+	udma_ctx_destroy(ctx);
+	kill(innocent, SIGKILL);
+	assert_int_equal(waitpid(innocent, NULL, 0), innocent);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(hangup_stops_the_process),     th_test(garbage_stops_the_process),
 		th_test(stale_answers_do_not_stall),   th_test(status_out_of_range),
 		th_test(refusal_message_is_printable), th_test(live_enodev_refusal_fails),
+		th_test(pidfd_is_the_peers),	       th_test(pidfd_not_of_a_pid_reuser),
 	};
 
 	th_threads_warm_up(TH_MAX_THREADS);
