@@ -407,6 +407,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!*path) {
+		fprintf(stderr, "udma-simd: --socket is empty: give the path of the socket to create\n");
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	{
 		struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};

@@ -22,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -321,6 +322,7 @@ static int peer_refused(const struct udma_dev_args *a, const struct ucred *cred)
 static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
 
 	strcpy(sa.sun_path, a->socket);
 	p->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -353,6 +355,12 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 				 "sim:%s: no socket at %s: start the device first (udma-simd --socket %s)",
 				 a->name, a->socket, a->socket);
 	case ECONNREFUSED:
+		/* connect() says the same of a file that is no socket at all. */
+		if (stat(a->socket, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return udma__err(ENOTSOCK,
+					 "sim:%s: %s is not a socket: give the path udma-simd listens on "
+					 "(udma-simd --socket PATH)",
+					 a->name, a->socket);
 		return udma__err(ECONNREFUSED,
 				 "sim:%s: nothing listens on %s (the device exited, or has its driver "
 				 "already): start a new one (udma-simd --socket %s)",

@@ -54,6 +54,9 @@ for opt in --max-block --max-map; do
 done
 check "no socket was created meanwhile" test ! -e "$tmp/s"
 
+check "--socket '' is refused" refused --socket ""
+check "... saying it is empty" grep -q -- "--socket is empty" "$tmp/err"
+
 # accepted ARGS...: udma-simd starts listening (it serves until stopped).
 accepted() {
 	rm -f "$tmp/ok"
