@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "simd_proto.h"
@@ -101,4 +102,35 @@ ssize_t simd_recv(int sock, void *buf, size_t cap, int *fds, unsigned *nfds)
 	memcpy(fds, got, ngot * sizeof(int));
 	*nfds = ngot;
 	return n;
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+int simd_peer_pidfd(int sock, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = -1;
+
+	*pid = 0;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -1;
+	*pid = cred.pid;
+	len = sizeof(fd);
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+		/* Linux 6.16+ hands out a pidfd for a peer that has exited:
+		 * whoever serves the socket now is another process. */
+		if (poll(&pfd, 1, 0) == 0)
+			return fd;
+		close(fd);
+		return -1;
+	}
+	if (errno != ENOPROTOOPT)
+		return -1; /* the peer has exited: its pid may be someone else's by now */
+	/* Before Linux 6.5: by pid, which is the peer's only while it lives. */
+	return (int)syscall(SYS_pidfd_open, cred.pid, 0);
 }

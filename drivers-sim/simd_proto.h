@@ -92,5 +92,14 @@ int simd_send(int sock, const void *msg, size_t len, const int *fds, unsigned nf
  */
 ssize_t simd_recv(int sock, void *buf, size_t cap, int *fds, unsigned *nfds);
 void simd_close_fds(int *fds, unsigned nfds);
+/*
+ * A pidfd (close-on-exec) for the process at the other end of the connected
+ * UNIX socket sock, by the kernel's word (SO_PEERPIDFD, Linux 6.5+): the very
+ * process that called connect() or listen(), never one that merely reused its
+ * pid. *pid is its pid (SO_PEERCRED). -1 if it is no longer alive or pidfds
+ * are missing (Linux < 5.3). Older kernels fall back to pidfd_open on the pid,
+ * which can race with pid reuse.
+ */
+int simd_peer_pidfd(int sock, pid_t *pid);
 
 #endif

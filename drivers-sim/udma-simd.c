@@ -7,6 +7,7 @@
  * descriptors it is handed, and reaches it only by IOVA through the model's
  * IOMMU.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,7 +18,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -86,7 +86,7 @@ static void usage(FILE *f)
 		   "  --max-map SIZE    most driver memory mapped at once (default: the machine's RAM)\n"
 		   "  --peer-uid UID    also serve a driver running as UID (default: only our own uid)\n"
 		   "  --verbose         say what happens on stderr\n"
-		   "SIZE: a number with an optional K, M or G suffix.\n"
+		   "SIZE: a number with an optional K, M, G or T suffix (either case), then B or iB.\n"
 		   "Serves one driver and exits 0 when it disconnects.\n");
 }
 
@@ -107,20 +107,26 @@ static int parse_u64(const char *s, const char **end, uint64_t max, uint64_t *ou
 	return 0;
 }
 
-/* "SIZE[K|M|G]" in bytes, refused (-1) if it does not fit in 64 bits. */
+/* "SIZE" as udma_parse_size reads it (a number, then K, M, G or T in either
+ * case, then optionally B or iB, or B alone) in bytes, refused (-1) if it does
+ * not fit in 64 bits. */
 static int parse_size(const char *s, uint64_t *out)
 {
-	static const char suffixes[] = "KMG";
+	static const char units[] = "KMGT";
 	const char *end, *unit;
 	unsigned shift = 0;
 	uint64_t v;
 
 	if (parse_u64(s, &end, UINT64_MAX, &v))
 		return -1;
-	if (*end && (unit = strchr(suffixes, *end))) {
-		shift = 10 * (unsigned)(unit - suffixes + 1);
+	if (*end && (unit = strchr(units, toupper((unsigned char)*end)))) {
+		shift = 10 * (unsigned)(unit - units + 1);
 		end++;
+		if (!strcmp(end, "iB"))
+			end += 2;
 	}
+	if (!strcmp(end, "B"))
+		end++;
 	if (*end || v > UINT64_MAX >> shift)
 		return -1;
 	*out = v << shift;
@@ -261,21 +267,6 @@ static int accept_driver(int lfd, bool peer_uid_set, uid_t peer_uid)
 	}
 }
 
-/* The driver's process, to notice its death even while a process it forked
- * still holds a copy of the socket (the connection then never ends): -1
- * without pidfds (Linux < 5.3), and then only the hang-up tells. */
-static int driver_pidfd(int conn, pid_t *pid)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	*pid = 0;
-	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -1;
-	*pid = cred.pid;
-	return (int)syscall(SYS_pidfd_open, cred.pid, 0);
-}
-
 /* Until the driver's connection has a message, ends, or its process dies:
  * false in the last case. */
 static bool wait_driver(int conn, int pidfd, pid_t pid, bool verbose)
@@ -304,7 +295,10 @@ static int serve(int conn, struct simd_server *srv, bool verbose)
 	int fds[SIMD_MAX_FDS];
 	unsigned nfds;
 	pid_t pid;
-	int pidfd = driver_pidfd(conn, &pid), rc = 0;
+	/* The driver's process, to notice its death even while a process it
+	 * forked still holds a copy of the socket (the connection then never
+	 * ends); -1 without pidfds, and then only the hang-up tells. */
+	int pidfd = simd_peer_pidfd(conn, &pid), rc = 0;
 
 	for (;;) {
 		ssize_t n;
@@ -365,13 +359,25 @@ int main(int argc, char **argv)
 			path = v;
 			i++;
 		} else if (!strcmp(a, "--ready-fd") && v) {
-			ready_fd = atoi(v);
+			const char *end;
+			uint64_t fd;
+
+			/* Never 0-2: closing one once ready would lose stdin or a log. */
+			if (parse_u64(v, &end, INT32_MAX, &fd) || *end || fd < 3) {
+				fprintf(stderr,
+					"udma-simd: --ready-fd %s is not a file descriptor above 2 (a "
+					"decimal number; 0, 1 and 2 are stdin, stdout and stderr)\n",
+					v);
+				return 2;
+			}
+			ready_fd = (int)fd;
 			i++;
 		} else if ((!strcmp(a, "--max-block") || !strcmp(a, "--max-map")) && v) {
 			if (parse_size(v, !strcmp(a, "--max-block") ? &max_block : &max_map)) {
 				fprintf(stderr,
 					"udma-simd: %s %s is not a size in bytes that fits in 64 bits (a "
-					"number with an optional K, M or G suffix, e.g. 1G)\n",
+					"number with an optional K, M, G or T suffix, then B or iB: "
+					"1G, 64MiB)\n",
 					a, v);
 				return 2;
 			}
@@ -399,6 +405,10 @@ int main(int argc, char **argv)
 	}
 	if (!path) {
 		usage(stderr);
+		return 2;
+	}
+	if (!*path) {
+		fprintf(stderr, "udma-simd: --socket is empty: give the path of the socket to create\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -22,9 +22,11 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "device_internal.h"
@@ -40,6 +42,7 @@ struct simproc {
 	int pidfd;    /* the device's process (from the socket's peer), or -1 */
 	int claimed;  /* atomic: device_gone has run */
 	int killed;   /* atomic: we sent it SIGKILL for not answering */
+	int garbled;  /* atomic: it answered with a malformed message */
 	uint32_t pid; /* the device's process */
 	uint64_t seq;
 	pthread_mutex_t req_lock; /* one request on the socket at a time */
@@ -49,6 +52,37 @@ struct simproc {
 	char path[108];
 };
 
+/*
+ * SIGKILL the device's process through its pidfd and wait, at most
+ * SIMD_REPLY_MS, for it to die: until it is dead it still maps our memory, and
+ * a driver taking its buffers back must know nothing writes them any more.
+ * true once it is dead; else false and why not in buf.
+ */
+static bool stop_device(struct simproc *p, char *buf, size_t len)
+{
+	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+	const char *sig = NULL;
+	int rc;
+
+	if (p->pidfd < 0) {
+		snprintf(buf, len, "no pidfd for it");
+		return false;
+	}
+	/* ESRCH: it has exited already, which the wait below sees at once. */
+	if (syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+		sig = udma__strerror(errno); /* not ours to kill: it may still exit */
+	do
+		rc = poll(&pfd, 1, SIMD_REPLY_MS);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 1)
+		return true;
+	if (sig)
+		snprintf(buf, len, "SIGKILL: %s", sig);
+	else
+		snprintf(buf, len, "killed, not dead after %d ms", SIMD_REPLY_MS);
+	return false;
+}
+
 /* Why the connection ended: once we have killed the device, its hang-up
  * (seen by whichever thread first) is our doing, not its own exit. */
 static void gone_cause(struct simproc *p, char *buf, size_t len)
@@ -56,16 +90,20 @@ static void gone_cause(struct simproc *p, char *buf, size_t len)
 	if (__atomic_load_n(&p->killed, __ATOMIC_ACQUIRE))
 		snprintf(buf, len, "it stopped answering: killed after waiting %d ms for a reply",
 			 SIMD_REPLY_MS);
+	else if (__atomic_load_n(&p->garbled, __ATOMIC_ACQUIRE))
+		snprintf(buf, len, "it answered with a malformed message");
 	else
 		snprintf(buf, len, "its process exited or closed the connection");
 }
 
-/* Once: the device's registers read all ones, as a removed PCI function's
- * do, and whoever sleeps on the interrupt fd wakes up. A second caller (the
- * monitor and a requester see the same hang-up) returns only once that is
- * done, so no caller goes on while the registers still look alive. */
+/* Once: the device's process is stopped (it may be alive and merely have
+ * hung up, or sent garbage), then its registers read all ones, as a removed
+ * PCI function's do, and whoever sleeps on the interrupt fd wakes up. A second
+ * caller (the monitor and a requester see the same hang-up) returns only once
+ * that is done, so no caller goes on while the registers still look alive. */
 static void device_gone(struct simproc *p)
 {
+	char cause[96], stopped[64];
 	uint64_t one = 1;
 	void *ones;
 
@@ -74,7 +112,14 @@ static void device_gone(struct simproc *p)
 			sched_yield();
 		return;
 	}
-	gone_cause(p, p->io.gone_why, sizeof(p->io.gone_why));
+	gone_cause(p, cause, sizeof(cause));
+	if (stop_device(p, stopped, sizeof(stopped)))
+		snprintf(p->io.gone_why, sizeof(p->io.gone_why), "%s; its process is dead", cause);
+	else
+		snprintf(p->io.gone_why, sizeof(p->io.gone_why),
+			 "%s; its process could not be confirmed dead (%s): it may still write memory "
+			 "it was handed",
+			 cause, stopped);
 	/* A private page of 0xff in place of the shared BAR: a device that is
 	 * merely stuck cannot write our view of it any more. */
 	ones = udma__mmap_nofork(SIMDEV_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
@@ -132,22 +177,17 @@ static void *monitor_thread(void *arg)
  */
 static int unresponsive(struct simproc *p)
 {
-	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+	char why[64];
 
 	/* Said before the signal: its hang-up may be seen first elsewhere. */
 	__atomic_store_n(&p->killed, 1, __ATOMIC_RELEASE);
-	if (p->pidfd < 0 || syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0) {
+	if (!stop_device(p, why, sizeof(why))) {
 		__atomic_store_n(&p->killed, 0, __ATOMIC_RELEASE);
 		return udma__err(ETIMEDOUT,
 				 "sim:%s: the device process (pid %u) did not answer within %d ms and "
 				 "cannot be stopped (%s): close the device and kill it",
-				 p->dev->name, p->pid, SIMD_REPLY_MS,
-				 p->pidfd < 0 ? "no pidfd" : strerror(errno));
+				 p->dev->name, p->pid, SIMD_REPLY_MS, why);
 	}
-	if (poll(&pfd, 1, SIMD_REPLY_MS) != 1)
-		return udma__err(ETIMEDOUT,
-				 "sim:%s: the device process (pid %u) does not die: close the device",
-				 p->dev->name, p->pid);
 	shutdown(p->sock, SHUT_RDWR);
 	device_gone(p);
 	return udma__err(
@@ -163,6 +203,7 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 	struct pollfd pfd = {.fd = p->sock, .events = POLLIN};
 	enum { ANSWERED, TIMED_OUT, HUNG_UP } how = ANSWERED;
 	int rfds[SIMD_MAX_FDS];
+	struct timespec now, deadline;
 	unsigned nr;
 	ssize_t n;
 	int rc;
@@ -174,8 +215,17 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 	rc = simd_send(p->sock, h, len, fds, nfds);
 	if (rc)
 		how = rc == -EAGAIN || rc == -EWOULDBLOCK ? TIMED_OUT : HUNG_UP;
+	/* One deadline for the whole request: answers to earlier requests
+	 * (stale seq) do not buy a device more time. */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += SIMD_REPLY_MS / 1000;
+	deadline.tv_nsec += SIMD_REPLY_MS % 1000 * 1000000L;
 	while (how == ANSWERED) {
-		rc = poll(&pfd, 1, SIMD_REPLY_MS);
+		long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (deadline.tv_sec - now.tv_sec) * 1000L + (deadline.tv_nsec - now.tv_nsec) / 1000000L;
+		rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc <= 0) {
@@ -184,23 +234,33 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 		}
 		n = simd_recv(p->sock, &reply, sizeof(reply), rfds, &nr);
 		simd_close_fds(rfds, nr);
-		if (n <= 0 || (size_t)n != sizeof(reply) || reply.h.type != SIMD_MSG_REPLY)
+		if (n <= 0 || (size_t)n != sizeof(reply) || reply.h.type != SIMD_MSG_REPLY) {
+			if (n != 0 && n != -ECONNRESET)
+				__atomic_store_n(&p->garbled, 1, __ATOMIC_RELEASE);
 			how = HUNG_UP;
-		else if (reply.h.seq == h->seq)
+		} else if (reply.h.seq == h->seq)
 			break; /* else an answer to an earlier request that timed out */
 	}
 	pthread_mutex_unlock(&p->req_lock);
 	if (how == TIMED_OUT)
 		return unresponsive(p);
 	if (how == HUNG_UP) {
-		char why[sizeof(p->io.gone_why)];
-
-		device_gone(p);
-		gone_cause(p, why, sizeof(why));
+		device_gone(p); /* gone_why is set once it returns */
 		return udma__err(ENODEV, "sim:%s: the device process (%s) is gone: %s", p->dev->name, p->path,
-				 why);
+				 p->io.gone_why);
 	}
+	if (reply.status > 0 || reply.status < -4095)
+		return udma__err(EPROTO,
+				 "sim:%s: the device process (pid %u) answered with status %d, neither 0 "
+				 "nor a negative errno: it does not speak this protocol (udma-simd "
+				 "version %u)",
+				 p->dev->name, p->pid, (int)reply.status, SIMD_VERSION);
 	if (reply.status < 0) {
+		/* Its words go into our error message, perhaps to a terminal. */
+		for (size_t i = 0; i < sizeof(reply.msg); i++)
+			if (reply.msg[i] &&
+			    ((unsigned char)reply.msg[i] < 0x20 || (unsigned char)reply.msg[i] >= 0x7f))
+				reply.msg[i] = '?';
 		reply.msg[sizeof(reply.msg) - 1] = 0;
 		return udma__err(-reply.status, "sim:%s: the device refused: %s", p->dev->name, reply.msg);
 	}
@@ -262,6 +322,7 @@ static int peer_refused(const struct udma_dev_args *a, const struct ucred *cred)
 static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
 
 	strcpy(sa.sun_path, a->socket);
 	p->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -271,6 +332,7 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 		struct timeval tv = {.tv_sec = SIMD_REPLY_MS / 1000, .tv_usec = SIMD_REPLY_MS % 1000 * 1000};
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
+		pid_t pid;
 
 		setsockopt(p->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		/* The process behind the socket, by the kernel's word (its
@@ -284,7 +346,7 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 					 a->name, a->socket, strerror(errno));
 		if (!peer_trusted(a, &cred))
 			return peer_refused(a, &cred);
-		p->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+		p->pidfd = simd_peer_pidfd(p->sock, &pid);
 		return 0;
 	}
 	switch (errno) {
@@ -293,6 +355,12 @@ static int connect_to(struct simproc *p, const struct udma_dev_args *a)
 				 "sim:%s: no socket at %s: start the device first (udma-simd --socket %s)",
 				 a->name, a->socket, a->socket);
 	case ECONNREFUSED:
+		/* connect() says the same of a file that is no socket at all. */
+		if (stat(a->socket, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return udma__err(ENOTSOCK,
+					 "sim:%s: %s is not a socket: give the path udma-simd listens on "
+					 "(udma-simd --socket PATH)",
+					 a->name, a->socket);
 		return udma__err(ECONNREFUSED,
 				 "sim:%s: nothing listens on %s (the device exited, or has its driver "
 				 "already): start a new one (udma-simd --socket %s)",
@@ -448,8 +516,9 @@ static int simproc_map(struct udma_dev *dev, struct udma_region *r, uint64_t iov
 	}
 	rc = request(p, &m->h, sizeof(*m) + m->nseg * sizeof(m->seg[0]), &r->fd, 1);
 	free(m);
-	/* Lost the device meanwhile: as above, there is nothing to map. */
-	return rc == -ENODEV ? 0 : rc;
+	/* Lost the device meanwhile: as above, there is nothing to map. A
+	 * device that is there and says -ENODEV refused, like any refusal. */
+	return rc == -ENODEV && is_gone(p) ? 0 : rc;
 }
 
 static void simproc_unmap(struct udma_dev *dev, uint64_t iova)

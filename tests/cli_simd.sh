@@ -47,12 +47,29 @@ check "... saying how to remove it if unused, and it stays" \
 
 for opt in --max-block --max-map; do
 	for v in 99999999999999G 17179869184G 17592186044416M 18446744073709551616 18014398509481984K \
-		-1 " 5" +5 1T 1KB ""; do
+		-1 " 5" +5 1X 1KiBB 16384P 1b ""; do
 		check "$opt '$v' is refused" refused --socket "$tmp/s" $opt "$v"
 		check "... with a message naming it" grep -q -- "$opt $v is not a size" "$tmp/err"
 	done
 done
 check "no socket was created meanwhile" test ! -e "$tmp/s"
+
+check "--socket '' is refused" refused --socket ""
+check "... saying it is empty" grep -q -- "--socket is empty" "$tmp/err"
+
+# accepted ARGS...: udma-simd starts listening (it serves until stopped).
+accepted() {
+	rm -f "$tmp/ok"
+	timeout 2 "$simd" --socket "$tmp/ok" "$@" >"$tmp/out" 2>"$tmp/err"
+	[ $? -eq 124 ] && [ -S "$tmp/ok" ]
+}
+for v in 1T 1t 1g 1KiB 1KB 2MB 4096B 16383T; do
+	check "--max-block '$v' is accepted, as udma_parse_size reads it" accepted --max-block "$v"
+done
+for v in 0 1 2 abc 3x -4 "" 99999999999; do
+	check "--ready-fd '$v' is refused" refused --socket "$tmp/s" --ready-fd "$v"
+	check "... with a message naming it" grep -q -- "--ready-fd $v is not a file descriptor above 2" "$tmp/err"
+done
 for v in -1 4294967295 abc 1x ""; do
 	check "--peer-uid '$v' is refused" refused --socket "$tmp/s" --peer-uid "$v"
 	check "... with a message naming it" grep -q -- "--peer-uid $v is not a user id" "$tmp/err"

@@ -63,6 +63,9 @@ static void open_errors(void **state)
 	th_assert_err(udma_dev_open(ctx, spec, &dev), ENAMETOOLONG);
 	th_assert_err(udma_dev_open(ctx, "sim:x@/nonexistent/sock", &dev), ENOENT);
 	assert_non_null(strstr(udma_last_error(), "udma-simd --socket"));
+	/* Not a device that exited: no socket at all. */
+	th_assert_err(udma_dev_open(ctx, "sim:x@/dev/null", &dev), ENOTSOCK);
+	assert_non_null(strstr(udma_last_error(), "/dev/null is not a socket"));
 	th_assert_err(udma_dev_open(ctx, "sim:x,queues=0@/nonexistent/sock", &dev), EINVAL);
 	assert_null(dev);
 
