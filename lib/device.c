@@ -144,6 +144,9 @@ static int parse_option(const char *spec, char *opt, struct udma_dev_args *a)
 		return 0;
 	}
 	if (!strcmp(opt, "peer_uid")) {
+		if (a->peer_uid_set) /* which one was meant? Trust is not guessed */
+			return udma__err(EINVAL, "device spec '%s': peer_uid= given twice: name one uid",
+					 spec);
 		/* Digits only (no sign, space or suffix), and a uid: not (uid_t)-1. */
 		errno = 0;
 		n = strtoul(val, &end, 10);

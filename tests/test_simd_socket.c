@@ -275,6 +275,7 @@ static void peer_uid_spec(void **state)
 		"sim:x,peer_uid=4294967296@/s",
 		"sim:x,peer_uid=99999999999999999999999@/s",
 		"sim:x,peer_uid=5", /* no socket: no other process to name */
+		"sim:x,peer_uid=5,peer_uid=6@/s",
 	};
 	struct udma_dev *dev = NULL;
 	struct udma_ctx *ctx;
