@@ -255,10 +255,11 @@ static void side_init(struct udma_ring_side *s, struct udma_ring_shared *sh, boo
 	s->mask = count - 1;
 	s->capacity = count;
 	s->single = !!(flags & (producer ? UDMA_RING_SP_ENQ : UDMA_RING_SC_DEQ));
-	/* Never ahead of the other side's tail: 0 objects there (consumer),
-	 * all slots used (producer); the first call that needs it rereads it. */
+	/* Never ahead of the other side's tail: all slots used (producer), 0
+	 * objects there (consumer, whose copy is one less); the first call that
+	 * needs it rereads it. */
 	s->other = atomic_load_explicit(&udma_ring__own(sh, producer)->tail, memory_order_relaxed) -
-		   (producer ? count : 0);
+		   (producer ? count : 1);
 }
 
 /* The handle on the ring in mem, whose count and flags the caller checked. */
@@ -432,7 +433,7 @@ void udma__ring_set_index(struct udma_ring *ring, uint32_t idx)
 		atomic_store_explicit(&s[i]->tail, idx, memory_order_relaxed);
 	}
 	ring->prod.other = idx - ring->prod.capacity;
-	ring->cons.other = idx;
+	ring->cons.other = idx - 1;
 	atomic_thread_fence(memory_order_release);
 }
 

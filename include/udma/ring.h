@@ -148,8 +148,9 @@ struct udma_ring_side {
 	struct udma_ring_shared *sh; /* the ring's memory */
 	uint32_t mask;		     /* count - 1 */
 	uint32_t capacity;	     /* count */
-	uint32_t other;	 /* single only: the other side's tail when last read (never ahead of it) */
-	uint32_t single; /* one thread on this side */
+	uint32_t other;		     /* single only: the other side's tail when last read (never ahead of it),
+			  * minus one for a consumer (its index of the last object there) */
+	uint32_t single;	     /* one thread on this side */
 } __attribute__((aligned(UDMA_RING_ALIGN)));
 
 struct udma_ring {
@@ -304,10 +305,11 @@ static inline __attribute__((always_inline)) unsigned udma_ring__clamp(unsigned 
 
 /*
  * Claim [*headp, *headp + n): returns n (or with burst fewer), 0 if none,
- * or a negative errno when the shared indices are impossible. The capacity
- * is mask + 1 (one register fewer than loading it); in 64 bits in the
- * single-thread checks, so that the compiler knows it is at least 1 (a
- * single object always fits) and nothing wraps.
+ * or a negative errno when the shared indices are impossible. The checks
+ * on the common paths take the capacity as mask + 1 (mask is loaded for the
+ * slot anyway), in 64 bits where the compiler must know it is at least 1
+ * (one object always fits) and that nothing wraps; the rarer ones compare
+ * with the capacity field.
  * With a CAS the claimed index is the value compared, not the CAS's output:
  * the copy's addresses then do not wait for the locked instruction.
  * The CAS loop retries only when another thread (or process) moved head
@@ -382,10 +384,10 @@ static inline __attribute__((always_inline)) int udma_ring__claim_sp(struct udma
 	/* Acquire pairs with the consumers' release store of cons.tail. */
 	ctail = atomic_load_explicit(&sh->cons.tail, memory_order_acquire);
 	used = head - ctail;
-	if (__builtin_expect(used > cap, 0))
+	if (__builtin_expect(used > p->capacity, 0))
 		return udma_ring__bad(p, 1, head, ctail);
 	p->other = ctail;
-	return (int)udma_ring__clamp(n, (uint32_t)(cap - used), burst);
+	return (int)udma_ring__clamp(n, p->capacity - used, burst);
 }
 
 static inline __attribute__((always_inline)) int udma_ring__claim_sc(struct udma_ring_side *c,
@@ -398,18 +400,19 @@ static inline __attribute__((always_inline)) int udma_ring__claim_sc(struct udma
 	uint32_t head = atomic_load_explicit(&sh->cons.tail, memory_order_relaxed), ptail, avail;
 
 	*headp = head;
-	/* n <= objects there <= capacity, by our copy of prod.tail (for one
-	 * object: 1 <= avail <= cap); an impossible count (cons.tail
-	 * overwritten) takes the checked path. No expect here: a consumer that
-	 * keeps up finds its copy short on every call. */
-	if (n <= cap && (uint64_t)(c->other - head) - n <= cap - n)
+	/* n <= objects there <= capacity, by our copy of prod.tail, which is
+	 * minus one so that this is one compare for one object (last - head <=
+	 * mask); an impossible count (cons.tail overwritten) takes the checked
+	 * path. No expect here: a consumer that keeps up finds its copy short
+	 * on every call. */
+	if (n <= cap && c->other - head - (n - 1) <= mask - (n - 1))
 		return (int)n;
 	/* Acquire pairs with the producers' release store of prod.tail. */
 	ptail = atomic_load_explicit(&sh->prod.tail, memory_order_acquire);
 	avail = ptail - head;
-	if (__builtin_expect(avail > cap, 0))
+	if (__builtin_expect(avail > c->capacity, 0))
 		return udma_ring__bad(c, 0, head, ptail);
-	c->other = ptail;
+	c->other = ptail - 1;
 	return (int)udma_ring__clamp(n, avail, burst);
 }
 
