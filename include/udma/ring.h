@@ -376,9 +376,9 @@ static inline __attribute__((always_inline)) int udma_ring__claim_sp(struct udma
 	*headp = head;
 	/* Room for n after the used slots, by our copy of cons.tail; an
 	 * impossible count (prod.tail overwritten) takes the checked path. One
-	 * compare either way: for one object used <= mask, else in 64 bits. */
-	if (__builtin_expect(__builtin_constant_p(n) ? n <= cap && (uint64_t)(head - p->other) <= cap - n
-						     : (uint64_t)(head - p->other) + n <= cap,
+	 * compare: for one object used <= mask, else in 64 bits. */
+	if (__builtin_expect(__builtin_constant_p(n) && n == 1 ? head - p->other <= mask
+							       : (uint64_t)(head - p->other) + n <= cap,
 			     1))
 		return (int)n;
 	/* Acquire pairs with the consumers' release store of cons.tail. */
@@ -395,17 +395,16 @@ static inline __attribute__((always_inline)) int udma_ring__claim_sc(struct udma
 								     uint32_t mask, uint32_t *headp,
 								     unsigned n, bool burst)
 {
-	uint64_t cap = (uint64_t)mask + 1;
 	/* We are the only writer of cons.tail. */
 	uint32_t head = atomic_load_explicit(&sh->cons.tail, memory_order_relaxed), ptail, avail;
 
 	*headp = head;
 	/* n <= objects there <= capacity, by our copy of prod.tail, which is
-	 * minus one so that this is one compare for one object (last - head <=
-	 * mask); an impossible count (cons.tail overwritten) takes the checked
-	 * path. No expect here: a consumer that keeps up finds its copy short
-	 * on every call. */
-	if (n <= cap && c->other - head - (n - 1) <= mask - (n - 1))
+	 * minus one: last - head is then objects - 1, in n - 1 .. mask (for one
+	 * object one compare, the second folds away); an impossible count
+	 * (cons.tail overwritten) takes the checked path. No expect here: a
+	 * consumer that keeps up finds its copy short on every call. */
+	if (c->other - head <= mask && c->other - head >= n - 1)
 		return (int)n;
 	/* Acquire pairs with the producers' release store of prod.tail. */
 	ptail = atomic_load_explicit(&sh->prod.tail, memory_order_acquire);
