@@ -390,28 +390,39 @@ static inline __attribute__((always_inline)) int udma_ring__claim_sp(struct udma
 	return (int)udma_ring__clamp(n, p->capacity - used, burst);
 }
 
+/* A single consumer: are n objects there, and no more than the capacity,
+ * when the last one there is at index last? last - head is the count
+ * minus one, in n - 1 .. mask: for one object one compare (the second
+ * folds away), and an impossible count fails it too. */
+static inline __attribute__((always_inline)) bool udma_ring__there(uint32_t last, uint32_t head, unsigned n,
+								   uint32_t mask)
+{
+	return last - head <= mask && last - head >= n - 1;
+}
+
 static inline __attribute__((always_inline)) int udma_ring__claim_sc(struct udma_ring_side *c,
 								     struct udma_ring_shared *sh,
 								     uint32_t mask, uint32_t *headp,
 								     unsigned n, bool burst)
 {
 	/* We are the only writer of cons.tail. */
-	uint32_t head = atomic_load_explicit(&sh->cons.tail, memory_order_relaxed), ptail, avail;
+	uint32_t head = atomic_load_explicit(&sh->cons.tail, memory_order_relaxed), last, avail;
 
 	*headp = head;
-	/* n <= objects there <= capacity, by our copy of prod.tail, which is
-	 * minus one: last - head is then objects - 1, in n - 1 .. mask (for one
-	 * object one compare, the second folds away); an impossible count
-	 * (cons.tail overwritten) takes the checked path. No expect here: a
+	/* By our copy of prod.tail (kept minus one). No expect here: a
 	 * consumer that keeps up finds its copy short on every call. */
-	if (c->other - head <= mask && c->other - head >= n - 1)
+	if (udma_ring__there(c->other, head, n, mask))
 		return (int)n;
-	/* Acquire pairs with the producers' release store of prod.tail. */
-	ptail = atomic_load_explicit(&sh->prod.tail, memory_order_acquire);
-	avail = ptail - head;
+	/* Acquire pairs with the producers' release store of prod.tail. The
+	 * copy is stored unchecked: the test above checks it on every use. */
+	last = atomic_load_explicit(&sh->prod.tail, memory_order_acquire) - 1;
+	c->other = last;
+	if (__builtin_expect(udma_ring__there(last, head, n, mask), 1))
+		return (int)n;
+	/* Fewer than n there, or an impossible count (cons.tail overwritten). */
+	avail = last + 1 - head;
 	if (__builtin_expect(avail > c->capacity, 0))
-		return udma_ring__bad(c, 0, head, ptail);
-	c->other = ptail - 1;
+		return udma_ring__bad(c, 0, head, last + 1);
 	return (int)udma_ring__clamp(n, avail, burst);
 }
 
