@@ -44,12 +44,12 @@ _Static_assert(offsetof(struct udma_ring_indices, tail) >= UDMA_RING_ALIGN,
 	       "a side's head and tail share a line pair");
 
 /*
- * Out of line, each path is a function of its own, with burst and the
- * number of threads per side known, and the entry points hold only the
- * commonest call, one object on a single-producer (consumer) ring: the paths
- * do not share registers, the one-object ones have n known (no copy loop),
- * and none saves registers on the stack for another (they are tail calls).
- * One object moves the same in bulk and in burst.
+ * Each entry point holds the single-producer (consumer) path for one object
+ * (n known: no copy loop) and, for burst, for n; the other paths are
+ * functions of their own, with burst known, reached by tail calls. So the
+ * paths do not share registers and the inlined ones save none on the stack
+ * (a bulk of n inlined here would: it keeps n for its result). One object
+ * moves the same in bulk and in burst.
  */
 #define RING_PATH(name, t, objs_type, n, burst, multi)                                                 \
 	static __attribute__((noinline)) int name(struct udma_ring *r, objs_type objs, unsigned count) \
@@ -58,50 +58,48 @@ _Static_assert(offsetof(struct udma_ring_indices, tail) >= UDMA_RING_ALIGN,
 		return t(r, objs, n, burst, multi);                                                    \
 	}
 RING_PATH(enqueue_sp_bulk, udma_ring__enqueue_t, void *const *, count, false, false)
-RING_PATH(enqueue_sp_burst, udma_ring__enqueue_t, void *const *, count, true, false)
 RING_PATH(enqueue_mp_bulk, udma_ring__enqueue_t, void *const *, count, false, true)
 RING_PATH(enqueue_mp_burst, udma_ring__enqueue_t, void *const *, count, true, true)
 RING_PATH(enqueue_mp_one, udma_ring__enqueue_t, void *const *, 1, false, true)
 RING_PATH(dequeue_sc_bulk, udma_ring__dequeue_t, void **, count, false, false)
-RING_PATH(dequeue_sc_burst, udma_ring__dequeue_t, void **, count, true, false)
 RING_PATH(dequeue_mc_bulk, udma_ring__dequeue_t, void **, count, false, true)
 RING_PATH(dequeue_mc_burst, udma_ring__dequeue_t, void **, count, true, true)
 RING_PATH(dequeue_mc_one, udma_ring__dequeue_t, void **, 1, false, true)
 
 __attribute__((hot)) int udma_ring_enqueue_bulk(struct udma_ring *ring, void *const *objs, unsigned n)
 {
-	if (n != 1)
-		return ring->prod.single ? enqueue_sp_bulk(ring, objs, n) : enqueue_mp_bulk(ring, objs, n);
 	if (!ring->prod.single)
-		return enqueue_mp_one(ring, objs, 1);
-	return udma_ring__enqueue_t(ring, objs, 1, false, false);
+		return n == 1 ? enqueue_mp_one(ring, objs, 1) : enqueue_mp_bulk(ring, objs, n);
+	if (n == 1)
+		return udma_ring__enqueue_t(ring, objs, 1, false, false);
+	return enqueue_sp_bulk(ring, objs, n);
 }
 
 __attribute__((hot)) int udma_ring_enqueue_burst(struct udma_ring *ring, void *const *objs, unsigned n)
 {
-	if (n != 1)
-		return ring->prod.single ? enqueue_sp_burst(ring, objs, n) : enqueue_mp_burst(ring, objs, n);
 	if (!ring->prod.single)
-		return enqueue_mp_one(ring, objs, 1);
-	return udma_ring__enqueue_t(ring, objs, 1, false, false);
+		return n == 1 ? enqueue_mp_one(ring, objs, 1) : enqueue_mp_burst(ring, objs, n);
+	if (n == 1)
+		return udma_ring__enqueue_t(ring, objs, 1, false, false);
+	return udma_ring__enqueue_t(ring, objs, n, true, false);
 }
 
 __attribute__((hot)) int udma_ring_dequeue_bulk(struct udma_ring *ring, void **objs, unsigned n)
 {
-	if (n != 1)
-		return ring->cons.single ? dequeue_sc_bulk(ring, objs, n) : dequeue_mc_bulk(ring, objs, n);
 	if (!ring->cons.single)
-		return dequeue_mc_one(ring, objs, 1);
-	return udma_ring__dequeue_t(ring, objs, 1, false, false);
+		return n == 1 ? dequeue_mc_one(ring, objs, 1) : dequeue_mc_bulk(ring, objs, n);
+	if (n == 1)
+		return udma_ring__dequeue_t(ring, objs, 1, false, false);
+	return dequeue_sc_bulk(ring, objs, n);
 }
 
 __attribute__((hot)) int udma_ring_dequeue_burst(struct udma_ring *ring, void **objs, unsigned n)
 {
-	if (n != 1)
-		return ring->cons.single ? dequeue_sc_burst(ring, objs, n) : dequeue_mc_burst(ring, objs, n);
 	if (!ring->cons.single)
-		return dequeue_mc_one(ring, objs, 1);
-	return udma_ring__dequeue_t(ring, objs, 1, false, false);
+		return n == 1 ? dequeue_mc_one(ring, objs, 1) : dequeue_mc_burst(ring, objs, n);
+	if (n == 1)
+		return udma_ring__dequeue_t(ring, objs, 1, false, false);
+	return udma_ring__dequeue_t(ring, objs, n, true, false);
 }
 
 /* The end of every message about a ring's shared state. */

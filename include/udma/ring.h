@@ -148,9 +148,10 @@ struct udma_ring_side {
 	struct udma_ring_shared *sh; /* the ring's memory */
 	uint32_t mask;		     /* count - 1 */
 	uint32_t capacity;	     /* count */
-	uint32_t other;		     /* single only: the other side's tail when last read (never ahead of it),
-			  * minus one for a consumer (its index of the last object there) */
-	uint32_t single;	     /* one thread on this side */
+	/* single only: the other side's tail when last read (never ahead of
+	 * it); a consumer keeps it minus one, its index of the last object */
+	uint32_t other;
+	uint32_t single; /* one thread on this side */
 } __attribute__((aligned(UDMA_RING_ALIGN)));
 
 struct udma_ring {
@@ -414,12 +415,14 @@ static inline __attribute__((always_inline)) int udma_ring__claim_sc(struct udma
 	if (udma_ring__there(c->other, head, n, mask))
 		return (int)n;
 	/* Acquire pairs with the producers' release store of prod.tail. The
-	 * copy is stored unchecked: the test above checks it on every use. */
+	 * copy is stored unchecked: the test above checks it on every use. For
+	 * one object the same test decides (a consumer that keeps up comes
+	 * here on every call); otherwise, or if it fails, count what is there. */
 	last = atomic_load_explicit(&sh->prod.tail, memory_order_acquire) - 1;
 	c->other = last;
-	if (__builtin_expect(udma_ring__there(last, head, n, mask), 1))
-		return (int)n;
-	/* Fewer than n there, or an impossible count (cons.tail overwritten). */
+	if (__builtin_constant_p(n) && n == 1 && __builtin_expect(last - head <= mask, 1))
+		return 1;
+	/* n or fewer there, or an impossible count (cons.tail overwritten). */
 	avail = last + 1 - head;
 	if (__builtin_expect(avail > c->capacity, 0))
 		return udma_ring__bad(c, 0, head, last + 1);
