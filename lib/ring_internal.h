@@ -8,7 +8,7 @@
 #include "udma_internal.h"
 
 #define UDMA_RING_MAGIC	 0x676e6972616d6475ull /* "udmaring" */
-#define UDMA_RING_LAYOUT 2u		       /* version of struct udma_ring_shared (1: before handles) */
+#define UDMA_RING_LAYOUT 2u /* version of struct udma_ring_shared (an older udma's ring reads 0) */
 
 /* Tests only: move all indices of an empty ring to idx (to cross 2^32 quickly). */
 UDMA_HIDDEN void udma__ring_set_index(struct udma_ring *ring, uint32_t idx);
