@@ -64,6 +64,8 @@ static void cpu_relax(void)
  * The operations, with impl and burst constant at each call site so that
  * every loop below is compiled for one library and one size, the way an
  * application calls it: direct calls into libudma, DPDK's inline functions.
+ * udma's calls return an int, negative only for a ring in shared memory
+ * whose indices another process corrupted: never for these private rings.
  */
 static inline __attribute__((always_inline)) unsigned enq(enum impl im, void *r, void *const *o, unsigned n)
 {
