@@ -401,9 +401,9 @@ int udma_ring_create(unsigned count, unsigned flags, struct udma_ring **out)
 	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		return udma__err(
-			ENOMEM,
-			"udma_ring_create: cannot map %zu bytes for %u slots: %s; use a smaller count", len,
-			count, strerror(errno));
+			errno,
+			"udma_ring_create: cannot map %zu bytes for %u slots: %s; or use a smaller count",
+			len, count, udma__vm_strerror(errno));
 	layout_init((struct udma_ring_shared *)(mem + HANDLE_SIZE), count, flags);
 	handle_init((struct udma_ring *)mem, mem + HANDLE_SIZE, count, flags, len);
 	*out = (struct udma_ring *)mem;

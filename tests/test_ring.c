@@ -182,7 +182,8 @@ static int enomem_child(void *arg)
 	if (setrlimit(RLIMIT_AS, &rl))
 		return 4;
 	rc = udma_ring_create(1u << 30, 0, &r);
-	if (rc != -ENOMEM || r || !strstr(udma_last_error(), "smaller count")) {
+	if (rc != -ENOMEM || r || !strstr(udma_last_error(), "smaller count") ||
+	    !strstr(udma_last_error(), "RLIMIT_AS")) {
 		fprintf(stderr, "want -ENOMEM, got %d: %s\n", rc, udma_last_error());
 		return 5;
 	}
