@@ -16,12 +16,16 @@
 
 #include "ring_internal.h"
 
-/* Counts fit the int the calls return. */
-#define RING_MAX_COUNT (1u << 30)
+/* Counts fit the int the calls return, and a ring's size a 32-bit size_t. */
+#define RING_MAX_COUNT (sizeof(void *) >= 8 ? 1u << 30 : 1u << 28)
 #define RING_FLAGS     (UDMA_RING_SP_ENQ | UDMA_RING_SC_DEQ)
 /* udma_ring_create: the handle first, then the ring, in one mapping. */
-#define HANDLE_SIZE ((sizeof(struct udma_ring) + UDMA_RING_ALIGN - 1) & ~(size_t)(UDMA_RING_ALIGN - 1))
-#define STALL_NS    5000000000ull
+#define HANDLE_SIZE	  ((sizeof(struct udma_ring) + UDMA_RING_ALIGN - 1) & ~(size_t)(UDMA_RING_ALIGN - 1))
+#define STALL_NS	  5000000000ull
+#define STALL_NS_PER_SLOT 20 /* an honest copy of a whole ring: ~5 ns a slot here */
+/* A gap this long between two looks at the tail: this thread was not running
+ * (stopped, descheduled), and that is not the claimer's time. */
+#define PAUSE_NS 50000000ull
 
 /* How long a claim may stay unpublished with its tail not moving: see udma__ring_set_stall_ms. */
 static _Atomic uint64_t stall_ns = STALL_NS;
@@ -153,7 +157,9 @@ int udma_ring__publish_wait(struct udma_ring_side *s, int producer, uint32_t idx
 	const char *side = producer ? "producers" : "consumers";
 	struct udma_ring_indices *own = udma_ring__own(s->sh, producer);
 	uint32_t tail, last = atomic_load_explicit(&own->tail, memory_order_acquire);
-	uint64_t since = now_ns(), now;
+	uint64_t since = now_ns(), prev = since, now,
+		 stall = atomic_load_explicit(&stall_ns, memory_order_relaxed) +
+			 (uint64_t)s->capacity * STALL_NS_PER_SLOT;
 
 	for (;;) {
 		/* Acquire: see udma_ring__publish_after. */
@@ -170,18 +176,22 @@ int udma_ring__publish_wait(struct udma_ring_side *s, int producer, uint32_t idx
 				"and only forward) to publish its own %u; " CORRUPT_FIX,
 				call_name(producer), side, last, tail, idx, s->capacity - n, n);
 		now = now_ns();
+		if (now - prev > PAUSE_NS)
+			since += now - prev;
+		prev = now;
 		if (tail != last) {
 			last = tail;
 			since = now;
-		} else if (now - since > atomic_load_explicit(&stall_ns, memory_order_relaxed)) {
+		} else if (!s->own && now - since > stall) {
 			return udma__err(
 				ETIMEDOUT,
 				"%s: %u %s' slots from index %u were claimed and not published for "
 				"%.2f s: the thread or process that claimed them died or was stopped "
 				"mid-call (or the ring's memory was overwritten); this call's %u "
-				"objects wait behind them: stop using the ring and lay out a new one "
-				"with udma_ring_init",
-				call_name(producer), idx - tail, side, tail, (double)(now - since) / 1e9, n);
+				"objects %s: stop using the ring and lay out a new one with "
+				"udma_ring_init in new memory",
+				call_name(producer), idx - tail, side, tail, (double)(now - since) / 1e9, n,
+				producer ? "wait behind them" : "are in objs, out of the ring");
 		}
 		sched_yield();
 	}
@@ -247,12 +257,13 @@ ssize_t udma_ring_memsize(unsigned count)
 }
 
 static void side_init(struct udma_ring_side *s, struct udma_ring_shared *sh, bool producer, unsigned count,
-		      unsigned flags)
+		      unsigned flags, bool own)
 {
 	s->sh = sh;
 	s->mask = count - 1;
 	s->capacity = count;
 	s->single = !!(flags & (producer ? UDMA_RING_SP_ENQ : UDMA_RING_SC_DEQ));
+	s->own = own;
 	/* Never ahead of the other side's tail: all slots used (producer), 0
 	 * objects there (consumer, whose copy is one less); the first call that
 	 * needs it rereads it. */
@@ -266,8 +277,8 @@ static void handle_init(struct udma_ring *r, void *mem, unsigned count, unsigned
 	memset(r, 0, sizeof(*r));
 	r->map_len = map_len;
 	r->flags = flags;
-	side_init(&r->prod, mem, true, count, flags);
-	side_init(&r->cons, mem, false, count, flags);
+	side_init(&r->prod, mem, true, count, flags, map_len != 0);
+	side_init(&r->cons, mem, false, count, flags, map_len != 0);
 }
 
 /* An empty ring in mem; magic last, so that an attach that sees it sees the rest. */

@@ -406,6 +406,37 @@ static void unpublished_claim_reported(void **state)
 	udma__ring_set_stall_ms(0);
 }
 
+static void *enqueue_one(void *arg)
+{
+	static int obj;
+	void *o = &obj;
+
+	return (void *)(intptr_t)udma_ring_enqueue_bulk(arg, &o, 1);
+}
+
+/* A ring of one's own (udma_ring_create) never fails: a claim before ours
+ * that takes longer than the stall time (a stopped process, a huge copy) is
+ * waited for, not reported. */
+static void own_ring_waits(void **state)
+{
+	struct udma_ring *r;
+	pthread_t t;
+	void *rc;
+
+	(void)state;
+	udma__ring_set_stall_ms(STALL_MS);
+	assert_int_equal(udma_ring_create(COUNT, 0, &r), 0);
+	atomic_store(&r->prod.sh->prod.head, 1); /* a producer claimed slot 0... */
+	th_thread_start(&t, enqueue_one, r);
+	usleep(10 * STALL_MS * 1000);
+	atomic_store(&r->prod.sh->prod.tail, 1); /* ...and publishes it late */
+	pthread_join(t, &rc);
+	assert_int_equal((intptr_t)rc, 1);
+	assert_int_equal(udma_ring_count(r), 2);
+	udma_ring_destroy(r);
+	udma__ring_set_stall_ms(0);
+}
+
 /*
  * Between processes: the ring in a MAP_SHARED mapping, producers in child
  * processes with handles of their own (udma_ring_attach), the consumer here
@@ -716,6 +747,7 @@ int main(void)
 		RING_TEST(header_rewritten_after_attach, lib),
 		RING_TEST(corrupt_indices_reported, inline),
 		RING_TEST(corrupt_indices_reported, lib),
+		th_test(own_ring_waits),
 		RING_TEST(unpublished_claim_reported, inline),
 		RING_TEST(unpublished_claim_reported, lib),
 		RING_TEST(shared_between_processes, inline),

@@ -74,9 +74,13 @@ unsigned udma_ring_capacity(const struct udma_ring *ring);
  * - -EBADMSG: its indices are impossible (more objects than slots, an index
  *   that moved back): another process wrote into the ring's memory.
  * - -ETIMEDOUT (several producers or consumers only): a call that claimed
- *   slots before this one has not published them for 5 s: the process that
- *   made it died or was stopped mid-call (or its index was overwritten).
- *   This call's objects stay behind it.
+ *   slots before this one has not published them for 5 s (plus 20 ns a slot,
+ *   for an honest copy of a large ring; time this thread was not running is
+ *   not counted): the process that made it died or was stopped mid-call (or
+ *   its index was overwritten). An enqueue's objects stay behind it; a
+ *   dequeue's were already copied into objs and are out of the ring (bulk:
+ *   all n; burst: the message says how many).
+ *   Other handles may then see the ring as full or empty for good.
  * Not for a signal handler that interrupted a multi-producer (consumer) call
  * on the same ring in the same thread: it would wait for that call (and
  * fail with -ETIMEDOUT).
@@ -152,6 +156,7 @@ struct udma_ring_side {
 	 * it); a consumer keeps it minus one, its index of the last object */
 	uint32_t other;
 	uint32_t single; /* one thread on this side */
+	uint32_t own;	 /* udma_ring_create: no other process, so every claim is published */
 } __attribute__((aligned(UDMA_RING_ALIGN)));
 
 struct udma_ring {
