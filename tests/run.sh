@@ -7,7 +7,8 @@ build=$1
 shift
 passed=0 failed=0 skipped=0 broken=""
 
-count() { sed -n "s/^\[  $1  \] \([0-9]*\) test(s).*/\1/p" "$2" | head -n 1; }
+# cmocka pads its labels unevenly: "[  PASSED  ]", "[  SKIPPED ]".
+count() { sed -n "s/^\[ *$1 *\] \([0-9]*\) test(s).*/\1/p" "$2" | head -n 1; }
 
 for t in "$@" tests/*.sh; do
 	case $t in tests/run.sh) continue ;; esac
