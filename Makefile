@@ -19,24 +19,29 @@ endif
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Idrivers-sim -pthread $(WARN) $(SANFLAGS)
+# Internal headers are named from the top of the tree ("lib/mem/mem.h"), so an
+# #include says which layer it reaches into; `make lint` checks the direction.
+BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -I. -pthread $(WARN) $(SANFLAGS)
 LIBS     := -lnuma -lhugetlbfs -pthread
 LDFLAGS  += $(SANFLAGS)
 
-# The simulated device's model runs inside the library for in-process devices;
-# the protocol code talks to udma-simd for out-of-process ones.
-LIB_SRC  := $(wildcard lib/*.c) $(wildcard drivers-sim/simdev_model*.c) drivers-sim/simd_proto.c
-LIB_PIC  := $(patsubst %.c,$(B)/obj/pic/%.o,$(notdir $(LIB_SRC)))
-LIB_OBJ  := $(patsubst %.c,$(B)/obj/lib/%.o,$(notdir $(LIB_SRC)))
+# The library, one folder per layer (docs/design.md). The simulated device's
+# model runs inside it for in-process devices; the protocol code talks to
+# udma-simd for out-of-process ones.
+LIB_SRC  := $(wildcard lib/*/*.c) $(wildcard sim/simdev_model*.c) sim/simd_proto.c
+LIB_HDR  := $(wildcard lib/*/*.h sim/*.h)
+LIB_PIC  := $(LIB_SRC:%.c=$(B)/obj/pic/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/static/%.o)
 # The reference driver for the simulated device and the helper that starts
 # udma-simd, linked into tests, benches and the CLI.
-DRV_SRC  := $(wildcard drivers-sim/simdrv*.c) drivers-sim/simd_spawn.c
+DRV_SRC  := drivers/simdrv/simdrv.c sim/simd_spawn.c
+DRV_HDR  := drivers/simdrv/simdrv.h sim/simd_spawn.h sim/simdev_regs.h
 # udma-simd: the device model in a process of its own (no libudma inside).
-SIMD_SRC := $(wildcard drivers-sim/simd_*.c drivers-sim/simdev_model*.c) drivers-sim/udma-simd.c
-SIMD_SRC := $(filter-out drivers-sim/simd_spawn.c,$(SIMD_SRC))
+SIMD_SRC := $(wildcard sim/simdev_model*.c) sim/simd_proto.c sim/simd_server.c sim/udma-simd.c
 TOOL_SRC := $(wildcard tools/*.c)
-TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(B)/obj/tools/%.o)
-TEST_SRC := $(filter-out tests/helpers.c tests/wrap_%.c,$(wildcard tests/test_*.c))
+TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
+SUPPORT  := tests/support/helpers.c
+TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCH_SRC:= $(wildcard bench/bench_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
@@ -52,12 +57,14 @@ all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(SIMD) $(TESTS) $(BENCHES)
 deps:
 	@tools/install-deps.sh
 
-vpath %.c lib drivers-sim
-$(B)/obj/pic/%.o: %.c $(HEADERS) $(wildcard lib/*.h drivers-sim/*.h) | $(B)/obj/pic
+$(B)/obj/pic/%.o: %.c $(HEADERS) $(LIB_HDR)
+	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
-$(B)/obj/lib/%.o: %.c $(HEADERS) $(wildcard lib/*.h drivers-sim/*.h) | $(B)/obj/lib
+$(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
+	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -fvisibility=hidden -c -o $@ $<
-$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h) | $(B)/obj/tools
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(wildcard tools/*.h)
+	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
 $(SO): $(LIB_PIC) lib/libudma.map
@@ -69,20 +76,20 @@ $(B)/libudma.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # The CLI links the static library: one self-contained binary to copy to a board.
-$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a
+$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS)
 
-$(SIMD): $(SIMD_SRC) $(wildcard drivers-sim/*.h)
+$(SIMD): $(SIMD_SRC) $(wildcard sim/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(SIMD_SRC) $(LDFLAGS) -pthread
 
 # Tests link the static library so --wrap can reach the library's own syscalls.
-$(B)/tests/test_inject: tests/test_inject.c tests/helpers.c tests/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
+$(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
 		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
-$(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(DRV_SRC) $(B)/libudma.a | $(B)/tests
-	$(CC) $(BASE) $(CFLAGS) -o $@ $< tests/helpers.c $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+$(B)/tests/%: tests/%.c $(SUPPORT) $(wildcard tests/support/*.h) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< $(SUPPORT) $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 # Benches compare with DPDK in the same run when libdpdk-dev is installed
 # (`make bench` installs it); its headers are -isystem so our warnings stay ours.
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')
@@ -90,10 +97,10 @@ DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
 ifneq ($(DPDK_LIBS),)
 DPDK_CFLAGS += -DHAVE_DPDK
 endif
-$(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(B)/libudma.a | $(B)/bench
+$(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a | $(B)/bench
 	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(DPDK_LIBS) $(LIBS)
 
-$(B)/obj/pic $(B)/obj/lib $(B)/obj/tools $(B)/tests $(B)/bench:
+$(B)/tests $(B)/bench:
 	mkdir -p $@
 
 check: deps
@@ -139,8 +146,8 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/bin/udma $(DESTDIR)$(PREFIX)/bin/udma-simd
 	rm -rf $(DESTDIR)$(PREFIX)/include/udma
 
-FORMAT_SRC := $(wildcard lib/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] tests/vm/*.c bench/*.[ch] \
-		drivers-sim/*.[ch] drivers-sim/edu/*.[ch])
+FORMAT_SRC := $(wildcard lib/*/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] tests/*/*.[ch] \
+		bench/*.[ch] sim/*.[ch] drivers/*/*.[ch])
 format:
 	@tools/install-deps.sh lint
 	clang-format -i $(FORMAT_SRC)
@@ -149,8 +156,8 @@ lint:
 	@tools/install-deps.sh lint
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr --std=c11 -Iinclude -Ilib -D__GNUC__ --suppress=missingIncludeSystem \
-		-Idrivers-sim lib tools tests bench drivers-sim
+		--inline-suppr --std=c11 -Iinclude -I. -D__GNUC__ --suppress=missingIncludeSystem \
+		lib sim drivers tools tests bench
 
 clean:
 	rm -rf build
@@ -161,14 +168,14 @@ clean:
 # so unless one is installed it is built from Debian's source of the
 # installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
 VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
-$(B)/vm/test_edu: tests/vm/test_edu.c $(wildcard drivers-sim/edu/*.[ch]) $(B)/libudma.a
+$(B)/vm/test_edu: tests/vm/test_edu.c $(wildcard drivers/edu/*.[ch]) $(B)/libudma.a
 	@mkdir -p $(@D)
 	@[ -f $(VM_CMOCKA) ] || $(MAKE) --no-print-directory $(VM_CMOCKA) || \
 		echo "udma: no static cmocka (Debian's source unreachable?): test_edu is linked dynamically; the guest image carries its libraries"
 	if [ -f $(VM_CMOCKA) ]; then \
-		$(CC) -static $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers-sim/edu/*.c) $(B)/libudma.a $(VM_CMOCKA) $(LIBS); \
+		$(CC) -static $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers/edu/*.c) $(B)/libudma.a $(VM_CMOCKA) $(LIBS); \
 	else \
-		$(CC) $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers-sim/edu/*.c) $(B)/libudma.a $(LIBS) -lcmocka; \
+		$(CC) $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers/edu/*.c) $(B)/libudma.a $(LIBS) -lcmocka; \
 	fi
 $(B)/vm/cmocka/libcmocka.a:
 	rm -rf $(@D) && mkdir -p $(@D)/lists/partial $(@D)/cache

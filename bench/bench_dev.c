@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The simulated DMA device through its reference driver (drivers-sim/simdrv.c):
+ * The simulated DMA device through its reference driver (drivers/simdrv/simdrv.c):
  * how many descriptors per second it completes, and what that costs against
  * the CPU doing the same copies itself.
  *
@@ -47,8 +47,8 @@
 #include <udma/udma.h>
 
 #include "bench_util.h"
-#include "simd_spawn.h"
-#include "simdrv.h"
+#include "sim/simd_spawn.h"
+#include "drivers/simdrv/simdrv.h"
 
 #define BENCH	    "dev"
 #define MAX_RUNS    1000

@@ -17,7 +17,7 @@ n=0
 failed=0
 args="--packets 20000 --block 4M"
 
-. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/support/tap.sh"
 
 # report_ok FILE: the text report says every check passed.
 report_ok() {

@@ -33,7 +33,7 @@ n=0
 failed=0
 export UDMA_RUN_DIR="$tmp/run"
 
-. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/support/tap.sh"
 
 memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
 twice_ram="$((memtotal_kb * 2))K"

@@ -28,7 +28,7 @@ trap 'exit 1' INT TERM
 n=0
 failed=0
 
-. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/support/tap.sh"
 
 py=$(python3 -c 'import sys; print(sys.executable)') || {
 	echo "1..0 # skip: no python3 to parse JSON"

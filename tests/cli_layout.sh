@@ -14,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 n=0
 failed=0
 
-. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/support/tap.sh"
 
 # Prints "name page_size" for each udma region, one per line.
 regions() {

@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 n=0
 failed=0
 
-. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/support/tap.sh"
 
 # refused WHAT ARGS...: udma-simd exits non-zero at once (a device that
 # started listening instead is stopped after 5 s: a failure).

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "helpers.h"
-#include "udma_internal.h"
+#include "tests/support/helpers.h"
+#include "lib/mem/mem.h"
 
 static void find_run_cases(void **state)
 {

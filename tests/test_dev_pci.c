@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "helpers.h"
+#include "tests/support/helpers.h"
 
 #define ADDR "0000:00:03.0"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The device layer with the simulated device, driven by the reference driver
- * (drivers-sim/simdrv.c): DMA copy and fill on pool and heap buffers, NIC
+ * (drivers/simdrv/simdrv.c): DMA copy and fill on pool and heap buffers, NIC
  * loopback, block store, in polling and interrupt modes, VA and (as root) PA
  * IOVAs; regions created after the device opened; IOMMU faults; reset with
  * buffers in flight; spec errors. Every operation runs twice: the device in a
@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "simd_spawn.h"
-#include "simdrv.h"
+#include "tests/support/helpers.h"
+#include "sim/simd_spawn.h"
+#include "drivers/simdrv/simdrv.h"
 
 #define BUF_SIZE  2048u
 #define POOL_BUFS 1024u

@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "simd_proto.h"
-#include "simd_spawn.h"
-#include "simdrv.h"
+#include "tests/support/helpers.h"
+#include "sim/simd_proto.h"
+#include "sim/simd_spawn.h"
+#include "drivers/simdrv/simdrv.h"
 
 #define BUF_SIZE  (64u << 10)
 #define POOL_BUFS 512u

@@ -18,12 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "simd_spawn.h"
-#include "simdrv.h"
-#include "udma_internal.h" /* to hold the context's locks across a fork */
-#include "heap_internal.h"
-#include "pool_internal.h"
+#include "tests/support/helpers.h"
+#include "sim/simd_spawn.h"
+#include "drivers/simdrv/simdrv.h"
+#include "lib/mem/mem.h" /* to hold the context's locks across a fork */
+#include "lib/alloc/heap_internal.h"
+#include "lib/alloc/pool_internal.h"
 
 #define BUF 4096u
 

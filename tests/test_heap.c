@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "heap_internal.h"
+#include "tests/support/helpers.h"
+#include "lib/alloc/heap_internal.h"
 
 #define MiB ((size_t)1 << 20)
 /* In PA mode a large allocation is one physical run: up to one hugepage that

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "heap_internal.h"
+#include "tests/support/helpers.h"
+#include "lib/alloc/heap_internal.h"
 
 /* malloc + free pairs over all stress threads (TSan is about 10x slower) */
 #ifdef TH_UNDER_TSAN

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helpers.h"
+#include "tests/support/helpers.h"
 
 static void sizes_ascending(void **state)
 {

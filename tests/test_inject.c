@@ -21,8 +21,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "wrap_syscalls.h"
+#include "tests/support/helpers.h"
+#include "tests/support/wrap_syscalls.h"
 
 #define BIT(c)	 (1u << (c))
 #define SENTINEL ((void *)(uintptr_t)0x5a5a5a5a) /* *out before the call: must become NULL */

@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "udma_internal.h"
+#include "tests/support/helpers.h"
+#include "lib/mem/mem.h"
 
 static struct udma_ctx *ctx_new(unsigned flags)
 {

@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "helpers.h"
+#include "tests/support/helpers.h"
 
 #define PAGE 4096
 

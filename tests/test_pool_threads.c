@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "helpers.h"
+#include "tests/support/helpers.h"
 
 /* get/put objects in total per stress test (each object got and put counts 2) */
 #ifdef TH_UNDER_TSAN

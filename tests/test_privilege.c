@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "helpers.h"
+#include "tests/support/helpers.h"
 
 /* Internal: the SIGBUS-guarded populate for kernels without MADV_POPULATE_WRITE. */
 int udma__populate_touch(void *addr, size_t len, size_t page_size);

@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "helpers.h"
+#include "tests/support/helpers.h"
 
 static struct udma_ctx *new_ctx(unsigned flags)
 {

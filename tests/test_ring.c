@@ -22,8 +22,8 @@
 /* Every test runs against the inline calls and the exported ones: ring_ops.h. */
 #define UDMA_RING_NO_INLINE 1
 
-#include "ring_internal.h"
-#include "ring_ops.h"
+#include "lib/ring/ring_internal.h"
+#include "tests/support/ring_ops.h"
 
 /* Objects through the 2+2 stress ring: 2 * 10^7, a quarter under TSan (about 10x slower). */
 #ifdef TH_UNDER_TSAN

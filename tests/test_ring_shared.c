@@ -26,8 +26,8 @@
 /* Every test runs against the inline calls and the exported ones: ring_ops.h. */
 #define UDMA_RING_NO_INLINE 1
 
-#include "ring_internal.h"
-#include "ring_ops.h"
+#include "lib/ring/ring_internal.h"
+#include "tests/support/ring_ops.h"
 
 #define COUNT	    64u
 #define CANARY	    0xa5

@@ -26,9 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "simd_proto.h"
-#include "simdev_regs.h"
+#include "tests/support/helpers.h"
+#include "sim/simd_proto.h"
+#include "sim/simdev_regs.h"
 
 #define WAIT_MS 20000 /* for what should happen within SIMD_REPLY_MS: only a bound on a hang */
 

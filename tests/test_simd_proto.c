@@ -20,10 +20,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "simd_proto.h"
-#include "simd_spawn.h"
-#include "simdev_regs.h"
+#include "tests/support/helpers.h"
+#include "sim/simd_proto.h"
+#include "sim/simd_spawn.h"
+#include "sim/simdev_regs.h"
 
 struct peer {
 	struct simd_proc proc;

@@ -25,10 +25,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "simd_proto.h"
-#include "simd_spawn.h"
-#include "simdrv.h"
+#include "tests/support/helpers.h"
+#include "sim/simd_proto.h"
+#include "sim/simd_spawn.h"
+#include "drivers/simdrv/simdrv.h"
 
 #define WAIT_MS 10000 /* for what should happen at once: only a bound on a hang */
 

@@ -15,8 +15,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "simdev_model.h"
+#include "tests/support/helpers.h"
+#include "sim/simdev_model.h"
 
 #define PAGE	  4096u
 #define BUF_LEN	  (64u * 1024u)

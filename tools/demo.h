@@ -10,8 +10,8 @@
 #include <time.h>
 #include <udma/udma.h>
 
-#include "simd_spawn.h"
-#include "simdrv.h"
+#include "sim/simd_spawn.h"
+#include "drivers/simdrv/simdrv.h"
 
 /* Queue ids on the device: "sim:demo,queues=3". */
 enum { DEMO_Q_TX, DEMO_Q_RX, DEMO_Q_BLK, DEMO_NQUEUES };

@@ -36,7 +36,7 @@
 #include <cmocka.h>
 #include <udma/udma.h>
 
-#include "edu/edu.h"
+#include "drivers/edu/edu.h"
 
 #define HUGEPAGES 48 /* 2 MiB pages the tests use at most, with room to spare */
 #define BUF	  4096

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* The heap of a context: created on the first udma_malloc, torn down (with a
+ * report of what was never freed) by udma_ctx_destroy. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/alloc/heap_internal.h"
+
+static void heap_free(struct udma_heap *h)
+{
+	unsigned i;
+
+	for (i = 0; i < h->nclasses; i++)
+		pthread_mutex_destroy(&h->cls[i].lock);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+/* A forked child's copy: free the bookkeeping, report nothing, read no slab
+ * (the memory is not mapped here). If another thread held one of the locks at
+ * the fork its lists may be half-updated: then leave them. */
+static void heap_release_inherited(struct udma_heap *h)
+{
+	bool whole = !pthread_mutex_trylock(&h->lock);
+	unsigned i;
+
+	for (i = 0; whole && i < h->nclasses; i++)
+		whole = !pthread_mutex_trylock(&h->cls[i].lock);
+	if (whole) {
+		udma__heap_tcaches_fini(h);
+		udma__heap_classes_fini(h);
+		udma__heap_large_fini(h);
+	}
+	free(h);
+}
+
+/* udma_ctx_destroy: report what is still allocated, give every region back. */
+static void heap_teardown(struct udma_ctx *ctx, bool inherited)
+{
+	struct udma_heap *h = ctx->heap;
+	struct udma__heap_stats st;
+
+	if (!h)
+		return;
+	/* Threads still alive keep no reference: their cache goes with the key. */
+	pthread_key_delete(h->key);
+	if (inherited) {
+		ctx->heap = NULL;
+		heap_release_inherited(h);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	udma__heap_classes_stats(h, &st);
+	udma__heap_large_stats(h, &st);
+	if (st.live + st.large) {
+		char total[32], one[32];
+
+		fprintf(stderr,
+			"udma: heap: %zu allocation%s (%s) never freed before udma_ctx_destroy, e.g. %p "
+			"(%s); "
+			"freeing them now\n",
+			st.live + st.large, st.live + st.large == 1 ? "" : "s",
+			udma__fmt_size(st.live_bytes + st.large_bytes, total, sizeof(total)), st.example,
+			udma__fmt_size(st.example_size, one, sizeof(one)));
+	}
+	udma__heap_tcaches_fini(h);
+	udma__heap_classes_fini(h);
+	udma__heap_large_fini(h);
+	__atomic_store_n(&ctx->heap, NULL, __ATOMIC_RELEASE);
+	heap_free(h);
+}
+
+static size_t heap_threshold(const struct udma_ctx *ctx)
+{
+	size_t t = ctx->opts.heap_large_threshold;
+
+	if (!t)
+		return HEAP_DEFAULT_THRESHOLD;
+	return t < HEAP_MAX_THRESHOLD ? t : HEAP_MAX_THRESHOLD;
+}
+
+static struct udma_heap *heap_new(struct udma_ctx *ctx)
+{
+	struct udma_heap *h;
+	int rc;
+
+	if ((rc = udma__alloc_fork_watch("udma_malloc")))
+		return udma__heap_fail(rc);
+	if (posix_memalign((void **)&h, 64, sizeof(*h)))
+		return udma__heap_fail(
+			udma__err(ENOMEM, "udma_malloc: out of memory for the heap of a context"));
+	memset(h, 0, sizeof(*h));
+	h->ctx = ctx;
+	h->forks = ctx->forks;
+	h->gen = udma__heap_new_gen();
+	h->pa = ctx->mode == UDMA_IOVA_PA;
+	h->threshold = heap_threshold(ctx);
+	/* Every region starts on a 2 MiB boundary, and on its page size beyond. */
+	h->max_align = ctx->opts.page_size > UDMA_PAGE_2M ? ctx->opts.page_size : UDMA_PAGE_2M;
+	rc = pthread_key_create(&h->key, udma__heap_tcache_exit);
+	if (rc) {
+		rc = udma__err(rc,
+			       "udma_malloc: no pthread key left for the heap's thread caches (%s): each "
+			       "context with a heap takes one; destroy unused contexts",
+			       strerror(rc));
+		free(h);
+		return udma__heap_fail(rc);
+	}
+	udma__heap_classes_init(h);
+	pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+struct udma_heap *udma__heap_create(struct udma_ctx *ctx)
+{
+	struct udma_heap *h;
+
+	pthread_mutex_lock(&ctx->lock);
+	h = ctx->heap;
+	if (!h && (h = heap_new(ctx))) {
+		int rc = udma__ctx_on_destroy(ctx, heap_teardown);
+
+		if (rc) {
+			pthread_key_delete(h->key);
+			heap_free(h);
+			h = udma__heap_fail(rc);
+		} else {
+			__atomic_store_n(&ctx->heap, h, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return h;
+}
+
+int udma__heap_stats(struct udma_ctx *ctx, struct udma__heap_stats *st)
+{
+	struct udma_heap *h = ctx ? __atomic_load_n(&ctx->heap, __ATOMIC_ACQUIRE) : NULL;
+
+	memset(st, 0, sizeof(*st));
+	if (!h)
+		return 0;
+	udma__heap_classes_stats(h, st);
+	udma__heap_large_stats(h, st);
+	return 0;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/* Pools: create (check options, lay out objects, fill the store), destroy, avail, stats. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/alloc/pool_internal.h"
+
+#define KNOWN_FLAGS UDMA_POOL_DEBUG
+
+static bool debug_env(void)
+{
+	const char *v = getenv("UDMA_DEBUG");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static int check_opts(const struct udma_pool_opts *o, size_t *align)
+{
+	if (!o->obj_size)
+		return udma__err(EINVAL, "udma_pool_create: obj_size is 0");
+	if (o->obj_size > POOL_OBJ_MAX)
+		return udma__err(EINVAL,
+				 "udma_pool_create: obj_size %zu is over the 1 GiB limit (use a region)",
+				 o->obj_size);
+	*align = o->align ? o->align : POOL_LINE;
+	if (*align & (*align - 1))
+		return udma__err(EINVAL,
+				 "udma_pool_create: align %zu is not a power of two (use 0 for a cache line, "
+				 "or 64, 4096, ...)",
+				 o->align);
+	if (*align > POOL_OBJ_MAX)
+		return udma__err(EINVAL, "udma_pool_create: align %zu is over the 1 GiB limit", o->align);
+	if (!o->count)
+		return udma__err(EINVAL, "udma_pool_create: count is 0");
+	if (o->count == UINT_MAX)
+		return udma__err(EINVAL, "udma_pool_create: count %u is too large (UINT_MAX is no index)",
+				 o->count);
+	if (o->cache_size > UDMA_POOL_CACHE_MAX)
+		return udma__err(EINVAL, "udma_pool_create: cache_size %u is over UDMA_POOL_CACHE_MAX (%u)",
+				 o->cache_size, UDMA_POOL_CACHE_MAX);
+	if (o->flags & ~KNOWN_FLAGS)
+		return udma__err(EINVAL,
+				 "udma_pool_create: unknown flags 0x%x (the only flag is UDMA_POOL_DEBUG)",
+				 o->flags & ~KNOWN_FLAGS);
+	return 0;
+}
+
+static void set_stride(struct udma_pool *p)
+{
+	p->stride = (p->elt_size + p->align - 1) & ~(p->align - 1);
+	p->stride_pow2 = !(p->stride & (p->stride - 1));
+	if (p->stride_pow2)
+		p->stride_shift = udma__log2(p->stride);
+	else
+		p->div_magic = UINT64_MAX / p->stride + 1;
+}
+
+void udma__pool_free(struct udma_pool *p)
+{
+	udma__pool_layout_free(p);
+	free(p->store.objs);
+	free((void *)p->state);
+	free(p);
+}
+
+int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struct udma_pool **out)
+{
+	struct udma_pool_layer *layer;
+	struct udma_pool *p;
+	size_t align = 0;
+	unsigned i;
+	int rc;
+
+	if (!out)
+		return udma__err(EINVAL, "udma_pool_create: out is NULL");
+	*out = NULL;
+	if (!ctx || !o)
+		return udma__err(EINVAL, "udma_pool_create: %s is NULL", ctx ? "opts" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, "udma_pool_create");
+	if ((rc = check_opts(o, &align)) || (rc = udma__pool_layer_get(ctx, &layer)))
+		return rc;
+	p = aligned_alloc(POOL_LINE, (sizeof(*p) + POOL_LINE - 1) & ~(size_t)(POOL_LINE - 1));
+	if (!p)
+		return udma__err(ENOMEM, "udma_pool_create: out of memory for a pool");
+	memset(p, 0, sizeof(*p));
+	p->layer = layer;
+	p->ctx = ctx;
+	p->forks = ctx->forks;
+	p->gen = layer->gen;
+	p->obj_size = o->obj_size;
+	p->align = align;
+	p->count = o->count;
+	p->cache_size = o->cache_size;
+	p->numa_node = o->numa_node;
+	p->flags = o->flags;
+	p->debug = (o->flags & UDMA_POOL_DEBUG) || debug_env();
+	p->elt_size = o->obj_size + (p->debug ? POOL_TRAILER : 0);
+	p->mode = p->debug ? POOL_DEBUG : p->cache_size ? POOL_CACHED : POOL_DIRECT;
+	snprintf(p->name, sizeof(p->name), "%s", o->name && *o->name ? o->name : "pool");
+	set_stride(p);
+	if ((rc = udma__pool_layout(p)))
+		goto fail;
+	p->store.cap = p->count;
+	p->store.objs = malloc((size_t)p->count * sizeof(*p->store.objs));
+	if (!p->store.objs) {
+		rc = udma__err(ENOMEM, "udma_pool_create: out of memory for the store of %u objects",
+			       p->count);
+		goto fail;
+	}
+	/* LIFO: object 0 on top, got first */
+	for (i = 0; i < p->count; i++)
+		p->store.objs[i] = udma_pool_obj(p, p->count - 1 - i);
+	st(&p->store.word, p->count);
+	if ((p->debug && (rc = udma__pool_debug_init(p))) || (rc = udma__pool_register(p)))
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	udma__pool_free(p);
+	return rc;
+}
+
+void udma_pool_destroy(struct udma_pool *p)
+{
+	unsigned held, out;
+
+	if (!p)
+		return;
+	/* The parent's pool: udma_ctx_destroy releases the child's copy. */
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_destroy");
+		return;
+	}
+	held = udma__pool_unregister(p);
+	held += store_top(&p->store);
+	if (held > p->count) {
+		/* only a double put into a pool without debug gets here */
+		fprintf(stderr,
+			"udma: pool '%s': %u more objects were put back than were taken: a double put "
+			"(UDMA_POOL_DEBUG or UDMA_DEBUG=1 finds which)\n",
+			p->name, held - p->count);
+		udma__pool_free(p);
+		return;
+	}
+	out = p->count - held;
+	if (out) {
+		fprintf(stderr, "udma: pool '%s': %u of %u objects were not returned at udma_pool_destroy\n",
+			p->name, out, p->count);
+		if (p->debug)
+			udma__pool_debug_report_out(p);
+	}
+	udma__pool_free(p);
+}
+
+unsigned udma_pool_avail(const struct udma_pool *p)
+{
+	struct udma_pool_layer *l = p->layer;
+	const struct pool_cache *c;
+	unsigned n;
+
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_avail");
+		return 0;
+	}
+	pthread_mutex_lock(&l->lock);
+	n = store_top(&p->store);
+	for (c = p->caches; c; c = c->next)
+		n += ld(&c->len);
+	pthread_mutex_unlock(&l->lock);
+	/* A flush is counted in the store before its cache shrinks, and a double
+	 * put without debug counts twice: never claim more than the pool has. */
+	return n < p->count ? n : p->count;
+}
+
+size_t udma_pool_obj_size(const struct udma_pool *p)
+{
+	return p->obj_size;
+}
+
+int udma_pool_stats(const struct udma_pool *p, struct udma_pool_stats *out)
+{
+	struct udma_pool_layer *l;
+	struct pool_store *s;
+	const struct pool_cache *c;
+	uint64_t hits, misses, puts, w, direct;
+
+	if (!p || !out)
+		return udma__err(EINVAL, "udma_pool_stats: %s is NULL", p ? "out" : "pool");
+	if (pool_inherited(p))
+		return udma__err_inherited(p->ctx, "udma_pool_stats");
+	l = p->layer;
+	s = (struct pool_store *)&p->store;
+	pthread_mutex_lock(&l->lock);
+	hits = p->retired_hits;
+	misses = p->retired_misses;
+	puts = p->retired_puts;
+	for (c = p->caches; c; c = c->next) {
+		hits += ld(&c->hits);
+		misses += ld(&c->misses);
+		puts += ld(&c->puts);
+	}
+	pool_store_lock(s);
+	w = ld(&s->word);
+	direct = s->gets_wraps << 32 | w >> 32;
+	/* no cache: what went out and did not come back is out now */
+	puts += p->cache_size ? ld(&s->puts) : direct - (p->count - (unsigned)w);
+	pool_store_unlock(s);
+	pthread_mutex_unlock(&l->lock);
+	misses += direct;
+	out->gets = hits + misses;
+	out->puts = puts;
+	out->cache_hits = hits;
+	out->cache_misses = misses;
+	out->empty = ld(&p->empty);
+	out->debug_errors = ld(&p->debug_errors);
+	return 0;
+}

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Get and put: the thread's cache first (no lock, no atomic RMW), the shared
+ * store (a LIFO array under a spinlock) in bulk when the cache runs empty or
+ * full, or directly when the pool has no cache. Debug pools take the same
+ * paths with every object checked; the others pay one branch for that.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "lib/alloc/pool_internal.h"
+
+static const char empty_msg[] =
+	"udma_pool: fewer objects free than asked (others may sit in other threads' caches); nothing taken";
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+void udma__pool_store_lock_slow(struct pool_store *s)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		while (ld(&s->lock)) {
+			/* the holder may have been preempted: let it run */
+			if (++spins & 255)
+				cpu_relax();
+			else
+				sched_yield();
+		}
+		if (!atomic_exchange_explicit(&s->lock, 1, memory_order_acquire))
+			return;
+	}
+}
+
+/* Store lock held: push n objects, refusing what would overflow (only double
+ * puts into a pool without debug can get there). */
+static inline void store_push_locked(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	struct pool_store *s = &p->store;
+	unsigned top = store_top(s);
+
+	if (unlikely(n > s->cap - top)) {
+		pool_store_unlock(s);
+		udma__pool_misuse(
+			p, EINVAL,
+			"pool '%s': %u objects put back beyond its %u: a double put? (UDMA_POOL_DEBUG "
+			"finds which); the extra ones are dropped",
+			p->name, n - (s->cap - top), s->cap);
+		pool_store_lock(s);
+		top = store_top(s);
+		n = n < s->cap - top ? n : s->cap - top;
+	}
+	memcpy(&s->objs[top], objs, n * sizeof(*objs));
+	store_set_top(s, top + n);
+}
+
+void udma__pool_store_push(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	pool_store_lock(&p->store);
+	store_push_locked(p, objs, n);
+	pool_store_unlock(&p->store);
+}
+
+/* Per-thread cache lookup: the memo's record, then the pool's slot in it. */
+static inline struct pool_cache *cache_of(struct udma_pool *p)
+{
+	const struct pool_tls *t = &udma__pool_tls;
+
+	if (likely(t->gen == p->gen)) {
+		struct pool_thread *pt = t->pt;
+
+		if (likely(p->id < pt->ncaches)) {
+			struct pool_cache *c = ld(&pt->caches[p->id]);
+
+			if (likely(c != NULL))
+				return c;
+		}
+	}
+	return udma__pool_cache_slow(p);
+}
+
+static int empty(struct udma_pool *p)
+{
+	atomic_fetch_add_explicit(&p->empty, 1, memory_order_relaxed);
+	return udma__err_const(ENOENT, empty_msg);
+}
+
+/* Straight from the store (no cache, or no memory for one). */
+static int store_get(struct udma_pool *p, void **objs, unsigned n)
+{
+	struct pool_store *s = &p->store;
+	uint64_t w;
+	unsigned top;
+
+	pool_store_lock(s);
+	w = ld(&s->word);
+	top = (unsigned)w;
+	if (unlikely(top < n)) {
+		pool_store_unlock(s);
+		return empty(p);
+	}
+	memcpy(objs, &s->objs[top - n], n * sizeof(*objs));
+	store_take(s, w, n);
+	pool_store_unlock(s);
+	return 0;
+}
+
+static void store_put(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	struct pool_store *s = &p->store;
+
+	pool_store_lock(s);
+	store_push_locked(p, objs, n);
+	if (p->cache_size)
+		bump(&s->puts, n);
+	pool_store_unlock(s);
+}
+
+/* The cache has fewer than n: take the rest from the store, and refill the
+ * cache to half its size in the same critical section. */
+static __attribute__((noinline)) int cache_get_miss(struct udma_pool *p, struct pool_cache *c, void **objs,
+						    unsigned n)
+{
+	struct pool_store *s = &p->store;
+	unsigned len = ld(&c->len), need = n - len, top, refill;
+
+	pool_store_lock(s);
+	top = store_top(s);
+	if (unlikely(top < need)) {
+		pool_store_unlock(s);
+		return empty(p);
+	}
+	refill = top - need < c->size / 2 ? top - need : c->size / 2;
+	top -= need;
+	memcpy(objs + len, &s->objs[top], need * sizeof(*objs));
+	top -= refill;
+	memcpy(objs, c->objs, len * sizeof(*objs));
+	memcpy(c->objs, &s->objs[top], refill * sizeof(*objs));
+	store_set_top(s, top);
+	pool_store_unlock(s);
+	st(&c->len, refill);
+	bump(&c->misses, n);
+	return 0;
+}
+
+/* The cache would overflow: flush down to half its size, in one critical section. */
+static __attribute__((noinline)) void cache_put_miss(struct udma_pool *p, struct pool_cache *c,
+						     void *const *objs, unsigned n)
+{
+	struct pool_store *s = &p->store;
+	unsigned len = ld(&c->len), half = c->size / 2, keep;
+
+	pool_store_lock(s);
+	if (n <= half) {
+		keep = half - n; /* len + n > size, so len > keep */
+		store_push_locked(p, c->objs + keep, len - keep);
+		pool_store_unlock(s);
+		memcpy(c->objs + keep, objs, n * sizeof(*objs));
+		st(&c->len, half);
+	} else {
+		keep = len < half ? len : half;
+		store_push_locked(p, c->objs + keep, len - keep);
+		store_push_locked(p, objs, n);
+		pool_store_unlock(s);
+		st(&c->len, keep);
+	}
+	bump(&c->puts, n);
+}
+
+/* Any pool, no debug checks. */
+static int get_plain(struct udma_pool *p, void **objs, unsigned n)
+{
+	struct pool_cache *c;
+	unsigned len;
+
+	if (p->cache_size && likely((c = cache_of(p)) != NULL)) {
+		len = ld(&c->len);
+		if (n <= len) {
+			len -= n;
+			memcpy(objs, c->objs + len, n * sizeof(*objs));
+			st(&c->len, len);
+			bump(&c->hits, n);
+			return 0;
+		}
+		return cache_get_miss(p, c, objs, n);
+	}
+	return store_get(p, objs, n);
+}
+
+static void put_plain(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	struct pool_cache *c;
+	unsigned len;
+
+	if (p->cache_size && likely((c = cache_of(p)) != NULL)) {
+		len = ld(&c->len);
+		if (len + n <= c->size) {
+			memcpy(c->objs + len, objs, n * sizeof(*objs));
+			st(&c->len, len + n);
+			bump(&c->puts, n);
+			return;
+		}
+		cache_put_miss(p, c, objs, n);
+		return;
+	}
+	store_put(p, objs, n);
+}
+
+static __attribute__((noinline)) int get_debug(struct udma_pool *p, void **objs, unsigned n)
+{
+	int rc = get_plain(p, objs, n);
+
+	if (!rc)
+		udma__pool_debug_got(p, objs, n);
+	return rc;
+}
+
+/* Check each object; put back those that pass, in batches. */
+static __attribute__((noinline)) void put_debug(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	void *ok[64];
+	unsigned i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (udma__pool_debug_put(p, objs[i]))
+			continue;
+		ok[k++] = objs[i];
+		if (k == 64) {
+			put_plain(p, ok, k);
+			k = 0;
+		}
+	}
+	if (k)
+		put_plain(p, ok, k);
+}
+
+static __attribute__((noinline)) void *get_one_slow(struct udma_pool *p)
+{
+	void *obj;
+
+	if (p->mode == POOL_DEBUG)
+		return get_debug(p, &obj, 1) ? NULL : obj;
+	return get_plain(p, &obj, 1) ? NULL : obj;
+}
+
+void *udma_pool_get(struct udma_pool *p)
+{
+	/* In a forked child the cache memo never matches (fork.c resets it), so
+	 * an inherited pool is refused below, off the cached fast path. */
+	if (likely(p->mode == POOL_CACHED)) {
+		struct pool_cache *c = cache_of(p);
+
+		if (likely(c != NULL)) {
+			unsigned len = ld(&c->len);
+
+			if (likely(len != 0)) {
+				st(&c->len, len - 1);
+				bump(&c->hits, 1);
+				return c->objs[len - 1];
+			}
+		}
+	}
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_get");
+		return NULL;
+	}
+	if (likely(p->mode == POOL_DIRECT)) {
+		struct pool_store *s = &p->store;
+		uint64_t w;
+
+		pool_store_lock(s);
+		w = ld(&s->word);
+		if (likely((unsigned)w != 0)) {
+			void *obj = s->objs[(unsigned)w - 1];
+
+			store_take(s, w, 1);
+			pool_store_unlock(s);
+			return obj;
+		}
+		pool_store_unlock(s);
+		empty(p);
+		return NULL;
+	}
+	return get_one_slow(p);
+}
+
+static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *obj)
+{
+	if (p->mode == POOL_DEBUG)
+		put_debug(p, &obj, 1);
+	else
+		put_plain(p, &obj, 1);
+}
+
+void udma_pool_put(struct udma_pool *p, void *obj)
+{
+	if (likely(p->mode == POOL_CACHED)) { /* never in a forked child: see udma_pool_get */
+		struct pool_cache *c = cache_of(p);
+
+		if (likely(c != NULL)) {
+			unsigned len = ld(&c->len);
+
+			if (likely(len < c->size)) {
+				c->objs[len] = obj;
+				st(&c->len, len + 1);
+				bump(&c->puts, 1);
+				return;
+			}
+		}
+	}
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_put");
+		return;
+	}
+	if (likely(p->mode == POOL_DIRECT)) {
+		struct pool_store *s = &p->store;
+		uint64_t w;
+
+		pool_store_lock(s);
+		w = ld(&s->word);
+		if (likely((unsigned)w < s->cap)) {
+			s->objs[(unsigned)w] = obj;
+			st(&s->word, w + 1); /* puts are not counted without a cache */
+			pool_store_unlock(s);
+			return;
+		}
+		pool_store_unlock(s);
+	}
+	put_one_slow(p, obj);
+}
+
+int udma_pool_get_bulk(struct udma_pool *p, void **objs, unsigned n)
+{
+	if (pool_inherited(p))
+		return udma__err_inherited(p->ctx, "udma_pool_get_bulk");
+	if (likely(p->mode != POOL_DEBUG))
+		return get_plain(p, objs, n);
+	return get_debug(p, objs, n);
+}
+
+void udma_pool_put_bulk(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_put_bulk");
+		return;
+	}
+	if (likely(p->mode != POOL_DEBUG))
+		put_plain(p, objs, n);
+	else
+		put_debug(p, objs, n);
+}

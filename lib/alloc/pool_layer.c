@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pool layer of a context: its pools (by a small id), the threads that
+ * used them (a pthread key whose value is the thread's record of caches), a
+ * thread's caches going back to the shared stores when it exits, and the
+ * teardown udma_ctx_destroy runs.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/alloc/pool_internal.h"
+
+__thread struct pool_tls udma__pool_tls __attribute__((tls_model("initial-exec")));
+
+/* Layer generations: unique for the life of the process, so that a thread's
+ * memo of a record freed with its context never matches a later context. */
+static _Atomic uint64_t next_gen = 1;
+
+/* Give c's objects back to the store, keep its stats, unlink it. Layer lock held. */
+static void cache_retire(struct pool_cache *c)
+{
+	struct udma_pool *p = c->pool;
+	unsigned len = ld(&c->len);
+
+	if (len)
+		udma__pool_store_push(p, c->objs, len);
+	p->retired_hits += ld(&c->hits);
+	p->retired_misses += ld(&c->misses);
+	p->retired_puts += ld(&c->puts);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->caches = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	st(&c->pt->caches[p->id], NULL);
+	free(c);
+}
+
+static void thread_unlink(struct udma_pool_layer *l, struct pool_thread *pt)
+{
+	if (pt->prev)
+		pt->prev->next = pt->next;
+	else
+		l->threads = pt->next;
+	if (pt->next)
+		pt->next->prev = pt->prev;
+}
+
+/* Key destructor: the thread is exiting; its caches go back to the stores. */
+static void thread_exit(void *arg)
+{
+	struct pool_thread *pt = arg;
+	struct udma_pool_layer *l = pt->layer;
+	unsigned i;
+
+	if (l->forks != udma__forks)
+		return; /* a forked child's thread: the record is the parent's copy */
+	pthread_mutex_lock(&l->lock);
+	for (i = 0; i < pt->ncaches; i++) {
+		struct pool_cache *c = ld(&pt->caches[i]);
+
+		if (c)
+			cache_retire(c);
+	}
+	thread_unlink(l, pt);
+	pthread_mutex_unlock(&l->lock);
+	if (udma__pool_tls.pt == pt) {
+		udma__pool_tls.gen = 0;
+		udma__pool_tls.pt = NULL;
+	}
+	free(pt->caches);
+	free(pt);
+}
+
+/* A forked child's copy: free the pools' bookkeeping, report nothing (the
+ * objects out are the parent's business). If another thread held the lock at
+ * the fork the lists may be half-updated: leave them. */
+static void layer_release_inherited(struct udma_pool_layer *l)
+{
+	if (pthread_mutex_trylock(&l->lock)) {
+		l->pools = NULL;
+		l->threads = NULL;
+		return;
+	}
+	while (l->pools) {
+		struct udma_pool *p = l->pools;
+
+		l->pools = p->next;
+		while (p->caches) {
+			struct pool_cache *c = p->caches;
+
+			p->caches = c->next;
+			free(c);
+		}
+		udma__pool_free(p);
+	}
+}
+
+/* udma_ctx_destroy: pools still alive are reported and destroyed; the records
+ * of threads still alive are freed (their memo can never match again). The
+ * caller has joined every thread that used a pool, or they are idle. */
+static void layer_teardown(struct udma_ctx *ctx, bool inherited)
+{
+	struct udma_pool_layer *l = ctx->pools;
+
+	pthread_key_delete(l->key); /* no destructor runs from now on */
+	if (inherited)
+		layer_release_inherited(l);
+	while (l->pools) {
+		fprintf(stderr, "udma: pool '%s' was still alive at udma_ctx_destroy; destroying it\n",
+			l->pools->name);
+		udma_pool_destroy(l->pools);
+	}
+	while (l->threads) {
+		struct pool_thread *pt = l->threads;
+
+		thread_unlink(l, pt);
+		free(pt->caches);
+		free(pt);
+	}
+	if (udma__pool_tls.gen == l->gen) {
+		udma__pool_tls.gen = 0;
+		udma__pool_tls.pt = NULL;
+	}
+	free(l->by_id);
+	if (!inherited) /* another thread may have held it at the fork */
+		pthread_mutex_destroy(&l->lock);
+	free(l);
+	ctx->pools = NULL;
+}
+
+int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
+{
+	struct udma_pool_layer *l;
+	int rc = 0;
+
+	pthread_mutex_lock(&ctx->lock);
+	l = ctx->pools;
+	if (l)
+		goto out;
+	if ((rc = udma__alloc_fork_watch("udma_pool_create"))) {
+		l = NULL;
+		goto out;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		rc = udma__err(ENOMEM, "udma_pool_create: out of memory for the pool layer");
+		goto out;
+	}
+	if ((rc = pthread_key_create(&l->key, thread_exit))) {
+		free(l);
+		l = NULL;
+		rc = udma__err(rc,
+			       "udma_pool_create: no pthread key for per-thread caches: %s (%d keys "
+			       "per process at most: destroy contexts no longer used)",
+			       strerror(rc), PTHREAD_KEYS_MAX);
+		goto out;
+	}
+	if ((rc = udma__ctx_on_destroy(ctx, layer_teardown))) {
+		pthread_key_delete(l->key);
+		free(l);
+		l = NULL;
+		goto out;
+	}
+	pthread_mutex_init(&l->lock, NULL);
+	l->ctx = ctx;
+	l->forks = ctx->forks;
+	l->gen = atomic_fetch_add(&next_gen, 1);
+	ctx->pools = l;
+out:
+	pthread_mutex_unlock(&ctx->lock);
+	*out = l;
+	return rc;
+}
+
+int udma__pool_register(struct udma_pool *p)
+{
+	struct udma_pool_layer *l = p->layer;
+	unsigned id;
+	int rc = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (id = 0; id < l->nids && l->by_id[id]; id++)
+		;
+	if (id == l->nids) {
+		unsigned n = l->nids ? 2 * l->nids : 8;
+		struct udma_pool **by_id = realloc(l->by_id, n * sizeof(*by_id));
+
+		if (!by_id) {
+			rc = udma__err(ENOMEM, "udma_pool_create: out of memory for the pool table");
+			goto out;
+		}
+		memset(by_id + l->nids, 0, (n - l->nids) * sizeof(*by_id));
+		l->by_id = by_id;
+		l->nids = n;
+	}
+	l->by_id[id] = p;
+	p->id = id;
+	p->next = l->pools;
+	l->pools = p;
+out:
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+unsigned udma__pool_unregister(struct udma_pool *p)
+{
+	struct udma_pool_layer *l = p->layer;
+	struct udma_pool **pp;
+	unsigned held = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (pp = &l->pools; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	l->by_id[p->id] = NULL;
+	/* Threads may still have a cache for p: they lose it (and never touch p again). */
+	while (p->caches) {
+		struct pool_cache *c = p->caches;
+
+		held += ld(&c->len);
+		p->caches = c->next;
+		st(&c->pt->caches[p->id], NULL);
+		free(c);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return held;
+}
+
+static struct pool_thread *thread_record(struct udma_pool_layer *l)
+{
+	struct pool_thread *pt;
+
+	if (udma__pool_tls.gen == l->gen)
+		return udma__pool_tls.pt;
+	pt = pthread_getspecific(l->key);
+	if (!pt) {
+		pt = calloc(1, sizeof(*pt));
+		if (!pt)
+			return NULL;
+		pt->layer = l;
+		if (pthread_setspecific(l->key, pt)) {
+			free(pt);
+			return NULL;
+		}
+		pthread_mutex_lock(&l->lock);
+		pt->next = l->threads;
+		if (pt->next)
+			pt->next->prev = pt;
+		l->threads = pt;
+		pthread_mutex_unlock(&l->lock);
+	}
+	udma__pool_tls.gen = l->gen;
+	udma__pool_tls.pt = pt;
+	return pt;
+}
+
+struct pool_cache *udma__pool_cache_slow(struct udma_pool *p)
+{
+	struct udma_pool_layer *l = p->layer;
+	struct pool_thread *pt;
+	struct pool_cache *c;
+	size_t bytes;
+
+	if (pool_inherited(p))
+		return NULL; /* a forked child's: the caller refuses it */
+	pt = thread_record(l);
+	if (!pt)
+		return NULL;
+	if (p->id < pt->ncaches && (c = ld(&pt->caches[p->id])))
+		return c;
+	bytes = sizeof(*c) + (size_t)p->cache_size * sizeof(c->objs[0]);
+	c = aligned_alloc(POOL_LINE, (bytes + POOL_LINE - 1) & ~(size_t)(POOL_LINE - 1));
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->size = p->cache_size;
+	c->pool = p;
+	c->pt = pt;
+	pthread_mutex_lock(&l->lock);
+	if (p->id >= pt->ncaches) {
+		unsigned n = l->nids, i;
+		struct pool_cache *_Atomic *caches = malloc(n * sizeof(*caches));
+
+		if (!caches) {
+			pthread_mutex_unlock(&l->lock);
+			free(c);
+			return NULL;
+		}
+		for (i = 0; i < n; i++)
+			atomic_init(&caches[i], i < pt->ncaches ? ld(&pt->caches[i]) : NULL);
+		free(pt->caches);
+		pt->caches = caches;
+		pt->ncaches = n;
+	}
+	c->next = p->caches;
+	if (c->next)
+		c->next->prev = c;
+	p->caches = c;
+	st(&pt->caches[p->id], c);
+	pthread_mutex_unlock(&l->lock);
+	return c;
+}
+
+const struct udma_pool *udma__pool_owning(const struct udma_pool_layer *l, const void *va)
+{
+	struct udma_region *r = udma__region_of(l->ctx, va);
+	const struct udma_pool *p, *found = NULL;
+
+	if (!r || !r->owner)
+		return NULL;
+	pthread_mutex_lock((pthread_mutex_t *)&l->lock);
+	for (p = l->pools; p && !found; p = p->next)
+		if (p == r->owner)
+			found = p;
+	pthread_mutex_unlock((pthread_mutex_t *)&l->lock);
+	return found;
+}

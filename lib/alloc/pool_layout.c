@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where a pool's objects live: packed into one or more regions so that no
+ * object straddles a physical discontinuity (an object that would cross a page
+ * boundary into a page that is not IOVA-contiguous starts at that boundary
+ * instead), and O(1) index <-> pointer <-> IOVA over that packing.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/alloc/pool_internal.h"
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+struct placement {
+	unsigned n;	/* objects placed */
+	size_t end;	/* bytes of the region consumed */
+	bool irregular; /* some object is not at first_off + j * stride */
+	size_t first_off;
+};
+
+/* Place up to max objects in r; record their offsets in off if not NULL. */
+static void place(const struct udma_pool *p, const struct udma_region *r, unsigned max, size_t *off,
+		  struct placement *pl)
+{
+	uintptr_t base = (uintptr_t)r->addr;
+	size_t pos = align_up(base, p->align) - base, elt = p->elt_size;
+	unsigned n = 0;
+
+	pl->irregular = false;
+	pl->first_off = pos;
+	while (n < max && pos <= r->size && r->size - pos >= elt) {
+		/* Only obj_size must be IOVA-contiguous: the debug trailer after it
+		 * is for the CPU alone. */
+		size_t c = udma_iova_contig(p->ctx, r->addr + pos, p->obj_size);
+
+		if (c < p->obj_size) {
+			/* pos + c is the page boundary where the run ends: start there */
+			pos = align_up(base + pos + c, p->align) - base;
+			continue;
+		}
+		if (pos != pl->first_off + (size_t)n * p->stride)
+			pl->irregular = true;
+		if (off)
+			off[n] = pos;
+		n++;
+		pos += p->stride;
+	}
+	pl->n = n;
+	pl->end = pos < r->size ? pos : r->size;
+}
+
+/* Irregular segment: the offset of every object and, per page, its first object. */
+static int seg_tables(struct udma_pool *p, struct pool_seg *s, const struct placement *pl)
+{
+	size_t npages = s->size >> s->page_shift, k, j = 0;
+	struct placement again;
+
+	s->obj_off = malloc((size_t)pl->n * sizeof(*s->obj_off));
+	s->page_first = malloc((npages + 1) * sizeof(*s->page_first));
+	if (!s->obj_off || !s->page_first)
+		return udma__err(ENOMEM, "udma_pool_create: out of memory for the object tables of pool '%s'",
+				 p->name);
+	place(p, s->region, pl->n, s->obj_off, &again);
+	for (k = 0; k <= npages; k++) {
+		while (j < pl->n && s->obj_off[j] < (k << s->page_shift))
+			j++;
+		s->page_first[k] = (uint32_t)j;
+	}
+	return 0;
+}
+
+static int no_room(const struct udma_pool *p, const struct udma_region *r, unsigned placed)
+{
+	char ps[32], esz[32];
+
+	udma__fmt_size(r->page_size, ps, sizeof(ps));
+	udma__fmt_size(p->obj_size, esz, sizeof(esz));
+	if (!placed)
+		return udma__err(
+			ENOMEM,
+			"udma_pool_create: pool '%s': objects of %s span several %s pages and the region "
+			"got no run of physically contiguous pages that long; use hugepages (reserve "
+			"them with `udma hugepages`, context page_size 0 or 2M), a smaller obj_size, "
+			"or UDMA_IOVA_VA with an IOMMU",
+			p->name, esz, ps);
+	return udma__err(ENOMEM,
+			 "udma_pool_create: pool '%s': only %u of %u objects of %s found physically "
+			 "contiguous room among %s pages, in several times the memory they need; use "
+			 "hugepages (`udma hugepages`, context page_size 0 or 2M) or UDMA_IOVA_VA",
+			 p->name, placed, p->count, esz, ps);
+}
+
+int udma__pool_layout(struct udma_pool *p)
+{
+	size_t ideal = (size_t)p->count * p->stride + (p->align > UDMA_PAGE_2M ? p->align : 0);
+	size_t want = ideal, spent = 0, budget = 3 * ideal + ((size_t)4 << 20);
+	unsigned left = p->count;
+	int rc;
+
+	while (left) {
+		struct udma_region_opts ro = {.size = want, .numa_node = p->numa_node};
+		struct pool_seg *s = &p->seg[p->nseg];
+		struct placement pl;
+		char name[48];
+		struct udma_region *r;
+
+		if (p->nseg == POOL_MAX_SEGS)
+			return no_room(p, p->seg[0].region, p->count - left);
+		snprintf(name, sizeof(name), p->nseg ? "pool:%s.%u" : "pool:%s", p->name, p->nseg);
+		ro.name = name;
+		if ((rc = udma_region_create(p->ctx, &ro, &r)))
+			return rc;
+		r->owner = p;
+		s->region = r;
+		s->base = r->addr;
+		s->size = r->size;
+		s->page_shift = r->page_shift;
+		s->page_iova = r->iova;
+		s->first = p->count - left;
+		p->nseg++;
+		place(p, r, left, NULL, &pl);
+		if (!pl.n)
+			return no_room(p, r, p->count - left);
+		s->count = pl.n;
+		s->first_off = pl.first_off;
+		if (pl.irregular && (rc = seg_tables(p, s, &pl)))
+			return rc;
+		left -= pl.n;
+		spent += r->size;
+		if (!left)
+			break;
+		/* The rest, at the yield this region had, with a little slack. */
+		want = (size_t)((double)left * (double)pl.end / pl.n * 1.0625) + p->stride + r->page_size;
+		if (spent + want > budget)
+			return no_room(p, r, p->count - left);
+	}
+	return 0;
+}
+
+void udma__pool_layout_free(struct udma_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nseg; i++) {
+		udma_region_destroy(p->seg[i].region);
+		free(p->seg[i].obj_off);
+		free(p->seg[i].page_first);
+	}
+	p->nseg = 0;
+}
+
+static inline const struct pool_seg *seg_of_va(const struct udma_pool *p, const void *va, size_t *off)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nseg; i++) {
+		size_t o = (uintptr_t)va - (uintptr_t)p->seg[i].base;
+
+		if (o < p->seg[i].size) {
+			*off = o;
+			return &p->seg[i];
+		}
+	}
+	return NULL;
+}
+
+/* v / stride, and the remainder: a shift, or Lemire's multiply for 32-bit v. */
+static inline size_t div_stride(const struct udma_pool *p, size_t v, size_t *rem)
+{
+	size_t q;
+
+	if (p->stride_pow2)
+		q = v >> p->stride_shift;
+	else if (likely(v <= UINT32_MAX))
+		q = (size_t)(((unsigned __int128)p->div_magic * v) >> 64);
+	else
+		q = v / p->stride;
+	*rem = v - q * p->stride;
+	return q;
+}
+
+unsigned udma_pool_index(const struct udma_pool *p, const void *obj)
+{
+	size_t off, rem, j;
+	uint32_t j0, j1;
+	const struct pool_seg *s;
+
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_index");
+		return UINT_MAX;
+	}
+	s = seg_of_va(p, obj, &off);
+	if (!s)
+		return UINT_MAX;
+	if (likely(!s->obj_off)) {
+		if (off < s->first_off)
+			return UINT_MAX;
+		j = div_stride(p, off - s->first_off, &rem);
+		return rem || j >= s->count ? UINT_MAX : s->first + (unsigned)j;
+	}
+	/* objects starting in one page are stride apart */
+	j0 = s->page_first[off >> s->page_shift];
+	j1 = s->page_first[(off >> s->page_shift) + 1];
+	if (j0 == j1 || off < s->obj_off[j0])
+		return UINT_MAX;
+	j = div_stride(p, off - s->obj_off[j0], &rem);
+	return rem || j0 + j >= j1 ? UINT_MAX : s->first + j0 + (unsigned)j;
+}
+
+void *udma_pool_obj(const struct udma_pool *p, unsigned index)
+{
+	unsigned i;
+
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_obj");
+		return NULL;
+	}
+	for (i = 0; i < p->nseg; i++) {
+		const struct pool_seg *s = &p->seg[i];
+		unsigned j = index - s->first;
+
+		if (j < s->count)
+			return s->base + (s->obj_off ? s->obj_off[j] : s->first_off + (size_t)j * p->stride);
+	}
+	return NULL;
+}
+
+uint64_t udma_pool_iova(const struct udma_pool *p, const void *obj)
+{
+	size_t off;
+	const struct pool_seg *s;
+
+	if (pool_inherited(p)) {
+		udma__err_inherited(p->ctx, "udma_pool_iova");
+		return UDMA_BAD_IOVA;
+	}
+	s = seg_of_va(p, obj, &off);
+	if (!s)
+		return UDMA_BAD_IOVA;
+	if (!s->page_iova)
+		return (uintptr_t)obj;
+	return s->page_iova[off >> s->page_shift] + (off & (((size_t)1 << s->page_shift) - 1));
+}
+
+unsigned udma__pool_containing(const struct udma_pool *p, const void *va)
+{
+	size_t off, rem, j;
+	const struct pool_seg *s = seg_of_va(p, va, &off);
+
+	if (!s)
+		return UINT_MAX;
+	if (!s->obj_off) {
+		if (off < s->first_off)
+			return UINT_MAX;
+		j = div_stride(p, off - s->first_off, &rem);
+	} else {
+		/* the last object starting at or before off */
+		size_t lo = 0, hi = s->count;
+
+		while (hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (s->obj_off[mid] <= off)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		if (s->obj_off[lo] > off)
+			return UINT_MAX;
+		j = lo;
+		rem = off - s->obj_off[lo];
+	}
+	return j < s->count && rem < p->elt_size ? s->first + (unsigned)j : UINT_MAX;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/base: what every layer uses and nothing else: the thread's error
+ * message, size formatting, compiler attributes. Depends on libc only.
+ */
+#ifndef UDMA_BASE_H
+#define UDMA_BASE_H
+
+#include <stddef.h>
+#include <udma/udma.h>
+
+#define UDMA_HIDDEN	  __attribute__((visibility("hidden")))
+#define UDMA_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* error.c: set the thread's message and return -errnum. */
+UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
+/* The same for a fixed message: no formatting, cheap enough for hot paths. */
+UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
+
+/* size.c: "2 MiB" for people; "2M" as the udma command takes it. */
+UDMA_HIDDEN const char *udma__fmt_size(size_t bytes, char *buf, size_t len);
+UDMA_HIDDEN const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len);
+/* log2 of a power of two. */
+UDMA_HIDDEN unsigned udma__log2(size_t v);
+
+#endif

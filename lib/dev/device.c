@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Devices: parse the spec, hand it to a backend, and keep every region of the
+ * context visible to every attached device at the IOVA udma_iova() gives.
+ * The device list lives in the context under ctx->lock, the same lock that
+ * guards the region list, so a region is never created or destroyed while a
+ * device is being attached: each one is mapped exactly once per device.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/dev/device_internal.h"
+#include "lib/dev/pci.h"
+
+#define SIM_QUEUES_MAX 8u
+
+/* Call fn for each run of r that is contiguous in IOVA space: one run in VA
+ * mode, one per physically contiguous stretch in PA mode. Stops at the first
+ * error and returns it, with *done the bytes handled before it. */
+static int for_each_run(struct udma_dev *dev, struct udma_region *r, bool map, size_t *done)
+{
+	struct udma_ctx *ctx = dev->ctx;
+	size_t off = 0;
+	int rc = 0;
+
+	while (off < r->size) {
+		uint8_t *va = r->addr + off;
+		size_t len = udma_iova_contig(ctx, va, r->size - off);
+		uint64_t iova = udma_iova(ctx, va);
+
+		if (!len || iova == UDMA_BAD_IOVA) {
+			rc = udma__err(EFAULT, "internal: region '%s' has no IOVA at offset %zu", r->name,
+				       off);
+			break;
+		}
+		if (map)
+			rc = dev->ops->map(dev, r, iova, va, len);
+		else
+			dev->ops->unmap(dev, iova);
+		if (rc)
+			break;
+		off += len;
+	}
+	if (done)
+		*done = off;
+	return rc;
+}
+
+static void unmap_prefix(struct udma_dev *dev, struct udma_region *r, size_t bytes)
+{
+	size_t off = 0;
+
+	while (off < bytes) {
+		uint8_t *va = r->addr + off;
+		size_t len = udma_iova_contig(dev->ctx, va, bytes - off);
+
+		if (!len)
+			break;
+		dev->ops->unmap(dev, udma_iova(dev->ctx, va));
+		off += len;
+	}
+}
+
+static int map_region(struct udma_dev *dev, struct udma_region *r)
+{
+	size_t done;
+	int rc = for_each_run(dev, r, true, &done);
+
+	if (rc)
+		unmap_prefix(dev, r, done);
+	return rc;
+}
+
+int udma__dev_region_added(struct udma_ctx *ctx, struct udma_region *r)
+{
+	struct udma_dev *d, *u;
+	int rc;
+
+	for (d = ctx->devices; d; d = d->next) {
+		rc = map_region(d, r);
+		if (rc) {
+			for (u = ctx->devices; u != d; u = u->next)
+				for_each_run(u, r, false, NULL);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void udma__dev_region_removed(struct udma_ctx *ctx, struct udma_region *r)
+{
+	struct udma_dev *d;
+
+	for (d = ctx->devices; d; d = d->next)
+		for_each_run(d, r, false, NULL);
+}
+
+static void devices_teardown(struct udma_ctx *ctx, bool inherited)
+{
+	while (inherited && ctx->devices) {
+		struct udma_dev *dev = ctx->devices;
+
+		ctx->devices = dev->next;
+		dev->ops->release_inherited(dev);
+		free(dev);
+	}
+	while (ctx->devices) {
+		fprintf(stderr, "udma: device '%s:%s' was still open at udma_ctx_destroy; closing it\n",
+			ctx->devices->ops->kind, ctx->devices->name);
+		udma_dev_close(ctx->devices);
+	}
+}
+
+/* "queues=4" or "block=64M": one option of a sim spec. */
+static int parse_option(const char *spec, char *opt, struct udma_dev_args *a)
+{
+	char *val = strchr(opt, '=');
+	char *end;
+	unsigned long n;
+	size_t sz;
+
+	if (!val || val == opt || !val[1])
+		return udma__err(EINVAL, "device spec '%s': option '%s' is not key=value (e.g. queues=4)",
+				 spec, opt);
+	*val++ = 0;
+	if (!strcmp(opt, "queues")) {
+		errno = 0;
+		n = strtoul(val, &end, 10);
+		if (*val < '0' || *val > '9' || *end || errno || n < 1 || n > SIM_QUEUES_MAX)
+			return udma__err(EINVAL, "device spec '%s': queues=%s is not a number from 1 to %u",
+					 spec, val, SIM_QUEUES_MAX);
+		a->queues = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(opt, "block")) {
+		if (udma_parse_size(val, &sz) || !sz || sz % 4096)
+			return udma__err(EINVAL,
+					 "device spec '%s': block=%s is not a size that is a multiple of 4K "
+					 "(e.g. block=64M)",
+					 spec, val);
+		a->block_size = sz;
+		return 0;
+	}
+	if (!strcmp(opt, "peer_uid")) {
+		if (a->peer_uid_set) /* which one was meant? Trust is not guessed */
+			return udma__err(EINVAL, "device spec '%s': peer_uid= given twice: name one uid",
+					 spec);
+		/* Digits only (no sign, space or suffix), and a uid: not (uid_t)-1. */
+		errno = 0;
+		n = strtoul(val, &end, 10);
+		if (strspn(val, "0123456789") != strlen(val) || *end || errno || n >= UINT32_MAX)
+			return udma__err(EINVAL,
+					 "device spec '%s': peer_uid=%s is not a user id (a decimal number "
+					 "below 4294967295, e.g. peer_uid=1000)",
+					 spec, val);
+		a->peer_uid = (uint32_t)n;
+		a->peer_uid_set = true;
+		return 0;
+	}
+	return udma__err(EINVAL,
+			 "device spec '%s': unknown option '%s' (known: queues=N, block=SIZE, peer_uid=N)",
+			 spec, opt);
+}
+
+/* "NAME[,options]@PATH": the part after the first '@' is the socket's path. */
+static int parse_socket(const char *spec, char *rest, struct udma_dev_args *a)
+{
+	char *at = strchr(rest, '@');
+
+	if (!at)
+		return 0;
+	*at++ = 0;
+	if (!*at)
+		return udma__err(EINVAL,
+				 "device spec '%s': no socket path after '@' (sim:NAME@/path/to/socket)",
+				 spec);
+	if (strlen(at) >= sizeof(a->socket))
+		return udma__err(ENAMETOOLONG,
+				 "device spec '%s': the socket path is longer than %zu bytes, the limit "
+				 "of a UNIX socket address: use a shorter path",
+				 spec, sizeof(a->socket) - 1);
+	strcpy(a->socket, at);
+	return 0;
+}
+
+static int parse_sim(const char *spec, const char *whole, struct udma_dev_args *a)
+{
+	char buf[256], left[256], *tok, *save = NULL;
+	const char *rest = left;
+	size_t nlen, i;
+	int rc;
+
+	if (strlen(whole) >= sizeof(left))
+		return udma__err(EINVAL, "device spec '%s' is too long", spec);
+	strcpy(left, whole);
+	if ((rc = parse_socket(spec, left, a)))
+		return rc;
+	nlen = strcspn(rest, ",");
+	if (!nlen || nlen >= sizeof(a->name))
+		return udma__err(EINVAL, "device spec '%s': the device name must be 1 to %zu characters",
+				 spec, sizeof(a->name) - 1);
+	for (i = 0; i < nlen; i++) {
+		char c = rest[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return udma__err(EINVAL,
+					 "device spec '%s': the device name may use letters, digits, '_', "
+					 "'-' and '.' only",
+					 spec);
+	}
+	memcpy(a->name, rest, nlen);
+	a->name[nlen] = 0;
+	if (!rest[nlen])
+		return 0;
+	if (strlen(rest + nlen + 1) >= sizeof(buf))
+		return udma__err(EINVAL, "device spec '%s' is too long", spec);
+	strcpy(buf, rest + nlen + 1);
+	if (!buf[0] || buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,"))
+		return udma__err(EINVAL, "device spec '%s': empty option (options are ',key=value')", spec);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if ((rc = parse_option(spec, tok, a)))
+			return rc;
+	}
+	if (a->peer_uid_set && !a->socket[0])
+		return udma__err(EINVAL,
+				 "device spec '%s': peer_uid= names who may serve a device in another "
+				 "process: it needs the socket (sim:NAME,peer_uid=N@/path/to/socket)",
+				 spec);
+	return 0;
+}
+
+/* Open dev and map every region for it, or undo all of it. */
+static int dev_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct udma_dev_ops *ops,
+		      const struct udma_dev_args *a)
+{
+	struct udma_region *r;
+	int rc;
+
+	dev->ctx = ctx;
+	dev->ops = ops;
+	memcpy(dev->name, a->name, sizeof(dev->name));
+	if ((rc = ops->open(dev, a)))
+		return rc;
+	/* Attach: map what exists under the lock that region create/destroy
+	 * take, so a region made meanwhile is mapped by the hook instead. */
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->devices_hooked) {
+		rc = udma__ctx_on_destroy(ctx, devices_teardown);
+		ctx->devices_hooked = !rc;
+	}
+	for (r = ctx->regions; !rc && r; r = r->next) {
+		rc = map_region(dev, r);
+		if (rc) {
+			struct udma_region *u;
+
+			for (u = ctx->regions; u != r; u = u->next)
+				for_each_run(dev, u, false, NULL);
+		}
+	}
+	if (!rc) {
+		dev->next = ctx->devices;
+		ctx->devices = dev;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (rc) {
+		if (ops->undo_open)
+			rc = ops->undo_open(dev, rc);
+		else
+			ops->close(dev);
+	}
+	return rc;
+}
+
+int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
+{
+	const struct udma_dev_ops *ops = NULL;
+	struct udma_dev_args args = {.queues = 0};
+	struct udma_dev *dev;
+	int rc;
+
+	if (!out)
+		return udma__err(EINVAL, "udma_dev_open: out is NULL");
+	*out = NULL;
+	if (!ctx || !spec)
+		return udma__err(EINVAL, "udma_dev_open: %s is NULL", ctx ? "spec" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, "udma_dev_open");
+	if (!strncmp(spec, "sim:", 4)) {
+		if ((rc = parse_sim(spec, spec + 4, &args)))
+			return rc;
+		ops = args.socket[0] ? &udma__dev_simproc_ops : &udma__dev_sim_ops;
+	} else if (!strncmp(spec, "uio:", 4)) {
+		if ((rc = udma__pci_parse_spec(spec, spec + 4, true, args.name, sizeof(args.name))))
+			return rc;
+		ops = &udma__dev_uio_ops;
+	} else if (!strncmp(spec, "vfio:", 5)) {
+		if ((rc = udma__pci_parse_spec(spec, spec + 5, false, args.name, sizeof(args.name))))
+			return rc;
+		ops = &udma__dev_vfio_ops;
+	} else {
+		return udma__err(EINVAL,
+				 "device spec '%s': unknown backend (use 'sim:NAME', 'uio:0000:00:03.0', "
+				 "'uio:/dev/uioN' or 'vfio:0000:00:03.0')",
+				 spec);
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return udma__err(ENOMEM, "out of memory for a device");
+	udma__fork_hold();
+	rc = dev_attach(ctx, dev, ops, &args);
+	udma__fork_release();
+	if (rc) {
+		free(dev);
+		return rc;
+	}
+	*out = dev;
+	return 0;
+}
+
+void udma_dev_close(struct udma_dev *dev)
+{
+	struct udma_ctx *ctx;
+	struct udma_dev **p;
+	struct udma_region *r;
+
+	if (!dev)
+		return;
+	ctx = dev->ctx;
+	/* The parent's device: udma_ctx_destroy releases the child's copy. */
+	if (udma__inherited(ctx)) {
+		udma__err_inherited(ctx, "udma_dev_close");
+		return;
+	}
+	/* Stop it first: a backend without an IOMMU (UIO) has nothing to
+	 * unmap, so its device could otherwise DMA into a region destroyed
+	 * between the unmap below and close. */
+	udma__fork_hold();
+	if (dev->ops->quiesce)
+		dev->ops->quiesce(dev);
+	/* Detach under the region lock: once unmapped, the device reaches no
+	 * region (an unmap waits for its accesses in flight), so regions may go
+	 * while the backend stops it. */
+	pthread_mutex_lock(&ctx->lock);
+	for (p = &ctx->devices; *p; p = &(*p)->next)
+		if (*p == dev) {
+			*p = dev->next;
+			break;
+		}
+	for (r = ctx->regions; r; r = r->next)
+		for_each_run(dev, r, false, NULL);
+	pthread_mutex_unlock(&ctx->lock);
+	dev->ops->close(dev);
+	udma__fork_release();
+	free(dev);
+}
+
+int udma_dev_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
+{
+	if (!dev || !addr || !len)
+		return udma__err(EINVAL, "udma_dev_bar: %s is NULL", !dev ? "dev" : !addr ? "addr" : "len");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_bar");
+	return dev->ops->bar(dev, bar, addr, len);
+}
+
+int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector)
+{
+	if (!dev)
+		return udma__err(EINVAL, "udma_dev_irq_fd: dev is NULL");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_irq_fd");
+	return dev->ops->irq_fd(dev, vector);
+}
+
+int udma_dev_irq_ack(struct udma_dev *dev, unsigned vector)
+{
+	if (!dev)
+		return udma__err(EINVAL, "udma_dev_irq_ack: dev is NULL");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_irq_ack");
+	return dev->ops->irq_ack(dev, vector);
+}
+
+int udma_dev_notify(struct udma_dev *dev)
+{
+	if (!dev)
+		return udma__err(EINVAL, "udma_dev_notify: dev is NULL");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_notify");
+	return dev->ops->notify ? dev->ops->notify(dev) : 0;
+}

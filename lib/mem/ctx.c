@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* The context: options, IOVA mode, the registry of regions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/mem/mem.h"
+
+static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
+{
+	int pfns = udma_pfn_readable();
+
+	if (pfns < 0)
+		return pfns; /* pagemap unreadable: neither mode can verify pages */
+	switch (asked) {
+	case UDMA_IOVA_AUTO:
+		ctx->mode = pfns ? UDMA_IOVA_PA : UDMA_IOVA_VA;
+		snprintf(
+			ctx->reason, sizeof(ctx->reason), "%s",
+			pfns ? "AUTO chose PA: pagemap gives physical addresses (CAP_SYS_ADMIN), as UIO needs"
+			     : "AUTO chose VA: pagemap hides physical addresses without CAP_SYS_ADMIN; "
+			       "fine for VFIO (IOMMU) and simulated devices, UIO needs root");
+		return 0;
+	case UDMA_IOVA_PA:
+		if (!pfns)
+			return udma__err(EPERM,
+					 "UDMA_IOVA_PA needs physical addresses but /proc/self/pagemap hides "
+					 "them from this process: run as root (CAP_SYS_ADMIN), or use "
+					 "UDMA_IOVA_VA with an IOMMU (VFIO)");
+		ctx->mode = UDMA_IOVA_PA;
+		snprintf(ctx->reason, sizeof(ctx->reason), "PA as asked: IOVA = physical address (UIO)");
+		return 0;
+	case UDMA_IOVA_VA:
+		ctx->mode = UDMA_IOVA_VA;
+		snprintf(ctx->reason, sizeof(ctx->reason),
+			 "VA as asked: IOVA = virtual address (VFIO, simulated devices)");
+		return 0;
+	}
+	return udma__err(EINVAL, "unknown IOVA mode %d (use UDMA_IOVA_AUTO, _PA or _VA)", (int)asked);
+}
+
+int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
+{
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx *ctx;
+	int rc;
+
+	if (!out)
+		return udma__err(EINVAL, "udma_ctx_create: out is NULL");
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	/* pagemap has one entry per base page; udma reads it as 4 KiB pages. */
+	if (sysconf(_SC_PAGESIZE) != (long)UDMA_PAGE_4K)
+		return udma__err(ENOTSUP, "udma needs 4 KiB base pages; this kernel uses %ld-byte pages",
+				 sysconf(_SC_PAGESIZE));
+	if (o.flags & ~UDMA_CTX_STRICT_HUGE)
+		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x",
+				 o.flags & ~UDMA_CTX_STRICT_HUGE);
+	if ((rc = udma__check_page_size(o.page_size)) || (rc = udma__numa_check_node(o.numa_node)))
+		return rc;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return udma__err(ENOMEM, "out of memory for a context");
+	ctx->opts = o;
+	ctx->pagemap_fd = -1;
+	if ((rc = choose_mode(ctx, o.iova_mode)) || (rc = udma__map_init(&ctx->map)))
+		goto fail;
+	rc = udma__pagemap_open();
+	if (rc < 0)
+		goto fail;
+	ctx->pagemap_fd = rc;
+	pthread_mutex_init(&ctx->lock, NULL);
+	if ((rc = udma__fork_watch(ctx))) {
+		close(ctx->pagemap_fd);
+		pthread_mutex_destroy(&ctx->lock);
+		goto fail;
+	}
+	*out = ctx;
+	return 0;
+fail:
+	udma__map_fini(&ctx->map);
+	free(ctx);
+	return rc;
+}
+
+int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn)
+{
+	if (ctx->nteardown == UDMA_CTX_MAX_TEARDOWNS)
+		return udma__err(ENOSPC, "internal: too many context teardown hooks");
+	ctx->teardown[ctx->nteardown++] = fn;
+	return 0;
+}
+
+/* A forked child's copy of a context: close its copies of the fds and free the
+ * bookkeeping; the mappings were never inherited and the devices are the
+ * parent's. The region and device lists change by single pointer stores and
+ * nothing is half-made at a fork (fork.c), so they can be walked even if
+ * another thread held the lock; the layers guard their own lists. */
+static void ctx_release_inherited(struct udma_ctx *ctx)
+{
+	while (ctx->nteardown)
+		ctx->teardown[--ctx->nteardown](ctx, true);
+	while (ctx->regions) {
+		struct udma_region *r = ctx->regions;
+
+		ctx->regions = r->next;
+		udma__region_release_inherited(r);
+	}
+	udma__map_fini(&ctx->map); /* inherited: a private copy, and no lock guards it */
+	close(ctx->pagemap_fd);
+	free(ctx);
+}
+
+void udma_ctx_destroy(struct udma_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (udma__inherited(ctx)) {
+		ctx_release_inherited(ctx);
+		return;
+	}
+	/* Pools and the heap first: they report leaks and give their regions back. */
+	while (ctx->nteardown)
+		ctx->teardown[--ctx->nteardown](ctx, false);
+	while (ctx->regions) {
+		char sz[32];
+
+		fprintf(stderr, "udma: region '%s' (%s) was still alive at udma_ctx_destroy; destroying it\n",
+			ctx->regions->name, udma__fmt_size(ctx->regions->size, sz, sizeof(sz)));
+		udma_region_destroy(ctx->regions);
+	}
+	udma__map_fini(&ctx->map);
+	close(ctx->pagemap_fd);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}
+
+enum udma_iova_mode udma_ctx_iova_mode(const struct udma_ctx *ctx)
+{
+	return ctx->mode;
+}
+
+const char *udma_ctx_iova_reason(const struct udma_ctx *ctx)
+{
+	return ctx->reason;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* VA -> IOVA in O(1): a two-level index of 2 MiB chunks to regions, then the region's per-page IOVAs. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "lib/mem/mem.h"
+
+int udma__map_init(struct udma_iova_map *map)
+{
+	size_t len = UDMA_L1_ENTRIES * sizeof(map->l1[0]);
+	void *l1 =
+		mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (l1 == MAP_FAILED)
+		return udma__err(errno, "cannot map the %zu KiB IOVA index: %s", len >> 10,
+				 udma__vm_strerror(errno));
+	/* Sparse: only the pages covering used GiBs are ever touched. */
+	madvise(l1, len, MADV_NOHUGEPAGE);
+	map->l1 = l1;
+	return 0;
+}
+
+void udma__map_fini(struct udma_iova_map *map)
+{
+	size_t i;
+
+	if (!map->l1)
+		return;
+	for (i = 0; i < UDMA_L1_ENTRIES; i++)
+		free(atomic_load_explicit(&map->l1[i], memory_order_relaxed));
+	munmap((void *)map->l1, UDMA_L1_ENTRIES * sizeof(map->l1[0]));
+	map->l1 = NULL;
+}
+
+static void set_chunks(struct udma_iova_map *map, const struct udma_region *r, struct udma_region *val,
+		       uintptr_t end)
+{
+	uintptr_t v;
+
+	for (v = (uintptr_t)r->addr; v < end; v += (uintptr_t)1 << UDMA_CHUNK_SHIFT) {
+		struct udma_iova_leaf *leaf =
+			atomic_load_explicit(&map->l1[v >> UDMA_L1_SHIFT], memory_order_relaxed);
+
+		atomic_store_explicit(&leaf->chunk[(v >> UDMA_CHUNK_SHIFT) & (UDMA_L2_ENTRIES - 1)], val,
+				      memory_order_release);
+	}
+}
+
+/* Caller holds the context lock. Leaves are kept until the context goes. */
+int udma__map_insert(struct udma_iova_map *map, struct udma_region *r)
+{
+	uintptr_t start = (uintptr_t)r->addr, end = start + r->size, v;
+
+	if ((end - 1) >> UDMA_VA_BITS || start & (((uintptr_t)1 << UDMA_CHUNK_SHIFT) - 1))
+		return udma__err(EINVAL,
+				 "region at %p is outside the %d-bit address space or not 2 MiB aligned",
+				 (void *)r->addr, UDMA_VA_BITS);
+	for (v = start & ~(((uintptr_t)1 << UDMA_L1_SHIFT) - 1); v < end;
+	     v += (uintptr_t)1 << UDMA_L1_SHIFT) {
+		struct udma_iova_leaf *_Atomic *slot = &map->l1[v >> UDMA_L1_SHIFT];
+		struct udma_iova_leaf *leaf;
+
+		if (atomic_load_explicit(slot, memory_order_relaxed))
+			continue;
+		leaf = calloc(1, sizeof(*leaf));
+		if (!leaf)
+			return udma__err(ENOMEM, "out of memory for the IOVA index");
+		atomic_store_explicit(slot, leaf, memory_order_release);
+	}
+	set_chunks(map, r, r, end);
+	return 0;
+}
+
+void udma__map_remove(struct udma_iova_map *map, const struct udma_region *r)
+{
+	set_chunks(map, r, NULL, (uintptr_t)r->addr + r->size);
+}
+
+void udma__compute_runs(struct udma_region *r)
+{
+	size_t i = r->npages;
+
+	if (!r->iova)
+		return;
+	r->run_end[i - 1] = (uint32_t)(i - 1);
+	while (--i > 0)
+		r->run_end[i - 1] =
+			r->iova[i - 1] + r->page_size == r->iova[i] ? r->run_end[i] : (uint32_t)(i - 1);
+}
+
+uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
+{
+	uintptr_t v = (uintptr_t)va, off;
+	const struct udma_region *r = udma__region_of(ctx, va);
+
+	if (__builtin_expect(!r || udma__inherited(ctx), 0)) {
+		if (ctx && udma__inherited(ctx))
+			udma__err_inherited(ctx, "udma_iova");
+		return UDMA_BAD_IOVA;
+	}
+	if (!r->iova)
+		return v;
+	off = v - (uintptr_t)r->addr;
+	return r->iova[off >> r->page_shift] + (off & (r->page_size - 1));
+}
+
+size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len)
+{
+	uintptr_t v = (uintptr_t)va, off;
+	const struct udma_region *r = udma__region_of(ctx, va);
+	size_t run;
+
+	if (!r || udma__inherited(ctx)) {
+		if (ctx && udma__inherited(ctx))
+			udma__err_inherited(ctx, "udma_iova_contig");
+		return 0;
+	}
+	off = v - (uintptr_t)r->addr;
+	if (!r->iova)
+		run = r->size - off;
+	else
+		run = (((size_t)r->run_end[off >> r->page_shift] + 1) << r->page_shift) - off;
+	return len < run ? len : run;
+}

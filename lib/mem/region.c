@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* Regions: create (choose page size, map, pin, verify, translate), destroy, accessors. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lib/dev/device_internal.h"
+#include "lib/mem/region_internal.h"
+
+#define KNOWN_FLAGS (UDMA_REGION_CONTIG | UDMA_REGION_SHARED)
+
+static int choose_page_size(struct udma_ctx *ctx, const struct udma_region_opts *o, int node, size_t *out)
+{
+	size_t ps = o->page_size ? o->page_size : ctx->opts.page_size;
+	int rc;
+
+	if (ps == 0) {
+		*out = udma__choose_page_size(o->size, node, ctx->opts.flags & UDMA_CTX_STRICT_HUGE, &rc);
+		return rc;
+	}
+	*out = ps;
+	return udma__check_page_size(ps);
+}
+
+int udma__region_translate(struct udma_region *r, const uint64_t *entries)
+{
+	size_t i;
+
+	for (i = 0; i < r->npages; i++) {
+		if (!(entries[i] & UDMA_PM_PRESENT))
+			return udma__err(EFAULT,
+					 "page %zu of region '%s' is not present after populate and lock", i,
+					 r->name);
+		if (r->iova && !(r->iova[i] = (entries[i] & UDMA_PM_PFN_MASK) * UDMA_PAGE_4K))
+			return udma__err(EPERM,
+					 "pagemap gave no PFN for region '%s': physical addresses need "
+					 "CAP_SYS_ADMIN (run as root, or use UDMA_IOVA_VA)",
+					 r->name);
+	}
+	udma__compute_runs(r);
+	return 0;
+}
+
+/* The PFNs are read from the final mapping, whatever path made it. */
+static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
+{
+	bool search = (r->flags & UDMA_REGION_CONTIG) && ctx->mode == UDMA_IOVA_PA && r->npages > 1;
+	uint64_t *entries;
+	int rc;
+
+	if (search && (r->flags & UDMA_REGION_SHARED))
+		return udma__err(EINVAL,
+				 "region '%s': UDMA_REGION_CONTIG with UDMA_REGION_SHARED needs a single "
+				 "page in PA mode (the memfd's page order would not be the region's): "
+				 "use one hugepage, or VA mode",
+				 r->name);
+	/* The hugetlb reservation at mmap is system-wide: a node's shortage would
+	 * only show at fault time, as a less clear error. */
+	if (r->hugetlb && r->numa_node != UDMA_NUMA_ANY) {
+		long avail = udma_hugepage_available(r->page_size, r->numa_node);
+
+		if (avail < 0)
+			return (int)avail;
+		if (avail < (long)r->npages)
+			return udma__hugepage_shortage(r->page_size, r->numa_node, r->size);
+	}
+	entries = malloc(r->npages * sizeof(*entries));
+	if (!entries)
+		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
+	if (ctx->mode == UDMA_IOVA_PA) {
+		r->iova = malloc(r->npages * sizeof(*r->iova));
+		r->run_end = malloc(r->npages * sizeof(*r->run_end));
+		if (!r->iova || !r->run_end) {
+			free(entries);
+			return udma__err(ENOMEM, "out of memory for %zu page IOVAs", r->npages);
+		}
+	}
+	rc = search ? udma__map_contig(r) : udma__region_map(r);
+	if (!rc)
+		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
+	if (!rc)
+		rc = udma__region_translate(r, entries);
+	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->iova && r->run_end[0] != r->npages - 1)
+		rc = udma__err(EAGAIN,
+			       "region '%s' lost its physical contiguity while being mapped (the kernel "
+			       "moved a page): try again",
+			       r->name);
+	if (!rc)
+		rc = udma__numa_verify(r->addr, r->page_size, r->npages, r->numa_node);
+	free(entries);
+	return rc;
+}
+
+/* Undo a mapping attempt: the region can be tried again with another page size. */
+static void region_unmap(struct udma_region *r)
+{
+	if (r->addr)
+		munmap(r->addr, r->footprint);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->iova);
+	free(r->run_end);
+	free(r->file_page);
+	r->addr = NULL;
+	r->fd = -1;
+	r->iova = NULL;
+	r->run_end = NULL;
+	r->file_page = NULL;
+}
+
+static void region_free(struct udma_region *r)
+{
+	region_unmap(r);
+	free(r);
+}
+
+/* A forked child's copy: the mapping is not there (MADV_DONTFORK), the fd is. */
+void udma__region_release_inherited(struct udma_region *r)
+{
+	r->addr = NULL;
+	region_free(r);
+}
+
+/* One attempt at one page size. Addresses above 2^47 are not user space, and
+ * run indices are 32-bit. */
+static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size, size_t page_size)
+{
+	int rc;
+
+	if (size > ((size_t)1 << 47) - page_size || (size + page_size - 1) / page_size > UINT32_MAX)
+		return udma__err(EINVAL,
+				 "udma_region_create: size %zu is too large (at most 128 TiB, and 2^32 "
+				 "pages)",
+				 size);
+	r->page_size = page_size;
+	r->page_shift = udma__log2(page_size);
+	r->hugetlb = page_size > UDMA_PAGE_4K;
+	r->size = (size + page_size - 1) & ~(page_size - 1);
+	r->footprint = (r->size + UDMA_PAGE_2M - 1) & ~(UDMA_PAGE_2M - 1);
+	r->npages = r->size >> r->page_shift;
+	if ((!r->hugetlb && (rc = udma__memlock_check(r->size))) || (rc = map_and_verify(ctx, r)))
+		region_unmap(r);
+	return rc;
+}
+
+/* One page size, or, when it was chosen automatically and hugepages counted
+ * free a moment ago are refused after all (a hugetlb cgroup limit, another
+ * process, the node), 4 KiB pages. */
+static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const struct udma_region_opts *o,
+			    size_t ps)
+{
+	int rc = region_build(ctx, r, o->size, ps);
+	char first[1024], then[1024];
+
+	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K && !o->page_size && !ctx->opts.page_size &&
+	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE)) {
+		/* If 4 KiB pages fail too, the hugepages' refusal is the first cause. */
+		snprintf(first, sizeof(first), "%s", udma_last_error());
+		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
+		if (rc) {
+			snprintf(then, sizeof(then), "%s", udma_last_error());
+			rc = udma__err(-rc, "%s; and 4 KiB pages failed: %s", first, then);
+		}
+	}
+	return rc;
+}
+
+int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, struct udma_region **out)
+{
+	struct udma_region *r;
+	size_t ps;
+	int node, rc;
+
+	if (!out)
+		return udma__err(EINVAL, "udma_region_create: out is NULL");
+	*out = NULL;
+	if (!ctx || !o)
+		return udma__err(EINVAL, "udma_region_create: %s is NULL", ctx ? "opts" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, "udma_region_create");
+	if (!o->size)
+		return udma__err(EINVAL, "udma_region_create: size is 0");
+	if (o->flags & ~KNOWN_FLAGS)
+		return udma__err(EINVAL, "udma_region_create: unknown flags 0x%x", o->flags & ~KNOWN_FLAGS);
+	node = o->numa_node == UDMA_NUMA_ANY ? ctx->opts.numa_node : o->numa_node;
+	if ((rc = udma__numa_check_node(node)))
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return udma__err(ENOMEM, "out of memory for a region");
+	udma__fork_hold();
+	r->ctx = ctx;
+	r->fd = -1;
+	r->numa_node = node;
+	r->flags = o->flags;
+	snprintf(r->name, sizeof(r->name), "%s", o->name && *o->name ? o->name : "region");
+	if ((rc = choose_page_size(ctx, o, node, &ps)))
+		goto fail;
+	for (;;) {
+		bool again;
+
+		/* A device in another process maps regions through their files. */
+		r->keep_fd = __atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
+		if ((rc = region_build_any(ctx, r, o, ps)))
+			goto fail;
+		if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && r->fd >= 0) {
+			close(r->fd); /* the mapping keeps the file alive */
+			r->fd = -1;
+		}
+		pthread_mutex_lock(&ctx->lock);
+		rc = udma__map_insert(&ctx->map, r);
+		/* Every attached device sees the region before anyone can use it. */
+		if (!rc && (rc = udma__dev_region_added(ctx, r)))
+			udma__map_remove(&ctx->map, r);
+		if (!rc) {
+			struct udma_region **tail = &ctx->regions;
+
+			while (*tail)
+				tail = &(*tail)->next;
+			*tail = r;
+		}
+		/* Such a device was attached while this region was being built
+		 * without a file: build it again, as one it can be handed. */
+		again = rc == -EBUSY && !r->keep_fd &&
+			__atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
+		pthread_mutex_unlock(&ctx->lock);
+		if (!again)
+			break;
+		region_unmap(r);
+	}
+	if (rc)
+		goto fail;
+	udma__fork_release();
+	*out = r;
+	return 0;
+fail:
+	region_free(r);
+	udma__fork_release();
+	return rc;
+}
+
+void udma_region_destroy(struct udma_region *r)
+{
+	struct udma_ctx *ctx;
+	struct udma_region **p;
+
+	if (!r)
+		return;
+	ctx = r->ctx;
+	/* In a forked child the region is the parent's: udma_ctx_destroy
+	 * releases the child's copy (quietly: pools and the heap call this
+	 * while it does). */
+	if (udma__inherited(ctx))
+		return;
+	udma__fork_hold();
+	pthread_mutex_lock(&ctx->lock);
+	udma__dev_region_removed(ctx, r); /* devices first: they translate through the map */
+	udma__map_remove(&ctx->map, r);
+	for (p = &ctx->regions; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	pthread_mutex_unlock(&ctx->lock);
+	region_free(r);
+	udma__fork_release();
+}
+
+void *udma_region_addr(const struct udma_region *r)
+{
+	return r->addr;
+}
+
+size_t udma_region_size(const struct udma_region *r)
+{
+	return r->size;
+}
+
+size_t udma_region_page_size(const struct udma_region *r)
+{
+	return r->page_size;
+}
+
+int udma_region_numa_node(const struct udma_region *r)
+{
+	return r->numa_node;
+}
+
+int udma_region_fd(const struct udma_region *r)
+{
+	return (r->flags & UDMA_REGION_SHARED) ? r->fd : -1;
+}
+
+const char *udma_region_name(const struct udma_region *r)
+{
+	return r->name;
+}
+
+struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct udma_region *prev)
+{
+	return prev ? prev->next : ctx->regions;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by region.c, region_map.c and region_contig.c. */
+#ifndef UDMA_REGION_INTERNAL_H
+#define UDMA_REGION_INTERNAL_H
+
+#include "lib/mem/mem.h"
+
+/* Map r->size bytes for r (sets r->addr, r->fd) and pin them. On failure the
+ * caller unmaps r->addr (if set) and closes r->fd (if >= 0). */
+UDMA_HIDDEN int udma__region_map(struct udma_region *r);
+/* Name (anonymous only), DONTFORK, NUMA bind if populate, then fault in every
+ * page: hugepages by populate (if populate), 4 KiB pages by mlock (always). */
+UDMA_HIDDEN int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populate);
+/* The explained error for a hugetlb mapping that could not get its pages. */
+UDMA_HIDDEN int udma__hugepage_shortage(size_t page_size, int node, size_t len);
+/* Check each page is present and, in PA mode, record its IOVA. */
+UDMA_HIDDEN int udma__region_translate(struct udma_region *r, const uint64_t *entries);
+
+#endif

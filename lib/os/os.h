@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/os: the kernel's interfaces for memory, each wrapped once with an error
+ * that names the fix: hugepage pools and sizes, hugetlb cgroups, NUMA
+ * placement, RLIMIT_MEMLOCK, populating, /proc/self/pagemap, free memory,
+ * and the text for a failed call's errno. Uses lib/base only; knows nothing
+ * of regions or contexts.
+ */
+#ifndef UDMA_OS_H
+#define UDMA_OS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/base/base.h"
+
+/* errhint.c: the text for a failed call's errno (strerror, and for EMFILE and
+ * ENFILE the fds open, the limit and how to raise it); thread-local, valid
+ * until the next call: one per message. Leaves errno as it was. */
+UDMA_HIDDEN const char *udma__strerror(int errnum);
+/* The same after a failed mapping call (mmap, munmap, mprotect, madvise,
+ * mlock, mbind): its ENOMEM is told apart into the vm.max_map_count limit
+ * (named with the sysctl), RLIMIT_AS, or memory. */
+UDMA_HIDDEN const char *udma__vm_strerror(int errnum);
+/* The same after pthread_create: its EAGAIN is a stack it could not map (as
+ * above) or a thread limit (named). */
+UDMA_HIDDEN const char *udma__thread_strerror(int errnum);
+/* True if this process's mappings (*count) are at vm.max_map_count (*max). */
+UDMA_HIDDEN bool udma__map_count_full(unsigned long *count, unsigned long *max);
+
+/* pagemap.c: entries for npages pages of page_size from addr, one per page. */
+#define UDMA_PM_PRESENT	 (1ull << 63)
+#define UDMA_PM_PFN_MASK ((1ull << 55) - 1)
+UDMA_HIDDEN int udma__pagemap_open(void);
+UDMA_HIDDEN int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages,
+				   uint64_t *entries);
+
+/* mem_available.c: bytes the kernel could still give, system-wide
+ * (MemAvailable) or on a node; source says where the figure came from. */
+UDMA_HIDDEN int udma__mem_available(int node, uint64_t *bytes, char *source, size_t len);
+
+/* hugepage.c */
+UDMA_HIDDEN int udma__check_page_size(size_t page_size); /* 0 (automatic), 4K or a size the kernel offers */
+UDMA_HIDDEN size_t udma__choose_page_size(size_t size, int node, bool strict, int *err);
+
+/* hugetlb_cgroup.c: true, with the limit, its cgroup and the fix in buf, if a
+ * hugetlb cgroup of this process (at fault time, or for reservations) leaves
+ * less than need bytes of page_size pages. */
+UDMA_HIDDEN bool udma__hugetlb_cgroup_limit(size_t page_size, size_t need, char *buf, size_t len);
+
+/* numa.c */
+UDMA_HIDDEN int udma__numa_check_node(int node);
+UDMA_HIDDEN int udma__numa_bind(void *addr, size_t len, int node);
+UDMA_HIDDEN int udma__numa_verify(void *addr, size_t page_size, size_t npages, int node);
+
+/* memlock.c */
+UDMA_HIDDEN int udma__memlock_check(size_t len);
+UDMA_HIDDEN int udma__memlock_explain(int errnum, size_t len);
+
+/* populate.c: write-fault every page; a fault-time failure is an error, not SIGBUS. */
+UDMA_HIDDEN int udma__populate(void *addr, size_t len, size_t page_size);
+UDMA_HIDDEN int udma__populate_touch(void *addr, size_t len, size_t page_size);
+UDMA_HIDDEN void udma__populate_after_fork(void); /* its lock may have been held by another thread */
+
+#endif

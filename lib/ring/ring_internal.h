@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* Ring internals shared by ring.c and the ring tests (the handle is in udma/ring.h). */
+#ifndef UDMA_RING_INTERNAL_H
+#define UDMA_RING_INTERNAL_H
+
+#include <stdint.h>
+
+#include "lib/os/os.h"
+
+#define UDMA_RING_MAGIC	 0x676e6972616d6475ull /* "udmaring" */
+#define UDMA_RING_LAYOUT 2u /* version of struct udma_ring_shared (an older udma's ring reads 0) */
+
+/* Tests only: move all indices of an empty ring to idx (to cross 2^32 quickly). */
+UDMA_HIDDEN void udma__ring_set_index(struct udma_ring *ring, uint32_t idx);
+/* Tests only: how long a multi-producer (consumer) call waits for an earlier
+ * claim to be published before it fails with -ETIMEDOUT; 0 restores 5 s. */
+UDMA_HIDDEN void udma__ring_set_stall_ms(unsigned ms);
+
+#endif
