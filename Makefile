@@ -153,6 +153,7 @@ format:
 	clang-format -i $(FORMAT_SRC)
 
 lint:
+	tools/check-layers.sh .
 	@tools/install-deps.sh lint
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

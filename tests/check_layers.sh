@@ -1,0 +1,91 @@
+#!/bin/sh
+# tools/check-layers.sh, the layer rule `make lint` checks: planted upward
+# includes and a missing header are reported one line each; a clean tree and
+# the real one pass.
+# Usage: tests/check_layers.sh [BUILD_DIR] (unused: the check reads sources only)
+set -u
+cd "$(dirname "$0")/.." || exit 1
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+n=0
+failed=0
+
+. tests/support/tap.sh
+checker=$PWD/tools/check-layers.sh
+
+# plant FILE LINE...: FILE (under $tmp/fake) holds the given lines.
+plant() {
+	f=$tmp/fake/$1
+	shift
+	mkdir -p "$(dirname "$f")"
+	printf '%s\n' "$@" >"$f"
+}
+
+# A small tree with what every layer may include...
+plant include/udma/udma.h '#include <stddef.h>'
+plant lib/base/base.h '#include <udma/udma.h>'
+plant lib/base/compiler.h '#define LIKELY(x) (x)'
+plant lib/os/os.h '#include "lib/base/base.h"'
+plant lib/mem/mem.h '#include "lib/os/os.h"'
+plant lib/alloc/pool_internal.h '#include "lib/mem/mem.h"'
+plant lib/dev/y.h '#include "lib/mem/mem.h"' '#include "sim/simdev_regs.h"'
+plant sim/simdev_regs.h '#include <stdint.h>'
+plant sim/model.c '#include "lib/base/compiler.h"' '#include "simdev_regs.h"'
+plant lib/mem/x.c '#include <stdio.h>' '#include "lib/mem/mem.h"' '#include "../os/os.h"'
+plant drivers/d/d.h '#include <udma/udma.h>' '#include "sim/simdev_regs.h"'
+plant drivers/d/d.c '#include "d.h"'
+plant tools/cli.c '#include "lib/alloc/pool_internal.h"' '#include "drivers/d/d.h"'
+cp -R "$tmp/fake" "$tmp/clean"
+
+if sh "$checker" "$tmp/clean" >"$tmp/out" 2>"$tmp/err" && [ ! -s "$tmp/out" ]; then
+	ok "a tree keeping the rule passes, silently"
+else
+	cat "$tmp/out" >>"$tmp/err"
+	not_ok "a tree keeping the rule passes, silently"
+fi
+
+# ...then four violations: upward, sim reaching into lib, a driver reaching
+# past the public API, a header that is no file.
+plant lib/mem/x.c '#include <stdio.h>' '#include "lib/mem/mem.h"' '#include "lib/dev/y.h"'
+plant sim/model.c '#include "lib/base/compiler.h"' '#include "lib/mem/mem.h"'
+plant drivers/d/d.c '#include "d.h"' '' '#include "lib/alloc/pool_internal.h"'
+plant lib/os/o.c '#include "lib/os/os.h"' '#include "lib/os/gone.h"'
+cat >"$tmp/want" <<'EOF'
+drivers/d/d.c:3: includes lib/alloc/pool_internal.h: drivers may use include/udma, sim/simdev_regs.h; fix: a driver uses the public API only: make what it needs public in include/udma
+lib/mem/x.c:3: includes lib/dev/y.h: lib/mem may use lib/os, lib/base, include/udma; fix: move what it needs into a layer lib/mem may use, or let lib/dev call down into lib/mem (a callback, a memory event) instead
+lib/os/o.c:2: includes lib/os/gone.h, which is no file (tried lib/os/lib/os/gone.h, include/lib/os/gone.h, lib/os/gone.h): name it from the top of the tree, as in "lib/mem/mem.h"
+sim/model.c:2: includes lib/mem/mem.h: sim may use lib/base/compiler.h; fix: sim/ stays libc-only (udma-simd links no libudma): move what it needs into sim/
+EOF
+sh "$checker" "$tmp/fake" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" = 1 ] && diff "$tmp/want" "$tmp/out" >"$tmp/diff"; then
+	ok "planted violations fail, one line each naming the file, line, layer and fix"
+else
+	{
+		echo "exit $rc (want 1); diff want/got:"
+		cat "$tmp/diff"
+	} >>"$tmp/err"
+	not_ok "planted violations fail, one line each naming the file, line, layer and fix"
+fi
+
+# The real tree with region.c's old upward include put back: caught.
+: >"$tmp/err"
+mkdir "$tmp/real"
+cp -R lib sim drivers tools bench tests include "$tmp/real/"
+echo '#include "lib/dev/device_internal.h"' >>"$tmp/real/lib/mem/region.c"
+line=$(wc -l <"$tmp/real/lib/mem/region.c")
+sh "$checker" "$tmp/real" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" = 1 ] && grep -q "^lib/mem/region.c:$line: includes lib/dev/device_internal.h: lib/mem may use " "$tmp/out"; then
+	ok "an upward include planted in lib/mem/region.c fails"
+else
+	cat "$tmp/out" >>"$tmp/err"
+	not_ok "an upward include planted in lib/mem/region.c fails"
+fi
+
+: >"$tmp/err"
+check "the tree keeps the layer rule (tools/check-layers.sh .)" sh -c "sh '$checker' . >'$tmp/err' 2>&1"
+check "make lint runs the check" sh -c "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -n -s lint 2>'$tmp/err' | grep -q 'tools/check-layers.sh'"
+
+echo "1..$n"
+exit "$failed"
