@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The wire protocol between a driver's process (lib/dev_simproc.c) and
+ * The wire protocol between a driver's process (lib/dev/dev_simproc.c) and
  * udma-simd, the simulated device in a process of its own. As with vhost-user
  * and vfio-user, memory is not copied but handed over as file descriptors
  * (SCM_RIGHTS) that both sides map.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The simulated DMA device's behaviour, whoever hosts it: a thread of the
- * driver's process (lib/dev_sim.c) or the udma-simd process. The host gives it
+ * driver's process (lib/dev/dev_sim.c) or the udma-simd process. The host gives it
  * its BAR (memory shared with the driver), its eventfds and its IOMMU table;
  * the model reads descriptors from rings in DMA memory and moves data only by
  * IOVA through that table, checking every access over its whole length.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The fork contract (lib/fork.c): a child inherits nothing usable. Every call
+ * The fork contract (lib/mem/fork.c): a child inherits nothing usable. Every call
  * on an inherited context, pool, heap or device fails with -ECHILD without
  * taking a lock; the child's udma_ctx_destroy releases only its own copies
  * and leaves the parent's device working; a child holding copies of the fds

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The udma command's subcommands and their shared helpers. */
+/*
+ * tools/: the udma command (udma.c dispatches to cmd_*.c: info, hugepages,
+ * layout, demo). A consumer of the library like any application: the public
+ * API, plus drivers/simdrv and sim/simd_spawn.h for the demo. This header:
+ * the subcommands and their shared helpers.
+ */
 #ifndef UDMA_CLI_H
 #define UDMA_CLI_H
 

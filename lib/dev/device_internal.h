@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The device layer's backends (dev_sim.c, dev_simproc.c, dev_uio.c,
- * dev_vfio.c) and its hooks into the region layer. */
+/*
+ * lib/dev: the device layer. device.c parses a spec and hands it to a
+ * backend: the simulated device in a thread (dev_sim.c) or in udma-simd
+ * (dev_simproc.c), a PCI function through UIO (dev_uio.c) or VFIO (dev_vfio*.c,
+ * pci*.c); it keeps every region of the context mapped for every attached
+ * device. Uses lib/mem (regions, their IOVAs), lib/os, lib/base and sim/
+ * (the device model, its protocol and register map). This header: what the
+ * backends share.
+ */
 #ifndef UDMA_DEVICE_INTERNAL_H
 #define UDMA_DEVICE_INTERNAL_H
 

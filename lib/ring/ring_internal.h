@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Ring internals shared by ring.c and the ring tests (the handle is in udma/ring.h). */
+/*
+ * lib/ring: lock-free rings of pointers, of one's own or laid out in memory
+ * other processes share (the handle and the inlined fast paths are in
+ * include/udma/ring.h). Uses lib/os and lib/base only: a ring knows nothing
+ * of contexts or regions. This header: what ring.c and the ring tests share.
+ */
 #ifndef UDMA_RING_INTERNAL_H
 #define UDMA_RING_INTERNAL_H
 

@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Test helpers: leak checks, hugepage fixtures, pagemap reads, unprivileged children. */
+/*
+ * tests/support: what the tests share. This header: leak checks (th_test),
+ * hugepage fixtures, pagemap reads, unprivileged children; beside it
+ * wrap_syscalls (failure injection for test_inject), ring_ops.h (the ring
+ * calls by flavour) and tap.sh (the shell tests' TAP output). Tests are
+ * consumers: they may use any layer, internal headers too for white-box tests.
+ */
 #ifndef UDMA_TEST_HELPERS_H
 #define UDMA_TEST_HELPERS_H
 
