@@ -1,8 +1,10 @@
 #!/bin/sh
 # tools/check-layers.sh, the layer rule `make lint` checks: planted upward
 # includes and a missing header are reported one line each; a clean tree and
-# the real one pass.
+# the real one pass; docs/design.md shows the same table.
 # Usage: tests/check_layers.sh [BUILD_DIR] (unused: the check reads sources only)
+# Helpers run through check(), which shellcheck cannot follow:
+# shellcheck disable=SC2317
 set -u
 cd "$(dirname "$0")/.." || exit 1
 tmp=$(mktemp -d) || exit 1
@@ -19,6 +21,49 @@ plant() {
 	shift
 	mkdir -p "$(dirname "$f")"
 	printf '%s\n' "$@" >"$f"
+}
+
+# The table in tools/check-layers.sh and the one in docs/design.md agree:
+# same layers, and each row's "may use" cell names exactly the script's entries.
+tables_agree() {
+	sed -n "/^table='/,/^'/p" tools/check-layers.sh | sed '1d;$d' >"$tmp/table"
+	awk -v doc=docs/design.md '
+	BEGIN {
+		while ((getline line < doc) > 0)
+			if (line ~ /^\| `/)
+				rows[++n] = line
+	}
+	NF {
+		layer = $1
+		want = ""
+		for (i = 2; i <= NF; i++)
+			want = want " " ($i == "*" ? "anything" : $i)
+		found = 0
+		for (r = 1; r <= n; r++) {
+			m = split(rows[r], cell, "|")
+			if (index(cell[2], "`" layer "/`") == 0)
+				continue
+			found = 1
+			uses = cell[m - 1]
+			got = ""
+			if (uses ~ /anything/)
+				got = " anything"
+			while (match(uses, /`[^`]*`/)) {
+				got = got " " substr(uses, RSTART + 1, RLENGTH - 2)
+				uses = substr(uses, RSTART + RLENGTH)
+			}
+			if (got != want) {
+				print "docs/design.md: " layer " may use" got "; tools/check-layers.sh says" want
+				bad = 1
+			}
+		}
+		if (!found) {
+			print "docs/design.md has no row for " layer
+			bad = 1
+		}
+	}
+	END { exit bad }
+	' "$tmp/table" >"$tmp/err"
 }
 
 # A small tree with what every layer may include...
@@ -86,6 +131,8 @@ fi
 : >"$tmp/err"
 check "the tree keeps the layer rule (tools/check-layers.sh .)" sh -c "sh '$checker' . >'$tmp/err' 2>&1"
 check "make lint runs the check" sh -c "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -n -s lint 2>'$tmp/err' | grep -q 'tools/check-layers.sh'"
+
+check "docs/design.md has the checker's table" tables_agree
 
 echo "1..$n"
 exit "$failed"

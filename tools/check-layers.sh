@@ -11,6 +11,7 @@ cd "$root" || exit 2
 
 # Who may include whom, mirrored in docs/design.md. A row: a layer (a folder),
 # then what it may use: layers (folders) or single files; "*" is anything.
+# tests/check_layers.sh checks that docs/design.md shows the same table.
 # A file may always include headers of its own folder.
 table='
 lib/base      include/udma
