@@ -87,8 +87,10 @@ function fix(src, tlayer) {
 		return "sim/ stays libc-only (udma-simd links no libudma): move what it needs into sim/"
 	if (src == "include/udma")
 		return "a public header includes public headers only: move the definition into include/udma"
-	return "move what it needs into a layer " src " may use, or let " tlayer \
-		" call down into " src " (a callback, a memory event) instead"
+	if (allowed(tlayer, src, src))
+		return "move what it needs into a layer " src " may use, or let " tlayer \
+			" call down into " src " (a callback, a memory event) instead"
+	return "move what it needs into a layer " src " may use"
 }
 BEGIN {
 	n = split(table, row, "\n")
