@@ -138,7 +138,7 @@ static void device_gone(struct simproc *p)
 	if (write(p->io.irq_fd, &one, sizeof(one)) < 0) {
 		/* saturated: it is readable anyway */
 	}
-	fprintf(stderr, "udma: device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones\n",
+	udma__log(UDMA_LOG_ERR, "device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones",
 		p->dev->name, p->path, p->pid, p->io.gone_why);
 }
 
