@@ -22,8 +22,8 @@ extern "C" {
 #define UDMA__STR_(x) #x
 #define UDMA__STR(x)  UDMA__STR_(x)
 /* "0.2.0": the version of the headers the program was built with. */
-#define UDMA_VERSION_STRING                                                                        \
-	UDMA__STR(UDMA_VERSION_MAJOR)                                                       \
+#define UDMA_VERSION_STRING           \
+	UDMA__STR(UDMA_VERSION_MAJOR) \
 	"." UDMA__STR(UDMA_VERSION_MINOR) "." UDMA__STR(UDMA_VERSION_PATCH)
 
 #pragma GCC visibility push(default)

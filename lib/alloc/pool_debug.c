@@ -142,5 +142,5 @@ void udma__pool_debug_report_out(const struct udma_pool *p)
 		}
 	if (shown)
 		udma__log(UDMA_LOG_WARN, "pool '%s': not returned:%s%s", p->name, line,
-			shown == 8 ? " ..." : "");
+			  shown == 8 ? " ..." : "");
 }

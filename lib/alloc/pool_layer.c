@@ -112,7 +112,7 @@ static void layer_teardown(struct udma_ctx *ctx, bool inherited)
 		layer_release_inherited(l);
 	while (l->pools) {
 		udma__log(UDMA_LOG_WARN, "pool '%s' was still alive at udma_ctx_destroy; destroying it",
-			l->pools->name);
+			  l->pools->name);
 		udma_pool_destroy(l->pools);
 	}
 	while (l->threads) {

@@ -114,7 +114,7 @@ static void sim_close(struct udma_dev *dev)
 		pthread_join(s->thread, NULL);
 		if (s->run_rc < 0)
 			udma__log(UDMA_LOG_ERR, "sim:%s: the device stopped with an error: %s", dev->name,
-				udma__strerror(-s->run_rc));
+				  udma__strerror(-s->run_rc));
 	}
 	sim_free(s);
 	dev->priv = NULL;

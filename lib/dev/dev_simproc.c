@@ -139,7 +139,7 @@ static void device_gone(struct simproc *p)
 		/* saturated: it is readable anyway */
 	}
 	udma__log(UDMA_LOG_ERR, "device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones",
-		p->dev->name, p->path, p->pid, p->io.gone_why);
+		  p->dev->name, p->path, p->pid, p->io.gone_why);
 }
 
 static bool is_gone(struct simproc *p)

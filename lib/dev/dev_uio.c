@@ -339,7 +339,7 @@ static void uio_quiesce(struct udma_dev *dev)
 		/* Not PCI: mask its interrupt if the UIO driver can. */
 		if (write(u->fd, &off, sizeof(off)) < 0 && errno != ENOSYS)
 			udma__log(UDMA_LOG_ERR, "%s: masking its interrupt: %s", u->who,
-				udma__strerror(errno));
+				  udma__strerror(errno));
 		return;
 	}
 	if (udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_INTX_DISABLE, UDMA_PCI_COMMAND_MASTER))

@@ -412,12 +412,12 @@ static void vfio_unmap(struct udma_dev *dev, uint64_t iova)
 		/* The memory goes next: a failure here is worth a line. */
 		if (ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &u))
 			udma__log(UDMA_LOG_ERR, "%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx: %s", v->who,
-				(unsigned long long)iova, udma__strerror(errno));
+				  (unsigned long long)iova, udma__strerror(errno));
 		else if (u.size != v->maps[i].len)
 			udma__log(UDMA_LOG_ERR,
-				"%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx unmapped %llu of %llu bytes",
-				v->who, (unsigned long long)iova, (unsigned long long)u.size,
-				(unsigned long long)v->maps[i].len);
+				  "%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx unmapped %llu of %llu bytes",
+				  v->who, (unsigned long long)iova, (unsigned long long)u.size,
+				  (unsigned long long)v->maps[i].len);
 		v->maps[i] = v->maps[--v->nmaps];
 		return;
 	}

@@ -108,7 +108,7 @@ static void devices_teardown(struct udma_ctx *ctx, bool inherited)
 	}
 	while (ctx->devices) {
 		udma__log(UDMA_LOG_WARN, "device '%s:%s' was still open at udma_ctx_destroy; closing it",
-			ctx->devices->ops->kind, ctx->devices->name);
+			  ctx->devices->ops->kind, ctx->devices->name);
 		udma_dev_close(ctx->devices);
 	}
 }
