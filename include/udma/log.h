@@ -10,8 +10,8 @@ extern "C" {
 /* The levels are syslog's, so a callback may hand them to syslog(3) as they are. */
 #define UDMA_LOG_ERR   3 /* a misuse caught, a device lost, a step of a teardown that failed */
 #define UDMA_LOG_WARN  4 /* the library cleaned up after the program (a leak at a destroy) */
-#define UDMA_LOG_INFO  6
-#define UDMA_LOG_DEBUG 7
+#define UDMA_LOG_INFO  6 /* none yet */
+#define UDMA_LOG_DEBUG 7 /* none yet */
 
 typedef void (*udma_log_fn)(void *arg, int level, const char *msg);
 
@@ -20,9 +20,9 @@ typedef void (*udma_log_fn)(void *arg, int level, const char *msg);
 /*
  * The library writes nothing on its own except through this: a pool
  * destroyed with objects out, a heap with blocks never freed, a region,
- * pool or device still alive at udma_ctx_destroy, a misuse caught in debug
- * mode (double put, double free), a device that stopped or went away, a
- * teardown step that failed. Failures of calls are not logged: they are in
+ * pool or device still alive at udma_ctx_destroy, a misuse caught (a double
+ * free; in debug mode a double put, an overrun), a device that stopped or
+ * went away, a teardown step that failed. Failures of calls are not logged: they are in
  * the return value and udma_last_error().
  *
  * By default each report is one line on stderr: "udma: " MSG "\n". After
@@ -34,8 +34,10 @@ typedef void (*udma_log_fn)(void *arg, int level, const char *msg);
  * report: usually the one inside the udma call that found it (udma_pool_destroy,
  * udma_ctx_destroy, udma_free, ...), sometimes one of the library's own
  * threads (a simulated device's); several threads may be inside fn at once,
- * so fn must be thread-safe. fn must not block for long and may call udma
- * functions, though not ones that report again without end.
+ * so fn must be thread-safe. fn must not block for long. It may call udma
+ * functions, but none on the object the report is about (it may be half torn
+ * down, or its lock held) and none that would report again without end; what
+ * they leave in errno and udma_last_error() is undone when fn returns.
  *
  * udma_set_log is thread-safe. When it returns, no thread is inside the
  * previous fn any more (it waits for those calls), so the previous arg may be
