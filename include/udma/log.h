@@ -33,8 +33,9 @@ typedef void (*udma_log_fn)(void *arg, int level, const char *msg);
  * The setting is process-wide. fn is called on the thread that made the
  * report: usually the one inside the udma call that found it (udma_pool_destroy,
  * udma_ctx_destroy, udma_free, ...), sometimes one of the library's own
- * threads (a simulated device's); several threads may be inside fn at once,
- * so fn must be thread-safe. fn must not block for long. It may call udma
+ * threads (the monitor of a device in udma-simd, on a 256 KiB stack);
+ * several threads may be inside fn at once, so fn must be thread-safe. fn
+ * must not block for long. It may call udma
  * functions, but none on the object the report is about (it may be half torn
  * down, or its lock held) and none that would report again without end; what
  * they leave in errno and udma_last_error() is undone when fn returns.
