@@ -3,8 +3,19 @@
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-VERSION  := 0.1.0
-SOVER    := 0
+# The version is written once, in include/udma/version.h; so is the soname's
+# rule: before 1.0 a minor release may change the ABI, so the soname carries
+# MAJOR.MINOR (libudma.so.0.2), from 1.0 on MAJOR alone.
+version_part = $(shell sed -n 's/^.define UDMA_VERSION_$(1)[[:space:]]*\([0-9][0-9]*\)$$/\1/p' include/udma/version.h)
+V_MAJOR  := $(call version_part,MAJOR)
+V_MINOR  := $(call version_part,MINOR)
+V_PATCH  := $(call version_part,PATCH)
+ifeq ($(V_MAJOR),)
+$(error include/udma/version.h: no UDMA_VERSION_MAJOR number)
+endif
+VERSION  := $(V_MAJOR).$(V_MINOR).$(V_PATCH)
+SOVER    := $(if $(filter 0,$(V_MAJOR)),0.$(V_MINOR),$(V_MAJOR))
+OBJCOPY  ?= objcopy
 
 SAN      ?=
 comma    := ,
@@ -42,6 +53,11 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 SUPPORT  := tests/support/helpers.c
 TEST_SRC := $(wildcard tests/test_*.c)
+# White-box tests include the library's internal headers to call its internals
+# (udma__*, simd_*): they link the plain objects; the others link libudma.a, as
+# a program does.
+WHITEBOX := $(shell grep -l -E '^\#include "(lib/|sim/simd_proto|sim/simdev_model)' $(TEST_SRC))
+udma_lib_for = $(if $(filter $(1),$(WHITEBOX)),$(B)/libudma_internal.a,$(B)/libudma.a)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCH_SRC:= $(wildcard bench/bench_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
@@ -72,7 +88,15 @@ $(SO): $(LIB_PIC) lib/libudma.map
 		-Wl,-z,defs -o $@ $(LIB_PIC) $(LDFLAGS) $(LIBS)
 $(B)/libudma.so: $(SO)
 	ln -sf libudma.so.$(SOVER) $@
-$(B)/libudma.a: $(LIB_OBJ)
+# libudma.a holds one object, the whole library with its hidden symbols made
+# local: in an archive of the plain objects every internal helper would be a
+# global symbol a program could collide with or call.
+$(B)/obj/libudma.o: $(LIB_OBJ)
+	$(LD) -r -o $@.tmp $^
+	$(OBJCOPY) --localize-hidden $@.tmp $@ && rm -f $@.tmp
+$(B)/libudma.a: $(B)/obj/libudma.o
+	rm -f $@ && ar rcs $@ $^
+$(B)/libudma_internal.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # The CLI links the static library: one self-contained binary to copy to a board.
@@ -83,13 +107,14 @@ $(SIMD): $(SIMD_SRC) $(wildcard sim/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(SIMD_SRC) $(LDFLAGS) -pthread
 
-# Tests link the static library so --wrap can reach the library's own syscalls.
+# Tests link a static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
-	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(call udma_lib_for,$<) $(LDFLAGS) \
 		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
-$(B)/tests/%: tests/%.c $(SUPPORT) $(wildcard tests/support/*.h) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a | $(B)/tests
-	$(CC) $(BASE) $(CFLAGS) -o $@ $< $(SUPPORT) $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+$(B)/tests/%: tests/%.c $(SUPPORT) $(wildcard tests/support/*.h) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a \
+		$(B)/libudma_internal.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $< $(SUPPORT) $(DRV_SRC) $(call udma_lib_for,$<) $(LDFLAGS) $(LIBS) -lcmocka
 # Benches compare with DPDK in the same run when libdpdk-dev is installed
 # (`make bench` installs it); its headers are -isystem so our warnings stay ours.
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')

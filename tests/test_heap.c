@@ -81,37 +81,6 @@ static void check_buf(struct udma_ctx *ctx, void *p, size_t size, size_t align, 
 	memset(p, 0x5a, size);
 }
 
-/* stderr into a temporary file while a misuse is reported */
-struct capture {
-	int saved;
-	FILE *f;
-	char text[4096];
-};
-
-static void capture_start(struct capture *c)
-{
-	fflush(stderr);
-	c->f = tmpfile();
-	assert_non_null(c->f);
-	c->saved = dup(2);
-	assert_true(c->saved >= 0);
-	assert_true(dup2(fileno(c->f), 2) >= 0);
-}
-
-static const char *capture_end(struct capture *c)
-{
-	size_t n;
-
-	fflush(stderr);
-	dup2(c->saved, 2);
-	close(c->saved);
-	rewind(c->f);
-	n = fread(c->text, 1, sizeof(c->text) - 1, c->f);
-	c->text[n] = 0;
-	fclose(c->f);
-	return c->text;
-}
-
 static unsigned count_lines(const char *s, const char *prefix)
 {
 	unsigned n = 0;
@@ -495,7 +464,7 @@ static void bad_frees(void **state)
 	struct udma_region_opts ro = {.size = 4096, .numa_node = UDMA_NUMA_ANY, .name = "mine"};
 	struct udma_region *mine;
 	static void *many[200];
-	struct capture cap;
+	struct th_stderr cap;
 	const char *out;
 	uint8_t *p, *q, *big, *slack, *o;
 	unsigned i, expect = 0;
@@ -519,7 +488,7 @@ static void bad_frees(void **state)
 	for (i = 0; i < 200; i++)
 		many[i] = udma_malloc(ctx, 256, 0, NULL);
 
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_free(ctx, NULL); /* no-op */
 	udma_free(NULL, NULL);
 	udma_free(ctx, &on_stack), expect++;
@@ -553,7 +522,7 @@ static void bad_frees(void **state)
 	udma_free(ctx, big);
 	udma_free(ctx, big), expect++;
 	assert_non_null(strstr(udma_last_error(), "not in this context's heap"));
-	out = capture_end(&cap);
+	out = th_stderr_end(&cap);
 	assert_int_equal(count_lines(out, "udma: udma_free("), expect);
 	assert_int_equal(count_lines(out, "udma: "), expect);
 
@@ -572,10 +541,10 @@ static void bad_frees(void **state)
 		udma_free(ctx, many[i]);
 	}
 	free(from_malloc);
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_ctx_destroy(other);
 	udma_ctx_destroy(ctx);
-	out = capture_end(&cap);
+	out = th_stderr_end(&cap);
 	assert_string_equal(out, ""); /* nothing left: the bad frees freed nothing either way */
 }
 
@@ -584,7 +553,7 @@ static void bad_frees(void **state)
 static void destroy_reports(void **state)
 {
 	struct udma_ctx *ctx = new_ctx(UDMA_IOVA_AUTO, 0, 0);
-	struct capture cap;
+	struct th_stderr cap;
 	const char *out;
 	void *p;
 
@@ -594,9 +563,9 @@ static void destroy_reports(void **state)
 	assert_non_null(udma_malloc(ctx, 2 * MiB, 0, NULL));
 	p = udma_malloc(ctx, 4096, 0, NULL);
 	udma_free(ctx, p); /* in the thread cache: not a leak */
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_ctx_destroy(ctx);
-	out = capture_end(&cap);
+	out = th_stderr_end(&cap);
 	/* 64 + 128 (class of 100) + 2 MiB */
 	assert_non_null(
 		strstr(out, "udma: heap: 3 allocations (2097344 B) never freed before udma_ctx_destroy"));
@@ -606,9 +575,9 @@ static void destroy_reports(void **state)
 	ctx = new_ctx(UDMA_IOVA_AUTO, 0, 0);
 	p = udma_malloc(ctx, 64, 0, NULL);
 	udma_free(ctx, p);
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_ctx_destroy(ctx);
-	assert_string_equal(capture_end(&cap), "");
+	assert_string_equal(th_stderr_end(&cap), "");
 }
 
 /* ---- two contexts used by one thread in turn ---- */
@@ -617,7 +586,7 @@ static void two_contexts(void **state)
 {
 	struct udma_ctx *a = new_ctx(UDMA_IOVA_AUTO, 0, 0), *b = new_ctx(UDMA_IOVA_VA, 0, 0);
 	static void *pa[1000], *pb[1000];
-	struct capture cap;
+	struct th_stderr cap;
 	unsigned i;
 
 	(void)state;
@@ -629,18 +598,18 @@ static void two_contexts(void **state)
 		assert_int_equal(udma_iova(b, pa[i]), UDMA_BAD_IOVA);
 		assert_int_equal(udma_iova(a, pb[i]), UDMA_BAD_IOVA);
 	}
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_free(a, pb[0]); /* each context refuses the other's */
 	udma_free(b, pa[0]);
-	assert_int_equal(count_lines(capture_end(&cap), "udma: udma_free("), 2);
+	assert_int_equal(count_lines(th_stderr_end(&cap), "udma: udma_free("), 2);
 	for (i = 0; i < 1000; i++) {
 		udma_free(b, pb[i]);
 		udma_free(a, pa[i]);
 	}
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_ctx_destroy(a);
 	udma_ctx_destroy(b);
-	assert_string_equal(capture_end(&cap), "");
+	assert_string_equal(th_stderr_end(&cap), "");
 }
 
 /* ---- internals: classes and the slot division ---- */

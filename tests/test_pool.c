@@ -74,33 +74,6 @@ static void debug_env_restore(void)
 		unsetenv("UDMA_DEBUG");
 }
 
-/* stderr into a memfd while a misuse is reported. */
-struct capture {
-	int saved, fd;
-};
-
-static void capture_start(struct capture *c)
-{
-	fflush(stderr);
-	c->fd = memfd_create("stderr", MFD_CLOEXEC);
-	c->saved = dup(2);
-	assert_true(c->fd >= 0 && c->saved >= 0);
-	assert_int_equal(dup2(c->fd, 2), 2);
-}
-
-static const char *capture_end(struct capture *c, char *buf, size_t len)
-{
-	ssize_t n;
-
-	fflush(stderr);
-	dup2(c->saved, 2);
-	close(c->saved);
-	n = pread(c->fd, buf, len - 1, 0);
-	close(c->fd);
-	buf[n > 0 ? n : 0] = 0;
-	return buf;
-}
-
 static unsigned lines(const char *s)
 {
 	unsigned n = 0;
@@ -514,23 +487,23 @@ static void destroy_reports(void **state)
 	struct udma_ctx *ctx = new_ctx(0);
 	struct udma_pool_opts o = popts(64, 10, 4, UDMA_POOL_DEBUG);
 	struct udma_pool *p = new_pool(ctx, &o);
-	struct capture cap;
+	struct th_stderr cap;
 	char buf[1024];
 
 	(void)state;
 	udma_pool_get(p);
 	udma_pool_get(p);
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_pool_destroy(p);
-	capture_end(&cap, buf, sizeof(buf));
+	snprintf(buf, sizeof(buf), "%s", th_stderr_end(&cap));
 	assert_non_null(strstr(buf, "2 of 10 objects were not returned"));
 	assert_non_null(strstr(buf, "#0 #1"));
 
 	p = new_pool(ctx, &o);
 	udma_pool_get(p);
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_ctx_destroy(ctx);
-	capture_end(&cap, buf, sizeof(buf));
+	snprintf(buf, sizeof(buf), "%s", th_stderr_end(&cap));
 	assert_non_null(strstr(buf, "pool 'test' was still alive"));
 	assert_non_null(strstr(buf, "1 of 10 objects"));
 }
@@ -556,12 +529,12 @@ static void expect_refused(struct dbg *d, void *obj, const char *what, uint64_t 
 {
 	struct udma_pool_stats st;
 	unsigned avail = udma_pool_avail(d->p);
-	struct capture cap;
+	struct th_stderr cap;
 	char buf[1024];
 
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_pool_put(d->p, obj);
-	capture_end(&cap, buf, sizeof(buf));
+	snprintf(buf, sizeof(buf), "%s", th_stderr_end(&cap));
 	if (!strstr(buf, what))
 		print_error("stderr: %s\n", buf);
 	assert_non_null(strstr(buf, what));
@@ -605,12 +578,12 @@ static void debug_double_put(void **state)
 		/* twice in one bulk: the second one is refused */
 		{
 			void *two[2] = {y, y};
-			struct capture cap;
+			struct th_stderr cap;
 			char buf[512];
 
-			capture_start(&cap);
+			th_stderr_start(&cap);
 			udma_pool_put_bulk(d.p, two, 2);
-			capture_end(&cap, buf, sizeof(buf));
+			snprintf(buf, sizeof(buf), "%s", th_stderr_end(&cap));
 			assert_non_null(strstr(buf, "double put"));
 		}
 		dbg_check_whole(&d, 0);
@@ -687,7 +660,7 @@ static void debug_overrun(void **state)
 	for (cache = 0; cache <= 8; cache += 8) {
 		struct dbg d;
 		uint8_t *x, *y;
-		struct capture cap;
+		struct th_stderr cap;
 		char buf[512];
 
 		dbg_setup(&d, cache, UDMA_POOL_DEBUG);
@@ -701,9 +674,9 @@ static void debug_overrun(void **state)
 		/* the refused object stays out; the rest is whole */
 		udma_pool_put(d.p, y);
 		dbg_check_whole(&d, 1);
-		capture_start(&cap);
+		th_stderr_start(&cap);
 		dbg_teardown(&d);
-		capture_end(&cap, buf, sizeof(buf));
+		snprintf(buf, sizeof(buf), "%s", th_stderr_end(&cap));
 		assert_non_null(strstr(buf, "1 of 64 objects were not returned"));
 	}
 }
@@ -732,7 +705,7 @@ static void double_put_without_debug(void **state)
 	struct udma_ctx *ctx = new_ctx(0);
 	struct udma_pool_opts o = popts(64, 4, 8, 0);
 	struct udma_pool *p;
-	struct capture cap;
+	struct th_stderr cap;
 	char buf[1024];
 	void *obj;
 
@@ -744,9 +717,9 @@ static void double_put_without_debug(void **state)
 	udma_pool_put(p, obj);
 	udma_pool_put(p, obj);
 	assert_true(udma_pool_avail(p) <= 4);
-	capture_start(&cap);
+	th_stderr_start(&cap);
 	udma_pool_destroy(p);
-	capture_end(&cap, buf, sizeof(buf));
+	snprintf(buf, sizeof(buf), "%s", th_stderr_end(&cap));
 	assert_non_null(strstr(buf, "1 more objects were put back than were taken: a double put"));
 	udma_ctx_destroy(ctx);
 }

@@ -7,10 +7,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
-
-/* Internal: the SIGBUS-guarded populate for kernels without MADV_POPULATE_WRITE. */
-int udma__populate_touch(void *addr, size_t len, size_t page_size);
-int udma__populate(void *addr, size_t len, size_t page_size);
+#include "lib/os/os.h" /* udma__populate*: the SIGBUS-guarded populate */
 
 enum { CHILD_OK = 0, CHILD_FAIL = 1 };
 

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <udma/version.h>
+
 #include "cli.h"
 
 static const struct {
@@ -23,11 +25,32 @@ static const struct {
 static void usage_text(char *buf, size_t len)
 {
 	size_t i;
-	int used = snprintf(buf, len, "usage: udma COMMAND [--json] [ARGS]\n\ncommands:\n");
+	int used = snprintf(buf, len,
+			    "usage: udma COMMAND [--json] [ARGS]\n"
+			    "       udma --version [--json]\n\ncommands:\n");
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]) && used > 0 && (size_t)used < len; i++)
 		used += snprintf(buf + used, len - (size_t)used, "  %-10s %s\n", commands[i].name,
 				 commands[i].help);
+	if (used > 0 && (size_t)used < len)
+		snprintf(buf + used, len - (size_t)used, "\nudma %s\n", udma_version());
+}
+
+/* The library's own version (the CLI links it statically, so also the CLI's). */
+static int print_version(const struct cli *c)
+{
+	struct json j;
+
+	if (!c->json) {
+		printf("udma %s\n", udma_version());
+		return 0;
+	}
+	json_start(&j, stdout);
+	cli_json_ok(&j);
+	json_str(&j, "version", udma_version());
+	json_end(&j);
+	json_finish(&j);
+	return 0;
 }
 
 static int run(const struct cli *top, int argc, char **argv)
@@ -43,6 +66,8 @@ static int run(const struct cli *top, int argc, char **argv)
 		return cli_usage_error(top, usage, "no command given");
 	if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help"))
 		return cli_help(top, usage);
+	if (!strcmp(argv[i], "--version"))
+		return print_version(top);
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
 		if (!strcmp(argv[i], commands[k].name)) {
 			struct cli c = {.name = name, .json = top->json};

@@ -43,7 +43,8 @@ struct udma_ctx;
 
 /* opts may be NULL (all defaults: AUTO, automatic page size, any node). */
 int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out);
-/* Destroys every region still alive and reports each one on stderr.
+/* Destroys every region still alive and reports each one in the log
+ * (udma_set_log; stderr by default).
  * fork: a context belongs to its creator. In a forked child every call on an
  * inherited context (and its regions, pools, heap, devices) fails with
  * -ECHILD, and udma_ctx_destroy only releases the child's copies (fds,

@@ -54,7 +54,7 @@ void *udma_zmalloc(struct udma_ctx *ctx, size_t size, size_t align, uint64_t *io
 /*
  * Any thread may free what any thread allocated; NULL is a no-op. A pointer
  * the heap does not own (another context's, not from udma_malloc, inside an
- * allocation) or one already free is reported (one line on stderr and in
+ * allocation) or one already free is reported (one line in the log and in
  * udma_last_error()) and ignored. Like any allocator's, this cannot tell a
  * free of memory that was freed and allocated again meanwhile from a right
  * one. Two frees of one small object at the same instant in two threads: one

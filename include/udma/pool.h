@@ -33,7 +33,7 @@
  *   - a write past the end of the object (an 8-byte trailer cookie after
  *     obj_size bytes, checked on put).
  * A bad put is refused (the pool never holds a stranger nor an object twice;
- * an overrun object stays out), reported as one line on stderr and in
+ * an overrun object stays out), reported as one line in the log and in
  * udma_last_error(), and counted in udma_pool_stats().debug_errors. Debug
  * pools are slower (a state byte per object, checked atomically); pools
  * without debug pay one predictable branch for it.
@@ -52,7 +52,7 @@ extern "C" {
 #pragma GCC visibility push(default)
 
 /* Check every put: double put, foreign or interior pointer, overrun of an
- * object (trailer cookie). Reported on stderr and in udma_last_error(); the
+ * object (trailer cookie). Reported in the log (udma_set_log) and in udma_last_error(); the
  * bad put is refused, nothing is corrupted. Also on when UDMA_DEBUG=1. */
 #define UDMA_POOL_DEBUG (1u << 0)
 
@@ -85,7 +85,7 @@ struct udma_pool;
  * than a page found no physically contiguous room (use hugepages). Region
  * errors (memlock, NUMA node) as udma_region_create gives them. */
 int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *opts, struct udma_pool **out);
-/* Reports on stderr how many objects were not returned (debug: which ones).
+/* Reports in the log (udma_set_log) how many objects were not returned (debug: which ones).
  * Frees everything: regions, threads' caches of it. NULL is a no-op. */
 void udma_pool_destroy(struct udma_pool *pool);
 

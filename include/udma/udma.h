@@ -3,6 +3,8 @@
 #ifndef UDMA_UDMA_H
 #define UDMA_UDMA_H
 
+#include <udma/version.h>
+#include <udma/log.h>
 #include <udma/ctx.h>
 #include <udma/region.h>
 #include <udma/hugepage.h>

@@ -57,13 +57,13 @@ static void heap_teardown(struct udma_ctx *ctx, bool inherited)
 	if (st.live + st.large) {
 		char total[32], one[32];
 
-		fprintf(stderr,
-			"udma: heap: %zu allocation%s (%s) never freed before udma_ctx_destroy, e.g. %p "
-			"(%s); "
-			"freeing them now\n",
-			st.live + st.large, st.live + st.large == 1 ? "" : "s",
-			udma__fmt_size(st.live_bytes + st.large_bytes, total, sizeof(total)), st.example,
-			udma__fmt_size(st.example_size, one, sizeof(one)));
+		udma__log(UDMA_LOG_WARN,
+			  "heap: %zu allocation%s (%s) never freed before udma_ctx_destroy, e.g. %p "
+			  "(%s); "
+			  "freeing them now",
+			  st.live + st.large, st.live + st.large == 1 ? "" : "s",
+			  udma__fmt_size(st.live_bytes + st.large_bytes, total, sizeof(total)), st.example,
+			  udma__fmt_size(st.example_size, one, sizeof(one)));
 	}
 	udma__heap_tcaches_fini(h);
 	udma__heap_classes_fini(h);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* udma_free misuse: one line on stderr and in udma_last_error(), and nothing else happens. */
+/* udma_free misuse: one line in the log (udma_set_log) and in udma_last_error(), and nothing else happens. */
 #include <errno.h>
 #include <stdio.h>
 
@@ -75,5 +75,5 @@ void udma__heap_bad_free(const void *ptr, const struct udma_region *r, enum heap
 			  ptr, sz);
 		break;
 	}
-	fprintf(stderr, "udma: %s\n", udma_last_error());
+	udma__log(UDMA_LOG_ERR, "%s", udma_last_error());
 }

@@ -139,17 +139,17 @@ void udma_pool_destroy(struct udma_pool *p)
 	held += store_top(&p->store);
 	if (held > p->count) {
 		/* only a double put into a pool without debug gets here */
-		fprintf(stderr,
-			"udma: pool '%s': %u more objects were put back than were taken: a double put "
-			"(UDMA_POOL_DEBUG or UDMA_DEBUG=1 finds which)\n",
-			p->name, held - p->count);
+		udma__log(UDMA_LOG_ERR,
+			  "pool '%s': %u more objects were put back than were taken: a double put "
+			  "(UDMA_POOL_DEBUG or UDMA_DEBUG=1 finds which)",
+			  p->name, held - p->count);
 		udma__pool_free(p);
 		return;
 	}
 	out = p->count - held;
 	if (out) {
-		fprintf(stderr, "udma: pool '%s': %u of %u objects were not returned at udma_pool_destroy\n",
-			p->name, out, p->count);
+		udma__log(UDMA_LOG_WARN, "pool '%s': %u of %u objects were not returned at udma_pool_destroy",
+			  p->name, out, p->count);
 		if (p->debug)
 			udma__pool_debug_report_out(p);
 	}

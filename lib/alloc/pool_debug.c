@@ -4,7 +4,7 @@
  * per object (free or out) and a cookie after each object's obj_size bytes.
  * A put is checked before it is taken: not an object of this pool (another
  * pool's, an interior pointer, anything else), a double put, a write past the
- * end. A bad put is reported (one line on stderr and in udma_last_error()),
+ * end. A bad put is reported (one line in the log and in udma_last_error()),
  * counted, and refused: the pool never holds an object twice nor a stranger.
  */
 #include <errno.h>
@@ -29,7 +29,7 @@ int udma__pool_misuse(struct udma_pool *p, int errnum, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "udma: %s\n", msg);
+	udma__log(UDMA_LOG_ERR, "%s", msg);
 	atomic_fetch_add_explicit(&p->debug_errors, 1, memory_order_relaxed);
 	return udma__err(errnum, "%s", msg);
 }
@@ -141,6 +141,6 @@ void udma__pool_debug_report_out(const struct udma_pool *p)
 			shown++;
 		}
 	if (shown)
-		fprintf(stderr, "udma: pool '%s': not returned:%s%s\n", p->name, line,
-			shown == 8 ? " ..." : "");
+		udma__log(UDMA_LOG_WARN, "pool '%s': not returned:%s%s", p->name, line,
+			  shown == 8 ? " ..." : "");
 }

@@ -207,7 +207,7 @@ UDMA_HIDDEN void udma__pool_debug_got(struct udma_pool *p, void *const *objs, un
 UDMA_HIDDEN int udma__pool_debug_put(struct udma_pool *p, void *obj);
 /* Print up to a few indices of objects still out (destroy's report). */
 UDMA_HIDDEN void udma__pool_debug_report_out(const struct udma_pool *p);
-/* Report a misuse: stderr, udma_last_error(), stats; returns -errnum. */
+/* Report a misuse: the log, udma_last_error(), stats; returns -errnum. */
 UDMA_HIDDEN int udma__pool_misuse(struct udma_pool *p, int errnum, const char *fmt, ...) UDMA_PRINTF(3, 4);
 
 static inline void pool_store_lock(struct pool_store *s)

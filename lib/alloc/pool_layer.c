@@ -111,8 +111,8 @@ static void layer_teardown(struct udma_ctx *ctx, bool inherited)
 	if (inherited)
 		layer_release_inherited(l);
 	while (l->pools) {
-		fprintf(stderr, "udma: pool '%s' was still alive at udma_ctx_destroy; destroying it\n",
-			l->pools->name);
+		udma__log(UDMA_LOG_WARN, "pool '%s' was still alive at udma_ctx_destroy; destroying it",
+			  l->pools->name);
 		udma_pool_destroy(l->pools);
 	}
 	while (l->threads) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/base: what every layer uses and nothing else: the thread's error
- * message, size formatting, compiler attributes. Depends on libc only.
+ * message, the log, size formatting, compiler attributes. Depends on libc only.
  */
 #ifndef UDMA_BASE_H
 #define UDMA_BASE_H
@@ -16,6 +16,10 @@
 UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
 /* The same for a fixed message: no formatting, cheap enough for hot paths. */
 UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
+
+/* log.c: a report of the library's own (level UDMA_LOG_*), with no "udma: "
+ * and no newline: to the callback of udma_set_log, else "udma: MSG\n" on stderr. */
+UDMA_HIDDEN void udma__log(int level, const char *fmt, ...) UDMA_PRINTF(2, 3);
 
 /* size.c: "2 MiB" for people; "2M" as the udma command takes it. */
 UDMA_HIDDEN const char *udma__fmt_size(size_t bytes, char *buf, size_t len);

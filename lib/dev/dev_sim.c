@@ -113,8 +113,8 @@ static void sim_close(struct udma_dev *dev)
 		simdev_stop(s->model);
 		pthread_join(s->thread, NULL);
 		if (s->run_rc < 0)
-			fprintf(stderr, "udma: sim:%s: the device stopped with an error: %s\n", dev->name,
-				udma__strerror(-s->run_rc));
+			udma__log(UDMA_LOG_ERR, "sim:%s: the device stopped with an error: %s", dev->name,
+				  udma__strerror(-s->run_rc));
 	}
 	sim_free(s);
 	dev->priv = NULL;

@@ -138,8 +138,8 @@ static void device_gone(struct simproc *p)
 	if (write(p->io.irq_fd, &one, sizeof(one)) < 0) {
 		/* saturated: it is readable anyway */
 	}
-	fprintf(stderr, "udma: device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones\n",
-		p->dev->name, p->path, p->pid, p->io.gone_why);
+	udma__log(UDMA_LOG_ERR, "device sim:%s@%s (pid %u) is gone: %s; its registers now read all ones",
+		  p->dev->name, p->path, p->pid, p->io.gone_why);
 }
 
 static bool is_gone(struct simproc *p)

@@ -338,12 +338,12 @@ static void uio_quiesce(struct udma_dev *dev)
 	if (u->cfg_fd < 0) {
 		/* Not PCI: mask its interrupt if the UIO driver can. */
 		if (write(u->fd, &off, sizeof(off)) < 0 && errno != ENOSYS)
-			fprintf(stderr, "udma: %s: masking its interrupt: %s\n", u->who,
-				udma__strerror(errno));
+			udma__log(UDMA_LOG_ERR, "%s: masking its interrupt: %s", u->who,
+				  udma__strerror(errno));
 		return;
 	}
 	if (udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_INTX_DISABLE, UDMA_PCI_COMMAND_MASTER))
-		fprintf(stderr, "udma: %s: cannot stop its DMA: %s\n", u->who, udma_last_error());
+		udma__log(UDMA_LOG_ERR, "%s: cannot stop its DMA: %s", u->who, udma_last_error());
 	else
 		u->mastering = false;
 }

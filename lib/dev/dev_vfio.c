@@ -321,11 +321,11 @@ static void vfio_quiesce(struct udma_dev *dev)
 	struct vfio_dev *v = dev->priv;
 
 	if (v->irqs_on && udma__vfio_disable_irqs(v))
-		fprintf(stderr, "udma: %s\n", udma_last_error());
+		udma__log(UDMA_LOG_ERR, "%s", udma_last_error());
 	if (!v->mastering)
 		return;
 	if (udma__pci_command(v->who, v->device, v->cfg_off, 0, UDMA_PCI_COMMAND_MASTER))
-		fprintf(stderr, "udma: %s\n", udma_last_error());
+		udma__log(UDMA_LOG_ERR, "%s", udma_last_error());
 	else
 		v->mastering = false;
 }
@@ -411,13 +411,13 @@ static void vfio_unmap(struct udma_dev *dev, uint64_t iova)
 			continue;
 		/* The memory goes next: a failure here is worth a line. */
 		if (ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &u))
-			fprintf(stderr, "udma: %s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx: %s\n", v->who,
-				(unsigned long long)iova, udma__strerror(errno));
+			udma__log(UDMA_LOG_ERR, "%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx: %s", v->who,
+				  (unsigned long long)iova, udma__strerror(errno));
 		else if (u.size != v->maps[i].len)
-			fprintf(stderr,
-				"udma: %s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx unmapped %llu of %llu bytes\n",
-				v->who, (unsigned long long)iova, (unsigned long long)u.size,
-				(unsigned long long)v->maps[i].len);
+			udma__log(UDMA_LOG_ERR,
+				  "%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx unmapped %llu of %llu bytes",
+				  v->who, (unsigned long long)iova, (unsigned long long)u.size,
+				  (unsigned long long)v->maps[i].len);
 		v->maps[i] = v->maps[--v->nmaps];
 		return;
 	}

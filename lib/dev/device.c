@@ -107,8 +107,8 @@ static void devices_teardown(struct udma_ctx *ctx, bool inherited)
 		free(dev);
 	}
 	while (ctx->devices) {
-		fprintf(stderr, "udma: device '%s:%s' was still open at udma_ctx_destroy; closing it\n",
-			ctx->devices->ops->kind, ctx->devices->name);
+		udma__log(UDMA_LOG_WARN, "device '%s:%s' was still open at udma_ctx_destroy; closing it",
+			  ctx->devices->ops->kind, ctx->devices->name);
 		udma_dev_close(ctx->devices);
 	}
 }

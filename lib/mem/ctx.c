@@ -128,8 +128,9 @@ void udma_ctx_destroy(struct udma_ctx *ctx)
 	while (ctx->regions) {
 		char sz[32];
 
-		fprintf(stderr, "udma: region '%s' (%s) was still alive at udma_ctx_destroy; destroying it\n",
-			ctx->regions->name, udma__fmt_size(ctx->regions->size, sz, sizeof(sz)));
+		udma__log(UDMA_LOG_WARN,
+			  "region '%s' (%s) was still alive at udma_ctx_destroy; destroying it",
+			  ctx->regions->name, udma__fmt_size(ctx->regions->size, sz, sizeof(sz)));
 		udma_region_destroy(ctx->regions);
 	}
 	udma__map_fini(&ctx->map);

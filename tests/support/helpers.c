@@ -447,3 +447,25 @@ void **th_pool_take_all(struct udma_pool *p, unsigned count)
 		assert_true(objs[i - 1] != objs[i]);
 	return objs;
 }
+
+void th_stderr_start(struct th_stderr *c)
+{
+	fflush(stderr);
+	c->fd = memfd_create("stderr", MFD_CLOEXEC);
+	c->saved = dup(2);
+	assert_true(c->fd >= 0 && c->saved >= 0);
+	assert_int_equal(dup2(c->fd, 2), 2);
+}
+
+const char *th_stderr_end(struct th_stderr *c)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	n = pread(c->fd, c->text, sizeof(c->text) - 1, 0);
+	close(c->fd);
+	c->text[n > 0 ? n : 0] = 0;
+	return c->text;
+}

@@ -103,6 +103,16 @@ void **th_pool_take_all(struct udma_pool *p, unsigned count);
 #endif
 #endif
 
+/* What the library writes on stderr meanwhile (its reports, udma_set_log's
+ * default): fd 2 goes to a memfd until th_stderr_end, which puts it back and
+ * returns the text (the first sizeof(text) - 1 bytes). */
+struct th_stderr {
+	int saved, fd;
+	char text[4096];
+};
+void th_stderr_start(struct th_stderr *c);
+const char *th_stderr_end(struct th_stderr *c);
+
 /* Assert rc is a negative errno with an explanation in udma_last_error(). */
 #define th_assert_err(rc, errnum)                                                                    \
 	do {                                                                                         \
