@@ -17,8 +17,10 @@ UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
 /* The same for a fixed message: no formatting, cheap enough for hot paths. */
 UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
 
-/* size.c: "2 MiB" for people; "2M" as the udma command takes it. */
+/* size.c: "2 MiB" for people, exact ("1536 KiB"), or rounded to a tenth of the
+ * largest unit ("1.5 MiB"); "2M" as the udma command takes it. */
 UDMA_HIDDEN const char *udma__fmt_size(size_t bytes, char *buf, size_t len);
+UDMA_HIDDEN const char *udma__fmt_size_approx(size_t bytes, char *buf, size_t len);
 UDMA_HIDDEN const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len);
 /* log2 of a power of two. */
 UDMA_HIDDEN unsigned udma__log2(size_t v);
