@@ -230,15 +230,25 @@ int udma__pci_give_back(const char *who, const char *addr, const struct udma_pci
 			 b->prev[0] ? b->prev : "no driver", udma__strerror(-rc), cmds);
 }
 
-static void nothing(void *priv)
+int udma__pci_give_back_after(int rc, const char *msg, const char *who, const char *addr,
+			      const struct udma_pci_binding *b)
 {
-	(void)priv;
+	char back[512] = "";
+
+	if (b->moved && addr[0]) {
+		if (udma__pci_give_back(who, addr, b))
+			snprintf(back, sizeof(back), "; %s", udma_last_error());
+		else
+			snprintf(back, sizeof(back), " (%s is back on %s)", addr,
+				 b->prev[0] ? b->prev : "no driver");
+	}
+	return udma__err(-rc, "%s%s", msg, back);
 }
 
 int udma__pci_bind(const char *who, const char *addr, const char *driver, const char *module,
 		   struct udma_pci_binding *b)
 {
-	char now[UDMA_PCI_DRV_LEN], path[PATH_MAX];
+	char now[UDMA_PCI_DRV_LEN], path[PATH_MAX], msg[512];
 	int rc;
 
 	memset(b, 0, sizeof(*b));
@@ -280,7 +290,8 @@ int udma__pci_bind(const char *who, const char *addr, const char *driver, const 
 		       driver);
 undo:
 	/* Given back (or said how to), so the caller has nothing to undo. */
-	rc = udma__pci_unwind(rc, nothing, NULL, who, addr, b);
+	snprintf(msg, sizeof(msg), "%s", udma_last_error());
+	rc = udma__pci_give_back_after(rc, msg, who, addr, b);
 	b->moved = false;
 	return rc;
 }
