@@ -17,7 +17,6 @@
  * Physical addresses reach memory only if no IOMMU translates the function's
  * DMA: its IOMMU group, when it has one, must be of type "identity".
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,26 +37,10 @@ struct uio_dev {
 	char uio[16];		/* "uio0" */
 };
 
-/* The uioN that sysfs lists under the PCI function. */
+/* The uioN sysfs lists under the PCI function, into u->uio. */
 static int find_uio(struct uio_dev *u)
 {
-	char path[PATH_MAX];
-	struct dirent *e;
-	DIR *d;
-	int rc;
-
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", u->pci.addr)))
-		return rc;
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "uio", 3) && strlen(e->d_name) < sizeof(u->uio)) {
-			strcpy(u->uio, e->d_name);
-			break;
-		}
-	closedir(d);
-	return u->uio[0] ? 0 : -ENOENT;
+	return udma__pci_uio_name(u->pci.addr, u->uio, sizeof(u->uio));
 }
 
 static int uio_list_failed(const struct uio_dev *u, int rc)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * PCI functions through sysfs, for the UIO and VFIO backends: parse an
- * address, read its driver and IOMMU group, flip bits of its command
- * register, map its BARs (pci_bind.c binds, pci_fn.c has the steps of a
- * device's life both backends share).
+ * address, read its driver, IOMMU group and UIO device, flip bits of its
+ * command register, map its BARs (pci_bind.c binds, pci_fn.c has the steps
+ * of a device's life both backends share).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -171,39 +172,52 @@ int udma__pci_exists(const char *who, const char *addr)
 	return 0;
 }
 
-int udma__pci_driver(const char *addr, char *drv, size_t len)
+/* The last component of the symlink attr of PCI function addr ("driver",
+ * "iommu_group"); "" when it has none. */
+static int device_link(const char *who, const char *addr, const char *attr, char *buf, size_t len)
 {
 	char path[PATH_MAX];
 	int rc;
 
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/driver", addr)))
+	buf[0] = 0;
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/%s", addr, attr)))
 		return rc;
-	rc = udma__link_name(path, drv, len);
-	if (rc == -ENOENT) {
-		drv[0] = 0;
-		return 0;
-	}
-	if (rc)
-		return udma__err(-rc, "PCI %s: cannot read %s: %s", addr, path, udma__strerror(-rc));
+	rc = udma__link_name(path, buf, len);
+	if (rc && rc != -ENOENT) /* no link: buf stays "" */
+		return udma__err(-rc, "%s: cannot read %s: %s", who, path, udma__strerror(-rc));
 	return 0;
+}
+
+int udma__pci_uio_name(const char *addr, char *name, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	name[0] = 0;
+	if (udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", addr))
+		return -ENAMETOOLONG;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while (!name[0] && (e = readdir(d)))
+		if (!strncmp(e->d_name, "uio", 3) && strlen(e->d_name) < len)
+			strcpy(name, e->d_name);
+	closedir(d);
+	return name[0] ? 0 : -ENOENT;
+}
+
+int udma__pci_driver(const char *addr, char *drv, size_t len)
+{
+	char who[32];
+
+	snprintf(who, sizeof(who), "PCI %s", addr);
+	return device_link(who, addr, "driver", drv, len);
 }
 
 int udma__pci_group(const char *who, const char *addr, char *id, size_t len)
 {
-	char path[PATH_MAX];
-	int rc;
-
-	id[0] = 0;
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/iommu_group", addr)))
-		return rc;
-	rc = udma__link_name(path, id, len);
-	if (rc == -ENOENT) {
-		id[0] = 0;
-		return 0;
-	}
-	if (rc)
-		return udma__err(-rc, "%s: cannot read %s: %s", who, path, udma__strerror(-rc));
-	return 0;
+	return device_link(who, addr, "iommu_group", id, len);
 }
 
 int udma__pci_command(struct udma_pci_fn *fn, uint16_t set, uint16_t clear)

@@ -58,6 +58,10 @@ UDMA_HIDDEN int udma__pci_driver(const char *addr, char *drv, size_t len);
 /* The IOMMU group of addr ("7") in id; "" when it has none (no IOMMU). */
 UDMA_HIDDEN int udma__pci_group(const char *who, const char *addr, char *id, size_t len);
 
+/* The UIO device sysfs lists under addr ("uio0") in name: 0, -ENOENT when it
+ * has none, or -errno when it cannot be listed (no message). */
+UDMA_HIDDEN int udma__pci_uio_name(const char *addr, char *name, size_t len);
+
 /* What udma__pci_bind did, so that a failed open can undo it. */
 struct udma_pci_binding {
 	bool moved;			 /* udma changed the binding: give it back on failure */
