@@ -99,9 +99,11 @@ $(B)/libudma.a: $(B)/obj/libudma.o
 $(B)/libudma_internal.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-# The CLI links the static library: one self-contained binary to copy to a board.
-$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a
-	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(LIBS)
+# The CLI links the library statically: one self-contained binary to copy to a
+# board. It shares the library's internal helpers (size formatting, pagemap
+# decoding), so it links the internal archive.
+$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(DRV_HDR) $(B)/libudma_internal.a
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma_internal.a $(LDFLAGS) $(LIBS)
 
 $(SIMD): $(SIMD_SRC) $(wildcard sim/*.h)
 	@mkdir -p $(@D)

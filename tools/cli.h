@@ -44,7 +44,4 @@ int cli_help(const struct cli *c, const char *usage);
  * json_end, then json_finish. */
 void cli_json_ok(struct json *j);
 
-/* "2 MiB" style for humans. */
-const char *cli_size(size_t bytes, char *buf, size_t len);
-
 #endif

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "hugepage_record.h"
+#include "lib/base/base.h"
 
 static const char usage[] =
 	"usage: udma hugepages [--json] [--status]\n"
@@ -79,8 +80,8 @@ static void status_line(struct json *j, size_t ps, int node)
 		snprintf(where, sizeof(where), node == UDMA_NUMA_ANY ? "all" : "%d", node);
 		if (node == UDMA_NUMA_ANY)
 			snprintf(resv, sizeof(resv), "%lu", c.reserved);
-		printf("%-8s %-5s %8lu %8lu %8s %8lu\n", cli_size(ps, sz, sizeof(sz)), where, c.total, c.free,
-		       resv, c.surplus);
+		printf("%-8s %-5s %8lu %8lu %8s %8lu\n", udma__fmt_size_approx(ps, sz, sizeof(sz)), where,
+		       c.total, c.free, resv, c.surplus);
 	}
 }
 
@@ -142,7 +143,7 @@ static void report_text(const struct hp_args *a, const struct hp_result *r)
 {
 	char sz[32];
 
-	printf("%s: %s pages: ", r->op, cli_size(a->ps, sz, sizeof(sz)));
+	printf("%s: %s pages: ", r->op, udma__fmt_size_approx(a->ps, sz, sizeof(sz)));
 	if (a->op == RESERVE && r->changed)
 		printf("%lu added; ", r->changed);
 	else if (a->op == RESERVE)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lib/base/base.h"
 
 #define MAX_PROBLEMS 12
 
@@ -162,8 +163,8 @@ static void print_text(const struct info *in)
 
 		udma_hugepage_count(in->sizes[i], UDMA_NUMA_ANY, &c);
 		printf("  %-10s free %lu / total %lu (reserved %lu, surplus %lu)  hugetlbfs: %s\n",
-		       cli_size(in->sizes[i], a, sizeof(a)), c.free, c.total, c.reserved, c.surplus,
-		       mnt ? mnt : "not mounted (not needed: udma uses memfd)");
+		       udma__fmt_size_approx(in->sizes[i], a, sizeof(a)), c.free, c.total, c.reserved,
+		       c.surplus, mnt ? mnt : "not mounted (not needed: udma uses memfd)");
 		for (n = 0; in->nodes > 1 && n < in->nodes; n++)
 			if (udma_hugepage_count(in->sizes[i], n, &c) == 0)
 				printf("    node %d   free %lu / total %lu\n", n, c.free, c.total);
@@ -172,7 +173,7 @@ static void print_text(const struct info *in)
 	if (in->memlock.rlim_cur == RLIM_INFINITY)
 		printf("memlock      unlimited\n");
 	else
-		printf("memlock      %s%s\n", cli_size(in->memlock.rlim_cur, b, sizeof(b)),
+		printf("memlock      %s%s\n", udma__fmt_size_approx(in->memlock.rlim_cur, b, sizeof(b)),
 		       geteuid() == 0 ? " (root: CAP_IPC_LOCK ignores it)" : "");
 	printf("pfns         %s\n", in->pfns ? "readable" : "hidden (needs CAP_SYS_ADMIN)");
 	printf("iommu groups %d\n", in->iommu_groups);

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "demo.h"
 #include "json.h"
+#include "lib/base/base.h"
 
 static double rate(double x, double secs)
 {
@@ -27,8 +28,9 @@ void demo_report_text(const struct demo *d, const struct demo_verdict *v)
 	printf("  IOVA mode      %s: %s\n", v->iova_mode, v->iova_reason);
 	if (v->page_size)
 		printf("  page size      %s (pool:pkt, %u x %s buffers in %s)%s\n",
-		       cli_size(v->page_size, a, sizeof(a)), d->pkt_count,
-		       cli_size(DEMO_PKT_SIZE, c, sizeof(c)), cli_size(v->pool_bytes, e, sizeof(e)),
+		       udma__fmt_size_approx(v->page_size, a, sizeof(a)), d->pkt_count,
+		       udma__fmt_size_approx(DEMO_PKT_SIZE, c, sizeof(c)),
+		       udma__fmt_size_approx(v->pool_bytes, e, sizeof(e)),
 		       v->page_size == UDMA_PAGE_4K && !d->o.page_size
 			       ? "; no free hugepages: udma hugepages --reserve 32M (root)"
 			       : "");
@@ -50,10 +52,11 @@ void demo_report_text(const struct demo *d, const struct demo_verdict *v)
 		printf("                 %lld\n", v->drops);
 	printf("  errors         %llu\n", (unsigned long long)(n->errors + b->errors));
 	if (b->written)
-		printf("  block write    %s in 4 KiB blocks: %.0f MB/s\n", cli_size(b->written, a, sizeof(a)),
+		printf("  block write    %s in 4 KiB blocks: %.0f MB/s\n",
+		       udma__fmt_size_approx(b->written, a, sizeof(a)),
 		       rate((double)b->written, b->write_secs) / 1e6);
 	if (b->read)
-		printf("  block read     %s: %.0f MB/s\n", cli_size(b->read, a, sizeof(a)),
+		printf("  block read     %s: %.0f MB/s\n", udma__fmt_size_approx(b->read, a, sizeof(a)),
 		       rate((double)b->read, b->read_secs) / 1e6);
 	if (b->done)
 		printf("  checksum       xxh64 %016llx written, %016llx read: %s\n",

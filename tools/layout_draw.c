@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "json.h"
 #include "layout.h"
+#include "lib/base/base.h"
 
 #define COLUMNS	       100
 #define BAR_MAX	       16 /* one mark per doubling from 4 KiB: 16 marks = 128 GiB */
@@ -141,7 +142,7 @@ static void draw_gap(FILE *f, int indent, const struct layout_vma *below, const 
 		fprintf(f, "%*s... end of user space; kernel space above ...\n", indent, "");
 	else
 		fprintf(f, "%*s... %s unmapped ...\n", indent, "",
-			cli_size(above->start - below->end, sz, sizeof(sz)));
+			udma__fmt_size_approx(above->start - below->end, sz, sizeof(sz)));
 }
 
 static void draw_runs(FILE *f, int indent, const struct layout_region *r)
@@ -154,10 +155,10 @@ static void draw_runs(FILE *f, int indent, const struct layout_region *r)
 		return;
 	}
 	fprintf(f, "%*s%zu physically contiguous run%s, largest %s\n", indent, "", r->nruns,
-		r->nruns == 1 ? "" : "s", cli_size(r->largest_run, big, sizeof(big)));
+		r->nruns == 1 ? "" : "s", udma__fmt_size_approx(r->largest_run, big, sizeof(big)));
 	for (i = 0; i < r->nruns && i < LAYOUT_SHOW_RUNS; i++)
 		fprintf(f, "%*s  IOVA 0x%" PRIx64 " + %s\n", indent, "", r->runs[i].iova,
-			cli_size(r->runs[i].size, sz, sizeof(sz)));
+			udma__fmt_size_approx(r->runs[i].size, sz, sizeof(sz)));
 	if (r->nruns > LAYOUT_SHOW_RUNS)
 		fprintf(f, "%*s  ... and %zu more\n", indent, "", r->nruns - LAYOUT_SHOW_RUNS);
 }
@@ -167,13 +168,13 @@ static void draw_region(FILE *f, int indent, const struct layout_region *r)
 	char ps[32], lk[32], rss[32];
 
 	fprintf(f, "%*s%s: %s pages, locked %s, resident %s\n", indent, "", r->name,
-		cli_size(r->page_size, ps, sizeof(ps)),
-		r->hugetlb ? "hugetlb (unswappable)" : cli_size(r->locked, lk, sizeof(lk)),
-		cli_size(r->rss, rss, sizeof(rss)));
+		udma__fmt_size_approx(r->page_size, ps, sizeof(ps)),
+		r->hugetlb ? "hugetlb (unswappable)" : udma__fmt_size_approx(r->locked, lk, sizeof(lk)),
+		udma__fmt_size_approx(r->rss, rss, sizeof(rss)));
 	draw_runs(f, indent, r);
 	if (r->have_lib)
 		fprintf(f, "%*sudma_iova 0x%" PRIx64 ", udma_iova_contig %s\n", indent, "", r->lib_iova,
-			cli_size(r->lib_contig, lk, sizeof(lk)));
+			udma__fmt_size_approx(r->lib_contig, lk, sizeof(lk)));
 }
 
 /* Extra lines under a group: the program break, the stack start, udma details. */
@@ -184,7 +185,8 @@ static void draw_notes(FILE *f, int indent, const struct layout *lay, const stru
 
 	if (v->kind == SEG_HEAP && lay->start_brk)
 		fprintf(f, "%*sstart_brk 0x%" PRIx64 ", program break 0x%" PRIx64 " (%s)\n", indent, "",
-			lay->start_brk, lay->brk, cli_size(lay->brk - lay->start_brk, sz, sizeof(sz)));
+			lay->start_brk, lay->brk,
+			udma__fmt_size_approx(lay->brk - lay->start_brk, sz, sizeof(sz)));
 	else if (v->kind == SEG_STACK && lay->start_stack)
 		fprintf(f, "%*sstart_stack 0x%" PRIx64 " (argv, envp and auxv above it)\n", indent, "",
 			lay->start_stack);
@@ -205,7 +207,8 @@ static void draw_group(FILE *f, const struct layout *lay, const struct group *g,
 	group_perms(lay, g, perms);
 	group_detail(lay, g, detail, sizeof(detail));
 	used = fprintf(f, "  %0*" PRIx64 "-%0*" PRIx64 " %10s %-3s %-8s %-*s ", w, lo->start, w, hi->end,
-		       cli_size(size, sz, sizeof(sz)), perms, layout_kind_name(lo->kind), BAR_MAX, bar);
+		       udma__fmt_size_approx(size, sz, sizeof(sz)), perms, layout_kind_name(lo->kind),
+		       BAR_MAX, bar);
 	put_clipped(f, detail, COLUMNS - used);
 	draw_notes(f, 2 * w + 6, lay, g);
 }

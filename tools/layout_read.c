@@ -10,11 +10,9 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "lib/os/os.h"
 
-#define PAGE_4K	    4096u
-#define PM_PRESENT  (1ull << 63)
-#define PM_PFN_MASK ((1ull << 55) - 1)
-#define PM_BATCH    512 /* pagemap entries per read */
+#define PM_BATCH 512 /* pages scanned a pagemap read */
 
 static int vma_push(struct layout *lay, const struct layout_vma *v)
 {
@@ -41,7 +39,7 @@ static int parse_vma_header(char *line, struct layout_vma *v)
 
 	if (!hex || line[hex] != '-')
 		return 0;
-	*v = (struct layout_vma){.page_size = PAGE_4K, .reg_id = -1};
+	*v = (struct layout_vma){.page_size = UDMA_PAGE_4K, .reg_id = -1};
 	if (sscanf(line, "%llx-%llx %4s %llx %*s %lu %n", &start, &end, v->perms, &off, &v->inode, &n) < 5 ||
 	    !n)
 		return 0;
@@ -340,29 +338,13 @@ static int run_push(struct layout_region *r, uint64_t iova, uint64_t size)
 	return 0;
 }
 
-/* n entries for pages of step bytes from va: one per 4 KiB page, or the
- * first 4 KiB entry of each hugepage, which carries the head PFN. */
-static int pagemap_entries(int fd, uint64_t va, size_t step, size_t n, uint64_t *out)
-{
-	size_t i, count = step == PAGE_4K ? n : 1;
-
-	for (i = 0; i < n; i += count) {
-		off_t off = (off_t)((va + i * step) / PAGE_4K * sizeof(*out));
-		ssize_t got = pread(fd, out + i, count * sizeof(*out), off);
-
-		if (got != (ssize_t)(count * sizeof(*out)))
-			return got < 0 ? -errno : -EIO;
-	}
-	return 0;
-}
-
 /* Adds an entry to the runs; open_run says whether it may extend the last. */
 static int run_add(struct layout_region *r, uint64_t entry, size_t step, bool *open_run)
 {
-	uint64_t pa = (entry & PM_PFN_MASK) * PAGE_4K;
+	uint64_t pa = (entry & UDMA_PM_PFN_MASK) * UDMA_PAGE_4K;
 	struct layout_run *last = r->nruns ? &r->runs[r->nruns - 1] : NULL;
 
-	if (!(entry & PM_PRESENT) || !pa) {
+	if (!(entry & UDMA_PM_PRESENT) || !pa) {
 		*open_run = false;
 		return 0;
 	}
@@ -384,7 +366,8 @@ static int scan_pagemap(struct layout_region *r, int fd, size_t step)
 	while (va < r->end) {
 		n = (r->end - va + step - 1) / step;
 		n = n < PM_BATCH ? n : PM_BATCH;
-		if ((rc = pagemap_entries(fd, va, step, n, buf)))
+		/* The first entry of each page: a hugepage's carries its head PFN. */
+		if ((rc = udma__pagemap_read(fd, (const void *)(uintptr_t)va, step, n, buf)))
 			return rc;
 		for (i = 0; i < n; i++)
 			if ((rc = run_add(r, buf[i], step, &open_run)))
@@ -397,7 +380,7 @@ static int scan_pagemap(struct layout_region *r, int fd, size_t step)
 /* Fails only for lack of memory; an unreadable pagemap is a note. */
 static int region_runs(struct layout_region *r, int fd, int open_err)
 {
-	size_t step = r->hugetlb && r->page_size > PAGE_4K ? r->page_size : PAGE_4K, i;
+	size_t step = r->hugetlb && r->page_size > UDMA_PAGE_4K ? r->page_size : UDMA_PAGE_4K, i;
 	int rc;
 
 	if (fd < 0) {
@@ -426,7 +409,7 @@ static void region_open(struct layout_region *r, const struct layout_vma *v)
 	snprintf(r->name, sizeof(r->name), "%s", v->udma);
 	r->start = v->start;
 	r->page_size = v->page_size;
-	r->hugetlb = v->hugetlb || v->page_size > PAGE_4K;
+	r->hugetlb = v->hugetlb || v->page_size > UDMA_PAGE_4K;
 }
 
 static void region_extend(struct layout_region *r, const struct layout_vma *v)

@@ -171,23 +171,3 @@ void cli_json_ok(struct json *j)
 	json_object(j, NULL);
 	json_bool(j, "ok", true);
 }
-
-const char *cli_size(size_t bytes, char *buf, size_t len)
-{
-	static const char units[] = "KMGT";
-	int i;
-
-	for (i = 3; i >= 0; i--) {
-		size_t unit = (size_t)1 << (10 * (i + 1));
-
-		if (bytes >= unit) {
-			if (bytes % unit)
-				snprintf(buf, len, "%.1f %ciB", (double)bytes / (double)unit, units[i]);
-			else
-				snprintf(buf, len, "%zu %ciB", bytes / unit, units[i]);
-			return buf;
-		}
-	}
-	snprintf(buf, len, "%zu B", bytes);
-	return buf;
-}

@@ -21,8 +21,10 @@ UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
  * and no newline: to the callback of udma_set_log, else "udma: MSG\n" on stderr. */
 UDMA_HIDDEN void udma__log(int level, const char *fmt, ...) UDMA_PRINTF(2, 3);
 
-/* size.c: "2 MiB" for people; "2M" as the udma command takes it. */
+/* size.c: "2 MiB" for people, exact ("1536 KiB"), or rounded to a tenth of the
+ * largest unit ("1.5 MiB"); "2M" as the udma command takes it. */
 UDMA_HIDDEN const char *udma__fmt_size(size_t bytes, char *buf, size_t len);
+UDMA_HIDDEN const char *udma__fmt_size_approx(size_t bytes, char *buf, size_t len);
 UDMA_HIDDEN const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len);
 /* log2 of a power of two. */
 UDMA_HIDDEN unsigned udma__log2(size_t v);

@@ -2,6 +2,7 @@
 /* Human sizes: "2M" <-> 2097152. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,9 @@ int udma_parse_size(const char *s, size_t *out)
 	return 0;
 }
 
-const char *udma__fmt_size(size_t bytes, char *buf, size_t len)
+/* In the largest unit that divides bytes (exact) or that bytes reaches, with
+ * one decimal when it does not divide it. */
+static const char *fmt_iec(size_t bytes, bool exact, char *buf, size_t len)
 {
 	static const char units[] = "KMGT";
 	int i;
@@ -63,13 +66,26 @@ const char *udma__fmt_size(size_t bytes, char *buf, size_t len)
 	for (i = 3; i >= 0; i--) {
 		size_t unit = (size_t)1 << (10 * (i + 1));
 
-		if (bytes >= unit && bytes % unit == 0) {
+		if (bytes < unit || (exact && bytes % unit))
+			continue;
+		if (bytes % unit)
+			snprintf(buf, len, "%.1f %ciB", (double)bytes / (double)unit, units[i]);
+		else
 			snprintf(buf, len, "%zu %ciB", bytes / unit, units[i]);
-			return buf;
-		}
+		return buf;
 	}
 	snprintf(buf, len, "%zu B", bytes);
 	return buf;
+}
+
+const char *udma__fmt_size(size_t bytes, char *buf, size_t len)
+{
+	return fmt_iec(bytes, true, buf, len);
+}
+
+const char *udma__fmt_size_approx(size_t bytes, char *buf, size_t len)
+{
+	return fmt_iec(bytes, false, buf, len);
 }
 
 const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len)

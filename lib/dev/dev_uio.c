@@ -17,7 +17,6 @@
  * Physical addresses reach memory only if no IOMMU translates the function's
  * DMA: its IOMMU group, when it has one, must be of type "identity".
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,42 +32,21 @@
 #define UIO_MAX_MAPS 5 /* the kernel's MAX_UIO_MAPS */
 
 struct uio_dev {
-	struct udma_pci_bars bars;
-	struct udma_pci_binding bind; /* what uio:ADDR did to bind it */
-	int fd;			      /* /dev/uioN */
-	int cfg_fd;		      /* the function's sysfs config; -1 if not PCI */
-	bool mastering;		      /* we turned bus mastering on */
-	char who[48];		      /* "uio:0000:00:03.0", for messages */
-	char uio[16];		      /* "uio0" */
-	char addr[UDMA_PCI_ADDR_LEN]; /* "" if not a PCI function */
+	struct udma_pci_fn pci; /* first: dev->priv is both; cfg_fd is the sysfs config */
+	int fd;			/* /dev/uioN */
+	char uio[16];		/* "uio0" */
 };
 
-/* The uioN that sysfs lists under the PCI function. */
+/* The uioN sysfs lists under the PCI function, into u->uio. */
 static int find_uio(struct uio_dev *u)
 {
-	char path[PATH_MAX];
-	struct dirent *e;
-	DIR *d;
-	int rc;
-
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", u->addr)))
-		return rc;
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "uio", 3) && strlen(e->d_name) < sizeof(u->uio)) {
-			strcpy(u->uio, e->d_name);
-			break;
-		}
-	closedir(d);
-	return u->uio[0] ? 0 : -ENOENT;
+	return udma__pci_uio_name(u->pci.addr, u->uio, sizeof(u->uio));
 }
 
 static int uio_list_failed(const struct uio_dev *u, int rc)
 {
 	return udma__err(-rc, "%s: cannot look for its UIO device under /sys/bus/pci/devices/%s/uio: %s",
-			 u->who, u->addr, udma__strerror(-rc));
+			 u->pci.who, u->pci.addr, udma__strerror(-rc));
 }
 
 /* No IOMMU between the function and memory, or one in passthrough. */
@@ -77,7 +55,7 @@ static int check_passthrough(struct uio_dev *u)
 	char group[16], path[PATH_MAX], type[32];
 	int rc;
 
-	if ((rc = udma__pci_group(u->who, u->addr, group, sizeof(group))) || !group[0])
+	if ((rc = udma__pci_group(u->pci.who, u->pci.addr, group, sizeof(group))) || !group[0])
 		return rc;
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/kernel/iommu_groups/%s/type", group)))
 		return rc;
@@ -85,11 +63,11 @@ static int check_passthrough(struct uio_dev *u)
 	if (rc == -ENOENT || (!rc && !strcmp(type, "identity")))
 		return 0; /* no type file before Linux 5.11: cannot tell */
 	if (rc)
-		return udma__err(-rc, "%s: cannot read %s: %s", u->who, path, udma__strerror(-rc));
+		return udma__err(-rc, "%s: cannot read %s: %s", u->pci.who, path, udma__strerror(-rc));
 	return udma__err(ENOTSUP,
 			 "%s: an IOMMU translates its DMA (IOMMU group %s is of type %s), so it cannot reach "
 			 "the physical addresses UIO gives it: boot with iommu=pt, or use vfio:%s in VA mode",
-			 u->who, group, type, u->addr);
+			 u->pci.who, group, type, u->pci.addr);
 }
 
 /* "uio:ADDR": bind it to uio_pci_generic unless a UIO driver has it already. */
@@ -98,13 +76,13 @@ static int by_address(struct uio_dev *u, const char *addr)
 	char drv[UDMA_PCI_DRV_LEN];
 	int rc;
 
-	memcpy(u->addr, addr, sizeof(u->addr) - 1); /* canonical: device.c parsed it */
-	if ((rc = udma__pci_exists(u->who, addr)) || (rc = check_passthrough(u)))
+	memcpy(u->pci.addr, addr, sizeof(u->pci.addr) - 1); /* canonical: device.c parsed it */
+	if ((rc = udma__pci_exists(u->pci.who, addr)) || (rc = check_passthrough(u)))
 		return rc;
 	/* Only no UIO device (ENOENT) calls for a bind; failing to look is that failure. */
 	if ((rc = find_uio(u)) != -ENOENT)
 		return rc ? uio_list_failed(u, rc) : 0;
-	if ((rc = udma__pci_bind(u->who, addr, "uio_pci_generic", "uio_pci_generic", &u->bind)))
+	if ((rc = udma__pci_bind(u->pci.who, addr, "uio_pci_generic", "uio_pci_generic", &u->pci.bind)))
 		return rc;
 	if ((rc = find_uio(u)) && rc != -ENOENT)
 		return uio_list_failed(u, rc);
@@ -114,7 +92,7 @@ static int by_address(struct uio_dev *u, const char *addr)
 		return udma__err(ENODEV,
 				 "%s: bound to %s but it made no UIO device (uio_pci_generic refuses "
 				 "functions that cannot mask INTx: dmesg says)",
-				 u->who, drv[0] ? drv : "no driver");
+				 u->pci.who, drv[0] ? drv : "no driver");
 	}
 	return 0;
 }
@@ -132,16 +110,16 @@ static int by_node(struct uio_dev *u, const char *node)
 		return udma__err(ENOENT,
 				 "%s: no UIO device %s (ls /sys/class/uio lists them; a PCI function "
 				 "appears there once bound to uio_pci_generic: uio:ADDR binds it)",
-				 u->who, u->uio);
+				 u->pci.who, u->uio);
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/class/uio/%s/device", u->uio)))
 		return rc;
-	if (udma__link_name(path, link, sizeof(link)) || strlen(link) >= sizeof(u->addr))
+	if (udma__link_name(path, link, sizeof(link)) || strlen(link) >= sizeof(u->pci.addr))
 		return 0; /* not a PCI function: its maps are its BARs */
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s", link)))
 		return rc;
 	if (access(path, F_OK))
 		return 0;
-	strcpy(u->addr, link);
+	strcpy(u->pci.addr, link);
 	return check_passthrough(u);
 }
 
@@ -160,34 +138,33 @@ static int map_uio_maps(struct uio_dev *u)
 			return rc;
 		rc = udma__read_line(path, line, sizeof(line));
 		if (rc && rc != -ENOENT)
-			return udma__err(-rc, "%s: cannot read %s: %s", u->who, path, udma__strerror(-rc));
+			return udma__err(-rc, "%s: cannot read %s: %s", u->pci.who, path,
+					 udma__strerror(-rc));
 		if (rc || sscanf(line, "%llx", &size) != 1 || !size) {
-			u->bars.why[i] = "the UIO device has no such map";
+			u->pci.bars.why[i] = "the UIO device has no such map";
 			continue;
 		}
 		/* UIO selects map i by the mmap offset: i pages. */
 		p = udma__mmap_nofork(size, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
 				      (off_t)i * getpagesize());
 		if (p == MAP_FAILED)
-			return udma__err(errno, "%s: cannot map its map %u (%llu bytes): %s", u->who, i, size,
-					 udma__vm_strerror(errno));
-		u->bars.addr[i] = p;
-		u->bars.len[i] = (size_t)size;
+			return udma__err(errno, "%s: cannot map its map %u (%llu bytes): %s", u->pci.who, i,
+					 size, udma__vm_strerror(errno));
+		u->pci.bars.addr[i] = p;
+		u->pci.bars.len[i] = (size_t)size;
 	}
 	return 0;
 }
 
-static void uio_release(void *priv)
+static void uio_release(struct udma_pci_fn *fn)
 {
-	struct uio_dev *u = priv;
+	struct uio_dev *u = (struct uio_dev *)fn;
 
-	/* Stop the device's DMA before our memory can go (uio_pci_generic
-	 * does it too when the fd closes; other UIO drivers may not). */
-	if (u->mastering)
-		udma__pci_command(u->who, u->cfg_fd, 0, 0, UDMA_PCI_COMMAND_MASTER);
-	if (u->cfg_fd >= 0)
-		close(u->cfg_fd);
-	udma__pci_unmap_bars(&u->bars);
+	/* uio_pci_generic stops bus mastering when the fd closes; other UIO
+	 * drivers may not. */
+	udma__pci_fn_detach(fn);
+	if (fn->cfg_fd >= 0)
+		close(fn->cfg_fd);
 	if (u->fd >= 0)
 		close(u->fd);
 	free(u);
@@ -198,7 +175,7 @@ static int node_busy(const struct uio_dev *u, const char *node)
 	return udma__err(EBUSY,
 			 "%s: %s is in use: another udma device has it open, in this process or another "
 			 "(UIO gives a function to one user: close that one first)",
-			 u->who, node);
+			 u->pci.who, node);
 }
 
 /* Lost a race for the lock to another opener: our close makes uio_pci_generic
@@ -206,14 +183,14 @@ static int node_busy(const struct uio_dev *u, const char *node)
 static int lost_race(struct uio_dev *u, const char *node)
 {
 	uint16_t cmd = 0;
-	bool master = u->cfg_fd >= 0 &&
-		      pread(u->cfg_fd, &cmd, sizeof(cmd), UDMA_PCI_COMMAND) == (ssize_t)sizeof(cmd) &&
+	bool master = u->pci.cfg_fd >= 0 &&
+		      pread(u->pci.cfg_fd, &cmd, sizeof(cmd), UDMA_PCI_COMMAND) == (ssize_t)sizeof(cmd) &&
 		      (cmd & UDMA_PCI_COMMAND_MASTER);
 
 	close(u->fd);
 	u->fd = -1;
 	if (master)
-		udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_MASTER, 0);
+		udma__pci_command(&u->pci, UDMA_PCI_COMMAND_MASTER, 0);
 	return node_busy(u, node);
 }
 
@@ -227,8 +204,8 @@ static int open_node(struct uio_dev *u)
 	if ((rc = udma__file_locked(node)) > 0)
 		return node_busy(u, node);
 	if (rc < 0)
-		return udma__err(-rc, "%s: cannot tell whether %s is in use (/proc/locks): %s", u->who, node,
-				 udma__strerror(-rc));
+		return udma__err(-rc, "%s: cannot tell whether %s is in use (/proc/locks): %s", u->pci.who,
+				 node, udma__strerror(-rc));
 	/* Non-blocking: irq_ack consumes an interrupt only if one came. */
 	u->fd = open(node, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (u->fd < 0) {
@@ -236,15 +213,15 @@ static int open_node(struct uio_dev *u)
 			return udma__err(ENOENT,
 					 "%s: sysfs has %s but there is no %s: mount devtmpfs on /dev (mount "
 					 "-t devtmpfs none /dev)",
-					 u->who, u->uio, node);
-		return udma__err(errno, "%s: cannot open %s: %s%s", u->who, node, udma__strerror(errno),
+					 u->pci.who, u->uio, node);
+		return udma__err(errno, "%s: cannot open %s: %s%s", u->pci.who, node, udma__strerror(errno),
 				 errno == EACCES ? " (run as root, or give this user the device node)" : "");
 	}
 	if (flock(u->fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK)
 		return lost_race(u, node);
-	return udma__err(errno, "%s: flock on %s: %s", u->who, node, udma__strerror(errno));
+	return udma__err(errno, "%s: flock on %s: %s", u->pci.who, node, udma__strerror(errno));
 }
 
 static int open_cfg(struct uio_dev *u)
@@ -252,11 +229,11 @@ static int open_cfg(struct uio_dev *u)
 	char path[PATH_MAX];
 	int rc;
 
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/config", u->addr)))
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/config", u->pci.addr)))
 		return rc;
-	u->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
-	if (u->cfg_fd < 0)
-		return udma__err(errno, "%s: cannot open its config space %s: %s%s", u->who, path,
+	u->pci.cfg_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (u->pci.cfg_fd < 0)
+		return udma__err(errno, "%s: cannot open its config space %s: %s%s", u->pci.who, path,
 				 udma__strerror(errno), errno == EACCES ? " (needs root)" : "");
 	return 0;
 }
@@ -265,14 +242,10 @@ static int open_pci(struct uio_dev *u)
 {
 	int rc;
 
-	if ((rc = udma__pci_map_bars(u->who, u->addr, &u->bars)))
+	if ((rc = udma__pci_map_bars(u->pci.who, u->pci.addr, &u->pci.bars)))
 		return rc;
-	/* Bus mastering on, or DMA silently does nothing (while its interrupt
-	 * still fires); INTx unmasked, in case a previous user left it masked. */
-	rc = udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_MEMORY | UDMA_PCI_COMMAND_MASTER,
-			       UDMA_PCI_COMMAND_INTX_DISABLE);
-	u->mastering = !rc;
-	return rc;
+	/* INTx unmasked too, in case a previous user left it masked. */
+	return udma__pci_fn_enable(&u->pci, UDMA_PCI_COMMAND_INTX_DISABLE);
 }
 
 static int uio_open(struct udma_dev *dev, const struct udma_dev_args *a)
@@ -286,47 +259,20 @@ static int uio_open(struct udma_dev *dev, const struct udma_dev_args *a)
 				 "address and needs a context in PA mode: create it with .iova_mode = "
 				 "UDMA_IOVA_PA (as root), or use vfio:ADDR with an IOMMU",
 				 a->name);
-	u = calloc(1, sizeof(*u));
-	if (!u)
-		return udma__err(ENOMEM, "out of memory for device uio:%s", a->name);
-	u->fd = u->cfg_fd = -1;
-	snprintf(u->who, sizeof(u->who), "uio:%s", a->name);
+	if (!(u = udma__pci_fn_new(sizeof(*u), "uio", a->name, uio_release)))
+		return -ENOMEM;
+	u->fd = -1;
 	rc = a->name[0] == '/' ? by_node(u, a->name) : by_address(u, a->name);
-	if (!rc && u->addr[0])
+	if (!rc && u->pci.addr[0])
 		rc = open_cfg(u);
 	if (!rc)
 		rc = open_node(u);
 	if (!rc)
-		rc = u->addr[0] ? open_pci(u) : map_uio_maps(u);
+		rc = u->pci.addr[0] ? open_pci(u) : map_uio_maps(u);
 	if (rc)
-		return udma__pci_unwind(rc, uio_release, u, u->who, u->addr, &u->bind);
+		return udma__pci_fn_unwind(&u->pci, rc);
 	dev->priv = u;
 	return 0;
-}
-
-static void uio_close(struct udma_dev *dev)
-{
-	uio_release(dev->priv);
-	dev->priv = NULL;
-}
-
-static void uio_release_inherited(struct udma_dev *dev)
-{
-	struct uio_dev *u = dev->priv;
-
-	u->mastering = false; /* bus mastering is the parent's */
-	udma__pci_forget_bars(&u->bars);
-	uio_release(u);
-	dev->priv = NULL;
-}
-
-/* The attach failed after the open: undo the open, the binding too. */
-static int uio_undo_open(struct udma_dev *dev, int rc)
-{
-	struct uio_dev *u = dev->priv;
-
-	dev->priv = NULL;
-	return udma__pci_unwind(rc, uio_release, u, u->who, u->addr, &u->bind);
 }
 
 /* Before anything is unmapped: no IOMMU stops the device, only this does. */
@@ -335,23 +281,14 @@ static void uio_quiesce(struct udma_dev *dev)
 	struct uio_dev *u = dev->priv;
 	uint32_t off = 0;
 
-	if (u->cfg_fd < 0) {
+	if (u->pci.cfg_fd < 0) {
 		/* Not PCI: mask its interrupt if the UIO driver can. */
 		if (write(u->fd, &off, sizeof(off)) < 0 && errno != ENOSYS)
-			udma__log(UDMA_LOG_ERR, "%s: masking its interrupt: %s", u->who,
+			udma__log(UDMA_LOG_ERR, "%s: masking its interrupt: %s", u->pci.who,
 				  udma__strerror(errno));
 		return;
 	}
-	if (udma__pci_command(u->who, u->cfg_fd, 0, UDMA_PCI_COMMAND_INTX_DISABLE, UDMA_PCI_COMMAND_MASTER))
-		udma__log(UDMA_LOG_ERR, "%s: cannot stop its DMA: %s", u->who, udma_last_error());
-	else
-		u->mastering = false;
-}
-static int uio_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
-{
-	struct uio_dev *u = dev->priv;
-
-	return udma__pci_bar(u->who, &u->bars, bar, addr, len);
+	udma__pci_fn_quiesce(&u->pci, UDMA_PCI_COMMAND_INTX_DISABLE);
 }
 
 static int uio_irq_fd(struct udma_dev *dev, unsigned vector)
@@ -359,7 +296,7 @@ static int uio_irq_fd(struct udma_dev *dev, unsigned vector)
 	struct uio_dev *u = dev->priv;
 
 	if (vector != 0)
-		return udma__err(EINVAL, "%s: UIO has one interrupt (vector 0), not vector %u", u->who,
+		return udma__err(EINVAL, "%s: UIO has one interrupt (vector 0), not vector %u", u->pci.who,
 				 vector);
 	return u->fd;
 }
@@ -374,14 +311,15 @@ static int uio_irq_ack(struct udma_dev *dev, unsigned vector)
 	if ((rc = uio_irq_fd(dev, vector)) < 0)
 		return rc;
 	if (read(u->fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		return udma__err(errno, "%s: reading its interrupt count: %s%s", u->who,
+		return udma__err(errno, "%s: reading its interrupt count: %s%s", u->pci.who,
 				 udma__strerror(errno),
 				 errno == EIO ? " (the device has no interrupt line)" : "");
-	if (u->cfg_fd >= 0)
-		return udma__pci_command(u->who, u->cfg_fd, 0, 0, UDMA_PCI_COMMAND_INTX_DISABLE);
+	if (u->pci.cfg_fd >= 0)
+		return udma__pci_command(&u->pci, 0, UDMA_PCI_COMMAND_INTX_DISABLE);
 	/* Not PCI: the UIO driver's irqcontrol, if it has one, unmasks. */
 	if (write(u->fd, &on, sizeof(on)) < 0 && errno != ENOSYS)
-		return udma__err(errno, "%s: re-enabling its interrupt: %s", u->who, udma__strerror(errno));
+		return udma__err(errno, "%s: re-enabling its interrupt: %s", u->pci.who,
+				 udma__strerror(errno));
 	return 0;
 }
 
@@ -400,11 +338,11 @@ static void uio_unmap(struct udma_dev *dev, uint64_t iova)
 const struct udma_dev_ops udma__dev_uio_ops = {
 	.kind = "uio",
 	.open = uio_open,
-	.close = uio_close,
-	.release_inherited = uio_release_inherited,
+	.close = udma__pci_close,
+	.release_inherited = udma__pci_release_inherited,
 	.quiesce = uio_quiesce,
-	.undo_open = uio_undo_open,
-	.bar = uio_bar,
+	.undo_open = udma__pci_undo_open,
+	.bar = udma__pci_bar,
 	.irq_fd = uio_irq_fd,
 	.irq_ack = uio_irq_ack,
 	.map = uio_map,

@@ -29,11 +29,12 @@ static int open_container(struct vfio_dev *v)
 		if (errno == ENOENT)
 			return udma__err(ENOENT,
 					 "%s: no /dev/vfio/vfio: load VFIO (modprobe vfio-pci, as root)",
-					 v->who);
-		return udma__err(errno, "%s: cannot open /dev/vfio/vfio: %s", v->who, udma__strerror(errno));
+					 v->pci.who);
+		return udma__err(errno, "%s: cannot open /dev/vfio/vfio: %s", v->pci.who,
+				 udma__strerror(errno));
 	}
 	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
-		return udma__err(ENOTSUP, "%s: this kernel's VFIO API is not version %d", v->who,
+		return udma__err(ENOTSUP, "%s: this kernel's VFIO API is not version %d", v->pci.who,
 				 VFIO_API_VERSION);
 	/* v2 unmaps exactly what was mapped, never part of a mapping. */
 	if (ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
@@ -42,20 +43,20 @@ static int open_container(struct vfio_dev *v)
 		v->iommu_type = VFIO_TYPE1_IOMMU;
 	else
 		return udma__err(ENOTSUP, "%s: VFIO has no type1 IOMMU backend: modprobe vfio_iommu_type1",
-				 v->who);
+				 v->pci.who);
 	return 0;
 }
 
 static int find_group(struct vfio_dev *v)
 {
-	int rc = udma__pci_group(v->who, v->addr, v->group_id, sizeof(v->group_id));
+	int rc = udma__pci_group(v->pci.who, v->pci.addr, v->group_id, sizeof(v->group_id));
 
 	if (!rc && !v->group_id[0])
 		return udma__err(ENODEV,
 				 "%s: no IOMMU group: the kernel runs without an IOMMU (boot with "
 				 "intel_iommu=on or amd_iommu=on, VT-d/AMD-Vi on in the firmware; a QEMU "
 				 "guest needs -device intel-iommu); without one use uio:%s in PA mode",
-				 v->who, v->addr);
+				 v->pci.who, v->pci.addr);
 	return rc;
 }
 
@@ -65,11 +66,11 @@ static int precheck(struct vfio_dev *v)
 	char drv[UDMA_PCI_DRV_LEN];
 	int rc;
 
-	if ((rc = udma__pci_driver(v->addr, drv, sizeof(drv))))
+	if ((rc = udma__pci_driver(v->pci.addr, drv, sizeof(drv))))
 		return rc;
-	if (strcmp(drv, "vfio-pci") && (rc = udma__vfio_group_viable(v->who, v->addr, v->group_id)))
+	if (strcmp(drv, "vfio-pci") && (rc = udma__vfio_group_viable(v->pci.who, v->pci.addr, v->group_id)))
 		return rc;
-	return udma__vfio_width_precheck(v->who, v->addr);
+	return udma__vfio_width_precheck(v->pci.who, v->pci.addr);
 }
 
 static int open_group(struct vfio_dev *v)
@@ -84,25 +85,26 @@ static int open_group(struct vfio_dev *v)
 			return udma__err(EBUSY,
 					 "%s: its IOMMU group %s is in use (by another process, or by "
 					 "another device this process opened: udma opens a group once)",
-					 v->who, v->group_id);
-		return udma__err(errno, "%s: cannot open %s: %s%s", v->who, node, udma__strerror(errno),
+					 v->pci.who, v->group_id);
+		return udma__err(errno, "%s: cannot open %s: %s%s", v->pci.who, node, udma__strerror(errno),
 				 errno == ENOENT   ? " (mount devtmpfs on /dev)"
 				 : errno == EACCES ? " (run as root, or give this user the group's node)"
 						   : "");
 	}
 	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &st))
-		return udma__err(errno, "%s: VFIO_GROUP_GET_STATUS: %s", v->who, udma__strerror(errno));
+		return udma__err(errno, "%s: VFIO_GROUP_GET_STATUS: %s", v->pci.who, udma__strerror(errno));
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
 		return udma__err(EBUSY,
 				 "%s: IOMMU group %s is not viable: every device in it must be bound to "
 				 "vfio-pci or to no driver (ls /sys/kernel/iommu_groups/%s/devices, then "
 				 "unbind the others from their host drivers)",
-				 v->who, v->group_id, v->group_id);
+				 v->pci.who, v->group_id, v->group_id);
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
-		return udma__err(errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", v->who, udma__strerror(errno));
+		return udma__err(errno, "%s: VFIO_GROUP_SET_CONTAINER: %s", v->pci.who,
+				 udma__strerror(errno));
 	v->in_container = true;
 	if (ioctl(v->container, VFIO_SET_IOMMU, v->iommu_type))
-		return udma__err(errno, "%s: VFIO_SET_IOMMU (type1): %s", v->who, udma__strerror(errno));
+		return udma__err(errno, "%s: VFIO_SET_IOMMU (type1): %s", v->pci.who, udma__strerror(errno));
 	return 0;
 }
 
@@ -153,7 +155,7 @@ static int read_ranges(struct vfio_dev *v)
 	return 0;
 fail:
 	free(info);
-	return udma__err(errno, "%s: VFIO_IOMMU_GET_INFO: %s", v->who, udma__strerror(errno));
+	return udma__err(errno, "%s: VFIO_IOMMU_GET_INFO: %s", v->pci.who, udma__strerror(errno));
 }
 
 /* Regions are mapped below the stack: an IOMMU narrower than that (QEMU's
@@ -174,14 +176,14 @@ static int check_width(struct vfio_dev *v)
 			 "%s: the IOMMU maps IOVAs up to 0x%llx, but IOVA = virtual address here and this "
 			 "process's addresses reach 0x%llx: the IOMMU's address width is too small (a "
 			 "QEMU guest needs -device intel-iommu,aw-bits=48)",
-			 v->who, (unsigned long long)top, (unsigned long long)probe);
+			 v->pci.who, (unsigned long long)top, (unsigned long long)probe);
 }
 
 static int region_info(struct vfio_dev *v, unsigned index, struct vfio_region_info *ri)
 {
 	*ri = (struct vfio_region_info){.argsz = sizeof(*ri), .index = index};
 	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, ri))
-		return udma__err(errno, "%s: VFIO_DEVICE_GET_REGION_INFO(%u): %s", v->who, index,
+		return udma__err(errno, "%s: VFIO_DEVICE_GET_REGION_INFO(%u): %s", v->pci.who, index,
 				 udma__strerror(errno));
 	return 0;
 }
@@ -193,54 +195,51 @@ static int open_device(struct vfio_dev *v)
 	unsigned i;
 	int rc;
 
-	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->addr);
+	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->pci.addr);
 	if (v->device < 0)
-		return udma__err(errno, "%s: VFIO_GROUP_GET_DEVICE_FD: %s", v->who, udma__strerror(errno));
+		return udma__err(errno, "%s: VFIO_GROUP_GET_DEVICE_FD: %s", v->pci.who,
+				 udma__strerror(errno));
 	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &di))
-		return udma__err(errno, "%s: VFIO_DEVICE_GET_INFO: %s", v->who, udma__strerror(errno));
+		return udma__err(errno, "%s: VFIO_DEVICE_GET_INFO: %s", v->pci.who, udma__strerror(errno));
 	if (!(di.flags & VFIO_DEVICE_FLAGS_PCI) || di.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
-		return udma__err(ENOTSUP, "%s: VFIO does not present it as a PCI function", v->who);
+		return udma__err(ENOTSUP, "%s: VFIO does not present it as a PCI function", v->pci.who);
 	for (i = 0; i < UDMA_PCI_BARS; i++) {
 		void *p;
 
 		if ((rc = region_info(v, VFIO_PCI_BAR0_REGION_INDEX + i, &ri)))
 			return rc;
 		if (!ri.size) {
-			v->bars.why[i] =
+			v->pci.bars.why[i] =
 				"the device has no such BAR (or it is the upper half of a 64-bit BAR)";
 			continue;
 		}
 		if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP)) {
-			v->bars.why[i] = "VFIO does not let it be mapped (an I/O port BAR?)";
+			v->pci.bars.why[i] = "VFIO does not let it be mapped (an I/O port BAR?)";
 			continue;
 		}
 		p = udma__mmap_nofork(ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, v->device,
 				      (off_t)ri.offset);
 		if (p == MAP_FAILED)
-			return udma__err(errno, "%s: cannot map BAR %u (%llu bytes): %s", v->who, i,
+			return udma__err(errno, "%s: cannot map BAR %u (%llu bytes): %s", v->pci.who, i,
 					 (unsigned long long)ri.size, udma__vm_strerror(errno));
-		v->bars.addr[i] = p;
-		v->bars.len[i] = ri.size;
+		v->pci.bars.addr[i] = p;
+		v->pci.bars.len[i] = ri.size;
 	}
 	if ((rc = region_info(v, VFIO_PCI_CONFIG_REGION_INDEX, &ri)))
 		return rc;
-	v->cfg_off = (off_t)ri.offset;
-	rc = udma__pci_command(v->who, v->device, v->cfg_off,
-			       UDMA_PCI_COMMAND_MEMORY | UDMA_PCI_COMMAND_MASTER, 0);
-	v->mastering = !rc;
-	return rc;
+	v->pci.cfg_fd = v->device;
+	v->pci.cfg_off = (off_t)ri.offset;
+	return udma__pci_fn_enable(&v->pci, 0);
 }
 
-static void vfio_release(void *priv)
+static void vfio_release(struct udma_pci_fn *fn)
 {
-	struct vfio_dev *v = priv;
+	struct vfio_dev *v = (struct vfio_dev *)fn;
 	unsigned i;
 
 	if (v->irqs_on)
 		udma__vfio_disable_irqs(v);
-	if (v->mastering)
-		udma__pci_command(v->who, v->device, v->cfg_off, 0, UDMA_PCI_COMMAND_MASTER);
-	udma__pci_unmap_bars(&v->bars);
+	udma__pci_fn_detach(fn);
 	if (v->device >= 0)
 		close(v->device);
 	for (i = 0; i < VFIO_MAX_VECTORS; i++)
@@ -270,28 +269,20 @@ static int vfio_open(struct udma_dev *dev, const struct udma_dev_args *a)
 				 "needs a context in VA mode: create it with .iova_mode = UDMA_IOVA_VA "
 				 "(AUTO picks PA as root)",
 				 a->name);
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return udma__err(ENOMEM, "out of memory for device vfio:%s", a->name);
+	if (!(v = udma__pci_fn_new(sizeof(*v), "vfio", a->name, vfio_release)))
+		return -ENOMEM;
 	v->container = v->group = v->device = -1;
 	for (i = 0; i < VFIO_MAX_VECTORS; i++)
 		v->efd[i] = -1;
-	snprintf(v->who, sizeof(v->who), "vfio:%s", a->name);
-	memcpy(v->addr, a->name, sizeof(v->addr) - 1); /* canonical: device.c parsed it */
-	if ((rc = udma__pci_exists(v->who, v->addr)) || (rc = find_group(v)) || (rc = precheck(v)) ||
+	memcpy(v->pci.addr, a->name, sizeof(v->pci.addr) - 1); /* canonical: device.c parsed it */
+	if ((rc = udma__pci_exists(v->pci.who, v->pci.addr)) || (rc = find_group(v)) || (rc = precheck(v)) ||
 	    (rc = open_container(v)) ||
-	    (rc = udma__pci_bind(v->who, v->addr, "vfio-pci", "vfio-pci", &v->bind)) ||
+	    (rc = udma__pci_bind(v->pci.who, v->pci.addr, "vfio-pci", "vfio-pci", &v->pci.bind)) ||
 	    (rc = open_group(v)) || (rc = read_ranges(v)) || (rc = check_width(v)) || (rc = open_device(v)) ||
 	    (rc = udma__vfio_setup_irqs(v)))
-		return udma__pci_unwind(rc, vfio_release, v, v->who, v->addr, &v->bind);
+		return udma__pci_fn_unwind(&v->pci, rc);
 	dev->priv = v;
 	return 0;
-}
-
-static void vfio_close(struct udma_dev *dev)
-{
-	vfio_release(dev->priv);
-	dev->priv = NULL;
 }
 
 /* The group and container files are shared with the parent: no ioctl on
@@ -300,19 +291,8 @@ static void vfio_release_inherited(struct udma_dev *dev)
 {
 	struct vfio_dev *v = dev->priv;
 
-	v->irqs_on = v->mastering = v->in_container = false;
-	udma__pci_forget_bars(&v->bars);
-	vfio_release(v);
-	dev->priv = NULL;
-}
-
-/* The attach failed after the open: undo the open, the binding too. */
-static int vfio_undo_open(struct udma_dev *dev, int rc)
-{
-	struct vfio_dev *v = dev->priv;
-
-	dev->priv = NULL;
-	return udma__pci_unwind(rc, vfio_release, v, v->who, v->addr, &v->bind);
+	v->irqs_on = v->in_container = false;
+	udma__pci_release_inherited(dev);
 }
 
 /* Before anything is unmapped: no more DMA, no more interrupts. */
@@ -322,19 +302,7 @@ static void vfio_quiesce(struct udma_dev *dev)
 
 	if (v->irqs_on && udma__vfio_disable_irqs(v))
 		udma__log(UDMA_LOG_ERR, "%s", udma_last_error());
-	if (!v->mastering)
-		return;
-	if (udma__pci_command(v->who, v->device, v->cfg_off, 0, UDMA_PCI_COMMAND_MASTER))
-		udma__log(UDMA_LOG_ERR, "%s", udma_last_error());
-	else
-		v->mastering = false;
-}
-
-static int vfio_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
-{
-	struct vfio_dev *v = dev->priv;
-
-	return udma__pci_bar(v->who, &v->bars, bar, addr, len);
+	udma__pci_fn_quiesce(&v->pci, 0);
 }
 
 static bool iova_usable(const struct vfio_dev *v, uint64_t iova, size_t len)
@@ -358,8 +326,8 @@ static int map_error(struct vfio_dev *v, struct udma_region *r, uint64_t iova, s
 				 "%s: VFIO cannot pin region '%s' (%zu bytes): over the locked-memory "
 				 "limit (ulimit -l; root has no limit) or vfio_iommu_type1's "
 				 "dma_entry_limit",
-				 v->who, r->name, len);
-	return udma__err(e, "%s: VFIO_IOMMU_MAP_DMA of region '%s' at IOVA 0x%llx (+%zu): %s", v->who,
+				 v->pci.who, r->name, len);
+	return udma__err(e, "%s: VFIO_IOMMU_MAP_DMA of region '%s' at IOVA 0x%llx (+%zu): %s", v->pci.who,
 			 r->name, (unsigned long long)iova, len, udma__strerror(e));
 }
 
@@ -380,7 +348,7 @@ static int vfio_map(struct udma_dev *dev, struct udma_region *r, uint64_t iova, 
 				 "outside what the IOMMU can map (%u range(s), the first 0x%llx-0x%llx): "
 				 "its address width is below the 47 bits of user addresses (a QEMU guest "
 				 "needs -device intel-iommu,aw-bits=48)",
-				 v->who, r->name, (unsigned long long)iova, len, v->nranges,
+				 v->pci.who, r->name, (unsigned long long)iova, len, v->nranges,
 				 v->nranges ? (unsigned long long)v->ranges[0].start : 0ull,
 				 v->nranges ? (unsigned long long)v->ranges[0].end : 0ull);
 	if (v->nmaps == v->maps_cap) {
@@ -411,12 +379,12 @@ static void vfio_unmap(struct udma_dev *dev, uint64_t iova)
 			continue;
 		/* The memory goes next: a failure here is worth a line. */
 		if (ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &u))
-			udma__log(UDMA_LOG_ERR, "%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx: %s", v->who,
+			udma__log(UDMA_LOG_ERR, "%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx: %s", v->pci.who,
 				  (unsigned long long)iova, udma__strerror(errno));
 		else if (u.size != v->maps[i].len)
 			udma__log(UDMA_LOG_ERR,
 				  "%s: VFIO_IOMMU_UNMAP_DMA at IOVA 0x%llx unmapped %llu of %llu bytes",
-				  v->who, (unsigned long long)iova, (unsigned long long)u.size,
+				  v->pci.who, (unsigned long long)iova, (unsigned long long)u.size,
 				  (unsigned long long)v->maps[i].len);
 		v->maps[i] = v->maps[--v->nmaps];
 		return;
@@ -426,11 +394,11 @@ static void vfio_unmap(struct udma_dev *dev, uint64_t iova)
 const struct udma_dev_ops udma__dev_vfio_ops = {
 	.kind = "vfio",
 	.open = vfio_open,
-	.close = vfio_close,
+	.close = udma__pci_close,
 	.release_inherited = vfio_release_inherited,
 	.quiesce = vfio_quiesce,
-	.undo_open = vfio_undo_open,
-	.bar = vfio_bar,
+	.undo_open = udma__pci_undo_open,
+	.bar = udma__pci_bar,
 	.irq_fd = udma__vfio_irq_fd,
 	.irq_ack = udma__vfio_irq_ack,
 	.map = vfio_map,

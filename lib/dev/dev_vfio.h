@@ -15,20 +15,16 @@ struct vfio_map {
 };
 
 struct vfio_dev {
-	struct udma_pci_bars bars;
-	struct udma_pci_binding bind; /* what the open did to bind it */
+	struct udma_pci_fn pci; /* first: dev->priv is both; cfg_fd is device */
 	int container, group, device;
-	bool in_container, mastering, irqs_on;
+	bool in_container, irqs_on;
 	unsigned long iommu_type;
-	off_t cfg_off; /* the config region in the device fd */
 	unsigned irq_index, nvec;
 	int efd[VFIO_MAX_VECTORS];
 	struct vfio_iova_range *ranges; /* what the IOMMU can map; NULL: not reported */
 	unsigned nranges;
 	struct vfio_map *maps; /* DMA maps, under ctx->lock (device.c holds it) */
 	size_t nmaps, maps_cap;
-	char who[48];
-	char addr[UDMA_PCI_ADDR_LEN];
 	char group_id[16];
 };
 

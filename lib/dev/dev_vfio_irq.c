@@ -83,7 +83,7 @@ int udma__vfio_setup_irqs(struct vfio_dev *v)
 				continue;
 			v->efd[k] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 			if (v->efd[k] < 0)
-				return udma__err(errno, "%s: eventfd: %s", v->who, udma__strerror(errno));
+				return udma__err(errno, "%s: eventfd: %s", v->pci.who, udma__strerror(errno));
 		}
 		n = enable_vectors(v, order[i], want);
 		if (n > 0) {
@@ -106,7 +106,7 @@ int udma__vfio_setup_irqs(struct vfio_dev *v)
 		return 0; /* no interrupts: irq_fd says so */
 	return udma__err(
 		-n, "%s: VFIO_DEVICE_SET_IRQS could enable no interrupt (%s): the kernel log may say why",
-		v->who, why);
+		v->pci.who, why);
 }
 
 /* Interrupts off: 0 or -errno with a message. */
@@ -119,7 +119,7 @@ int udma__vfio_disable_irqs(struct vfio_dev *v)
 		return 0;
 	}
 	e = e < 0 ? -e : EIO;
-	return udma__err(e, "%s: turning its interrupts off (VFIO_DEVICE_SET_IRQS): %s", v->who,
+	return udma__err(e, "%s: turning its interrupts off (VFIO_DEVICE_SET_IRQS): %s", v->pci.who,
 			 udma__strerror(e));
 }
 
@@ -128,7 +128,7 @@ int udma__vfio_irq_fd(struct udma_dev *dev, unsigned vector)
 	struct vfio_dev *v = dev->priv;
 
 	if (vector >= v->nvec)
-		return udma__err(EINVAL, "%s: %s", v->who,
+		return udma__err(EINVAL, "%s: %s", v->pci.who,
 				 v->nvec ? "no such interrupt vector (see udma_dev_irq_fd)"
 					 : "the function has no interrupt (no MSI-X, MSI or INTx)");
 	return v->efd[vector];
@@ -144,7 +144,7 @@ int udma__vfio_irq_ack(struct udma_dev *dev, unsigned vector)
 	if (fd < 0)
 		return fd;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return udma__err(errno, "%s: reading interrupt eventfd %u: %s", v->who, vector,
+		return udma__err(errno, "%s: reading interrupt eventfd %u: %s", v->pci.who, vector,
 				 udma__strerror(errno));
 	if (v->irq_index != VFIO_PCI_INTX_IRQ_INDEX)
 		return 0;
@@ -152,5 +152,5 @@ int udma__vfio_irq_ack(struct udma_dev *dev, unsigned vector)
 	if (!e)
 		return 0;
 	e = e < 0 ? -e : EIO;
-	return udma__err(e, "%s: unmasking INTx (VFIO_DEVICE_SET_IRQS): %s", v->who, udma__strerror(e));
+	return udma__err(e, "%s: unmasking INTx (VFIO_DEVICE_SET_IRQS): %s", v->pci.who, udma__strerror(e));
 }

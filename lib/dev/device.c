@@ -16,23 +16,26 @@
 
 #define SIM_QUEUES_MAX 8u
 
-/* Call fn for each run of r that is contiguous in IOVA space: one run in VA
- * mode, one per physically contiguous stretch in PA mode. Stops at the first
- * error and returns it, with *done the bytes handled before it. */
-static int for_each_run(struct udma_dev *dev, struct udma_region *r, bool map, size_t *done)
+/* Map (or unmap) for dev each run of r's first bytes bytes that is contiguous
+ * in IOVA space: one run in VA mode, one per physically contiguous stretch in
+ * PA mode. A failed map stops it and is returned, with *done the bytes mapped
+ * before it. Unmapping is silent: an undo keeps the message of the failure
+ * that called for it. */
+static int for_each_run(struct udma_dev *dev, struct udma_region *r, size_t bytes, bool map, size_t *done)
 {
 	struct udma_ctx *ctx = dev->ctx;
 	size_t off = 0;
 	int rc = 0;
 
-	while (off < r->size) {
+	while (off < bytes) {
 		uint8_t *va = r->addr + off;
-		size_t len = udma_iova_contig(ctx, va, r->size - off);
+		size_t len = udma_iova_contig(ctx, va, bytes - off);
 		uint64_t iova = udma_iova(ctx, va);
 
 		if (!len || iova == UDMA_BAD_IOVA) {
-			rc = udma__err(EFAULT, "internal: region '%s' has no IOVA at offset %zu", r->name,
-				       off);
+			if (map)
+				rc = udma__err(EFAULT, "internal: region '%s' has no IOVA at offset %zu",
+					       r->name, off);
 			break;
 		}
 		if (map)
@@ -48,28 +51,27 @@ static int for_each_run(struct udma_dev *dev, struct udma_region *r, bool map, s
 	return rc;
 }
 
-static void unmap_prefix(struct udma_dev *dev, struct udma_region *r, size_t bytes)
+static void unmap_region(struct udma_dev *dev, struct udma_region *r)
 {
-	size_t off = 0;
+	for_each_run(dev, r, r->size, false, NULL);
+}
 
-	while (off < bytes) {
-		uint8_t *va = r->addr + off;
-		size_t len = udma_iova_contig(dev->ctx, va, bytes - off);
+/* Undo dev's maps of the context's regions before stop (NULL: all of them). */
+static void unmap_regions(struct udma_dev *dev, struct udma_region *stop)
+{
+	struct udma_region *r;
 
-		if (!len)
-			break;
-		dev->ops->unmap(dev, udma_iova(dev->ctx, va));
-		off += len;
-	}
+	for (r = dev->ctx->regions; r != stop; r = r->next)
+		unmap_region(dev, r);
 }
 
 static int map_region(struct udma_dev *dev, struct udma_region *r)
 {
 	size_t done;
-	int rc = for_each_run(dev, r, true, &done);
+	int rc = for_each_run(dev, r, r->size, true, &done);
 
 	if (rc)
-		unmap_prefix(dev, r, done);
+		for_each_run(dev, r, done, false, NULL);
 	return rc;
 }
 
@@ -82,7 +84,7 @@ int udma__dev_region_added(struct udma_ctx *ctx, struct udma_region *r)
 		rc = map_region(d, r);
 		if (rc) {
 			for (u = ctx->devices; u != d; u = u->next)
-				for_each_run(u, r, false, NULL);
+				unmap_region(u, r);
 			return rc;
 		}
 	}
@@ -94,7 +96,7 @@ void udma__dev_region_removed(struct udma_ctx *ctx, struct udma_region *r)
 	struct udma_dev *d;
 
 	for (d = ctx->devices; d; d = d->next)
-		for_each_run(d, r, false, NULL);
+		unmap_region(d, r);
 }
 
 static void devices_teardown(struct udma_ctx *ctx, bool inherited)
@@ -251,15 +253,9 @@ static int dev_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct u
 		rc = udma__ctx_on_destroy(ctx, devices_teardown);
 		ctx->devices_hooked = !rc;
 	}
-	for (r = ctx->regions; !rc && r; r = r->next) {
-		rc = map_region(dev, r);
-		if (rc) {
-			struct udma_region *u;
-
-			for (u = ctx->regions; u != r; u = u->next)
-				for_each_run(dev, u, false, NULL);
-		}
-	}
+	for (r = ctx->regions; !rc && r; r = r->next)
+		if ((rc = map_region(dev, r)))
+			unmap_regions(dev, r);
 	if (!rc) {
 		dev->next = ctx->devices;
 		ctx->devices = dev;
@@ -324,7 +320,6 @@ void udma_dev_close(struct udma_dev *dev)
 {
 	struct udma_ctx *ctx;
 	struct udma_dev **p;
-	struct udma_region *r;
 
 	if (!dev)
 		return;
@@ -349,8 +344,7 @@ void udma_dev_close(struct udma_dev *dev)
 			*p = dev->next;
 			break;
 		}
-	for (r = ctx->regions; r; r = r->next)
-		for_each_run(dev, r, false, NULL);
+	unmap_regions(dev, NULL);
 	pthread_mutex_unlock(&ctx->lock);
 	dev->ops->close(dev);
 	udma__fork_release();

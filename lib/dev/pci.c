@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * PCI functions through sysfs, for the UIO and VFIO backends: parse an
- * address, read its driver and IOMMU group, flip bits of its command
- * register, map its BARs; and undo a failed open (pci_bind.c binds).
+ * address, read its driver, IOMMU group and UIO device, flip bits of its
+ * command register, map its BARs (pci_bind.c binds, pci_fn.c has the steps
+ * of a device's life both backends share).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -170,86 +172,75 @@ int udma__pci_exists(const char *who, const char *addr)
 	return 0;
 }
 
-int udma__pci_driver(const char *addr, char *drv, size_t len)
+/* The last component of the symlink attr of PCI function addr ("driver",
+ * "iommu_group"); "" when it has none. */
+static int device_link(const char *who, const char *addr, const char *attr, char *buf, size_t len)
 {
 	char path[PATH_MAX];
 	int rc;
 
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/driver", addr)))
+	buf[0] = 0;
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/%s", addr, attr)))
 		return rc;
-	rc = udma__link_name(path, drv, len);
-	if (rc == -ENOENT) {
-		drv[0] = 0;
-		return 0;
-	}
-	if (rc)
-		return udma__err(-rc, "PCI %s: cannot read %s: %s", addr, path, udma__strerror(-rc));
-	return 0;
-}
-
-int udma__pci_group(const char *who, const char *addr, char *id, size_t len)
-{
-	char path[PATH_MAX];
-	int rc;
-
-	id[0] = 0;
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/iommu_group", addr)))
-		return rc;
-	rc = udma__link_name(path, id, len);
-	if (rc == -ENOENT) {
-		id[0] = 0;
-		return 0;
-	}
-	if (rc)
+	rc = udma__link_name(path, buf, len);
+	if (rc && rc != -ENOENT) /* no link: buf stays "" */
 		return udma__err(-rc, "%s: cannot read %s: %s", who, path, udma__strerror(-rc));
 	return 0;
 }
 
-int udma__pci_unwind(int rc, void (*release)(void *priv), void *priv, const char *who, const char *addr,
-		     const struct udma_pci_binding *b)
+int udma__pci_uio_name(const char *addr, char *name, size_t len)
 {
-	struct udma_pci_binding bind = {.moved = false};
-	char msg[512], back[512] = "", w[48], a[UDMA_PCI_ADDR_LEN];
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
 
-	/* Copies: release frees the struct these live in. */
-	snprintf(msg, sizeof(msg), "%s", udma_last_error());
-	snprintf(w, sizeof(w), "%s", who);
-	snprintf(a, sizeof(a), "%s", addr ? addr : "");
-	if (b)
-		bind = *b;
-	release(priv);
-	/* After the release: vfio-pci lets a function go once its fds are closed. */
-	if (bind.moved && a[0]) {
-		if (udma__pci_give_back(w, a, &bind))
-			snprintf(back, sizeof(back), "; %s", udma_last_error());
-		else
-			snprintf(back, sizeof(back), " (%s is back on %s)", a,
-				 bind.prev[0] ? bind.prev : "no driver");
-	}
-	return udma__err(-rc, "%s%s", msg, back);
+	name[0] = 0;
+	if (udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", addr))
+		return -ENAMETOOLONG;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while (!name[0] && (e = readdir(d)))
+		if (!strncmp(e->d_name, "uio", 3) && strlen(e->d_name) < len)
+			strcpy(name, e->d_name);
+	closedir(d);
+	return name[0] ? 0 : -ENOENT;
 }
 
-int udma__pci_command(const char *who, int fd, off_t base, uint16_t set, uint16_t clear)
+int udma__pci_driver(const char *addr, char *drv, size_t len)
+{
+	char who[32];
+
+	snprintf(who, sizeof(who), "PCI %s", addr);
+	return device_link(who, addr, "driver", drv, len);
+}
+
+int udma__pci_group(const char *who, const char *addr, char *id, size_t len)
+{
+	return device_link(who, addr, "iommu_group", id, len);
+}
+
+int udma__pci_command(struct udma_pci_fn *fn, uint16_t set, uint16_t clear)
 {
 	uint16_t cmd, want;
-
 	ssize_t n;
 	int e;
 
 	/* Config space is little-endian, as are the hosts udma runs on. */
-	n = pread(fd, &cmd, sizeof(cmd), base + UDMA_PCI_COMMAND);
+	n = pread(fn->cfg_fd, &cmd, sizeof(cmd), fn->cfg_off + UDMA_PCI_COMMAND);
 	if (n != (ssize_t)sizeof(cmd)) {
 		e = n < 0 ? errno : EIO;
-		return udma__err(e, "%s: cannot read the PCI command register: %s", who, udma__strerror(e));
+		return udma__err(e, "%s: cannot read the PCI command register: %s", fn->who,
+				 udma__strerror(e));
 	}
 	want = (uint16_t)((cmd | set) & ~clear);
 	if (want == cmd)
 		return 0;
-	n = pwrite(fd, &want, sizeof(want), base + UDMA_PCI_COMMAND);
+	n = pwrite(fn->cfg_fd, &want, sizeof(want), fn->cfg_off + UDMA_PCI_COMMAND);
 	if (n != (ssize_t)sizeof(want)) {
 		e = n < 0 ? errno : EIO;
-		return udma__err(e, "%s: cannot write the PCI command register: %s%s", who, udma__strerror(e),
-				 e == EACCES || e == EPERM ? " (needs root)" : "");
+		return udma__err(e, "%s: cannot write the PCI command register: %s%s", fn->who,
+				 udma__strerror(e), e == EACCES || e == EPERM ? " (needs root)" : "");
 	}
 	return 0;
 }
@@ -309,12 +300,6 @@ int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *
 	return rc;
 }
 
-void udma__pci_forget_bars(struct udma_pci_bars *b)
-{
-	memset(b->addr, 0, sizeof(b->addr));
-	memset(b->len, 0, sizeof(b->len));
-}
-
 void udma__pci_unmap_bars(struct udma_pci_bars *b)
 {
 	unsigned i;
@@ -325,16 +310,4 @@ void udma__pci_unmap_bars(struct udma_pci_bars *b)
 		b->addr[i] = NULL;
 		b->len[i] = 0;
 	}
-}
-
-int udma__pci_bar(const char *who, const struct udma_pci_bars *b, unsigned bar, void **addr, size_t *len)
-{
-	if (bar >= UDMA_PCI_BARS)
-		return udma__err(EINVAL, "%s: a PCI function has BARs 0 to 5, not BAR %u", who, bar);
-	if (!b->len[bar])
-		return udma__err(EINVAL, "%s: BAR %u is not mapped: %s", who, bar,
-				 b->why[bar] ? b->why[bar] : "the device has no such BAR");
-	*addr = b->addr[bar];
-	*len = b->len[bar];
-	return 0;
 }

@@ -2,7 +2,11 @@
 /*
  * What the two backends for real PCI functions (dev_uio.c, dev_vfio.c) share:
  * PCI addresses, sysfs (BAR files, the command register in config space) in
- * pci.c, driver binding in pci_bind.c.
+ * pci.c, driver binding in pci_bind.c, and in pci_fn.c the steps of a
+ * function's life as a udma device that do not depend on how it is reached
+ * (bus mastering on and off, the undo of a failed open, close, a forked
+ * child's release, its BARs). Each backend keeps its own open, whose steps
+ * differ in kind and order, and its own files.
  *
  * Test hook: sysfs is read under $UDMA_SYSFS_ROOT instead of /sys when that
  * is set (ignored in set-user-ID programs), so tests can check the binding
@@ -54,6 +58,10 @@ UDMA_HIDDEN int udma__pci_driver(const char *addr, char *drv, size_t len);
 /* The IOMMU group of addr ("7") in id; "" when it has none (no IOMMU). */
 UDMA_HIDDEN int udma__pci_group(const char *who, const char *addr, char *id, size_t len);
 
+/* The UIO device sysfs lists under addr ("uio0") in name: 0, -ENOENT when it
+ * has none, or -errno when it cannot be listed (no message). */
+UDMA_HIDDEN int udma__pci_uio_name(const char *addr, char *name, size_t len);
+
 /* What udma__pci_bind did, so that a failed open can undo it. */
 struct udma_pci_binding {
 	bool moved;			 /* udma changed the binding: give it back on failure */
@@ -74,28 +82,61 @@ UDMA_HIDDEN int udma__pci_bind(const char *who, const char *addr, const char *dr
 /* Undo a bind b->moved says was made: back to b->prev (or no driver) and the
  * old driver_override. 0, or -errno with the commands to do it by hand. */
 UDMA_HIDDEN int udma__pci_give_back(const char *who, const char *addr, const struct udma_pci_binding *b);
+/* Something failed with rc and message msg after the bind b: give it back
+ * (nothing if !b->moved or addr is ""). Returns rc, with msg and what became
+ * of the binding. */
+UDMA_HIDDEN int udma__pci_give_back_after(int rc, const char *msg, const char *who, const char *addr,
+					  const struct udma_pci_binding *b);
 /* Whether a process holds a lock (flock, as the UIO backend takes) on the
  * file at path: 1 yes, 0 no (or no such file), -errno on failure to tell. */
 UDMA_HIDDEN int udma__file_locked(const char *path);
 
-/* An open failed with rc: release(priv) frees what it took (its clean-up may
- * fail and overwrite the message), then the binding b is given back (NULL or
- * !b->moved: nothing to give back). Returns rc, with the open's message and
- * what became of the binding. */
-UDMA_HIDDEN int udma__pci_unwind(int rc, void (*release)(void *priv), void *priv, const char *who,
-				 const char *addr, const struct udma_pci_binding *b);
+/* The head of a PCI backend's private struct (dev->priv points to both): what
+ * the shared steps below work on. */
+struct udma_pci_fn {
+	/* The backend's: udma__pci_fn_detach, then close its files and free
+	 * the struct. */
+	void (*release)(struct udma_pci_fn *fn);
+	struct udma_pci_bars bars;
+	struct udma_pci_binding bind; /* what the open did to bind it */
+	int cfg_fd;		      /* config space: sysfs config (UIO), the device fd (VFIO); -1 none */
+	off_t cfg_off;		      /* where config space starts in cfg_fd */
+	bool mastering;		      /* we turned bus mastering on */
+	char who[48];		      /* "uio:0000:00:03.0", for messages */
+	char addr[UDMA_PCI_ADDR_LEN]; /* "" if not a PCI function (a UIO device can be other) */
+};
 
-/* Read-modify-write the command register of the config space that fd holds
- * at offset base (sysfs "config": 0; VFIO: its config region). */
-UDMA_HIDDEN int udma__pci_command(const char *who, int fd, off_t base, uint16_t set, uint16_t clear);
+/* Read-modify-write the command register in fn's config space. */
+UDMA_HIDDEN int udma__pci_command(struct udma_pci_fn *fn, uint16_t set, uint16_t clear);
 
 /* Map every memory BAR of addr through sysfs resourceN (UIO). */
 UDMA_HIDDEN int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *b);
 UDMA_HIDDEN void udma__pci_unmap_bars(struct udma_pci_bars *b);
-/* A forked child's: the BARs were never mapped there (MADV_DONTFORK). */
-UDMA_HIDDEN void udma__pci_forget_bars(struct udma_pci_bars *b);
-/* The ops->bar of both backends (their private struct holds b). */
-UDMA_HIDDEN int udma__pci_bar(const char *who, const struct udma_pci_bars *b, unsigned bar, void **addr,
-			      size_t *len);
+
+/* pci_fn.c. A zeroed private struct of size bytes headed by a udma_pci_fn
+ * named "kind:name", no config fd yet; NULL (message set) out of memory. */
+UDMA_HIDDEN void *udma__pci_fn_new(size_t size, const char *kind, const char *name,
+				   void (*release)(struct udma_pci_fn *fn));
+/* The open's last config step: memory decoding and bus mastering on (without
+ * it DMA silently does nothing), the bits in clear off. */
+UDMA_HIDDEN int udma__pci_fn_enable(struct udma_pci_fn *fn, uint16_t clear);
+/* For quiesce: bus mastering off (and the bits in set on); a line on stderr
+ * if the device cannot be stopped. */
+UDMA_HIDDEN void udma__pci_fn_quiesce(struct udma_pci_fn *fn, uint16_t set);
+/* For release: bus mastering off if we turned it on, the BARs unmapped. */
+UDMA_HIDDEN void udma__pci_fn_detach(struct udma_pci_fn *fn);
+/* An open failed with rc: release fn (its clean-up may fail and overwrite the
+ * message), then give back the binding it made. Returns rc, with the open's
+ * message and what became of the binding. */
+UDMA_HIDDEN int udma__pci_fn_unwind(struct udma_pci_fn *fn, int rc);
+
+/* Ops both backends take as they are. */
+UDMA_HIDDEN void udma__pci_close(struct udma_dev *dev);
+/* The attach failed after the open: undo the open, the binding too. */
+UDMA_HIDDEN int udma__pci_undo_open(struct udma_dev *dev, int rc);
+/* A forked child's: the BARs were never mapped there (MADV_DONTFORK) and bus
+ * mastering is the parent's; only the child's copies of the fds go. */
+UDMA_HIDDEN void udma__pci_release_inherited(struct udma_dev *dev);
+UDMA_HIDDEN int udma__pci_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
 
 #endif

@@ -13,7 +13,6 @@
  * not seen). The check is not opening /dev/uioN: uio_pci_generic clears bus
  * mastering whenever a file of it is closed, under its user's feet.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -107,24 +106,16 @@ static int vfio_idle(const char *who, const char *addr, const char *cmds)
 /* A uio_pci_generic function is idle when nobody holds a lock on its node. */
 static int uio_idle(const char *who, const char *addr, const char *cmds)
 {
-	char path[PATH_MAX], node[64] = "";
-	struct dirent *e;
-	DIR *d;
-	int rc;
+	char uio[32], node[64];
+	int rc = udma__pci_uio_name(addr, uio, sizeof(uio));
 
-	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/uio", addr)))
-		return rc;
-	d = opendir(path);
-	if (!d && errno != ENOENT)
-		return udma__err(errno, "%s: cannot look for %s's UIO device in %s: %s", who, addr, path,
-				 udma__strerror(errno));
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "uio", 3) && strlen(e->d_name) < 32)
-			snprintf(node, sizeof(node), "/dev/%s", e->d_name);
-	if (d)
-		closedir(d);
-	if (!node[0])
+	if (rc == -ENOENT)
 		return 0; /* no UIO device: nobody can use it */
+	if (rc)
+		return udma__err(-rc,
+				 "%s: cannot look for %s's UIO device in /sys/bus/pci/devices/%s/uio: %s",
+				 who, addr, addr, udma__strerror(-rc));
+	snprintf(node, sizeof(node), "/dev/%s", uio);
 	rc = udma__file_locked(node);
 	if (rc == 0)
 		return 0;
@@ -230,15 +221,25 @@ int udma__pci_give_back(const char *who, const char *addr, const struct udma_pci
 			 b->prev[0] ? b->prev : "no driver", udma__strerror(-rc), cmds);
 }
 
-static void nothing(void *priv)
+int udma__pci_give_back_after(int rc, const char *msg, const char *who, const char *addr,
+			      const struct udma_pci_binding *b)
 {
-	(void)priv;
+	char back[512] = "";
+
+	if (b->moved && addr[0]) {
+		if (udma__pci_give_back(who, addr, b))
+			snprintf(back, sizeof(back), "; %s", udma_last_error());
+		else
+			snprintf(back, sizeof(back), " (%s is back on %s)", addr,
+				 b->prev[0] ? b->prev : "no driver");
+	}
+	return udma__err(-rc, "%s%s", msg, back);
 }
 
 int udma__pci_bind(const char *who, const char *addr, const char *driver, const char *module,
 		   struct udma_pci_binding *b)
 {
-	char now[UDMA_PCI_DRV_LEN], path[PATH_MAX];
+	char now[UDMA_PCI_DRV_LEN], path[PATH_MAX], msg[512];
 	int rc;
 
 	memset(b, 0, sizeof(*b));
@@ -280,7 +281,8 @@ int udma__pci_bind(const char *who, const char *addr, const char *driver, const 
 		       driver);
 undo:
 	/* Given back (or said how to), so the caller has nothing to undo. */
-	rc = udma__pci_unwind(rc, nothing, NULL, who, addr, b);
+	snprintf(msg, sizeof(msg), "%s", udma_last_error());
+	rc = udma__pci_give_back_after(rc, msg, who, addr, b);
 	b->moved = false;
 	return rc;
 }
