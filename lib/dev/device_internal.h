@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The device layer's backends (dev_sim.c, dev_simproc.c, dev_uio.c,
- * dev_vfio.c) and its hooks into the region layer. */
+ * dev_vfio.c). The layer hears of regions as a memory event subscriber. */
 #ifndef UDMA_DEVICE_INTERNAL_H
 #define UDMA_DEVICE_INTERNAL_H
 
@@ -47,9 +47,15 @@ struct udma_dev_ops {
 	void (*unmap)(struct udma_dev *dev, uint64_t iova);
 };
 
+/* A context's devices (its state slot), under ctx->lock. */
+struct udma_dev_layer {
+	struct udma_dev *devices;
+};
+
 struct udma_dev {
 	struct udma_ctx *ctx;
-	struct udma_dev *next; /* ctx->devices, under ctx->lock */
+	struct udma_dev_layer *layer;
+	struct udma_dev *next; /* layer->devices, under ctx->lock */
 	const struct udma_dev_ops *ops;
 	char name[UDMA_DEV_NAME_MAX];
 	void *priv; /* the backend's */
@@ -74,11 +80,5 @@ UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_sim_ops;
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_simproc_ops;
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_uio_ops;	 /* dev_uio.c */
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_vfio_ops; /* dev_vfio.c */
-
-/* region.c, with ctx->lock held: map a new region for every attached device
- * (0, or the error after undoing the devices already mapped), and unmap one
- * that is about to go. */
-UDMA_HIDDEN int udma__dev_region_added(struct udma_ctx *ctx, struct udma_region *r);
-UDMA_HIDDEN void udma__dev_region_removed(struct udma_ctx *ctx, struct udma_region *r);
 
 #endif
