@@ -49,7 +49,8 @@ struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct ud
  * framework (as SPDK's spdk_mem_map notify callbacks and DPDK's
  * rte_mem_event_callback_register do). Pools, the heap and devices take their
  * memory as regions, so their memory is announced too; udma's device layer is
- * itself a subscriber while a device is attached.
+ * itself a subscriber, from a context's first udma_dev_open on (so it counts
+ * against UDMA_MEM_EVENT_MAX, and hears events in its turn like any other).
  *
  * UDMA_MEM_ADDED: the region is pinned and translated (udma_iova works on it)
  * and not yet returned by udma_region_create nor listed by udma_region_next.
@@ -75,9 +76,9 @@ struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct ud
  *
  * Locks: a callback runs in the thread that creates, destroys or registers,
  * with the context's lock held (the lock that orders region creation and
- * destruction, device attach and subscriptions), and with the heap's or a
- * pool's lock when the region is being made or unmade for them. So events of
- * a context never run concurrently with each other. A callback may:
+ * destruction, device attach and subscriptions), and maybe with a lock of
+ * the heap or of a pool when the region is made or unmade for them. So events
+ * of a context never run concurrently with each other. A callback may:
  *  - read the region: its accessors, its memory, udma_iova, udma_iova_contig,
  *    udma_region_next (the list cannot change meanwhile);
  *  - use another context, unless a callback of that one uses this one (two
