@@ -89,11 +89,11 @@ fail:
 int udma__ctx_state_install(struct udma_ctx *ctx, const struct udma__ctx_key *key, void *state,
 			    udma__teardown_fn *fn)
 {
-	size_t id = (size_t)(key - __start_udma_ctx_keys);
+	size_t id = udma__ctx_slot(key), nkeys = udma__ctx_slot(__stop_udma_ctx_keys);
 
-	if (__stop_udma_ctx_keys - __start_udma_ctx_keys > UDMA_CTX_SLOTS)
-		return udma__err(ENOSPC, "internal: %td context state keys, for %d slots",
-				 __stop_udma_ctx_keys - __start_udma_ctx_keys, UDMA_CTX_SLOTS);
+	if (nkeys > UDMA_CTX_SLOTS)
+		return udma__err(ENOSPC, "internal: %zu context state keys, for %d slots", nkeys,
+				 UDMA_CTX_SLOTS);
 	if (ctx->teardown[id])
 		return udma__err(EEXIST, "internal: a layer installed its context state twice");
 	ctx->teardown[id] = fn;
