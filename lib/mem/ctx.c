@@ -89,7 +89,9 @@ fail:
 int udma__ctx_state_install(struct udma_ctx *ctx, const struct udma__ctx_key *key, void *state,
 			    udma__teardown_fn *fn)
 {
-	size_t id = udma__ctx_slot(key), nkeys = udma__ctx_slot(__stop_udma_ctx_keys);
+	size_t id = (size_t)(key - __start_udma_ctx_keys);
+	/* On integers: the linker's bounds are, for C, separate objects. */
+	size_t nkeys = ((uintptr_t)__stop_udma_ctx_keys - (uintptr_t)__start_udma_ctx_keys) / sizeof(*key);
 
 	if (nkeys > UDMA_CTX_SLOTS)
 		return udma__err(ENOSPC, "internal: %zu context state keys, for %d slots", nkeys,
