@@ -57,8 +57,9 @@ struct udma_region {
 	/* CONTIG in PA mode with keep_fd: the file page behind each page (the
 	 * pages are mapped in physical order, not file order). */
 	uint32_t *file_page;
-	/* What was carved from this region: NULL, a pool (an aligned pointer), or
-	 * a heap record (its pointer with bit 0 set), so a lookup tells them apart. */
+	/* The record of the layer that carves this region up, or NULL: found
+	 * from any address in it without a lock (udma__region_of). The layers
+	 * above tell their records apart themselves. */
 	void *owner;
 	char name[48];
 };
@@ -164,7 +165,7 @@ static inline bool udma__inherited(const struct udma_ctx *ctx)
 }
 /* -ECHILD, saying whose the context is and what to do instead. */
 UDMA_HIDDEN int udma__err_inherited(const struct udma_ctx *ctx, const char *call);
-/* mmap anywhere, kept from forked children (MADV_DONTFORK), for device BARs:
+/* mmap anywhere, kept from forked children (MADV_DONTFORK), e.g. device BARs:
  * a child must not reach its parent's device. MAP_FAILED with errno on failure. */
 UDMA_HIDDEN void *udma__mmap_nofork(size_t len, int prot, int flags, int fd, off_t off);
 
