@@ -43,6 +43,65 @@ const char *udma_region_name(const struct udma_region *region);
  * safe against regions created or destroyed meanwhile by other threads. */
 struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct udma_region *prev);
 
+/*
+ * Memory events: be told of every region of a context as it comes and goes,
+ * to keep a table of your own or to register udma memory with another
+ * framework (as SPDK's spdk_mem_map notify callbacks and DPDK's
+ * rte_mem_event_callback_register do). Pools, the heap and devices take their
+ * memory as regions, so their memory is announced too; udma's device layer is
+ * itself a subscriber, from a context's first udma_dev_open on (so it counts
+ * against UDMA_MEM_EVENT_MAX, and hears events in its turn like any other).
+ *
+ * UDMA_MEM_ADDED: the region is pinned and translated (udma_iova works on it)
+ * and not yet returned by udma_region_create nor listed by udma_region_next.
+ * Return 0 to accept it, or a negative errno to refuse it: udma_region_create
+ * then fails with that errno (any other non-zero value counts as -ECANCELED),
+ * udma_last_error() names the refusal, the subscribers already told get
+ * UDMA_MEM_REMOVED (the last told first) and the region is unmade.
+ * UDMA_MEM_REMOVED: the region is about to be unmade; its memory is still
+ * mapped and readable, its IOVAs still valid. The return value is ignored.
+ * Subscribers hear ADDED in the order they registered, REMOVED in reverse.
+ * udma_ctx_destroy sends REMOVED for every region still alive; subscriptions
+ * end with the context.
+ *
+ * udma_mem_event_register first replays ADDED for every existing region, in
+ * order of creation. If the callback refuses one, registration fails with its
+ * errno, the regions replayed before it get REMOVED (in order of creation) and
+ * fn is not registered. -EINVAL: ctx or fn is NULL; -EEXIST: fn with arg is
+ * registered already; -ENOSPC: UDMA_MEM_EVENT_MAX subscribers already (the
+ * device layer's one included). udma_mem_event_unregister: no event after it
+ * returns (none is sent for existing regions); -ENOENT if fn with arg is not
+ * registered. In a forked child both return -ECHILD for an inherited context,
+ * and the child gets no events for it.
+ *
+ * Locks: a callback runs in the thread that creates, destroys or registers,
+ * with the context's lock held (the lock that orders region creation and
+ * destruction, device attach and subscriptions), and maybe with a lock of
+ * the heap or of a pool when the region is made or unmade for them. So events
+ * of a context never run concurrently with each other. A callback may:
+ *  - read the region: its accessors, its memory, udma_iova, udma_iova_contig,
+ *    udma_region_next (the list cannot change meanwhile);
+ *  - use another context, unless a callback of that one uses this one (two
+ *    threads would each hold one lock and wait for the other).
+ * On the same context, udma_region_create, udma_mem_event_register and
+ * _unregister, udma_dev_open and udma_pool_create return -EDEADLK;
+ * udma_region_destroy and udma_dev_close do nothing and say so in
+ * udma_last_error(). A callback must not call udma_ctx_destroy, nor allocate
+ * from or free to the heap or pools of the same context (their locks may be
+ * held).
+ */
+#define UDMA_MEM_EVENT_MAX 16 /* subscribers per context */
+
+enum udma_mem_event {
+	UDMA_MEM_ADDED,
+	UDMA_MEM_REMOVED,
+};
+
+typedef int (*udma_mem_event_fn)(void *arg, enum udma_mem_event ev, struct udma_region *region);
+
+int udma_mem_event_register(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg);
+int udma_mem_event_unregister(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -85,7 +85,7 @@ static __attribute__((noinline)) void *alloc_slow(struct udma_ctx *ctx, size_t s
 		return udma__heap_fail(udma__err(
 			EINVAL, "udma_malloc: align %zu is not a power of two (use 0 for a cache line)",
 			align));
-	h = __atomic_load_n(&ctx->heap, __ATOMIC_ACQUIRE);
+	h = udma__ctx_state(ctx, &udma__heap_key);
 	if (!h && !(h = udma__heap_create(ctx)))
 		return NULL;
 	if (align > h->max_align)
@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) void *alloc_fast(struct udma_ctx *c
 
 	if (unlikely(!ctx))
 		return NULL;
-	h = __atomic_load_n(&ctx->heap, __ATOMIC_ACQUIRE);
+	h = udma__ctx_state(ctx, &udma__heap_key);
 	if (unlikely(!h || size - 1 >= h->threshold || align > HEAP_LINE || (align & (align - 1))))
 		return NULL;
 	if (unlikely(udma__heap_tls.gen != h->gen))

@@ -8,6 +8,8 @@
 
 #include "lib/alloc/heap_internal.h"
 
+UDMA_CTX_KEY(udma__heap_key);
+
 static void heap_free(struct udma_heap *h)
 {
 	unsigned i;
@@ -37,17 +39,14 @@ static void heap_release_inherited(struct udma_heap *h)
 }
 
 /* udma_ctx_destroy: report what is still allocated, give every region back. */
-static void heap_teardown(struct udma_ctx *ctx, bool inherited)
+static void heap_teardown(struct udma_ctx *ctx __attribute__((unused)), void *state, bool inherited)
 {
-	struct udma_heap *h = ctx->heap;
+	struct udma_heap *h = state;
 	struct udma__heap_stats st;
 
-	if (!h)
-		return;
 	/* Threads still alive keep no reference: their cache goes with the key. */
 	pthread_key_delete(h->key);
 	if (inherited) {
-		ctx->heap = NULL;
 		heap_release_inherited(h);
 		return;
 	}
@@ -68,7 +67,6 @@ static void heap_teardown(struct udma_ctx *ctx, bool inherited)
 	udma__heap_tcaches_fini(h);
 	udma__heap_classes_fini(h);
 	udma__heap_large_fini(h);
-	__atomic_store_n(&ctx->heap, NULL, __ATOMIC_RELEASE);
 	heap_free(h);
 }
 
@@ -117,18 +115,16 @@ struct udma_heap *udma__heap_create(struct udma_ctx *ctx)
 {
 	struct udma_heap *h;
 
-	pthread_mutex_lock(&ctx->lock);
-	h = ctx->heap;
-	if (!h && (h = heap_new(ctx))) {
-		int rc = udma__ctx_on_destroy(ctx, heap_teardown);
+	int rc = udma__ctx_lock(ctx, "udma_malloc");
 
-		if (rc) {
-			pthread_key_delete(h->key);
-			heap_free(h);
-			h = udma__heap_fail(rc);
-		} else {
-			__atomic_store_n(&ctx->heap, h, __ATOMIC_RELEASE);
-		}
+	if (rc)
+		return udma__heap_fail(rc);
+	h = udma__ctx_state(ctx, &udma__heap_key);
+	if (!h && (h = heap_new(ctx)) &&
+	    (rc = udma__ctx_state_install(ctx, &udma__heap_key, h, heap_teardown))) {
+		pthread_key_delete(h->key);
+		heap_free(h);
+		h = udma__heap_fail(rc);
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	return h;
@@ -136,7 +132,7 @@ struct udma_heap *udma__heap_create(struct udma_ctx *ctx)
 
 int udma__heap_stats(struct udma_ctx *ctx, struct udma__heap_stats *st)
 {
-	struct udma_heap *h = ctx ? __atomic_load_n(&ctx->heap, __ATOMIC_ACQUIRE) : NULL;
+	struct udma_heap *h = ctx ? udma__ctx_state(ctx, &udma__heap_key) : NULL;
 
 	memset(st, 0, sizeof(*st));
 	if (!h)

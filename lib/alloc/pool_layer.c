@@ -18,6 +18,8 @@ __thread struct pool_tls udma__pool_tls __attribute__((tls_model("initial-exec")
 /* Layer generations: unique for the life of the process, so that a thread's
  * memo of a record freed with its context never matches a later context. */
 static _Atomic uint64_t next_gen = 1;
+/* The layer's slot in a context. */
+static UDMA_CTX_KEY(layer_key);
 
 /* Give c's objects back to the store, keep its stats, unlink it. Layer lock held. */
 static void cache_retire(struct pool_cache *c)
@@ -103,9 +105,9 @@ static void layer_release_inherited(struct udma_pool_layer *l)
 /* udma_ctx_destroy: pools still alive are reported and destroyed; the records
  * of threads still alive are freed (their memo can never match again). The
  * caller has joined every thread that used a pool, or they are idle. */
-static void layer_teardown(struct udma_ctx *ctx, bool inherited)
+static void layer_teardown(struct udma_ctx *ctx __attribute__((unused)), void *state, bool inherited)
 {
-	struct udma_pool_layer *l = ctx->pools;
+	struct udma_pool_layer *l = state;
 
 	pthread_key_delete(l->key); /* no destructor runs from now on */
 	if (inherited)
@@ -130,7 +132,6 @@ static void layer_teardown(struct udma_ctx *ctx, bool inherited)
 	if (!inherited) /* another thread may have held it at the fork */
 		pthread_mutex_destroy(&l->lock);
 	free(l);
-	ctx->pools = NULL;
 }
 
 int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
@@ -138,8 +139,11 @@ int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
 	struct udma_pool_layer *l;
 	int rc = 0;
 
-	pthread_mutex_lock(&ctx->lock);
-	l = ctx->pools;
+	if ((rc = udma__ctx_lock(ctx, "udma_pool_create"))) {
+		*out = NULL;
+		return rc;
+	}
+	l = udma__ctx_state(ctx, &layer_key);
 	if (l)
 		goto out;
 	if ((rc = udma__alloc_fork_watch("udma_pool_create"))) {
@@ -160,17 +164,16 @@ int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
 			       strerror(rc), PTHREAD_KEYS_MAX);
 		goto out;
 	}
-	if ((rc = udma__ctx_on_destroy(ctx, layer_teardown))) {
-		pthread_key_delete(l->key);
-		free(l);
-		l = NULL;
-		goto out;
-	}
 	pthread_mutex_init(&l->lock, NULL);
 	l->ctx = ctx;
 	l->forks = ctx->forks;
 	l->gen = atomic_fetch_add(&next_gen, 1);
-	ctx->pools = l;
+	if ((rc = udma__ctx_state_install(ctx, &layer_key, l, layer_teardown))) {
+		pthread_key_delete(l->key);
+		pthread_mutex_destroy(&l->lock);
+		free(l);
+		l = NULL;
+	}
 out:
 	pthread_mutex_unlock(&ctx->lock);
 	*out = l;

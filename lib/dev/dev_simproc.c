@@ -48,7 +48,7 @@ struct simproc {
 	pthread_mutex_t req_lock; /* one request on the socket at a time */
 	pthread_t monitor;
 	bool monitoring;
-	bool counted; /* in ctx->file_devices */
+	bool counted; /* holds udma__region_files_hold */
 	char path[108];
 };
 
@@ -287,7 +287,7 @@ static void simproc_free(struct simproc *p, bool end)
 	simd_close_fds(fds, 3);
 	udma__sim_io_close(&p->io);
 	if (p->counted)
-		__atomic_fetch_sub(&p->dev->ctx->file_devices, 1, __ATOMIC_RELEASE);
+		udma__region_files_release(p->dev->ctx);
 	pthread_mutex_destroy(&p->req_lock);
 	free(p);
 }
@@ -426,7 +426,7 @@ static int simproc_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	}
 	p->monitoring = true;
 	/* From now on regions keep their files, for this device to map. */
-	__atomic_fetch_add(&dev->ctx->file_devices, 1, __ATOMIC_RELEASE);
+	udma__region_files_hold(dev->ctx);
 	p->counted = true;
 	dev->priv = p;
 	return 0;

@@ -2,9 +2,10 @@
 /*
  * Devices: parse the spec, hand it to a backend, and keep every region of the
  * context visible to every attached device at the IOVA udma_iova() gives.
- * The device list lives in the context under ctx->lock, the same lock that
- * guards the region list, so a region is never created or destroyed while a
- * device is being attached: each one is mapped exactly once per device.
+ * The layer hears of regions as a memory event subscriber (from the first
+ * device attached until udma_ctx_destroy); its device list is under ctx->lock,
+ * which events run under too, so a region is never created or destroyed while
+ * a device is being attached: each one is mapped exactly once per device.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,15 +76,25 @@ static int map_region(struct udma_dev *dev, struct udma_region *r)
 	return rc;
 }
 
-int udma__dev_region_added(struct udma_ctx *ctx, struct udma_region *r)
+static UDMA_CTX_KEY(layer_key);
+
+/* A memory event: map a new region for every attached device (or undo the
+ * devices already mapped), unmap one that is about to go. */
+static int region_event(void *arg, enum udma_mem_event ev, struct udma_region *r)
 {
+	struct udma_dev_layer *l = arg;
 	struct udma_dev *d, *u;
 	int rc;
 
-	for (d = ctx->devices; d; d = d->next) {
+	if (ev == UDMA_MEM_REMOVED) {
+		for (d = l->devices; d; d = d->next)
+			unmap_region(d, r);
+		return 0;
+	}
+	for (d = l->devices; d; d = d->next) {
 		rc = map_region(d, r);
 		if (rc) {
-			for (u = ctx->devices; u != d; u = u->next)
+			for (u = l->devices; u != d; u = u->next)
 				unmap_region(u, r);
 			return rc;
 		}
@@ -91,28 +102,47 @@ int udma__dev_region_added(struct udma_ctx *ctx, struct udma_region *r)
 	return 0;
 }
 
-void udma__dev_region_removed(struct udma_ctx *ctx, struct udma_region *r)
+static void devices_teardown(struct udma_ctx *ctx, void *state, bool inherited)
 {
-	struct udma_dev *d;
+	struct udma_dev_layer *l = state;
 
-	for (d = ctx->devices; d; d = d->next)
-		unmap_region(d, r);
-}
+	while (inherited && l->devices) {
+		struct udma_dev *dev = l->devices;
 
-static void devices_teardown(struct udma_ctx *ctx, bool inherited)
-{
-	while (inherited && ctx->devices) {
-		struct udma_dev *dev = ctx->devices;
-
-		ctx->devices = dev->next;
+		l->devices = dev->next;
 		dev->ops->release_inherited(dev);
 		free(dev);
 	}
-	while (ctx->devices) {
+	while (l->devices) {
 		udma__log(UDMA_LOG_WARN, "device '%s:%s' was still open at udma_ctx_destroy; closing it",
-			  ctx->devices->ops->kind, ctx->devices->name);
-		udma_dev_close(ctx->devices);
+			  l->devices->ops->kind, l->devices->name);
+		udma_dev_close(l->devices);
 	}
+	if (!inherited)
+		udma_mem_event_unregister(ctx, region_event, l);
+	free(l);
+}
+
+/* The context's device layer, made and subscribed on the first attach; under ctx->lock. */
+static int layer_get(struct udma_ctx *ctx, struct udma_dev_layer **out)
+{
+	struct udma_dev_layer *l = udma__ctx_state(ctx, &layer_key);
+	int rc;
+
+	if (!l) {
+		l = calloc(1, sizeof(*l));
+		if (!l)
+			return udma__err(ENOMEM, "udma_dev_open: out of memory for the device layer");
+		rc = udma__mem_subscribe(ctx, region_event, l, true, "udma_dev_open");
+		if (!rc && (rc = udma__ctx_state_install(ctx, &layer_key, l, devices_teardown)))
+			udma__mem_unsubscribe(ctx, region_event, l, "udma_dev_open");
+		if (rc) {
+			free(l);
+			return rc;
+		}
+	}
+	*out = l;
+	return 0;
 }
 
 /* "queues=4" or "block=64M": one option of a sim spec. */
@@ -247,18 +277,15 @@ static int dev_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct u
 	if ((rc = ops->open(dev, a)))
 		return rc;
 	/* Attach: map what exists under the lock that region create/destroy
-	 * take, so a region made meanwhile is mapped by the hook instead. */
+	 * take, so a region made meanwhile is mapped by the event instead. */
 	pthread_mutex_lock(&ctx->lock);
-	if (!ctx->devices_hooked) {
-		rc = udma__ctx_on_destroy(ctx, devices_teardown);
-		ctx->devices_hooked = !rc;
-	}
+	rc = layer_get(ctx, &dev->layer);
 	for (r = ctx->regions; !rc && r; r = r->next)
 		if ((rc = map_region(dev, r)))
 			unmap_regions(dev, r);
 	if (!rc) {
-		dev->next = ctx->devices;
-		ctx->devices = dev;
+		dev->next = dev->layer->devices;
+		dev->layer->devices = dev;
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc) {
@@ -284,6 +311,8 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 		return udma__err(EINVAL, "udma_dev_open: %s is NULL", ctx ? "spec" : "ctx");
 	if (udma__inherited(ctx))
 		return udma__err_inherited(ctx, "udma_dev_open");
+	if (udma__in_mem_event(ctx))
+		return udma__err_in_mem_event("udma_dev_open");
 	if (!strncmp(spec, "sim:", 4)) {
 		if ((rc = parse_sim(spec, spec + 4, &args)))
 			return rc;
@@ -329,6 +358,10 @@ void udma_dev_close(struct udma_dev *dev)
 		udma__err_inherited(ctx, "udma_dev_close");
 		return;
 	}
+	if (udma__in_mem_event(ctx)) {
+		udma__err_in_mem_event("udma_dev_close");
+		return;
+	}
 	/* Stop it first: a backend without an IOMMU (UIO) has nothing to
 	 * unmap, so its device could otherwise DMA into a region destroyed
 	 * between the unmap below and close. */
@@ -339,7 +372,7 @@ void udma_dev_close(struct udma_dev *dev)
 	 * region (an unmap waits for its accesses in flight), so regions may go
 	 * while the backend stops it. */
 	pthread_mutex_lock(&ctx->lock);
-	for (p = &ctx->devices; *p; p = &(*p)->next)
+	for (p = &dev->layer->devices; *p; p = &(*p)->next)
 		if (*p == dev) {
 			*p = dev->next;
 			break;

@@ -4,7 +4,7 @@
  * backend: the simulated device in a thread (dev_sim.c) or in udma-simd
  * (dev_simproc.c), a PCI function through UIO (dev_uio.c) or VFIO (dev_vfio*.c,
  * pci*.c); it keeps every region of the context mapped for every attached
- * device. Uses lib/mem (regions, their IOVAs), lib/os, lib/base and sim/
+ * device, hearing of regions as a memory-event subscriber. Uses lib/mem (regions, their IOVAs), lib/os, lib/base and sim/
  * (the device model, its protocol and register map). This header: what the
  * backends share.
  */
@@ -54,9 +54,15 @@ struct udma_dev_ops {
 	void (*unmap)(struct udma_dev *dev, uint64_t iova);
 };
 
+/* A context's devices (its state slot), under ctx->lock. */
+struct udma_dev_layer {
+	struct udma_dev *devices;
+};
+
 struct udma_dev {
 	struct udma_ctx *ctx;
-	struct udma_dev *next; /* ctx->devices, under ctx->lock */
+	struct udma_dev_layer *layer;
+	struct udma_dev *next; /* layer->devices, under ctx->lock */
 	const struct udma_dev_ops *ops;
 	char name[UDMA_DEV_NAME_MAX];
 	void *priv; /* the backend's */
@@ -81,11 +87,5 @@ UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_sim_ops;
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_simproc_ops;
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_uio_ops;	 /* dev_uio.c */
 UDMA_HIDDEN extern const struct udma_dev_ops udma__dev_vfio_ops; /* dev_vfio.c */
-
-/* region.c, with ctx->lock held: map a new region for every attached device
- * (0, or the error after undoing the devices already mapped), and unmap one
- * that is about to go. */
-UDMA_HIDDEN int udma__dev_region_added(struct udma_ctx *ctx, struct udma_region *r);
-UDMA_HIDDEN void udma__dev_region_removed(struct udma_ctx *ctx, struct udma_region *r);
 
 #endif

@@ -86,23 +86,53 @@ fail:
 	return rc;
 }
 
-int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn)
+int udma__ctx_state_install(struct udma_ctx *ctx, const struct udma__ctx_key *key, void *state,
+			    udma__teardown_fn *fn)
 {
-	if (ctx->nteardown == UDMA_CTX_MAX_TEARDOWNS)
-		return udma__err(ENOSPC, "internal: too many context teardown hooks");
-	ctx->teardown[ctx->nteardown++] = fn;
+	size_t id = (size_t)(key - __start_udma_ctx_keys);
+	/* On integers: the linker's bounds are, for C, separate objects. */
+	size_t nkeys = ((uintptr_t)__stop_udma_ctx_keys - (uintptr_t)__start_udma_ctx_keys) / sizeof(*key);
+
+	if (nkeys > UDMA_CTX_SLOTS)
+		return udma__err(ENOSPC, "internal: %zu context state keys, for %d slots", nkeys,
+				 UDMA_CTX_SLOTS);
+	if (ctx->teardown[id])
+		return udma__err(EEXIST, "internal: a layer installed its context state twice");
+	ctx->teardown[id] = fn;
+	ctx->installed[ctx->ninstalled++] = (unsigned char)id;
+	atomic_store_explicit(&ctx->state[id], state, memory_order_release);
 	return 0;
 }
 
+int udma__ctx_lock(struct udma_ctx *ctx, const char *call)
+{
+	if (udma__in_mem_event(ctx))
+		return udma__err_in_mem_event(call);
+	pthread_mutex_lock(&ctx->lock);
+	return 0;
+}
+
+/* Last installed first: a layer goes before those it was built on. The slot is
+ * emptied first, so nothing reaches the state while it is torn down. */
+static void teardown_layers(struct udma_ctx *ctx, bool inherited)
+{
+	while (ctx->ninstalled) {
+		unsigned id = ctx->installed[--ctx->ninstalled];
+		void *state = atomic_exchange_explicit(&ctx->state[id], NULL, memory_order_acq_rel);
+
+		ctx->teardown[id](ctx, state, inherited);
+		ctx->teardown[id] = NULL;
+	}
+}
+
 /* A forked child's copy of a context: close its copies of the fds and free the
- * bookkeeping; the mappings were never inherited and the devices are the
- * parent's. The region and device lists change by single pointer stores and
+ * bookkeeping; the mappings were never inherited. The region list (and those
+ * the layers keep under the lock) change by single pointer stores and
  * nothing is half-made at a fork (fork.c), so they can be walked even if
  * another thread held the lock; the layers guard their own lists. */
 static void ctx_release_inherited(struct udma_ctx *ctx)
 {
-	while (ctx->nteardown)
-		ctx->teardown[--ctx->nteardown](ctx, true);
+	teardown_layers(ctx, true);
 	while (ctx->regions) {
 		struct udma_region *r = ctx->regions;
 
@@ -122,9 +152,8 @@ void udma_ctx_destroy(struct udma_ctx *ctx)
 		ctx_release_inherited(ctx);
 		return;
 	}
-	/* Pools and the heap first: they report leaks and give their regions back. */
-	while (ctx->nteardown)
-		ctx->teardown[--ctx->nteardown](ctx, false);
+	/* The layers first: they report leaks and give their regions back. */
+	teardown_layers(ctx, false);
 	while (ctx->regions) {
 		char sz[32];
 

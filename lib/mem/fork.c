@@ -34,9 +34,15 @@ static pthread_mutex_t making_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t making_cond = PTHREAD_COND_INITIALIZER;
 static unsigned makers;
 static bool fork_pending;
+/* This thread's holds: a memory event callback may make a region of another
+ * context while its caller holds, and must not wait for a fork that waits
+ * for that caller. */
+static __thread unsigned held;
 
 void udma__fork_hold(void)
 {
+	if (held++)
+		return;
 	pthread_mutex_lock(&making_lock);
 	while (fork_pending)
 		pthread_cond_wait(&making_cond, &making_lock);
@@ -46,6 +52,8 @@ void udma__fork_hold(void)
 
 void udma__fork_release(void)
 {
+	if (--held)
+		return;
 	pthread_mutex_lock(&making_lock);
 	if (--makers == 0 && fork_pending)
 		pthread_cond_broadcast(&making_cond);

@@ -3,7 +3,7 @@
  * lib/mem: contexts and regions: pinned memory, its bus addresses (IOVA) and
  * the O(1) lookup from an address to its region; the fork contract. Uses
  * lib/os and lib/base; layers above learn of regions through memory events
- * and keep their per-context state through the context's teardown list.
+ * (event.c) and keep their per-context state in the context's slots (ctx.c).
  */
 #ifndef UDMA_MEM_H
 #define UDMA_MEM_H
@@ -47,8 +47,8 @@ struct udma_region {
 	size_t npages;
 	int numa_node;
 	unsigned flags;
-	int fd;	      /* the backing file: SHARED, or while a process device is attached */
-	bool keep_fd; /* created while a device in another process was attached */
+	int fd;	      /* the backing file: SHARED, or while udma__region_files_hold is held */
+	bool keep_fd; /* created while udma__region_files_hold was held */
 	bool hugetlb;
 	/* PA mode only: IOVA of each page, and for each page the index of the
 	 * last page of the physically contiguous run it belongs to. */
@@ -57,43 +57,100 @@ struct udma_region {
 	/* CONTIG in PA mode with keep_fd: the file page behind each page (the
 	 * pages are mapped in physical order, not file order). */
 	uint32_t *file_page;
-	/* What was carved from this region: NULL, a pool (an aligned pointer), or
-	 * a heap record (its pointer with bit 0 set), so a lookup tells them apart. */
+	/* The record of the layer that carves this region up, or NULL: found
+	 * from any address in it without a lock (udma__region_of). The layers
+	 * above tell their records apart themselves. */
 	void *owner;
 	char name[48];
 };
 
-/* Layers above regions keep per-context state here and register a teardown
- * that udma_ctx_destroy runs (last registered first) before regions go. */
-struct udma_pool_layer;
-struct udma_heap;
-struct udma_dev;
-#define UDMA_CTX_MAX_TEARDOWNS 4
-/* A layer's teardown. inherited: a forked child releases its copies only: no
- * lock taken, no device touched, no report, no memory the child lacks read. */
-typedef void udma__teardown_fn(struct udma_ctx *ctx, bool inherited);
+/* Per-layer state: a layer above keeps its state for a context in a slot
+ * named by a key it defines with UDMA_CTX_KEY, with the teardown
+ * udma_ctx_destroy runs, the last installed first, before regions go. The
+ * keys sit side by side in a section of their own, so a key's slot is its
+ * place there, fixed by the linker: no layer is named here, none numbers
+ * itself, and finding a slot costs no load (the heap reads its state on
+ * udma_malloc's fast path). The section's name is a C identifier, so the
+ * linker makes __start_ and __stop_ symbols for it and the sanitizers leave
+ * its objects unpadded. */
+#define UDMA_CTX_SLOTS 8
+struct udma__ctx_key {
+	void *place; /* only its address counts */
+};
+#define UDMA_CTX_KEY(name) \
+	struct udma__ctx_key name __attribute__((section("udma_ctx_keys"), used, aligned(8)))
+extern struct udma__ctx_key __start_udma_ctx_keys[] UDMA_HIDDEN;
+extern struct udma__ctx_key __stop_udma_ctx_keys[] UDMA_HIDDEN;
+/* A layer's teardown of its state (already taken out of the slot). inherited:
+ * a forked child releases its copies only: no lock taken, no device touched,
+ * no report, no memory the child lacks read. */
+typedef void udma__teardown_fn(struct udma_ctx *ctx, void *state, bool inherited);
+
+/* A memory event subscriber. internal: a layer of udma, which sets
+ * udma_last_error itself when it refuses a region. */
+struct udma__mem_sub {
+	udma_mem_event_fn fn;
+	void *arg;
+	bool internal;
+};
 
 struct udma_ctx {
 	struct udma_ctx_opts opts;
 	enum udma_iova_mode mode;
 	char reason[192];
-	pthread_mutex_t lock; /* region list and map updates; lookups take no lock */
+	pthread_mutex_t lock; /* regions, subscribers, slots; held during memory events */
 	struct udma_region *regions;
 	struct udma_iova_map map;
 	unsigned forks; /* fork.c: udma__forks when created (next to map: one line for udma_iova) */
 	pid_t owner;	/* the process that created it */
 	int pagemap_fd;
-	struct udma_pool_layer *pools; /* pool.c */
-	struct udma_heap *heap;	       /* heap.c */
-	struct udma_dev *devices;      /* device.c: attached devices, under lock */
-	bool devices_hooked;	       /* device.c: its teardown is registered */
-	unsigned file_devices;	       /* device.c, atomic: attached devices that need regions as files */
-	udma__teardown_fn *teardown[UDMA_CTX_MAX_TEARDOWNS];
-	unsigned nteardown;
+	void *_Atomic state[UDMA_CTX_SLOTS]; /* udma__ctx_state */
+	udma__teardown_fn *teardown[UDMA_CTX_SLOTS];
+	unsigned char installed[UDMA_CTX_SLOTS]; /* slot ids, in install order */
+	unsigned ninstalled;
+	unsigned file_holds; /* atomic: udma__region_files_hold */
+	struct udma__mem_sub subs[UDMA_MEM_EVENT_MAX];
+	unsigned nsubs;
 };
 
-/* ctx.c: run fn(ctx) at udma_ctx_destroy. Caller holds ctx->lock; once per layer. */
-UDMA_HIDDEN int udma__ctx_on_destroy(struct udma_ctx *ctx, udma__teardown_fn *fn);
+/* ctx.c: the state a layer installed in ctx under key, or NULL. Lock-free (the
+ * heap reads it on udma_malloc's fast path). */
+static inline void *udma__ctx_state(const struct udma_ctx *ctx, const struct udma__ctx_key *key)
+{
+	/* The keys are one array the linker laid out. Written so, the slot's
+	 * address is one register and its load a simple one (an indexed load
+	 * is a cycle slower, which udma_malloc's fast path shows). */
+	return atomic_load_explicit(&ctx->state[key - __start_udma_ctx_keys], memory_order_acquire);
+}
+/* Install a layer's state once, with its teardown; the caller holds ctx->lock
+ * (udma__ctx_lock) and found the slot empty. 0, or -ENOSPC / -EEXIST
+ * (a udma bug: more keys than slots, or a layer installing twice). */
+UDMA_HIDDEN int udma__ctx_state_install(struct udma_ctx *ctx, const struct udma__ctx_key *key, void *state,
+					udma__teardown_fn *fn);
+/* Take ctx->lock on behalf of call, or -EDEADLK when this thread is inside a
+ * memory event callback of ctx (which holds it already). */
+UDMA_HIDDEN int udma__ctx_lock(struct udma_ctx *ctx, const char *call);
+
+/* region.c: while at least one hold is taken, regions created keep their
+ * backing file (r->fd), for a layer that hands memory to another process. A
+ * subscriber may refuse, with -EBUSY, a region built without a file just
+ * before a hold was taken: it is then built again, with its file. */
+UDMA_HIDDEN void udma__region_files_hold(struct udma_ctx *ctx);
+UDMA_HIDDEN void udma__region_files_release(struct udma_ctx *ctx);
+
+/* event.c, with ctx->lock held: subscribe (replaying ADDED for every region),
+ * tell subscribers of a region made (0, or the refusal after REMOVED to those
+ * told) or about to go (last subscribed first). */
+UDMA_HIDDEN int udma__mem_subscribe(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg, bool internal,
+				    const char *what);
+UDMA_HIDDEN int udma__mem_unsubscribe(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg,
+				      const char *what);
+UDMA_HIDDEN int udma__mem_announce_added(struct udma_ctx *ctx, struct udma_region *r);
+UDMA_HIDDEN void udma__mem_announce_removed(struct udma_ctx *ctx, struct udma_region *r);
+/* True while this thread runs a memory event callback of ctx. */
+UDMA_HIDDEN bool udma__in_mem_event(const struct udma_ctx *ctx);
+/* -EDEADLK for call made from such a callback. */
+UDMA_HIDDEN int udma__err_in_mem_event(const char *call);
 
 /* fork.c: the fork contract (see there). */
 extern unsigned udma__forks UDMA_HIDDEN;
@@ -108,7 +165,7 @@ static inline bool udma__inherited(const struct udma_ctx *ctx)
 }
 /* -ECHILD, saying whose the context is and what to do instead. */
 UDMA_HIDDEN int udma__err_inherited(const struct udma_ctx *ctx, const char *call);
-/* mmap anywhere, kept from forked children (MADV_DONTFORK), for device BARs:
+/* mmap anywhere, kept from forked children (MADV_DONTFORK), e.g. device BARs:
  * a child must not reach its parent's device. MAP_FAILED with errno on failure. */
 UDMA_HIDDEN void *udma__mmap_nofork(size_t len, int prot, int flags, int fd, off_t off);
 

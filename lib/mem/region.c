@@ -7,7 +7,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "lib/dev/device_internal.h"
 #include "lib/mem/region_internal.h"
 
 #define KNOWN_FLAGS (UDMA_REGION_CONTIG | UDMA_REGION_SHARED)
@@ -181,6 +180,8 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		return udma__err(EINVAL, "udma_region_create: %s is NULL", ctx ? "opts" : "ctx");
 	if (udma__inherited(ctx))
 		return udma__err_inherited(ctx, "udma_region_create");
+	if (udma__in_mem_event(ctx))
+		return udma__err_in_mem_event("udma_region_create");
 	if (!o->size)
 		return udma__err(EINVAL, "udma_region_create: size is 0");
 	if (o->flags & ~KNOWN_FLAGS)
@@ -202,8 +203,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	for (;;) {
 		bool again;
 
-		/* A device in another process maps regions through their files. */
-		r->keep_fd = __atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
+		r->keep_fd = __atomic_load_n(&ctx->file_holds, __ATOMIC_ACQUIRE) > 0;
 		if ((rc = region_build_any(ctx, r, o, ps)))
 			goto fail;
 		if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && r->fd >= 0) {
@@ -212,8 +212,8 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		}
 		pthread_mutex_lock(&ctx->lock);
 		rc = udma__map_insert(&ctx->map, r);
-		/* Every attached device sees the region before anyone can use it. */
-		if (!rc && (rc = udma__dev_region_added(ctx, r)))
+		/* Every subscriber sees the region before anyone can use it. */
+		if (!rc && (rc = udma__mem_announce_added(ctx, r)))
 			udma__map_remove(&ctx->map, r);
 		if (!rc) {
 			struct udma_region **tail = &ctx->regions;
@@ -222,10 +222,10 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 				tail = &(*tail)->next;
 			*tail = r;
 		}
-		/* Such a device was attached while this region was being built
-		 * without a file: build it again, as one it can be handed. */
+		/* A hold was taken while this region was being built without a
+		 * file, and its taker refused it: build it again, with one. */
 		again = rc == -EBUSY && !r->keep_fd &&
-			__atomic_load_n(&ctx->file_devices, __ATOMIC_ACQUIRE) > 0;
+			__atomic_load_n(&ctx->file_holds, __ATOMIC_ACQUIRE) > 0;
 		pthread_mutex_unlock(&ctx->lock);
 		if (!again)
 			break;
@@ -255,9 +255,13 @@ void udma_region_destroy(struct udma_region *r)
 	 * while it does). */
 	if (udma__inherited(ctx))
 		return;
+	if (udma__in_mem_event(ctx)) {
+		udma__err_in_mem_event("udma_region_destroy");
+		return;
+	}
 	udma__fork_hold();
 	pthread_mutex_lock(&ctx->lock);
-	udma__dev_region_removed(ctx, r); /* devices first: they translate through the map */
+	udma__mem_announce_removed(ctx, r); /* first: subscribers translate through the map */
 	udma__map_remove(&ctx->map, r);
 	for (p = &ctx->regions; *p; p = &(*p)->next)
 		if (*p == r) {
@@ -267,6 +271,16 @@ void udma_region_destroy(struct udma_region *r)
 	pthread_mutex_unlock(&ctx->lock);
 	region_free(r);
 	udma__fork_release();
+}
+
+void udma__region_files_hold(struct udma_ctx *ctx)
+{
+	__atomic_fetch_add(&ctx->file_holds, 1, __ATOMIC_RELEASE);
+}
+
+void udma__region_files_release(struct udma_ctx *ctx)
+{
+	__atomic_fetch_sub(&ctx->file_holds, 1, __ATOMIC_RELEASE);
 }
 
 void *udma_region_addr(const struct udma_region *r)

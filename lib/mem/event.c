@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory events: the context's subscribers hear of every region made and
+ * unmade (the contract is in udma/region.h). Callbacks run under ctx->lock;
+ * a thread-local mark tells the calls that would take it again to fail
+ * instead of deadlocking.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "lib/mem/mem.h"
+
+/* The context whose callback this thread is running (innermost), or NULL. */
+static __thread const struct udma_ctx *in_event;
+
+bool udma__in_mem_event(const struct udma_ctx *ctx)
+{
+	return in_event == ctx;
+}
+
+int udma__err_in_mem_event(const char *call)
+{
+	return udma__err(EDEADLK,
+			 "%s: called from a memory event callback of the same context, which runs "
+			 "with the context's lock held: do it after the callback returns",
+			 call);
+}
+
+static const char *event_name(enum udma_mem_event ev)
+{
+	return ev == UDMA_MEM_ADDED ? "UDMA_MEM_ADDED" : "UDMA_MEM_REMOVED";
+}
+
+static int call(struct udma_ctx *ctx, const struct udma__mem_sub *s, enum udma_mem_event ev,
+		struct udma_region *r)
+{
+	const struct udma_ctx *outer = in_event;
+	int rc;
+
+	in_event = ctx;
+	rc = s->fn(s->arg, ev, r);
+	in_event = outer;
+	if (!rc || ev == UDMA_MEM_REMOVED || s->internal)
+		return rc; /* an internal subscriber said why itself */
+	if (rc > 0)
+		rc = -ECANCELED;
+	return udma__err(-rc, "memory event subscriber %p (arg %p) refused region '%s' at %s: %s",
+			 (void *)s->fn, s->arg, r->name, event_name(ev), udma__strerror(-rc));
+}
+
+static struct udma__mem_sub *find(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg)
+{
+	unsigned i;
+
+	for (i = 0; i < ctx->nsubs; i++)
+		if (ctx->subs[i].fn == fn && ctx->subs[i].arg == arg)
+			return &ctx->subs[i];
+	return NULL;
+}
+
+int udma__mem_subscribe(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg, bool internal,
+			const char *what)
+{
+	struct udma__mem_sub *s;
+	struct udma_region *r, *u;
+	int rc = 0;
+
+	if (find(ctx, fn, arg))
+		return udma__err(EEXIST, "%s: this callback is registered with this arg already", what);
+	if (ctx->nsubs == UDMA_MEM_EVENT_MAX)
+		return udma__err(ENOSPC,
+				 "%s: the context has %d memory event subscribers, the most it takes "
+				 "(UDMA_MEM_EVENT_MAX; an attached device counts one): unregister one",
+				 what, UDMA_MEM_EVENT_MAX);
+	s = &ctx->subs[ctx->nsubs];
+	*s = (struct udma__mem_sub){.fn = fn, .arg = arg, .internal = internal};
+	for (r = ctx->regions; r; r = r->next)
+		if ((rc = call(ctx, s, UDMA_MEM_ADDED, r)))
+			break;
+	if (!rc) {
+		ctx->nsubs++;
+		return 0;
+	}
+	for (u = ctx->regions; u != r; u = u->next)
+		call(ctx, s, UDMA_MEM_REMOVED, u);
+	return rc;
+}
+
+int udma__mem_unsubscribe(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg, const char *what)
+{
+	struct udma__mem_sub *s = find(ctx, fn, arg);
+
+	if (!s)
+		return udma__err(ENOENT, "%s: this callback is not registered with this arg", what);
+	memmove(s, s + 1, (size_t)(ctx->subs + ctx->nsubs - (s + 1)) * sizeof(*s));
+	ctx->nsubs--;
+	return 0;
+}
+
+int udma__mem_announce_added(struct udma_ctx *ctx, struct udma_region *r)
+{
+	unsigned i, j;
+	int rc;
+
+	for (i = 0; i < ctx->nsubs; i++)
+		if ((rc = call(ctx, &ctx->subs[i], UDMA_MEM_ADDED, r))) {
+			for (j = i; j-- > 0;)
+				call(ctx, &ctx->subs[j], UDMA_MEM_REMOVED, r);
+			return rc;
+		}
+	return 0;
+}
+
+void udma__mem_announce_removed(struct udma_ctx *ctx, struct udma_region *r)
+{
+	unsigned i;
+
+	for (i = ctx->nsubs; i-- > 0;)
+		call(ctx, &ctx->subs[i], UDMA_MEM_REMOVED, r);
+}
+
+static int check(struct udma_ctx *ctx, udma_mem_event_fn fn, const char *what)
+{
+	if (!ctx || !fn)
+		return udma__err(EINVAL, "%s: %s is NULL", what, ctx ? "fn" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, what);
+	return 0;
+}
+
+int udma_mem_event_register(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg)
+{
+	static const char what[] = "udma_mem_event_register";
+	int rc;
+
+	if ((rc = check(ctx, fn, what)) || (rc = udma__ctx_lock(ctx, what)))
+		return rc;
+	rc = udma__mem_subscribe(ctx, fn, arg, false, what);
+	pthread_mutex_unlock(&ctx->lock);
+	return rc;
+}
+
+int udma_mem_event_unregister(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg)
+{
+	static const char what[] = "udma_mem_event_unregister";
+	int rc;
+
+	if ((rc = check(ctx, fn, what)) || (rc = udma__ctx_lock(ctx, what)))
+		return rc;
+	rc = udma__mem_unsubscribe(ctx, fn, arg, what);
+	pthread_mutex_unlock(&ctx->lock);
+	return rc;
+}

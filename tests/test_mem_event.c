@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/* Memory events: replay at register, ADDED at create (translated), REMOVED at
+ * destroy (still readable), refusals, unregister, bad calls, callbacks that
+ * call back into udma, forked children, the limit the device layer counts in. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/support/helpers.h"
+
+#define KiB	  ((size_t)1024)
+#define SIZE	  (64 * KiB)
+#define MAX_SEEN  64
+#define PATTERN	  0x5a
+#define FOUR_SUBS 4
+
+/* Every event any subscriber of a test saw, in order. */
+struct seen {
+	int sub;
+	enum udma_mem_event ev;
+	struct udma_region *r;
+	uint64_t iova; /* udma_iova of the region's first byte, inside the callback */
+	int readable;  /* REMOVED: the whole region still held the pattern */
+};
+static struct seen seen[MAX_SEEN];
+static int nseen;
+
+/* A subscriber: its id in the log, and what it answers to ADDED. */
+struct sub {
+	int id;
+	int answer;
+	struct udma_ctx *ctx;
+};
+
+static int record(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	struct sub *s = arg;
+	struct seen *e;
+	const uint8_t *p = udma_region_addr(r);
+	size_t i;
+
+	assert_true(nseen < MAX_SEEN);
+	e = &seen[nseen++];
+	*e = (struct seen){.sub = s->id, .ev = ev, .r = r, .iova = udma_iova(s->ctx, p), .readable = 1};
+	if (ev == UDMA_MEM_REMOVED)
+		for (i = 0; i < udma_region_size(r); i++)
+			if (p[i] != PATTERN)
+				e->readable = 0;
+	return ev == UDMA_MEM_ADDED ? s->answer : 0;
+}
+
+static struct udma_ctx *new_ctx(void)
+{
+	struct udma_ctx_opts o = {
+		.iova_mode = UDMA_IOVA_VA, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx *ctx = NULL;
+
+	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
+	nseen = 0;
+	return ctx;
+}
+
+static struct udma_region *new_region(struct udma_ctx *ctx, const char *name)
+{
+	struct udma_region_opts o = {.size = SIZE, .numa_node = UDMA_NUMA_ANY, .name = name};
+	struct udma_region *r = NULL;
+
+	assert_int_equal(udma_region_create(ctx, &o, &r), 0);
+	memset(udma_region_addr(r), PATTERN, udma_region_size(r));
+	return r;
+}
+
+static void expect(int i, int sub, enum udma_mem_event ev, struct udma_region *r)
+{
+	assert_true(i < nseen);
+	assert_int_equal(seen[i].sub, sub);
+	assert_int_equal(seen[i].ev, ev);
+	assert_ptr_equal(seen[i].r, r);
+}
+
+static void register_replays_in_order_of_creation(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct udma_region *a = new_region(ctx, "a"), *b = new_region(ctx, "b"), *c = new_region(ctx, "c");
+	struct sub s = {.id = 1, .ctx = ctx};
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(ctx, record, &s), 0);
+	assert_int_equal(nseen, 3);
+	expect(0, 1, UDMA_MEM_ADDED, a);
+	expect(1, 1, UDMA_MEM_ADDED, b);
+	expect(2, 1, UDMA_MEM_ADDED, c);
+	assert_int_equal(seen[1].iova, udma_iova(ctx, udma_region_addr(b)));
+	udma_region_destroy(b);
+	assert_int_equal(nseen, 4);
+	expect(3, 1, UDMA_MEM_REMOVED, b);
+	assert_true(seen[3].readable);
+	assert_int_equal(udma_mem_event_unregister(ctx, record, &s), 0);
+	udma_region_destroy(a);
+	udma_region_destroy(c);
+	assert_int_equal(nseen, 4);
+	udma_ctx_destroy(ctx);
+}
+
+/* Inside ADDED the region is translated but not yet listed. */
+static int added_checks(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	struct sub *s = arg;
+	uint8_t *p = udma_region_addr(r);
+
+	if (ev != UDMA_MEM_ADDED)
+		return record(arg, ev, r);
+	assert_int_not_equal(udma_iova(s->ctx, p + SIZE - 1), UDMA_BAD_IOVA);
+	assert_int_equal(udma_iova_contig(s->ctx, p, SIZE), SIZE);
+	assert_null(udma_region_next(s->ctx, NULL));
+	p[0] = PATTERN; /* pinned and writable already */
+	return record(arg, ev, r);
+}
+
+static void create_fires_added_translated(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct sub s = {.id = 1, .ctx = ctx};
+	struct udma_region *r;
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(ctx, added_checks, &s), 0);
+	assert_int_equal(nseen, 0); /* nothing to replay */
+	r = new_region(ctx, "r");
+	assert_int_equal(nseen, 1);
+	expect(0, 1, UDMA_MEM_ADDED, r);
+	assert_int_equal(seen[0].iova, udma_iova(ctx, udma_region_addr(r)));
+	assert_int_not_equal(seen[0].iova, UDMA_BAD_IOVA);
+	udma_region_destroy(r);
+	assert_int_equal(nseen, 2);
+	expect(1, 1, UDMA_MEM_REMOVED, r);
+	assert_true(seen[1].readable); /* memset after create, read in the callback */
+	assert_int_equal(seen[1].iova, seen[0].iova);
+	udma_ctx_destroy(ctx);
+}
+
+/* Subscribers 1 and 2 accept, 3 refuses: 2 then 1 hear REMOVED, 4 nothing. */
+static void refusal_fails_create(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct sub s[FOUR_SUBS] = {{.id = 1, .ctx = ctx},
+				   {.id = 2, .ctx = ctx},
+				   {.id = 3, .ctx = ctx, .answer = -EPERM},
+				   {.id = 4, .ctx = ctx}};
+	struct udma_region_opts o = {.size = SIZE, .numa_node = UDMA_NUMA_ANY, .name = "refused"};
+	struct udma_region *r = (void *)1, *kept;
+	int i;
+
+	(void)state;
+	for (i = 0; i < FOUR_SUBS; i++)
+		assert_int_equal(udma_mem_event_register(ctx, record, &s[i]), 0);
+	assert_int_equal(udma_region_create(ctx, &o, &r), -EPERM);
+	assert_null(r);
+	assert_non_null(strstr(udma_last_error(), "refused region 'refused'"));
+	assert_non_null(strstr(udma_last_error(), strerror(EPERM)));
+	assert_int_equal(nseen, 5);
+	expect(0, 1, UDMA_MEM_ADDED, seen[0].r);
+	expect(1, 2, UDMA_MEM_ADDED, seen[0].r);
+	expect(2, 3, UDMA_MEM_ADDED, seen[0].r);
+	expect(3, 2, UDMA_MEM_REMOVED, seen[0].r);
+	expect(4, 1, UDMA_MEM_REMOVED, seen[0].r);
+	assert_null(udma_region_next(ctx, NULL)); /* and th_test checks nothing leaked */
+
+	/* Any non-errno refusal is -ECANCELED. */
+	s[2].answer = 1;
+	nseen = 0;
+	assert_int_equal(udma_region_create(ctx, &o, &r), -ECANCELED);
+	assert_non_null(strstr(udma_last_error(), strerror(ECANCELED)));
+	assert_int_equal(nseen, 5);
+	/* Accepted by all: REMOVED at destroy, the last subscribed first. */
+	s[2].answer = 0;
+	nseen = 0;
+	kept = new_region(ctx, "kept");
+	udma_region_destroy(kept);
+	assert_int_equal(nseen, 2 * FOUR_SUBS);
+	for (i = 0; i < FOUR_SUBS; i++) {
+		expect(i, i + 1, UDMA_MEM_ADDED, kept);
+		expect(FOUR_SUBS + i, FOUR_SUBS - i, UDMA_MEM_REMOVED, kept);
+	}
+	udma_ctx_destroy(ctx);
+}
+
+/* A refusal during the replay: those replayed hear REMOVED, fn is not registered. */
+static int refuse_named_c(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	int rc = record(arg, ev, r);
+
+	return ev == UDMA_MEM_ADDED && !strcmp(udma_region_name(r), "c") ? -ENOMEM : rc;
+}
+
+static void refusal_during_replay(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct udma_region *a = new_region(ctx, "a"), *b = new_region(ctx, "b"), *c = new_region(ctx, "c");
+	struct sub s = {.id = 1, .ctx = ctx};
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(ctx, refuse_named_c, &s), -ENOMEM);
+	assert_non_null(strstr(udma_last_error(), "refused region 'c'"));
+	assert_int_equal(nseen, 5);
+	expect(0, 1, UDMA_MEM_ADDED, a);
+	expect(1, 1, UDMA_MEM_ADDED, b);
+	expect(2, 1, UDMA_MEM_ADDED, c);
+	expect(3, 1, UDMA_MEM_REMOVED, a);
+	expect(4, 1, UDMA_MEM_REMOVED, b);
+	assert_int_equal(udma_mem_event_unregister(ctx, refuse_named_c, &s), -ENOENT);
+	udma_region_destroy(a);
+	assert_int_equal(nseen, 5);
+	udma_region_destroy(b);
+	udma_region_destroy(c);
+	udma_ctx_destroy(ctx);
+}
+
+static void unregister_stops_events(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct sub s1 = {.id = 1, .ctx = ctx}, s2 = {.id = 2, .ctx = ctx};
+	struct udma_region *r;
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(ctx, record, &s1), 0);
+	assert_int_equal(udma_mem_event_register(ctx, record, &s2), 0);
+	assert_int_equal(udma_mem_event_unregister(ctx, record, &s1), 0);
+	r = new_region(ctx, "r");
+	assert_int_equal(nseen, 1);
+	expect(0, 2, UDMA_MEM_ADDED, r);
+	assert_int_equal(udma_mem_event_unregister(ctx, record, &s2), 0);
+	udma_region_destroy(r);
+	assert_int_equal(nseen, 1);
+	udma_ctx_destroy(ctx);
+}
+
+/* udma_ctx_destroy unmakes the regions left: REMOVED for each, in order of creation. */
+static void ctx_destroy_sends_removed(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct udma_region *a = new_region(ctx, "a"), *b = new_region(ctx, "b");
+	struct sub s = {.id = 1, .ctx = ctx};
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(ctx, record, &s), 0);
+	udma_ctx_destroy(ctx); /* says on stderr that a and b were alive */
+	assert_int_equal(nseen, 4);
+	expect(2, 1, UDMA_MEM_REMOVED, a);
+	expect(3, 1, UDMA_MEM_REMOVED, b);
+	assert_true(seen[2].readable && seen[3].readable);
+}
+
+static int noop(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)ev;
+	(void)r;
+	return 0;
+}
+
+static void bad_calls(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct udma_dev *dev = (void *)1;
+	int args[UDMA_MEM_EVENT_MAX + 1], i;
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(NULL, noop, NULL), -EINVAL);
+	assert_int_equal(udma_mem_event_register(ctx, NULL, NULL), -EINVAL);
+	assert_non_null(strstr(udma_last_error(), "fn is NULL"));
+	assert_int_equal(udma_mem_event_unregister(ctx, NULL, NULL), -EINVAL);
+	assert_int_equal(udma_mem_event_unregister(NULL, noop, NULL), -EINVAL);
+	assert_int_equal(udma_mem_event_unregister(ctx, noop, NULL), -ENOENT);
+	assert_int_equal(udma_mem_event_register(ctx, noop, NULL), 0);
+	assert_int_equal(udma_mem_event_register(ctx, noop, NULL), -EEXIST);
+	assert_non_null(strstr(udma_last_error(), "registered with this arg already"));
+	assert_int_equal(udma_mem_event_register(ctx, noop, &args[0]),
+			 0); /* another arg: another subscriber */
+	assert_int_equal(udma_mem_event_unregister(ctx, noop, &args[0]), 0);
+	assert_int_equal(udma_mem_event_unregister(ctx, noop, NULL), 0);
+	assert_int_equal(udma_mem_event_unregister(ctx, noop, NULL), -ENOENT);
+	/* The limit, which an attached device's layer counts in. */
+	for (i = 0; i < UDMA_MEM_EVENT_MAX; i++)
+		assert_int_equal(udma_mem_event_register(ctx, noop, &args[i]), 0);
+	assert_int_equal(udma_mem_event_register(ctx, noop, &args[i]), -ENOSPC);
+	assert_non_null(strstr(udma_last_error(), "UDMA_MEM_EVENT_MAX"));
+	assert_int_equal(udma_dev_open(ctx, "sim:ev0", &dev), -ENOSPC);
+	assert_null(dev);
+	assert_int_equal(udma_mem_event_unregister(ctx, noop, &args[0]), 0);
+	assert_int_equal(udma_dev_open(ctx, "sim:ev0", &dev), 0);
+	assert_int_equal(udma_mem_event_register(ctx, noop, &args[0]), -ENOSPC);
+	udma_dev_close(dev);
+	udma_ctx_destroy(ctx);
+}
+
+/* What a callback got back from udma, for the test to check outside it. */
+struct reentry {
+	struct udma_ctx *ctx, *other;
+	struct udma_region *victim; /* a region of ctx the callback tries to destroy */
+	struct udma_dev *attached;  /* a device of ctx the callback tries to close */
+	int create, reg, unreg, pool, dev, other_create;
+	uint64_t iova;
+	char destroy_err[256], close_err[256];
+	int calls;
+};
+
+static int call_back_in(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	struct reentry *t = arg;
+	struct udma_region_opts o = {.size = SIZE, .numa_node = UDMA_NUMA_ANY, .name = "inner"};
+	struct udma_pool_opts po = {.obj_size = 64, .count = 4, .numa_node = UDMA_NUMA_ANY};
+	struct udma_region *inner = NULL;
+	struct udma_pool *pool = NULL;
+	struct udma_dev *dev = NULL;
+
+	if (!t->victim) /* the victim's own ADDED */
+		return 0;
+	t->calls++;
+	t->iova = udma_iova(t->ctx, udma_region_addr(r));
+	t->create = udma_region_create(t->ctx, &o, &inner);
+	t->reg = udma_mem_event_register(t->ctx, noop, NULL);
+	t->unreg = udma_mem_event_unregister(t->ctx, call_back_in, t);
+	t->pool = udma_pool_create(t->ctx, &po, &pool);
+	t->dev = udma_dev_open(t->ctx, "sim:inner", &dev);
+	udma_region_destroy(t->victim);
+	snprintf(t->destroy_err, sizeof(t->destroy_err), "%s", udma_last_error());
+	udma_dev_close(t->attached);
+	snprintf(t->close_err, sizeof(t->close_err), "%s", udma_last_error());
+	/* Another context works, whole. */
+	t->other_create = udma_region_create(t->other, &o, &inner);
+	if (!t->other_create)
+		udma_region_destroy(inner);
+	(void)ev;
+	return 0;
+}
+
+static void check_reentry(struct reentry *t, uint64_t iova)
+{
+	assert_int_equal(t->calls, 1);
+	assert_int_equal(t->iova, iova);
+	assert_int_equal(t->create, -EDEADLK);
+	assert_int_equal(t->reg, -EDEADLK);
+	assert_int_equal(t->unreg, -EDEADLK);
+	assert_int_equal(t->pool, -EDEADLK);
+	assert_int_equal(t->dev, -EDEADLK);
+	assert_non_null(strstr(t->destroy_err, "udma_region_destroy: called from a memory event callback"));
+	assert_non_null(strstr(t->close_err, "udma_dev_close: called from a memory event callback"));
+	assert_int_equal(t->other_create, 0);
+	t->calls = 0;
+}
+
+static void callbacks_calling_back(void **state)
+{
+	struct reentry t = {.ctx = new_ctx()};
+	struct udma_region *r, *n;
+	uint64_t iova;
+	int count = 0;
+
+	(void)state;
+	t.other = new_ctx();
+	assert_int_equal(udma_mem_event_register(t.ctx, call_back_in, &t), 0);
+	assert_int_equal(udma_dev_open(t.ctx, "sim:ev1", &t.attached), 0);
+	t.victim = new_region(t.ctx, "victim");
+	r = new_region(t.ctx, "r"); /* ADDED */
+	iova = udma_iova(t.ctx, udma_region_addr(r));
+	check_reentry(&t, iova);
+	udma_region_destroy(r); /* REMOVED */
+	check_reentry(&t, iova);
+	/* The victim and the device lived through both, the callback is still
+	 * registered, and nothing the callback tried on ctx was made. */
+	assert_int_equal(udma_dev_bar(t.attached, 0, &(void *){NULL}, &(size_t){0}), 0);
+	for (n = udma_region_next(t.ctx, NULL); n; n = udma_region_next(t.ctx, n))
+		count++;
+	assert_int_equal(count, 1);
+	assert_null(udma_region_next(t.other, NULL));
+	assert_int_equal(udma_mem_event_unregister(t.ctx, call_back_in, &t), 0);
+	udma_dev_close(t.attached);
+	udma_region_destroy(t.victim);
+	udma_ctx_destroy(t.other);
+	udma_ctx_destroy(t.ctx);
+}
+
+/* A forked child: no registering, and its udma_ctx_destroy tells no one. */
+static int child_sees_no_events(void *arg)
+{
+	struct udma_ctx *ctx = arg;
+	int base = nseen;
+
+	if (udma_mem_event_register(ctx, noop, NULL) != -ECHILD)
+		return 1;
+	if (udma_mem_event_unregister(ctx, record, NULL) != -ECHILD)
+		return 2;
+	if (!strstr(udma_last_error(), "inherited across fork"))
+		return 3;
+	udma_ctx_destroy(ctx);
+	return nseen == base ? 0 : 4;
+}
+
+static void forked_child(void **state)
+{
+	struct udma_ctx *ctx = new_ctx();
+	struct udma_region *r = new_region(ctx, "r");
+	struct sub s = {.id = 1, .ctx = ctx};
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(ctx, record, &s), 0);
+	assert_int_equal(th_run_child(child_sees_no_events, ctx, 0, (size_t)-1), 0);
+	assert_int_equal(nseen, 1);
+	udma_region_destroy(r);
+	assert_int_equal(nseen, 2);
+	udma_ctx_destroy(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		th_test(register_replays_in_order_of_creation),
+		th_test(create_fires_added_translated),
+		th_test(refusal_fails_create),
+		th_test(refusal_during_replay),
+		th_test(unregister_stops_events),
+		th_test(ctx_destroy_sends_removed),
+		th_test(bad_calls),
+		th_test(callbacks_calling_back),
+		th_test(forked_child),
+	};
+
+	th_threads_warm_up(TH_MAX_THREADS); /* the sim devices' threads */
+	return cmocka_run_group_tests_name("mem_event", tests, NULL, NULL);
+}
