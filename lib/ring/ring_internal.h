@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Ring internals shared by ring.c and the ring tests (the handle is in udma/ring.h). */
+/* Ring internals shared by ring.c and the ring tests (the handle is in udma/ring_impl.h). */
 #ifndef UDMA_RING_INTERNAL_H
 #define UDMA_RING_INTERNAL_H
 
