@@ -11,8 +11,9 @@
 #   co.) and move objects right through every kind of ring; built with
 #   UDMA_RING_NO_INLINE it calls the library.
 # Usage: tests/public_headers.sh [BUILD_DIR] (tests/run.sh passes the build directory)
-# Helpers run through check(), which shellcheck cannot follow:
-# shellcheck disable=SC2317
+# Helpers run through check(), which shellcheck cannot follow; n is tap.sh's
+# counter; the flag lists ($warn, $san, $libs) split into words on purpose:
+# shellcheck disable=SC2317,SC2034,SC2086
 set -u
 
 build=${1:-build}
@@ -20,6 +21,7 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 n=0
 failed=0
+# shellcheck source=tests/support/tap.sh
 . tests/support/tap.sh
 
 # A sanitizer build's library needs the same runtime in the program.
