@@ -438,13 +438,14 @@ void udma__ring_set_index(struct udma_ring *ring, uint32_t idx)
 	struct udma_ring_indices *s[2] = {&sh->prod, &sh->cons};
 	unsigned i;
 
-	for (i = 0; i < 2; i++) {
-		__atomic_store_n(&s[i]->head, idx, __ATOMIC_RELAXED);
-		__atomic_store_n(&s[i]->tail, idx, __ATOMIC_RELAXED);
-	}
 	ring->prod.other = idx - ring->prod.capacity;
 	ring->cons.other = idx - 1;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	/* Release: a thread that acquires an index sees the handle's copies too
+	 * (a fence would do the same, but TSan does not model fences). */
+	for (i = 0; i < 2; i++) {
+		__atomic_store_n(&s[i]->head, idx, __ATOMIC_RELEASE);
+		__atomic_store_n(&s[i]->tail, idx, __ATOMIC_RELEASE);
+	}
 }
 
 void udma__ring_set_stall_ms(unsigned ms)
