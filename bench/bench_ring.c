@@ -9,9 +9,9 @@
  * - 1t: one thread enqueues then dequeues; ns per object for the pair.
  * - 2t: a producer pinned to CPU 0 and a consumer pinned to CPU 1 move
  *   --objs objects through the ring; ns per object and objects per second.
- * udma is measured twice: inlined, as C callers get it from udma/ring.h
- * (median_ns), and through the library's exported functions, as C++, other
- * languages and -DUDMA_RING_NO_INLINE builds get it (call_ns).
+ * udma is measured twice: inlined, as C and C++ callers get it from
+ * udma/ring.h (median_ns), and through the library's exported functions, as
+ * other languages and -DUDMA_RING_NO_INLINE builds get it (call_ns).
  * DPDK needs no EAL for this: the ring is posix_memalign'ed memory of
  * rte_ring_get_memsize(count) set up by rte_ring_init().
  * The variants alternate run by run; each line gives the medians and
@@ -31,7 +31,8 @@
 #include <unistd.h>
 
 /* The exported functions under their names; the inline code (what the
- * names give a C caller by default) is reached as udma_ring__enqueue/dequeue. */
+ * names give a C caller by default) is reached as udma_ring__enqueue/dequeue,
+ * and spin waits use the ring's own pause, udma_ring__pause. */
 #define UDMA_RING_NO_INLINE 1
 #include <udma/udma.h>
 
@@ -52,13 +53,6 @@
 enum impl { UDMA, UDMA_CALL, DPDK, NIMPL };
 
 static const char *const impl_name[NIMPL] = {"udma", "udma (call)", "dpdk"};
-
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
 
 /*
  * The operations, with impl and burst constant at each call site so that
@@ -210,7 +204,7 @@ static void start_line(struct two *t, unsigned cpu)
 		t->pin_err = 1;
 	atomic_fetch_add(&t->ready, 1);
 	while (!atomic_load_explicit(&t->go, memory_order_acquire))
-		cpu_relax();
+		udma_ring__pause();
 }
 
 static inline __attribute__((always_inline)) void produce(enum impl im, struct two *t, unsigned n)
@@ -227,7 +221,7 @@ static inline __attribute__((always_inline)) void produce(enum impl im, struct t
 			o[k] = (void *)(uintptr_t)(sent + k + 1);
 		done = enq(im, t->ring, o, want);
 		if (!done)
-			cpu_relax();
+			udma_ring__pause();
 		sent += done;
 	}
 }
@@ -243,7 +237,7 @@ static inline __attribute__((always_inline)) void consume(enum impl im, struct t
 		unsigned done = deq(im, t->ring, o, n);
 
 		if (!done)
-			cpu_relax();
+			udma_ring__pause();
 		for (k = 0; k < done; k++)
 			sum += (uintptr_t)o[k];
 		got += done;

@@ -205,7 +205,7 @@ static void refused(const struct guarded *g, void (*change)(struct udma_ring_sha
 
 static void no_magic(struct udma_ring_shared *sh)
 {
-	atomic_store(&sh->magic, 0x1122334455667788ull);
+	__atomic_store_n(&sh->magic, 0x1122334455667788ull, __ATOMIC_SEQ_CST);
 }
 
 static void old_layout(struct udma_ring_shared *sh)
@@ -314,8 +314,8 @@ static void set_indices(const struct guarded *g, bool producers, uint32_t head, 
 {
 	struct udma_ring_indices *s = producers ? &shared(g)->prod : &shared(g)->cons;
 
-	atomic_store(&s->head, head);
-	atomic_store(&s->tail, tail);
+	__atomic_store_n(&s->head, head, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->tail, tail, __ATOMIC_SEQ_CST);
 }
 
 /* Each call on a ring whose shared indices another process made impossible
@@ -426,10 +426,10 @@ static void own_ring_waits(void **state)
 	(void)state;
 	udma__ring_set_stall_ms(STALL_MS);
 	assert_int_equal(udma_ring_create(COUNT, 0, &r), 0);
-	atomic_store(&r->prod.sh->prod.head, 1); /* a producer claimed slot 0... */
+	__atomic_store_n(&r->prod.sh->prod.head, 1, __ATOMIC_SEQ_CST); /* a producer claimed slot 0... */
 	th_thread_start(&t, enqueue_one, r);
 	usleep(10 * STALL_MS * 1000);
-	atomic_store(&r->prod.sh->prod.tail, 1); /* ...and publishes it late */
+	__atomic_store_n(&r->prod.sh->prod.tail, 1, __ATOMIC_SEQ_CST); /* ...and publishes it late */
 	pthread_join(t, &rc);
 	assert_int_equal((intptr_t)rc, 1);
 	assert_int_equal(udma_ring_count(r), 2);
@@ -549,13 +549,13 @@ static uint64_t xorshift(uint64_t *x)
 
 static void scribble(struct udma_ring_shared *sh, uint64_t seed)
 {
-	_Atomic uint32_t *idx[4] = {&sh->prod.head, &sh->prod.tail, &sh->cons.head, &sh->cons.tail};
+	uint32_t *idx[4] = {&sh->prod.head, &sh->prod.tail, &sh->cons.head, &sh->cons.tail};
 	uint64_t x = seed;
 	unsigned i, k;
 
 	for (i = 0; i < PEER_WRITES; i++) {
 		uint64_t r = xorshift(&x);
-		_Atomic uint32_t *to = idx[r % 4], *from = idx[(r >> 2) % 4];
+		uint32_t *to = idx[r % 4], *from = idx[(r >> 2) % 4];
 		int32_t delta = (int32_t)((r >> 8) % (4 * COUNT + 1)) - (int32_t)(2 * COUNT);
 
 		switch ((r >> 20) % 8) {
@@ -565,18 +565,19 @@ static void scribble(struct udma_ring_shared *sh, uint64_t seed)
 		case 1:
 		case 2:
 		case 3: /* near another index: plausible or just not */
-			atomic_store_explicit(to, atomic_load(from) + (uint32_t)delta, memory_order_relaxed);
+			__atomic_store_n(to, __atomic_load_n(from, __ATOMIC_SEQ_CST) + (uint32_t)delta,
+					 __ATOMIC_RELAXED);
 			break;
 		case 4: /* a step back */
-			atomic_store_explicit(to, atomic_load(to) - 1 - (uint32_t)(r >> 40) % 3,
-					      memory_order_relaxed);
+			__atomic_store_n(to,
+					 __atomic_load_n(to, __ATOMIC_SEQ_CST) - 1 - (uint32_t)(r >> 40) % 3,
+					 __ATOMIC_RELAXED);
 			break;
-		case 5: /* anywhere */
-			atomic_store_explicit(to, (uint32_t)(r >> 32), memory_order_relaxed);
-			break;
+		case 5: /* anywhere */ __atomic_store_n(to, (uint32_t)(r >> 32), __ATOMIC_RELAXED); break;
 		default: /* consistent again, for a while */
 			for (k = 0; k < 4; k++)
-				atomic_store_explicit(idx[k], atomic_load(from), memory_order_relaxed);
+				__atomic_store_n(idx[k], __atomic_load_n(from, __ATOMIC_SEQ_CST),
+						 __ATOMIC_RELAXED);
 		}
 		for (k = (unsigned)(r >> 48) % 512; k; k--) /* let the calls run */
 			udma_ring__pause();

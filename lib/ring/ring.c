@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Lock-free rings: creation, and the exported enqueue/dequeue functions for
- * callers that do not inline them (other languages, C++, UDMA_RING_NO_INLINE).
- * The algorithm and its memory orderings are in udma/ring.h, where C callers
- * inline it.
+ * callers that do not inline them (other languages and compilers, UDMA_RING_NO_INLINE).
+ * The algorithm and its memory orderings are in udma/ring_impl.h, where C
+ * and C++ callers inline it; the indices are reached, as there, with GCC's
+ * __atomic builtins only.
  */
 /* Declare the exported functions instead of the inline ones. */
 #define UDMA_RING_NO_INLINE 1
@@ -28,10 +29,10 @@
 #define PAUSE_NS 50000000ull
 
 /* How long a claim may stay unpublished with its tail not moving: see udma__ring_set_stall_ms. */
-static _Atomic uint64_t stall_ns = STALL_NS;
+static uint64_t stall_ns = STALL_NS;
 
 #ifndef UDMA_RING_HAVE_LAYOUT
-#error "the ring needs C11 atomics (build with -std=gnu11)"
+#error "the ring needs GCC or Clang and C99 or later (build with -std=gnu11)"
 #endif
 
 _Static_assert(offsetof(struct udma_ring, cons) - offsetof(struct udma_ring, prod) >= UDMA_RING_ALIGN,
@@ -156,16 +157,16 @@ int udma_ring__publish_wait(struct udma_ring_side *s, int producer, uint32_t idx
 {
 	const char *side = producer ? "producers" : "consumers";
 	struct udma_ring_indices *own = udma_ring__own(s->sh, producer);
-	uint32_t tail, last = atomic_load_explicit(&own->tail, memory_order_acquire);
+	uint32_t tail, last = __atomic_load_n(&own->tail, __ATOMIC_ACQUIRE);
 	uint64_t since = now_ns(), prev = since, now,
-		 stall = atomic_load_explicit(&stall_ns, memory_order_relaxed) +
+		 stall = __atomic_load_n(&stall_ns, __ATOMIC_RELAXED) +
 			 (uint64_t)s->capacity * STALL_NS_PER_SLOT;
 
 	for (;;) {
 		/* Acquire: see udma_ring__publish_after. */
-		tail = atomic_load_explicit(&own->tail, memory_order_acquire);
+		tail = __atomic_load_n(&own->tail, __ATOMIC_ACQUIRE);
 		if (tail == idx) {
-			atomic_store_explicit(&own->tail, idx + n, memory_order_release);
+			__atomic_store_n(&own->tail, idx + n, __ATOMIC_RELEASE);
 			return (int)n;
 		}
 		if (idx - tail > s->capacity - n || (int32_t)(tail - last) < 0)
@@ -209,9 +210,9 @@ int udma_ring_count(const struct udma_ring *ring)
 		 * ctail is not negative. Acquire of prod.tail likewise makes the
 		 * cons.tail its producer saw visible: if cons.tail is still ctail
 		 * after it, ptail - ctail is at most the capacity. */
-		ctail = atomic_load_explicit(&sh->cons.tail, memory_order_acquire);
-		ptail = atomic_load_explicit(&sh->prod.tail, memory_order_acquire);
-		again = atomic_load_explicit(&sh->cons.tail, memory_order_relaxed);
+		ctail = __atomic_load_n(&sh->cons.tail, __ATOMIC_ACQUIRE);
+		ptail = __atomic_load_n(&sh->prod.tail, __ATOMIC_ACQUIRE);
+		again = __atomic_load_n(&sh->cons.tail, __ATOMIC_RELAXED);
 		if (ptail - ctail <= cap && again == ctail)
 			return (int)(ptail - ctail);
 		if ((int32_t)(ptail - ctail) < 0 || again == ctail)
@@ -267,7 +268,7 @@ static void side_init(struct udma_ring_side *s, struct udma_ring_shared *sh, boo
 	/* Never ahead of the other side's tail: all slots used (producer), 0
 	 * objects there (consumer, whose copy is one less); the first call that
 	 * needs it rereads it. */
-	s->other = atomic_load_explicit(&udma_ring__own(sh, producer)->tail, memory_order_relaxed) -
+	s->other = __atomic_load_n(&udma_ring__own(sh, producer)->tail, __ATOMIC_RELAXED) -
 		   (producer ? count : 1);
 }
 
@@ -284,15 +285,15 @@ static void handle_init(struct udma_ring *r, void *mem, unsigned count, unsigned
 /* An empty ring in mem; magic last, so that an attach that sees it sees the rest. */
 static void layout_init(struct udma_ring_shared *sh, unsigned count, unsigned flags)
 {
-	atomic_store_explicit(&sh->magic, 0, memory_order_relaxed);
+	__atomic_store_n(&sh->magic, 0, __ATOMIC_RELAXED);
 	sh->layout = UDMA_RING_LAYOUT;
 	sh->count = count;
 	sh->flags = flags;
-	atomic_init(&sh->prod.head, 0);
-	atomic_init(&sh->prod.tail, 0);
-	atomic_init(&sh->cons.head, 0);
-	atomic_init(&sh->cons.tail, 0);
-	atomic_store_explicit(&sh->magic, UDMA_RING_MAGIC, memory_order_release);
+	__atomic_store_n(&sh->prod.head, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->prod.tail, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->cons.head, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->cons.tail, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->magic, UDMA_RING_MAGIC, __ATOMIC_RELEASE);
 }
 
 static int check_mem(const char *fn, const void *mem, struct udma_ring **out)
@@ -338,7 +339,7 @@ int udma_ring_init(void *mem, size_t size, unsigned count, unsigned flags, struc
 static int check_header(const struct udma_ring_shared *sh, size_t size, unsigned *count, unsigned *flags)
 {
 	static const char fix[] = "attach to memory that udma_ring_init laid out, all of it";
-	uint64_t magic = atomic_load_explicit(&sh->magic, memory_order_acquire);
+	uint64_t magic = __atomic_load_n(&sh->magic, __ATOMIC_ACQUIRE);
 	uint32_t layout = sh->layout;
 
 	if (magic != UDMA_RING_MAGIC)
@@ -437,16 +438,17 @@ void udma__ring_set_index(struct udma_ring *ring, uint32_t idx)
 	struct udma_ring_indices *s[2] = {&sh->prod, &sh->cons};
 	unsigned i;
 
-	for (i = 0; i < 2; i++) {
-		atomic_store_explicit(&s[i]->head, idx, memory_order_relaxed);
-		atomic_store_explicit(&s[i]->tail, idx, memory_order_relaxed);
-	}
 	ring->prod.other = idx - ring->prod.capacity;
 	ring->cons.other = idx - 1;
-	atomic_thread_fence(memory_order_release);
+	/* Release: a thread that acquires an index sees the handle's copies too
+	 * (a fence would do the same, but TSan does not model fences). */
+	for (i = 0; i < 2; i++) {
+		__atomic_store_n(&s[i]->head, idx, __ATOMIC_RELEASE);
+		__atomic_store_n(&s[i]->tail, idx, __ATOMIC_RELEASE);
+	}
 }
 
 void udma__ring_set_stall_ms(unsigned ms)
 {
-	atomic_store_explicit(&stall_ns, ms ? ms * 1000000ull : STALL_NS, memory_order_relaxed);
+	__atomic_store_n(&stall_ns, ms ? ms * 1000000ull : STALL_NS, __ATOMIC_RELAXED);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/ring: lock-free rings of pointers, of one's own or laid out in memory
- * other processes share (the handle and the inlined fast paths are in
- * include/udma/ring.h). Uses lib/os and lib/base only: a ring knows nothing
+ * other processes share (the manual is include/udma/ring.h; the handle
+ * and the inlined fast paths are in include/udma/ring_impl.h). Uses lib/os and lib/base only: a ring knows nothing
  * of contexts or regions. This header: what ring.c and the ring tests share.
  */
 #ifndef UDMA_RING_INTERNAL_H

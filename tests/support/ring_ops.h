@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ring tests run each test twice: against the inline enqueue/dequeue
- * (what C callers get from udma/ring.h, reached as udma_ring__enqueue/
- * dequeue) and against the library's exported functions (what C++ and other
- * languages call). Include with UDMA_RING_NO_INLINE defined, so that the
+ * (what C and C++ callers get from udma/ring.h, reached as
+ * udma_ring__enqueue/dequeue) and against the library's exported functions
+ * (what other languages and UDMA_RING_NO_INLINE builds call). Include with UDMA_RING_NO_INLINE defined, so that the
  * udma_ring_* names are the exported functions.
  */
 #ifndef UDMA_TEST_RING_OPS_H
