@@ -58,8 +58,9 @@ struct udma_region {
 	 * pages are mapped in physical order, not file order). */
 	uint32_t *file_page;
 	/* What was carved from this region: NULL, a pool (an aligned pointer), or
-	 * a heap record (its pointer with bit 0 set), so a lookup tells them apart. */
-	void *owner;
+	 * a heap record (its pointer with bit 0 set), so a lookup tells them apart.
+	 * Atomic: udma_free reads it for any address of the context. */
+	void *_Atomic owner;
 	char name[48];
 };
 
@@ -104,7 +105,7 @@ UDMA_HIDDEN void udma__fork_release(void);
 /* True in a forked child for a context its parent made. */
 static inline bool udma__inherited(const struct udma_ctx *ctx)
 {
-	return __builtin_expect(ctx->forks != udma__forks, 0);
+	return udma__unlikely(ctx->forks != udma__forks);
 }
 /* -ECHILD, saying whose the context is and what to do instead. */
 UDMA_HIDDEN int udma__err_inherited(const struct udma_ctx *ctx, const char *call);
@@ -129,10 +130,10 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 	const struct udma_iova_leaf *leaf;
 	struct udma_region *r;
 
-	if (__builtin_expect(!ctx || v >> UDMA_VA_BITS, 0))
+	if (udma__unlikely(!ctx || v >> UDMA_VA_BITS))
 		return NULL;
 	leaf = atomic_load_explicit(&ctx->map.l1[v >> UDMA_L1_SHIFT], memory_order_acquire);
-	if (__builtin_expect(!leaf, 0))
+	if (udma__unlikely(!leaf))
 		return NULL;
 	r = atomic_load_explicit(&leaf->chunk[(v >> UDMA_CHUNK_SHIFT) & (UDMA_L2_ENTRIES - 1)],
 				 memory_order_acquire);
@@ -140,6 +141,18 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 	if (!r || v - (uintptr_t)r->addr >= r->size)
 		return NULL;
 	return r;
+}
+/* The IOVA of the byte at va, off bytes into a run of pages whose IOVAs are
+ * page_iova (a region's r->iova, or a part of it), each 1 << page_shift
+ * bytes; page_iova NULL: IOVA = VA. */
+static inline uint64_t udma__page_iova(const uint64_t *page_iova, unsigned page_shift, const void *va,
+				       size_t off)
+{
+	if (!page_iova)
+		return (uint64_t)(uintptr_t)va;
+	size_t page = off >> page_shift;
+
+	return page_iova[page] + (off - (page << page_shift));
 }
 
 /* region_map.c: reserve aligned VA; map backing into it. */
