@@ -13,19 +13,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "lib/base/compiler.h"
 #include "sim/simdev_model_internal.h"
 
 #define SIMDEV_IRQ_WAIT_MS     50 /* interrupt mode: notice stop and register changes this often */
 #define SIMDEV_SPINS_PER_YIELD 256u
-
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
 
 /* Never blocks: the eventfd may be a driver's (another process's), whose
  * counter it can saturate, and whose O_NONBLOCK it can clear at will. A
@@ -421,7 +413,7 @@ int simdev_run(struct simdev *d)
 		} else if (++idle % SIMDEV_SPINS_PER_YIELD == 0) {
 			sched_yield(); /* a 2-core machine stays usable */
 		} else {
-			cpu_relax();
+			udma__cpu_pause();
 		}
 	}
 	return 0;

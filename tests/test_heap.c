@@ -682,7 +682,7 @@ static void stale_entries(void **state)
 	assert_non_null(p);
 	s = (struct heap_slab *)((uintptr_t)region_holding(ctx, p)->owner - HEAP_OWNER_TAG);
 	idx = (uint32_t)((p - s->base) / 64);
-	mine = udma__heap_tls.tc->tag;
+	mine = ((struct heap_tcache *)udma__tcache_memo[TCACHE_HEAP].rec)->tag;
 	other = mine + 1;
 
 	/* 1. This thread's free lost: its cache entry for p is stale, malloc skips it. */

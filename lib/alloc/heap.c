@@ -5,28 +5,27 @@
  *
  * malloc hit: a TLS compare, one magazine pop, a check that the slot's state
  * still carries this cache's tag, a store of USED.
- * free hit: the O(1) region lookup, the slot from a multiply, a check that the
- * state is USED (what catches a double free, also one whose first free went to
- * a thread cache), a store of the cache's tag, one magazine push.
+ * free hit: the O(1) region lookup, the slot from a multiply, a compare-and-swap
+ * of the slot's state from USED to the cache's tag, one magazine push.
  *
- * No locked instruction on either: a CAS of the state in free cost 4 ns of a
- * 13 ns pair, and twice that per pair in bursts (see heap_state in
- * heap_internal.h for why plain stores are enough). Each public function is a
- * fast path that needs no stack frame and tail-calls a slow path for anything
- * else (first call, empty or full magazine, errors, large sizes), which starts
- * over with every check.
+ * That CAS is the one locked instruction of either path: of two frees of one
+ * pointer, even at the same instant, exactly one wins and the other is
+ * reported as a double free, also when the first went to a thread cache (see
+ * heap_state in heap_internal.h for why every other transition is a plain
+ * store). Each public function is a fast path that needs no stack frame and
+ * tail-calls a slow path for anything else (first call, empty or full
+ * magazine, errors, large sizes), which starts over with every check.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "lib/alloc/heap_internal.h"
 
-#define likely(x)   __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-
 static inline struct heap_tcache *tcache_of(struct udma_heap *h)
 {
-	return likely(udma__heap_tls.gen == h->gen) ? udma__heap_tls.tc : udma__heap_tcache_get(h);
+	const struct tcache_memo *m = &udma__tcache_memo[TCACHE_HEAP];
+
+	return udma__likely(m->gen == h->tcache.gen) ? m->rec : udma__heap_tcache_get(h);
 }
 
 /* ---- malloc ---- */
@@ -62,7 +61,7 @@ static void *small_alloc(struct udma_heap *h, unsigned cls, uint64_t *iova)
 	atomic_store_explicit(&s->state[idx], HEAP_SLOT_USED, memory_order_relaxed);
 out:
 	if (iova)
-		*iova = udma__heap_iova(s->region, p);
+		*iova = udma__page_iova(s->region->iova, s->region->page_shift, p, (size_t)(p - s->base));
 	return p;
 }
 
@@ -95,7 +94,7 @@ static __attribute__((noinline)) void *alloc_slow(struct udma_ctx *ctx, size_t s
 				  "regions start on page boundaries, so no larger alignment can be had",
 				  align, h->max_align));
 	if (size <= h->threshold) {
-		cls = udma__heap_class_for(h, size, align ? align : HEAP_LINE);
+		cls = udma__heap_class_for(h, size, align ? align : UDMA_CACHE_LINE);
 		if (cls < h->nclasses)
 			return small_alloc(h, cls, iova);
 	}
@@ -115,28 +114,30 @@ static inline __attribute__((always_inline)) void *alloc_fast(struct udma_ctx *c
 	struct heap_mag *m;
 	uint32_t idx;
 
-	if (unlikely(!ctx))
+	if (udma__unlikely(!ctx))
 		return NULL;
 	h = udma__ctx_state(ctx, &udma__heap_key);
-	if (unlikely(!h || size - 1 >= h->threshold || align > HEAP_LINE || (align & (align - 1))))
+	if (udma__unlikely(!h || size - 1 >= h->threshold || align > UDMA_CACHE_LINE ||
+			   (align & (align - 1))))
 		return NULL;
-	if (unlikely(udma__heap_tls.gen != h->gen))
+	if (udma__unlikely(udma__tcache_memo[TCACHE_HEAP].gen != h->tcache.gen))
 		return NULL;
-	tc = udma__heap_tls.tc;
+	tc = udma__tcache_memo[TCACHE_HEAP].rec;
 	m = &tc->mag[udma__heap_size_class(size)];
-	if (unlikely(!m->n))
+	if (udma__unlikely(!m->n))
 		return NULL;
 	/* Fields one by one: a struct copy reads the entry with a 16-byte load,
 	 * which cannot be forwarded from free's two 8-byte stores (a 10 ns stall). */
 	e = &m->e[m->n - 1];
 	s = e->slab;
 	idx = e->idx;
-	if (unlikely(atomic_load_explicit(&s->state[idx], memory_order_relaxed) != tc->tag))
+	if (udma__unlikely(atomic_load_explicit(&s->state[idx], memory_order_relaxed) != tc->tag))
 		return NULL;
 	m->n--;
 	atomic_store_explicit(&s->state[idx], HEAP_SLOT_USED, memory_order_relaxed);
 	if (iova)
-		*iova = udma__heap_iova(s->region, e->p);
+		*iova = udma__page_iova(s->region->iova, s->region->page_shift, e->p,
+					(size_t)(e->p - s->base));
 	return e->p;
 }
 
@@ -144,7 +145,7 @@ void *udma_malloc(struct udma_ctx *ctx, size_t size, size_t align, uint64_t *iov
 {
 	void *p = alloc_fast(ctx, size, align, iova);
 
-	return likely(p) ? p : alloc_slow(ctx, size, align, iova, NULL);
+	return udma__likely(p) ? p : alloc_slow(ctx, size, align, iova, NULL);
 }
 
 void *udma_zmalloc(struct udma_ctx *ctx, size_t size, size_t align, uint64_t *iova)
@@ -152,7 +153,7 @@ void *udma_zmalloc(struct udma_ctx *ctx, size_t size, size_t align, uint64_t *io
 	bool fresh = false;
 	void *p = alloc_fast(ctx, size, align, iova);
 
-	if (unlikely(!p) && !(p = alloc_slow(ctx, size, align, iova, &fresh)))
+	if (udma__unlikely(!p) && !(p = alloc_slow(ctx, size, align, iova, &fresh)))
 		return NULL;
 	if (!fresh)
 		memset(p, 0, size);
@@ -184,7 +185,7 @@ static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 		udma__heap_bad_free(ptr, NULL, ctx ? HEAP_BAD_NOT_OURS : HEAP_BAD_NO_CTX);
 		return;
 	}
-	owner = (uintptr_t)__atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+	owner = (uintptr_t)atomic_load_explicit(&r->owner, memory_order_acquire);
 	if ((owner & HEAP_OWNER_MASK) != HEAP_OWNER_TAG) {
 		udma__heap_bad_free(ptr, r, HEAP_BAD_NOT_HEAP);
 		return;
@@ -235,26 +236,26 @@ void udma_free(struct udma_ctx *ctx, void *ptr)
 	size_t off;
 	uint64_t idx;
 
-	if (unlikely(!r))
+	if (udma__unlikely(!r))
 		goto slow;
-	owner = (uintptr_t)__atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+	owner = (uintptr_t)atomic_load_explicit(&r->owner, memory_order_acquire);
 	s = (struct heap_slab *)(owner - HEAP_OWNER_TAG);
-	if (unlikely((owner & HEAP_OWNER_MASK) != HEAP_OWNER_TAG || s->own.kind != HEAP_KIND_SLAB))
+	if (udma__unlikely((owner & HEAP_OWNER_MASK) != HEAP_OWNER_TAG || s->own.kind != HEAP_KIND_SLAB))
 		goto slow;
 	off = (size_t)((uint8_t *)ptr - s->base);
 	idx = udma__heap_div(off, s->recip);
-	if (unlikely(idx >= s->nslots || idx * s->stride != off))
+	if (udma__unlikely(idx >= s->nslots || idx * s->stride != off))
 		goto slow;
-	if (unlikely(udma__heap_tls.gen != s->own.heap->gen))
+	if (udma__unlikely(udma__tcache_memo[TCACHE_HEAP].gen != s->own.heap->tcache.gen))
 		goto slow;
-	tc = udma__heap_tls.tc;
+	tc = udma__tcache_memo[TCACHE_HEAP].rec;
 	m = &tc->mag[s->cls];
-	if (unlikely(m->n == m->cap))
+	if (udma__unlikely(m->n == m->cap))
 		goto slow;
 	/* The claim (see free_slow); a failed one goes there to be reported. */
 	used = HEAP_SLOT_USED;
-	if (unlikely(!atomic_compare_exchange_strong_explicit(&s->state[idx], &used, tc->tag,
-							      memory_order_relaxed, memory_order_relaxed)))
+	if (udma__unlikely(!atomic_compare_exchange_strong_explicit(
+		    &s->state[idx], &used, tc->tag, memory_order_relaxed, memory_order_relaxed)))
 		goto slow;
 	e = &m->e[m->n++];
 	e->p = ptr;

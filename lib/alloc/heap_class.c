@@ -26,7 +26,7 @@ static size_t class_size(unsigned i)
 	unsigned k;
 
 	if (i < 2)
-		return HEAP_LINE << i;
+		return UDMA_CACHE_LINE << i;
 	k = (i - 1) / 2 + 7; /* 1: 2^7, 2: 1.5 * 2^7, 3: 2^8, ... */
 	return (i & 1) ? (size_t)1 << k : (size_t)3 << (k - 1);
 }
@@ -184,28 +184,19 @@ static struct heap_slab *slab_create(struct udma_heap *h, unsigned cls, int *err
 			udma__fmt_size(c->size, sz, sizeof(sz)));
 		return NULL;
 	}
-	__atomic_store_n(&r->owner, (void *)((uintptr_t)s | HEAP_OWNER_TAG), __ATOMIC_RELEASE);
+	atomic_store_explicit(&r->owner, (void *)((uintptr_t)s | HEAP_OWNER_TAG), memory_order_release);
 	return s;
 }
 
 static void partial_add(struct heap_class *c, struct heap_slab *s)
 {
-	s->pprev = NULL;
-	s->pnext = c->partial;
-	if (c->partial)
-		c->partial->pprev = s;
-	c->partial = s;
+	udma__list_push(&c->partial, &s->plink);
 	s->partial = true;
 }
 
-static void partial_del(struct heap_class *c, struct heap_slab *s)
+static void partial_del(struct heap_slab *s)
 {
-	if (s->pprev)
-		s->pprev->pnext = s->pnext;
-	else
-		c->partial = s->pnext;
-	if (s->pnext)
-		s->pnext->pprev = s->pprev;
+	udma__list_del(&s->plink);
 	s->partial = false;
 }
 
@@ -213,10 +204,10 @@ static void partial_del(struct heap_class *c, struct heap_slab *s)
 static struct heap_slab *slab_with_room(struct udma_heap *h, unsigned cls, int *err)
 {
 	struct heap_class *c = &h->cls[cls];
-	struct heap_slab *s = c->partial;
+	struct heap_slab *s;
 
-	if (s)
-		return s;
+	if (c->partial.first)
+		return udma__list_entry(c->partial.first, struct heap_slab, plink);
 	s = slab_create(h, cls, err);
 	if (!s)
 		return NULL;
@@ -228,7 +219,7 @@ static struct heap_slab *slab_with_room(struct udma_heap *h, unsigned cls, int *
 }
 
 /* Pop a slot that is really on the slab (stale entries are dropped), or UINT32_MAX. */
-static uint32_t slab_pop(struct heap_class *c, struct heap_slab *s, heap_state to)
+static uint32_t slab_pop(struct heap_slab *s, heap_state to)
 {
 	uint32_t idx = UINT32_MAX;
 
@@ -242,7 +233,7 @@ static uint32_t slab_pop(struct heap_class *c, struct heap_slab *s, heap_state t
 		}
 	}
 	if (!s->nfree && s->partial)
-		partial_del(c, s);
+		partial_del(s);
 	return idx;
 }
 
@@ -278,7 +269,7 @@ int udma__heap_refill(struct udma_heap *h, unsigned cls, struct heap_mag *m, hea
 		if (!s)
 			break;
 		/* Entries are popped from the top: lowest addresses first. */
-		while (got < want && (idx = slab_pop(c, s, tag)) != UINT32_MAX) {
+		while (got < want && (idx = slab_pop(s, tag)) != UINT32_MAX) {
 			m->e[want - 1 - got].p = s->base + (size_t)idx * s->stride;
 			m->e[want - 1 - got].slab = s;
 			m->e[want - 1 - got].idx = idx;
@@ -314,7 +305,7 @@ void *udma__heap_alloc_direct(struct udma_heap *h, unsigned cls, struct heap_sla
 
 	pthread_mutex_lock(&c->lock);
 	while ((s = slab_with_room(h, cls, err)))
-		if ((*idx = slab_pop(c, s, HEAP_SLOT_USED)) != UINT32_MAX) {
+		if ((*idx = slab_pop(s, HEAP_SLOT_USED)) != UINT32_MAX) {
 			*slab = s;
 			p = s->base + (size_t)*idx * s->stride;
 			break;

@@ -45,7 +45,7 @@ static void heap_teardown(struct udma_ctx *ctx __attribute__((unused)), void *st
 	struct udma__heap_stats st;
 
 	/* Threads still alive keep no reference: their cache goes with the key. */
-	pthread_key_delete(h->key);
+	udma__tcache_owner_fini(&h->tcache);
 	if (inherited) {
 		heap_release_inherited(h);
 		return;
@@ -84,25 +84,17 @@ static struct udma_heap *heap_new(struct udma_ctx *ctx)
 	struct udma_heap *h;
 	int rc;
 
-	if ((rc = udma__alloc_fork_watch("udma_malloc")))
-		return udma__heap_fail(rc);
-	if (posix_memalign((void **)&h, 64, sizeof(*h)))
+	if (posix_memalign((void **)&h, UDMA_CACHE_LINE, sizeof(*h)))
 		return udma__heap_fail(
 			udma__err(ENOMEM, "udma_malloc: out of memory for the heap of a context"));
 	memset(h, 0, sizeof(*h));
 	h->ctx = ctx;
-	h->forks = ctx->forks;
-	h->gen = udma__heap_new_gen();
 	h->pa = ctx->mode == UDMA_IOVA_PA;
 	h->threshold = heap_threshold(ctx);
 	/* Every region starts on a 2 MiB boundary, and on its page size beyond. */
 	h->max_align = ctx->opts.page_size > UDMA_PAGE_2M ? ctx->opts.page_size : UDMA_PAGE_2M;
-	rc = pthread_key_create(&h->key, udma__heap_tcache_exit);
+	rc = udma__tcache_owner_init(&h->tcache, TCACHE_HEAP, ctx, udma__heap_tcache_exit, "udma_malloc");
 	if (rc) {
-		rc = udma__err(rc,
-			       "udma_malloc: no pthread key left for the heap's thread caches (%s): each "
-			       "context with a heap takes one; destroy unused contexts",
-			       strerror(rc));
 		free(h);
 		return udma__heap_fail(rc);
 	}
@@ -122,7 +114,7 @@ struct udma_heap *udma__heap_create(struct udma_ctx *ctx)
 	h = udma__ctx_state(ctx, &udma__heap_key);
 	if (!h && (h = heap_new(ctx)) &&
 	    (rc = udma__ctx_state_install(ctx, &udma__heap_key, h, heap_teardown))) {
-		pthread_key_delete(h->key);
+		udma__tcache_owner_fini(&h->tcache);
 		heap_free(h);
 		h = udma__heap_fail(rc);
 	}

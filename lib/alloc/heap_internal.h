@@ -15,7 +15,7 @@
 
 #include "lib/alloc/alloc.h"
 
-#define HEAP_LINE	       64 /* smallest class, default alignment: no two objects share a line */
+/* The smallest class and the default alignment are UDMA_CACHE_LINE: no two objects share a line. */
 #define HEAP_DEFAULT_THRESHOLD ((size_t)1 << 20)  /* half a 2 MiB hugepage: see include/udma/heap.h */
 #define HEAP_MAX_THRESHOLD     ((size_t)32 << 20) /* glibc's largest M_MMAP_THRESHOLD on 64-bit */
 #define HEAP_MAX_CLASSES       38		  /* 64, 128, then 2^k and 1.5 * 2^k up to 32 MiB */
@@ -75,10 +75,10 @@ struct heap_slab {
 	uint32_t cls;
 	struct udma_region *region;
 	/* Under the class lock. */
-	uint32_t usable;		 /* slots that are not holes */
-	uint32_t nfree;			 /* indices in free[] (some may be stale: see heap_state) */
-	struct heap_slab *next;		 /* every slab of the class */
-	struct heap_slab *pnext, *pprev; /* slabs with nfree > 0 */
+	uint32_t usable;	 /* slots that are not holes */
+	uint32_t nfree;		 /* indices in free[] (some may be stale: see heap_state) */
+	struct heap_slab *next;	 /* every slab of the class */
+	struct udma__link plink; /* in the class's partial slabs (nfree > 0) */
 	bool partial;
 	uint32_t *free;		    /* stack of slot indices, at most nslots */
 	_Atomic heap_state state[]; /* one per slot */
@@ -87,9 +87,9 @@ struct heap_slab {
 struct heap_large {
 	struct heap_owner own;
 	struct udma_region *region;
-	size_t size;			/* as asked */
-	_Atomic uint8_t live;		/* 1 until freed */
-	struct heap_large *next, *prev; /* under the heap lock */
+	size_t size;		/* as asked */
+	_Atomic uint8_t live;	/* 1 until freed */
+	struct udma__link link; /* in the heap's large, under its lock */
 };
 
 /* A thread cache entry: the object, its slab and slot, so that neither
@@ -105,13 +105,14 @@ struct heap_mag {
 	struct heap_entry *e;
 };
 
-/* One per thread and context, behind the heap's pthread key; its magazines
- * go back to the classes when the thread exits (the key's destructor). */
+/* One per thread and context, the record of the heap's tcache_owner
+ * (thread_cache.h); its magazines go back to the classes when the thread
+ * exits (the key's destructor). */
 struct heap_tcache {
 	struct udma_heap *heap;
 	heap_state tag;
-	struct heap_tcache *next, *prev; /* under the heap lock */
-	struct heap_mag mag[];		 /* nclasses, then the entries */
+	struct udma__link link; /* in the heap's tcaches, under its lock */
+	struct heap_mag mag[];	/* nclasses, then the entries */
 };
 
 struct heap_class {
@@ -119,35 +120,25 @@ struct heap_class {
 	size_t size;	     /* stride of its objects */
 	size_t align;	     /* natural alignment of its objects */
 	uint32_t cap, batch; /* thread magazine capacity, refill/flush batch */
-	struct heap_slab *all, *partial;
+	struct heap_slab *all;
+	struct udma__list partial; /* of heap_slab, by plink */
 	unsigned nslabs;
 	size_t run_found; /* PA, 4 KiB pages: the last slab size found physically contiguous */
-} __attribute__((aligned(64)));
-
-/* The calling thread's cache of the heap it last used, valid while gen is
- * that heap's: generations are never reused, so a cache freed with its
- * context is never taken for a live one. */
-struct heap_tls {
-	uint64_t gen;
-	struct heap_tcache *tc;
-};
-extern __thread struct heap_tls udma__heap_tls UDMA_HIDDEN __attribute__((tls_model("initial-exec")));
+} __attribute__((aligned(UDMA_CACHE_LINE)));
 
 struct udma_heap {
 	/* Read on every call. */
-	uint64_t gen;
-	pthread_key_t key;
+	struct tcache_owner tcache; /* records: struct heap_tcache */
 	unsigned nclasses;
 	size_t threshold; /* sizes up to this come from classes */
 	size_t max_align; /* largest alignment accepted */
 	struct udma_ctx *ctx;
-	unsigned forks; /* the context's, for the key destructor (fork.c) */
 	bool pa;
 	size_t tcache_bytes;
 	/* tcaches, their tags and large allocations */
-	pthread_mutex_t lock __attribute__((aligned(64)));
-	struct heap_tcache *tcaches;
-	struct heap_large *large;
+	pthread_mutex_t lock __attribute__((aligned(UDMA_CACHE_LINE)));
+	struct udma__list tcaches; /* of heap_tcache */
+	struct udma__list large;   /* of heap_large */
 	unsigned tag_next;
 	uint64_t tags[HEAP_NTAGS / 64]; /* bit set: tag in use */
 	struct heap_class cls[HEAP_MAX_CLASSES];
@@ -158,8 +149,8 @@ static inline unsigned udma__heap_size_class(size_t size)
 {
 	unsigned k;
 
-	if (size <= 2 * HEAP_LINE)
-		return size > HEAP_LINE;
+	if (size <= 2 * UDMA_CACHE_LINE)
+		return size > UDMA_CACHE_LINE;
 	k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1)); /* 2^k < size <= 2^(k+1) */
 	return 2 * (k - 7) + 2 + (size > ((size_t)3 << (k - 1)));
 }
@@ -168,15 +159,6 @@ static inline unsigned udma__heap_size_class(size_t size)
 static inline uint64_t udma__heap_div(size_t off, uint64_t recip)
 {
 	return (uint64_t)(((unsigned __int128)off * recip) >> 64);
-}
-
-static inline uint64_t udma__heap_iova(const struct udma_region *r, const void *p)
-{
-	size_t off = (size_t)((const uint8_t *)p - r->addr);
-
-	if (!r->iova)
-		return (uint64_t)(uintptr_t)p;
-	return r->iova[off >> r->page_shift] + (off & (r->page_size - 1));
 }
 
 /* udma_malloc's failure: NULL, errno = the error (rc: a negative errno, from
@@ -212,11 +194,10 @@ UDMA_HIDDEN void udma__heap_classes_fini(struct udma_heap *h);
 
 /* heap_tcache.c */
 UDMA_HIDDEN void udma__heap_tcache_exit(void *tcache); /* the key's destructor */
-/* The calling thread's cache when udma__heap_tls does not have it: found
+/* The calling thread's cache when its memo does not have it: found
  * through the key, or created; NULL without memory or without a free tag
  * (the caller then goes to the slabs directly). */
 UDMA_HIDDEN struct heap_tcache *udma__heap_tcache_get(struct udma_heap *h);
-UDMA_HIDDEN uint64_t udma__heap_new_gen(void);
 /* A full magazine: flush its oldest batch. */
 UDMA_HIDDEN void udma__heap_mag_drain(struct udma_heap *h, unsigned cls, struct heap_mag *m, heap_state tag);
 UDMA_HIDDEN void udma__heap_tcaches_fini(struct udma_heap *h);

@@ -41,25 +41,12 @@ void *udma__heap_large_alloc(struct udma_heap *h, size_t size, uint64_t *iova)
 	l->size = size;
 	atomic_init(&l->live, 1);
 	pthread_mutex_lock(&h->lock);
-	l->next = h->large;
-	if (h->large)
-		h->large->prev = l;
-	h->large = l;
+	udma__list_push(&h->large, &l->link);
 	pthread_mutex_unlock(&h->lock);
-	__atomic_store_n(&r->owner, (void *)((uintptr_t)l | HEAP_OWNER_TAG), __ATOMIC_RELEASE);
+	atomic_store_explicit(&r->owner, (void *)((uintptr_t)l | HEAP_OWNER_TAG), memory_order_release);
 	if (iova)
-		*iova = udma__heap_iova(r, r->addr);
+		*iova = udma__page_iova(r->iova, r->page_shift, r->addr, 0);
 	return r->addr;
-}
-
-static void large_unlink(struct udma_heap *h, struct heap_large *l)
-{
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		h->large = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
 }
 
 void udma__heap_large_free(struct heap_large *l, void *ptr)
@@ -77,7 +64,7 @@ void udma__heap_large_free(struct heap_large *l, void *ptr)
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
-	large_unlink(h, l);
+	udma__list_del(&l->link);
 	pthread_mutex_unlock(&h->lock);
 	udma_region_destroy(l->region);
 	free(l);
@@ -85,10 +72,10 @@ void udma__heap_large_free(struct heap_large *l, void *ptr)
 
 void udma__heap_large_fini(struct udma_heap *h)
 {
-	struct heap_large *l;
+	while (h->large.first) {
+		struct heap_large *l = udma__list_entry(h->large.first, struct heap_large, link);
 
-	while ((l = h->large)) {
-		large_unlink(h, l);
+		udma__list_del(&l->link);
 		udma_region_destroy(l->region);
 		free(l);
 	}
@@ -96,10 +83,12 @@ void udma__heap_large_fini(struct udma_heap *h)
 
 void udma__heap_large_stats(struct udma_heap *h, struct udma__heap_stats *st)
 {
-	const struct heap_large *l;
+	const struct udma__link *k;
 
 	pthread_mutex_lock(&h->lock);
-	for (l = h->large; l; l = l->next) {
+	for (k = h->large.first; k; k = k->next) {
+		const struct heap_large *l = udma__list_entry(k, struct heap_large, link);
+
 		if (!st->example) {
 			st->example = l->region->addr;
 			st->example_size = l->size;

@@ -7,7 +7,7 @@
 
 static const struct heap_owner *owner_of(const struct udma_region *r)
 {
-	uintptr_t o = (uintptr_t)__atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+	uintptr_t o = (uintptr_t)atomic_load_explicit(&r->owner, memory_order_acquire);
 
 	return (o & HEAP_OWNER_MASK) == HEAP_OWNER_TAG ? (const struct heap_owner *)(o - HEAP_OWNER_TAG)
 						       : NULL;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Per-thread caches of the small classes: one magazine (a stack of slab
- * slots) per class, behind a pthread key of the context's heap, and found in
+ * slots) per class, the heap's per-thread record (thread_cache.h), found in
  * one TLS compare on the fast path. Each cache has a tag, unique among the
  * heap's live caches, that the slots it holds carry in their state. A thread
  * that exits gives its magazines back to the classes (the key's destructor)
@@ -13,17 +13,6 @@
 #include <string.h>
 
 #include "lib/alloc/heap_internal.h"
-
-__thread struct heap_tls udma__heap_tls __attribute__((tls_model("initial-exec")));
-
-/* Heap generations: unique for the life of the process (the validity tag of
- * udma__heap_tls, see struct heap_tls). */
-static _Atomic uint64_t next_gen = 1;
-
-uint64_t udma__heap_new_gen(void)
-{
-	return atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed);
-}
 
 /* Under the heap lock: a free tag, or 0 if all 65533 are in use. Tags 0-2
  * are the states INSLAB, USED and HOLE: marked in use from the start. */
@@ -44,15 +33,9 @@ static heap_state tag_take(struct udma_heap *h)
 	return 0;
 }
 
-static void tcache_unlink(struct udma_heap *h, struct heap_tcache *tc)
+static void tag_give_back(struct udma_heap *h, heap_state tag)
 {
-	if (tc->prev)
-		tc->prev->next = tc->next;
-	else
-		h->tcaches = tc->next;
-	if (tc->next)
-		tc->next->prev = tc->prev;
-	h->tags[tc->tag / 64] &= ~(1ull << (tc->tag % 64));
+	h->tags[tag / 64] &= ~(1ull << (tag % 64));
 }
 
 void udma__heap_tcache_exit(void *arg)
@@ -61,18 +44,14 @@ void udma__heap_tcache_exit(void *arg)
 	struct udma_heap *h = tc->heap;
 	unsigned i;
 
-	if (h->forks != udma__forks)
+	if (!udma__tcache_exiting(&h->tcache, tc))
 		return; /* a forked child's thread: the cache is the parent's copy */
-
-	/* Runs in the exiting thread: a later udma_malloc in another destructor
-	 * finds no cache and makes a new one (which the key destroys again). */
-	if (udma__heap_tls.tc == tc)
-		udma__heap_tls.gen = 0;
 	for (i = 0; i < h->nclasses; i++)
 		if (tc->mag[i].n)
 			udma__heap_flush(h, i, tc->mag[i].e, tc->mag[i].n, tc->tag);
 	pthread_mutex_lock(&h->lock);
-	tcache_unlink(h, tc);
+	udma__list_del(&tc->link);
+	tag_give_back(h, tc->tag);
 	pthread_mutex_unlock(&h->lock);
 	free(tc);
 }
@@ -94,14 +73,11 @@ static struct heap_tcache *tcache_create(struct udma_heap *h)
 	}
 	pthread_mutex_lock(&h->lock);
 	tc->tag = tag_take(h);
-	if (tc->tag && !pthread_setspecific(h->key, tc)) {
-		tc->next = h->tcaches;
-		if (h->tcaches)
-			h->tcaches->prev = tc;
-		h->tcaches = tc;
+	if (tc->tag && !udma__tcache_bind(&h->tcache, tc)) {
+		udma__list_push(&h->tcaches, &tc->link);
 	} else {
 		if (tc->tag)
-			h->tags[tc->tag / 64] &= ~(1ull << (tc->tag % 64));
+			tag_give_back(h, tc->tag);
 		free(tc);
 		tc = NULL;
 	}
@@ -111,13 +87,9 @@ static struct heap_tcache *tcache_create(struct udma_heap *h)
 
 struct heap_tcache *udma__heap_tcache_get(struct udma_heap *h)
 {
-	struct heap_tcache *tc = pthread_getspecific(h->key);
+	struct heap_tcache *tc = udma__tcache_find(&h->tcache);
 
-	if (!tc && !(tc = tcache_create(h)))
-		return NULL;
-	udma__heap_tls.gen = h->gen;
-	udma__heap_tls.tc = tc;
-	return tc;
+	return tc ? tc : tcache_create(h);
 }
 
 void udma__heap_mag_drain(struct udma_heap *h, unsigned cls, struct heap_mag *m, heap_state tag)
@@ -132,10 +104,10 @@ void udma__heap_mag_drain(struct udma_heap *h, unsigned cls, struct heap_mag *m,
 
 void udma__heap_tcaches_fini(struct udma_heap *h)
 {
-	struct heap_tcache *tc;
+	while (h->tcaches.first) {
+		struct heap_tcache *tc = udma__list_entry(h->tcaches.first, struct heap_tcache, link);
 
-	while ((tc = h->tcaches)) {
-		h->tcaches = tc->next;
+		udma__list_del(&tc->link);
 		free(tc);
 	}
 }

@@ -25,7 +25,7 @@ static int check_opts(const struct udma_pool_opts *o, size_t *align)
 		return udma__err(EINVAL,
 				 "udma_pool_create: obj_size %zu is over the 1 GiB limit (use a region)",
 				 o->obj_size);
-	*align = o->align ? o->align : POOL_LINE;
+	*align = o->align ? o->align : UDMA_CACHE_LINE;
 	if (*align & (*align - 1))
 		return udma__err(EINVAL,
 				 "udma_pool_create: align %zu is not a power of two (use 0 for a cache line, "
@@ -83,14 +83,15 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struc
 		return udma__err_inherited(ctx, "udma_pool_create");
 	if ((rc = check_opts(o, &align)) || (rc = udma__pool_layer_get(ctx, &layer)))
 		return rc;
-	p = aligned_alloc(POOL_LINE, (sizeof(*p) + POOL_LINE - 1) & ~(size_t)(POOL_LINE - 1));
+	p = aligned_alloc(UDMA_CACHE_LINE,
+			  (sizeof(*p) + UDMA_CACHE_LINE - 1) & ~(size_t)(UDMA_CACHE_LINE - 1));
 	if (!p)
 		return udma__err(ENOMEM, "udma_pool_create: out of memory for a pool");
 	memset(p, 0, sizeof(*p));
 	p->layer = layer;
 	p->ctx = ctx;
 	p->forks = ctx->forks;
-	p->gen = layer->gen;
+	p->gen = layer->tcache.gen;
 	p->obj_size = o->obj_size;
 	p->align = align;
 	p->count = o->count;
@@ -114,7 +115,7 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struc
 	/* LIFO: object 0 on top, got first */
 	for (i = 0; i < p->count; i++)
 		p->store.objs[i] = udma_pool_obj(p, p->count - 1 - i);
-	st(&p->store.word, p->count);
+	udma__store_relaxed(&p->store.word, p->count);
 	if ((p->debug && (rc = udma__pool_debug_init(p))) || (rc = udma__pool_register(p)))
 		goto fail;
 	*out = p;
@@ -159,7 +160,7 @@ void udma_pool_destroy(struct udma_pool *p)
 unsigned udma_pool_avail(const struct udma_pool *p)
 {
 	struct udma_pool_layer *l = p->layer;
-	const struct pool_cache *c;
+	const struct udma__link *k;
 	unsigned n;
 
 	if (pool_inherited(p)) {
@@ -168,8 +169,8 @@ unsigned udma_pool_avail(const struct udma_pool *p)
 	}
 	pthread_mutex_lock(&l->lock);
 	n = store_top(&p->store);
-	for (c = p->caches; c; c = c->next)
-		n += ld(&c->len);
+	for (k = p->caches.first; k; k = k->next)
+		n += udma__load_relaxed(&udma__list_entry(k, struct pool_cache, link)->len);
 	pthread_mutex_unlock(&l->lock);
 	/* A flush is counted in the store before its cache shrinks, and a double
 	 * put without debug counts twice: never claim more than the pool has. */
@@ -185,7 +186,7 @@ int udma_pool_stats(const struct udma_pool *p, struct udma_pool_stats *out)
 {
 	struct udma_pool_layer *l;
 	struct pool_store *s;
-	const struct pool_cache *c;
+	const struct udma__link *k;
 	uint64_t hits, misses, puts, w, direct;
 
 	if (!p || !out)
@@ -198,16 +199,18 @@ int udma_pool_stats(const struct udma_pool *p, struct udma_pool_stats *out)
 	hits = p->retired_hits;
 	misses = p->retired_misses;
 	puts = p->retired_puts;
-	for (c = p->caches; c; c = c->next) {
-		hits += ld(&c->hits);
-		misses += ld(&c->misses);
-		puts += ld(&c->puts);
+	for (k = p->caches.first; k; k = k->next) {
+		const struct pool_cache *c = udma__list_entry(k, struct pool_cache, link);
+
+		hits += udma__load_relaxed(&c->hits);
+		misses += udma__load_relaxed(&c->misses);
+		puts += udma__load_relaxed(&c->puts);
 	}
 	pool_store_lock(s);
-	w = ld(&s->word);
+	w = udma__load_relaxed(&s->word);
 	direct = s->gets_wraps << 32 | w >> 32;
 	/* no cache: what went out and did not come back is out now */
-	puts += p->cache_size ? ld(&s->puts) : direct - (p->count - (unsigned)w);
+	puts += p->cache_size ? udma__load_relaxed(&s->puts) : direct - (p->count - (unsigned)w);
 	pool_store_unlock(s);
 	pthread_mutex_unlock(&l->lock);
 	misses += direct;
@@ -215,7 +218,7 @@ int udma_pool_stats(const struct udma_pool *p, struct udma_pool_stats *out)
 	out->puts = puts;
 	out->cache_hits = hits;
 	out->cache_misses = misses;
-	out->empty = ld(&p->empty);
-	out->debug_errors = ld(&p->debug_errors);
+	out->empty = udma__load_relaxed(&p->empty);
+	out->debug_errors = udma__load_relaxed(&p->debug_errors);
 	return 0;
 }

@@ -14,24 +14,15 @@
 static const char empty_msg[] =
 	"udma_pool: fewer objects free than asked (others may sit in other threads' caches); nothing taken";
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 void udma__pool_store_lock_slow(struct pool_store *s)
 {
 	unsigned spins = 0;
 
 	for (;;) {
-		while (ld(&s->lock)) {
+		while (udma__load_relaxed(&s->lock)) {
 			/* the holder may have been preempted: let it run */
 			if (++spins & 255)
-				cpu_relax();
+				udma__cpu_pause();
 			else
 				sched_yield();
 		}
@@ -47,7 +38,7 @@ static inline void store_push_locked(struct udma_pool *p, void *const *objs, uns
 	struct pool_store *s = &p->store;
 	unsigned top = store_top(s);
 
-	if (unlikely(n > s->cap - top)) {
+	if (udma__unlikely(n > s->cap - top)) {
 		pool_store_unlock(s);
 		udma__pool_misuse(
 			p, EINVAL,
@@ -72,15 +63,15 @@ void udma__pool_store_push(struct udma_pool *p, void *const *objs, unsigned n)
 /* Per-thread cache lookup: the memo's record, then the pool's slot in it. */
 static inline struct pool_cache *cache_of(struct udma_pool *p)
 {
-	const struct pool_tls *t = &udma__pool_tls;
+	const struct tcache_memo *m = &udma__tcache_memo[TCACHE_POOLS];
 
-	if (likely(t->gen == p->gen)) {
-		struct pool_thread *pt = t->pt;
+	if (udma__likely(m->gen == p->gen)) {
+		const struct pool_thread *pt = m->rec;
 
-		if (likely(p->id < pt->ncaches)) {
-			struct pool_cache *c = ld(&pt->caches[p->id]);
+		if (udma__likely(p->id < pt->ncaches)) {
+			struct pool_cache *c = udma__load_relaxed(&pt->caches[p->id]);
 
-			if (likely(c != NULL))
+			if (udma__likely(c != NULL))
 				return c;
 		}
 	}
@@ -101,9 +92,9 @@ static int store_get(struct udma_pool *p, void **objs, unsigned n)
 	unsigned top;
 
 	pool_store_lock(s);
-	w = ld(&s->word);
+	w = udma__load_relaxed(&s->word);
 	top = (unsigned)w;
-	if (unlikely(top < n)) {
+	if (udma__unlikely(top < n)) {
 		pool_store_unlock(s);
 		return empty(p);
 	}
@@ -120,7 +111,7 @@ static void store_put(struct udma_pool *p, void *const *objs, unsigned n)
 	pool_store_lock(s);
 	store_push_locked(p, objs, n);
 	if (p->cache_size)
-		bump(&s->puts, n);
+		udma__count_own(&s->puts, n);
 	pool_store_unlock(s);
 }
 
@@ -130,11 +121,11 @@ static __attribute__((noinline)) int cache_get_miss(struct udma_pool *p, struct 
 						    unsigned n)
 {
 	struct pool_store *s = &p->store;
-	unsigned len = ld(&c->len), need = n - len, top, refill;
+	unsigned len = udma__load_relaxed(&c->len), need = n - len, top, refill;
 
 	pool_store_lock(s);
 	top = store_top(s);
-	if (unlikely(top < need)) {
+	if (udma__unlikely(top < need)) {
 		pool_store_unlock(s);
 		return empty(p);
 	}
@@ -146,8 +137,8 @@ static __attribute__((noinline)) int cache_get_miss(struct udma_pool *p, struct 
 	memcpy(c->objs, &s->objs[top], refill * sizeof(*objs));
 	store_set_top(s, top);
 	pool_store_unlock(s);
-	st(&c->len, refill);
-	bump(&c->misses, n);
+	udma__store_relaxed(&c->len, refill);
+	udma__count_own(&c->misses, n);
 	return 0;
 }
 
@@ -156,7 +147,7 @@ static __attribute__((noinline)) void cache_put_miss(struct udma_pool *p, struct
 						     void *const *objs, unsigned n)
 {
 	struct pool_store *s = &p->store;
-	unsigned len = ld(&c->len), half = c->size / 2, keep;
+	unsigned len = udma__load_relaxed(&c->len), half = c->size / 2, keep;
 
 	pool_store_lock(s);
 	if (n <= half) {
@@ -164,15 +155,15 @@ static __attribute__((noinline)) void cache_put_miss(struct udma_pool *p, struct
 		store_push_locked(p, c->objs + keep, len - keep);
 		pool_store_unlock(s);
 		memcpy(c->objs + keep, objs, n * sizeof(*objs));
-		st(&c->len, half);
+		udma__store_relaxed(&c->len, half);
 	} else {
 		keep = len < half ? len : half;
 		store_push_locked(p, c->objs + keep, len - keep);
 		store_push_locked(p, objs, n);
 		pool_store_unlock(s);
-		st(&c->len, keep);
+		udma__store_relaxed(&c->len, keep);
 	}
-	bump(&c->puts, n);
+	udma__count_own(&c->puts, n);
 }
 
 /* Any pool, no debug checks. */
@@ -181,13 +172,13 @@ static int get_plain(struct udma_pool *p, void **objs, unsigned n)
 	struct pool_cache *c;
 	unsigned len;
 
-	if (p->cache_size && likely((c = cache_of(p)) != NULL)) {
-		len = ld(&c->len);
+	if (p->cache_size && udma__likely((c = cache_of(p)) != NULL)) {
+		len = udma__load_relaxed(&c->len);
 		if (n <= len) {
 			len -= n;
 			memcpy(objs, c->objs + len, n * sizeof(*objs));
-			st(&c->len, len);
-			bump(&c->hits, n);
+			udma__store_relaxed(&c->len, len);
+			udma__count_own(&c->hits, n);
 			return 0;
 		}
 		return cache_get_miss(p, c, objs, n);
@@ -200,12 +191,12 @@ static void put_plain(struct udma_pool *p, void *const *objs, unsigned n)
 	struct pool_cache *c;
 	unsigned len;
 
-	if (p->cache_size && likely((c = cache_of(p)) != NULL)) {
-		len = ld(&c->len);
+	if (p->cache_size && udma__likely((c = cache_of(p)) != NULL)) {
+		len = udma__load_relaxed(&c->len);
 		if (len + n <= c->size) {
 			memcpy(c->objs + len, objs, n * sizeof(*objs));
-			st(&c->len, len + n);
-			bump(&c->puts, n);
+			udma__store_relaxed(&c->len, len + n);
+			udma__count_own(&c->puts, n);
 			return;
 		}
 		cache_put_miss(p, c, objs, n);
@@ -253,17 +244,17 @@ static __attribute__((noinline)) void *get_one_slow(struct udma_pool *p)
 
 void *udma_pool_get(struct udma_pool *p)
 {
-	/* In a forked child the cache memo never matches (fork.c resets it), so
+	/* In a forked child the cache memo never matches (thread_cache.c resets it), so
 	 * an inherited pool is refused below, off the cached fast path. */
-	if (likely(p->mode == POOL_CACHED)) {
+	if (udma__likely(p->mode == POOL_CACHED)) {
 		struct pool_cache *c = cache_of(p);
 
-		if (likely(c != NULL)) {
-			unsigned len = ld(&c->len);
+		if (udma__likely(c != NULL)) {
+			unsigned len = udma__load_relaxed(&c->len);
 
-			if (likely(len != 0)) {
-				st(&c->len, len - 1);
-				bump(&c->hits, 1);
+			if (udma__likely(len != 0)) {
+				udma__store_relaxed(&c->len, len - 1);
+				udma__count_own(&c->hits, 1);
 				return c->objs[len - 1];
 			}
 		}
@@ -272,13 +263,13 @@ void *udma_pool_get(struct udma_pool *p)
 		udma__err_inherited(p->ctx, "udma_pool_get");
 		return NULL;
 	}
-	if (likely(p->mode == POOL_DIRECT)) {
+	if (udma__likely(p->mode == POOL_DIRECT)) {
 		struct pool_store *s = &p->store;
 		uint64_t w;
 
 		pool_store_lock(s);
-		w = ld(&s->word);
-		if (likely((unsigned)w != 0)) {
+		w = udma__load_relaxed(&s->word);
+		if (udma__likely((unsigned)w != 0)) {
 			void *obj = s->objs[(unsigned)w - 1];
 
 			store_take(s, w, 1);
@@ -302,16 +293,16 @@ static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *ob
 
 void udma_pool_put(struct udma_pool *p, void *obj)
 {
-	if (likely(p->mode == POOL_CACHED)) { /* never in a forked child: see udma_pool_get */
+	if (udma__likely(p->mode == POOL_CACHED)) { /* never in a forked child: see udma_pool_get */
 		struct pool_cache *c = cache_of(p);
 
-		if (likely(c != NULL)) {
-			unsigned len = ld(&c->len);
+		if (udma__likely(c != NULL)) {
+			unsigned len = udma__load_relaxed(&c->len);
 
-			if (likely(len < c->size)) {
+			if (udma__likely(len < c->size)) {
 				c->objs[len] = obj;
-				st(&c->len, len + 1);
-				bump(&c->puts, 1);
+				udma__store_relaxed(&c->len, len + 1);
+				udma__count_own(&c->puts, 1);
 				return;
 			}
 		}
@@ -320,15 +311,15 @@ void udma_pool_put(struct udma_pool *p, void *obj)
 		udma__err_inherited(p->ctx, "udma_pool_put");
 		return;
 	}
-	if (likely(p->mode == POOL_DIRECT)) {
+	if (udma__likely(p->mode == POOL_DIRECT)) {
 		struct pool_store *s = &p->store;
 		uint64_t w;
 
 		pool_store_lock(s);
-		w = ld(&s->word);
-		if (likely((unsigned)w < s->cap)) {
+		w = udma__load_relaxed(&s->word);
+		if (udma__likely((unsigned)w < s->cap)) {
 			s->objs[(unsigned)w] = obj;
-			st(&s->word, w + 1); /* puts are not counted without a cache */
+			udma__store_relaxed(&s->word, w + 1); /* puts are not counted without a cache */
 			pool_store_unlock(s);
 			return;
 		}
@@ -341,7 +332,7 @@ int udma_pool_get_bulk(struct udma_pool *p, void **objs, unsigned n)
 {
 	if (pool_inherited(p))
 		return udma__err_inherited(p->ctx, "udma_pool_get_bulk");
-	if (likely(p->mode != POOL_DEBUG))
+	if (udma__likely(p->mode != POOL_DEBUG))
 		return get_plain(p, objs, n);
 	return get_debug(p, objs, n);
 }
@@ -352,7 +343,7 @@ void udma_pool_put_bulk(struct udma_pool *p, void *const *objs, unsigned n)
 		udma__err_inherited(p->ctx, "udma_pool_put_bulk");
 		return;
 	}
-	if (likely(p->mode != POOL_DEBUG))
+	if (udma__likely(p->mode != POOL_DEBUG))
 		put_plain(p, objs, n);
 	else
 		put_debug(p, objs, n);

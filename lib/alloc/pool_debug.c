@@ -112,7 +112,7 @@ int udma__pool_debug_put(struct udma_pool *p, void *obj)
 
 	if (idx == UINT_MAX)
 		return not_object(p, obj);
-	if (ld(&p->state[idx]) != POOL_OUT)
+	if (udma__load_relaxed(&p->state[idx]) != POOL_OUT)
 		goto twice;
 	memcpy(&got, (uint8_t *)obj + p->obj_size, sizeof(got));
 	if (got != cookie(p, idx))
@@ -136,7 +136,7 @@ void udma__pool_debug_report_out(const struct udma_pool *p)
 	int len = 0;
 
 	for (i = 0; i < p->count && shown < 8; i++)
-		if (ld(&p->state[i]) == POOL_OUT) {
+		if (udma__load_relaxed(&p->state[i]) == POOL_OUT) {
 			len += snprintf(line + len, sizeof(line) - (size_t)len, " #%u", i);
 			shown++;
 		}

@@ -18,19 +18,9 @@
 
 #include "lib/alloc/alloc.h"
 
-#define likely(x)   __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-
-#define POOL_LINE     64
 #define POOL_MAX_SEGS 8			/* regions per pool: one, more when 4 KiB pages are scattered */
 #define POOL_OBJ_MAX  ((size_t)1 << 30) /* obj_size and align limit */
 #define POOL_TRAILER  8			/* debug: cookie bytes right after obj_size */
-
-/* relaxed load and store: plain moves, but no data race for readers in other threads */
-#define ld(p)	 atomic_load_explicit((p), memory_order_relaxed)
-#define st(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
-/* a counter only its owner writes: no locked instruction */
-#define bump(p, n) st((p), ld(p) + (n))
 
 /* The shared store: every object not in a cache nor out, LIFO (a put object is
  * the next one got: it is still in the CPU's cache). Under the spinlock.
@@ -45,7 +35,7 @@ struct pool_store {
 	unsigned cap;	       /* the pool's count */
 	void **objs;	       /* cap slots; objects in objs[0, top) */
 	_Atomic uint64_t puts; /* pools with a cache: direct puts (no memory for a cache) */
-} __attribute__((aligned(POOL_LINE)));
+} __attribute__((aligned(UDMA_CACHE_LINE)));
 
 static inline unsigned store_top(const struct pool_store *s)
 {
@@ -65,7 +55,7 @@ static inline void store_take(struct pool_store *s, uint64_t w, unsigned n)
 {
 	uint64_t nw = w - n + ((uint64_t)n << 32);
 
-	if (__builtin_expect(nw >> 32 < w >> 32, 0))
+	if (udma__unlikely(nw >> 32 < w >> 32))
 		s->gets_wraps++;
 	atomic_store_explicit(&s->word, nw, memory_order_relaxed);
 }
@@ -78,38 +68,28 @@ struct pool_cache {
 	_Atomic uint64_t hits, misses, puts; /* objects */
 	struct udma_pool *pool;
 	struct pool_thread *pt;
-	struct pool_cache *prev, *next; /* the pool's caches, under the layer lock */
-	void *objs[] __attribute__((aligned(POOL_LINE)));
+	struct udma__link link; /* in the pool's caches, under the layer lock */
+	void *objs[] __attribute__((aligned(UDMA_CACHE_LINE)));
 };
 
-/* One thread's record in one context: its caches by pool id. The pthread key's
- * value; freed at thread exit (key destructor) or by udma_ctx_destroy. */
+/* One thread's record in one context: its caches by pool id. The record of
+ * the layer's tcache_owner (thread_cache.h); freed at thread exit (the key's
+ * destructor) or by udma_ctx_destroy. */
 struct pool_thread {
 	struct udma_pool_layer *layer;
-	struct pool_thread *prev, *next; /* the layer's threads, under its lock */
-	unsigned ncaches;		 /* entries in caches; grown by the owner, under the lock */
+	struct udma__link link; /* in the layer's threads, under its lock */
+	unsigned ncaches;	/* entries in caches; grown by the owner, under the lock */
 	struct pool_cache *_Atomic *caches;
 };
 
-/* The thread's last used pool_thread, valid while gen matches its layer's:
- * layer generations are never reused, so a record freed with its context
- * is never mistaken for a live one. */
-struct pool_tls {
-	uint64_t gen;
-	struct pool_thread *pt;
-};
-extern __thread struct pool_tls udma__pool_tls UDMA_HIDDEN __attribute__((tls_model("initial-exec")));
-
 struct udma_pool_layer {
 	struct udma_ctx *ctx;
-	unsigned forks; /* the context's, for the key destructor (fork.c) */
-	uint64_t gen;
-	pthread_key_t key;    /* value: the thread's pool_thread */
-	pthread_mutex_t lock; /* the lists below, pt->caches, pool->caches */
+	struct tcache_owner tcache; /* records: struct pool_thread */
+	pthread_mutex_t lock;	    /* the lists below, pt->caches, pool->caches */
 	struct udma_pool *pools;
 	struct udma_pool **by_id; /* id -> pool; NULL: a free id */
 	unsigned nids;
-	struct pool_thread *threads;
+	struct udma__list threads; /* of struct pool_thread */
 };
 
 /* A run of objects in one region. Regular: object j at first_off + j * stride.
@@ -138,7 +118,7 @@ struct udma_pool {
 	unsigned mode;
 	unsigned id;	/* index in the threads' cache arrays */
 	unsigned forks; /* its context's: in a forked child, every call is refused */
-	uint64_t gen;
+	uint64_t gen;	/* its layer's tcache generation */
 	unsigned cache_size;
 	unsigned nseg;
 	size_t stride;
@@ -159,7 +139,7 @@ struct udma_pool {
 	_Atomic uint8_t *state; /* debug: POOL_FREE or POOL_OUT per object */
 	uint64_t cookie_seed;
 	_Atomic uint64_t empty, debug_errors;
-	struct pool_cache *caches;	       /* under the layer lock */
+	struct udma__list caches;	       /* of struct pool_cache, under the layer lock */
 	uint64_t retired_hits, retired_misses; /* caches of exited threads, under the layer lock */
 	uint64_t retired_puts;
 	struct udma_pool *next; /* the layer's pools */
@@ -168,10 +148,10 @@ struct udma_pool {
 
 enum { POOL_FREE = 0, POOL_OUT = 1 };
 
-/* True in a forked child for a pool of its parent's (fork.c). */
+/* True in a forked child for a pool of its parent's (lib/mem/fork.c). */
 static inline bool pool_inherited(const struct udma_pool *p)
 {
-	return unlikely(p->forks != udma__forks);
+	return udma__unlikely(p->forks != udma__forks);
 }
 
 /* pool_layer.c */
@@ -212,7 +192,7 @@ UDMA_HIDDEN int udma__pool_misuse(struct udma_pool *p, int errnum, const char *f
 
 static inline void pool_store_lock(struct pool_store *s)
 {
-	if (likely(!atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)))
+	if (udma__likely(!atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)))
 		return;
 	udma__pool_store_lock_slow(s);
 }

@@ -6,18 +6,12 @@
  * teardown udma_ctx_destroy runs.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/alloc/pool_internal.h"
 
-__thread struct pool_tls udma__pool_tls __attribute__((tls_model("initial-exec")));
-
-/* Layer generations: unique for the life of the process, so that a thread's
- * memo of a record freed with its context never matches a later context. */
-static _Atomic uint64_t next_gen = 1;
 /* The layer's slot in a context. */
 static UDMA_CTX_KEY(layer_key);
 
@@ -25,31 +19,16 @@ static UDMA_CTX_KEY(layer_key);
 static void cache_retire(struct pool_cache *c)
 {
 	struct udma_pool *p = c->pool;
-	unsigned len = ld(&c->len);
+	unsigned len = udma__load_relaxed(&c->len);
 
 	if (len)
 		udma__pool_store_push(p, c->objs, len);
-	p->retired_hits += ld(&c->hits);
-	p->retired_misses += ld(&c->misses);
-	p->retired_puts += ld(&c->puts);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		p->caches = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	st(&c->pt->caches[p->id], NULL);
+	p->retired_hits += udma__load_relaxed(&c->hits);
+	p->retired_misses += udma__load_relaxed(&c->misses);
+	p->retired_puts += udma__load_relaxed(&c->puts);
+	udma__list_del(&c->link);
+	udma__store_relaxed(&c->pt->caches[p->id], NULL);
 	free(c);
-}
-
-static void thread_unlink(struct udma_pool_layer *l, struct pool_thread *pt)
-{
-	if (pt->prev)
-		pt->prev->next = pt->next;
-	else
-		l->threads = pt->next;
-	if (pt->next)
-		pt->next->prev = pt->prev;
 }
 
 /* Key destructor: the thread is exiting; its caches go back to the stores. */
@@ -59,21 +38,17 @@ static void thread_exit(void *arg)
 	struct udma_pool_layer *l = pt->layer;
 	unsigned i;
 
-	if (l->forks != udma__forks)
+	if (!udma__tcache_exiting(&l->tcache, pt))
 		return; /* a forked child's thread: the record is the parent's copy */
 	pthread_mutex_lock(&l->lock);
 	for (i = 0; i < pt->ncaches; i++) {
-		struct pool_cache *c = ld(&pt->caches[i]);
+		struct pool_cache *c = udma__load_relaxed(&pt->caches[i]);
 
 		if (c)
 			cache_retire(c);
 	}
-	thread_unlink(l, pt);
+	udma__list_del(&pt->link);
 	pthread_mutex_unlock(&l->lock);
-	if (udma__pool_tls.pt == pt) {
-		udma__pool_tls.gen = 0;
-		udma__pool_tls.pt = NULL;
-	}
 	free(pt->caches);
 	free(pt);
 }
@@ -85,17 +60,17 @@ static void layer_release_inherited(struct udma_pool_layer *l)
 {
 	if (pthread_mutex_trylock(&l->lock)) {
 		l->pools = NULL;
-		l->threads = NULL;
+		l->threads.first = NULL;
 		return;
 	}
 	while (l->pools) {
 		struct udma_pool *p = l->pools;
 
 		l->pools = p->next;
-		while (p->caches) {
-			struct pool_cache *c = p->caches;
+		while (p->caches.first) {
+			struct pool_cache *c = udma__list_entry(p->caches.first, struct pool_cache, link);
 
-			p->caches = c->next;
+			udma__list_del(&c->link);
 			free(c);
 		}
 		udma__pool_free(p);
@@ -109,7 +84,7 @@ static void layer_teardown(struct udma_ctx *ctx __attribute__((unused)), void *s
 {
 	struct udma_pool_layer *l = state;
 
-	pthread_key_delete(l->key); /* no destructor runs from now on */
+	udma__tcache_owner_fini(&l->tcache); /* no destructor runs from now on */
 	if (inherited)
 		layer_release_inherited(l);
 	while (l->pools) {
@@ -117,16 +92,12 @@ static void layer_teardown(struct udma_ctx *ctx __attribute__((unused)), void *s
 			  l->pools->name);
 		udma_pool_destroy(l->pools);
 	}
-	while (l->threads) {
-		struct pool_thread *pt = l->threads;
+	while (l->threads.first) {
+		struct pool_thread *pt = udma__list_entry(l->threads.first, struct pool_thread, link);
 
-		thread_unlink(l, pt);
+		udma__list_del(&pt->link);
 		free(pt->caches);
 		free(pt);
-	}
-	if (udma__pool_tls.gen == l->gen) {
-		udma__pool_tls.gen = 0;
-		udma__pool_tls.pt = NULL;
 	}
 	free(l->by_id);
 	if (!inherited) /* another thread may have held it at the fork */
@@ -146,30 +117,20 @@ int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
 	l = udma__ctx_state(ctx, &layer_key);
 	if (l)
 		goto out;
-	if ((rc = udma__alloc_fork_watch("udma_pool_create"))) {
-		l = NULL;
-		goto out;
-	}
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		rc = udma__err(ENOMEM, "udma_pool_create: out of memory for the pool layer");
 		goto out;
 	}
-	if ((rc = pthread_key_create(&l->key, thread_exit))) {
+	if ((rc = udma__tcache_owner_init(&l->tcache, TCACHE_POOLS, ctx, thread_exit, "udma_pool_create"))) {
 		free(l);
 		l = NULL;
-		rc = udma__err(rc,
-			       "udma_pool_create: no pthread key for per-thread caches: %s (%d keys "
-			       "per process at most: destroy contexts no longer used)",
-			       strerror(rc), PTHREAD_KEYS_MAX);
 		goto out;
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	l->ctx = ctx;
-	l->forks = ctx->forks;
-	l->gen = atomic_fetch_add(&next_gen, 1);
 	if ((rc = udma__ctx_state_install(ctx, &layer_key, l, layer_teardown))) {
-		pthread_key_delete(l->key);
+		udma__tcache_owner_fini(&l->tcache);
 		pthread_mutex_destroy(&l->lock);
 		free(l);
 		l = NULL;
@@ -224,12 +185,12 @@ unsigned udma__pool_unregister(struct udma_pool *p)
 		}
 	l->by_id[p->id] = NULL;
 	/* Threads may still have a cache for p: they lose it (and never touch p again). */
-	while (p->caches) {
-		struct pool_cache *c = p->caches;
+	while (p->caches.first) {
+		struct pool_cache *c = udma__list_entry(p->caches.first, struct pool_cache, link);
 
-		held += ld(&c->len);
-		p->caches = c->next;
-		st(&c->pt->caches[p->id], NULL);
+		held += udma__load_relaxed(&c->len);
+		udma__list_del(&c->link);
+		udma__store_relaxed(&c->pt->caches[p->id], NULL);
 		free(c);
 	}
 	pthread_mutex_unlock(&l->lock);
@@ -240,27 +201,20 @@ static struct pool_thread *thread_record(struct udma_pool_layer *l)
 {
 	struct pool_thread *pt;
 
-	if (udma__pool_tls.gen == l->gen)
-		return udma__pool_tls.pt;
-	pt = pthread_getspecific(l->key);
-	if (!pt) {
-		pt = calloc(1, sizeof(*pt));
-		if (!pt)
-			return NULL;
-		pt->layer = l;
-		if (pthread_setspecific(l->key, pt)) {
-			free(pt);
-			return NULL;
-		}
-		pthread_mutex_lock(&l->lock);
-		pt->next = l->threads;
-		if (pt->next)
-			pt->next->prev = pt;
-		l->threads = pt;
-		pthread_mutex_unlock(&l->lock);
+	pt = udma__tcache_find(&l->tcache);
+	if (pt)
+		return pt;
+	pt = calloc(1, sizeof(*pt));
+	if (!pt)
+		return NULL;
+	pt->layer = l;
+	if (udma__tcache_bind(&l->tcache, pt)) {
+		free(pt);
+		return NULL;
 	}
-	udma__pool_tls.gen = l->gen;
-	udma__pool_tls.pt = pt;
+	pthread_mutex_lock(&l->lock);
+	udma__list_push(&l->threads, &pt->link);
+	pthread_mutex_unlock(&l->lock);
 	return pt;
 }
 
@@ -276,10 +230,10 @@ struct pool_cache *udma__pool_cache_slow(struct udma_pool *p)
 	pt = thread_record(l);
 	if (!pt)
 		return NULL;
-	if (p->id < pt->ncaches && (c = ld(&pt->caches[p->id])))
+	if (p->id < pt->ncaches && (c = udma__load_relaxed(&pt->caches[p->id])))
 		return c;
 	bytes = sizeof(*c) + (size_t)p->cache_size * sizeof(c->objs[0]);
-	c = aligned_alloc(POOL_LINE, (bytes + POOL_LINE - 1) & ~(size_t)(POOL_LINE - 1));
+	c = aligned_alloc(UDMA_CACHE_LINE, (bytes + UDMA_CACHE_LINE - 1) & ~(size_t)(UDMA_CACHE_LINE - 1));
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
@@ -297,16 +251,13 @@ struct pool_cache *udma__pool_cache_slow(struct udma_pool *p)
 			return NULL;
 		}
 		for (i = 0; i < n; i++)
-			atomic_init(&caches[i], i < pt->ncaches ? ld(&pt->caches[i]) : NULL);
+			atomic_init(&caches[i], i < pt->ncaches ? udma__load_relaxed(&pt->caches[i]) : NULL);
 		free(pt->caches);
 		pt->caches = caches;
 		pt->ncaches = n;
 	}
-	c->next = p->caches;
-	if (c->next)
-		c->next->prev = c;
-	p->caches = c;
-	st(&pt->caches[p->id], c);
+	udma__list_push(&p->caches, &c->link);
+	udma__store_relaxed(&pt->caches[p->id], c);
 	pthread_mutex_unlock(&l->lock);
 	return c;
 }
@@ -315,12 +266,13 @@ const struct udma_pool *udma__pool_owning(const struct udma_pool_layer *l, const
 {
 	struct udma_region *r = udma__region_of(l->ctx, va);
 	const struct udma_pool *p, *found = NULL;
+	const void *owner = r ? udma__load_relaxed(&r->owner) : NULL;
 
-	if (!r || !r->owner)
+	if (!owner)
 		return NULL;
 	pthread_mutex_lock((pthread_mutex_t *)&l->lock);
 	for (p = l->pools; p && !found; p = p->next)
-		if (p == r->owner)
+		if (p == owner)
 			found = p;
 	pthread_mutex_unlock((pthread_mutex_t *)&l->lock);
 	return found;

@@ -116,7 +116,7 @@ int udma__pool_layout(struct udma_pool *p)
 		ro.name = name;
 		if ((rc = udma_region_create(p->ctx, &ro, &r)))
 			return rc;
-		r->owner = p;
+		udma__store_relaxed(&r->owner, p);
 		s->region = r;
 		s->base = r->addr;
 		s->size = r->size;
@@ -177,7 +177,7 @@ static inline size_t div_stride(const struct udma_pool *p, size_t v, size_t *rem
 
 	if (p->stride_pow2)
 		q = v >> p->stride_shift;
-	else if (likely(v <= UINT32_MAX))
+	else if (udma__likely(v <= UINT32_MAX))
 		q = (size_t)(((unsigned __int128)p->div_magic * v) >> 64);
 	else
 		q = v / p->stride;
@@ -198,7 +198,7 @@ unsigned udma_pool_index(const struct udma_pool *p, const void *obj)
 	s = seg_of_va(p, obj, &off);
 	if (!s)
 		return UINT_MAX;
-	if (likely(!s->obj_off)) {
+	if (udma__likely(!s->obj_off)) {
 		if (off < s->first_off)
 			return UINT_MAX;
 		j = div_stride(p, off - s->first_off, &rem);
@@ -243,9 +243,7 @@ uint64_t udma_pool_iova(const struct udma_pool *p, const void *obj)
 	s = seg_of_va(p, obj, &off);
 	if (!s)
 		return UDMA_BAD_IOVA;
-	if (!s->page_iova)
-		return (uintptr_t)obj;
-	return s->page_iova[off >> s->page_shift] + (off & (((size_t)1 << s->page_shift) - 1));
+	return udma__page_iova(s->page_iova, s->page_shift, obj, off);
 }
 
 unsigned udma__pool_containing(const struct udma_pool *p, const void *va)

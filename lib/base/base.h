@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/base: what every layer uses and nothing else: the thread's error
- * message, the log, size formatting, compiler attributes. Depends on libc only.
+ * message, the log, size formatting; compiler.h (attributes, branch hints,
+ * cpu pause) and list.h (an intrusive list). Depends on libc only.
  */
 #ifndef UDMA_BASE_H
 #define UDMA_BASE_H
@@ -9,8 +10,7 @@
 #include <stddef.h>
 #include <udma/udma.h>
 
-#define UDMA_HIDDEN	  __attribute__((visibility("hidden")))
-#define UDMA_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#include "lib/base/compiler.h"
 
 /* error.c: set the thread's message and return -errnum. */
 UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);

@@ -77,7 +77,7 @@ int udma__sim_notify(struct udma_dev *dev)
 	uint64_t one = 1;
 	uint32_t ctrl;
 
-	if (__atomic_load_n(&io->gone, __ATOMIC_ACQUIRE))
+	if (atomic_load_explicit(&io->gone, memory_order_acquire))
 		return udma__err(ENODEV, "sim:%s: the device process is gone (%s): close the device",
 				 dev->name, io->gone_why);
 	ctrl = __atomic_load_n((const uint32_t *)((uint8_t *)io->bar + SIMDEV_REG_CTRL), __ATOMIC_ACQUIRE);

@@ -39,11 +39,11 @@ struct simproc {
 	struct udma_sim_io io; /* first: the shared ops find it at dev->priv */
 	struct udma_dev *dev;
 	int sock, stop_fd;
-	int pidfd;    /* the device's process (from the socket's peer), or -1 */
-	int claimed;  /* atomic: device_gone has run */
-	int killed;   /* atomic: we sent it SIGKILL for not answering */
-	int garbled;  /* atomic: it answered with a malformed message */
-	uint32_t pid; /* the device's process */
+	int pidfd;	    /* the device's process (from the socket's peer), or -1 */
+	atomic_int claimed; /* device_gone has run */
+	atomic_int killed;  /* we sent it SIGKILL for not answering */
+	atomic_int garbled; /* it answered with a malformed message */
+	uint32_t pid;	    /* the device's process */
 	uint64_t seq;
 	pthread_mutex_t req_lock; /* one request on the socket at a time */
 	pthread_t monitor;
@@ -87,10 +87,10 @@ static bool stop_device(struct simproc *p, char *buf, size_t len)
  * (seen by whichever thread first) is our doing, not its own exit. */
 static void gone_cause(struct simproc *p, char *buf, size_t len)
 {
-	if (__atomic_load_n(&p->killed, __ATOMIC_ACQUIRE))
+	if (atomic_load_explicit(&p->killed, memory_order_acquire))
 		snprintf(buf, len, "it stopped answering: killed after waiting %d ms for a reply",
 			 SIMD_REPLY_MS);
-	else if (__atomic_load_n(&p->garbled, __ATOMIC_ACQUIRE))
+	else if (atomic_load_explicit(&p->garbled, memory_order_acquire))
 		snprintf(buf, len, "it answered with a malformed message");
 	else
 		snprintf(buf, len, "its process exited or closed the connection");
@@ -107,8 +107,8 @@ static void device_gone(struct simproc *p)
 	uint64_t one = 1;
 	void *ones;
 
-	if (__atomic_exchange_n(&p->claimed, 1, __ATOMIC_ACQ_REL)) {
-		while (!__atomic_load_n(&p->io.gone, __ATOMIC_ACQUIRE))
+	if (atomic_exchange_explicit(&p->claimed, 1, memory_order_acq_rel)) {
+		while (!atomic_load_explicit(&p->io.gone, memory_order_acquire))
 			sched_yield();
 		return;
 	}
@@ -134,7 +134,7 @@ static void device_gone(struct simproc *p)
 	    *(volatile uint32_t *)((uint8_t *)p->io.bar + SIMDEV_REG_STATUS) != UINT32_MAX)
 		memset(p->io.bar, 0xff, SIMDEV_BAR0_SIZE);
 	/* Only now: whoever sees -ENODEV also sees the registers gone. */
-	__atomic_store_n(&p->io.gone, 1, __ATOMIC_RELEASE);
+	atomic_store_explicit(&p->io.gone, 1, memory_order_release);
 	if (write(p->io.irq_fd, &one, sizeof(one)) < 0) {
 		/* saturated: it is readable anyway */
 	}
@@ -144,7 +144,7 @@ static void device_gone(struct simproc *p)
 
 static bool is_gone(struct simproc *p)
 {
-	return __atomic_load_n(&p->io.gone, __ATOMIC_ACQUIRE);
+	return atomic_load_explicit(&p->io.gone, memory_order_acquire);
 }
 
 static void *monitor_thread(void *arg)
@@ -180,9 +180,9 @@ static int unresponsive(struct simproc *p)
 	char why[64];
 
 	/* Said before the signal: its hang-up may be seen first elsewhere. */
-	__atomic_store_n(&p->killed, 1, __ATOMIC_RELEASE);
+	atomic_store_explicit(&p->killed, 1, memory_order_release);
 	if (!stop_device(p, why, sizeof(why))) {
-		__atomic_store_n(&p->killed, 0, __ATOMIC_RELEASE);
+		atomic_store_explicit(&p->killed, 0, memory_order_release);
 		return udma__err(ETIMEDOUT,
 				 "sim:%s: the device process (pid %u) did not answer within %d ms and "
 				 "cannot be stopped (%s): close the device and kill it",
@@ -236,7 +236,7 @@ static int request(struct simproc *p, struct simd_hdr *h, size_t len, const int 
 		simd_close_fds(rfds, nr);
 		if (n <= 0 || (size_t)n != sizeof(reply) || reply.h.type != SIMD_MSG_REPLY) {
 			if (n != 0 && n != -ECONNRESET)
-				__atomic_store_n(&p->garbled, 1, __ATOMIC_RELEASE);
+				atomic_store_explicit(&p->garbled, 1, memory_order_release);
 			how = HUNG_UP;
 		} else if (reply.h.seq == h->seq)
 			break; /* else an answer to an earlier request that timed out */

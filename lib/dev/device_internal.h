@@ -73,7 +73,7 @@ struct udma_dev {
 struct udma_sim_io {
 	void *bar;
 	int doorbell_fd, irq_fd;
-	int gone;	    /* atomic: the device process died */
+	atomic_int gone;    /* the device process died */
 	char gone_why[256]; /* how, written before gone is set */
 };
 UDMA_HIDDEN int udma__sim_io_open(struct udma_sim_io *io, const char *name); /* the eventfds */

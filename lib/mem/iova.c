@@ -91,18 +91,14 @@ void udma__compute_runs(struct udma_region *r)
 
 uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
 {
-	uintptr_t v = (uintptr_t)va, off;
 	const struct udma_region *r = udma__region_of(ctx, va);
 
-	if (__builtin_expect(!r || udma__inherited(ctx), 0)) {
+	if (udma__unlikely(!r || udma__inherited(ctx))) {
 		if (ctx && udma__inherited(ctx))
 			udma__err_inherited(ctx, "udma_iova");
 		return UDMA_BAD_IOVA;
 	}
-	if (!r->iova)
-		return v;
-	off = v - (uintptr_t)r->addr;
-	return r->iova[off >> r->page_shift] + (off & (r->page_size - 1));
+	return udma__page_iova(r->iova, r->page_shift, va, (uintptr_t)va - (uintptr_t)r->addr);
 }
 
 size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len)

@@ -59,8 +59,9 @@ struct udma_region {
 	uint32_t *file_page;
 	/* The record of the layer that carves this region up, or NULL: found
 	 * from any address in it without a lock (udma__region_of). The layers
-	 * above tell their records apart themselves. */
-	void *owner;
+	 * above tell their records apart themselves. Atomic: udma_free reads it
+	 * for any address of the context. */
+	void *_Atomic owner;
 	char name[48];
 };
 
@@ -108,7 +109,7 @@ struct udma_ctx {
 	udma__teardown_fn *teardown[UDMA_CTX_SLOTS];
 	unsigned char installed[UDMA_CTX_SLOTS]; /* slot ids, in install order */
 	unsigned ninstalled;
-	unsigned file_holds; /* atomic: udma__region_files_hold */
+	atomic_uint file_holds; /* udma__region_files_hold */
 	struct udma__mem_sub subs[UDMA_MEM_EVENT_MAX];
 	unsigned nsubs;
 };
@@ -161,7 +162,7 @@ UDMA_HIDDEN void udma__fork_release(void);
 /* True in a forked child for a context its parent made. */
 static inline bool udma__inherited(const struct udma_ctx *ctx)
 {
-	return __builtin_expect(ctx->forks != udma__forks, 0);
+	return udma__unlikely(ctx->forks != udma__forks);
 }
 /* -ECHILD, saying whose the context is and what to do instead. */
 UDMA_HIDDEN int udma__err_inherited(const struct udma_ctx *ctx, const char *call);
@@ -186,10 +187,10 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 	const struct udma_iova_leaf *leaf;
 	struct udma_region *r;
 
-	if (__builtin_expect(!ctx || v >> UDMA_VA_BITS, 0))
+	if (udma__unlikely(!ctx || v >> UDMA_VA_BITS))
 		return NULL;
 	leaf = atomic_load_explicit(&ctx->map.l1[v >> UDMA_L1_SHIFT], memory_order_acquire);
-	if (__builtin_expect(!leaf, 0))
+	if (udma__unlikely(!leaf))
 		return NULL;
 	r = atomic_load_explicit(&leaf->chunk[(v >> UDMA_CHUNK_SHIFT) & (UDMA_L2_ENTRIES - 1)],
 				 memory_order_acquire);
@@ -197,6 +198,18 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 	if (!r || v - (uintptr_t)r->addr >= r->size)
 		return NULL;
 	return r;
+}
+/* The IOVA of the byte at va, off bytes into a run of pages whose IOVAs are
+ * page_iova (a region's r->iova, or a part of it), each 1 << page_shift
+ * bytes; page_iova NULL: IOVA = VA. */
+static inline uint64_t udma__page_iova(const uint64_t *page_iova, unsigned page_shift, const void *va,
+				       size_t off)
+{
+	if (!page_iova)
+		return (uint64_t)(uintptr_t)va;
+	size_t page = off >> page_shift;
+
+	return page_iova[page] + (off - (page << page_shift));
 }
 
 /* region_map.c: reserve aligned VA; map backing into it. */

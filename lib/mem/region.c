@@ -203,7 +203,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	for (;;) {
 		bool again;
 
-		r->keep_fd = __atomic_load_n(&ctx->file_holds, __ATOMIC_ACQUIRE) > 0;
+		r->keep_fd = atomic_load_explicit(&ctx->file_holds, memory_order_acquire) > 0;
 		if ((rc = region_build_any(ctx, r, o, ps)))
 			goto fail;
 		if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && r->fd >= 0) {
@@ -225,7 +225,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		/* A hold was taken while this region was being built without a
 		 * file, and its taker refused it: build it again, with one. */
 		again = rc == -EBUSY && !r->keep_fd &&
-			__atomic_load_n(&ctx->file_holds, __ATOMIC_ACQUIRE) > 0;
+			atomic_load_explicit(&ctx->file_holds, memory_order_acquire) > 0;
 		pthread_mutex_unlock(&ctx->lock);
 		if (!again)
 			break;
@@ -275,12 +275,12 @@ void udma_region_destroy(struct udma_region *r)
 
 void udma__region_files_hold(struct udma_ctx *ctx)
 {
-	__atomic_fetch_add(&ctx->file_holds, 1, __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&ctx->file_holds, 1, memory_order_release);
 }
 
 void udma__region_files_release(struct udma_ctx *ctx)
 {
-	__atomic_fetch_sub(&ctx->file_holds, 1, __ATOMIC_RELEASE);
+	atomic_fetch_sub_explicit(&ctx->file_holds, 1, memory_order_release);
 }
 
 void *udma_region_addr(const struct udma_region *r)
