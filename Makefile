@@ -49,7 +49,7 @@ DRV_SRC  := drivers/simdrv/simdrv.c sim/simd_spawn.c
 DRV_HDR  := drivers/simdrv/simdrv.h sim/simd_spawn.h sim/simdev_regs.h
 # udma-simd: the device model in a process of its own (no libudma inside).
 SIMD_SRC := $(wildcard sim/simdev_model*.c) sim/simd_proto.c sim/simd_server.c sim/udma-simd.c
-TOOL_SRC := $(wildcard tools/*.c)
+TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 SUPPORT  := tests/support/helpers.c
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -79,7 +79,7 @@ $(B)/obj/pic/%.o: %.c $(HEADERS) $(LIB_HDR)
 $(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -fvisibility=hidden -c -o $@ $<
-$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(wildcard tools/*.h)
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(wildcard tools/*.h tools/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
@@ -173,7 +173,7 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/bin/udma $(DESTDIR)$(PREFIX)/bin/udma-simd
 	rm -rf $(DESTDIR)$(PREFIX)/include/udma
 
-FORMAT_SRC := $(wildcard lib/*/*.[ch] include/udma/*.h tools/*.[ch] tests/*.[ch] tests/*/*.[ch] \
+FORMAT_SRC := $(wildcard lib/*/*.[ch] include/udma/*.h tools/*.[ch] tools/*/*.[ch] tests/*.[ch] tests/*/*.[ch] \
 		bench/*.[ch] sim/*.[ch] drivers/*/*.[ch])
 format:
 	@tools/install-deps.sh lint

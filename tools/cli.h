@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tools/: the udma command (udma.c dispatches to cmd_*.c: info, hugepages,
- * layout, demo). A consumer of the library like any application: the public
- * API, plus drivers/simdrv and sim/simd_spawn.h for the demo. This header:
- * the subcommands and their shared helpers.
+ * tools/: the udma command. udma.c dispatches to cmd_*.c (info, hugepages,
+ * layout, demo); the demo's simulated NIC and block store are in demo/, the
+ * memory map of a process in layout/; json.c writes every --json document,
+ * hugepage_record.c remembers what `udma hugepages --reserve` took. A
+ * consumer of the library: the public API, the library's internal helpers
+ * (size formatting, pagemap decoding: it links libudma_internal.a), and
+ * drivers/simdrv with sim/simd_spawn.h for the demo; check-layers.sh and
+ * install-deps.sh are the build's scripts. This header: the subcommands and
+ * their shared helpers.
  */
 #ifndef UDMA_CLI_H
 #define UDMA_CLI_H

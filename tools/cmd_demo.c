@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "demo.h"
+#include "tools/cli.h"
+#include "tools/demo/demo.h"
 
 #define DEMO_PACKETS_DEFAULT 1000000ul
 #define DEMO_PACKETS_MAX     4000000000ul /* a packet's number fits its 32-bit cookie tag */

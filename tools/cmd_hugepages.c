@@ -13,7 +13,7 @@
 #include <udma/udma.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 #include "hugepage_record.h"
 #include "lib/base/base.h"
 

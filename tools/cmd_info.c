@@ -9,7 +9,7 @@
 #include <udma/udma.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 #include "lib/base/base.h"
 
 #define MAX_PROBLEMS 12

@@ -9,8 +9,8 @@
 #include <udma/udma.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "layout.h"
+#include "tools/cli.h"
+#include "tools/layout/layout.h"
 
 #define DEMO_BIG_SIZE	((size_t)8 << 20)
 #define DEMO_SMALL_SIZE ((size_t)1 << 20)

@@ -3,7 +3,7 @@
 #include <inttypes.h>
 #include <math.h>
 
-#include "json.h"
+#include "tools/json.h"
 
 void json_start(struct json *j, FILE *f)
 {

@@ -7,7 +7,7 @@
 
 #include <udma/version.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 
 static const struct {
 	const char *name;

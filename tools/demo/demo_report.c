@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "tools/cli.h"
 #include "demo.h"
-#include "json.h"
+#include "tools/json.h"
 #include "lib/base/base.h"
 
 static double rate(double x, double secs)

@@ -4,8 +4,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "cli.h"
-#include "json.h"
+#include "tools/cli.h"
+#include "tools/json.h"
 #include "layout.h"
 #include "lib/base/base.h"
 
