@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* udma_set_log: the library's reports reach the program's callback, and nothing reaches stderr. */
 #include <errno.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +43,13 @@ static int find(const struct reports *r, int level, const char *what)
 		if (r->level[i] == level && strstr(r->msg[i], what))
 			return (int)i;
 	return -1;
+}
+
+static void record_nothing(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
 }
 
 static struct udma_ctx *new_ctx(void)
@@ -287,14 +298,185 @@ static void callbacks_at_once(void **state)
 	assert_int_equal(t.left_when_set_log_returned, t.r.n);
 }
 
+/* udma_set_log waits for the calls of the callback it replaces, never for
+ * calls of the new one (reports that never stop would hold it off). T sits
+ * in the old callback; the switch begins; U enters the new one and stays
+ * there until the switch returns; T leaves. The switch must return (run in a
+ * child under alarm: the old code waited for U forever). */
+static struct udma_ctx *report_ctx;
+static void *report_freed;
+static sem_t entered_old, leave_old, entered_new, leave_new;
+static atomic_int old_calls, switched;
+
+static void report(void)
+{
+	udma_free(report_ctx, report_freed); /* a double free: one report */
+}
+
+static void old_callback(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	if (atomic_fetch_add(&old_calls, 1) == 0) {
+		sem_post(&entered_old);
+		sem_wait(&leave_old);
+	}
+}
+
+static void new_callback(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	sem_post(&entered_new);
+	sem_wait(&leave_new);
+}
+
+static void *reporter_t(void *arg)
+{
+	(void)arg;
+	report();
+	return NULL;
+}
+
+static void *reporter_u(void *arg)
+{
+	(void)arg;
+	while (sem_trywait(&entered_new)) /* until one report is inside the new callback */
+		report();
+	sem_post(&entered_new);
+	return NULL;
+}
+
+static void *switcher(void *arg)
+{
+	(void)arg;
+	udma_set_log(new_callback, NULL);
+	atomic_store(&switched, 1);
+	sem_post(&leave_new);
+	return NULL;
+}
+
+static int switch_while_new_callback_runs(void *arg)
+{
+	pthread_t t, u, s;
+
+	(void)arg;
+	alarm(20);
+	report_ctx = new_ctx();
+	report_freed = udma_malloc(report_ctx, 64, 0, NULL);
+	udma_free(report_ctx, report_freed);
+	sem_init(&entered_old, 0, 0);
+	sem_init(&leave_old, 0, 0);
+	sem_init(&entered_new, 0, 0);
+	sem_init(&leave_new, 0, 0);
+	udma_set_log(old_callback, NULL);
+	pthread_create(&t, NULL, reporter_t, NULL);
+	sem_wait(&entered_old);
+	pthread_create(&s, NULL, switcher, NULL);
+	pthread_create(&u, NULL, reporter_u, NULL);
+	sem_wait(&entered_new); /* U is inside the new callback */
+	sem_post(&entered_new);
+	if (atomic_load(&switched))
+		return 2; /* the switch returned while T was still in the old callback */
+	sem_post(&leave_old);
+	pthread_join(s, NULL); /* the old code never got past this */
+	pthread_join(t, NULL);
+	pthread_join(u, NULL);
+	udma_set_log(NULL, NULL);
+	udma_ctx_destroy(report_ctx);
+	return 0;
+}
+
+static void set_log_waits_for_the_old_callback_only(void **state)
+{
+	(void)state;
+	assert_int_equal(th_run_child(switch_while_new_callback_runs, NULL, 0, (size_t)-1), 0);
+}
+
+/* A fork while another thread, inside a fork hold (a memory event callback,
+ * so making a region), makes a report: the fork waits for that thread, and
+ * the report must not wait for the fork (the log lock was held across it). */
+static struct udma_ctx *fork_c1, *fork_c2;
+static void *fork_freed;
+static sem_t in_callback;
+
+static int report_in_event(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)r;
+	if (ev == UDMA_MEM_ADDED) {
+		sem_post(&in_callback);
+		usleep(200000);			/* the fork begins meanwhile */
+		udma_free(fork_c2, fork_freed); /* a double free: a report */
+	}
+	return 0;
+}
+
+static void *make_region(void *arg)
+{
+	struct udma_region_opts o = {
+		.size = 4096, .page_size = 4096, .name = "held", .numa_node = UDMA_NUMA_ANY};
+	struct udma_region *r = NULL;
+
+	(void)arg;
+	if (udma_region_create(fork_c1, &o, &r) == 0)
+		udma_region_destroy(r);
+	return NULL;
+}
+
+static int fork_during_report(void *arg)
+{
+	pthread_t t;
+	pid_t pid;
+	int status;
+
+	(void)arg;
+	alarm(30);
+	/* Contexts first, then the log: the order in which the two register
+	 * their fork handlers, which made the old code hang. */
+	fork_c1 = new_ctx();
+	fork_c2 = new_ctx();
+	udma_set_log(record_nothing, NULL);
+	fork_freed = udma_malloc(fork_c2, 64, 0, NULL);
+	udma_free(fork_c2, fork_freed);
+	sem_init(&in_callback, 0, 0);
+	if (udma_mem_event_register(fork_c1, report_in_event, NULL))
+		return 2;
+	pthread_create(&t, NULL, make_region, NULL);
+	sem_wait(&in_callback);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 3;
+	pthread_join(t, NULL);
+	udma_mem_event_unregister(fork_c1, report_in_event, NULL);
+	udma_ctx_destroy(fork_c1);
+	udma_ctx_destroy(fork_c2);
+	udma_set_log(NULL, NULL);
+	return 0;
+}
+
+static void fork_while_a_held_thread_reports(void **state)
+{
+	(void)state;
+	assert_int_equal(th_run_child(fork_during_report, NULL, 0, (size_t)-1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* First: its child must be a process where no udma fork handler
+		 * was registered yet (see fork_during_report). */
+		th_test(fork_while_a_held_thread_reports),
 		th_test(reports_reach_the_callback),
 		th_test(null_restores_stderr),
 		th_test(last_error_survives_the_callback),
 		th_test(set_log_inside_the_callback),
 		th_test(callbacks_at_once),
+		th_test(set_log_waits_for_the_old_callback_only),
 	};
 
 	/* One report per leak: a debug pool (UDMA_DEBUG=1, as make check runs

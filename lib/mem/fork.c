@@ -64,7 +64,9 @@ static void before_fork(void)
 {
 	pthread_mutex_lock(&making_lock);
 	fork_pending = true;
-	while (makers)
+	/* A thread that forks from inside a hold (a memory event callback, a
+	 * log callback) waits for the others, not for itself. */
+	while (makers > (held ? 1u : 0u))
 		pthread_cond_wait(&making_cond, &making_lock);
 }
 
@@ -77,8 +79,9 @@ static void in_parent(void)
 
 static void in_child(void)
 {
-	/* Only this thread came along: no maker, and the lock is this thread's. */
-	makers = 0;
+	/* Only this thread came along: no maker but itself if it forked inside
+	 * a hold (it releases when it returns), and the lock is this thread's. */
+	makers = held ? 1 : 0;
 	fork_pending = false;
 	pthread_cond_init(&making_cond, NULL);
 	pthread_mutex_unlock(&making_lock);
