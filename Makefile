@@ -76,15 +76,21 @@ deps:
 $(B)/obj/pic/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+# No LTO in the static library's objects: objcopy --localize-hidden (below)
+# cannot see into LTO bytecode, so its internal names would stay global.
+STATIC_CFLAGS := $(filter-out -flto%,$(CFLAGS))
 $(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(CFLAGS) -fvisibility=hidden -c -o $@ $<
+	$(CC) $(BASE) $(STATIC_CFLAGS) -fvisibility=hidden -c -o $@ $<
 $(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(wildcard tools/*.h tools/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
-$(SO): $(LIB_PIC) lib/libudma.map
-	$(CC) -shared -Wl,-soname,libudma.so.$(SOVER) -Wl,--version-script=lib/libudma.map \
+$(B)/libudma.map: lib/libudma.map include/udma/version.h
+	@mkdir -p $(@D)
+	sed 's/@SOVER@/$(SOVER)/' lib/libudma.map >$@
+$(SO): $(LIB_PIC) $(B)/libudma.map
+	$(CC) -shared -Wl,-soname,libudma.so.$(SOVER) -Wl,--version-script=$(B)/libudma.map \
 		-Wl,-z,defs -o $@ $(LIB_PIC) $(LDFLAGS) $(LIBS)
 $(B)/libudma.so: $(SO)
 	ln -sf libudma.so.$(SOVER) $@

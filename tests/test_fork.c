@@ -568,6 +568,51 @@ static void fds_close_on_exec(void **state)
 	world_close(&w);
 }
 
+/* A memory event callback runs inside a fork hold (its thread is making a
+ * region): a fork from it waits for the other threads' holds, not its own
+ * (the old code waited for itself for ever). Run in a child under alarm, so
+ * a regression fails instead of hanging. */
+static int fork_from_event(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	pid_t pid;
+	int status;
+
+	(void)r;
+	if (ev != UDMA_MEM_ADDED)
+		return 0;
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	*(int *)arg = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? 1 : -1;
+	return 0;
+}
+
+static int fork_inside_callback(void *arg)
+{
+	struct udma_ctx_opts co = {.numa_node = UDMA_NUMA_ANY, .page_size = 4096};
+	struct udma_region_opts ro = {
+		.size = 4096, .page_size = 4096, .name = "f", .numa_node = UDMA_NUMA_ANY};
+	struct udma_region *r = NULL;
+	struct udma_ctx *ctx = NULL;
+	int forked = 0;
+
+	(void)arg;
+	alarm(20);
+	if (udma_ctx_create(&co, &ctx) || udma_mem_event_register(ctx, fork_from_event, &forked))
+		return 2;
+	if (udma_region_create(ctx, &ro, &r))
+		return 3;
+	udma_region_destroy(r);
+	udma_ctx_destroy(ctx);
+	return forked == 1 ? 0 : 4;
+}
+
+static void fork_in_event_callback(void **state)
+{
+	(void)state;
+	assert_int_equal(th_run_child(fork_inside_callback, NULL, 0, (size_t)-1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,6 +624,7 @@ int main(void)
 		th_test(fork_while_locked),
 		th_test(fork_while_creating),
 		th_test(fds_close_on_exec),
+		th_test(fork_in_event_callback),
 	};
 
 	th_threads_warm_up(TH_MAX_THREADS);

@@ -40,9 +40,13 @@ typedef void (*udma_log_fn)(void *arg, int level, const char *msg);
  * down, or its lock held) and none that would report again without end; what
  * they leave in errno and udma_last_error() is undone when fn returns.
  *
+ * fn must return: no longjmp out of it, no C++ exception through it (udma
+ * counts the call as under way until it returns).
+ *
  * udma_set_log is thread-safe. When it returns, no thread is inside the
- * previous fn any more (it waits for those calls), so the previous arg may be
- * freed. Called from inside fn it still takes effect, but does not wait.
+ * previous fn any more (it waits for those calls, never for calls of the new
+ * fn), so the previous arg may be freed. Called from inside fn it still
+ * takes effect, but does not wait.
  *
  * fork: a child inherits the setting, so fn runs in the child, with the
  * child's copy of arg, for the reports the child makes.

@@ -120,8 +120,8 @@ UDMA_HIDDEN void *udma__pci_fn_new(size_t size, const char *kind, const char *na
 /* The open's last config step: memory decoding and bus mastering on (without
  * it DMA silently does nothing), the bits in clear off. */
 UDMA_HIDDEN int udma__pci_fn_enable(struct udma_pci_fn *fn, uint16_t clear);
-/* For quiesce: bus mastering off (and the bits in set on); a line on stderr
- * if the device cannot be stopped. */
+/* For quiesce: bus mastering off (and the bits in set on); a report in the
+ * log if the device cannot be stopped. */
 UDMA_HIDDEN void udma__pci_fn_quiesce(struct udma_pci_fn *fn, uint16_t set);
 /* For release: bus mastering off if we turned it on, the BARs unmapped. */
 UDMA_HIDDEN void udma__pci_fn_detach(struct udma_pci_fn *fn);
