@@ -357,6 +357,8 @@ static void check_reentry(struct reentry *t, uint64_t iova)
 static void callbacks_calling_back(void **state)
 {
 	struct reentry t = {.ctx = new_ctx()};
+	struct th_stderr err;
+	const char *log;
 	struct udma_region *r, *n;
 	uint64_t iova;
 	int count = 0;
@@ -366,10 +368,17 @@ static void callbacks_calling_back(void **state)
 	assert_int_equal(udma_mem_event_register(t.ctx, call_back_in, &t), 0);
 	assert_int_equal(udma_dev_open(t.ctx, "sim:ev1", &t.attached), 0);
 	t.victim = new_region(t.ctx, "victim");
+	th_stderr_start(&err);
 	r = new_region(t.ctx, "r"); /* ADDED */
+	log = th_stderr_end(&err);
 	iova = udma_iova(t.ctx, udma_region_addr(r));
 	check_reentry(&t, iova);
+	/* The calls that return nothing said so in the log too. */
+	assert_non_null(strstr(log, "udma_region_destroy: called from a memory event callback"));
+	assert_non_null(strstr(log, "udma_dev_close: called from a memory event callback"));
+	th_stderr_start(&err);
 	udma_region_destroy(r); /* REMOVED */
+	assert_non_null(strstr(th_stderr_end(&err), "nothing done"));
 	check_reentry(&t, iova);
 	/* The victim and the device lived through both, the callback is still
 	 * registered, and nothing the callback tried on ctx was made. */
