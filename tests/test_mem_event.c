@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Memory events: replay at register, ADDED at create (translated), REMOVED at
  * destroy (still readable), refusals, unregister, bad calls, callbacks that
- * call back into udma, forked children, the limit the device layer counts in. */
+ * call back into udma (the heap and pools too, while they grow), forked
+ * children, the limit the device layer counts in. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "lib/alloc/heap_internal.h"
 
 #define KiB	  ((size_t)1024)
 #define SIZE	  (64 * KiB)
@@ -353,6 +357,8 @@ static void check_reentry(struct reentry *t, uint64_t iova)
 static void callbacks_calling_back(void **state)
 {
 	struct reentry t = {.ctx = new_ctx()};
+	struct th_stderr err;
+	const char *log;
 	struct udma_region *r, *n;
 	uint64_t iova;
 	int count = 0;
@@ -362,10 +368,17 @@ static void callbacks_calling_back(void **state)
 	assert_int_equal(udma_mem_event_register(t.ctx, call_back_in, &t), 0);
 	assert_int_equal(udma_dev_open(t.ctx, "sim:ev1", &t.attached), 0);
 	t.victim = new_region(t.ctx, "victim");
+	th_stderr_start(&err);
 	r = new_region(t.ctx, "r"); /* ADDED */
+	log = th_stderr_end(&err);
 	iova = udma_iova(t.ctx, udma_region_addr(r));
 	check_reentry(&t, iova);
+	/* The calls that return nothing said so in the log too. */
+	assert_non_null(strstr(log, "udma_region_destroy: called from a memory event callback"));
+	assert_non_null(strstr(log, "udma_dev_close: called from a memory event callback"));
+	th_stderr_start(&err);
 	udma_region_destroy(r); /* REMOVED */
+	assert_non_null(strstr(th_stderr_end(&err), "nothing done"));
 	check_reentry(&t, iova);
 	/* The victim and the device lived through both, the callback is still
 	 * registered, and nothing the callback tried on ctx was made. */
@@ -379,6 +392,268 @@ static void callbacks_calling_back(void **state)
 	udma_region_destroy(t.victim);
 	udma_ctx_destroy(t.other);
 	udma_ctx_destroy(t.ctx);
+}
+
+/*
+ * Callbacks that call the heap and pools of their context back, from the
+ * events of the heap's and pools' own regions: a slab grown (a class lock
+ * held), a large block made or freed, a pool made. Each call returns: it
+ * works, or fails with -EDEADLK (a void call: does nothing, says so in
+ * udma_last_error and the log); the outer call succeeds; nothing is leaked
+ * or lost. Run in a child with a watchdog: a deadlock fails the test instead
+ * of hanging the suite.
+ */
+#define WATCHDOG_S 60
+#define SMALL	   64		    /* cached by the thread before the event */
+#define GROWN	   (4 * KiB)	    /* the class whose second slab the event grows */
+#define UNUSED	   (16 * KiB)	    /* a class nothing is cached of */
+#define LARGE	   (2 * 1024 * KiB) /* above the heap's 1 MiB threshold */
+#define MAX_GROWN  1024
+#define MAX_LEFT   8
+#define IN_EVENT   "called from a memory event callback of the same context"
+
+enum trigger { BY_SLAB, BY_LARGE, BY_POOL, BY_LARGE_FREE };
+
+struct heap_reentry {
+	struct udma_ctx *ctx;
+	bool armed;
+	int calls;
+	void *grown_first, *large_before;
+	struct udma_pool *cached, *direct;
+	int refusals;	/* ERR log lines saying IN_EVENT */
+	int other_logs; /* any other log line (a leak report, a double free...) */
+	char last_other[256];
+	void *left[MAX_LEFT]; /* blocks the callback could not free: freed after it */
+	int nleft;
+	int failed; /* line of the first failed check, 0 if none */
+	char why[300];
+};
+
+#define CHK(t, cond)                                                                       \
+	do {                                                                               \
+		if (!(cond) && !(t)->failed) {                                             \
+			(t)->failed = __LINE__;                                            \
+			snprintf((t)->why, sizeof((t)->why), "%s (last error: %s)", #cond, \
+				 udma_last_error());                                       \
+		}                                                                          \
+	} while (0)
+
+static void reentry_log(void *arg, int level, const char *msg)
+{
+	struct heap_reentry *t = arg;
+
+	if (level == UDMA_LOG_ERR && strstr(msg, IN_EVENT)) {
+		t->refusals++;
+		return;
+	}
+	t->other_logs++;
+	snprintf(t->last_other, sizeof(t->last_other), "%s", msg);
+}
+
+static bool said(const char *call)
+{
+	char want[128];
+
+	snprintf(want, sizeof(want), "%s: %s", call, IN_EVENT);
+	return strstr(udma_last_error(), want) != NULL;
+}
+
+/* A malloc in the callback: a block, or NULL with EDEADLK and the reason. */
+static void malloc_outcome(struct heap_reentry *t, void *p)
+{
+	if (p) {
+		CHK(t, t->nleft < MAX_LEFT);
+		if (t->nleft < MAX_LEFT)
+			t->left[t->nleft++] = p;
+		return;
+	}
+	CHK(t, errno == EDEADLK && said("udma_malloc"));
+}
+
+/* A free in the callback: done, or refused (said, logged): freed after. */
+static void free_outcome(struct heap_reentry *t, void *p)
+{
+	int before = t->refusals;
+
+	udma_free(t->ctx, p);
+	if (t->refusals == before)
+		return;
+	CHK(t, t->refusals == before + 1 && said("udma_free"));
+	CHK(t, t->nleft < MAX_LEFT);
+	if (t->nleft < MAX_LEFT)
+		t->left[t->nleft++] = p;
+}
+
+static int heap_pool_reentry(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	struct heap_reentry *t = arg;
+	struct udma_pool_opts po = {.obj_size = 64, .count = 4, .numa_node = UDMA_NUMA_ANY};
+	struct udma_pool *pool = (void *)1;
+	void *objs[2], *p;
+	int before;
+
+	(void)ev;
+	(void)r;
+	if (!t->armed)
+		return 0;
+	t->armed = false;
+	t->calls++;
+	/* What the thread's cache holds can be had; the rest may be refused. */
+	p = udma_malloc(t->ctx, SMALL, 0, NULL);
+	CHK(t, p != NULL);
+	if (p)
+		free_outcome(t, p);
+	malloc_outcome(t, udma_malloc(t->ctx, GROWN, 0, NULL));
+	malloc_outcome(t, udma_zmalloc(t->ctx, UNUSED, 0, NULL));
+	free_outcome(t, t->grown_first);
+	/* A large block is a region of its own: neither made nor unmade there. */
+	p = udma_malloc(t->ctx, LARGE, 0, NULL);
+	CHK(t, !p && errno == EDEADLK && said("udma_malloc"));
+	before = t->refusals;
+	udma_free(t->ctx, t->large_before);
+	CHK(t, t->refusals == before + 1 && said("udma_free"));
+	t->left[t->nleft++] = t->large_before;
+	/* Pools: get and put take no lock a memory event's caller holds. */
+	p = udma_pool_get(t->cached);
+	CHK(t, p != NULL);
+	udma_pool_put(t->cached, p);
+	CHK(t, udma_pool_get_bulk(t->cached, objs, 2) == 0);
+	udma_pool_put_bulk(t->cached, objs, 2);
+	p = udma_pool_get(t->direct);
+	CHK(t, p != NULL);
+	udma_pool_put(t->direct, p);
+	CHK(t, udma_pool_create(t->ctx, &po, &pool) == -EDEADLK && !pool && said("udma_pool_create"));
+	before = t->refusals;
+	udma_pool_destroy(t->cached);
+	CHK(t, t->refusals == before + 1 && said("udma_pool_destroy"));
+	before = t->refusals;
+	udma_ctx_destroy(t->ctx);
+	CHK(t, t->refusals == before + 1 && said("udma_ctx_destroy"));
+	return 0;
+}
+
+/* Objects the calling thread's magazines hold: every slot in a cache state. */
+static size_t in_magazines(struct udma_ctx *ctx)
+{
+	struct udma_heap *h = udma__ctx_state(ctx, &udma__heap_key);
+	struct heap_tcache *tc = udma__heap_tcache_get(h);
+	size_t n = 0;
+	unsigned i;
+
+	for (i = 0; tc && i < h->nclasses; i++)
+		n += tc->mag[i].n;
+	return n;
+}
+
+static struct heap_reentry reentry; /* the child's */
+
+static int reentry_child(void *arg)
+{
+	struct udma_ctx_opts co = {
+		.iova_mode = UDMA_IOVA_VA, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY};
+	struct udma_pool_opts cached = {
+		.obj_size = 64, .count = 16, .cache_size = 4, .numa_node = UDMA_NUMA_ANY};
+	struct udma_pool_opts direct = {.obj_size = 64, .count = 4, .numa_node = UDMA_NUMA_ANY};
+	enum trigger how = *(const enum trigger *)arg;
+	struct heap_reentry *t = &reentry;
+	struct udma__heap_stats st;
+	static void *grown[MAX_GROWN];
+	struct th_snapshot before;
+	struct udma_pool *made = NULL;
+	void *p = NULL;
+	int ngrown = 0, i;
+
+	alarm(WATCHDOG_S);
+	th_snapshot_take(&before);
+	udma_set_log(reentry_log, t);
+	if (udma_ctx_create(&co, &t->ctx) || udma_mem_event_register(t->ctx, heap_pool_reentry, t))
+		return 2;
+	/* The thread's SMALL magazine filled, GROWN's first slab made, a large
+	 * block, two pools. */
+	p = udma_malloc(t->ctx, SMALL, 0, NULL);
+	udma_free(t->ctx, p);
+	grown[ngrown++] = t->grown_first = udma_malloc(t->ctx, GROWN, 0, NULL);
+	t->large_before = udma_malloc(t->ctx, LARGE, 0, NULL);
+	if (!p || !t->grown_first || !t->large_before || udma_pool_create(t->ctx, &cached, &t->cached) ||
+	    udma_pool_create(t->ctx, &direct, &t->direct))
+		return 3;
+	if (how == BY_LARGE_FREE && !(p = udma_malloc(t->ctx, LARGE, 0, NULL)))
+		return 4;
+	t->armed = true;
+	switch (how) {
+	case BY_SLAB: /* until GROWN's second slab */
+		while (t->armed && ngrown < MAX_GROWN) {
+			grown[ngrown] = udma_malloc(t->ctx, GROWN, 0, NULL);
+			CHK(t, grown[ngrown] != NULL);
+			ngrown++;
+		}
+		break;
+	case BY_LARGE:
+		p = udma_malloc(t->ctx, LARGE, 0, NULL);
+		CHK(t, p != NULL);
+		udma_free(t->ctx, p);
+		break;
+	case BY_POOL:
+		CHK(t, udma_pool_create(t->ctx, &direct, &made) == 0);
+		udma_pool_destroy(made);
+		break;
+	case BY_LARGE_FREE: udma_free(t->ctx, p); break;
+	}
+	CHK(t, t->calls == 1);
+	/* What the callback could not free; the rest. */
+	for (i = 0; i < t->nleft; i++)
+		udma_free(t->ctx, t->left[i]);
+	for (i = 1; i < ngrown; i++)
+		udma_free(t->ctx, grown[i]);
+	udma_pool_destroy(t->cached);
+	udma_pool_destroy(t->direct);
+	/* Nothing allocated, and no free object lost from the caches. */
+	udma__heap_stats(t->ctx, &st);
+	CHK(t, st.live == 0 && st.large == 0);
+	CHK(t, st.cached == in_magazines(t->ctx));
+	udma_ctx_destroy(t->ctx);
+	udma_set_log(NULL, NULL);
+	CHK(t, t->other_logs == 0);
+	if (t->failed)
+		fprintf(stderr, "# line %d: %s%s%s\n", t->failed, t->why, t->other_logs ? "; logged: " : "",
+			t->other_logs ? t->last_other : "");
+	if (th_snapshot_compare(&before, "the child"))
+		return 5;
+	return t->failed ? 1 : 0;
+}
+
+static void run_reentry(enum trigger how)
+{
+	int rc = th_run_child(reentry_child, &how, 0, (size_t)-1);
+
+	if (rc)
+		print_error("the child %s\n",
+			    rc < 0 ? "hung (ended by its watchdog) or crashed" : "failed a check (above)");
+	assert_int_equal(rc, 0);
+}
+
+static void heap_reentry_by_slab(void **state)
+{
+	(void)state;
+	run_reentry(BY_SLAB);
+}
+
+static void heap_reentry_by_large(void **state)
+{
+	(void)state;
+	run_reentry(BY_LARGE);
+}
+
+static void heap_reentry_by_pool(void **state)
+{
+	(void)state;
+	run_reentry(BY_POOL);
+}
+
+static void heap_reentry_by_large_free(void **state)
+{
+	(void)state;
+	run_reentry(BY_LARGE_FREE);
 }
 
 /* A forked child: no registering, and its udma_ctx_destroy tells no one. */
@@ -423,6 +698,10 @@ int main(void)
 		th_test(ctx_destroy_sends_removed),
 		th_test(bad_calls),
 		th_test(callbacks_calling_back),
+		th_test(heap_reentry_by_slab),
+		th_test(heap_reentry_by_large),
+		th_test(heap_reentry_by_pool),
+		th_test(heap_reentry_by_large_free),
 		th_test(forked_child),
 	};
 

@@ -48,9 +48,11 @@ struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct ud
  * to keep a table of your own or to register udma memory with another
  * framework (as SPDK's spdk_mem_map notify callbacks and DPDK's
  * rte_mem_event_callback_register do). Pools, the heap and devices take their
- * memory as regions, so their memory is announced too; udma's device layer is
- * itself a subscriber, from a context's first udma_dev_open on (so it counts
- * against UDMA_MEM_EVENT_MAX, and hears events in its turn like any other).
+ * memory as regions, so their memory is announced too (a slab the heap grows
+ * within a udma_malloc, a large block, a pool's regions); udma's device layer
+ * is itself a subscriber, from a context's first udma_dev_open on (so it
+ * counts against UDMA_MEM_EVENT_MAX, and hears events in its turn like any
+ * other).
  *
  * UDMA_MEM_ADDED: the region is pinned and translated (udma_iova works on it)
  * and not yet returned by udma_region_create nor listed by udma_region_next.
@@ -76,19 +78,31 @@ struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct ud
  *
  * Locks: a callback runs in the thread that creates, destroys or registers,
  * with the context's lock held (the lock that orders region creation and
- * destruction, device attach and subscriptions), and maybe with a lock of
- * the heap or of a pool when the region is made or unmade for them. So events
- * of a context never run concurrently with each other. A callback may:
+ * destruction, device attach and subscriptions), and, when the heap grows a
+ * size class by a slab, with that class's lock held. So events of a context
+ * never run concurrently with each other. A callback may:
  *  - read the region: its accessors, its memory, udma_iova, udma_iova_contig,
  *    udma_region_next (the list cannot change meanwhile);
+ *  - get from and put to the context's pools (udma_pool_get, _put, _get_bulk,
+ *    _put_bulk, udma_pool_avail, udma_pool_stats): no lock they take is held
+ *    by anyone waiting for the context's lock;
+ *  - use the context's heap through the calling thread's cache only:
+ *    udma_malloc / udma_zmalloc of a small size work while this thread's
+ *    cache holds a block of that size class, udma_free of a small block while
+ *    the cache has room for it; anything else (a large block, an empty or full
+ *    cache, a heap not yet made) would take a lock that may be held, so
+ *    udma_malloc returns NULL with errno EDEADLK, and udma_free frees nothing
+ *    (the block stays allocated: free it after the callback returns);
  *  - use another context, unless a callback of that one uses this one (two
  *    threads would each hold one lock and wait for the other).
  * On the same context, udma_region_create, udma_mem_event_register and
- * _unregister, udma_dev_open and udma_pool_create return -EDEADLK;
- * udma_region_destroy and udma_dev_close do nothing and say so in
- * udma_last_error(). A callback must not call udma_ctx_destroy, nor allocate
- * from or free to the heap or pools of the same context (their locks may be
- * held).
+ * _unregister, udma_dev_open and udma_pool_create return -EDEADLK. Calls that
+ * return nothing do nothing: udma_region_destroy, udma_dev_close,
+ * udma_pool_destroy, udma_ctx_destroy and a refused udma_free. Every refusal
+ * leaves "CALL: called from a memory event callback of the same context..."
+ * in udma_last_error(); those of calls that return nothing also go to the log
+ * (UDMA_LOG_ERR, udma_set_log). None of them waits: a callback never
+ * deadlocks on its own context.
  */
 #define UDMA_MEM_EVENT_MAX 16 /* subscribers per context */
 

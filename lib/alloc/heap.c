@@ -192,7 +192,10 @@ static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 	}
 	o = (struct heap_owner *)(owner - HEAP_OWNER_TAG);
 	if (o->kind != HEAP_KIND_SLAB) {
-		udma__heap_large_free((struct heap_large *)o, ptr);
+		if (udma__in_mem_event(ctx)) /* its region cannot be unmade there */
+			udma__refuse_in_mem_event("udma_free");
+		else
+			udma__heap_large_free((struct heap_large *)o, ptr);
 		return;
 	}
 	s = (struct heap_slab *)o;
@@ -203,6 +206,13 @@ static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 		return;
 	}
 	tc = tcache_of(s->own.heap);
+	/* Back to the slabs (no cache, or a full magazine) takes a class lock,
+	 * which a memory event callback's caller may hold, or wait for with the
+	 * context's lock held: refused there, before the slot is claimed. */
+	if ((!tc || tc->mag[s->cls].n == tc->mag[s->cls].cap) && udma__in_mem_event(ctx)) {
+		udma__refuse_in_mem_event("udma_free");
+		return;
+	}
 	if (!tc) {
 		if (!udma__heap_free_direct(s->own.heap, s, (uint32_t)idx))
 			udma__heap_bad_free(ptr, r, HEAP_BAD_DOUBLE);

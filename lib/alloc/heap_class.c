@@ -255,13 +255,29 @@ static void slab_push(struct heap_class *c, struct heap_slab *s, uint32_t idx)
 	s->free[s->nfree++] = idx;
 }
 
+/* The class locks are held while a slab is made (its region's memory events
+ * run then) and wait for the context's lock meanwhile: a memory event
+ * callback of the context must not take one. */
+static int class_lock(struct udma_heap *h, struct heap_class *c, const char *call)
+{
+	if (udma__in_mem_event(h->ctx))
+		return udma__err_in_mem_event(call);
+	pthread_mutex_lock(&c->lock);
+	return 0;
+}
+
 int udma__heap_refill(struct udma_heap *h, unsigned cls, struct heap_mag *m, heap_state tag)
 {
 	struct heap_class *c = &h->cls[cls];
-	uint32_t want = c->batch ? c->batch : 1, got = 0;
-	int rc = 0;
+	uint32_t want = c->batch ? c->batch : 1, got = 0, cap = m->cap;
+	int rc;
 
-	pthread_mutex_lock(&c->lock);
+	if ((rc = class_lock(h, c, "udma_malloc")))
+		return rc;
+	/* A memory event callback run by a slab's growth below may free into m:
+	 * with no room it goes to free's slow path, which refuses it, instead
+	 * of pushing an entry the refill then overwrites. */
+	m->cap = 0;
 	while (got < want) {
 		struct heap_slab *s = slab_with_room(h, cls, &rc);
 		uint32_t idx;
@@ -280,6 +296,7 @@ int udma__heap_refill(struct udma_heap *h, unsigned cls, struct heap_mag *m, hea
 	if (got && got < want)
 		memmove(m->e, m->e + (want - got), got * sizeof(m->e[0]));
 	m->n = got;
+	m->cap = cap;
 	return got ? 0 : rc;
 }
 
@@ -303,7 +320,8 @@ void *udma__heap_alloc_direct(struct udma_heap *h, unsigned cls, struct heap_sla
 	struct heap_slab *s;
 	void *p = NULL;
 
-	pthread_mutex_lock(&c->lock);
+	if ((*err = class_lock(h, c, "udma_malloc")))
+		return NULL;
 	while ((s = slab_with_room(h, cls, err)))
 		if ((*idx = slab_pop(s, HEAP_SLOT_USED)) != UINT32_MAX) {
 			*slab = s;

@@ -18,10 +18,13 @@ void *udma__heap_large_alloc(struct udma_heap *h, size_t size, uint64_t *iova)
 {
 	struct udma_region_opts o = {
 		.size = size, .numa_node = UDMA_NUMA_ANY, .flags = UDMA_REGION_CONTIG, .name = "heap-large"};
-	struct heap_large *l = calloc(1, sizeof(*l));
+	struct heap_large *l;
 	struct udma_region *r;
 	int rc;
 
+	if (udma__in_mem_event(h->ctx)) /* no region can be made there */
+		return udma__heap_fail(udma__err_in_mem_event("udma_malloc"));
+	l = calloc(1, sizeof(*l));
 	if (!l)
 		return udma__heap_fail(
 			udma__err(ENOMEM, "udma_malloc: out of memory for a large allocation's record"));

@@ -136,6 +136,11 @@ void udma_pool_destroy(struct udma_pool *p)
 		udma__err_inherited(p->ctx, "udma_pool_destroy");
 		return;
 	}
+	/* Its regions cannot be unmade there. */
+	if (udma__in_mem_event(p->ctx)) {
+		udma__refuse_in_mem_event("udma_pool_destroy");
+		return;
+	}
 	held = udma__pool_unregister(p);
 	held += store_top(&p->store);
 	if (held > p->count) {

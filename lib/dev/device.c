@@ -359,7 +359,7 @@ void udma_dev_close(struct udma_dev *dev)
 		return;
 	}
 	if (udma__in_mem_event(ctx)) {
-		udma__err_in_mem_event("udma_dev_close");
+		udma__refuse_in_mem_event("udma_dev_close");
 		return;
 	}
 	/* Stop it first: a backend without an IOMMU (UIO) has nothing to

@@ -156,6 +156,11 @@ void udma_ctx_destroy(struct udma_ctx *ctx)
 		ctx_release_inherited(ctx);
 		return;
 	}
+	/* Its caller holds the context's lock and uses the context after. */
+	if (udma__in_mem_event(ctx)) {
+		udma__refuse_in_mem_event("udma_ctx_destroy");
+		return;
+	}
 	/* The layers first: they report leaks and give their regions back. */
 	teardown_layers(ctx, false);
 	while (ctx->regions) {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Memory events: the context's subscribers hear of every region made and
- * unmade (the contract is in udma/region.h). Callbacks run under ctx->lock;
- * a thread-local mark tells the calls that would take it again to fail
- * instead of deadlocking.
+ * unmade (the contract is in udma/region.h). Callbacks run under ctx->lock,
+ * and under a heap class lock when the heap grows a slab; a thread-local mark
+ * tells the calls that would take one of those again (or any lock that may be
+ * held while waiting for ctx->lock) to fail instead of deadlocking.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,12 +19,25 @@ bool udma__in_mem_event(const struct udma_ctx *ctx)
 	return in_event == ctx;
 }
 
-int udma__err_in_mem_event(const char *call)
+static int err_in_mem_event(const char *call, const char *done)
 {
 	return udma__err(EDEADLK,
 			 "%s: called from a memory event callback of the same context, which runs "
-			 "with the context's lock held: do it after the callback returns",
-			 call);
+			 "with the context's lock (and maybe a heap lock) held: %sdo it after the "
+			 "callback returns",
+			 call, done);
+}
+
+int udma__err_in_mem_event(const char *call)
+{
+	return err_in_mem_event(call, "");
+}
+
+void udma__refuse_in_mem_event(const char *call)
+{
+	err_in_mem_event(call, "nothing done; ");
+	/* The call returns nothing: say it in the log too, or it goes unseen. */
+	udma__log(UDMA_LOG_ERR, "%s", udma_last_error());
 }
 
 static const char *event_name(enum udma_mem_event ev)

@@ -148,10 +148,14 @@ UDMA_HIDDEN int udma__mem_unsubscribe(struct udma_ctx *ctx, udma_mem_event_fn fn
 				      const char *what);
 UDMA_HIDDEN int udma__mem_announce_added(struct udma_ctx *ctx, struct udma_region *r);
 UDMA_HIDDEN void udma__mem_announce_removed(struct udma_ctx *ctx, struct udma_region *r);
-/* True while this thread runs a memory event callback of ctx. */
+/* True while this thread runs a memory event callback of ctx: the slow paths
+ * of the layers above that take a lock held while waiting for ctx->lock ask
+ * it (one TLS compare), the fast paths never. */
 UDMA_HIDDEN bool udma__in_mem_event(const struct udma_ctx *ctx);
 /* -EDEADLK for call made from such a callback. */
 UDMA_HIDDEN int udma__err_in_mem_event(const char *call);
+/* The same for a call that returns nothing and does nothing then: also logged. */
+UDMA_HIDDEN void udma__refuse_in_mem_event(const char *call);
 
 /* fork.c: the fork contract (see there). */
 extern unsigned udma__forks UDMA_HIDDEN;

@@ -256,7 +256,7 @@ void udma_region_destroy(struct udma_region *r)
 	if (udma__inherited(ctx))
 		return;
 	if (udma__in_mem_event(ctx)) {
-		udma__err_in_mem_event("udma_region_destroy");
+		udma__refuse_in_mem_event("udma_region_destroy");
 		return;
 	}
 	udma__fork_hold();
