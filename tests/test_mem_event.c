@@ -4,6 +4,10 @@
  * call back into udma (the heap and pools too, while they grow), forked
  * children, the limit the device layer counts in. */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -687,6 +691,172 @@ static void forked_child(void **state)
 	udma_ctx_destroy(ctx);
 }
 
+/* Callbacks nested across contexts: A's callback makes a region of B, whose
+ * callback makes one of A. This thread holds A's lock already: -EDEADLK, not
+ * a hang (the old mark knew the innermost context only). In a child under
+ * alarm, so a regression fails instead of hanging. */
+static struct udma_ctx *nest_a, *nest_b;
+static int nest_inner_rc = 1;
+
+static int make_in(struct udma_ctx *ctx)
+{
+	struct udma_region_opts o = {
+		.size = 4096, .page_size = 4096, .name = "n", .numa_node = UDMA_NUMA_ANY};
+	struct udma_region *r = NULL;
+	int rc = udma_region_create(ctx, &o, &r);
+
+	if (!rc)
+		udma_region_destroy(r);
+	return rc;
+}
+
+static int nest_cb_a(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)r;
+	return ev == UDMA_MEM_ADDED ? make_in(nest_b) : 0;
+}
+
+static int nest_cb_b(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)r;
+	if (ev == UDMA_MEM_ADDED && nest_inner_rc == 1)
+		nest_inner_rc =
+			make_in(nest_a) == -EDEADLK && strstr(udma_last_error(), "memory event callback") ? 0
+													  : 2;
+	return 0;
+}
+
+static int nested_across_contexts(void *arg)
+{
+	struct udma_ctx_opts co = {.numa_node = UDMA_NUMA_ANY, .page_size = 4096};
+
+	(void)arg;
+	alarm(20);
+	if (udma_ctx_create(&co, &nest_a) || udma_ctx_create(&co, &nest_b) ||
+	    udma_mem_event_register(nest_a, nest_cb_a, NULL) ||
+	    udma_mem_event_register(nest_b, nest_cb_b, NULL))
+		return 3;
+	if (make_in(nest_a))
+		return 4;
+	udma_ctx_destroy(nest_a);
+	udma_ctx_destroy(nest_b);
+	return nest_inner_rc;
+}
+
+static void nested_callbacks_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(th_run_child(nested_across_contexts, NULL, 0, (size_t)-1), 0);
+}
+
+/* A return that is not a negative errno (positive, below -4095, INT_MIN)
+ * refuses with -ECANCELED, as the header says. */
+static int odd_value;
+
+static int return_odd(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)r;
+	return ev == UDMA_MEM_ADDED ? odd_value : 0;
+}
+
+static void odd_returns_are_ecanceled(void **state)
+{
+	static const int odd[] = {1, 4096, -4096, -200000, INT_MIN};
+	struct udma_ctx *ctx = new_ctx();
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(ctx, return_odd, NULL), 0);
+	for (unsigned i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		odd_value = odd[i];
+		assert_int_equal(make_in(ctx), -ECANCELED);
+	}
+	odd_value = -EPERM;
+	assert_int_equal(make_in(ctx), -EPERM);
+	udma_ctx_destroy(ctx);
+}
+
+/* Three threads and a fork: T2 registers on B, and B's replay (B's lock
+ * held) makes a region of C; T1 makes a region of A whose callback makes one
+ * of B; main forks meanwhile. The fork must wait for both and end (the old
+ * register took B's lock outside a fork hold: T1 waited for B, T2 for the
+ * fork, the fork for T1). The sleeps only order the steps. */
+static struct udma_ctx *cyc_a, *cyc_b, *cyc_c;
+static atomic_int cyc_armed;
+
+static int cyc_cb_a(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)r;
+	if (ev == UDMA_MEM_ADDED && atomic_exchange(&cyc_armed, 0)) {
+		usleep(100000);
+		make_in(cyc_b);
+	}
+	return 0;
+}
+
+static int cyc_cb_b(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)r;
+	if (ev == UDMA_MEM_ADDED) {
+		usleep(200000);
+		make_in(cyc_c);
+	}
+	return 0;
+}
+
+static void *cyc_t1(void *arg)
+{
+	(void)arg;
+	make_in(cyc_a);
+	return NULL;
+}
+
+static void *cyc_t2(void *arg)
+{
+	(void)arg;
+	udma_mem_event_register(cyc_b, cyc_cb_b, NULL);
+	return NULL;
+}
+
+static int fork_among_callbacks(void *arg)
+{
+	struct udma_ctx_opts co = {.numa_node = UDMA_NUMA_ANY, .page_size = 4096};
+	struct udma_region_opts o = {
+		.size = 4096, .page_size = 4096, .name = "b", .numa_node = UDMA_NUMA_ANY};
+	struct udma_region *rb;
+	pthread_t t1, t2;
+	pid_t pid;
+	int status;
+
+	(void)arg;
+	alarm(20);
+	if (udma_ctx_create(&co, &cyc_a) || udma_ctx_create(&co, &cyc_b) || udma_ctx_create(&co, &cyc_c) ||
+	    udma_region_create(cyc_b, &o, &rb) || udma_mem_event_register(cyc_a, cyc_cb_a, NULL))
+		return 2;
+	atomic_store(&cyc_armed, 1);
+	pthread_create(&t2, NULL, cyc_t2, NULL);
+	pthread_create(&t1, NULL, cyc_t1, NULL);
+	usleep(50000);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 3;
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	return 0;
+}
+
+static void fork_among_nested_callbacks(void **state)
+{
+	(void)state;
+	assert_int_equal(th_run_child(fork_among_callbacks, NULL, 0, (size_t)-1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +873,9 @@ int main(void)
 		th_test(heap_reentry_by_pool),
 		th_test(heap_reentry_by_large_free),
 		th_test(forked_child),
+		th_test(nested_callbacks_refused),
+		th_test(odd_returns_are_ecanceled),
+		th_test(fork_among_nested_callbacks),
 	};
 
 	th_threads_warm_up(TH_MAX_THREADS); /* the sim devices' threads */

@@ -11,12 +11,23 @@
 
 #include "lib/mem/mem.h"
 
-/* The context whose callback this thread is running (innermost), or NULL. */
-static __thread const struct udma_ctx *in_event;
+/* The callbacks this thread is running, innermost first: a frame on the
+ * stack of each call. All of them count: a callback of A that makes a region
+ * of B, whose callback makes one of A, holds A's lock already. */
+struct event_frame {
+	const struct udma_ctx *ctx;
+	const struct event_frame *outer;
+};
+static __thread const struct event_frame *in_event;
 
 bool udma__in_mem_event(const struct udma_ctx *ctx)
 {
-	return in_event == ctx;
+	const struct event_frame *f;
+
+	for (f = in_event; f; f = f->outer)
+		if (f->ctx == ctx)
+			return true;
+	return false;
 }
 
 static int err_in_mem_event(const char *call, const char *done)
@@ -48,15 +59,15 @@ static const char *event_name(enum udma_mem_event ev)
 static int call(struct udma_ctx *ctx, const struct udma__mem_sub *s, enum udma_mem_event ev,
 		struct udma_region *r)
 {
-	const struct udma_ctx *outer = in_event;
+	struct event_frame frame = {.ctx = ctx, .outer = in_event};
 	int rc;
 
-	in_event = ctx;
+	in_event = &frame;
 	rc = s->fn(s->arg, ev, r);
-	in_event = outer;
+	in_event = frame.outer;
 	if (!rc || ev == UDMA_MEM_REMOVED || s->internal)
-		return rc; /* an internal subscriber said why itself */
-	if (rc > 0)
+		return rc;	  /* an internal subscriber said why itself */
+	if (rc > 0 || rc < -4095) /* not a negative errno */
 		rc = -ECANCELED;
 	return udma__err(-rc, "memory event subscriber %p (arg %p) refused region '%s' at %s: %s",
 			 (void *)s->fn, s->arg, r->name, event_name(ev), udma__strerror(-rc));
@@ -147,10 +158,16 @@ int udma_mem_event_register(struct udma_ctx *ctx, udma_mem_event_fn fn, void *ar
 	static const char what[] = "udma_mem_event_register";
 	int rc;
 
-	if ((rc = check(ctx, fn, what)) || (rc = udma__ctx_lock(ctx, what)))
+	if ((rc = check(ctx, fn, what)))
 		return rc;
-	rc = udma__mem_subscribe(ctx, fn, arg, false, what);
-	pthread_mutex_unlock(&ctx->lock);
+	/* The replay's callbacks may make regions of other contexts: a fork
+	 * waits for them as for any region made (see lib/mem/fork.c). */
+	udma__fork_hold();
+	if (!(rc = udma__ctx_lock(ctx, what))) {
+		rc = udma__mem_subscribe(ctx, fn, arg, false, what);
+		pthread_mutex_unlock(&ctx->lock);
+	}
+	udma__fork_release();
 	return rc;
 }
 
@@ -159,9 +176,13 @@ int udma_mem_event_unregister(struct udma_ctx *ctx, udma_mem_event_fn fn, void *
 	static const char what[] = "udma_mem_event_unregister";
 	int rc;
 
-	if ((rc = check(ctx, fn, what)) || (rc = udma__ctx_lock(ctx, what)))
+	if ((rc = check(ctx, fn, what)))
 		return rc;
-	rc = udma__mem_unsubscribe(ctx, fn, arg, what);
-	pthread_mutex_unlock(&ctx->lock);
+	udma__fork_hold(); /* as register: the lock may be held by a replay that makes regions */
+	if (!(rc = udma__ctx_lock(ctx, what))) {
+		rc = udma__mem_unsubscribe(ctx, fn, arg, what);
+		pthread_mutex_unlock(&ctx->lock);
+	}
+	udma__fork_release();
 	return rc;
 }
