@@ -429,7 +429,7 @@ static void fork_while_locked(void **state)
 	world_open(&w, false);
 	h[0].lock = &w.ctx->lock;
 	h[1].lock = &w.cached->layer->lock;
-	h[2].lock = &((struct udma_heap *)udma__ctx_state(w.ctx, &udma__heap_key))->lock;
+	h[2].lock = &((struct udma_heap *)udma__ctx_state(w.ctx, UDMA_CTX_SLOT_HEAP))->lock;
 	pthread_barrier_init(&meet, NULL, 4);
 	for (i = 0; i < 3; i++) {
 		h[i].meet = &meet;

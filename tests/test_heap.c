@@ -623,7 +623,7 @@ static void classes(void **state)
 
 	(void)state;
 	udma_free(ctx, udma_malloc(ctx, 1, 0, NULL)); /* creates the heap */
-	h = udma__ctx_state(ctx, &udma__heap_key);
+	h = udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP);
 	assert_int_equal(h->nclasses, HEAP_MAX_CLASSES);
 	assert_int_equal(h->cls[0].size, 64);
 	assert_int_equal(h->cls[HEAP_MAX_CLASSES - 1].size, 32 * MiB);
@@ -693,10 +693,10 @@ static void stale_entries(void **state)
 	udma_free(ctx, q);
 	/* the winner gives p back to the slab */
 	e = (struct heap_entry){p, s, idx};
-	udma__heap_flush(udma__ctx_state(ctx, &udma__heap_key), 0, &e, 1, other);
+	udma__heap_flush(udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP), 0, &e, 1, other);
 	assert_int_equal(atomic_load(&s->state[idx]), HEAP_SLOT_INSLAB);
 	/* a loser's flush of the same entry moves nothing */
-	udma__heap_flush(udma__ctx_state(ctx, &udma__heap_key), 0, &e, 1, mine);
+	udma__heap_flush(udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP), 0, &e, 1, mine);
 
 	/* 2. Stale slot indices on the slab's stack: each forged twin flush pushes a
 	 * slot that is already there, until the stack is full and is rebuilt. */
@@ -707,7 +707,7 @@ static void stale_entries(void **state)
 		atomic_store(&s->state[i], other);
 		e = (struct heap_entry){s->base + (size_t)i * 64, s, i};
 		before = s->nfree;
-		udma__heap_flush(udma__ctx_state(ctx, &udma__heap_key), 0, &e, 1, other);
+		udma__heap_flush(udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP), 0, &e, 1, other);
 		assert_true(s->nfree <= s->nslots);
 		rebuilt += s->nfree < before;
 	}

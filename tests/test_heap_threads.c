@@ -148,7 +148,7 @@ static void without_cache(void **state)
 
 	(void)state;
 	udma_free(ctx, udma_malloc(ctx, 64, 0, NULL)); /* the heap, and this thread's cache */
-	h = udma__ctx_state(ctx, &udma__heap_key);
+	h = udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP);
 	pthread_mutex_lock(&h->lock);
 	memcpy(saved, h->tags, sizeof(saved));
 	memset(h->tags, 0xff, sizeof(h->tags));

@@ -539,7 +539,7 @@ static int heap_pool_reentry(void *arg, enum udma_mem_event ev, struct udma_regi
 /* Objects the calling thread's magazines hold: every slot in a cache state. */
 static size_t in_magazines(struct udma_ctx *ctx)
 {
-	struct udma_heap *h = udma__ctx_state(ctx, &udma__heap_key);
+	struct udma_heap *h = udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP);
 	struct heap_tcache *tc = udma__heap_tcache_get(h);
 	size_t n = 0;
 	unsigned i;

@@ -15,6 +15,10 @@
 #include "lib/base/list.h"
 #include "lib/mem/mem.h"
 
+/* The context's state slots of pools and of the heap (udma__ctx_state). */
+#define UDMA_CTX_SLOT_POOLS 0
+#define UDMA_CTX_SLOT_HEAP  1
+
 /* Relaxed load and store of an _Atomic field: plain moves, but no data race
  * with readers in other threads. */
 #define udma__load_relaxed(p)	  atomic_load_explicit((p), memory_order_relaxed)

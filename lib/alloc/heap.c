@@ -84,7 +84,7 @@ static __attribute__((noinline)) void *alloc_slow(struct udma_ctx *ctx, size_t s
 		return udma__heap_fail(udma__err(
 			EINVAL, "udma_malloc: align %zu is not a power of two (use 0 for a cache line)",
 			align));
-	h = udma__ctx_state(ctx, &udma__heap_key);
+	h = udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP);
 	if (!h && !(h = udma__heap_create(ctx)))
 		return NULL;
 	if (align > h->max_align)
@@ -116,7 +116,7 @@ static inline __attribute__((always_inline)) void *alloc_fast(struct udma_ctx *c
 
 	if (udma__unlikely(!ctx))
 		return NULL;
-	h = udma__ctx_state(ctx, &udma__heap_key);
+	h = udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP);
 	if (udma__unlikely(!h || size - 1 >= h->threshold || align > UDMA_CACHE_LINE ||
 			   (align & (align - 1))))
 		return NULL;

@@ -8,8 +8,6 @@
 
 #include "lib/alloc/heap_internal.h"
 
-UDMA_CTX_KEY(udma__heap_key);
-
 static void heap_free(struct udma_heap *h)
 {
 	unsigned i;
@@ -111,9 +109,9 @@ struct udma_heap *udma__heap_create(struct udma_ctx *ctx)
 
 	if (rc)
 		return udma__heap_fail(rc);
-	h = udma__ctx_state(ctx, &udma__heap_key);
+	h = udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP);
 	if (!h && (h = heap_new(ctx)) &&
-	    (rc = udma__ctx_state_install(ctx, &udma__heap_key, h, heap_teardown))) {
+	    (rc = udma__ctx_state_install(ctx, UDMA_CTX_SLOT_HEAP, h, heap_teardown))) {
 		udma__tcache_owner_fini(&h->tcache);
 		heap_free(h);
 		h = udma__heap_fail(rc);
@@ -124,7 +122,7 @@ struct udma_heap *udma__heap_create(struct udma_ctx *ctx)
 
 int udma__heap_stats(struct udma_ctx *ctx, struct udma__heap_stats *st)
 {
-	struct udma_heap *h = ctx ? udma__ctx_state(ctx, &udma__heap_key) : NULL;
+	struct udma_heap *h = ctx ? udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP) : NULL;
 
 	memset(st, 0, sizeof(*st));
 	if (!h)

@@ -171,9 +171,6 @@ static inline void *udma__heap_fail(int rc)
 
 /* heap_ctx.c: the context's heap, created on first use (NULL with the reason and errno set). */
 UDMA_HIDDEN struct udma_heap *udma__heap_create(struct udma_ctx *ctx);
-/* heap_ctx.c: the heap's slot in a context (udma__ctx_state). */
-extern struct udma__ctx_key udma__heap_key UDMA_HIDDEN;
-
 /* heap_class.c */
 UDMA_HIDDEN void udma__heap_classes_init(struct udma_heap *h);
 /* The smallest class for size with at least align; h->nclasses if none. */

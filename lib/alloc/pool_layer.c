@@ -12,9 +12,6 @@
 
 #include "lib/alloc/pool_internal.h"
 
-/* The layer's slot in a context. */
-static UDMA_CTX_KEY(pool_layer_key);
-
 /* Give c's objects back to the store, keep its stats, unlink it. Layer lock held. */
 static void cache_retire(struct pool_cache *c)
 {
@@ -114,7 +111,7 @@ int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
 		*out = NULL;
 		return rc;
 	}
-	l = udma__ctx_state(ctx, &pool_layer_key);
+	l = udma__ctx_state(ctx, UDMA_CTX_SLOT_POOLS);
 	if (l)
 		goto out;
 	l = calloc(1, sizeof(*l));
@@ -129,7 +126,7 @@ int udma__pool_layer_get(struct udma_ctx *ctx, struct udma_pool_layer **out)
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	l->ctx = ctx;
-	if ((rc = udma__ctx_state_install(ctx, &pool_layer_key, l, layer_teardown))) {
+	if ((rc = udma__ctx_state_install(ctx, UDMA_CTX_SLOT_POOLS, l, layer_teardown))) {
 		udma__tcache_owner_fini(&l->tcache);
 		pthread_mutex_destroy(&l->lock);
 		free(l);

@@ -76,8 +76,6 @@ static int map_region(struct udma_dev *dev, struct udma_region *r)
 	return rc;
 }
 
-static UDMA_CTX_KEY(layer_key);
-
 /* A memory event: map a new region for every attached device (or undo the
  * devices already mapped), unmap one that is about to go. */
 static int region_event(void *arg, enum udma_mem_event ev, struct udma_region *r)
@@ -126,7 +124,7 @@ static void devices_teardown(struct udma_ctx *ctx, void *state, bool inherited)
 /* The context's device layer, made and subscribed on the first attach; under ctx->lock. */
 static int layer_get(struct udma_ctx *ctx, struct udma_dev_layer **out)
 {
-	struct udma_dev_layer *l = udma__ctx_state(ctx, &layer_key);
+	struct udma_dev_layer *l = udma__ctx_state(ctx, UDMA_CTX_SLOT_DEVICES);
 	int rc;
 
 	if (!l) {
@@ -134,7 +132,7 @@ static int layer_get(struct udma_ctx *ctx, struct udma_dev_layer **out)
 		if (!l)
 			return udma__err(ENOMEM, "udma_dev_open: out of memory for the device layer");
 		rc = udma__mem_subscribe(ctx, region_event, l, true, "udma_dev_open");
-		if (!rc && (rc = udma__ctx_state_install(ctx, &layer_key, l, devices_teardown)))
+		if (!rc && (rc = udma__ctx_state_install(ctx, UDMA_CTX_SLOT_DEVICES, l, devices_teardown)))
 			udma__mem_unsubscribe(ctx, region_event, l, "udma_dev_open");
 		if (rc) {
 			free(l);

@@ -13,6 +13,10 @@
 
 #include "lib/mem/mem.h"
 
+/* The context's state slot of the device layer (udma__ctx_state; pools and
+ * the heap have 0 and 1: lib/alloc/alloc.h). */
+#define UDMA_CTX_SLOT_DEVICES 2
+
 #define UDMA_DEV_NAME_MAX 32
 
 /* What the spec asked for, parsed by device.c. */

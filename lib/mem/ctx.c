@@ -59,15 +59,6 @@ int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 	if (o.flags & ~UDMA_CTX_STRICT_HUGE)
 		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x",
 				 o.flags & ~UDMA_CTX_STRICT_HUGE);
-	/* Every key's slot must exist before any layer reads one (the heap reads
-	 * its slot unchecked on its fast path). On integers: the linker's bounds
-	 * are, for C, separate objects. */
-	if (((uintptr_t)__stop_udma_ctx_keys - (uintptr_t)__start_udma_ctx_keys) /
-		    sizeof(struct udma__ctx_key) >
-	    UDMA_CTX_SLOTS)
-		return udma__err(ENOSPC,
-				 "internal: more context state keys than UDMA_CTX_SLOTS (%d): raise it",
-				 UDMA_CTX_SLOTS);
 	if ((rc = udma__check_page_size(o.page_size)) || (rc = udma__numa_check_node(o.numa_node)))
 		return rc;
 	ctx = calloc(1, sizeof(*ctx));
@@ -95,11 +86,8 @@ fail:
 	return rc;
 }
 
-int udma__ctx_state_install(struct udma_ctx *ctx, const struct udma__ctx_key *key, void *state,
-			    udma__teardown_fn *fn)
+int udma__ctx_state_install(struct udma_ctx *ctx, unsigned id, void *state, udma__teardown_fn *fn)
 {
-	size_t id = (size_t)(key - __start_udma_ctx_keys);
-
 	if (ctx->teardown[id])
 		return udma__err(EEXIST, "internal: a layer installed its context state twice");
 	ctx->teardown[id] = fn;
