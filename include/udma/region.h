@@ -93,8 +93,12 @@ struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct ud
  *    cache, a heap not yet made) would take a lock that may be held, so
  *    udma_malloc returns NULL with errno EDEADLK, and udma_free frees nothing
  *    (the block stays allocated: free it after the callback returns);
- *  - use another context, unless a callback of that one uses this one (two
- *    threads would each hold one lock and wait for the other).
+ *  - use another context, unless a callback of that one uses this one from
+ *    another thread (two threads would each hold one lock and wait for the
+ *    other). In one thread such a cycle is caught: a callback of A making a
+ *    region of B, whose callback makes one of A, gets -EDEADLK there.
+ * A callback may fork (the fork waits for other threads making regions, not
+ * for the one it runs in).
  * On the same context, udma_region_create, udma_mem_event_register and
  * _unregister, udma_dev_open and udma_pool_create return -EDEADLK. Calls that
  * return nothing do nothing: udma_region_destroy, udma_dev_close,
