@@ -36,11 +36,16 @@ static void usage_text(char *buf, size_t len)
 		snprintf(buf + used, len - (size_t)used, "\nudma %s\n", udma_version());
 }
 
-/* The library's own version (the CLI links it statically, so also the CLI's). */
-static int print_version(const struct cli *c)
+/* The library's own version (the CLI links it statically, so also the CLI's).
+ * Like every command, it takes --json and rejects anything else. */
+static int print_version(const struct cli *c, const char *usage, int argc, char **argv)
 {
 	struct json j;
+	int i;
 
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json"))
+			return cli_usage_error(c, usage, "--version: unknown argument '%s'", argv[i]);
 	if (!c->json) {
 		printf("udma %s\n", udma_version());
 		return 0;
@@ -67,7 +72,7 @@ static int run(const struct cli *top, int argc, char **argv)
 	if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help"))
 		return cli_help(top, usage);
 	if (!strcmp(argv[i], "--version"))
-		return print_version(top);
+		return print_version(top, usage, argc - i, argv + i);
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
 		if (!strcmp(argv[i], commands[k].name)) {
 			struct cli c = {.name = name, .json = top->json};
