@@ -170,8 +170,7 @@ static void draw_region(FILE *f, int indent, const struct layout_region *r)
 	char ps[32], lk[32], rss[32], name[CLI_ESCAPED_SIZE(LAYOUT_NAME_MAX)];
 
 	fprintf(f, "%*s%s: %s pages, locked %s, resident %s\n", indent, "",
-		cli_escape(r->name, name, sizeof(name)),
-		udma__fmt_size_approx(r->page_size, ps, sizeof(ps)),
+		cli_escape(r->name, name, sizeof(name)), udma__fmt_size_approx(r->page_size, ps, sizeof(ps)),
 		r->hugetlb ? "hugetlb (unswappable)" : udma__fmt_size_approx(r->locked, lk, sizeof(lk)),
 		udma__fmt_size_approx(r->rss, rss, sizeof(rss)));
 	draw_runs(f, indent, r);
