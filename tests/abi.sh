@@ -53,5 +53,15 @@ out=$("$build/udma" --version 2>/dev/null)
 check "udma --version says 'udma $string' (it says '$out')" [ "$out" = "udma $string" ]
 out=$("$build/udma" --version --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["ok"], d["version"])' 2>/dev/null)
 check "udma --version --json gives ok and the version" [ "$out" = "True $string" ]
+# --version takes --json and nothing else, like every command: exit 2, the
+# reason and the usage on stderr, nothing on stdout.
+"$build/udma" --version extra >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "udma --version extra exits 2 (it exits $rc)" [ $rc -eq 2 ]
+check "... with nothing on stdout" [ ! -s "$tmp/out" ]
+check "... and the reason and the usage on stderr" sh -c "grep -q \"unknown argument 'extra'\" '$tmp/err' && grep -q '^usage:' '$tmp/err'"
+"$build/udma" --json --version --bogus >"$tmp/out" 2>/dev/null
+rc=$?
+check "udma --json --version --bogus exits 2 with a JSON failure" sh -c "[ $rc -eq 2 ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"ok\"] is False and d[\"errno\"] == 22' '$tmp/out'"
 check "udma --help names the version" sh -c "'$build/udma' --help 2>/dev/null | grep -qx 'udma $string'"
 [ "$failed" = 0 ]

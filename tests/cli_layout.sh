@@ -69,5 +69,44 @@ rc=$?
 check "a bad option exits 2" exits_with 2 $rc "$tmp/err"
 check "... with the usage on stderr" grep -q "^usage:" "$tmp/err"
 
+# A process whose comm and region name hold control bytes and a backslash:
+# the text drawing escapes them (no terminal escapes reach whoever runs it),
+# the JSON keeps them exact.
+python3 -c '
+import mmap, os, sys, time
+open("/proc/self/comm", "w").write("cm\x1b[31m")
+fd = os.memfd_create("udma:ctl\x01\x1b[31mred\tx\\")
+os.ftruncate(fd, 4096)
+m = mmap.mmap(fd, 4096)
+m[0] = 1
+print("ready", flush=True)
+time.sleep(600)
+' >"$tmp/ready" 2>"$tmp/err" &
+hostile=$!
+tries=0
+while [ ! -s "$tmp/ready" ] && [ $tries -lt 300 ] && kill -0 $hostile 2>/dev/null; do
+	sleep 0.1
+	tries=$((tries + 1))
+done
+if [ -s "$tmp/ready" ]; then
+	"$udma" layout $hostile >"$tmp/out" 2>"$tmp/err"
+	check "layout of a process with hostile names exits 0" test $? -eq 0
+	check "... prints no byte but printable ASCII and newlines" \
+		sh -c "! tr -d '\\n' <'$tmp/out' | LC_ALL=C grep -q '[^ -~]'"
+	check "... escapes the region name" grep -qF 'udma:ctl\x01\x1b[31mred\x09x\\' "$tmp/out"
+	check "... and comm" grep -qF "process $hostile (cm\\x1b[31m)" "$tmp/out"
+	"$udma" layout $hostile --json >"$tmp/out" 2>"$tmp/err"
+	check "... its JSON keeps the name exact" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [r["name"] for r in d["udma_regions"]] == ["ctl\x01\x1b[31mred\tx\\"], d["udma_regions"]
+assert d["comm"] == "cm\x1b[31m", d["comm"]
+' "$tmp/out"
+else
+	not_ok "a python3 process holding a hostile region name started"
+fi
+kill $hostile 2>/dev/null
+wait $hostile 2>/dev/null
+
 echo "1..$n"
 exit $failed

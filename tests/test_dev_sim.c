@@ -637,11 +637,58 @@ static void ctx_destroy_closes(void **state)
 	udma_ctx_destroy(ctx);
 }
 
+static int no_op_event(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	(void)arg;
+	(void)ev;
+	(void)r;
+	return 0;
+}
+
+/* The device layer holds a memory event subscriber slot while a device is
+ * open, and only then: closing the last one gives the slot back, the next
+ * open takes it again (or says why it cannot). */
+static void subscriber_slot_while_open(void **state)
+{
+	static char arg[UDMA_MEM_EVENT_MAX];
+	struct udma_dev *a, *b;
+	struct udma_ctx *ctx;
+	void *buf;
+	int i;
+
+	(void)state;
+	assert_int_equal(udma_ctx_create(NULL, &ctx), 0);
+	assert_int_equal(udma_dev_open(ctx, "sim:slot0", &a), 0);
+	assert_int_equal(udma_dev_open(ctx, "sim:slot1", &b), 0);
+	for (i = 0; i < UDMA_MEM_EVENT_MAX - 1; i++)
+		assert_int_equal(udma_mem_event_register(ctx, no_op_event, &arg[i]), 0);
+	th_assert_err(udma_mem_event_register(ctx, no_op_event, &arg[i]), ENOSPC);
+	udma_dev_close(a);
+	th_assert_err(udma_mem_event_register(ctx, no_op_event, &arg[i]), ENOSPC);
+	udma_dev_close(b);
+	assert_int_equal(udma_mem_event_register(ctx, no_op_event, &arg[i]), 0);
+
+	/* A region to replay when the layer subscribes again. */
+	assert_non_null(buf = udma_malloc(ctx, 100, 0, NULL));
+	th_assert_err(udma_dev_open(ctx, "sim:slot2", &a), ENOSPC);
+	assert_null(a);
+	if (!strstr(udma_last_error(), "its devices need one while any is open"))
+		fail_msg("the message does not say why the device needs a slot: %s", udma_last_error());
+	assert_int_equal(udma_mem_event_unregister(ctx, no_op_event, &arg[0]), 0);
+	assert_int_equal(udma_dev_open(ctx, "sim:slot2", &a), 0);
+	th_assert_err(udma_mem_event_register(ctx, no_op_event, &arg[0]), ENOSPC);
+	udma_dev_close(a);
+	assert_int_equal(udma_mem_event_register(ctx, no_op_event, &arg[0]), 0);
+	udma_free(ctx, buf);
+	udma_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest thread_only[] = {
 		th_test(open_errors),
 		th_test(ctx_destroy_closes),
+		th_test(subscriber_slot_while_open),
 	};
 	const struct CMUnitTest va_tests[] = {
 		th_test(dma_va_poll),  th_test(dma_va_irq),  th_test(nic_va_poll), th_test(nic_va_irq),

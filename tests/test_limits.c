@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,6 +484,32 @@ static void cgroup_refuses_reservations(void **state)
 	cgroup_case("rsvd.max");
 }
 
+/* ---- out of pthread keys ---- */
+
+/* Each context takes one pthread key for its pools and one for its heap: with
+ * none left, both say so, naming their kind in plain English. */
+static void no_pthread_key_left(void **state)
+{
+	struct udma_pool_opts po = {.obj_size = 64, .count = 8, .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx *ctx = ctx_new(0);
+	struct udma_pool *pool = (void *)1;
+	static pthread_key_t keys[PTHREAD_KEYS_MAX];
+	size_t n = 0;
+	int rc;
+
+	(void)state;
+	while (n < PTHREAD_KEYS_MAX && pthread_key_create(&keys[n], NULL) == 0)
+		n++;
+	rc = udma_pool_create(ctx, &po, &pool);
+	if (rc != -EAGAIN || pool || !strstr(udma_last_error(), "for the pools' per-thread caches"))
+		fail_msg("udma_pool_create: %d %s", rc, udma_last_error());
+	if (udma_malloc(ctx, 100, 0, NULL) || !strstr(udma_last_error(), "for the heap's per-thread caches"))
+		fail_msg("udma_malloc: %s", udma_last_error());
+	while (n > 0)
+		pthread_key_delete(keys[--n]);
+	udma_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +520,7 @@ int main(void)
 		th_test(map_count_2m),
 		th_test(cgroup_refuses_faults),
 		th_test(cgroup_refuses_reservations),
+		th_test(no_pthread_key_left),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

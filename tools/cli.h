@@ -14,6 +14,7 @@
 #define UDMA_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "json.h"
@@ -45,6 +46,12 @@ int cli_usage_error(const struct cli *c, const char *usage, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 /* --help: the usage on stdout, or {"ok": true, "usage": "..."}. Returns 0. */
 int cli_help(const struct cli *c, const char *usage);
+/* s for a terminal: every byte that is not printable ASCII as \xHH and a
+ * backslash as \\, so a name another process chose (a region, comm, a path)
+ * cannot move the cursor or change colours. Cut at a whole escape to fit len;
+ * returns buf. */
+#define CLI_ESCAPED_SIZE(n) (4 * (n) + 1) /* room for n bytes, all escaped */
+const char *cli_escape(const char *s, char *buf, size_t len);
 /* Start a success document: {"ok": true, then the caller's members and a
  * json_end, then json_finish. */
 void cli_json_ok(struct json *j);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* udma info: what this machine offers for userspace DMA, and what to fix. */
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -153,7 +154,7 @@ static void gather(struct info *in)
 
 static void print_text(const struct info *in)
 {
-	char a[32], b[32];
+	char a[32], b[32], esc[CLI_ESCAPED_SIZE(PATH_MAX)];
 	int i, n;
 
 	printf("page sizes\n  4 KiB      always\n");
@@ -164,7 +165,8 @@ static void print_text(const struct info *in)
 		udma_hugepage_count(in->sizes[i], UDMA_NUMA_ANY, &c);
 		printf("  %-10s free %lu / total %lu (reserved %lu, surplus %lu)  hugetlbfs: %s\n",
 		       udma__fmt_size_approx(in->sizes[i], a, sizeof(a)), c.free, c.total, c.reserved,
-		       c.surplus, mnt ? mnt : "not mounted (not needed: udma uses memfd)");
+		       c.surplus,
+		       mnt ? cli_escape(mnt, esc, sizeof(esc)) : "not mounted (not needed: udma uses memfd)");
 		for (n = 0; in->nodes > 1 && n < in->nodes; n++)
 			if (udma_hugepage_count(in->sizes[i], n, &c) == 0)
 				printf("    node %d   free %lu / total %lu\n", n, c.free, c.total);
@@ -178,12 +180,12 @@ static void print_text(const struct info *in)
 	printf("pfns         %s\n", in->pfns ? "readable" : "hidden (needs CAP_SYS_ADMIN)");
 	printf("iommu groups %d\n", in->iommu_groups);
 	printf("uio_pci_generic %s, vfio-pci %s\n", in->uio, in->vfio);
-	printf("thp          %s\n", in->thp);
-	printf("iova mode    %s: %s\n", in->iova_mode, in->iova_reason);
+	printf("thp          %s\n", cli_escape(in->thp, esc, sizeof(esc)));
+	printf("iova mode    %s: %s\n", in->iova_mode, cli_escape(in->iova_reason, esc, sizeof(esc)));
 	if (in->nproblems)
 		printf("problems\n");
 	for (i = 0; i < in->nproblems; i++)
-		printf("  - %s\n", in->problems[i]);
+		printf("  - %s\n", cli_escape(in->problems[i], esc, sizeof(esc)));
 }
 
 static void print_json(const struct info *in)

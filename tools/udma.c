@@ -36,11 +36,16 @@ static void usage_text(char *buf, size_t len)
 		snprintf(buf + used, len - (size_t)used, "\nudma %s\n", udma_version());
 }
 
-/* The library's own version (the CLI links it statically, so also the CLI's). */
-static int print_version(const struct cli *c)
+/* The library's own version (the CLI links it statically, so also the CLI's).
+ * Like every command, it takes --json and rejects anything else. */
+static int print_version(const struct cli *c, const char *usage, int argc, char **argv)
 {
 	struct json j;
+	int i;
 
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json"))
+			return cli_usage_error(c, usage, "--version: unknown argument '%s'", argv[i]);
 	if (!c->json) {
 		printf("udma %s\n", udma_version());
 		return 0;
@@ -67,7 +72,7 @@ static int run(const struct cli *top, int argc, char **argv)
 	if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help"))
 		return cli_help(top, usage);
 	if (!strcmp(argv[i], "--version"))
-		return print_version(top);
+		return print_version(top, usage, argc - i, argv + i);
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
 		if (!strcmp(argv[i], commands[k].name)) {
 			struct cli c = {.name = name, .json = top->json};
@@ -121,13 +126,13 @@ static void json_error(const char *msg, int err, const char *usage)
 static void __attribute__((format(printf, 4, 0)))
 report_failure(const struct cli *c, int err, const char *usage, const char *fmt, va_list ap)
 {
-	char msg[512];
+	char msg[512], esc[CLI_ESCAPED_SIZE(sizeof(msg))];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (c->json)
 		json_error(msg, err, usage);
-	else
-		fprintf(stderr, "%s: %s\n%s", c->name, msg, usage ? usage : "");
+	else /* the message may quote an argument or a name from elsewhere */
+		fprintf(stderr, "%s: %s\n%s", c->name, cli_escape(msg, esc, sizeof(esc)), usage ? usage : "");
 }
 
 int cli_fail(const struct cli *c, int status, int err, const char *fmt, ...)
@@ -164,6 +169,36 @@ int cli_help(const struct cli *c, const char *usage)
 	json_end(&j);
 	json_finish(&j);
 	return 0;
+}
+
+const char *cli_escape(const char *s, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t used = 0;
+
+	if (!len)
+		return buf;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[5] = {'\\', '\\', '\0'};
+		size_t n = 2;
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			esc[0] = (char)ch;
+			n = 1;
+		} else if (ch != '\\') {
+			esc[1] = 'x';
+			esc[2] = hex[ch >> 4];
+			esc[3] = hex[ch & 15];
+			n = 4;
+		}
+		if (used + n >= len)
+			break;
+		memcpy(buf + used, esc, n);
+		used += n;
+	}
+	buf[used] = '\0';
+	return buf;
 }
 
 void cli_json_ok(struct json *j)

@@ -80,10 +80,13 @@ struct udma_dev;
  * or the socket is not yours to use), -ENODEV (no IOMMU group, binding
  * failed), -EPERM or -EACCES (binding needs root), -ERANGE (a region beyond the IOMMU's
  * address width), -EBUSY (in use, or on a driver udma does not take it from),
- * -ENOTSUP (UIO behind a translating IOMMU), -ENOMEM, ...
+ * -ENOTSUP (UIO behind a translating IOMMU), -ENOSPC (the context's first
+ * open device needs a memory event subscriber slot and UDMA_MEM_EVENT_MAX
+ * are taken: see udma/region.h), -ENOMEM, ...
  */
 int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out);
-/* Stops the device and detaches it from its context. NULL is a no-op. */
+/* Stops the device and detaches it from its context (the last one closed
+ * gives the device layer's memory event subscriber slot back). NULL is a no-op. */
 void udma_dev_close(struct udma_dev *dev);
 /* A BAR's mapping: sim devices have bar 0 only; PCI functions their memory BARs. */
 int udma_dev_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);

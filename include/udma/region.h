@@ -50,9 +50,11 @@ struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct ud
  * rte_mem_event_callback_register do). Pools, the heap and devices take their
  * memory as regions, so their memory is announced too (a slab the heap grows
  * within a udma_malloc, a large block, a pool's regions); udma's device layer
- * is itself a subscriber, from a context's first udma_dev_open on (so it
- * counts against UDMA_MEM_EVENT_MAX, and hears events in its turn like any
- * other).
+ * is itself a subscriber while the context has a device open, from
+ * udma_dev_open to the last udma_dev_close (so it then counts against
+ * UDMA_MEM_EVENT_MAX, udma_dev_open fails with -ENOSPC when no slot is left,
+ * and it hears events in its turn like any other, after the subscribers
+ * registered before it).
  *
  * UDMA_MEM_ADDED: the region is pinned and translated (udma_iova works on it)
  * and not yet returned by udma_region_create nor listed by udma_region_next.
@@ -71,7 +73,7 @@ struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct ud
  * errno, the regions replayed before it get REMOVED (in order of creation) and
  * fn is not registered. -EINVAL: ctx or fn is NULL; -EEXIST: fn with arg is
  * registered already; -ENOSPC: UDMA_MEM_EVENT_MAX subscribers already (the
- * device layer's one included). udma_mem_event_unregister: no event after it
+ * device layer's one included while a device is open). udma_mem_event_unregister: no event after it
  * returns (none is sent for existing regions); -ENOENT if fn with arg is not
  * registered. In a forked child both return -ECHILD for an inherited context,
  * and the child gets no events for it.

@@ -42,10 +42,10 @@ int udma__tcache_owner_init(struct tcache_owner *o, enum tcache_kind kind, const
 	rc = pthread_key_create(&o->key, exit_fn);
 	if (rc)
 		return udma__err(rc,
-				 "%s: no pthread key left for the %s's per-thread caches (%s): %d keys per "
+				 "%s: no pthread key left for the %s per-thread caches (%s): %d keys per "
 				 "process at most, and each context takes one for its pools and one for its "
 				 "heap; destroy contexts no longer used",
-				 call, kind == TCACHE_POOLS ? "pools" : "heap", strerror(rc),
+				 call, kind == TCACHE_POOLS ? "pools'" : "heap's", strerror(rc),
 				 PTHREAD_KEYS_MAX);
 	o->kind = kind;
 	o->forks = ctx->forks;

@@ -2,8 +2,9 @@
 /*
  * Devices: parse the spec, hand it to a backend, and keep every region of the
  * context visible to every attached device at the IOVA udma_iova() gives.
- * The layer hears of regions as a memory event subscriber (from the first
- * device attached until udma_ctx_destroy); its device list is under ctx->lock,
+ * The layer hears of regions as a memory event subscriber while a device is
+ * open (so it takes no subscriber slot of a context with none); its state
+ * stays installed from the first open on. Its device list is under ctx->lock,
  * which events run under too, so a region is never created or destroyed while
  * a device is being attached: each one is mapped exactly once per device.
  */
@@ -116,12 +117,13 @@ static void devices_teardown(struct udma_ctx *ctx, void *state, bool inherited)
 			  l->devices->ops->kind, l->devices->name);
 		udma_dev_close(l->devices);
 	}
-	if (!inherited)
-		udma_mem_event_unregister(ctx, region_event, l);
+	(void)ctx; /* the last udma_dev_close unsubscribed the layer */
 	free(l);
 }
 
-/* The context's device layer, made and subscribed on the first attach; under ctx->lock. */
+/* The context's device layer, made on the first attach and subscribed to
+ * memory events while it has a device (the first of a run subscribes, the
+ * last udma_dev_close unsubscribes); under ctx->lock. */
 static int layer_get(struct udma_ctx *ctx, struct udma_dev_layer **out)
 {
 	struct udma_dev_layer *l = udma__ctx_state(ctx, UDMA_CTX_SLOT_DEVICES);
@@ -131,16 +133,31 @@ static int layer_get(struct udma_ctx *ctx, struct udma_dev_layer **out)
 		l = calloc(1, sizeof(*l));
 		if (!l)
 			return udma__err(ENOMEM, "udma_dev_open: out of memory for the device layer");
-		rc = udma__mem_subscribe(ctx, region_event, l, true, "udma_dev_open");
-		if (!rc && (rc = udma__ctx_state_install(ctx, UDMA_CTX_SLOT_DEVICES, l, devices_teardown)))
-			udma__mem_unsubscribe(ctx, region_event, l, "udma_dev_open");
-		if (rc) {
+		if ((rc = udma__ctx_state_install(ctx, UDMA_CTX_SLOT_DEVICES, l, devices_teardown))) {
 			free(l);
 			return rc;
 		}
 	}
+	/* No device yet hears nothing from the replay: the caller maps them. */
+	rc = l->devices ? 0 : udma__mem_subscribe(ctx, region_event, l, true, "udma_dev_open");
+	if (rc == -ENOSPC)
+		return udma__err(ENOSPC,
+				 "udma_dev_open: the context has %d memory event subscribers, the most "
+				 "it takes (UDMA_MEM_EVENT_MAX), and its devices need one while any is "
+				 "open: unregister one",
+				 UDMA_MEM_EVENT_MAX);
+	if (rc)
+		return rc;
 	*out = l;
 	return 0;
+}
+
+/* Under ctx->lock: with its last device gone, the layer leaves its subscriber
+ * slot to others (the next udma_dev_open takes it again). */
+static void layer_put(struct udma_ctx *ctx, struct udma_dev_layer *l)
+{
+	if (!l->devices)
+		udma__mem_unsubscribe(ctx, region_event, l, "udma_dev_close");
 }
 
 /* "queues=4" or "block=64M": one option of a sim spec. */
@@ -284,6 +301,8 @@ static int dev_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct u
 	if (!rc) {
 		dev->next = dev->layer->devices;
 		dev->layer->devices = dev;
+	} else if (dev->layer) {
+		layer_put(ctx, dev->layer);
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc) {
@@ -376,6 +395,7 @@ void udma_dev_close(struct udma_dev *dev)
 			break;
 		}
 	unmap_regions(dev, NULL);
+	layer_put(ctx, dev->layer);
 	pthread_mutex_unlock(&ctx->lock);
 	dev->ops->close(dev);
 	udma__fork_release();

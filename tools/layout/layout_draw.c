@@ -2,6 +2,7 @@
 /* udma layout: draw a process's address space, high addresses first, in 100
  * columns; or print it as one JSON object. */
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 
 #include "tools/cli.h"
@@ -109,12 +110,13 @@ static void group_detail(const struct layout *lay, const struct group *g, char *
 {
 	const struct layout_vma *v = &lay->vmas[g->first];
 	size_t n = g->last - g->first + 1;
+	char name[CLI_ESCAPED_SIZE(LAYOUT_NAME_MAX)];
 	int used;
 
 	if (v->kind == SEG_UDMA)
-		used = snprintf(buf, len, "udma:%s", v->udma);
+		used = snprintf(buf, len, "udma:%s", cli_escape(v->udma, name, sizeof(name)));
 	else if (v->path[0])
-		used = snprintf(buf, len, "%s", base_name(v->path));
+		used = snprintf(buf, len, "%s", cli_escape(base_name(v->path), name, sizeof(name)));
 	else
 		used = snprintf(buf, len, "anonymous");
 	if (n > 1 && used >= 0 && (size_t)used < len)
@@ -165,10 +167,10 @@ static void draw_runs(FILE *f, int indent, const struct layout_region *r)
 
 static void draw_region(FILE *f, int indent, const struct layout_region *r)
 {
-	char ps[32], lk[32], rss[32];
+	char ps[32], lk[32], rss[32], name[CLI_ESCAPED_SIZE(LAYOUT_NAME_MAX)];
 
-	fprintf(f, "%*s%s: %s pages, locked %s, resident %s\n", indent, "", r->name,
-		udma__fmt_size_approx(r->page_size, ps, sizeof(ps)),
+	fprintf(f, "%*s%s: %s pages, locked %s, resident %s\n", indent, "",
+		cli_escape(r->name, name, sizeof(name)), udma__fmt_size_approx(r->page_size, ps, sizeof(ps)),
 		r->hugetlb ? "hugetlb (unswappable)" : udma__fmt_size_approx(r->locked, lk, sizeof(lk)),
 		udma__fmt_size_approx(r->rss, rss, sizeof(rss)));
 	draw_runs(f, indent, r);
@@ -232,8 +234,10 @@ static void draw_empty_heap(FILE *f, const struct layout *lay, int w)
 
 static void draw_header(FILE *f, const struct layout *lay, int w)
 {
-	fprintf(f, "process %d (%s)%s%s\n", lay->pid, lay->comm, lay->exe ? ": " : "",
-		lay->exe ? lay->exe : "");
+	char comm[CLI_ESCAPED_SIZE(sizeof(lay->comm))], exe[CLI_ESCAPED_SIZE(PATH_MAX)];
+
+	fprintf(f, "process %d (%s)%s%s\n", lay->pid, cli_escape(lay->comm, comm, sizeof(comm)),
+		lay->exe ? ": " : "", lay->exe ? cli_escape(lay->exe, exe, sizeof(exe)) : "");
 	if (lay->start_code) {
 		fprintf(f, "  code 0x%" PRIx64 "-0x%" PRIx64 "   data 0x%" PRIx64 "-0x%" PRIx64 "\n",
 			lay->start_code, lay->end_code, lay->start_data, lay->end_data);
