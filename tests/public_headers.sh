@@ -5,11 +5,17 @@
 #   include aside), in C and in C++;
 # - udma/ring_impl.h, internal, refuses to be included on its own;
 # - the rings' inline enqueue/dequeue in the languages users compile them
-#   in: one program, built as C99 (-pedantic) and as C++ (C++11 and C++17,
-#   g++ and clang++ when installed), with -Wall -Wextra -Werror, must inline
-#   the four calls (no reference to the library's udma_ring_enqueue_bulk &
-#   co.) and move objects right through every kind of ring; built with
-#   UDMA_RING_NO_INLINE it calls the library.
+#   in, with the strict warnings users build with: one program including
+#   udma/udma.h (all the public headers), built as C99 and C11 (gcc, clang)
+#   and as C++11, C++17 and C++20 (g++, clang++), with -Wall -Wextra -Werror
+#   -pedantic -Wimplicit-fallthrough (for gcc at level 5: only an attribute
+#   may fall through), must compile, inline the four calls (no reference to
+#   the library's udma_ring_enqueue_bulk & co.) and move objects right
+#   through every kind of ring; built with UDMA_RING_NO_INLINE it calls the
+#   library;
+# - the ring's shared memory is laid out as udma_ring_init (of this or an
+#   older version of layout 2) lays it out, byte for byte, in every one of
+#   those languages, and the handle the inline code reads is the library's.
 # Usage: tests/public_headers.sh [BUILD_DIR] (tests/run.sh passes the build directory)
 # Helpers run through check(), which shellcheck cannot follow; n is tap.sh's
 # counter; the flag lists ($warn, $san, $libs) split into words on purpose:
@@ -130,11 +136,71 @@ int main(void)
 }
 PROG
 
-warn="-Wall -Wextra -Werror"
 libs="$build/libudma.a -lnuma -lhugetlbfs -pthread"
+
+# Where the shared ring's fields are, and its first slot (found where an
+# enqueue put an object); then the handle's fields, which the library
+# compiled as C reads and writes too.
+cat >"$tmp/layout.c" <<'PROG'
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <udma/udma.h>
+
+#define AT(type, field) printf(" " #field " %zu", offsetof(struct type, field))
+
+int main(void)
+{
+	static char mem[4096] __attribute__((aligned(128)));
+	static int object;
+	void *obj = &object, *got = NULL;
+	struct udma_ring *r;
+	size_t at;
+
+	if (udma_ring_init(mem, sizeof(mem), 64, 0, &r) || udma_ring_enqueue_bulk(r, &obj, 1) != 1)
+		return 1;
+	for (at = 0; at < sizeof(mem) && memcmp(mem + at, &obj, sizeof(obj)); at += sizeof(obj))
+		;
+	if (udma_ring_dequeue_bulk(r, &got, 1) != 1 || got != obj)
+		return 1;
+	udma_ring_destroy(r);
+	printf("shared: size %zu", sizeof(struct udma_ring_shared));
+	AT(udma_ring_shared, magic);
+	AT(udma_ring_shared, layout);
+	AT(udma_ring_shared, count);
+	AT(udma_ring_shared, flags);
+	AT(udma_ring_shared, prod.head);
+	AT(udma_ring_shared, prod.tail);
+	AT(udma_ring_shared, cons.head);
+	AT(udma_ring_shared, cons.tail);
+	printf(" slot0 %zu\nhandle: size %zu", at, sizeof(struct udma_ring));
+	AT(udma_ring, prod.sh);
+	AT(udma_ring, prod.mask);
+	AT(udma_ring, prod.capacity);
+	AT(udma_ring, prod.other);
+	AT(udma_ring, prod.single);
+	AT(udma_ring, prod.own);
+	AT(udma_ring, cons);
+	AT(udma_ring, map_len);
+	AT(udma_ring, flags);
+	printf("\n");
+	return 0;
+}
+PROG
+# Layout 2, as udma_ring_init lays it out on every platform.
+shared="shared: size 640 magic 0 layout 8 count 12 flags 16 prod.head 128 prod.tail 256 cons.head 384 cons.tail 512 slot0 640"
+# The handle as the library (C) sees it.
+if cc -std=gnu11 $san -Iinclude -o "$tmp/layout" "$tmp/layout.c" $libs 2>"$tmp/err"; then
+	handle=$("$tmp/layout" | sed -n 's/^handle: //p')
+else
+	handle="(the layout program does not build as C)"
+fi
+
+warn="-Wall -Wextra -Werror -pedantic -Wimplicit-fallthrough"
 calls='udma_ring_(en|de)queue_(bulk|burst)$'
 
-# lang NAME COMPILER FLAGS...: build app.c with them, then check inlining and a run.
+# lang NAME COMPILER FLAGS...: build app.c with them after $warn, then check
+# inlining and a run; and the layout.
 lang() {
 	name=$1 cc=$2
 	shift 2
@@ -142,11 +208,11 @@ lang() {
 		ok "$name: # skip $cc not installed"
 		return
 	fi
-	if ! "$cc" "$@" $warn $san -Iinclude -c -o "$tmp/app.o" "$tmp/app.c" 2>"$tmp/err"; then
-		not_ok "$name: the ring header compiles with $warn"
+	if ! "$cc" $warn "$@" $san -Iinclude -c -o "$tmp/app.o" "$tmp/app.c" 2>"$tmp/err"; then
+		not_ok "$name: the public headers compile with $warn $*"
 		return
 	fi
-	ok "$name: the ring header compiles with $warn"
+	ok "$name: the public headers compile with $warn $*"
 	nm -u "$tmp/app.o" | grep -E "$calls" >"$tmp/err"
 	check "$name: enqueue/dequeue are inline (no call into the library)" test ! -s "$tmp/err"
 	: >"$tmp/err"
@@ -155,12 +221,29 @@ lang() {
 	else
 		not_ok "$name: objects go through SP/SC, MP/MC and shared rings in order"
 	fi
+	: >"$tmp/err"
+	if "$cc" $warn "$@" $san -Iinclude -c -o "$tmp/layout.o" "$tmp/layout.c" 2>"$tmp/err" &&
+		"$cc" $san -o "$tmp/layout" "$tmp/layout.o" $libs 2>"$tmp/err" &&
+		"$tmp/layout" >"$tmp/out" 2>"$tmp/err" && [ "$(sed -n 1p "$tmp/out")" = "$shared" ] &&
+		[ "$(sed -n 2p "$tmp/out")" = "handle: $handle" ]; then
+		ok "$name: the shared ring's layout is layout 2's, the handle's the library's"
+	else
+		printf 'want: %s\nwant: handle: %s\ngot:\n' "$shared" "$handle" >>"$tmp/err"
+		cat "$tmp/out" >>"$tmp/err" 2>/dev/null
+		not_ok "$name: the shared ring's layout is layout 2's, the handle's the library's"
+	fi
 }
 
-lang "C99" cc -x c -std=c99 -pedantic
-lang "g++ C++11" g++ -x c++ -std=c++11
-lang "g++ C++17" g++ -x c++ -std=c++17
+lang "gcc C99" gcc -x c -std=c99 -Wimplicit-fallthrough=5
+lang "gcc C11" gcc -x c -std=c11 -Wimplicit-fallthrough=5
+lang "g++ C++11" g++ -x c++ -std=c++11 -Wimplicit-fallthrough=5
+lang "g++ C++17" g++ -x c++ -std=c++17 -Wimplicit-fallthrough=5
+lang "g++ C++20" g++ -x c++ -std=c++20 -Wimplicit-fallthrough=5
+lang "clang C99" clang -x c -std=c99
+lang "clang C11" clang -x c -std=c11
+lang "clang++ C++11" clang++ -x c++ -std=c++11
 lang "clang++ C++17" clang++ -x c++ -std=c++17
+lang "clang++ C++20" clang++ -x c++ -std=c++20
 
 # UDMA_RING_NO_INLINE: the same program calls the library's functions.
 : >"$tmp/err"

@@ -2,7 +2,8 @@
 # Install the Debian packages the build and tests need (or, with "bench",
 # "lint" or "vm", what those need), only those missing.
 set -eu
-PKGS="gcc g++ make pkg-config libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libcmocka-dev numactl python3 util-linux binutils"
+# clang: tests/public_headers.sh compiles the public headers with it too
+PKGS="gcc g++ clang make pkg-config libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libcmocka-dev numactl python3 util-linux binutils"
 case "${1:-}" in
 bench) PKGS="libdpdk-dev" ;;          # the peer the benches compare with
 lint) PKGS="clang-format cppcheck" ;; # make format, make lint

@@ -82,6 +82,9 @@ unsigned udma_ring_capacity(const struct udma_ring *ring);
  * With GCC or Clang, in C99 or later and in C++, these four are inline (as
  * DPDK's rte_ring is): a call into the library costs more than a whole
  * single-object enqueue + dequeue. So the handle's layout is part of the ABI.
+ * The headers compile without a warning under -Wall -Wextra -pedantic
+ * -Wimplicit-fallthrough (gcc's level 5 included), in C99, C11, C++11, C++17
+ * and C++20.
  * Elsewhere, or with UDMA_RING_NO_INLINE defined before the include, they
  * are calls into the library, with the same behaviour. Their code is in
  * udma/ring_impl.h, included below: internal, not to be included directly or

@@ -80,8 +80,17 @@ struct udma_ring_shared {
 	uint32_t flags;
 	struct udma_ring_indices prod;
 	struct udma_ring_indices cons;
-	void *slots[] __attribute__((aligned(UDMA_RING_ALIGN)));
+	/* then the count slots: see udma_ring__slots */
 };
+
+/* The slots, void *[count], follow the header: its size is a multiple of
+ * UDMA_RING_ALIGN, so they start on a line pair of their own. An address,
+ * not a flexible array member: C++ has none. Said to be aligned, as such a
+ * member was, so that the compiler generates the same copies. */
+static inline __attribute__((always_inline)) void **udma_ring__slots(struct udma_ring_shared *sh)
+{
+	return (void **)__builtin_assume_aligned(sh + 1, UDMA_RING_ALIGN);
+}
 
 /* In the handle: what one side's calls read, on a line pair of its own (the
  * other side's thread never writes it). */
@@ -163,6 +172,19 @@ udma_ring__publish_after(struct udma_ring_side *s, int producer, uint32_t idx, u
 	return udma_ring__publish_wait(s, producer, idx, n);
 }
 
+/* Marks a case that falls through, for -Wimplicit-fallthrough (clang's, and
+ * gcc's at level 5, take no comment): the GNU attribute, one spelling for C
+ * and every C++ standard, where the compiler has it (GCC 7, Clang 10 on);
+ * empty elsewhere. Only for the copy below: undefined after it. */
+#if defined(__has_attribute)
+#if __has_attribute(fallthrough)
+#define UDMA_RING__FALLTHROUGH __attribute__((fallthrough))
+#endif
+#endif
+#ifndef UDMA_RING__FALLTHROUGH
+#define UDMA_RING__FALLTHROUGH (void)0
+#endif
+
 /* n pointers, four at a time (the compiler pairs them into vector moves),
  * with no call to memcpy for one object. */
 static inline __attribute__((always_inline)) void udma_ring__copy(void **__restrict__ dst,
@@ -177,11 +199,12 @@ static inline __attribute__((always_inline)) void udma_ring__copy(void **__restr
 		dst[k + 3] = src[k + 3];
 	}
 	switch (n & 3) {
-	case 3: dst[k + 2] = src[k + 2]; /* fallthrough */
-	case 2: dst[k + 1] = src[k + 1]; /* fallthrough */
+	case 3: dst[k + 2] = src[k + 2]; UDMA_RING__FALLTHROUGH;
+	case 2: dst[k + 1] = src[k + 1]; UDMA_RING__FALLTHROUGH;
 	case 1: dst[k] = src[k];
 	}
 }
+#undef UDMA_RING__FALLTHROUGH
 
 /* True when [idx, idx + n) crosses the end of the slot array. */
 static inline __attribute__((always_inline)) bool udma_ring__wraps(uint32_t mask, uint32_t idx, unsigned n)
@@ -216,7 +239,7 @@ static __attribute__((noinline, unused)) int udma_ring__move_wrap(struct udma_ri
 								  unsigned n)
 {
 	uint32_t i = head & s->mask, room = s->mask - i + 1;
-	void **slots = s->sh->slots;
+	void **slots = udma_ring__slots(s->sh);
 
 	if (producer) {
 		udma_ring__copy(slots + i, in, room);
@@ -377,9 +400,9 @@ static inline __attribute__((always_inline)) int udma_ring__move(struct udma_rin
 	if (__builtin_expect(udma_ring__wraps(mask, head, n), 0))
 		return udma_ring__move_wrap(s, producer, head, in, out, n);
 	if (producer)
-		udma_ring__copy(sh->slots + (head & mask), in, n);
+		udma_ring__copy(udma_ring__slots(sh) + (head & mask), in, n);
 	else
-		udma_ring__copy(out, sh->slots + (head & mask), n);
+		udma_ring__copy(out, udma_ring__slots(sh) + (head & mask), n);
 	return udma_ring__publish(s, sh, producer, head, n, multi);
 }
 

@@ -42,7 +42,7 @@ _Static_assert(offsetof(struct udma_ring_shared, prod) >= UDMA_RING_ALIGN,
 _Static_assert(offsetof(struct udma_ring_shared, cons) - offsetof(struct udma_ring_shared, prod.tail) >=
 		       UDMA_RING_ALIGN,
 	       "the producers' tail and the consumers' indices share a line pair");
-_Static_assert(offsetof(struct udma_ring_shared, slots) - offsetof(struct udma_ring_shared, cons.tail) >=
+_Static_assert(sizeof(struct udma_ring_shared) - offsetof(struct udma_ring_shared, cons.tail) >=
 		       UDMA_RING_ALIGN,
 	       "consumer tail and slots share a line pair");
 _Static_assert(offsetof(struct udma_ring_indices, tail) >= UDMA_RING_ALIGN,
