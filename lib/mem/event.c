@@ -14,17 +14,17 @@
 /* The callbacks this thread is running, innermost first: a frame on the
  * stack of each call. All of them count: a callback of A that makes a region
  * of B, whose callback makes one of A, holds A's lock already. */
-struct event_frame {
+struct udma__event_frame {
 	const struct udma_ctx *ctx;
-	const struct event_frame *outer;
+	const struct udma__event_frame *outer;
 };
-static __thread const struct event_frame *in_event;
+__thread const struct udma__event_frame *udma__event_frames __attribute__((tls_model("initial-exec")));
 
-bool udma__in_mem_event(const struct udma_ctx *ctx)
+bool udma__in_mem_event_chain(const struct udma_ctx *ctx)
 {
-	const struct event_frame *f;
+	const struct udma__event_frame *f;
 
-	for (f = in_event; f; f = f->outer)
+	for (f = udma__event_frames; f; f = f->outer)
 		if (f->ctx == ctx)
 			return true;
 	return false;
@@ -59,12 +59,12 @@ static const char *event_name(enum udma_mem_event ev)
 static int call(struct udma_ctx *ctx, const struct udma__mem_sub *s, enum udma_mem_event ev,
 		struct udma_region *r)
 {
-	struct event_frame frame = {.ctx = ctx, .outer = in_event};
+	struct udma__event_frame frame = {.ctx = ctx, .outer = udma__event_frames};
 	int rc;
 
-	in_event = &frame;
+	udma__event_frames = &frame;
 	rc = s->fn(s->arg, ev, r);
-	in_event = frame.outer;
+	udma__event_frames = frame.outer;
 	if (!rc || ev == UDMA_MEM_REMOVED || s->internal)
 		return rc;	  /* an internal subscriber said why itself */
 	if (rc > 0 || rc < -4095) /* not a negative errno */

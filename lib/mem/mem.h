@@ -140,8 +140,16 @@ UDMA_HIDDEN int udma__mem_announce_added(struct udma_ctx *ctx, struct udma_regio
 UDMA_HIDDEN void udma__mem_announce_removed(struct udma_ctx *ctx, struct udma_region *r);
 /* True while this thread runs a memory event callback of ctx: the slow paths
  * of the layers above that take a lock held while waiting for ctx->lock ask
- * it (one TLS compare), the fast paths never. */
-UDMA_HIDDEN bool udma__in_mem_event(const struct udma_ctx *ctx);
+ * it, the fast paths never. Inline: outside callbacks it is one TLS load and
+ * a compare (event.c walks the chain of callbacks this thread is in). */
+struct udma__event_frame;
+extern __thread const struct udma__event_frame *udma__event_frames UDMA_HIDDEN
+	__attribute__((tls_model("initial-exec")));
+UDMA_HIDDEN bool udma__in_mem_event_chain(const struct udma_ctx *ctx);
+static inline bool udma__in_mem_event(const struct udma_ctx *ctx)
+{
+	return udma__unlikely(udma__event_frames != NULL) && udma__in_mem_event_chain(ctx);
+}
 /* -EDEADLK for call made from such a callback. */
 UDMA_HIDDEN int udma__err_in_mem_event(const char *call);
 /* The same for a call that returns nothing and does nothing then: also logged. */
