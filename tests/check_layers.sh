@@ -26,7 +26,7 @@ plant() {
 # The table in tools/check-layers.sh and the one in docs/design.md agree:
 # same layers, and each row's "may use" cell names exactly the script's entries.
 tables_agree() {
-	sed -n "/^table='/,/^'/p" tools/check-layers.sh | sed '1d;$d' >"$tmp/table"
+	sh tools/check-layers.sh --table >"$tmp/table"
 	awk -v doc=docs/design.md '
 	BEGIN {
 		while ((getline line < doc) > 0)

@@ -5,9 +5,10 @@
 # resolves to no file is an error too. One line per violation, with the fix;
 # exit 1 if there is any. `make lint` runs it.
 # usage: tools/check-layers.sh [ROOT]   (ROOT: the top of the tree, default .)
+#        tools/check-layers.sh --table  (print the table, one row a line: for
+#        the tests that check docs/design.md and the objects' symbols by it)
 set -u
 root=${1:-.}
-cd "$root" || exit 2
 
 # Who may include whom, mirrored in docs/design.md. A row: a layer (a folder),
 # then what it may use: layers (folders) or single files; "*" is anything.
@@ -27,6 +28,11 @@ tools         *
 bench         *
 tests         *
 '
+if [ "$root" = --table ]; then
+	printf '%s\n' "$table" | sed '/^$/d'
+	exit 0
+fi
+cd "$root" || exit 2
 
 files=$(find lib sim drivers tools bench tests include \( -name '*.c' -o -name '*.h' \) \
 	-type f 2>/dev/null | LC_ALL=C sort)

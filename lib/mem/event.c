@@ -144,45 +144,33 @@ void udma__mem_announce_removed(struct udma_ctx *ctx, struct udma_region *r)
 		call(ctx, &ctx->subs[i], UDMA_MEM_REMOVED, r);
 }
 
-static int check(struct udma_ctx *ctx, udma_mem_event_fn fn, const char *what)
+/* The public calls: checked, then under a fork hold (a replay's callbacks
+ * may make regions of other contexts, and a fork waits for them as for any
+ * region made: see lib/mem/fork.c) and the context's lock. */
+static int subscription(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg, bool add, const char *what)
 {
+	int rc;
+
 	if (!ctx || !fn)
 		return udma__err(EINVAL, "%s: %s is NULL", what, ctx ? "fn" : "ctx");
 	if (udma__inherited(ctx))
 		return udma__err_inherited(ctx, what);
-	return 0;
+	udma__fork_hold();
+	if (!(rc = udma__ctx_lock(ctx, what))) {
+		rc = add ? udma__mem_subscribe(ctx, fn, arg, false, what)
+			 : udma__mem_unsubscribe(ctx, fn, arg, what);
+		pthread_mutex_unlock(&ctx->lock);
+	}
+	udma__fork_release();
+	return rc;
 }
 
 int udma_mem_event_register(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg)
 {
-	static const char what[] = "udma_mem_event_register";
-	int rc;
-
-	if ((rc = check(ctx, fn, what)))
-		return rc;
-	/* The replay's callbacks may make regions of other contexts: a fork
-	 * waits for them as for any region made (see lib/mem/fork.c). */
-	udma__fork_hold();
-	if (!(rc = udma__ctx_lock(ctx, what))) {
-		rc = udma__mem_subscribe(ctx, fn, arg, false, what);
-		pthread_mutex_unlock(&ctx->lock);
-	}
-	udma__fork_release();
-	return rc;
+	return subscription(ctx, fn, arg, true, "udma_mem_event_register");
 }
 
 int udma_mem_event_unregister(struct udma_ctx *ctx, udma_mem_event_fn fn, void *arg)
 {
-	static const char what[] = "udma_mem_event_unregister";
-	int rc;
-
-	if ((rc = check(ctx, fn, what)))
-		return rc;
-	udma__fork_hold(); /* as register: the lock may be held by a replay that makes regions */
-	if (!(rc = udma__ctx_lock(ctx, what))) {
-		rc = udma__mem_unsubscribe(ctx, fn, arg, what);
-		pthread_mutex_unlock(&ctx->lock);
-	}
-	udma__fork_release();
-	return rc;
+	return subscription(ctx, fn, arg, false, "udma_mem_event_unregister");
 }
