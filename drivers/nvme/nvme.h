@@ -66,16 +66,16 @@ struct nvme_qp;
 
 /* What nvme_attach found (Identify Controller §5.15.2.2, CAP, VS). */
 struct nvme_ctrl_info {
-	uint16_t vid, ssvid;	 /* PCI vendor, subsystem vendor */
+	uint16_t vid, ssvid;	    /* PCI vendor, subsystem vendor */
 	char sn[21], mn[41], fr[9]; /* serial, model, firmware: trailing spaces cut */
-	uint32_t version;	 /* VS: 0x00010400 is 1.4.0 */
-	uint32_t max_xfer;	 /* bytes per command: MDTS, capped at one PRP-list page (2 MiB) */
-	uint32_t nn;		 /* namespaces the controller may have */
-	uint16_t oncs;		 /* optional NVM commands (bit 3: Write Zeroes) */
-	uint8_t vwc;		 /* bit 0: a volatile write cache (Flush matters) */
-	uint32_t max_entries;	 /* CAP.MQES + 1: entries per queue */
-	unsigned qpairs;	 /* I/O queue pairs granted (Set Features 07h) */
-	unsigned ready_timeout_ms; /* CAP.TO: how long enabling or disabling may take */
+	uint32_t version;	    /* VS: 0x00010400 is 1.4.0 */
+	uint32_t max_xfer;	    /* bytes per command: MDTS, capped at one PRP-list page (2 MiB) */
+	uint32_t nn;		    /* namespaces the controller may have */
+	uint16_t oncs;		    /* optional NVM commands (bit 3: Write Zeroes) */
+	uint8_t vwc;		    /* bit 0: a volatile write cache (Flush matters) */
+	uint32_t max_entries;	    /* CAP.MQES + 1: entries per queue */
+	unsigned qpairs;	    /* I/O queue pairs granted (Set Features 07h) */
+	unsigned ready_timeout_ms;  /* CAP.TO: how long enabling or disabling may take */
 };
 
 /* The namespace the controller was attached for (Identify Namespace). */
@@ -139,6 +139,14 @@ int nvme_qp_destroy(struct nvme_qp *qp);
 unsigned nvme_qp_id(const struct nvme_qp *qp);	     /* the queue id, 1 .. */
 unsigned nvme_qp_inflight(const struct nvme_qp *qp); /* submitted, not yet reaped */
 
+/* Counts of one pair since it was made (no atomics: the owner's thread). */
+struct nvme_qp_stats {
+	uint64_t submitted, completed;
+	uint64_t sq_doorbells, cq_doorbells; /* MMIO writes: batching makes them fewer than commands */
+	uint64_t interrupts;		     /* wake-ups by the pair's interrupt (NVME_IRQ) */
+};
+void nvme_qp_stats(const struct nvme_qp *qp, struct nvme_qp_stats *out);
+
 /* Submit flags. */
 #define NVME_F_BATCH (1u << 0) /* queue the command; the SQ doorbell waits for nvme_qp_kick */
 #define NVME_F_FUA   (1u << 1) /* write through the cache (Force Unit Access) */
@@ -151,18 +159,15 @@ unsigned nvme_qp_inflight(const struct nvme_qp *qp); /* submitted, not yet reape
  * or use nvme_rw_sync), -EFAULT (buf not udma memory), -EAGAIN (every slot
  * in flight: reap), -ESHUTDOWN (the controller failed: nvme_reset).
  */
-int nvme_read(struct nvme_qp *qp, void *buf, uint64_t lba, uint32_t nlb, uint64_t cookie,
-	      unsigned flags);
+int nvme_read(struct nvme_qp *qp, void *buf, uint64_t lba, uint32_t nlb, uint64_t cookie, unsigned flags);
 int nvme_write(struct nvme_qp *qp, const void *buf, uint64_t lba, uint32_t nlb, uint64_t cookie,
 	       unsigned flags);
 /* Write Zeroes (NVM §6.16; -EOPNOTSUPP unless ONCS bit 3) and Flush (§6.8). */
-int nvme_write_zeroes(struct nvme_qp *qp, uint64_t lba, uint32_t nlb, uint64_t cookie,
-		      unsigned flags);
+int nvme_write_zeroes(struct nvme_qp *qp, uint64_t lba, uint32_t nlb, uint64_t cookie, unsigned flags);
 int nvme_flush(struct nvme_qp *qp, uint64_t cookie, unsigned flags);
 /* A hand-made command (tests, vendor commands): the driver sets CID only;
  * the PRPs and anything else are the caller's. Same returns as nvme_read. */
-int nvme_qp_submit_raw(struct nvme_qp *qp, const struct nvme_sqe *sqe, uint64_t cookie,
-		       unsigned flags);
+int nvme_qp_submit_raw(struct nvme_qp *qp, const struct nvme_sqe *sqe, uint64_t cookie, unsigned flags);
 /* Ring the SQ doorbell for commands queued with NVME_F_BATCH. */
 void nvme_qp_kick(struct nvme_qp *qp);
 

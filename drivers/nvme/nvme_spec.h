@@ -13,29 +13,29 @@
 #define NVME_PCI_CLASS 0x010802 /* mass storage, non-volatile memory, NVMe */
 
 /* §3.1 Controller registers (BAR 0, little endian). */
-#define NVME_REG_CAP  0x00 /* 64 bits: capabilities */
-#define NVME_REG_VS   0x08 /* version: major 31:16, minor 15:8, tertiary 7:0 */
+#define NVME_REG_CAP   0x00 /* 64 bits: capabilities */
+#define NVME_REG_VS    0x08 /* version: major 31:16, minor 15:8, tertiary 7:0 */
 #define NVME_REG_INTMS 0x0c
 #define NVME_REG_INTMC 0x10
-#define NVME_REG_CC   0x14 /* controller configuration */
-#define NVME_REG_CSTS 0x1c /* controller status */
-#define NVME_REG_AQA  0x24 /* admin queue sizes, 0-based: ACQS 27:16, ASQS 11:0 */
-#define NVME_REG_ASQ  0x28 /* 64 bits: admin SQ base, page aligned */
-#define NVME_REG_ACQ  0x30 /* 64 bits: admin CQ base, page aligned */
-#define NVME_REG_DBS  0x1000 /* doorbells: SQy tail at 0x1000 + 2y * stride, CQy head after it */
+#define NVME_REG_CC    0x14   /* controller configuration */
+#define NVME_REG_CSTS  0x1c   /* controller status */
+#define NVME_REG_AQA   0x24   /* admin queue sizes, 0-based: ACQS 27:16, ASQS 11:0 */
+#define NVME_REG_ASQ   0x28   /* 64 bits: admin SQ base, page aligned */
+#define NVME_REG_ACQ   0x30   /* 64 bits: admin CQ base, page aligned */
+#define NVME_REG_DBS   0x1000 /* doorbells: SQy tail at 0x1000 + 2y * stride, CQy head after it */
 
 /* CAP fields (§3.1.1) */
-#define NVME_CAP_MQES(cap)   ((uint32_t)((cap) & 0xffff))   /* max entries per queue, 0-based */
-#define NVME_CAP_TO(cap)     ((uint32_t)(((cap) >> 24) & 0xff)) /* ready timeout, 500 ms units */
-#define NVME_CAP_DSTRD(cap)  ((uint32_t)(((cap) >> 32) & 0xf))  /* doorbell stride: 4 << DSTRD bytes */
-#define NVME_CAP_CSS_NVM(cap) ((uint32_t)(((cap) >> 37) & 0x1)) /* the NVM command set */
-#define NVME_CAP_MPSMIN(cap) ((uint32_t)(((cap) >> 48) & 0xf))  /* smallest page: 2^(12 + x) */
-#define NVME_TO_UNIT_MS	     500
+#define NVME_CAP_MQES(cap)    ((uint32_t)((cap)&0xffff))	 /* max entries per queue, 0-based */
+#define NVME_CAP_TO(cap)      ((uint32_t)(((cap) >> 24) & 0xff)) /* ready timeout, 500 ms units */
+#define NVME_CAP_DSTRD(cap)   ((uint32_t)(((cap) >> 32) & 0xf))	 /* doorbell stride: 4 << DSTRD bytes */
+#define NVME_CAP_CSS_NVM(cap) ((uint32_t)(((cap) >> 37) & 0x1))	 /* the NVM command set */
+#define NVME_CAP_MPSMIN(cap)  ((uint32_t)(((cap) >> 48) & 0xf))	 /* smallest page: 2^(12 + x) */
+#define NVME_TO_UNIT_MS	      500
 
 /* CC fields (§3.1.5) */
 #define NVME_CC_EN	     (1u << 0)
 #define NVME_CC_CSS_NVM	     (0u << 4)
-#define NVME_CC_MPS(shift)   ((uint32_t)((shift) - 12) << 7) /* memory page size 2^shift */
+#define NVME_CC_MPS(shift)   ((uint32_t)((shift)-12) << 7) /* memory page size 2^shift */
 #define NVME_CC_SHN_NORMAL   (1u << 14)
 #define NVME_CC_SHN_MASK     (3u << 14)
 #define NVME_CC_IOSQES(log2) ((uint32_t)(log2) << 16)
@@ -78,8 +78,8 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_CQES_LOG2 4
 
 /* The status field (§4.6.1), as struct nvme_cqe.status >> 1. */
-#define NVME_STATUS_SC(s)  ((s) & 0xff)	      /* status code */
-#define NVME_STATUS_SCT(s) (((s) >> 8) & 0x7) /* status code type */
+#define NVME_STATUS_SC(s)  ((s)&0xff)	       /* status code */
+#define NVME_STATUS_SCT(s) (((s) >> 8) & 0x7)  /* status code type */
 #define NVME_STATUS_DNR(s) (((s) >> 14) & 0x1) /* do not retry */
 #define NVME_SCT_GENERIC   0
 #define NVME_SCT_COMMAND   1
@@ -101,7 +101,7 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_SQ_CQID(q)	     ((uint32_t)(q) << 16)
 #define NVME_IDENTIFY_NS     0x00 /* CNS values (§5.15) */
 #define NVME_IDENTIFY_CTRL   0x01
-#define NVME_FEAT_NUM_QUEUES 0x07 /* Set Features (§5.21.1.7): NCQR 31:16, NSQR 15:0, 0-based */
+#define NVME_FEAT_NUM_QUEUES 0x07      /* Set Features (§5.21.1.7): NCQR 31:16, NSQR 15:0, 0-based */
 #define NVME_ABORT_NOT_DONE  (1u << 0) /* Abort's DW0 bit 0: the command was not aborted */
 
 /* NVM command set opcodes (NVM Command Set §6) */
@@ -113,15 +113,15 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_RW_MAX_BLOCKS    65536u	 /* CDW12 NLB is 16 bits, 0-based */
 
 /* Identify Controller (§5.15.2.2): byte offsets of the fields read. */
-#define NVME_ID_CTRL_VID   0
-#define NVME_ID_CTRL_SSVID 2
-#define NVME_ID_CTRL_SN	   4  /* 20 ASCII bytes, space padded */
-#define NVME_ID_CTRL_MN	   24 /* 40 */
-#define NVME_ID_CTRL_FR	   64 /* 8 */
-#define NVME_ID_CTRL_MDTS  77 /* max transfer: 2^MDTS pages of MPSMIN; 0 no limit */
-#define NVME_ID_CTRL_NN	   516
-#define NVME_ID_CTRL_ONCS  520
-#define NVME_ID_CTRL_VWC   525
+#define NVME_ID_CTRL_VID       0
+#define NVME_ID_CTRL_SSVID     2
+#define NVME_ID_CTRL_SN	       4  /* 20 ASCII bytes, space padded */
+#define NVME_ID_CTRL_MN	       24 /* 40 */
+#define NVME_ID_CTRL_FR	       64 /* 8 */
+#define NVME_ID_CTRL_MDTS      77 /* max transfer: 2^MDTS pages of MPSMIN; 0 no limit */
+#define NVME_ID_CTRL_NN	       516
+#define NVME_ID_CTRL_ONCS      520
+#define NVME_ID_CTRL_VWC       525
 #define NVME_ONCS_WRITE_ZEROES (1u << 3)
 
 /* Identify Namespace (NVM §5.15.2.1) */
