@@ -265,6 +265,17 @@ static int build_prps(struct nvme_qp *qp, struct nvme_slot *s, const void *buf, 
 	return 0;
 }
 
+/* Checked before anything is queued: the controller would refuse it too
+ * (LBA Out of Range), but a refusal here costs no command. */
+static int check_range(const struct nvme_ctrl *c, const char *op, uint64_t lba, uint64_t nlb)
+{
+	if (lba < c->ns.nlba && nlb <= c->ns.nlba - lba)
+		return 0;
+	return nvme__fail(
+		-ERANGE, "%s of %llu blocks at LBA %llu: past the end of namespace %u (%llu blocks)", op,
+		(unsigned long long)nlb, (unsigned long long)lba, c->ns.nsid, (unsigned long long)c->ns.nlba);
+}
+
 static int rw(struct nvme_qp *qp, uint8_t opc, const void *buf, uint64_t lba, uint32_t nlb, uint64_t cookie,
 	      unsigned flags)
 {
@@ -279,10 +290,9 @@ static int rw(struct nvme_qp *qp, uint8_t opc, const void *buf, uint64_t lba, ui
 			: nlb == 0
 				? "0 blocks"
 				: "the buffer must be 4-byte aligned (PRP entries are dword aligned, §4.3)");
-	if (lba >= c->ns.nlba || nlb > c->ns.nlba - lba)
-		return nvme__fail(
-			-ERANGE, "%s of %u blocks at LBA %llu: past the end of namespace %u (%llu blocks)",
-			op, nlb, (unsigned long long)lba, c->ns.nsid, (unsigned long long)c->ns.nlba);
+	rc = check_range(c, op, lba, nlb);
+	if (rc)
+		return rc;
 	uint64_t bytes = (uint64_t)nlb * c->ns.lba_size;
 	if (bytes > c->info.max_xfer || nlb > NVME_RW_MAX_BLOCKS)
 		return nvme__fail(
@@ -325,11 +335,9 @@ int nvme_write_zeroes(struct nvme_qp *qp, uint64_t lba, uint32_t nlb, uint64_t c
 	if (nlb == 0 || nlb > NVME_RW_MAX_BLOCKS)
 		return nvme__fail(nlb ? -E2BIG : -EINVAL, "write zeroes of %u blocks: 1 .. %u per command",
 				  nlb, NVME_RW_MAX_BLOCKS);
-	if (lba >= c->ns.nlba || nlb > c->ns.nlba - lba)
-		return nvme__fail(-ERANGE,
-				  "write zeroes of %u blocks at LBA %llu: past the end of namespace %u", nlb,
-				  (unsigned long long)lba, c->ns.nsid);
-	int rc = check_submit(qp);
+	int rc = check_range(c, "write zeroes", lba, nlb);
+	if (!rc)
+		rc = check_submit(qp);
 	if (rc)
 		return rc;
 	struct nvme_sqe sqe = {.opc = NVME_CMD_WRITE_ZEROES,
@@ -554,13 +562,18 @@ int nvme_rw_sync(struct nvme_qp *qp, bool write, void *buf, uint64_t lba, uint64
 
 	if (nvme_qp_inflight(qp))
 		return nvme__fail(-EBUSY, "nvme_rw_sync: queue %u has commands in flight", qp->q.qid);
+	if (!buf || nlb == 0)
+		return nvme__fail(-EINVAL, "nvme_rw_sync: %s", buf ? "0 blocks" : "no buffer");
+	/* Checked whole before the first command: nothing is half written. */
+	int rc = check_range(c, write ? "write" : "read", lba, nlb);
+	if (rc)
+		return rc;
 	if (per > NVME_RW_MAX_BLOCKS)
 		per = NVME_RW_MAX_BLOCKS;
 	for (uint64_t done = 0; done < nlb;) {
 		uint32_t n = (uint32_t)(nlb - done < per ? nlb - done : per);
 		char *p = (char *)buf + done * c->ns.lba_size;
-		int rc = write ? nvme_write(qp, p, lba + done, n, 0, 0)
-			       : nvme_read(qp, p, lba + done, n, 0, 0);
+		rc = write ? nvme_write(qp, p, lba + done, n, 0, 0) : nvme_read(qp, p, lba + done, n, 0, 0);
 		if (rc)
 			return rc;
 		struct nvme_cpl cpl;
