@@ -47,6 +47,9 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/static/%.o)
 # udma-simd, linked into tests, benches and the CLI.
 DRV_SRC  := drivers/simdrv/simdrv.c sim/simd_spawn.c
 DRV_HDR  := drivers/simdrv/simdrv.h sim/simd_spawn.h sim/simdev_regs.h
+# The NVMe driver, for the CLI's `udma nvme` and the guest tests (tests/vm/).
+NVME_SRC := $(wildcard drivers/nvme/*.c)
+NVME_HDR := $(wildcard drivers/nvme/*.h)
 # udma-simd: the device model in a process of its own (no libudma inside).
 SIMD_SRC := $(wildcard sim/simdev_model*.c) sim/simd_proto.c sim/simd_server.c sim/udma-simd.c
 TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
@@ -107,9 +110,11 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 
 # The CLI links the library statically: one self-contained binary to copy to a
 # board. It shares the library's internal helpers (size formatting, pagemap
-# decoding), so it links the internal archive.
-$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(DRV_HDR) $(B)/libudma_internal.a
-	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma_internal.a $(LDFLAGS) $(LIBS)
+# decoding), so it links the internal archive. $(B)/vm/udma is the same CLI
+# linked -static, for the QEMU guests, which have no shared libraries.
+$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(DRV_HDR) $(NVME_HDR) $(B)/libudma_internal.a
+	@mkdir -p $(@D)
+	$(CC) $(if $(filter $(B)/vm/%,$@),-static) $(BASE) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDFLAGS) $(LIBS)
 
 $(SIMD): $(SIMD_SRC) $(wildcard sim/*.h)
 	@mkdir -p $(@D)
@@ -196,20 +201,23 @@ lint:
 clean:
 	rm -rf build
 
-# The guest test (tests/vm/): QEMU's edu DMA engine through UIO and VFIO,
-# inside a QEMU guest. Not part of `all`. Static, so the guest's initramfs
-# needs no shared libraries; build it without SAN. Debian has no libcmocka.a,
-# so unless one is installed it is built from Debian's source of the
-# installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
+# The guest tests (tests/vm/test_NAME.c, run by tests/vm_NAME.sh): QEMU's edu
+# DMA engine and NVMe controller through UIO and VFIO, inside a QEMU guest,
+# each linked with its driver's sources. Not part of `all`. Static, so the
+# guest's initramfs needs no shared libraries; build them without SAN. Debian
+# has no libcmocka.a, so unless one is installed it is built from Debian's
+# source of the installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
 VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
-$(B)/vm/test_edu: tests/vm/test_edu.c $(wildcard drivers/edu/*.[ch]) $(B)/libudma.a
+$(B)/vm/test_edu: $(wildcard drivers/edu/*.[ch])
+$(B)/vm/test_nvme: $(NVME_SRC) $(NVME_HDR)
+$(B)/vm/test_edu $(B)/vm/test_nvme: $(B)/vm/test_%: tests/vm/test_%.c $(B)/libudma.a
 	@mkdir -p $(@D)
 	@[ -f $(VM_CMOCKA) ] || $(MAKE) --no-print-directory $(VM_CMOCKA) || \
-		echo "udma: no static cmocka (Debian's source unreachable?): test_edu is linked dynamically; the guest image carries its libraries"
+		echo "udma: no static cmocka (Debian's source unreachable?): $(@F) is linked dynamically; the guest image carries its libraries"
 	if [ -f $(VM_CMOCKA) ]; then \
-		$(CC) -static $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers/edu/*.c) $(B)/libudma.a $(VM_CMOCKA) $(LIBS); \
+		$(CC) -static $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(VM_CMOCKA) $(LIBS); \
 	else \
-		$(CC) $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers/edu/*.c) $(B)/libudma.a $(LIBS) -lcmocka; \
+		$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LIBS) -lcmocka; \
 	fi
 $(B)/vm/cmocka/libcmocka.a:
 	rm -rf $(@D) && mkdir -p $(@D)/lists/partial $(@D)/cache

@@ -8,6 +8,7 @@
 set -eu
 build=${1:-build}
 cd "$(dirname "$0")/.."
+. tests/support/vm.sh
 d1="edu over UIO in a QEMU guest (IOVA = PA)"
 d2="edu over VFIO in a QEMU guest (IOVA through an emulated Intel IOMMU)"
 case $build in
@@ -23,28 +24,8 @@ both_fail() {
 	echo "not ok 2 - $d2: $1"
 	exit 1
 }
-# Run a step with its output as TAP comments; keep its status.
-step() {
-	out=$(mktemp)
-	rc=0
-	"$@" >"$out" 2>&1 || rc=$?
-	sed 's/^/# /' "$out"
-	rm -f "$out"
-	return "$rc"
-}
-
 step tools/install-deps.sh vm || both_fail "cannot install the vm packages (tools/install-deps.sh vm)"
-# The newest installed kernel that has its modules (linux-image-amd64's)
-kernel=${UDMA_VM_KERNEL:-}
-if [ -z "$kernel" ]; then
-	for k in $(printf '%s\n' /boot/vmlinuz-* | sort -V); do
-		[ -f "/lib/modules/${k#/boot/vmlinuz-}/modules.dep" ] && kernel=$k
-	done
-fi
-kver=${kernel#*vmlinuz-}
-if ! [ -r "$kernel" ] || ! [ -f "/lib/modules/$kver/modules.dep" ]; then
-	both_fail "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
-fi
+vm_kernel || both_fail "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
 step make -s "$build/vm/test_edu" ||
 	both_fail "cannot build $build/vm/test_edu (no make rule yet, or it failed: see above)"
 img=$build/vm/initramfs.cpio.gz

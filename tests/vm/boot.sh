@@ -1,16 +1,20 @@
 #!/bin/sh
-# Boot one QEMU guest with the edu DMA device, run /test_edu in it and judge
+# Boot one QEMU guest with the edu DMA device (0000:00:04.0) and an NVMe
+# controller (0000:00:05.0), run /test_NAME in it and judge
 # the run by the marker its /init prints: pass only on
 # "UDMA-VM-RESULT run=RUN rc=0". No marker, a timeout, a kernel panic or oops,
 # or rc != 0 fails, with the reason and the last console lines.
 # Everything printed starts with "# " (the console as "# RUN| ..."), so TAP
 # callers stay TAP; exits 0 on pass, 1 on fail.
 # usage: tests/vm/boot.sh uio|vfio KERNEL INITRAMFS [CONSOLE_LOG_TO_KEEP]
-# env: UDMA_VM_TIMEOUT seconds for the whole guest (default 140),
+# env: UDMA_VM_TEST the guest program, /test_NAME (default edu),
+#      UDMA_VM_TIMEOUT seconds for the whole guest (default 140),
+#      UDMA_VM_NVME_CACHE QEMU's cache= for the NVMe image (default writeback),
 #      UDMA_VM_APPEND more kernel command line (e.g. "udma.bind=1 loglevel=7")
 set -eu
 run=$1 kernel=$2 initrd=$3 keep=${4:-}
 limit=${UDMA_VM_TIMEOUT:-140}
+test=${UDMA_VM_TEST:-edu}
 case $run in
 # i440fx, no IOMMU: the device sees physical addresses (IOVA = PA)
 uio) machine="-machine pc" append="" ;;
@@ -24,18 +28,24 @@ say() { echo "# udma-vm: $*"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
+# Every boot starts from a zeroed, sparse image, removed with the temp dir.
+img=$work/nvme.img
+truncate -s 64M "$img"
 t0=$(now)
 # TCG always: KVM is there on these machines but hangs the guest. edu's
 # default 28-bit dma_mask would make QEMU clamp addresses silently; addr=04.0
-# makes it 0000:00:04.0 on both machines. The guest's limit for the test is
+# makes it 0000:00:04.0 on both machines (the NVMe tests' "not NVMe"
+# function), as addr=05.0 does for nvme. The guest's limit for the test is
 # 40 s under ours: room to boot (about 8 s under TCG) and still report.
 qrc=0
 # shellcheck disable=SC2086 # $machine is several words
 timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg $machine -smp 2 -m 512M \
 	-nodefaults -no-user-config -display none -no-reboot -net none \
 	-device edu,addr=04.0,dma_mask=0xffffffffffffffff \
+	-drive "file=$img,if=none,id=nvm,format=raw,cache=${UDMA_VM_NVME_CACHE:-writeback},aio=threads" \
+	-device nvme,addr=05.0,serial=udma0001,drive=nvm \
 	-serial "file:$work/console" -kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet panic=-1 oops=panic $append udma.run=$run udma.timeout=$((limit - 40)) ${UDMA_VM_APPEND:-}" \
+	-append "console=ttyS0 quiet panic=-1 oops=panic $append udma.run=$run udma.test=$test udma.timeout=$((limit - 40)) ${UDMA_VM_APPEND:-}" \
 	</dev/null >"$work/qemu" 2>&1 || qrc=$?
 secs=$(echo "$(now) $t0" | awk '{ printf "%.1f", $1 - $2 }')
 
@@ -56,7 +66,7 @@ elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 elif [ -z "$marker" ]; then
 	why="the guest stopped without printing UDMA-VM-RESULT (qemu exit $qrc)"
 elif [ "${marker##*rc=}" != 0 ]; then
-	why="/test_edu $run exited ${marker##*rc=}"
+	why="/test_$test $run exited ${marker##*rc=}"
 elif [ "$qrc" != 0 ]; then
 	why="qemu exited $qrc"
 else

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Build the guest's initramfs (cpio newc, gzip): busybox-static with its
-# applets, the UIO and VFIO modules of kernel KVER and their load order,
-# tests/vm/init as /init, TEST_BIN as /test_edu (with its shared libraries and
-# loader when it is dynamic). Rebuilt only when one of those inputs changed.
-# usage: tests/vm/initramfs.sh OUT KVER TEST_BIN
+# applets, the UIO, VFIO and NVMe modules of kernel KVER and their load order,
+# tests/vm/init as /init, each FILE as /<its name> (with its shared libraries
+# and loader when it is dynamic). Rebuilt only when one of those inputs changed.
+# usage: tests/vm/initramfs.sh OUT KVER FILE...   (e.g. build/vm/test_edu)
 set -eu
-out=$1 kver=$2 bin=$3
+[ $# -ge 3 ] || { echo "usage: $0 OUT KVER FILE..." >&2; exit 2; }
+out=$1 kver=$2
+shift 2
 here=$(dirname "$0")
 mods=/lib/modules/$kver
 busybox=/bin/busybox # busybox-static: the guest has no libc of its own
@@ -13,8 +15,13 @@ busybox=/bin/busybox # busybox-static: the guest has no libc of its own
 # is no dependency of vfio-pci (vfio asks modprobe for it), so it is named.
 uio_want="uio_pci_generic"
 vfio_want="vfio vfio_iommu_type1 vfio-pci"
+# The kernel's own NVMe driver, which init does NOT load (the function must
+# start unbound): a test insmods nvme.list itself. The crc algorithms are
+# asked of modprobe, which the guest lacks, so they are named first.
+nvme_want="crct10dif_generic crc64_rocksoft_generic nvme"
+sets="uio vfio nvme"
 
-for f in "$busybox" "$bin" "$mods/modules.dep" "$here/init"; do
+for f in "$busybox" "$@" "$mods/modules.dep" "$here/init"; do
 	[ -r "$f" ] || { echo "initramfs: cannot read $f" >&2; exit 1; }
 done
 mkdir -p "$(dirname "$out")"
@@ -46,22 +53,27 @@ resolve() {
 }
 resolve "$uio_want" >"$work/uio.dep"
 resolve "$vfio_want" >"$work/vfio.dep"
+resolve "$nvme_want" >"$work/nvme.dep"
 
 # The manifest: one "SOURCE DESTINATION" per file of the image.
 libs() { ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
 {
 	echo "$busybox bin/busybox"
 	echo "$here/init init"
-	echo "$bin test_edu"
-	for l in $(libs "$busybox") $(libs "$bin"); do echo "$l ${l#/}"; done
-	cat "$work/uio.dep" "$work/vfio.dep" | while read -r m; do
+	for f in "$@"; do
+		echo "$f ${f##*/}"
+		for l in $(libs "$f"); do echo "$l ${l#/}"; done
+	done
+	for l in $(libs "$busybox"); do echo "$l ${l#/}"; done
+	for r in $sets; do cat "$work/$r.dep"; done | while read -r m; do
 		k=${m##*/}
 		echo "$mods/$m lib/modules/${k%%.ko*}.ko"
 	done
 } | sort -u -k2,2 >"$work/manifest"
 
 stamp=$( {
-	cat "$0" "$work/manifest" "$work/uio.dep" "$work/vfio.dep"
+	cat "$0" "$work/manifest"
+	for r in $sets; do cat "$work/$r.dep"; done
 	while read -r src _; do cat "$src"; done <"$work/manifest"
 } | sha256sum | cut -d' ' -f1)
 if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -80,11 +92,12 @@ while read -r src dst; do
 	*) cp -L "$src" "$root/$dst" ;;
 	esac
 done <"$work/manifest"
-chmod 755 "$root/init" "$root/test_edu"
+chmod 755 "$root/init"
+for f in "$@"; do chmod 755 "$root/${f##*/}"; done
 for a in $("$busybox" --list); do
 	[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 done
-for r in uio vfio; do
+for r in $sets; do
 	sed 's,.*/,,; s,\.ko.*,.ko,' "$work/$r.dep" >"$root/lib/modules/$r.list"
 done
 mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true # init copes without it

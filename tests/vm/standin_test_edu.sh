@@ -1,6 +1,7 @@
 #!/bin/sh
 # A stand-in for build/vm/test_edu, to prove the harness's plumbing by hand:
-#   tests/vm/initramfs.sh /tmp/standin.cpio.gz KVER tests/vm/standin_test_edu.sh
+#   cp tests/vm/standin_test_edu.sh /tmp/test_edu   (each file lands at /<its name>)
+#   tests/vm/initramfs.sh /tmp/standin.cpio.gz KVER /tmp/test_edu
 #   tests/vm/boot.sh uio /boot/vmlinuz-KVER /tmp/standin.cpio.gz
 # It binds the edu device as udma will (driver_override + drivers_probe),
 # checks the device node appears, and under UIO reads edu's registers through

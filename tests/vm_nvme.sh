@@ -1,0 +1,90 @@
+#!/bin/sh
+# udma's NVMe driver (drivers/nvme) on QEMU's NVMe controller, inside a QEMU
+# guest: over UIO on i440fx (IOVA = PA), then over VFIO on q35 with an
+# emulated Intel IOMMU. Builds BUILD_DIR/vm/test_nvme, the static CLI
+# BUILD_DIR/vm/udma and the guest's initramfs, boots Debian's kernel once per
+# run (tests/vm/boot.sh, UDMA_VM_TEST=nvme). TAP: each cmocka test of a guest
+# becomes a line "nvme over UIO: NAME" (read back from the guest's console,
+# kept as BUILD_DIR/vm/console-nvme-RUN.log), then one line per guest says
+# whether it ran to completion; a test a dead guest never reached is absent.
+# usage: tests/vm_nvme.sh [BUILD_DIR]   (BUILD_DIR relative to the tree's top)
+# env: UDMA_VM_KERNEL=/boot/vmlinuz-VERSION to choose the kernel
+set -eu
+build=${1:-build}
+cd "$(dirname "$0")/.."
+. tests/support/tap.sh
+. tests/support/vm.sh
+n=0 failed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+label() { echo "nvme over $(echo "$1" | tr "[:lower:]" "[:upper:]")"; }
+whole="guest ran to completion"
+case $build in
+*san-*) # the guest binaries are static: sanitizers cannot instrument them
+	for run in uio vfio; do ok "$(label $run): $whole # skip the guest runs in the plain build"; done
+	exit 0
+	;;
+esac
+t0=$(date +%s)
+both_fail() {
+	for run in uio vfio; do not_ok "$(label $run): $whole: $1"; done
+	exit 1
+}
+
+step tools/install-deps.sh vm || both_fail "cannot install the vm packages (tools/install-deps.sh vm)"
+vm_kernel || both_fail "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
+for b in test_nvme udma; do
+	step make -s "$build/vm/$b" || both_fail "cannot build $build/vm/$b (see above)"
+done
+set -- "$build/vm/test_nvme" "$build/vm/udma"
+[ -f tests/vm/test_nvme_bench ] && set -- "$@" tests/vm/test_nvme_bench
+img=$build/vm/initramfs-nvme.cpio.gz
+step tests/vm/initramfs.sh "$img" "$kver" "$@" || both_fail "cannot build $img"
+echo "# kernel $kernel, initramfs $img, $(($(date +%s) - t0)) s so far"
+
+# cmocka's verdict on each test, from a console log: "OK|FAILED|ERROR|SKIPPED
+# <tab> NAME <tab> the test's last '# skip: REASON'", and "RUNNING <tab> NAME"
+# for a test that never finished. Only the line right after a test's RUN
+# counts: cmocka lists failures and skips again in its summary.
+verdicts() {
+	awk '
+	/^\[ RUN +\] / { cur = $0; sub(/^\[ RUN +\] /, "", cur); why = ""; next }
+	cur == "" { next }
+	/^# skip: / { why = substr($0, 9) }
+	/^\[ *(OK|FAILED|ERROR|SKIPPED) *\] / {
+		tag = $0; sub(/^\[ */, "", tag); sub(/ *\].*/, "", tag)
+		name = $0; sub(/^\[[^]]*\] /, "", name)
+		if (name == cur) { print tag "\t" name "\t" why; cur = "" }
+	}
+	END { if (cur != "") print "RUNNING\t" cur }' "$1"
+}
+
+for run in uio vfio; do
+	log=$build/vm/console-nvme-$run.log
+	rm -f "$log"
+	brc=0
+	UDMA_VM_TEST=nvme tests/vm/boot.sh "$run" "$kernel" "$img" "$log" >"$tmp/boot" || brc=$?
+	cat "$tmp/boot"
+	: >"$tmp/verdicts"
+	[ -f "$log" ] && verdicts "$log" >"$tmp/verdicts"
+	what="" reported=0
+	while IFS="$(printf '\t')" read -r tag name why; do
+		case $tag in
+		OK) ok "$(label $run): $name" ;;
+		SKIPPED) ok "$(label $run): $name # skip ${why:-skipped in the guest}" ;;
+		RUNNING) what=" (stopped during $name)" ;;
+		*) not_ok "$(label $run): $name" ;;
+		esac
+		[ "$tag" = RUNNING ] || reported=$((reported + 1))
+	done <"$tmp/verdicts"
+	if [ "$brc" != 0 ]; then
+		why=$(sed -n 's/^# udma-vm: FAIL //p' "$tmp/boot")
+		not_ok "$(label $run): $whole: ${why:-tests/vm/boot.sh exited $brc}$what (console: $log)"
+	elif [ "$reported" = 0 ]; then
+		not_ok "$(label $run): $whole: no cmocka results on its console (console: $log)"
+	else
+		ok "$(label $run): $whole ($reported tests)"
+	fi
+done
+echo "# both guests: $(($(date +%s) - t0)) s in all"
+exit "$failed"
