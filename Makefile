@@ -202,14 +202,15 @@ clean:
 # so unless one is installed it is built from Debian's source of the
 # installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
 VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
-$(B)/vm/test_edu: tests/vm/test_edu.c $(wildcard drivers/edu/*.[ch]) $(B)/libudma.a
+VM_SUPPORT := tests/vm/guest_support.c
+$(B)/vm/test_edu: tests/vm/test_edu.c $(VM_SUPPORT) tests/vm/guest_support.h $(wildcard drivers/edu/*.[ch]) $(B)/libudma.a
 	@mkdir -p $(@D)
 	@[ -f $(VM_CMOCKA) ] || $(MAKE) --no-print-directory $(VM_CMOCKA) || \
 		echo "udma: no static cmocka (Debian's source unreachable?): test_edu is linked dynamically; the guest image carries its libraries"
 	if [ -f $(VM_CMOCKA) ]; then \
-		$(CC) -static $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers/edu/*.c) $(B)/libudma.a $(VM_CMOCKA) $(LIBS); \
+		$(CC) -static $(BASE) $(CFLAGS) -o $@ $< $(VM_SUPPORT) $(wildcard drivers/edu/*.c) $(B)/libudma.a $(VM_CMOCKA) $(LIBS); \
 	else \
-		$(CC) $(BASE) $(CFLAGS) -o $@ $< $(wildcard drivers/edu/*.c) $(B)/libudma.a $(LIBS) -lcmocka; \
+		$(CC) $(BASE) $(CFLAGS) -o $@ $< $(VM_SUPPORT) $(wildcard drivers/edu/*.c) $(B)/libudma.a $(LIBS) -lcmocka; \
 	fi
 $(B)/vm/cmocka/libcmocka.a:
 	rm -rf $(@D) && mkdir -p $(@D)/lists/partial $(@D)/cache
