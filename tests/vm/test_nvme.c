@@ -1030,8 +1030,10 @@ static void not_nvme(void **state)
 	struct fix *f = *state;
 	struct nvme_ctrl *c = NULL;
 
-	if (!edu_addr[0])
-		skip(); /* main printed that there is no edu function */
+	if (!edu_addr[0]) {
+		printf("# skip: no edu function in this guest\n");
+		skip();
+	}
 	f->ctx = ctx_new(vfio ? UDMA_IOVA_VA : UDMA_IOVA_PA, 0);
 	dev_open(f, edu_addr);
 	nerr(nvme_attach(f->ctx, f->dev, NULL, &c), ENODEV, "nvme_attach on the edu function");
@@ -1097,8 +1099,10 @@ static void iommu_blocks_prp(void **state)
 	struct nvme_qp *qp;
 	uint8_t *buf, *end, want[4096];
 
-	if (!vfio)
-		skip(); /* UIO: no IOMMU, the device reaches all memory */
+	if (!vfio) {
+		printf("# skip: UIO has no IOMMU: the device reaches all memory\n");
+		skip();
+	}
 	fix_open(f, 0);
 	qp = qp_new(f, 0, 0, NVME_POLL);
 	ok(udma_region_create(f->ctx, &ro, &f->r), "udma_region_create");
@@ -1132,8 +1136,11 @@ static void uio_exclusive(void **state)
 	struct fix *f = *state;
 	char spec[64];
 
-	if (vfio)
-		skip(); /* vfio refuses a second open of a group itself (test_edu's vfio_busy) */
+	if (vfio) {
+		printf("# skip: UIO only (VFIO refuses a second open of the group itself: test_edu's "
+		       "vfio_busy)\n");
+		skip();
+	}
 	fix_open(f, 0);
 	qp_new(f, 0, 0, NVME_POLL);
 	f->ctx2 = ctx_new(UDMA_IOVA_PA, 0);
@@ -1156,6 +1163,7 @@ static void kernel_driver_refused(void **state)
 	load_modules("nvme.list");
 	pci_driver_of(addr, now, sizeof(now));
 	if (strcmp(now, "nvme")) {
+		printf("# after loading nvme.ko %s is on '%s': handing it to nvme by hand\n", addr, now);
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", addr);
 		sysfs_write(path, "nvme");
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", addr);
@@ -1236,6 +1244,10 @@ int main(int argc, char **argv)
 	if (!ensure_hugepages(HUGEPAGES, "test_nvme"))
 		return 1;
 	printf("test_nvme: nvme at %s through %s, edu at %s\n", addr, argv[1], edu_addr[0] ? edu_addr : "-");
+	/* To run some tests only (a glob): UDMA_NVME_TESTS=rw_* on the guest's
+	 * kernel command line reaches /init's environment, and so ours. */
+	if (getenv("UDMA_NVME_TESTS"))
+		cmocka_set_test_filter(getenv("UDMA_NVME_TESTS"));
 	return _cmocka_run_group_tests(vfio ? "nvme vfio" : "nvme uio", tests,
 				       sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }
