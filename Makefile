@@ -202,7 +202,7 @@ clean:
 # so unless one is installed it is built from Debian's source of the
 # installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
 VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
-VM_SUPPORT := tests/vm/guest_support.c
+VM_SUPPORT := tests/vm/guest_support.c $(SUPPORT)
 $(B)/vm/test_edu: tests/vm/test_edu.c $(VM_SUPPORT) tests/vm/guest_support.h $(wildcard drivers/edu/*.[ch]) $(B)/libudma.a
 	@mkdir -p $(@D)
 	@[ -f $(VM_CMOCKA) ] || $(MAKE) --no-print-directory $(VM_CMOCKA) || \

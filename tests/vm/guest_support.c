@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "drivers/edu/edu.h"
 #include "tests/vm/guest_support.h"
 
 void snap_take(struct snap *s)
@@ -89,6 +90,14 @@ bool pci_find(const char *env, bool (*is)(const char *addr), char *addr, size_t 
 	if (d)
 		closedir(d);
 	return addr[0];
+}
+
+bool pci_is_edu(const char *addr)
+{
+	unsigned ven, dev;
+
+	return pci_read_hex(addr, "vendor", &ven) && pci_read_hex(addr, "device", &dev) &&
+	       ven == EDU_VENDOR_ID && dev == EDU_DEVICE_ID;
 }
 
 void pci_driver_of(const char *addr, char *drv, size_t len)

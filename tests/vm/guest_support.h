@@ -29,6 +29,8 @@ bool pci_read_hex(const char *addr, const char *file, unsigned *v);
 /* The function named by the environment variable env if is() says it is
  * the one, else the first that is; into addr. */
 bool pci_find(const char *env, bool (*is)(const char *addr), char *addr, size_t len);
+/* Whether addr is QEMU's edu device (drivers/edu). */
+bool pci_is_edu(const char *addr);
 /* The driver addr is bound to, "" none. */
 void pci_driver_of(const char *addr, char *drv, size_t len);
 /* The PCI command register, read through sysfs. */

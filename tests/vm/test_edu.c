@@ -47,14 +47,6 @@ static char addr[16]; /* the edu function, 0000:00:03.0 */
 
 /* ---- the device ---- */
 
-static bool is_edu(const char *a)
-{
-	unsigned ven, dev;
-
-	return pci_read_hex(a, "vendor", &ven) && pci_read_hex(a, "device", &dev) && ven == EDU_VENDOR_ID &&
-	       dev == EDU_DEVICE_ID;
-}
-
 static void spec_of(char *spec, size_t len)
 {
 	snprintf(spec, len, "%s:%s", vfio ? "vfio" : "uio", addr);
@@ -720,7 +712,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vfio = !strcmp(argv[1], "vfio");
-	if (!pci_find("UDMA_EDU", is_edu, addr, sizeof(addr))) {
+	if (!pci_find("UDMA_EDU", pci_is_edu, addr, sizeof(addr))) {
 		printf("test_edu: no edu device (PCI %04x:%04x): start QEMU with -device "
 		       "edu,dma_mask=0xffffffffffffffff\n",
 		       EDU_VENDOR_ID, EDU_DEVICE_ID);
