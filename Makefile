@@ -208,9 +208,13 @@ clean:
 # has no libcmocka.a, so unless one is installed it is built from Debian's
 # source of the installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
 VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
+# What both guest programs share, and the thread helpers that keep thread
+# stacks out of their leak checks.
+VM_SUPPORT := tests/vm/guest_support.c $(SUPPORT)
 $(B)/vm/test_edu: $(wildcard drivers/edu/*.[ch])
 $(B)/vm/test_nvme: $(NVME_SRC) $(NVME_HDR)
-$(B)/vm/test_edu $(B)/vm/test_nvme: $(B)/vm/test_%: tests/vm/test_%.c $(B)/libudma.a
+$(B)/vm/test_edu $(B)/vm/test_nvme: $(B)/vm/test_%: tests/vm/test_%.c $(VM_SUPPORT) tests/vm/guest_support.h \
+		$(wildcard tests/support/*.h) $(B)/libudma.a
 	@mkdir -p $(@D)
 	@[ -f $(VM_CMOCKA) ] || $(MAKE) --no-print-directory $(VM_CMOCKA) || \
 		echo "udma: no static cmocka (Debian's source unreachable?): $(@F) is linked dynamically; the guest image carries its libraries"

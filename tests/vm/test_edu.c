@@ -28,15 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/klog.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <udma/udma.h>
 
 #include "drivers/edu/edu.h"
+#include "tests/vm/guest_support.h"
 
 #define HUGEPAGES 48 /* 2 MiB pages the tests use at most, with room to spare */
 #define BUF	  4096
@@ -46,135 +45,7 @@
 static bool vfio;     /* else uio */
 static char addr[16]; /* the edu function, 0000:00:03.0 */
 
-/* ---- leaks: fds, mappings, locked memory before and after each test ---- */
-
-struct snap {
-	int fds, maps;
-	long locked_kb;
-};
-
-static void snap_take(struct snap *s)
-{
-	char line[512];
-	struct dirent *e;
-	DIR *d = opendir("/proc/self/fd");
-	FILE *f;
-
-	s->fds = s->maps = 0;
-	s->locked_kb = 0;
-	while (d && (e = readdir(d)))
-		s->fds += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	f = fopen("/proc/self/maps", "re");
-	while (f && fgets(line, sizeof(line), f))
-		s->maps++;
-	if (f)
-		fclose(f);
-	f = fopen("/proc/self/status", "re");
-	while (f && fgets(line, sizeof(line), f))
-		sscanf(line, "VmLck: %ld kB", &s->locked_kb);
-	if (f)
-		fclose(f);
-}
-
 /* ---- the device ---- */
-
-static bool read_hex(const char *dir, const char *file, unsigned *v)
-{
-	char path[512], buf[32] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dir, file);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return sscanf(buf, "%x", v) == 1;
-}
-
-/* $UDMA_EDU (the guest's /init sets it) if it is an edu, else the first one. */
-static bool find_edu(void)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	const char *env = getenv("UDMA_EDU");
-	struct dirent *e;
-	unsigned ven, dev;
-
-	if (env && strlen(env) < sizeof(addr) && read_hex(env, "vendor", &ven) &&
-	    read_hex(env, "device", &dev) && ven == EDU_VENDOR_ID && dev == EDU_DEVICE_ID) {
-		strcpy(addr, env);
-		if (d)
-			closedir(d);
-		return true;
-	}
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.' && read_hex(e->d_name, "vendor", &ven) &&
-		    read_hex(e->d_name, "device", &dev) && ven == EDU_VENDOR_ID && dev == EDU_DEVICE_ID &&
-		    strlen(e->d_name) < sizeof(addr)) {
-			strcpy(addr, e->d_name);
-			break;
-		}
-	if (d)
-		closedir(d);
-	return addr[0];
-}
-
-/* The driver the function is bound to, "" none. */
-static void driver_of(char *drv, size_t len)
-{
-	char path[512], target[512];
-	ssize_t n;
-	const char *base;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
-	n = readlink(path, target, sizeof(target) - 1);
-	target[n > 0 ? n : 0] = 0;
-	base = strrchr(target, '/');
-	snprintf(drv, len, "%.63s", base ? base + 1 : target);
-}
-
-/* The command register, read through sysfs as anyone can. */
-static unsigned pci_command(void)
-{
-	char path[512];
-	uint16_t cmd = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", addr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &cmd, sizeof(cmd), 4), sizeof(cmd));
-	close(fd);
-	return cmd;
-}
-
-static struct udma_ctx *ctx_new(enum udma_iova_mode mode, size_t page_size)
-{
-	struct udma_ctx_opts o = {.iova_mode = mode, .page_size = page_size, .numa_node = UDMA_NUMA_ANY};
-	struct udma_ctx *ctx;
-	int rc = udma_ctx_create(&o, &ctx);
-
-	if (rc)
-		fail_msg("udma_ctx_create: %s", udma_last_error());
-	return ctx;
-}
-
-/* A udma call that must succeed: say why it did not. */
-static void ok(int rc, const char *what)
-{
-	if (rc)
-		fail_msg("%s: %s", what, udma_last_error());
-}
-
-static void *got(void *p, const char *what)
-{
-	if (!p)
-		fail_msg("%s: %s", what, udma_last_error());
-	return p;
-}
 
 static void spec_of(char *spec, size_t len)
 {
@@ -207,7 +78,6 @@ static int fix_setup(void **state)
 static int fix_teardown(void **state)
 {
 	struct fix *f = *state;
-	struct snap now;
 
 	if (f->edu.bar) {
 		f->edu.timeout_ms = EDU_TIMEOUT_MS;
@@ -222,12 +92,7 @@ static int fix_teardown(void **state)
 	f->dev = NULL;
 	f->ctx = f->ctx2 = NULL;
 	f->fd = -1;
-	snap_take(&now);
-	if (now.fds == f->before.fds && now.maps == f->before.maps && now.locked_kb == f->before.locked_kb)
-		return 0;
-	print_error("leaked: fds %d -> %d, mappings %d -> %d, locked %ld -> %ld kB\n", f->before.fds, now.fds,
-		    f->before.maps, now.maps, f->before.locked_kb, now.locked_kb);
-	return -1;
+	return snap_check(&f->before);
 }
 
 #define test(f) cmocka_unit_test_setup_teardown(f, fix_setup, fix_teardown)
@@ -294,32 +159,6 @@ static unsigned to_device(struct fix *f, const uint8_t *va, unsigned off, size_t
 static unsigned from_device(struct fix *f, unsigned off, uint8_t *va, size_t len, enum edu_wait how)
 {
 	return transfer(f, false, va, off, len, how);
-}
-
-static void pattern(uint8_t *p, size_t len, unsigned seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (uint8_t)(seed * 151 + i * 13 + (i >> 8) + 1);
-}
-
-static void check_bytes(const uint8_t *p, size_t len, const uint8_t *want, const char *what)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != want[i])
-			fail_msg("%s: byte %zu is 0x%02x, not 0x%02x", what, i, p[i], want[i]);
-}
-
-static void check_fill(const uint8_t *p, size_t len, uint8_t v, const char *what)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != v)
-			fail_msg("%s: byte %zu is 0x%02x, not 0x%02x", what, i, p[i], v);
 }
 
 /* Sizes and offsets in the device buffer: a transfer must end before its
@@ -478,12 +317,12 @@ static void bus_master(void **state)
 	struct fix *f = *state;
 
 	fix_open(f, 0);
-	assert_true(pci_command() & 0x4);
+	assert_true(pci_command(addr) & 0x4);
 	fix_close(f);
-	assert_false(pci_command() & 0x4);
+	assert_false(pci_command(addr) & 0x4);
 	/* UIO: its interrupt masked too (VFIO resets the function instead). */
 	if (!vfio)
-		assert_true(pci_command() & 0x400);
+		assert_true(pci_command(addr) & 0x400);
 }
 
 /* Offsets in the device buffer are where they say: two halves written
@@ -564,19 +403,6 @@ static void dma_limits(void **state)
 
 /* ---- errors ---- */
 
-static void expect_open_error(struct udma_ctx *ctx, const char *spec, int err, const char *says)
-{
-	struct udma_dev *dev = (void *)1;
-	int rc = udma_dev_open(ctx, spec, &dev);
-
-	printf("# %s -> %d: %s\n", spec, rc, udma_last_error());
-	if (rc != -err)
-		fail_msg("%s: expected -%d, got %d: %s", spec, err, rc, udma_last_error());
-	assert_null(dev);
-	if (says && !strstr(udma_last_error(), says))
-		fail_msg("%s: the error does not say '%s': %s", spec, says, udma_last_error());
-}
-
 static void errors(void **state)
 {
 	static const char *const bad[] = {
@@ -596,9 +422,9 @@ static void errors(void **state)
 	if (vfio) {
 		/* An IOMMU that translates (intel_iommu=on, no iommu=pt) would
 		 * fault every physical address: refused, the binding untouched. */
-		driver_of(before, sizeof(before));
+		pci_driver_of(addr, before, sizeof(before));
 		expect_open_error(f->ctx2, spec, ENOTSUP, "boot with iommu=pt");
-		driver_of(after, sizeof(after));
+		pci_driver_of(addr, after, sizeof(after));
 		assert_string_equal(before, after);
 	}
 	snprintf(spec, sizeof(spec), "vfio:%s", addr);
@@ -680,7 +506,7 @@ static void uio_exclusive(void **state)
 	uio_node_of(node, sizeof(node));
 	snprintf(spec, sizeof(spec), "uio:%s", node);
 	expect_open_error(f->ctx2, spec, EBUSY, "in use");
-	assert_true(pci_command() & 0x4);
+	assert_true(pci_command(addr) & 0x4);
 	works(f, EDU_IRQ);
 	fix_close(f);
 }
@@ -724,43 +550,6 @@ static void vfio_busy(void **state)
 	spec_of(spec, sizeof(spec));
 	expect_open_error(f->ctx, spec, EBUSY, "in use");
 	fix_close(f);
-}
-
-/* Whether the kernel logged the IOMMU's fault for a dir ("Read", "Write")
- * access to the page of iova; prints the line. */
-static bool dmar_logged(const char *dir, uint64_t iova)
-{
-	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	char *buf, *line, *save = NULL, want[64], want0x[64], kind[32];
-	bool found = false;
-
-	/* "fault addr 0x7f6f81a10000 " (6.1) or without the 0x (other kernels) */
-	snprintf(want, sizeof(want), "fault addr %llx ", (unsigned long long)(iova & ~0xfffull));
-	snprintf(want0x, sizeof(want0x), "fault addr 0x%llx ", (unsigned long long)(iova & ~0xfffull));
-	snprintf(kind, sizeof(kind), "[DMA %s", dir);
-	if (len <= 0 || !(buf = malloc((size_t)len + 1)))
-		return false;
-	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
-	buf[len > 0 ? len : 0] = 0;
-	for (line = strtok_r(buf, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, "DMAR") && strstr(line, kind) &&
-		    (strstr(line, want) || strstr(line, want0x))) {
-			printf("# kernel: %s\n", line);
-			found = true;
-		}
-	free(buf);
-	return found;
-}
-
-/* The IOMMU reports a fault by an interrupt the kernel handles a little later. */
-static void expect_dmar(const char *dir, uint64_t iova)
-{
-	int i;
-
-	for (i = 0; i < 20 && !dmar_logged(dir, iova); i++)
-		usleep(100000);
-	if (i == 20)
-		fail_msg("no DMAR fault logged for a %s at 0x%llx", dir, (unsigned long long)iova);
 }
 
 /* Not part of any region: its IOVA (= VA) is mapped in no IOMMU. */
@@ -828,15 +617,6 @@ static void iommu_blocks(void **state)
 
 /* ---- vfio: taking a function from an idle uio_pci_generic ---- */
 
-static void sysfs_write(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		fail_msg("writing '%s' to %s: %s", s, path, strerror(errno));
-	close(fd);
-}
-
 /* As an administrator would: driver_override, unbind, drivers_probe. */
 static void bind_by_hand(const char *drv)
 {
@@ -848,27 +628,8 @@ static void bind_by_hand(const char *drv)
 	if (!access(path, F_OK))
 		sysfs_write(path, addr);
 	sysfs_write("/sys/bus/pci/drivers_probe", addr);
-	driver_of(now, sizeof(now));
+	pci_driver_of(addr, now, sizeof(now));
 	assert_string_equal(now, drv);
-}
-
-/* The uio run's modules, which the image carries for both runs. */
-static void load_uio_modules(void)
-{
-	FILE *list = fopen("/lib/modules/uio.list", "re");
-	char name[64], path[128];
-
-	assert_non_null(list);
-	while (fscanf(list, "%63s", name) == 1) {
-		int fd;
-
-		snprintf(path, sizeof(path), "/lib/modules/%s", name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST))
-			fail_msg("loading %s: %s", path, strerror(errno));
-		close(fd);
-	}
-	fclose(list);
 }
 
 #define DMA_ENTRY_LIMIT "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"
@@ -898,7 +659,7 @@ static void give_back_on_failure(struct fix *f)
 	printf("# %s with no DMA map allowed: %s\n", spec, udma_last_error());
 	assert_null(f->dev);
 	assert_non_null(strstr(udma_last_error(), "is back on uio_pci_generic"));
-	driver_of(now, sizeof(now));
+	pci_driver_of(addr, now, sizeof(now));
 	assert_string_equal(now, "uio_pci_generic");
 	udma_region_destroy(r);
 }
@@ -911,7 +672,7 @@ static void vfio_from_uio(void **state)
 	struct fix *f = *state;
 	char node[64], spec[64], now[64];
 
-	load_uio_modules();
+	load_modules("uio.list");
 	bind_by_hand("uio_pci_generic");
 	uio_node_of(node, sizeof(node));
 	assert_true(node[0]);
@@ -921,30 +682,16 @@ static void vfio_from_uio(void **state)
 	f->ctx = ctx_new(UDMA_IOVA_VA, 0);
 	spec_of(spec, sizeof(spec));
 	expect_open_error(f->ctx, spec, EBUSY, "in use (a process holds /dev/uio");
-	driver_of(now, sizeof(now));
+	pci_driver_of(addr, now, sizeof(now));
 	assert_string_equal(now, "uio_pci_generic");
 	close(f->fd);
 	f->fd = -1;
 	give_back_on_failure(f);
 	fix_attach(f);
-	driver_of(now, sizeof(now));
+	pci_driver_of(addr, now, sizeof(now));
 	assert_string_equal(now, "vfio-pci");
 	works(f, EDU_IRQ);
 	fix_close(f);
-}
-
-static bool ensure_hugepages(void)
-{
-	long avail = udma_hugepage_available(UDMA_PAGE_2M, UDMA_NUMA_ANY);
-	unsigned long added = 0;
-
-	if (avail >= HUGEPAGES)
-		return true;
-	if (udma_hugepage_reserve(UDMA_PAGE_2M, UDMA_NUMA_ANY, HUGEPAGES - (avail > 0 ? avail : 0), &added)) {
-		printf("test_edu: cannot reserve %d 2 MiB hugepages: %s\n", HUGEPAGES, udma_last_error());
-		return false;
-	}
-	return true;
 }
 
 int main(int argc, char **argv)
@@ -965,13 +712,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vfio = !strcmp(argv[1], "vfio");
-	if (!find_edu()) {
+	if (!pci_find("UDMA_EDU", pci_is_edu, addr, sizeof(addr))) {
 		printf("test_edu: no edu device (PCI %04x:%04x): start QEMU with -device "
 		       "edu,dma_mask=0xffffffffffffffff\n",
 		       EDU_VENDOR_ID, EDU_DEVICE_ID);
 		return 1;
 	}
-	if (!ensure_hugepages())
+	if (!ensure_hugepages(HUGEPAGES, "test_edu"))
 		return 1;
 	printf("test_edu: edu at %s through %s\n", addr, argv[1]);
 	rc = _cmocka_run_group_tests(vfio ? "edu vfio" : "edu uio", common,
