@@ -798,6 +798,21 @@ static void random_rw(void **state, enum nvme_wait how, uint64_t area)
 		snprintf(what, sizeof(what), "slot %u (LBA %llu)", i, (unsigned long long)lba[i]);
 		check_bytes(in + (size_t)i * SZ, SZ, out, what);
 	}
+	/* The wake-ups came from the pair's interrupt, not from the waiter's
+	 * fallback look every few ms; a polled pair's CQ raises none. */
+	struct nvme_qp_stats st;
+	nvme_qp_stats(qp, &st);
+	printf("# %s: %llu commands, %llu interrupts, %llu SQ and %llu CQ doorbells\n",
+	       how == NVME_IRQ ? "interrupts" : "polling", (unsigned long long)st.submitted,
+	       (unsigned long long)st.interrupts, (unsigned long long)st.sq_doorbells,
+	       (unsigned long long)st.cq_doorbells);
+	if (st.submitted != 2 * N || st.completed != 2 * N)
+		fail_msg("stats: %llu submitted and %llu completed, not %u each",
+			 (unsigned long long)st.submitted, (unsigned long long)st.completed, 2 * N);
+	if (how == NVME_IRQ && st.interrupts == 0)
+		fail_msg("no interrupt woke the pair in %u commands", 2 * N);
+	if (how == NVME_POLL && st.interrupts != 0)
+		fail_msg("a polled pair counted %llu interrupts", (unsigned long long)st.interrupts);
 	udma_free(f->ctx, out);
 	udma_free(f->ctx, in);
 	fix_close(f);
@@ -871,6 +886,16 @@ static void threads_64_inflight(void **state)
 		if (!w[i].full)
 			fail_msg("thread %d: expected the pair to reach 32 in flight (-EAGAIN on the 33rd)",
 				 i);
+		/* Batched: one SQ doorbell per batch, not per command. */
+		struct nvme_qp_stats st;
+		nvme_qp_stats(w[i].qp, &st);
+		printf("# thread %d: %llu commands, %llu SQ doorbells, %llu CQ doorbells\n", i,
+		       (unsigned long long)st.submitted, (unsigned long long)st.sq_doorbells,
+		       (unsigned long long)st.cq_doorbells);
+		if (st.submitted != 256 || st.sq_doorbells >= st.submitted)
+			fail_msg("thread %d: %llu commands rang the SQ doorbell %llu times: expected 256 "
+				 "commands in batches of up to 32",
+				 i, (unsigned long long)st.submitted, (unsigned long long)st.sq_doorbells);
 
 		udma_free(f->ctx, w[i].buf);
 		udma_free(f->ctx, w[i].back);
