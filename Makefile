@@ -47,6 +47,9 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/static/%.o)
 # udma-simd, linked into tests, benches and the CLI.
 DRV_SRC  := drivers/simdrv/simdrv.c sim/simd_spawn.c
 DRV_HDR  := drivers/simdrv/simdrv.h sim/simd_spawn.h sim/simdev_regs.h
+# The NVMe driver, linked into the CLI (udma nvme).
+NVME_SRC := $(wildcard drivers/nvme/*.c)
+NVME_HDR := $(wildcard drivers/nvme/*.h)
 # udma-simd: the device model in a process of its own (no libudma inside).
 SIMD_SRC := $(wildcard sim/simdev_model*.c) sim/simd_proto.c sim/simd_server.c sim/udma-simd.c
 TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
@@ -82,7 +85,7 @@ STATIC_CFLAGS := $(filter-out -flto%,$(CFLAGS))
 $(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(STATIC_CFLAGS) -fvisibility=hidden -c -o $@ $<
-$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(wildcard tools/*.h tools/*/*.h)
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(wildcard tools/*.h tools/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
@@ -108,8 +111,8 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 # The CLI links the library statically: one self-contained binary to copy to a
 # board. It shares the library's internal helpers (size formatting, pagemap
 # decoding), so it links the internal archive.
-$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(DRV_HDR) $(B)/libudma_internal.a
-	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(B)/libudma_internal.a $(LDFLAGS) $(LIBS)
+$(CLI): $(TOOL_OBJ) $(DRV_SRC) $(DRV_HDR) $(NVME_SRC) $(NVME_HDR) $(B)/libudma_internal.a
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(B)/libudma_internal.a $(LDFLAGS) $(LIBS)
 
 $(SIMD): $(SIMD_SRC) $(wildcard sim/*.h)
 	@mkdir -p $(@D)
