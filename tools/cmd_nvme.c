@@ -248,22 +248,26 @@ static int check_geometry(const struct cli *c, struct args *a, struct nvme_targe
 		rc = cli_fail(
 			c, 1, ENOSPC, "%s holds %llu bytes: too small for %u thread(s) of %u-byte commands%s",
 			t->name, (unsigned long long)t->capacity, a->b.threads, bs,
-			!strcmp(t->kind, "kernel") ? " (a file: make it larger, e.g. truncate -s 64M)" : "");
+			!strcmp(t->ops->kind, "kernel") ? " (a file: make it larger, e.g. truncate -s 64M)"
+							: "");
 	else if (!bench && a->v.bytes % bs)
 		rc = cli_usage_error(c, usage, "--bytes: give a multiple of --bs %s", a->bs_arg);
 	else if (!bench && a->v.bytes > t->capacity)
 		rc = cli_fail(c, 1, ENOSPC, "--bytes %llu: %s holds only %llu bytes%s",
 			      (unsigned long long)a->v.bytes, t->name, (unsigned long long)t->capacity,
-			      !strcmp(t->kind, "kernel") ? " (a file: make it larger with truncate -s)" : "");
+			      !strcmp(t->ops->kind, "kernel") ? " (a file: make it larger with truncate -s)"
+							      : "");
 	if (rc)
-		t->close(t);
+		t->ops->close(t);
 	return rc;
 }
 
 static int open_target(const struct cli *c, struct args *a, struct nvme_target *t)
 {
-	int rc = a->kernel ? nvme_target_kernel(t, a->kernel,
-						strcmp(a->verb, "bench") || a->b.pattern != NVME_RANDREAD)
+	/* Reads only: a read-only device (or file) benches too. */
+	bool writes =
+		strcmp(a->verb, "bench") || (a->b.pattern != NVME_RANDREAD && a->b.pattern != NVME_READ);
+	int rc = a->kernel ? nvme_target_kernel(t, a->kernel, writes)
 			   : nvme_target_udma(t, a->dev, strcmp(a->verb, "bench") ? 0 : a->b.threads);
 
 	if (rc)
@@ -287,26 +291,26 @@ static int report_bench(const struct cli *c, const struct args *a, const struct 
 	struct json j;
 
 	if (!c->json) {
-		printf("udma nvme bench: %s %s, %s", t->kind, t->name, pattern_names[o->pattern]);
+		printf("udma nvme bench: %s %s, %s", t->ops->kind, t->name, pattern_names[o->pattern]);
 		if (o->pattern == NVME_MIXED)
 			printf("=%u (%u%% reads)", o->read_pct, o->read_pct);
 		printf(" %s, qd %u, %u thread%s, %s\n", a->bs_arg, o->qd, o->threads,
 		       o->threads > 1 ? "s" : "",
-		       !strcmp(t->kind, "kernel") ? "kernel interrupts"
-		       : o->irq			  ? "irq"
-						  : "poll");
+		       !strcmp(t->ops->kind, "kernel") ? "kernel interrupts"
+		       : o->irq			       ? "irq"
+						       : "poll");
 		printf("  commands   %llu (%llu reads, %llu writes) in %.2f s\n", (unsigned long long)r->ios,
 		       (unsigned long long)r->reads, (unsigned long long)r->writes, s);
 		printf("  IOPS       %.0f\n  MB/s       %.1f\n", iops, mbs);
 		printf("  latency us avg %.1f  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", avg,
 		       us(nvme_hist_quantile(&r->hist, 0.5)), us(nvme_hist_quantile(&r->hist, 0.99)),
 		       us(nvme_hist_quantile(&r->hist, 0.999)), us(r->hist.max));
-		printf("  doorbells  %.3f per command (%s)\n", db, t->doorbell);
+		printf("  doorbells  %.3f per command (%s)\n", db, t->ops->doorbell);
 		return 0;
 	}
 	json_start(&j, stdout);
 	cli_json_ok(&j);
-	json_str(&j, "side", t->kind);
+	json_str(&j, "side", t->ops->kind);
 	json_str(&j, "dev", t->name);
 	json_str(&j, "rw", pattern_names[o->pattern]);
 	json_uint(&j, "read_pct",
@@ -316,7 +320,7 @@ static int report_bench(const struct cli *c, const struct args *a, const struct 
 	json_uint(&j, "bs", o->bs);
 	json_uint(&j, "qd", o->qd);
 	json_uint(&j, "threads", o->threads);
-	json_str(&j, "wait", !strcmp(t->kind, "kernel") ? "kernel" : o->irq ? "irq" : "poll");
+	json_str(&j, "wait", !strcmp(t->ops->kind, "kernel") ? "kernel" : o->irq ? "irq" : "poll");
 	json_uint(&j, "ios", r->ios);
 	json_uint(&j, "reads", r->reads);
 	json_uint(&j, "writes", r->writes);
@@ -329,7 +333,7 @@ static int report_bench(const struct cli *c, const struct args *a, const struct 
 	json_fixed(&j, "p999_us", us(nvme_hist_quantile(&r->hist, 0.999)), 2);
 	json_fixed(&j, "max_us", us(r->hist.max), 2);
 	json_fixed(&j, "doorbells_per_io", db, 3);
-	json_str(&j, "doorbell", t->doorbell);
+	json_str(&j, "doorbell", t->ops->doorbell);
 	json_end(&j);
 	json_finish(&j);
 	return 0;
@@ -341,13 +345,15 @@ static int do_bench(const struct cli *c, struct args *a, struct nvme_target *t)
 	int rc;
 
 	if (!r) {
-		t->close(t);
+		t->ops->close(t);
 		return cli_fail(c, 1, ENOMEM, "out of memory");
 	}
 	rc = nvme_bench_run(t, &a->b, r);
-	t->close(t);
-	rc = rc ? cli_fail(c, 1, -rc, "%s (after %llu commands)", r->why, (unsigned long long)r->ios)
-		: report_bench(c, a, t, r);
+	t->ops->close(t);
+	if (rc && r->ios)
+		rc = cli_fail(c, 1, -rc, "%s (after %llu commands)", r->why, (unsigned long long)r->ios);
+	else
+		rc = rc ? cli_fail(c, 1, -rc, "%s", r->why) : report_bench(c, a, t, r);
 	free(r);
 	return rc;
 }
@@ -361,7 +367,7 @@ static int do_verify(const struct cli *c, struct args *a, struct nvme_target *t)
 	int rc = nvme_verify_run(t, &a->v, &r);
 
 	if (rc < 0) {
-		t->close(t);
+		t->ops->close(t);
 		return cli_fail(c, 1, -rc, "%s", r.why);
 	}
 	if (rc) {
@@ -383,13 +389,13 @@ static int do_verify(const struct cli *c, struct args *a, struct nvme_target *t)
 			      (unsigned long long)(r.bad_off / t->block),
 			      (unsigned long long)(r.bad_off % t->block), (unsigned long long)r.expected,
 			      (unsigned long long)r.got, what);
-		t->close(t);
+		t->ops->close(t);
 		return rc;
 	}
 	if (c->json) {
 		json_start(&j, stdout);
 		cli_json_ok(&j);
-		json_str(&j, "side", t->kind);
+		json_str(&j, "side", t->ops->kind);
 		json_str(&j, "dev", t->name);
 		json_uint(&j, "written", r.written);
 		json_uint(&j, "checked", r.checked);
@@ -398,10 +404,10 @@ static int do_verify(const struct cli *c, struct args *a, struct nvme_target *t)
 		json_end(&j);
 		json_finish(&j);
 	} else {
-		printf("udma nvme verify: %s %s: wrote %llu bytes, read back and checked %llu: OK\n", t->kind,
-		       t->name, (unsigned long long)r.written, (unsigned long long)r.checked);
+		printf("udma nvme verify: %s %s: wrote %llu bytes, read back and checked %llu: OK\n",
+		       t->ops->kind, t->name, (unsigned long long)r.written, (unsigned long long)r.checked);
 	}
-	t->close(t);
+	t->ops->close(t);
 	return 0;
 }
 
@@ -437,7 +443,7 @@ static int do_identify(const struct cli *c, struct nvme_target *t)
 		printf("  namespace  %u: %llu blocks of %u bytes (%llu MiB)\n", ns->nsid,
 		       (unsigned long long)ns->nlba, ns->lba_size,
 		       (unsigned long long)(ns->nlba * ns->lba_size >> 20));
-		t->close(t);
+		t->ops->close(t);
 		return 0;
 	}
 	json_start(&j, stdout);
@@ -480,7 +486,7 @@ static int do_identify(const struct cli *c, struct nvme_target *t)
 	json_end(&j);
 	json_end(&j);
 	json_finish(&j);
-	t->close(t);
+	t->ops->close(t);
 	return 0;
 }
 

@@ -136,7 +136,7 @@ static int start(struct worker *w, unsigned slot)
 
 	next_io(w, &off, &write);
 	w->started[slot] = nvme_now_ns();
-	rc = w->t->submit(w->q, write, w->t->queue_buf(w->q, slot), off, w->o->bs, slot);
+	rc = w->t->ops->submit(w->q, write, w->t->ops->queue_buf(w->q, slot), off, w->o->bs, slot);
 	if (rc)
 		return rc;
 	w->budget--;
@@ -151,14 +151,15 @@ static int fail(struct worker *w, int rc, const char *what)
 {
 	if (!w->r.err) {
 		w->r.err = rc;
-		snprintf(w->r.why, sizeof(w->r.why), "thread %u: %s: %s", w->id, what, w->t->queue_error());
+		snprintf(w->r.why, sizeof(w->r.why), "thread %u: %s: %s", w->id, what,
+			 w->t->ops->queue_error());
 	}
 	return rc;
 }
 
 static int kick(struct worker *w)
 {
-	int rc = w->t->kick(w->q);
+	int rc = w->t->ops->kick(w->q);
 
 	w->r.kicks++;
 	return rc ? fail(w, rc, "starting commands") : 0;
@@ -182,7 +183,7 @@ static void *work(void *arg)
 		rc = kick(w);
 	while (inflight) {
 		unsigned again = 0;
-		int n = w->t->wait(w->q, w->done, w->o->qd);
+		int n = w->t->ops->wait(w->q, w->done, w->o->qd);
 		uint64_t now = nvme_now_ns();
 
 		if (n < 0) {
@@ -252,7 +253,7 @@ int nvme_bench_run(struct nvme_target *t, const struct nvme_bench_opts *o, struc
 		if (!w[i].started || !w[i].done) {
 			snprintf(r->why, sizeof(r->why), "out of memory");
 			rc = -ENOMEM;
-		} else if ((rc = t->queue_open(t, o->qd, o->bs, o->irq, &w[i].q)) < 0) {
+		} else if ((rc = t->ops->queue_open(t, o->qd, o->bs, o->irq, &w[i].q)) < 0) {
 			snprintf(r->why, sizeof(r->why), "queue %u: %s", i, t->why);
 		} else {
 			made++;
@@ -285,7 +286,7 @@ int nvme_bench_run(struct nvme_target *t, const struct nvme_bench_opts *o, struc
 			memcpy(r->why, w[i].r.why, sizeof(r->why));
 		}
 		if (w[i].q)
-			t->queue_close(t, w[i].q);
+			t->ops->queue_close(t, w[i].q);
 		free(w[i].started);
 		free(w[i].done);
 	}

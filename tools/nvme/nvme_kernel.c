@@ -196,6 +196,19 @@ static void kernel_close(struct nvme_target *t)
 	}
 }
 
+static const struct nvme_target_ops kernel_ops = {
+	.kind = "kernel",
+	.doorbell = "io_submit",
+	.queue_open = kernel_queue_open,
+	.queue_close = kernel_queue_close,
+	.queue_buf = kernel_queue_buf,
+	.submit = kernel_submit,
+	.kick = kernel_kick,
+	.wait = kernel_wait,
+	.queue_error = kernel_queue_error,
+	.close = kernel_close,
+};
+
 int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 {
 	struct stat st;
@@ -203,17 +216,8 @@ int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	t->kind = "kernel";
+	t->ops = &kernel_ops;
 	snprintf(t->name, sizeof(t->name), "%s", path);
-	t->doorbell = "io_submit";
-	t->queue_open = kernel_queue_open;
-	t->queue_close = kernel_queue_close;
-	t->queue_buf = kernel_queue_buf;
-	t->submit = kernel_submit;
-	t->kick = kernel_kick;
-	t->wait = kernel_wait;
-	t->queue_error = kernel_queue_error;
-	t->close = kernel_close;
 	if (!fd)
 		return -ENOMEM;
 	*fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);

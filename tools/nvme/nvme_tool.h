@@ -23,24 +23,14 @@ struct nvme_done {
 
 struct nvme_queue;
 
-/*
- * A device the workload runs on. Each queue belongs to one thread and owns
- * depth buffers of buf_size bytes (DMA memory for the udma side). Every
+/* The operations of one side. Each queue belongs to one thread and owns
+ * depth buffers of buf_size bytes (DMA memory on the udma side). Every
  * int-returning operation gives 0 or a count, or a negative errno with the
- * reason in why (a one-line message naming the fix).
- */
-struct nvme_target {
+ * reason in t->why (queue_open) or queue_error() (the others). */
+struct nvme_target;
+struct nvme_target_ops {
 	const char *kind;     /* "udma" or "kernel" */
-	char name[128];	      /* the DEV or PATH given */
-	uint32_t block;	      /* transfers are multiples of this, at multiples of it */
-	uint64_t capacity;    /* bytes */
-	uint32_t max_xfer;    /* bytes per command */
-	unsigned max_depth;   /* commands in flight per queue at most */
-	unsigned max_queues;  /* queues (threads) at most */
-	const char *doorbell; /* what a doorbell is on this side */
-	void *priv;
-	char why[512];
-
+	const char *doorbell; /* what a kick costs on this side */
 	int (*queue_open)(struct nvme_target *t, unsigned depth, size_t buf_size, bool irq,
 			  struct nvme_queue **out);
 	void (*queue_close)(struct nvme_target *t, struct nvme_queue *q);
@@ -55,6 +45,19 @@ struct nvme_target {
 	/* Thread-local: why the last queue operation of this thread failed. */
 	const char *(*queue_error)(void);
 	void (*close)(struct nvme_target *t);
+};
+
+/* A device the workload runs on. */
+struct nvme_target {
+	const struct nvme_target_ops *ops;
+	char name[128];	     /* the DEV or PATH given */
+	uint32_t block;	     /* transfers are multiples of this, at multiples of it */
+	uint64_t capacity;   /* bytes */
+	uint32_t max_xfer;   /* bytes per command */
+	unsigned max_depth;  /* commands in flight per queue at most */
+	unsigned max_queues; /* queues (threads) at most */
+	void *priv;
+	char why[512];
 };
 
 struct nvme_ctrl;

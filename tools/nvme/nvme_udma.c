@@ -182,6 +182,19 @@ static void udma_close(struct nvme_target *t)
 	t->priv = NULL;
 }
 
+static const struct nvme_target_ops udma_ops = {
+	.kind = "udma",
+	.doorbell = "SQ doorbell",
+	.queue_open = udma_queue_open,
+	.queue_close = udma_queue_close,
+	.queue_buf = udma_queue_buf,
+	.submit = udma_submit,
+	.kick = udma_kick,
+	.wait = udma_wait,
+	.queue_error = udma_queue_error,
+	.close = udma_close,
+};
+
 struct nvme_ctrl *nvme_target_ctrl(const struct nvme_target *t)
 {
 	const struct udma_side *s = t->priv;
@@ -200,17 +213,8 @@ int nvme_target_udma(struct nvme_target *t, const char *dev, unsigned qpairs)
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	t->kind = "udma";
+	t->ops = &udma_ops;
 	snprintf(t->name, sizeof(t->name), "%s", dev);
-	t->doorbell = "SQ doorbell";
-	t->queue_open = udma_queue_open;
-	t->queue_close = udma_queue_close;
-	t->queue_buf = udma_queue_buf;
-	t->submit = udma_submit;
-	t->kick = udma_kick;
-	t->wait = udma_wait;
-	t->queue_error = udma_queue_error;
-	t->close = udma_close;
 	if (!s)
 		return -ENOMEM;
 	t->priv = s;

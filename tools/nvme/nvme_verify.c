@@ -40,15 +40,15 @@ static int one(struct nvme_target *t, struct nvme_queue *q, bool write, void *bu
 	       char *why, size_t why_len)
 {
 	struct nvme_done d;
-	int rc = t->submit(q, write, buf, off, len, 0);
+	int rc = t->ops->submit(q, write, buf, off, len, 0);
 
 	if (!rc)
-		rc = t->kick(q);
+		rc = t->ops->kick(q);
 	if (!rc)
-		rc = t->wait(q, &d, 1);
+		rc = t->ops->wait(q, &d, 1);
 	if (rc < 0) {
 		snprintf(why, why_len, "%s %u bytes at %llu: %s", write ? "writing" : "reading", len,
-			 (unsigned long long)off, t->queue_error());
+			 (unsigned long long)off, t->ops->queue_error());
 		return rc;
 	}
 	if (d.err) {
@@ -67,11 +67,11 @@ int nvme_verify_run(struct nvme_target *t, const struct nvme_verify_opts *o, str
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if ((rc = t->queue_open(t, 1, o->bs, false, &q))) {
+	if ((rc = t->ops->queue_open(t, 1, o->bs, false, &q))) {
 		snprintf(r->why, sizeof(r->why), "%s", t->why);
 		return rc;
 	}
-	buf = t->queue_buf(q, 0);
+	buf = t->ops->queue_buf(q, 0);
 	for (off = 0; !o->check_only && off < o->bytes; off += o->bs) {
 		for (w = 0; w < o->bs / 8; w++)
 			buf[w] = nvme_verify_word(off + w * 8, t->block, o->seed);
@@ -98,6 +98,6 @@ int nvme_verify_run(struct nvme_target *t, const struct nvme_verify_opts *o, str
 		r->checked += o->bs;
 	}
 out:
-	t->queue_close(t, q);
+	t->ops->queue_close(t, q);
 	return rc;
 }
