@@ -177,10 +177,15 @@ static void *work(void *arg)
 			break;
 		inflight++;
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		fail(w, rc, "submitting a command");
-	else if (inflight)
-		rc = kick(w);
+		w->budget = 0;
+	}
+	/* What was queued before a failed submit still goes, to be reaped. A
+	 * failed kick started nothing we can count on: no waiting for it (the
+	 * kernel's side waits for what it did start when the queue closes). */
+	if (inflight && kick(w))
+		inflight = 0;
 	while (inflight) {
 		unsigned again = 0;
 		int n = w->t->ops->wait(w->q, w->done, w->o->qd);
