@@ -85,7 +85,7 @@ STATIC_CFLAGS := $(filter-out -flto%,$(CFLAGS))
 $(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(STATIC_CFLAGS) -fvisibility=hidden -c -o $@ $<
-$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(wildcard tools/*.h tools/*/*.h)
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(wildcard tools/*.h tools/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 

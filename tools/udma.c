@@ -20,6 +20,8 @@ static const struct {
 	{"layout", cmd_layout, "[PID] | --demo: draw a process's memory layout and its udma regions"},
 	{"demo", cmd_demo,
 	 "[--packets N] [--block SIZE] [--poll] [--thread]: DMA through a simulated device"},
+	{"nvme", cmd_nvme,
+	 "identify|bench|verify DEV: an NVMe controller through udma's driver, or --kernel PATH"},
 };
 
 static void usage_text(char *buf, size_t len)
