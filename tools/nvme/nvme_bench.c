@@ -98,7 +98,7 @@ static uint64_t next_rand(uint64_t *s)
 struct worker {
 	struct nvme_target *t;
 	const struct nvme_bench_opts *o;
-	struct nvme_queue *q;
+	struct target_queue *q;
 	unsigned id;
 	uint64_t budget;   /* commands to start; UINT64_MAX with a time limit */
 	uint64_t deadline; /* ns, 0 with a command budget */

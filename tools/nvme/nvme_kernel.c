@@ -27,7 +27,7 @@
 #define AIO_MAX_DEPTH  4096u
 #define AIO_MAX_QUEUES 256u
 
-struct nvme_queue {
+struct target_queue {
 	int fd;
 	aio_context_t aio;
 	unsigned depth, pending;
@@ -65,7 +65,7 @@ static long sys_io_getevents(aio_context_t ctx, long min, long max, struct io_ev
 	return syscall(SYS_io_getevents, ctx, min, max, ev, NULL);
 }
 
-static void kernel_queue_close(struct nvme_target *t, struct nvme_queue *q)
+static void kernel_queue_close(struct nvme_target *t, struct target_queue *q)
 {
 	(void)t;
 	if (q->aio)
@@ -78,9 +78,9 @@ static void kernel_queue_close(struct nvme_target *t, struct nvme_queue *q)
 }
 
 static int kernel_queue_open(struct nvme_target *t, unsigned depth, size_t buf_size, bool irq,
-			     struct nvme_queue **out)
+			     struct target_queue **out)
 {
-	struct nvme_queue *q = calloc(1, sizeof(*q));
+	struct target_queue *q = calloc(1, sizeof(*q));
 	int rc;
 
 	(void)irq; /* the kernel's driver decides: it polls only for io_uring's IOPOLL */
@@ -113,12 +113,12 @@ static int kernel_queue_open(struct nvme_target *t, unsigned depth, size_t buf_s
 	return 0;
 }
 
-static void *kernel_queue_buf(struct nvme_queue *q, unsigned i)
+static void *kernel_queue_buf(struct target_queue *q, unsigned i)
 {
 	return (char *)q->bufs + (size_t)i * q->buf_size;
 }
 
-static int kernel_submit(struct nvme_queue *q, bool write, void *buf, uint64_t off, uint32_t len,
+static int kernel_submit(struct target_queue *q, bool write, void *buf, uint64_t off, uint32_t len,
 			 uint64_t cookie)
 {
 	struct iocb *cb;
@@ -139,7 +139,7 @@ static int kernel_submit(struct nvme_queue *q, bool write, void *buf, uint64_t o
 	return 0;
 }
 
-static int kernel_kick(struct nvme_queue *q)
+static int kernel_kick(struct target_queue *q)
 {
 	unsigned done = 0;
 
@@ -161,7 +161,7 @@ static int kernel_kick(struct nvme_queue *q)
 	return 0;
 }
 
-static int kernel_wait(struct nvme_queue *q, struct nvme_done *out, unsigned max)
+static int kernel_wait(struct target_queue *q, struct nvme_done *out, unsigned max)
 {
 	long n, i;
 

@@ -21,7 +21,7 @@ struct nvme_done {
 	int err; /* 0 or a negative errno */
 };
 
-struct nvme_queue;
+struct target_queue;
 
 /* The operations of one side. Each queue belongs to one thread and owns
  * depth buffers of buf_size bytes (DMA memory on the udma side). Every
@@ -32,16 +32,16 @@ struct nvme_target_ops {
 	const char *kind;     /* "udma" or "kernel" */
 	const char *doorbell; /* what a kick costs on this side */
 	int (*queue_open)(struct nvme_target *t, unsigned depth, size_t buf_size, bool irq,
-			  struct nvme_queue **out);
-	void (*queue_close)(struct nvme_target *t, struct nvme_queue *q);
-	void *(*queue_buf)(struct nvme_queue *q, unsigned i);
+			  struct target_queue **out);
+	void (*queue_close)(struct nvme_target *t, struct target_queue *q);
+	void *(*queue_buf)(struct target_queue *q, unsigned i);
 	/* Queue a transfer (not started before kick). */
-	int (*submit)(struct nvme_queue *q, bool write, void *buf, uint64_t off, uint32_t len,
+	int (*submit)(struct target_queue *q, bool write, void *buf, uint64_t off, uint32_t len,
 		      uint64_t cookie);
 	/* Start what was queued: one doorbell (udma) or one io_submit (kernel). */
-	int (*kick)(struct nvme_queue *q);
+	int (*kick)(struct target_queue *q);
 	/* Wait for at least one completion, take up to max. */
-	int (*wait)(struct nvme_queue *q, struct nvme_done *out, unsigned max);
+	int (*wait)(struct target_queue *q, struct nvme_done *out, unsigned max);
 	/* Thread-local: why the last queue operation of this thread failed. */
 	const char *(*queue_error)(void);
 	void (*close)(struct nvme_target *t);

@@ -22,7 +22,7 @@ struct udma_side {
 	struct nvme_ctrl *ctrl;
 };
 
-struct nvme_queue {
+struct target_queue {
 	struct nvme_qp *qp;
 	struct udma_pool *pool;
 	void **bufs;
@@ -57,7 +57,7 @@ static int delete_pair(struct nvme_ctrl *c, struct nvme_qp *qp)
 	return nvme_qp_destroy(qp);
 }
 
-static void udma_queue_close(struct nvme_target *t, struct nvme_queue *q)
+static void udma_queue_close(struct nvme_target *t, struct target_queue *q)
 {
 	struct udma_side *s = t->priv;
 	unsigned i;
@@ -83,7 +83,7 @@ static void udma_queue_close(struct nvme_target *t, struct nvme_queue *q)
 }
 
 static int udma_queue_open(struct nvme_target *t, unsigned depth, size_t buf_size, bool irq,
-			   struct nvme_queue **out)
+			   struct target_queue **out)
 {
 	struct udma_side *s = t->priv;
 	struct nvme_qp_opts qo = {.depth = depth, .how = irq ? NVME_IRQ : NVME_POLL};
@@ -92,7 +92,7 @@ static int udma_queue_open(struct nvme_target *t, unsigned depth, size_t buf_siz
 				    .count = depth,
 				    .numa_node = UDMA_NUMA_ANY,
 				    .name = "nvme-bench"};
-	struct nvme_queue *q = calloc(1, sizeof(*q));
+	struct target_queue *q = calloc(1, sizeof(*q));
 	int rc;
 
 	if (!q)
@@ -121,12 +121,12 @@ static int udma_queue_open(struct nvme_target *t, unsigned depth, size_t buf_siz
 	return 0;
 }
 
-static void *udma_queue_buf(struct nvme_queue *q, unsigned i)
+static void *udma_queue_buf(struct target_queue *q, unsigned i)
 {
 	return q->bufs[i];
 }
 
-static int udma_submit(struct nvme_queue *q, bool write, void *buf, uint64_t off, uint32_t len,
+static int udma_submit(struct target_queue *q, bool write, void *buf, uint64_t off, uint32_t len,
 		       uint64_t cookie)
 {
 	uint64_t lba = off / q->lba_size;
@@ -139,13 +139,13 @@ static int udma_submit(struct nvme_queue *q, bool write, void *buf, uint64_t off
 	return rc;
 }
 
-static int udma_kick(struct nvme_queue *q)
+static int udma_kick(struct target_queue *q)
 {
 	nvme_qp_kick(q->qp);
 	return 0;
 }
 
-static int udma_wait(struct nvme_queue *q, struct nvme_done *out, unsigned max)
+static int udma_wait(struct target_queue *q, struct nvme_done *out, unsigned max)
 {
 	int n, i;
 
@@ -164,6 +164,14 @@ static int udma_wait(struct nvme_queue *q, struct nvme_done *out, unsigned max)
 	for (i = 0; i < n; i++) {
 		out[i].cookie = q->cpl[i].cookie;
 		out[i].err = q->cpl[i].err;
+		if (q->cpl[i].err) {
+			/* The device's own words for the first failure. */
+			const char *msg;
+
+			nvme_status_errno(q->cpl[i].status, &msg);
+			snprintf(queue_why, sizeof(queue_why), "the device answered: %s (status 0x%04x)", msg,
+				 q->cpl[i].status);
+		}
 	}
 	return n;
 }

@@ -36,8 +36,8 @@ int nvme_verify_decode(uint64_t word, uint32_t block, uint64_t seed, uint64_t *o
 }
 
 /* One command, waited for. */
-static int one(struct nvme_target *t, struct nvme_queue *q, bool write, void *buf, uint64_t off, uint32_t len,
-	       char *why, size_t why_len)
+static int one(struct nvme_target *t, struct target_queue *q, bool write, void *buf, uint64_t off,
+	       uint32_t len, char *why, size_t why_len)
 {
 	struct nvme_done d;
 	int rc = t->ops->submit(q, write, buf, off, len, 0);
@@ -61,7 +61,7 @@ static int one(struct nvme_target *t, struct nvme_queue *q, bool write, void *bu
 
 int nvme_verify_run(struct nvme_target *t, const struct nvme_verify_opts *o, struct nvme_verify_result *r)
 {
-	struct nvme_queue *q;
+	struct target_queue *q;
 	uint64_t off, w;
 	uint64_t *buf;
 	int rc;
