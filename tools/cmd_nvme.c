@@ -438,8 +438,9 @@ static int do_identify(const struct cli *c, struct nvme_target *t)
 		       css, NVME_CAP_CSS_NVM(cap) ? " (NVM)" : "");
 		printf("  transfers  %u bytes per command at most\n", ci->max_xfer);
 		printf("  queues     %u I/O pairs granted; %u namespaces at most\n", ci->qpairs, ci->nn);
-		printf("  features   Write Zeroes %s, volatile write cache %s\n", ci->oncs & 8 ? "yes" : "no",
-		       ci->vwc & 1 ? "yes" : "no");
+		printf("  features   Write Zeroes %s, volatile write cache %s, shadow doorbells %s\n",
+		       ci->oncs & NVME_ONCS_WRITE_ZEROES ? "yes" : "no", ci->vwc & 1 ? "yes" : "no",
+		       ci->oacs & NVME_OACS_DBBUF ? "offered (not used)" : "no");
 		printf("  namespace  %u: %llu blocks of %u bytes (%llu MiB)\n", ns->nsid,
 		       (unsigned long long)ns->nlba, ns->lba_size,
 		       (unsigned long long)(ns->nlba * ns->lba_size >> 20));
@@ -457,6 +458,7 @@ static int do_identify(const struct cli *c, struct nvme_target *t)
 	json_str(&j, "firmware", ci->fr);
 	json_uint(&j, "max_xfer", ci->max_xfer);
 	json_uint(&j, "nn", ci->nn);
+	json_uint(&j, "oacs", ci->oacs);
 	json_uint(&j, "oncs", ci->oncs);
 	json_bool(&j, "write_zeroes", ci->oncs & 8);
 	json_bool(&j, "volatile_write_cache", ci->vwc & 1);

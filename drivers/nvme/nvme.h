@@ -71,6 +71,7 @@ struct nvme_ctrl_info {
 	uint32_t version;	    /* VS: 0x00010400 is 1.4.0 */
 	uint32_t max_xfer;	    /* bytes per command: MDTS, capped at one PRP-list page (2 MiB) */
 	uint32_t nn;		    /* namespaces the controller may have */
+	uint16_t oacs;		    /* optional admin commands (bit 8: Doorbell Buffer Config, unused here) */
 	uint16_t oncs;		    /* optional NVM commands (bit 3: Write Zeroes) */
 	uint8_t vwc;		    /* bit 0: a volatile write cache (Flush matters) */
 	uint32_t max_entries;	    /* CAP.MQES + 1: entries per queue */

@@ -292,6 +292,7 @@ static int identify_all(struct nvme_ctrl *c)
 	uint64_t max = mdts ? (uint64_t)NVME_PAGE_SIZE << mdts : NVME_MAX_XFER_LIMIT;
 	c->info.max_xfer = (uint32_t)(max < NVME_MAX_XFER_LIMIT ? max : NVME_MAX_XFER_LIMIT);
 	c->info.nn = get32(id + NVME_ID_CTRL_NN);
+	c->info.oacs = get16(id + NVME_ID_CTRL_OACS);
 	c->info.oncs = get16(id + NVME_ID_CTRL_ONCS);
 	c->info.vwc = id[NVME_ID_CTRL_VWC];
 

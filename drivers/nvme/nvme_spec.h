@@ -119,10 +119,12 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_ID_CTRL_MN	       24 /* 40 */
 #define NVME_ID_CTRL_FR	       64 /* 8 */
 #define NVME_ID_CTRL_MDTS      77 /* max transfer: 2^MDTS pages of MPSMIN; 0 no limit */
+#define NVME_ID_CTRL_OACS      256
 #define NVME_ID_CTRL_NN	       516
 #define NVME_ID_CTRL_ONCS      520
 #define NVME_ID_CTRL_VWC       525
 #define NVME_ONCS_WRITE_ZEROES (1u << 3)
+#define NVME_OACS_DBBUF	       (1u << 8) /* Doorbell Buffer Config (shadow doorbells) */
 
 /* Identify Namespace (NVM §5.15.2.1) */
 #define NVME_ID_NS_NSZE	 0   /* 64 bits: size in logical blocks */
