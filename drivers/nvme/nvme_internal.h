@@ -63,6 +63,7 @@ struct nvme_qp {
 	int64_t next_check_ms; /* when nvme_qp_wait next looks for expired commands */
 	struct nvme_qp *next;  /* the controller's list */
 	bool created;	       /* the controller knows its queues */
+	bool bad_cpl;	       /* reap failed the controller: a CID not in flight */
 	uint64_t submitted, completed, interrupts;
 };
 

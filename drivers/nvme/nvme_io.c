@@ -222,6 +222,13 @@ static int check_submit(struct nvme_qp *qp)
 	if (!qp->nfree)
 		return nvme__fail(-EAGAIN, "queue %u: all %u commands in flight: reap some first", qp->q.qid,
 				  qp->depth);
+	/* A lost command's cookie holds its slot until taken back: the pair
+	 * has room for depth of them, in flight and lost together. */
+	if (qp->nfree <= qp->nabandoned)
+		return nvme__fail(-EBUSY,
+				  "queue %u: %u commands lost in a reset hold its slots: take them back "
+				  "with nvme_qp_abandon",
+				  qp->q.qid, qp->nabandoned);
 	return 0;
 }
 
@@ -403,8 +410,12 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 		if (cid >= qp->depth || !qp->slots[cid].busy) {
 			/* Not a command of ours: a controller bug or memory
 			 * corruption. Stop trusting this queue. */
+			if (!nvme__failed(qp->ctrl))
+				qp->bad_cpl = true; /* nvme_qp_wait says so, once */
 			nvme__set_failed(qp->ctrl);
-			nvme__fail(-EPROTO, "queue %u: a completion for CID %u, which is not in flight",
+			nvme__fail(-EPROTO,
+				   "queue %u: a completion for CID %u, which is not in flight: nvme_reset, "
+				   "then nvme_qp_abandon",
 				   q->qid, cid);
 			break;
 		}
@@ -496,6 +507,10 @@ int nvme_qp_wait(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max, int tim
 		}
 		if (n)
 			return (int)n;
+		if (qp->bad_cpl) {
+			qp->bad_cpl = false;
+			return -EPROTO; /* the message is reap's */
+		}
 		if (nvme__failed(qp->ctrl))
 			return nvme__fail(-ESHUTDOWN,
 					  "queue %u: the controller failed: nvme_reset, then nvme_qp_abandon",
@@ -533,6 +548,8 @@ void nvme__qp_lose_inflight(struct nvme_qp *qp)
 {
 	struct nvme_slot **lost = qp->lost;
 	unsigned n = 0;
+
+	qp->bad_cpl = false;
 
 	for (unsigned i = 0; i < qp->depth; i++)
 		if (qp->slots[i].busy)

@@ -34,6 +34,7 @@
 #include <udma/udma.h>
 
 #include "drivers/nvme/nvme.h"
+#include "drivers/nvme/nvme_internal.h" /* bogus_cid writes into a CQ */
 #include "tests/support/helpers.h"
 #include "tests/vm/guest_support.h"
 
@@ -1021,6 +1022,79 @@ static void timeout_abort_reset(void **state)
 	fix_close(f);
 }
 
+/* Commands lost in a reset hold their slots until nvme_qp_abandon takes
+ * their cookies back: a pair never keeps more lost cookies than its depth,
+ * however many resets come between, and hands them back oldest first. */
+static void reset_twice_abandon(void **state)
+{
+	enum { D = 4 };
+	struct fix *f = *state;
+	struct nvme_qp *qp;
+	uint64_t cookies[2 * D];
+	const uint64_t want[D] = {2, 3, 10, 11};
+	uint8_t *b;
+	unsigned i, n;
+
+	fix_open(f, 0);
+	qp = qp_new(f, 0, D, NVME_POLL);
+	b = got(udma_malloc(f->ctx, 4096, 4096, NULL), "udma_malloc");
+	/* Batched, never kicked: the device never sees them, so a reset loses all. */
+	for (i = 0; i < D; i++)
+		nok(nvme_read(qp, b, AREA(23) + i, 1, i, NVME_F_BATCH), "nvme_read (batched, never kicked)");
+	nok(nvme_reset(f->c), "first nvme_reset");
+	nerr(nvme_read(qp, b, AREA(23), 1, 100, NVME_F_BATCH), EBUSY,
+	     "nvme_read while 4 lost commands hold every slot");
+	if (nvme_qp_abandon(qp, cookies, 2) != 2 || cookies[0] != 0 || cookies[1] != 1)
+		fail_msg("nvme_qp_abandon: expected cookies 0 and 1 (oldest first)");
+	/* Two slots free again: two more, and the third waits for the rest. */
+	for (i = 0; i < 2; i++)
+		nok(nvme_read(qp, b, AREA(23) + i, 1, 10 + i, NVME_F_BATCH),
+		    "nvme_read (batched, never kicked)");
+	nerr(nvme_read(qp, b, AREA(23), 1, 101, NVME_F_BATCH), EBUSY,
+	     "nvme_read with 2 in flight and 2 lost ones not taken back");
+	nok(nvme_reset(f->c), "second nvme_reset, the first one's cookies not all taken back");
+	n = nvme_qp_abandon(qp, cookies, 2 * D);
+	printf("# abandoned after the second reset: %u\n", n);
+	if (n != D)
+		fail_msg("nvme_qp_abandon: expected %d cookies after the second reset, got %u", D, n);
+	for (i = 0; i < D; i++)
+		if (cookies[i] != want[i])
+			fail_msg("nvme_qp_abandon: cookie %u is %llu, expected %llu (oldest first)", i,
+				 (unsigned long long)cookies[i], (unsigned long long)want[i]);
+	udma_free(f->ctx, b);
+	still_works(f, qp, AREA(23) + 100);
+	fix_close(f);
+}
+
+/* A completion whose CID names no command in flight (written into the CQ
+ * here, as a confused controller or stray DMA would): the pair stops
+ * trusting the queue and nvme_qp_wait says why, once. */
+static void bogus_cid(void **state)
+{
+	struct fix *f = *state;
+	struct nvme_qp *qp;
+	struct nvme_cpl cpl;
+	int rc;
+
+	fix_open(f, 0);
+	qp = qp_new(f, 0, 8, NVME_POLL);
+	still_works(f, qp, AREA(24));
+	/* White box: the entry the driver reads next, with the phase it awaits. */
+	volatile struct nvme_cqe *e = &qp->q.cq[qp->q.cq_head];
+	e->cid = 200;
+	e->dw0 = 0;
+	e->status = qp->q.phase;
+	rc = nvme_qp_wait(qp, &cpl, 1, 1000);
+	printf("# nvme_qp_wait -> %d: %s\n", rc, rc < 0 ? nvme_last_error() : "");
+	if (rc != -EPROTO || !strstr(nvme_last_error(), "CID 200"))
+		fail_msg("nvme_qp_wait: expected -EPROTO naming CID 200, got %d: %s", rc,
+			 rc < 0 ? nvme_last_error() : "");
+	nerr(nvme_qp_wait(qp, &cpl, 1, 100), ESHUTDOWN, "nvme_qp_wait after the bad completion");
+	nok(nvme_reset(f->c), "nvme_reset");
+	still_works(f, qp, AREA(24) + 10);
+	fix_close(f);
+}
+
 /* Detach shuts the controller down (CC.SHN); a new attach on the same
  * device finds the data written before. */
 static void shutdown_reattach(void **state)
@@ -1246,6 +1320,8 @@ int main(int argc, char **argv)
 		test(cq_wrap),
 		test(reset_inflight),
 		test(timeout_abort_reset),
+		test(reset_twice_abandon),
+		test(bogus_cid),
 		test(shutdown_reattach),
 		test(not_nvme),
 		test(never_ready),
