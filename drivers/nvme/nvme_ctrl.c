@@ -289,7 +289,9 @@ static int identify_all(struct nvme_ctrl *c)
 	id_string(c->info.fr, id + NVME_ID_CTRL_FR, 8);
 	/* MDTS is in units of CAP.MPSMIN, which attach required to be 4 KiB. */
 	uint8_t mdts = id[NVME_ID_CTRL_MDTS];
-	uint64_t max = mdts ? (uint64_t)NVME_PAGE_SIZE << mdts : NVME_MAX_XFER_LIMIT;
+	/* MDTS is 8 bits: shifting by 52 or more would be undefined, and 2^32
+	 * pages are far past the cap anyway. */
+	uint64_t max = mdts && mdts < 32 ? (uint64_t)NVME_PAGE_SIZE << mdts : NVME_MAX_XFER_LIMIT;
 	c->info.max_xfer = (uint32_t)(max < NVME_MAX_XFER_LIMIT ? max : NVME_MAX_XFER_LIMIT);
 	c->info.nn = get32(id + NVME_ID_CTRL_NN);
 	c->info.oncs = get16(id + NVME_ID_CTRL_ONCS);

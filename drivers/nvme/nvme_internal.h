@@ -82,7 +82,7 @@ struct nvme_ctrl {
 	void *idbuf; /* 4 KiB for Identify */
 	uint64_t idbuf_iova;
 	struct nvme_qp *qps;
-	uint64_t qid_used; /* bit q: I/O queue pair q exists (q < 64) */
+	uint64_t qid_used; /* bit q - 1: I/O queue pair q exists (q 1 .. 64) */
 	int failed;	   /* nonzero: no more submissions until nvme_reset (atomic) */
 };
 

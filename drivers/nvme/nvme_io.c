@@ -108,7 +108,7 @@ int nvme_qp_create(struct nvme_ctrl *c, const struct nvme_qp_opts *opts, struct 
 
 	pthread_mutex_lock(&c->admin_lock);
 	unsigned qid = 1;
-	while (qid <= c->info.qpairs && (c->qid_used >> qid & 1))
+	while (qid <= c->info.qpairs && (c->qid_used >> (qid - 1) & 1))
 		qid++;
 	if (qid > c->info.qpairs) {
 		pthread_mutex_unlock(&c->admin_lock);
@@ -149,7 +149,7 @@ int nvme_qp_create(struct nvme_ctrl *c, const struct nvme_qp_opts *opts, struct 
 		qp_free(qp);
 		return rc;
 	}
-	c->qid_used |= 1ull << qid;
+	c->qid_used |= 1ull << (qid - 1);
 	qp->next = c->qps;
 	c->qps = qp;
 	pthread_mutex_unlock(&c->admin_lock);
@@ -187,7 +187,7 @@ int nvme_qp_destroy(struct nvme_qp *qp)
 			break;
 		}
 	}
-	c->qid_used &= ~(1ull << qp->q.qid);
+	c->qid_used &= ~(1ull << (qp->q.qid - 1));
 	pthread_mutex_unlock(&c->admin_lock);
 	qp_free(qp);
 	return 0;

@@ -1095,6 +1095,37 @@ static void bogus_cid(void **state)
 	fix_close(f);
 }
 
+/* Every pair the controller grants (QEMU: 64, the driver's most), each
+ * with a queue id of its own; one more is refused; the last one works. */
+static void all_pairs(void **state)
+{
+	struct nvme_opts o = {.max_qpairs = 64};
+	struct nvme_qp_opts qo = {.depth = 2, .how = NVME_POLL};
+	struct fix *f = *state;
+	struct nvme_qp *qp[64] = {NULL}, *extra = NULL;
+	uint64_t ids = 0;
+	unsigned i, n;
+
+	fix_open_opts(f, 0, &o);
+	n = nvme_ctrl_info(f->c)->qpairs;
+	printf("# %u pairs granted\n", n);
+	assert_true(n >= 2 && n <= 64);
+	for (i = 0; i < n; i++) {
+		nok(nvme_qp_create(f->c, &qo, &qp[i]), "nvme_qp_create");
+		unsigned id = nvme_qp_id(qp[i]);
+		if (id < 1 || id > n || (ids >> (id - 1) & 1))
+			fail_msg("pair %u got queue id %u: expected a new one in 1..%u", i, id, n);
+		ids |= 1ull << (id - 1);
+	}
+	nerr(nvme_qp_create(f->c, &qo, &extra), ENOSPC, "nvme_qp_create past the granted pairs");
+	f->qp[0] = qp[n - 1]; /* the teardown closes it if the check below fails */
+	still_works(f, qp[n - 1], AREA(26));
+	for (i = 0; i < n; i++)
+		nok(nvme_qp_destroy(qp[i]), "nvme_qp_destroy");
+	f->qp[0] = NULL;
+	fix_close(f);
+}
+
 /* Detach shuts the controller down (CC.SHN); a new attach on the same
  * device finds the data written before. */
 static void shutdown_reattach(void **state)
@@ -1322,6 +1353,7 @@ int main(int argc, char **argv)
 		test(timeout_abort_reset),
 		test(reset_twice_abandon),
 		test(bogus_cid),
+		test(all_pairs),
 		test(shutdown_reattach),
 		test(not_nvme),
 		test(never_ready),
