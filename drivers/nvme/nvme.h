@@ -187,12 +187,14 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max);
  * Reap, waiting up to timeout_ms (-1: no limit) for at least one completion:
  * spins (yielding the CPU between looks) for an NVME_POLL pair, sleeps on
  * the interrupt for NVME_IRQ. Returns how many were taken (0: timeout_ms
- * passed), or, on the pair that finds the failure, once: -ETIMEDOUT (a
- * command passed the command timeout and could not be aborted), -EIO (the
- * controller reported a fatal error), -ENODEV (its registers read all
- * ones), -EPROTO (a completion for no command in flight). The controller
+ * passed), or, on the pair that finds the failure, once and after the
+ * completions that came before it: -ETIMEDOUT (a command passed the
+ * command timeout and could not be aborted), -EIO (the controller reported
+ * a fatal error), -ENODEV (its registers read all ones), -EPROTO (a
+ * completion for no command in flight). The controller
  * is then failed until nvme_reset: -ESHUTDOWN after that, and on its other
- * pairs. Only this call looks for expired commands: a caller that only
+ * pairs. Only this call looks for expired commands (also while others
+ * complete, so a lost one does not hide behind them): a caller that only
  * reaps never times out.
  */
 int nvme_qp_wait(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max, int timeout_ms);

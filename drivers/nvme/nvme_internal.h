@@ -35,6 +35,11 @@ struct nvme_queue {
 	volatile uint32_t *sq_db, *cq_db;
 };
 
+/* Keep a failure's message across cleanup that may set its own. */
+struct nvme_error_line {
+	char text[256];
+};
+
 /* A command in flight; its index is its CID. */
 struct nvme_slot {
 	uint64_t cookie;
@@ -60,10 +65,11 @@ struct nvme_qp {
 	unsigned nabandoned;
 	struct nvme_slot **lost; /* room to sort the lost ones at a reset */
 	struct udma_pool *prp_pool;
-	int64_t next_check_ms; /* when nvme_qp_wait next looks for expired commands */
-	struct nvme_qp *next;  /* the controller's list */
-	bool created;	       /* the controller knows its queues */
-	bool bad_cpl;	       /* reap failed the controller: a CID not in flight */
+	int64_t next_check_ms;		 /* when nvme_qp_wait next looks for expired commands */
+	struct nvme_qp *next;		 /* the controller's list */
+	bool created;			 /* the controller knows its queues */
+	int fail_err;			 /* a failure this pair found, for nvme_qp_wait to say once */
+	struct nvme_error_line fail_why; /* ... and its message */
 	uint64_t submitted, completed, interrupts;
 };
 
@@ -100,10 +106,6 @@ static inline void nvme__wr32(struct nvme_ctrl *c, unsigned off, uint32_t v)
 /* Set the error line (nvme_last_error) and return rc. */
 __attribute__((format(printf, 2, 3))) int nvme__fail(int rc, const char *fmt, ...);
 
-/* Keep a failure's message across cleanup that may set its own. */
-struct nvme_error_line {
-	char text[256];
-};
 void nvme__error_save(struct nvme_error_line *e);
 void nvme__error_restore(const struct nvme_error_line *e);
 

@@ -392,6 +392,14 @@ void nvme_qp_kick(struct nvme_qp *qp)
 
 /* ---- completions ---- */
 
+/* A failure found by this pair (the message just set), for nvme_qp_wait to
+ * return once, after the completions that came before it. */
+static void note_failure(struct nvme_qp *qp, int err)
+{
+	qp->fail_err = err;
+	nvme__error_save(&qp->fail_why);
+}
+
 unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 {
 	struct nvme_queue *q = &qp->q;
@@ -410,13 +418,13 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 		if (cid >= qp->depth || !qp->slots[cid].busy) {
 			/* Not a command of ours: a controller bug or memory
 			 * corruption. Stop trusting this queue. */
+			int rc = nvme__fail(-EPROTO,
+					    "queue %u: a completion for CID %u, which is not in flight: "
+					    "nvme_reset, then nvme_qp_abandon",
+					    q->qid, cid);
 			if (!nvme__failed(qp->ctrl))
-				qp->bad_cpl = true; /* nvme_qp_wait says so, once */
+				note_failure(qp, rc);
 			nvme__set_failed(qp->ctrl);
-			nvme__fail(-EPROTO,
-				   "queue %u: a completion for CID %u, which is not in flight: nvme_reset, "
-				   "then nvme_qp_abandon",
-				   q->qid, cid);
 			break;
 		}
 		struct nvme_slot *s = &qp->slots[cid];
@@ -450,6 +458,9 @@ static int check_expired(struct nvme_qp *qp)
 	struct nvme_slot *oldest = NULL;
 
 	if (now < qp->next_check_ms)
+		return 0;
+	/* A completion waiting in the CQ is not late: reap it first. */
+	if ((qp->q.cq[qp->q.cq_head].status & 1) == qp->q.phase)
 		return 0;
 	qp->next_check_ms = now + NVME_CHECK_EVERY_MS;
 	uint32_t csts = nvme__rd32(c, NVME_REG_CSTS);
@@ -505,19 +516,25 @@ int nvme_qp_wait(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max, int tim
 			if (!n)
 				continue; /* an edge may have come between the look and the ack */
 		}
+		/* Looked for while others complete too: a stuck command must
+		 * not hide behind a flow of completions. */
+		if (!qp->fail_err && !nvme__failed(qp->ctrl)) {
+			int rc = check_expired(qp);
+			if (rc)
+				note_failure(qp, rc);
+		}
 		if (n)
 			return (int)n;
-		if (qp->bad_cpl) {
-			qp->bad_cpl = false;
-			return -EPROTO; /* the message is reap's */
+		if (qp->fail_err) {
+			int rc = qp->fail_err;
+			qp->fail_err = 0;
+			nvme__error_restore(&qp->fail_why);
+			return rc;
 		}
 		if (nvme__failed(qp->ctrl))
 			return nvme__fail(-ESHUTDOWN,
 					  "queue %u: the controller failed: nvme_reset, then nvme_qp_abandon",
 					  qp->q.qid);
-		int rc = check_expired(qp);
-		if (rc)
-			return rc;
 		int64_t now = nvme__now_ms();
 		if (now >= deadline)
 			return 0;
@@ -549,7 +566,7 @@ void nvme__qp_lose_inflight(struct nvme_qp *qp)
 	struct nvme_slot **lost = qp->lost;
 	unsigned n = 0;
 
-	qp->bad_cpl = false;
+	qp->fail_err = 0;
 
 	for (unsigned i = 0; i < qp->depth; i++)
 		if (qp->slots[i].busy)

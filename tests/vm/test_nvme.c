@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h> /* cmocka needs these before its header */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1131,6 +1132,67 @@ static void all_pairs(void **state)
 	fix_close(f);
 }
 
+/* A command the controller lost, while others on the pair keep completing:
+ * the flow must not hide it. nvme_qp_wait finds it past the command
+ * timeout (QEMU cannot abort it) and fails the controller. */
+static void stuck_behind_others(void **state)
+{
+	struct nvme_opts o = {.cmd_timeout_ms = 300};
+	struct fix *f = *state;
+	struct nvme_qp *qp;
+	struct nvme_cpl cpl;
+	uint64_t cookie = 0;
+	uint8_t *b;
+	unsigned i;
+	int rc = 0;
+
+	fix_open_opts(f, 0, &o);
+	qp = qp_new(f, 0, 8, NVME_POLL);
+	b = got(udma_malloc(f->ctx, 8192, 4096, NULL), "udma_malloc");
+	nok(nvme_read(qp, b, AREA(27), 1, 77, NVME_F_BATCH), "nvme_read (batched)");
+	/* White box: take its entry back out of the SQ before any doorbell, so
+	 * the device never sees it; its slot stays in flight. */
+	qp->q.sq_tail = (qp->q.sq_tail + qp->q.entries - 1) % qp->q.entries;
+	/* Reads that complete, one at a time, for up to 10 command timeouts;
+	 * each already in the CQ when waited for, as on a busy device. */
+	for (i = 0; i < 100000 && rc >= 0; i++) {
+		volatile struct nvme_cqe *next;
+		unsigned spin;
+
+		rc = nvme_read(qp, b + 4096, AREA(27) + 1, 1, i, 0);
+		if (rc == -ESHUTDOWN) {
+			/* The last wait found it and handed back its completion
+			 * first: this one says why. */
+			rc = nvme_qp_wait(qp, &cpl, 1, WAIT_MS);
+			break;
+		}
+		nok(rc, "nvme_read");
+		next = &qp->q.cq[qp->q.cq_head];
+		for (spin = 0; (next->status & 1) != qp->q.phase && spin < 10000000; spin++)
+			sched_yield();
+		rc = nvme_qp_wait(qp, &cpl, 1, WAIT_MS);
+		if (rc == 0)
+			fail_msg("read %u: no completion in %d ms", i, WAIT_MS);
+		if (i % 64 == 0)
+			usleep(3000); /* 100000 reads take over 3 s */
+	}
+	printf("# after %u reads: nvme_qp_wait -> %d: %s\n", i, rc, rc < 0 ? nvme_last_error() : "");
+	if (rc != -ETIMEDOUT)
+		fail_msg("nvme_qp_wait: expected -ETIMEDOUT for the lost command among %u that completed, "
+			 "got %d",
+			 i, rc);
+	/* The completions not yet taken come first, then the failure. */
+	while ((rc = nvme_qp_wait(qp, &cpl, 1, 100)) > 0)
+		;
+	nerr(rc, ESHUTDOWN, "nvme_qp_wait after the timeout");
+	nok(nvme_reset(f->c), "nvme_reset");
+	if (nvme_qp_abandon(qp, &cookie, 1) != 1 || cookie != 77)
+		fail_msg("nvme_qp_abandon: expected cookie 77 back, got %llu", (unsigned long long)cookie);
+	udma_free(f->ctx, b);
+	still_works(f, qp, AREA(27) + 10);
+	fix_close(f);
+}
+
 /* Detach shuts the controller down (CC.SHN); a new attach on the same
  * device finds the data written before. */
 static void shutdown_reattach(void **state)
@@ -1359,6 +1421,7 @@ int main(int argc, char **argv)
 		test(reset_twice_abandon),
 		test(bogus_cid),
 		test(all_pairs),
+		test(stuck_behind_others),
 		test(shutdown_reattach),
 		test(not_nvme),
 		test(never_ready),
