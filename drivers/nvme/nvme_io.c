@@ -449,6 +449,26 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 	return n;
 }
 
+/* Whether cid's completion waits in the CQ, not yet reaped (a caller that
+ * takes fewer than are there): then it is not late. */
+static bool in_cq(const struct nvme_qp *qp, uint16_t cid)
+{
+	const struct nvme_queue *q = &qp->q;
+	uint32_t head = q->cq_head;
+	uint16_t phase = q->phase;
+
+	for (uint32_t n = 0; n < q->entries && (q->cq[head].status & 1) == phase; n++) {
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (q->cq[head].cid == cid)
+			return true;
+		if (++head == q->entries) {
+			head = 0;
+			phase ^= 1;
+		}
+	}
+	return false;
+}
+
 /* The oldest command past the timeout: abort it; if the controller will
  * not, the controller has failed. */
 static int check_expired(struct nvme_qp *qp)
@@ -458,9 +478,6 @@ static int check_expired(struct nvme_qp *qp)
 	struct nvme_slot *oldest = NULL;
 
 	if (now < qp->next_check_ms)
-		return 0;
-	/* A completion waiting in the CQ is not late: reap it first. */
-	if ((qp->q.cq[qp->q.cq_head].status & 1) == qp->q.phase)
 		return 0;
 	qp->next_check_ms = now + NVME_CHECK_EVERY_MS;
 	uint32_t csts = nvme__rd32(c, NVME_REG_CSTS);
@@ -479,6 +496,8 @@ static int check_expired(struct nvme_qp *qp)
 	if (!oldest || now - oldest->submit_ms < (int64_t)c->opts.cmd_timeout_ms)
 		return 0;
 	uint16_t cid = (uint16_t)(oldest - qp->slots);
+	if (in_cq(qp, cid))
+		return 0;
 	bool aborted = false;
 	if (!oldest->abort_sent) {
 		oldest->abort_sent = true;

@@ -1132,6 +1132,19 @@ static void all_pairs(void **state)
 	fix_close(f);
 }
 
+/* White box: completions waiting in qp's CQ, not yet reaped. */
+static unsigned cq_ready(const struct nvme_qp *qp)
+{
+	unsigned n = 0, head = qp->q.cq_head, phase = qp->q.phase;
+
+	while (n < qp->q.entries && (qp->q.cq[head].status & 1) == phase) {
+		n++;
+		if (++head == qp->q.entries)
+			head = 0, phase ^= 1;
+	}
+	return n;
+}
+
 /* A command the controller lost, while others on the pair keep completing:
  * the flow must not hide it. nvme_qp_wait finds it past the command
  * timeout (QEMU cannot abort it) and fails the controller. */
@@ -1153,22 +1166,23 @@ static void stuck_behind_others(void **state)
 	/* White box: take its entry back out of the SQ before any doorbell, so
 	 * the device never sees it; its slot stays in flight. */
 	qp->q.sq_tail = (qp->q.sq_tail + qp->q.entries - 1) % qp->q.entries;
-	/* Reads that complete, one at a time, for up to 10 command timeouts;
-	 * each already in the CQ when waited for, as on a busy device. */
+	/* Reads that complete, for up to 10 command timeouts, taken one at a
+	 * time while two wait in the CQ, as on a busy device: the CQ is never
+	 * empty when looked at. */
+	nok(nvme_read(qp, b + 4096, AREA(27) + 1, 1, 100000, 0), "nvme_read");
 	for (i = 0; i < 100000 && rc >= 0; i++) {
-		volatile struct nvme_cqe *next;
 		unsigned spin;
 
 		rc = nvme_read(qp, b + 4096, AREA(27) + 1, 1, i, 0);
 		if (rc == -ESHUTDOWN) {
-			/* The last wait found it and handed back its completion
-			 * first: this one says why. */
-			rc = nvme_qp_wait(qp, &cpl, 1, WAIT_MS);
+			/* The last wait found it: the completions that came
+			 * before come first, then why. */
+			while ((rc = nvme_qp_wait(qp, &cpl, 1, WAIT_MS)) > 0)
+				;
 			break;
 		}
 		nok(rc, "nvme_read");
-		next = &qp->q.cq[qp->q.cq_head];
-		for (spin = 0; (next->status & 1) != qp->q.phase && spin < 10000000; spin++)
+		for (spin = 0; cq_ready(qp) < 2 && spin < 10000000; spin++)
 			sched_yield();
 		rc = nvme_qp_wait(qp, &cpl, 1, WAIT_MS);
 		if (rc == 0)
