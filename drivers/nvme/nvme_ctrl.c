@@ -218,7 +218,7 @@ int nvme__admin_locked(struct nvme_ctrl *c, struct nvme_sqe *sqe, uint32_t *dw0,
 
 		if ((status & 1) == q->phase) {
 			load_acquire_fence();
-			uint16_t sf = status >> 1;
+			uint16_t sf = status >> 1, cid = e->cid;
 			uint32_t result = e->dw0;
 
 			if (++q->cq_head == q->entries) {
@@ -226,6 +226,8 @@ int nvme__admin_locked(struct nvme_ctrl *c, struct nvme_sqe *sqe, uint32_t *dw0,
 				q->phase ^= 1;
 			}
 			*q->cq_db = q->cq_head;
+			if (cid != sqe->cid)
+				continue; /* an earlier command that timed out, completing late */
 			if (dw0)
 				*dw0 = result;
 			int rc = nvme_status_errno(sf, &msg);

@@ -1207,6 +1207,26 @@ static void stuck_behind_others(void **state)
 	fix_close(f);
 }
 
+/* A late completion on the admin queue, as of a command that timed out
+ * before: the next admin command must not take it for its own. */
+static void admin_stale_completion(void **state)
+{
+	struct fix *f = *state;
+	struct nvme_sqe late;
+
+	fix_open(f, 0);
+	/* White box: a command put on the admin queue and not waited for; its
+	 * completion (invalid opcode) comes before the next command's. */
+	memset(&late, 0, sizeof(late));
+	late.opc = 0xff; /* no such admin command */
+	late.cid = (uint16_t)f->c->admin.sq_tail;
+	nvme__queue_push(&f->c->admin, &late);
+	nvme__queue_ring(&f->c->admin);
+	qp_new(f, 0, 8, NVME_POLL);
+	still_works(f, f->qp[0], AREA(28));
+	fix_close(f);
+}
+
 /* Detach shuts the controller down (CC.SHN); a new attach on the same
  * device finds the data written before. */
 static void shutdown_reattach(void **state)
@@ -1436,6 +1456,7 @@ int main(int argc, char **argv)
 		test(bogus_cid),
 		test(all_pairs),
 		test(stuck_behind_others),
+		test(admin_stale_completion),
 		test(shutdown_reattach),
 		test(not_nvme),
 		test(never_ready),
