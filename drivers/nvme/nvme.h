@@ -158,7 +158,8 @@ void nvme_qp_stats(const struct nvme_qp *qp, struct nvme_qp_stats *out);
  * submitted and: -EINVAL (nlb 0, buf unaligned, NULL), -ERANGE (lba + nlb
  * past the namespace), -E2BIG (more than max_xfer or 65536 blocks: split it,
  * or use nvme_rw_sync), -EFAULT (buf not udma memory), -EAGAIN (every slot
- * in flight: reap), -ESHUTDOWN (the controller failed: nvme_reset).
+ * in flight: reap), -EBUSY (the slots left are held by commands lost in a
+ * reset: nvme_qp_abandon), -ESHUTDOWN (the controller failed: nvme_reset).
  */
 int nvme_read(struct nvme_qp *qp, void *buf, uint64_t lba, uint32_t nlb, uint64_t cookie, unsigned flags);
 int nvme_write(struct nvme_qp *qp, const void *buf, uint64_t lba, uint32_t nlb, uint64_t cookie,
@@ -180,15 +181,22 @@ struct nvme_cpl {
 };
 
 /* Take up to max completions without waiting; one CQ head doorbell write.
- * Returns how many were taken. */
+ * Returns how many were taken. A completion for a CID not in flight fails
+ * the controller (nvme_qp_wait then returns -EPROTO). */
 unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max);
 /*
  * Reap, waiting up to timeout_ms (-1: no limit) for at least one completion:
  * spins (yielding the CPU between looks) for an NVME_POLL pair, sleeps on
  * the interrupt for NVME_IRQ. Returns how many were taken (0: timeout_ms
- * passed), or -ETIMEDOUT (a command passed the command timeout and could
- * not be aborted) / -EIO (the controller reported a fatal error), once:
- * the controller is failed until nvme_reset; -ESHUTDOWN after that.
+ * passed), or, on the pair that finds the failure, once and after the
+ * completions that came before it: -ETIMEDOUT (a command passed the
+ * command timeout and could not be aborted), -EIO (the controller reported
+ * a fatal error), -ENODEV (its registers read all ones), -EPROTO (a
+ * completion for no command in flight). The controller
+ * is then failed until nvme_reset: -ESHUTDOWN after that, and on its other
+ * pairs. Only this call looks for expired commands (also while others
+ * complete, so a lost one does not hide behind them): a caller that only
+ * reaps never times out.
  */
 int nvme_qp_wait(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max, int timeout_ms);
 
@@ -203,11 +211,13 @@ int nvme_qp_wait(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max, int tim
 int nvme_reset(struct nvme_ctrl *c);
 /* Hand back up to max cookies of commands lost in a reset (oldest first);
  * returns how many. Their buffers are the caller's again; whether the device
- * executed them is unknown. */
+ * executed them is unknown. Until taken back, each holds its slot (submits
+ * say -EBUSY when only such slots are left). */
 unsigned nvme_qp_abandon(struct nvme_qp *qp, uint64_t *cookies, unsigned max);
 
 /* Read or write nlb blocks of any size, split at max_xfer, and wait: for
- * tools and tests (the pair must have nothing else in flight). 0 or -errno. */
+ * tools and tests (the pair must have nothing else in flight). 0 or -errno;
+ * on an error after the first command, the blocks before it are written. */
 int nvme_rw_sync(struct nvme_qp *qp, bool write, void *buf, uint64_t lba, uint64_t nlb);
 
 /* A completion status (§4.6.1) as a negative errno (0 for success), with a

@@ -170,14 +170,16 @@ static int disable(struct nvme_ctrl *c)
 	return wait_ready(c, false, "disabling the controller");
 }
 
-/* After a failure: disabled, keeping the failure's message. */
-static void disable_quietly(struct nvme_ctrl *c)
+/* After a failure: disabled, keeping the failure's message. Nonzero: the
+ * controller would not stop, and may still write its queues. */
+static int disable_quietly(struct nvme_ctrl *c)
 {
 	struct nvme_error_line saved;
 
 	nvme__error_save(&saved);
-	disable(c);
+	int rc = disable(c);
 	nvme__error_restore(&saved);
+	return rc;
 }
 
 static int enable(struct nvme_ctrl *c)
@@ -216,7 +218,7 @@ int nvme__admin_locked(struct nvme_ctrl *c, struct nvme_sqe *sqe, uint32_t *dw0,
 
 		if ((status & 1) == q->phase) {
 			load_acquire_fence();
-			uint16_t sf = status >> 1;
+			uint16_t sf = status >> 1, cid = e->cid;
 			uint32_t result = e->dw0;
 
 			if (++q->cq_head == q->entries) {
@@ -224,6 +226,8 @@ int nvme__admin_locked(struct nvme_ctrl *c, struct nvme_sqe *sqe, uint32_t *dw0,
 				q->phase ^= 1;
 			}
 			*q->cq_db = q->cq_head;
+			if (cid != sqe->cid)
+				continue; /* an earlier command that timed out, completing late */
 			if (dw0)
 				*dw0 = result;
 			int rc = nvme_status_errno(sf, &msg);
@@ -289,7 +293,9 @@ static int identify_all(struct nvme_ctrl *c)
 	id_string(c->info.fr, id + NVME_ID_CTRL_FR, 8);
 	/* MDTS is in units of CAP.MPSMIN, which attach required to be 4 KiB. */
 	uint8_t mdts = id[NVME_ID_CTRL_MDTS];
-	uint64_t max = mdts ? (uint64_t)NVME_PAGE_SIZE << mdts : NVME_MAX_XFER_LIMIT;
+	/* MDTS is 8 bits: shifting by 52 or more would be undefined, and 2^32
+	 * pages are far past the cap anyway. */
+	uint64_t max = mdts && mdts < 32 ? (uint64_t)NVME_PAGE_SIZE << mdts : NVME_MAX_XFER_LIMIT;
 	c->info.max_xfer = (uint32_t)(max < NVME_MAX_XFER_LIMIT ? max : NVME_MAX_XFER_LIMIT);
 	c->info.nn = get32(id + NVME_ID_CTRL_NN);
 	c->info.oacs = get16(id + NVME_ID_CTRL_OACS);
@@ -436,11 +442,7 @@ static int bring_up(struct nvme_ctrl *c)
 {
 	int rc = disable(c);
 
-	if (!rc)
-		rc = enable(c);
-	if (rc)
-		disable_quietly(c); /* no DMA into memory about to be freed */
-	return rc;
+	return rc ? rc : enable(c);
 }
 
 int nvme_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct nvme_opts *opts,
@@ -491,10 +493,14 @@ int nvme_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct nvme_op
 		rc = identify_all(c);
 	if (!rc)
 		rc = negotiate_queues(c);
-	if (rc) {
-		disable_quietly(c);
-		goto fail;
+	if (rc && disable_quietly(c)) {
+		/* It would not stop: what it may still write stays allocated, as
+		 * in nvme_detach (udma_dev_close stops it, the context frees it). */
+		c->admin.sq = NULL;
+		c->idbuf = NULL;
 	}
+	if (rc)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -574,21 +580,25 @@ int nvme_detach(struct nvme_ctrl *c)
 		}
 	}
 	/* Then disabled, so that nothing of ours is in use by the device when
-	 * it is freed. A controller that will not stop keeps its queue memory:
+	 * it is freed. A controller that will not stop keeps its queue memory
+	 * and Identify buffer (an Identify that timed out may still land):
 	 * freeing memory a device may still write would hand it to others. */
 	struct nvme_error_line saved;
 	nvme__error_save(&saved);
 	int off = disable(c);
 	if (off) {
+		struct nvme_error_line why; /* not the line being written */
+
+		nvme__error_save(&why);
 		rc = nvme__fail(off,
 				"%s; its admin queue memory stays allocated, as it may still write it: "
 				"udma_dev_close stops it",
-				nvme_last_error());
+				why.text);
 	} else {
 		nvme__queue_free(c, &c->admin);
+		udma_free(c->ctx, c->idbuf);
 		nvme__error_restore(&saved);
 	}
-	udma_free(c->ctx, c->idbuf);
 	pthread_mutex_destroy(&c->admin_lock);
 	free(c);
 	return rc;

@@ -35,6 +35,11 @@ struct nvme_queue {
 	volatile uint32_t *sq_db, *cq_db;
 };
 
+/* Keep a failure's message across cleanup that may set its own. */
+struct nvme_error_line {
+	char text[256];
+};
+
 /* A command in flight; its index is its CID. */
 struct nvme_slot {
 	uint64_t cookie;
@@ -60,9 +65,11 @@ struct nvme_qp {
 	unsigned nabandoned;
 	struct nvme_slot **lost; /* room to sort the lost ones at a reset */
 	struct udma_pool *prp_pool;
-	int64_t next_check_ms; /* when nvme_qp_wait next looks for expired commands */
-	struct nvme_qp *next;  /* the controller's list */
-	bool created;	       /* the controller knows its queues */
+	int64_t next_check_ms;		 /* when nvme_qp_wait next looks for expired commands */
+	struct nvme_qp *next;		 /* the controller's list */
+	bool created;			 /* the controller knows its queues */
+	int fail_err;			 /* a failure this pair found, for nvme_qp_wait to say once */
+	struct nvme_error_line fail_why; /* ... and its message */
 	uint64_t submitted, completed, interrupts;
 };
 
@@ -81,7 +88,7 @@ struct nvme_ctrl {
 	void *idbuf; /* 4 KiB for Identify */
 	uint64_t idbuf_iova;
 	struct nvme_qp *qps;
-	uint64_t qid_used; /* bit q: I/O queue pair q exists (q < 64) */
+	uint64_t qid_used; /* bit q - 1: I/O queue pair q exists (q 1 .. 64) */
 	int failed;	   /* nonzero: no more submissions until nvme_reset (atomic) */
 };
 
@@ -99,10 +106,6 @@ static inline void nvme__wr32(struct nvme_ctrl *c, unsigned off, uint32_t v)
 /* Set the error line (nvme_last_error) and return rc. */
 __attribute__((format(printf, 2, 3))) int nvme__fail(int rc, const char *fmt, ...);
 
-/* Keep a failure's message across cleanup that may set its own. */
-struct nvme_error_line {
-	char text[256];
-};
 void nvme__error_save(struct nvme_error_line *e);
 void nvme__error_restore(const struct nvme_error_line *e);
 

@@ -108,7 +108,7 @@ int nvme_qp_create(struct nvme_ctrl *c, const struct nvme_qp_opts *opts, struct 
 
 	pthread_mutex_lock(&c->admin_lock);
 	unsigned qid = 1;
-	while (qid <= c->info.qpairs && (c->qid_used >> qid & 1))
+	while (qid <= c->info.qpairs && (c->qid_used >> (qid - 1) & 1))
 		qid++;
 	if (qid > c->info.qpairs) {
 		pthread_mutex_unlock(&c->admin_lock);
@@ -149,7 +149,7 @@ int nvme_qp_create(struct nvme_ctrl *c, const struct nvme_qp_opts *opts, struct 
 		qp_free(qp);
 		return rc;
 	}
-	c->qid_used |= 1ull << qid;
+	c->qid_used |= 1ull << (qid - 1);
 	qp->next = c->qps;
 	c->qps = qp;
 	pthread_mutex_unlock(&c->admin_lock);
@@ -187,7 +187,7 @@ int nvme_qp_destroy(struct nvme_qp *qp)
 			break;
 		}
 	}
-	c->qid_used &= ~(1ull << qp->q.qid);
+	c->qid_used &= ~(1ull << (qp->q.qid - 1));
 	pthread_mutex_unlock(&c->admin_lock);
 	qp_free(qp);
 	return 0;
@@ -222,6 +222,13 @@ static int check_submit(struct nvme_qp *qp)
 	if (!qp->nfree)
 		return nvme__fail(-EAGAIN, "queue %u: all %u commands in flight: reap some first", qp->q.qid,
 				  qp->depth);
+	/* A lost command's cookie holds its slot until taken back: the pair
+	 * has room for depth of them, in flight and lost together. */
+	if (qp->nfree <= qp->nabandoned)
+		return nvme__fail(-EBUSY,
+				  "queue %u: %u commands lost in a reset hold its slots: take them back "
+				  "with nvme_qp_abandon",
+				  qp->q.qid, qp->nabandoned);
 	return 0;
 }
 
@@ -385,6 +392,14 @@ void nvme_qp_kick(struct nvme_qp *qp)
 
 /* ---- completions ---- */
 
+/* A failure found by this pair (the message just set), for nvme_qp_wait to
+ * return once, after the completions that came before it. */
+static void note_failure(struct nvme_qp *qp, int err)
+{
+	qp->fail_err = err;
+	nvme__error_save(&qp->fail_why);
+}
+
 unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 {
 	struct nvme_queue *q = &qp->q;
@@ -403,9 +418,13 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 		if (cid >= qp->depth || !qp->slots[cid].busy) {
 			/* Not a command of ours: a controller bug or memory
 			 * corruption. Stop trusting this queue. */
+			int rc = nvme__fail(-EPROTO,
+					    "queue %u: a completion for CID %u, which is not in flight: "
+					    "nvme_reset, then nvme_qp_abandon",
+					    q->qid, cid);
+			if (!nvme__failed(qp->ctrl))
+				note_failure(qp, rc);
 			nvme__set_failed(qp->ctrl);
-			nvme__fail(-EPROTO, "queue %u: a completion for CID %u, which is not in flight",
-				   q->qid, cid);
 			break;
 		}
 		struct nvme_slot *s = &qp->slots[cid];
@@ -428,6 +447,26 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 		qp->completed += n;
 	}
 	return n;
+}
+
+/* Whether cid's completion waits in the CQ, not yet reaped (a caller that
+ * takes fewer than are there): then it is not late. */
+static bool in_cq(const struct nvme_qp *qp, uint16_t cid)
+{
+	const struct nvme_queue *q = &qp->q;
+	uint32_t head = q->cq_head;
+	uint16_t phase = q->phase;
+
+	for (uint32_t n = 0; n < q->entries && (q->cq[head].status & 1) == phase; n++) {
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (q->cq[head].cid == cid)
+			return true;
+		if (++head == q->entries) {
+			head = 0;
+			phase ^= 1;
+		}
+	}
+	return false;
 }
 
 /* The oldest command past the timeout: abort it; if the controller will
@@ -457,6 +496,8 @@ static int check_expired(struct nvme_qp *qp)
 	if (!oldest || now - oldest->submit_ms < (int64_t)c->opts.cmd_timeout_ms)
 		return 0;
 	uint16_t cid = (uint16_t)(oldest - qp->slots);
+	if (in_cq(qp, cid))
+		return 0;
 	bool aborted = false;
 	if (!oldest->abort_sent) {
 		oldest->abort_sent = true;
@@ -494,15 +535,25 @@ int nvme_qp_wait(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max, int tim
 			if (!n)
 				continue; /* an edge may have come between the look and the ack */
 		}
+		/* Looked for while others complete too: a stuck command must
+		 * not hide behind a flow of completions. */
+		if (!qp->fail_err && !nvme__failed(qp->ctrl)) {
+			int rc = check_expired(qp);
+			if (rc)
+				note_failure(qp, rc);
+		}
 		if (n)
 			return (int)n;
+		if (qp->fail_err) {
+			int rc = qp->fail_err;
+			qp->fail_err = 0;
+			nvme__error_restore(&qp->fail_why);
+			return rc;
+		}
 		if (nvme__failed(qp->ctrl))
 			return nvme__fail(-ESHUTDOWN,
 					  "queue %u: the controller failed: nvme_reset, then nvme_qp_abandon",
 					  qp->q.qid);
-		int rc = check_expired(qp);
-		if (rc)
-			return rc;
 		int64_t now = nvme__now_ms();
 		if (now >= deadline)
 			return 0;
@@ -533,6 +584,8 @@ void nvme__qp_lose_inflight(struct nvme_qp *qp)
 {
 	struct nvme_slot **lost = qp->lost;
 	unsigned n = 0;
+
+	qp->fail_err = 0;
 
 	for (unsigned i = 0; i < qp->depth; i++)
 		if (qp->slots[i].busy)

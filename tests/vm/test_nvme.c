@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h> /* cmocka needs these before its header */
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,7 @@
 #include <udma/udma.h>
 
 #include "drivers/nvme/nvme.h"
+#include "drivers/nvme/nvme_internal.h" /* bogus_cid writes into a CQ */
 #include "tests/support/helpers.h"
 #include "tests/vm/guest_support.h"
 
@@ -933,10 +935,12 @@ static void cq_wrap(void **state)
 /* ---- reset, timeout, shutdown ---- */
 
 /* 64 writes in flight, then a reset at once: every command comes back
- * exactly once, as a completion or as an abandoned cookie. */
+ * exactly once, as a completion or as an abandoned cookie. The last KEPT
+ * are never kicked, so the reset surely loses some (QEMU may finish all the
+ * kicked ones before the reset: it did under VFIO). */
 static void reset_inflight(void **state)
 {
-	enum { N = 64 };
+	enum { N = 64, KEPT = 16 };
 	struct udma_pool_opts po = {.obj_size = 4096,
 				    .align = 4096,
 				    .count = N,
@@ -956,8 +960,9 @@ static void reset_inflight(void **state)
 		obj[i] = got(udma_pool_get(f->pool), "udma_pool_get");
 		pattern(obj[i], 4096, i);
 		nok(nvme_write(qp, obj[i], AREA(20) + i * 8, 8, i, NVME_F_BATCH), "nvme_write (batched)");
+		if (i == N - KEPT - 1)
+			nvme_qp_kick(qp);
 	}
-	nvme_qp_kick(qp);
 	reaped = nvme_qp_reap(qp, cpl, N);
 	nok(nvme_reset(f->c), "nvme_reset with commands in flight");
 	after = nvme_qp_reap(qp, cpl + reaped, N - reaped);
@@ -967,6 +972,8 @@ static void reset_inflight(void **state)
 	if (reaped + after + abandoned != N)
 		fail_msg("expected %d commands back, got %u completions + %u after the reset + %u abandoned",
 			 N, reaped, after, abandoned);
+	if (abandoned < KEPT)
+		fail_msg("expected at least the %d commands never kicked abandoned, got %u", KEPT, abandoned);
 	for (i = 0; i < reaped + after + abandoned; i++) {
 		uint64_t c = i < reaped + after ? cpl[i].cookie : cookies[i - reaped - after];
 
@@ -1018,6 +1025,205 @@ static void timeout_abort_reset(void **state)
 		fail_msg("expected nothing in flight after the reset, %u are", nvme_qp_inflight(qp));
 	udma_free(f->ctx, b);
 	still_works(f, qp, AREA(21) + 10);
+	fix_close(f);
+}
+
+/* Commands lost in a reset hold their slots until nvme_qp_abandon takes
+ * their cookies back: a pair never keeps more lost cookies than its depth,
+ * however many resets come between, and hands them back oldest first. */
+static void reset_twice_abandon(void **state)
+{
+	enum { D = 4 };
+	struct fix *f = *state;
+	struct nvme_qp *qp;
+	uint64_t cookies[2 * D];
+	const uint64_t want[D] = {2, 3, 10, 11};
+	uint8_t *b;
+	unsigned i, n;
+
+	fix_open(f, 0);
+	qp = qp_new(f, 0, D, NVME_POLL);
+	b = got(udma_malloc(f->ctx, 4096, 4096, NULL), "udma_malloc");
+	/* Batched, never kicked: the device never sees them, so a reset loses all. */
+	for (i = 0; i < D; i++)
+		nok(nvme_read(qp, b, AREA(23) + i, 1, i, NVME_F_BATCH), "nvme_read (batched, never kicked)");
+	nok(nvme_reset(f->c), "first nvme_reset");
+	nerr(nvme_read(qp, b, AREA(23), 1, 100, NVME_F_BATCH), EBUSY,
+	     "nvme_read while 4 lost commands hold every slot");
+	if (nvme_qp_abandon(qp, cookies, 2) != 2 || cookies[0] != 0 || cookies[1] != 1)
+		fail_msg("nvme_qp_abandon: expected cookies 0 and 1 (oldest first)");
+	/* Two slots free again: two more, and the third waits for the rest. */
+	for (i = 0; i < 2; i++)
+		nok(nvme_read(qp, b, AREA(23) + i, 1, 10 + i, NVME_F_BATCH),
+		    "nvme_read (batched, never kicked)");
+	nerr(nvme_read(qp, b, AREA(23), 1, 101, NVME_F_BATCH), EBUSY,
+	     "nvme_read with 2 in flight and 2 lost ones not taken back");
+	nok(nvme_reset(f->c), "second nvme_reset, the first one's cookies not all taken back");
+	n = nvme_qp_abandon(qp, cookies, 2 * D);
+	printf("# abandoned after the second reset: %u\n", n);
+	if (n != D)
+		fail_msg("nvme_qp_abandon: expected %d cookies after the second reset, got %u", D, n);
+	for (i = 0; i < D; i++)
+		if (cookies[i] != want[i])
+			fail_msg("nvme_qp_abandon: cookie %u is %llu, expected %llu (oldest first)", i,
+				 (unsigned long long)cookies[i], (unsigned long long)want[i]);
+	udma_free(f->ctx, b);
+	still_works(f, qp, AREA(23) + 100);
+	fix_close(f);
+}
+
+/* A completion whose CID names no command in flight (written into the CQ
+ * here, as a confused controller or stray DMA would): the pair stops
+ * trusting the queue and nvme_qp_wait says why, once. */
+static void bogus_cid(void **state)
+{
+	struct fix *f = *state;
+	struct nvme_qp *qp;
+	struct nvme_cpl cpl;
+	int rc;
+
+	fix_open(f, 0);
+	qp = qp_new(f, 0, 8, NVME_POLL);
+	still_works(f, qp, AREA(24));
+	/* White box: the entry the driver reads next, with the phase it awaits. */
+	volatile struct nvme_cqe *e = &qp->q.cq[qp->q.cq_head];
+	e->cid = 200;
+	e->dw0 = 0;
+	e->status = qp->q.phase;
+	rc = nvme_qp_wait(qp, &cpl, 1, 1000);
+	printf("# nvme_qp_wait -> %d: %s\n", rc, rc < 0 ? nvme_last_error() : "");
+	if (rc != -EPROTO || !strstr(nvme_last_error(), "CID 200"))
+		fail_msg("nvme_qp_wait: expected -EPROTO naming CID 200, got %d: %s", rc,
+			 rc < 0 ? nvme_last_error() : "");
+	nerr(nvme_qp_wait(qp, &cpl, 1, 100), ESHUTDOWN, "nvme_qp_wait after the bad completion");
+	nok(nvme_reset(f->c), "nvme_reset");
+	still_works(f, qp, AREA(24) + 10);
+	fix_close(f);
+}
+
+/* Every pair the controller grants (QEMU: 64, the driver's most), each
+ * with a queue id of its own; one more is refused; the last one works. */
+static void all_pairs(void **state)
+{
+	struct nvme_opts o = {.max_qpairs = 64};
+	struct nvme_qp_opts qo = {.depth = 2, .how = NVME_POLL};
+	struct fix *f = *state;
+	struct nvme_qp *qp[64] = {NULL}, *extra = NULL;
+	uint64_t ids = 0;
+	unsigned i, n;
+
+	fix_open_opts(f, 0, &o);
+	n = nvme_ctrl_info(f->c)->qpairs;
+	printf("# %u pairs granted\n", n);
+	assert_true(n >= 2 && n <= 64);
+	for (i = 0; i < n; i++) {
+		nok(nvme_qp_create(f->c, &qo, &qp[i]), "nvme_qp_create");
+		unsigned id = nvme_qp_id(qp[i]);
+		if (id < 1 || id > n || (ids >> (id - 1) & 1))
+			fail_msg("pair %u got queue id %u: expected a new one in 1..%u", i, id, n);
+		ids |= 1ull << (id - 1);
+	}
+	nerr(nvme_qp_create(f->c, &qo, &extra), ENOSPC, "nvme_qp_create past the granted pairs");
+	f->qp[0] = qp[n - 1]; /* the teardown closes it if the check below fails */
+	still_works(f, qp[n - 1], AREA(26));
+	for (i = 0; i < n; i++)
+		nok(nvme_qp_destroy(qp[i]), "nvme_qp_destroy");
+	f->qp[0] = NULL;
+	fix_close(f);
+}
+
+/* White box: completions waiting in qp's CQ, not yet reaped. */
+static unsigned cq_ready(const struct nvme_qp *qp)
+{
+	unsigned n = 0, head = qp->q.cq_head, phase = qp->q.phase;
+
+	while (n < qp->q.entries && (qp->q.cq[head].status & 1) == phase) {
+		n++;
+		if (++head == qp->q.entries)
+			head = 0, phase ^= 1;
+	}
+	return n;
+}
+
+/* A command the controller lost, while others on the pair keep completing:
+ * the flow must not hide it. nvme_qp_wait finds it past the command
+ * timeout (QEMU cannot abort it) and fails the controller. */
+static void stuck_behind_others(void **state)
+{
+	struct nvme_opts o = {.cmd_timeout_ms = 300};
+	struct fix *f = *state;
+	struct nvme_qp *qp;
+	struct nvme_cpl cpl;
+	uint64_t cookie = 0;
+	uint8_t *b;
+	unsigned i;
+	int rc = 0;
+
+	fix_open_opts(f, 0, &o);
+	qp = qp_new(f, 0, 8, NVME_POLL);
+	b = got(udma_malloc(f->ctx, 8192, 4096, NULL), "udma_malloc");
+	nok(nvme_read(qp, b, AREA(27), 1, 77, NVME_F_BATCH), "nvme_read (batched)");
+	/* White box: take its entry back out of the SQ before any doorbell, so
+	 * the device never sees it; its slot stays in flight. */
+	qp->q.sq_tail = (qp->q.sq_tail + qp->q.entries - 1) % qp->q.entries;
+	/* Reads that complete, for up to 10 command timeouts, taken one at a
+	 * time while two wait in the CQ, as on a busy device: the CQ is never
+	 * empty when looked at. */
+	nok(nvme_read(qp, b + 4096, AREA(27) + 1, 1, 100000, 0), "nvme_read");
+	for (i = 0; i < 100000 && rc >= 0; i++) {
+		unsigned spin;
+
+		rc = nvme_read(qp, b + 4096, AREA(27) + 1, 1, i, 0);
+		if (rc == -ESHUTDOWN) {
+			/* The last wait found it: the completions that came
+			 * before come first, then why. */
+			while ((rc = nvme_qp_wait(qp, &cpl, 1, WAIT_MS)) > 0)
+				;
+			break;
+		}
+		nok(rc, "nvme_read");
+		for (spin = 0; cq_ready(qp) < 2 && spin < 10000000; spin++)
+			sched_yield();
+		rc = nvme_qp_wait(qp, &cpl, 1, WAIT_MS);
+		if (rc == 0)
+			fail_msg("read %u: no completion in %d ms", i, WAIT_MS);
+		if (i % 64 == 0)
+			usleep(3000); /* 100000 reads take over 3 s */
+	}
+	printf("# after %u reads: nvme_qp_wait -> %d: %s\n", i, rc, rc < 0 ? nvme_last_error() : "");
+	if (rc != -ETIMEDOUT)
+		fail_msg("nvme_qp_wait: expected -ETIMEDOUT for the lost command among %u that completed, "
+			 "got %d",
+			 i, rc);
+	/* The completions not yet taken come first, then the failure. */
+	while ((rc = nvme_qp_wait(qp, &cpl, 1, 100)) > 0)
+		;
+	nerr(rc, ESHUTDOWN, "nvme_qp_wait after the timeout");
+	nok(nvme_reset(f->c), "nvme_reset");
+	if (nvme_qp_abandon(qp, &cookie, 1) != 1 || cookie != 77)
+		fail_msg("nvme_qp_abandon: expected cookie 77 back, got %llu", (unsigned long long)cookie);
+	udma_free(f->ctx, b);
+	still_works(f, qp, AREA(27) + 10);
+	fix_close(f);
+}
+
+/* A late completion on the admin queue, as of a command that timed out
+ * before: the next admin command must not take it for its own. */
+static void admin_stale_completion(void **state)
+{
+	struct fix *f = *state;
+	struct nvme_sqe late;
+
+	fix_open(f, 0);
+	/* White box: a command put on the admin queue and not waited for; its
+	 * completion (invalid opcode) comes before the next command's. */
+	memset(&late, 0, sizeof(late));
+	late.opc = 0xff; /* no such admin command */
+	late.cid = (uint16_t)f->c->admin.sq_tail;
+	nvme__queue_push(&f->c->admin, &late);
+	nvme__queue_ring(&f->c->admin);
+	qp_new(f, 0, 8, NVME_POLL);
+	still_works(f, f->qp[0], AREA(28));
 	fix_close(f);
 }
 
@@ -1246,6 +1452,11 @@ int main(int argc, char **argv)
 		test(cq_wrap),
 		test(reset_inflight),
 		test(timeout_abort_reset),
+		test(reset_twice_abandon),
+		test(bogus_cid),
+		test(all_pairs),
+		test(stuck_behind_others),
+		test(admin_stale_completion),
 		test(shutdown_reattach),
 		test(not_nvme),
 		test(never_ready),
