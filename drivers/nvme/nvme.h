@@ -102,16 +102,19 @@ struct nvme_opts {
  * "vfio:ADDR" in a VA context) is an NVMe controller, disable it, set up the
  * admin queue, enable it (waiting up to CAP.TO), identify it and its
  * namespace, negotiate the number of I/O queues. The controller holds ctx
- * and dev; nvme_detach before closing them. -ENODEV (not NVMe, or gone),
+ * and dev; nvme_detach before closing them. On failure *out is NULL and
+ * the controller is left disabled. -ENODEV (not NVMe, or gone),
  * -ETIMEDOUT (never ready), -EIO (failed to start: CSTS.CFS), -ENOTSUP (a
  * namespace format with metadata, 4 KiB pages unsupported), -ENOMEM, ...
  */
 int nvme_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct nvme_opts *opts,
 		struct nvme_ctrl **out);
-/* Delete the I/O queues, shut the controller down (CC.SHN, §7.6.2), free
- * everything. -EBUSY (nothing done) while a pair exists: destroy them first.
- * A controller that failed to shut down is still freed (the device is then
- * left to udma_dev_close, which stops its DMA). NULL is a no-op. */
+/* Shut the controller down (CC.SHN, §7.6.2), disable it, free everything.
+ * -EBUSY (nothing done) while a pair exists: destroy them first. Otherwise
+ * c is freed even on an error (-ETIMEDOUT: no shutdown or no disable in
+ * CAP.TO); if the controller would not stop, the memory it may still write
+ * (admin queue, Identify buffer) stays allocated in the context, and
+ * udma_dev_close stops its DMA. NULL is a no-op. */
 int nvme_detach(struct nvme_ctrl *c);
 const struct nvme_ctrl_info *nvme_ctrl_info(const struct nvme_ctrl *c);
 const struct nvme_ns_info *nvme_ns_info(const struct nvme_ctrl *c);
@@ -149,8 +152,10 @@ struct nvme_qp_stats {
 void nvme_qp_stats(const struct nvme_qp *qp, struct nvme_qp_stats *out);
 
 /* Submit flags. */
-#define NVME_F_BATCH (1u << 0) /* queue the command; the SQ doorbell waits for nvme_qp_kick */
-#define NVME_F_FUA   (1u << 1) /* write through the cache (Force Unit Access) */
+#define NVME_F_BATCH \
+	(1u << 0)	     /* queue the command; the SQ doorbell waits for nvme_qp_kick
+				* (its timeout counts from the submit all the same) */
+#define NVME_F_FUA (1u << 1) /* write through the cache (Force Unit Access) */
 
 /*
  * Queue one command; cookie comes back in its completion. buf: udma memory,

@@ -228,14 +228,25 @@ static bool dmar_logged(const char *dir, uint64_t iova)
 	return found;
 }
 
-/* The IOMMU reports a fault by an interrupt the kernel handles a little later. */
+/* The IOMMU reports a fault by an interrupt the kernel handles a little
+ * later: up to 2 s. Then a moment more, for the handler to clear the fault
+ * record: QEMU's VT-d does not record (nor report) a new fault while one is
+ * pending ("compression of faults"). */
+bool wait_dmar(const char *dir, uint64_t iova)
+{
+	for (int i = 0; i < 20; i++) {
+		if (dmar_logged(dir, iova)) {
+			usleep(100000);
+			return true;
+		}
+		usleep(100000);
+	}
+	return false;
+}
+
 void expect_dmar(const char *dir, uint64_t iova)
 {
-	int i;
-
-	for (i = 0; i < 20 && !dmar_logged(dir, iova); i++)
-		usleep(100000);
-	if (i == 20)
+	if (!wait_dmar(dir, iova))
 		fail_msg("no DMAR fault logged for a %s at 0x%llx", dir, (unsigned long long)iova);
 }
 

@@ -50,6 +50,7 @@ void check_fill(const uint8_t *p, size_t len, uint8_t v, const char *what);
 
 /* Fail unless the kernel logs an IOMMU fault for a dir ("Read", "Write")
  * access to the page of iova within 2 s. */
+bool wait_dmar(const char *dir, uint64_t iova); /* false: none logged in 2 s */
 void expect_dmar(const char *dir, uint64_t iova);
 
 /* Load the modules listed (in load order) in /lib/modules/LIST. */
