@@ -27,16 +27,8 @@ die() {
 }
 
 tools/install-deps.sh vm >/dev/null || die "cannot install the vm packages (tools/install-deps.sh vm)"
-kernel=${UDMA_VM_KERNEL:-}
-if [ -z "$kernel" ]; then
-	for k in $(printf '%s\n' /boot/vmlinuz-* | sort -V); do
-		[ -f "/lib/modules/${k#/boot/vmlinuz-}/modules.dep" ] && kernel=$k
-	done
-fi
-kver=${kernel#*vmlinuz-}
-if ! [ -r "$kernel" ] || ! [ -f "/lib/modules/$kver/modules.dep" ]; then
-	die "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
-fi
+. tests/support/vm.sh
+vm_kernel || die "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
 make -s "$build/vm/udma" || die "cannot build $build/vm/udma, the static CLI"
 img=$build/vm/initramfs-bench.cpio.gz
 tests/vm/initramfs.sh "$img" "$kver" "$build/vm/udma" tests/vm/test_nvme_bench >/dev/null ||
