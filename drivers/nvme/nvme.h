@@ -45,11 +45,10 @@
  * Errors: every function returning int gives 0 (or a count) or a negative
  * errno, with one line saying why in nvme_last_error() (per thread).
  *
- * x86 only as written (as drivers/edu): uncached MMIO is strongly ordered
- * there, so a release fence before a doorbell and an acquire fence after a
- * phase bit are all the ordering needed. Another architecture needs a store
- * barrier that orders normal memory before device memory (arm64: dmb oshst)
- * before each doorbell.
+ * Tested on x86 (QEMU guests). The ordering between the CPU and the device
+ * is two barriers in nvme_internal.h: one before each doorbell, one after
+ * each phase tag; x86 needs only the compiler's, arm64's are there but not
+ * yet tested, another architecture does not compile until it has its own.
  */
 #ifndef NVME_H
 #define NVME_H

@@ -14,12 +14,6 @@
 
 #include "drivers/nvme/nvme_internal.h"
 
-/* Loads of the phase tag must not pass each other or later loads of the
- * entry (acquire); entries written before a doorbell must be visible before
- * it (release). On x86 with uncached MMIO these are compiler fences. */
-#define load_acquire_fence()  __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define store_release_fence() __atomic_thread_fence(__ATOMIC_RELEASE)
-
 int64_t nvme__now_ms(void)
 {
 	struct timespec t;
@@ -127,7 +121,7 @@ void nvme__queue_ring(struct nvme_queue *q)
 {
 	if (q->sq_rung == q->sq_tail)
 		return;
-	store_release_fence();
+	nvme__dma_wmb();
 	*q->sq_db = q->sq_tail;
 	q->sq_rung = q->sq_tail;
 	q->sq_rings++;
@@ -217,7 +211,7 @@ int nvme__admin_locked(struct nvme_ctrl *c, struct nvme_sqe *sqe, uint32_t *dw0,
 		uint16_t status = e->status;
 
 		if ((status & 1) == q->phase) {
-			load_acquire_fence();
+			nvme__dma_rmb();
 			uint16_t sf = status >> 1, cid = e->cid;
 			uint32_t result = e->dw0;
 

@@ -413,7 +413,7 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 			break;
 		/* The entry is the controller's until its phase tag flips; read
 		 * the rest only after seeing it. */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		nvme__dma_rmb();
 		uint16_t cid = e->cid;
 		if (cid >= qp->depth || !qp->slots[cid].busy) {
 			/* Not a command of ours: a controller bug or memory
@@ -458,7 +458,7 @@ static bool in_cq(const struct nvme_qp *qp, uint16_t cid)
 	uint16_t phase = q->phase;
 
 	for (uint32_t n = 0; n < q->entries && (q->cq[head].status & 1) == phase; n++) {
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		nvme__dma_rmb();
 		if (q->cq[head].cid == cid)
 			return true;
 		if (++head == q->entries) {
