@@ -114,6 +114,9 @@ expect 2 "device 'sim:x': give uio:ADDR or vfio:ADDR" bench sim:x
 expect 2 "unknown option '--kernel'" identify --kernel "$img"
 expect 1 "holds only 8388608 bytes.*truncate" verify --kernel "$img" --bytes 16M
 expect 1 "cannot open $tmp/none with O_DIRECT: No such file" bench --kernel "$tmp/none"
+# O_DIRECT refuses these with EINVAL: the message must name what they are.
+expect 1 "$tmp is neither a block device nor a file" bench --kernel "$tmp" --ios 4
+expect 1 "/dev/null is neither a block device nor a file" verify --kernel /dev/null
 # No such PCI function: the context may fail first when not root (PA mode needs
 # CAP_SYS_ADMIN); either way one line, exit 1.
 expect 1 "." bench uio:0000:ff:1f.7 --ios 10

@@ -224,6 +224,15 @@ int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 	if (*fd < 0) {
 		rc = -errno;
 		free(fd);
+		/* A directory or a character device refuses O_DIRECT too (EINVAL
+		 * or EISDIR): say what it is, not that its file system lacks it. */
+		if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+			snprintf(t->why, sizeof(t->why),
+				 "%s is neither a block device nor a file: give a block device "
+				 "(/dev/nvme0n1) or a file",
+				 path);
+			return -EINVAL;
+		}
 		snprintf(t->why, sizeof(t->why), "cannot open %s with O_DIRECT: %s%s", path, strerror(-rc),
 			 rc == -EINVAL ? " (its file system has no direct I/O: use a block device or "
 					 "a file on ext4/xfs)"
@@ -255,7 +264,10 @@ int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 		t->capacity = (uint64_t)st.st_size / FILE_BLOCK * FILE_BLOCK;
 	} else {
 		kernel_close(t);
-		snprintf(t->why, sizeof(t->why), "%s is neither a block device nor a file", path);
+		snprintf(t->why, sizeof(t->why),
+			 "%s is neither a block device nor a file: give a block device "
+			 "(/dev/nvme0n1) or a file",
+			 path);
 		return -EINVAL;
 	}
 	t->max_xfer = AIO_MAX_XFER;
