@@ -117,6 +117,21 @@ expect 1 "cannot open $tmp/none with O_DIRECT: No such file" bench --kernel "$tm
 # O_DIRECT refuses these with EINVAL: the message must name what they are.
 expect 1 "$tmp is neither a block device nor a file" bench --kernel "$tmp" --ios 4
 expect 1 "/dev/null is neither a block device nor a file" verify --kernel /dev/null
+# A file it may not write (root: without the capability to ignore that):
+# workloads that only read run, and one that writes says why it cannot.
+cp "$img" "$tmp/ro.img" && chmod 444 "$tmp/ro.img"
+reader=""
+[ "$(id -u)" = 0 ] && reader="setpriv --bounding-set -dac_override,-dac_read_search"
+for args in "bench --rw randread --ios 10" "bench --rw rw=100 --ios 10" "verify --bytes 1M --check"; do
+	# shellcheck disable=SC2086 # $reader and $args are several words
+	$reader "$udma" nvme $args --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
+	check "a read-only file: $args runs" test $? -eq 0
+done
+# shellcheck disable=SC2086
+$reader "$udma" nvme bench --rw rw=99 --ios 10 --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
+check "... bench --rw rw=99 exits 1: cannot open it for writing, and what reads only" \
+	sh -c "[ $? -eq 1 ] && grep -q 'for writing: Permission denied (this workload writes' '$tmp/err'"
+
 # No such PCI function: the context may fail first when not root (PA mode needs
 # CAP_SYS_ADMIN); either way one line, exit 1.
 expect 1 "." bench uio:0000:ff:1f.7 --ios 10

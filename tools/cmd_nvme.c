@@ -264,9 +264,12 @@ static int check_geometry(const struct cli *c, struct args *a, struct nvme_targe
 
 static int open_target(const struct cli *c, struct args *a, struct nvme_target *t)
 {
-	/* Reads only: a read-only device (or file) benches too. */
-	bool writes =
-		strcmp(a->verb, "bench") || (a->b.pattern != NVME_RANDREAD && a->b.pattern != NVME_READ);
+	/* Reads only (a read workload, rw=100, verify --check): a read-only
+	 * device (or file) is enough. */
+	bool writes = !strcmp(a->verb, "bench")
+			      ? a->b.pattern != NVME_RANDREAD && a->b.pattern != NVME_READ &&
+					!(a->b.pattern == NVME_MIXED && a->b.read_pct == 100)
+			      : !a->v.check_only;
 	int rc = a->kernel ? nvme_target_kernel(t, a->kernel, writes)
 			   : nvme_target_udma(t, a->dev, strcmp(a->verb, "bench") ? 0 : a->b.threads);
 

@@ -233,10 +233,14 @@ int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 				 path);
 			return -EINVAL;
 		}
-		snprintf(t->why, sizeof(t->why), "cannot open %s with O_DIRECT: %s%s", path, strerror(-rc),
+		snprintf(t->why, sizeof(t->why), "cannot open %s with O_DIRECT%s: %s%s", path,
+			 writable ? " for writing" : "", strerror(-rc),
 			 rc == -EINVAL ? " (its file system has no direct I/O: use a block device or "
 					 "a file on ext4/xfs)"
-				       : "");
+			 : writable && (rc == -EACCES || rc == -EPERM || rc == -EROFS)
+				 ? " (this workload writes; reads only: --rw randread, read or rw=100, "
+				   "verify --check)"
+				 : "");
 		return rc;
 	}
 	t->priv = fd;
