@@ -67,17 +67,20 @@ void nvme_hist_merge(struct nvme_hist *into, const struct nvme_hist *from)
 
 uint64_t nvme_hist_quantile(const struct nvme_hist *h, double q)
 {
-	uint64_t want, seen = 0;
+	/* Nearest rank, ceil(q * n): the slack keeps 0.99 * 100, which doubles
+	 * make 99.00000000000001, at rank 99. */
+	double x = q * (double)h->n * (1 - 1e-12);
+	uint64_t rank, seen = 0;
 	unsigned b;
 
 	if (!h->n)
 		return 0;
-	want = (uint64_t)(q * (double)h->n);
-	if (want >= h->n)
-		want = h->n - 1;
+	rank = x < 1 ? 1 : (uint64_t)x + ((double)(uint64_t)x < x);
+	if (rank > h->n)
+		rank = h->n;
 	for (b = 0; b < NVME_HIST_BUCKETS; b++) {
 		seen += h->bucket[b];
-		if (seen > want) {
+		if (seen >= rank) {
 			uint64_t v = bucket_value(b);
 
 			return v < h->max ? v : h->max;

@@ -78,7 +78,8 @@ struct nvme_hist {
 };
 void nvme_hist_add(struct nvme_hist *h, uint64_t ns);
 void nvme_hist_merge(struct nvme_hist *into, const struct nvme_hist *from);
-/* The value below which a fraction q (0..1) of the samples lie. */
+/* The nearest-rank q-quantile (q 0..1, as fio's): the smallest sample with
+ * at least q * n samples at or below it, as its bucket's middle (at most max). */
 uint64_t nvme_hist_quantile(const struct nvme_hist *h, double q);
 
 enum nvme_pattern { NVME_RANDREAD, NVME_READ, NVME_RANDWRITE, NVME_WRITE, NVME_MIXED };
