@@ -100,6 +100,23 @@ check "verify --json rewrites and passes: written == checked == 1 MiB" python3 -
 import json, sys; d = json.load(open(sys.argv[1]))
 assert d['ok'] is True and d['written'] == d['checked'] == 1 << 20, d" "$tmp/json"
 
+# SIGTERM (or ^C) mid-run: the commands in flight are reaped and the device
+# released before exiting, not killed with its DMA going on. Sent once the
+# worker thread exists (the handler is in place before it starts).
+"$udma" nvme bench --kernel "$img" --time 30s --qd 8 >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+tries=0
+while [ "$(ls "/proc/$pid/task" 2>/dev/null | wc -l)" -lt 2 ] && [ $tries -lt 200 ]; do
+	sleep 0.05
+	tries=$((tries + 1))
+done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "bench stopped by SIGTERM: exits 1 (not killed: $rc)" test $rc -eq 1
+check "... saying it drained and released the device" \
+	grep -q "interrupted by SIGTERM after [0-9]* commands: those in flight completed" "$tmp/err"
+
 expect 2 "unknown option '--frob'" bench --kernel "$img" --frob
 expect 2 "unknown subcommand 'frob'" frob
 expect 2 "no device" bench --ios 5

@@ -14,6 +14,8 @@
 
 #include "tools/nvme/nvme_tool.h"
 
+volatile sig_atomic_t nvme_stop;
+
 uint64_t nvme_now_ns(void)
 {
 	struct timespec ts;
@@ -198,7 +200,7 @@ static void *work(void *arg)
 			fail(w, n, "waiting for completions");
 			break; /* the commands still in flight are the target's to clean up */
 		}
-		if (w->deadline && now >= w->deadline)
+		if ((w->deadline && now >= w->deadline) || nvme_stop)
 			w->budget = 0;
 		for (i = 0; i < (unsigned)n; i++) {
 			slot = (unsigned)w->done[i].cookie;

@@ -11,6 +11,7 @@
 #ifndef UDMA_NVME_TOOL_H
 #define UDMA_NVME_TOOL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,11 @@ int nvme_verify_run(struct nvme_target *t, const struct nvme_verify_opts *o, str
 uint64_t nvme_verify_word(uint64_t off, uint32_t block, uint64_t seed);
 /* If word is the pattern of some offset under seed, that offset: 0, else -1. */
 int nvme_verify_decode(uint64_t word, uint32_t block, uint64_t seed, uint64_t *off);
+
+/* Set (to the signal's number) by SIGINT/SIGTERM: bench and verify start no
+ * more commands, reap those in flight and release the device, which a
+ * process killed outright leaves enabled with its DMA going on. */
+extern volatile sig_atomic_t nvme_stop;
 
 uint64_t nvme_now_ns(void);
 /* The controller behind a udma target (NULL for the kernel's). */
