@@ -139,15 +139,19 @@ expect 1 "/dev/null is neither a block device nor a file" verify --kernel /dev/n
 cp "$img" "$tmp/ro.img" && chmod 444 "$tmp/ro.img"
 reader=""
 [ "$(id -u)" = 0 ] && reader="setpriv --bounding-set -dac_override,-dac_read_search"
-for args in "bench --rw randread --ios 10" "bench --rw rw=100 --ios 10" "verify --bytes 1M --check"; do
-	# shellcheck disable=SC2086 # $reader and $args are several words
-	$reader "$udma" nvme $args --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
-	check "a read-only file: $args runs" test $? -eq 0
-done
-# shellcheck disable=SC2086
-$reader "$udma" nvme bench --rw rw=99 --ios 10 --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
-check "... bench --rw rw=99 exits 1: cannot open it for writing, and what reads only" \
-	sh -c "[ $? -eq 1 ] && grep -q 'for writing: Permission denied (this workload writes' '$tmp/err'"
+# shellcheck disable=SC2086 # $reader and $args are several words
+if [ -n "$reader" ] && ! $reader test -r "$tmp/ro.img" 2>/dev/null; then
+	ok "a read-only file # skip: root cannot drop CAP_DAC_OVERRIDE here (setpriv)"
+else
+	for args in "bench --rw randread --ios 10" "bench --rw rw=100 --ios 10" \
+		"verify --bytes 1M --check"; do
+		$reader "$udma" nvme $args --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
+		check "a read-only file: $args runs" test $? -eq 0
+	done
+	$reader "$udma" nvme bench --rw rw=99 --ios 10 --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
+	check "... bench --rw rw=99 exits 1: cannot open it for writing, and what reads only" \
+		sh -c "[ $? -eq 1 ] && grep -q 'for writing: Permission denied (this workload writes' '$tmp/err'"
+fi
 
 # No such PCI function: the context may fail first when not root (PA mode needs
 # CAP_SYS_ADMIN); either way one line, exit 1.
