@@ -16,7 +16,8 @@ build=${1:-build}
 udma=$build/udma
 # In the build directory, not /tmp: tmpfs has no O_DIRECT.
 tmp=$(mktemp -d "$build/cli_nvme.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM # else sh goes on after the signal
 n=0
 failed=0
 img=$tmp/disk.img

@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 n=0 failed=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM # dash runs no EXIT trap on a signal
 label() { echo "nvme over $(echo "$1" | tr "[:lower:]" "[:upper:]")"; }
 whole="guest ran to completion"
 case $build in

@@ -1,11 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The guest tests' console parser (verdicts in tests/support/vm.sh) on canned
-# console logs, no guest booted: each cmocka test becomes one verdict, a
-# kernel message printed in the middle of a cmocka line does not lose that
-# test, the test's own quotes of the kernel log stay untouched, and a guest
-# that died during a test names it.
-# usage: tests/vm_console.sh [BUILD_DIR]
+# The guest harness without a guest. The console parser (verdicts in
+# tests/support/vm.sh) on canned console logs: each cmocka test becomes one
+# verdict, a kernel message printed in the middle of a cmocka line does not
+# lose that test, the test's own quotes of the kernel log stay untouched, and
+# a guest that died during a test names it. And tests/vm/boot.sh, killed with
+# its QEMU (a stand-in here) as tests/run.sh's timeout kills a hung test,
+# leaves no temporary directory behind.
+# usage: tests/vm_harness.sh [BUILD_DIR]
 # Helpers run through check(), which shellcheck cannot follow:
 # shellcheck disable=SC2317
 set -u
@@ -14,7 +16,8 @@ cd "$(dirname "$0")/.." || exit 1
 . tests/support/vm.sh
 n=0 failed=0
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
 
 # same VERDICT...: verdicts of $tmp/console are exactly these lines.
 same() {
@@ -59,6 +62,32 @@ check "a guest that died during a test names it" same "OK|registers|" "RUNNING|t
 : >"$tmp/console"
 verdicts "$tmp/console" >"$tmp/got"
 check "an empty console: no verdicts" test ! -s "$tmp/got"
+
+# boot.sh under a QEMU that only waits, in a process group of its own, killed
+# as a group with SIGTERM once QEMU runs (as timeout(1) kills a hung test).
+mkdir "$tmp/bin" "$tmp/t"
+cat >"$tmp/bin/qemu-system-x86_64" <<'QEMU'
+#!/bin/sh
+: >"$QEMU_STARTED"
+exec sleep 60
+QEMU
+chmod +x "$tmp/bin/qemu-system-x86_64"
+QEMU_STARTED=$tmp/started TMPDIR=$tmp/t PATH="$tmp/bin:$PATH" \
+	setsid tests/vm/boot.sh uio /no/kernel /no/initrd >/dev/null 2>&1 &
+tries=0
+while [ ! -e "$tmp/started" ] && [ $tries -lt 200 ]; do
+	sleep 0.05
+	tries=$((tries + 1))
+done
+pgid=$(cut -d ' ' -f 5 "/proc/$!/stat" 2>/dev/null) # setsid made it a group leader
+if [ -z "$pgid" ] || [ ! -e "$tmp/started" ]; then
+	not_ok "boot.sh killed with its QEMU: did not start its QEMU"
+else
+	kill -TERM "-$pgid"
+	wait $!
+	check "boot.sh killed with its QEMU: no temporary directory left" \
+		test -z "$(ls -A "$tmp/t")"
+fi
 
 echo "1..$n"
 exit "$failed"
