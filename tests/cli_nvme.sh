@@ -16,7 +16,8 @@ build=${1:-build}
 udma=$build/udma
 # In the build directory, not /tmp: tmpfs has no O_DIRECT.
 tmp=$(mktemp -d "$build/cli_nvme.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM # else sh goes on after the signal
 n=0
 failed=0
 img=$tmp/disk.img
@@ -100,6 +101,23 @@ check "verify --json rewrites and passes: written == checked == 1 MiB" python3 -
 import json, sys; d = json.load(open(sys.argv[1]))
 assert d['ok'] is True and d['written'] == d['checked'] == 1 << 20, d" "$tmp/json"
 
+# SIGTERM (or ^C) mid-run: the commands in flight are reaped and the device
+# released before exiting, not killed with its DMA going on. Sent once the
+# worker thread exists (the handler is in place before it starts).
+"$udma" nvme bench --kernel "$img" --time 30s --qd 8 >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+tries=0
+while [ "$(ls "/proc/$pid/task" 2>/dev/null | wc -l)" -lt 2 ] && [ $tries -lt 200 ]; do
+	sleep 0.05
+	tries=$((tries + 1))
+done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "bench stopped by SIGTERM: exits 1 (not killed: $rc)" test $rc -eq 1
+check "... saying it drained and released the device" \
+	grep -q "interrupted by SIGTERM after [0-9]* commands: those in flight completed" "$tmp/err"
+
 expect 2 "unknown option '--frob'" bench --kernel "$img" --frob
 expect 2 "unknown subcommand 'frob'" frob
 expect 2 "no device" bench --ios 5
@@ -114,6 +132,28 @@ expect 2 "device 'sim:x': give uio:ADDR or vfio:ADDR" bench sim:x
 expect 2 "unknown option '--kernel'" identify --kernel "$img"
 expect 1 "holds only 8388608 bytes.*truncate" verify --kernel "$img" --bytes 16M
 expect 1 "cannot open $tmp/none with O_DIRECT: No such file" bench --kernel "$tmp/none"
+# O_DIRECT refuses these with EINVAL: the message must name what they are.
+expect 1 "$tmp is neither a block device nor a file" bench --kernel "$tmp" --ios 4
+expect 1 "/dev/null is neither a block device nor a file" verify --kernel /dev/null
+# A file it may not write (root: without the capability to ignore that):
+# workloads that only read run, and one that writes says why it cannot.
+cp "$img" "$tmp/ro.img" && chmod 444 "$tmp/ro.img"
+reader=""
+[ "$(id -u)" = 0 ] && reader="setpriv --bounding-set -dac_override,-dac_read_search"
+# shellcheck disable=SC2086 # $reader and $args are several words
+if [ -n "$reader" ] && ! $reader test -r "$tmp/ro.img" 2>/dev/null; then
+	ok "a read-only file # skip: root cannot drop CAP_DAC_OVERRIDE here (setpriv)"
+else
+	for args in "bench --rw randread --ios 10" "bench --rw rw=100 --ios 10" \
+		"verify --bytes 1M --check"; do
+		$reader "$udma" nvme $args --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
+		check "a read-only file: $args runs" test $? -eq 0
+	done
+	$reader "$udma" nvme bench --rw rw=99 --ios 10 --kernel "$tmp/ro.img" >"$tmp/out" 2>"$tmp/err"
+	check "... bench --rw rw=99 exits 1: cannot open it for writing, and what reads only" \
+		sh -c "[ $? -eq 1 ] && grep -q 'for writing: Permission denied (this workload writes' '$tmp/err'"
+fi
+
 # No such PCI function: the context may fail first when not root (PA mode needs
 # CAP_SYS_ADMIN); either way one line, exit 1.
 expect 1 "." bench uio:0000:ff:1f.7 --ios 10

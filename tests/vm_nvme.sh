@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 n=0 failed=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM # dash runs no EXIT trap on a signal
 label() { echo "nvme over $(echo "$1" | tr "[:lower:]" "[:upper:]")"; }
 whole="guest ran to completion"
 case $build in
@@ -41,23 +42,6 @@ set -- "$build/vm/test_nvme" "$build/vm/udma"
 img=$build/vm/initramfs-nvme.cpio.gz
 step tests/vm/initramfs.sh "$img" "$kver" "$@" || both_fail "cannot build $img"
 echo "# kernel $kernel, initramfs $img, $(($(date +%s) - t0)) s so far"
-
-# cmocka's verdict on each test, from a console log: "OK|FAILED|ERROR|SKIPPED
-# <tab> NAME <tab> the test's last '# skip: REASON'", and "RUNNING <tab> NAME"
-# for a test that never finished. Only the line right after a test's RUN
-# counts: cmocka lists failures and skips again in its summary.
-verdicts() {
-	awk '
-	/^\[ RUN +\] / { cur = $0; sub(/^\[ RUN +\] /, "", cur); why = ""; next }
-	cur == "" { next }
-	/^# skip: / { why = substr($0, 9) }
-	/^\[ *(OK|FAILED|ERROR|SKIPPED) *\] / {
-		tag = $0; sub(/^\[ */, "", tag); sub(/ *\].*/, "", tag)
-		name = $0; sub(/^\[[^]]*\] /, "", name)
-		if (name == cur) { print tag "\t" name "\t" why; cur = "" }
-	}
-	END { if (cur != "") print "RUNNING\t" cur }' "$1"
-}
 
 for run in uio vfio; do
 	log=$build/vm/console-nvme-$run.log

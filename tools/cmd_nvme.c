@@ -6,6 +6,7 @@
  * nvme/nvme_kernel.c.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ static const char usage[] =
 	"udma side waits. verify writes --bytes from offset 0 with a pattern naming each 8-byte\n"
 	"word's place, reads it back and compares (--check: only reads and compares what an earlier\n"
 	"verify with the same --seed wrote). bench's write workloads and verify overwrite the data.\n"
+	"^C (SIGINT) or SIGTERM stops bench and verify cleanly: the commands in flight complete and\n"
+	"the device is released (exit 1); a second one kills.\n"
 	"Exit 0 ok, 1 failure or mismatch, 2 usage error.\n";
 
 struct args {
@@ -262,11 +265,33 @@ static int check_geometry(const struct cli *c, struct args *a, struct nvme_targe
 	return rc;
 }
 
+static void on_signal(int sig)
+{
+	nvme_stop = sig;
+}
+
+/* SIGINT and SIGTERM stop a run cleanly (nvme_stop), once: a second one
+ * kills. Left alone where ignored (a background job of a script). */
+static void catch_stop_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM};
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND}, old;
+	unsigned i;
+
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < 2; i++)
+		if (!sigaction(sigs[i], NULL, &old) && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+}
+
 static int open_target(const struct cli *c, struct args *a, struct nvme_target *t)
 {
-	/* Reads only: a read-only device (or file) benches too. */
-	bool writes =
-		strcmp(a->verb, "bench") || (a->b.pattern != NVME_RANDREAD && a->b.pattern != NVME_READ);
+	/* Reads only (a read workload, rw=100, verify --check): a read-only
+	 * device (or file) is enough. */
+	bool writes = !strcmp(a->verb, "bench")
+			      ? a->b.pattern != NVME_RANDREAD && a->b.pattern != NVME_READ &&
+					!(a->b.pattern == NVME_MIXED && a->b.read_pct == 100)
+			      : !a->v.check_only;
 	int rc = a->kernel ? nvme_target_kernel(t, a->kernel, writes)
 			   : nvme_target_udma(t, a->dev, strcmp(a->verb, "bench") ? 0 : a->b.threads);
 
@@ -350,7 +375,13 @@ static int do_bench(const struct cli *c, struct args *a, struct nvme_target *t)
 	}
 	rc = nvme_bench_run(t, &a->b, r);
 	t->ops->close(t);
-	if (rc && r->ios)
+	if (!rc && nvme_stop)
+		rc = cli_fail(c, 1, EINTR,
+			      "interrupted by %s after %llu commands: those in flight completed, %s "
+			      "released",
+			      nvme_stop == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)r->ios,
+			      t->name);
+	else if (rc && r->ios)
 		rc = cli_fail(c, 1, -rc, "%s (after %llu commands)", r->why, (unsigned long long)r->ios);
 	else
 		rc = rc ? cli_fail(c, 1, -rc, "%s", r->why) : report_bench(c, a, t, r);
@@ -500,6 +531,7 @@ int cmd_nvme(const struct cli *c, int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	catch_stop_signals();
 	if ((rc = open_target(c, &a, &t)))
 		return rc;
 	if (!strcmp(a.verb, "identify"))

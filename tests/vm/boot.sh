@@ -27,6 +27,7 @@ esac
 say() { echo "# udma-vm: $*"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM # dash runs no EXIT trap on a signal
 now() { date +%s.%N; }
 # Every boot starts from a zeroed, sparse image, removed with the temp dir.
 img=$work/nvme.img

@@ -27,6 +27,7 @@ done
 mkdir -p "$(dirname "$out")"
 work=$(mktemp -d "${out}.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM # dash runs no EXIT trap on a signal
 
 # Modules in load order (dependencies first, depth-first as modprobe does);
 # names compare with - and _ alike; built-in ones need no loading.

@@ -14,6 +14,8 @@
 
 #include "tools/nvme/nvme_tool.h"
 
+volatile sig_atomic_t nvme_stop;
+
 uint64_t nvme_now_ns(void)
 {
 	struct timespec ts;
@@ -67,17 +69,20 @@ void nvme_hist_merge(struct nvme_hist *into, const struct nvme_hist *from)
 
 uint64_t nvme_hist_quantile(const struct nvme_hist *h, double q)
 {
-	uint64_t want, seen = 0;
+	/* Nearest rank, ceil(q * n): the slack keeps 0.99 * 100, which doubles
+	 * make 99.00000000000001, at rank 99. */
+	double x = q * (double)h->n * (1 - 1e-12);
+	uint64_t rank, seen = 0;
 	unsigned b;
 
 	if (!h->n)
 		return 0;
-	want = (uint64_t)(q * (double)h->n);
-	if (want >= h->n)
-		want = h->n - 1;
+	rank = x < 1 ? 1 : (uint64_t)x + ((double)(uint64_t)x < x);
+	if (rank > h->n)
+		rank = h->n;
 	for (b = 0; b < NVME_HIST_BUCKETS; b++) {
 		seen += h->bucket[b];
-		if (seen > want) {
+		if (seen >= rank) {
 			uint64_t v = bucket_value(b);
 
 			return v < h->max ? v : h->max;
@@ -195,7 +200,7 @@ static void *work(void *arg)
 			fail(w, n, "waiting for completions");
 			break; /* the commands still in flight are the target's to clean up */
 		}
-		if (w->deadline && now >= w->deadline)
+		if ((w->deadline && now >= w->deadline) || nvme_stop)
 			w->budget = 0;
 		for (i = 0; i < (unsigned)n; i++) {
 			slot = (unsigned)w->done[i].cookie;

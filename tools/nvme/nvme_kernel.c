@@ -209,6 +209,14 @@ static const struct nvme_target_ops kernel_ops = {
 	.close = kernel_close,
 };
 
+static int not_a_disk(struct nvme_target *t, const char *path)
+{
+	snprintf(t->why, sizeof(t->why),
+		 "%s is neither a block device nor a file: give a block device (/dev/nvme0n1) or a file",
+		 path);
+	return -EINVAL;
+}
+
 int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 {
 	struct stat st;
@@ -224,10 +232,18 @@ int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 	if (*fd < 0) {
 		rc = -errno;
 		free(fd);
-		snprintf(t->why, sizeof(t->why), "cannot open %s with O_DIRECT: %s%s", path, strerror(-rc),
+		/* A directory or a character device refuses O_DIRECT too (EINVAL
+		 * or EISDIR): say what it is, not that its file system lacks it. */
+		if (!stat(path, &st) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+			return not_a_disk(t, path);
+		snprintf(t->why, sizeof(t->why), "cannot open %s with O_DIRECT%s: %s%s", path,
+			 writable ? " for writing" : "", strerror(-rc),
 			 rc == -EINVAL ? " (its file system has no direct I/O: use a block device or "
 					 "a file on ext4/xfs)"
-				       : "");
+			 : writable && (rc == -EACCES || rc == -EPERM || rc == -EROFS)
+				 ? " (this workload writes; reads only: --rw randread, read or rw=100, "
+				   "verify --check)"
+				 : "");
 		return rc;
 	}
 	t->priv = fd;
@@ -255,8 +271,7 @@ int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 		t->capacity = (uint64_t)st.st_size / FILE_BLOCK * FILE_BLOCK;
 	} else {
 		kernel_close(t);
-		snprintf(t->why, sizeof(t->why), "%s is neither a block device nor a file", path);
-		return -EINVAL;
+		return not_a_disk(t, path);
 	}
 	t->max_xfer = AIO_MAX_XFER;
 	t->max_depth = AIO_MAX_DEPTH;

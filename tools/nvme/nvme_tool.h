@@ -11,6 +11,7 @@
 #ifndef UDMA_NVME_TOOL_H
 #define UDMA_NVME_TOOL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,7 +79,8 @@ struct nvme_hist {
 };
 void nvme_hist_add(struct nvme_hist *h, uint64_t ns);
 void nvme_hist_merge(struct nvme_hist *into, const struct nvme_hist *from);
-/* The value below which a fraction q (0..1) of the samples lie. */
+/* The nearest-rank q-quantile (q 0..1, as fio's): the smallest sample with
+ * at least q * n samples at or below it, as its bucket's middle (at most max). */
 uint64_t nvme_hist_quantile(const struct nvme_hist *h, double q);
 
 enum nvme_pattern { NVME_RANDREAD, NVME_READ, NVME_RANDWRITE, NVME_WRITE, NVME_MIXED };
@@ -126,6 +128,11 @@ int nvme_verify_run(struct nvme_target *t, const struct nvme_verify_opts *o, str
 uint64_t nvme_verify_word(uint64_t off, uint32_t block, uint64_t seed);
 /* If word is the pattern of some offset under seed, that offset: 0, else -1. */
 int nvme_verify_decode(uint64_t word, uint32_t block, uint64_t seed, uint64_t *off);
+
+/* Set (to the signal's number) by SIGINT/SIGTERM: bench and verify start no
+ * more commands, reap those in flight and release the device, which a
+ * process killed outright leaves enabled with its DMA going on. */
+extern volatile sig_atomic_t nvme_stop;
 
 uint64_t nvme_now_ns(void);
 /* The controller behind a udma target (NULL for the kernel's). */

@@ -35,12 +35,20 @@ int nvme_verify_decode(uint64_t word, uint32_t block, uint64_t seed, uint64_t *o
 	return 0;
 }
 
-/* One command, waited for. */
+/* One command, waited for; -EINTR instead once a signal asked to stop. */
 static int one(struct nvme_target *t, struct target_queue *q, bool write, void *buf, uint64_t off,
 	       uint32_t len, char *why, size_t why_len)
 {
 	struct nvme_done d;
-	int rc = t->ops->submit(q, write, buf, off, len, 0);
+	int rc;
+
+	if (nvme_stop) {
+		snprintf(why, why_len, "interrupted by %s before %s %u bytes at %llu",
+			 nvme_stop == SIGINT ? "SIGINT" : "SIGTERM", write ? "writing" : "reading", len,
+			 (unsigned long long)off);
+		return -EINTR;
+	}
+	rc = t->ops->submit(q, write, buf, off, len, 0);
 
 	if (!rc)
 		rc = t->ops->kick(q);
