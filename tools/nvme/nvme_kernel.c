@@ -84,8 +84,10 @@ static int kernel_queue_open(struct nvme_target *t, unsigned depth, size_t buf_s
 	int rc;
 
 	(void)irq; /* the kernel's driver decides: it polls only for io_uring's IOPOLL */
-	if (!q)
+	if (!q) {
+		snprintf(t->why, sizeof(t->why), "out of memory for a queue");
 		return -ENOMEM;
+	}
 	q->fd = *(int *)t->priv;
 	q->depth = depth;
 	q->buf_size = buf_size;
@@ -226,8 +228,10 @@ int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable)
 	memset(t, 0, sizeof(*t));
 	t->ops = &kernel_ops;
 	snprintf(t->name, sizeof(t->name), "%s", path);
-	if (!fd)
+	if (!fd) {
+		snprintf(t->why, sizeof(t->why), "out of memory");
 		return -ENOMEM;
+	}
 	*fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
 	if (*fd < 0) {
 		rc = -errno;

@@ -95,14 +95,17 @@ static int udma_queue_open(struct nvme_target *t, unsigned depth, size_t buf_siz
 	struct target_queue *q = calloc(1, sizeof(*q));
 	int rc;
 
-	if (!q)
+	if (!q) {
+		snprintf(t->why, sizeof(t->why), "out of memory for a queue");
 		return -ENOMEM;
+	}
 	q->depth = depth;
 	q->lba_size = t->block;
 	q->bufs = calloc(depth, sizeof(*q->bufs));
 	q->cpl = calloc(depth, sizeof(*q->cpl));
 	if (!q->bufs || !q->cpl) {
 		udma_queue_close(t, q);
+		snprintf(t->why, sizeof(t->why), "out of memory for a queue of %u", depth);
 		return -ENOMEM;
 	}
 	if ((rc = udma_pool_create(s->ctx, &po, &q->pool)) ||
@@ -223,8 +226,10 @@ int nvme_target_udma(struct nvme_target *t, const char *dev, unsigned qpairs)
 	memset(t, 0, sizeof(*t));
 	t->ops = &udma_ops;
 	snprintf(t->name, sizeof(t->name), "%s", dev);
-	if (!s)
+	if (!s) {
+		snprintf(t->why, sizeof(t->why), "out of memory");
 		return -ENOMEM;
+	}
 	t->priv = s;
 	if ((rc = udma_ctx_create(&co, &s->ctx)) || (rc = udma_dev_open(s->ctx, dev, &s->dev))) {
 		snprintf(t->why, sizeof(t->why), "%s", udma_last_error());
