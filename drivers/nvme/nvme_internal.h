@@ -106,6 +106,7 @@ struct nvme_ctrl {
 #define nvme__dma_wmb() __asm__ __volatile__("dmb oshst" ::: "memory")
 #define nvme__dma_rmb() __asm__ __volatile__("dmb oshld" ::: "memory")
 #else
+/* cppcheck-suppress preprocessorErrorDirective */
 #error "drivers/nvme: define this architecture's DMA barriers (nvme__dma_wmb, nvme__dma_rmb)"
 #endif
 
