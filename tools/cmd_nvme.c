@@ -267,7 +267,7 @@ static int check_geometry(const struct cli *c, struct args *a, struct nvme_targe
 
 static void on_signal(int sig)
 {
-	nvme_stop = sig;
+	__atomic_store_n(&nvme_stop, sig, __ATOMIC_RELAXED);
 }
 
 /* SIGINT and SIGTERM stop a run cleanly (nvme_stop), once: a second one
@@ -375,11 +375,11 @@ static int do_bench(const struct cli *c, struct args *a, struct nvme_target *t)
 	}
 	rc = nvme_bench_run(t, &a->b, r);
 	t->ops->close(t);
-	if (!rc && nvme_stop)
+	if (!rc && nvme_stopped())
 		rc = cli_fail(c, 1, EINTR,
 			      "interrupted by %s after %llu commands: those in flight completed, %s "
 			      "released",
-			      nvme_stop == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)r->ios,
+			      nvme_stopped() == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)r->ios,
 			      t->name);
 	else if (rc && r->ios)
 		rc = cli_fail(c, 1, -rc, "%s (after %llu commands)", r->why, (unsigned long long)r->ios);

@@ -200,7 +200,7 @@ static void *work(void *arg)
 			fail(w, n, "waiting for completions");
 			break; /* the commands still in flight are the target's to clean up */
 		}
-		if ((w->deadline && now >= w->deadline) || nvme_stop)
+		if ((w->deadline && now >= w->deadline) || nvme_stopped())
 			w->budget = 0;
 		for (i = 0; i < (unsigned)n; i++) {
 			slot = (unsigned)w->done[i].cookie;

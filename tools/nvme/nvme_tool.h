@@ -133,6 +133,12 @@ int nvme_verify_decode(uint64_t word, uint32_t block, uint64_t seed, uint64_t *o
  * more commands, reap those in flight and release the device, which a
  * process killed outright leaves enabled with its DMA going on. */
 extern volatile sig_atomic_t nvme_stop;
+/* Read by the worker threads: an atomic load (the handler runs in another
+ * thread than the one reading, which sig_atomic_t alone does not cover). */
+static inline int nvme_stopped(void)
+{
+	return __atomic_load_n(&nvme_stop, __ATOMIC_RELAXED);
+}
 
 uint64_t nvme_now_ns(void);
 /* The controller behind a udma target (NULL for the kernel's). */
