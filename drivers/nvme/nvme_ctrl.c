@@ -207,19 +207,14 @@ int nvme__admin_locked(struct nvme_ctrl *c, struct nvme_sqe *sqe, uint32_t *dw0,
 	nvme__queue_push(q, sqe);
 	nvme__queue_ring(q);
 	for (;;) {
-		volatile struct nvme_cqe *e = &q->cq[q->cq_head];
-		uint16_t status = e->status;
+		volatile struct nvme_cqe *e = nvme__cq_next(q);
 
-		if ((status & 1) == q->phase) {
-			nvme__dma_rmb();
-			uint16_t sf = status >> 1, cid = e->cid;
+		if (e) {
+			uint16_t sf = e->status >> 1, cid = e->cid;
 			uint32_t result = e->dw0;
 
-			if (++q->cq_head == q->entries) {
-				q->cq_head = 0;
-				q->phase ^= 1;
-			}
-			*q->cq_db = q->cq_head;
+			nvme__cq_pop(q);
+			nvme__cq_ring(q);
 			if (cid != sqe->cid)
 				continue; /* an earlier command that timed out, completing late */
 			if (dw0)
@@ -327,19 +322,20 @@ static int identify_all(struct nvme_ctrl *c)
 	return 0;
 }
 
-/* Set Features, Number of Queues (§5.21.1.7): ask, take what is granted. */
-static int negotiate_queues(struct nvme_ctrl *c)
+/* Set Features, Number of Queues (§5.21.1.7): ask, take what is granted.
+ * At attach and again after each reset (the controller forgets it). */
+static int set_queue_count_locked(struct nvme_ctrl *c, unsigned *granted)
 {
 	uint32_t want = c->opts.max_qpairs - 1, dw0 = 0;
 	struct nvme_sqe cmd = {
 		.opc = NVME_ADMIN_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = want << 16 | want};
-	int rc = admin(c, &cmd, &dw0, "Set Features (Number of Queues)");
+	int rc = nvme__admin_locked(c, &cmd, &dw0, "Set Features (Number of Queues)");
 
 	if (rc)
 		return rc;
 	uint32_t nsqa = dw0 & 0xffff, ncqa = dw0 >> 16;
 	uint32_t got = (nsqa < ncqa ? nsqa : ncqa) + 1;
-	c->info.qpairs = got < c->opts.max_qpairs ? got : c->opts.max_qpairs;
+	*granted = got < c->opts.max_qpairs ? got : c->opts.max_qpairs;
 	return 0;
 }
 
@@ -485,8 +481,11 @@ int nvme_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct nvme_op
 	rc = bring_up(c);
 	if (!rc)
 		rc = identify_all(c);
-	if (!rc)
-		rc = negotiate_queues(c);
+	if (!rc) {
+		pthread_mutex_lock(&c->admin_lock);
+		rc = set_queue_count_locked(c, &c->info.qpairs);
+		pthread_mutex_unlock(&c->admin_lock);
+	}
 	if (rc && disable_quietly(c)) {
 		/* It would not stop: what it may still write stays allocated, as
 		 * in nvme_detach (udma_dev_close stops it, the context frees it). */
@@ -525,11 +524,8 @@ int nvme_reset(struct nvme_ctrl *c)
 	rc = enable(c);
 	if (rc)
 		goto out;
-	/* The controller forgot the number of queues with everything else. */
-	uint32_t want = c->opts.max_qpairs - 1;
-	struct nvme_sqe nq = {
-		.opc = NVME_ADMIN_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = want << 16 | want};
-	rc = nvme__admin_locked(c, &nq, NULL, "Set Features (Number of Queues)");
+	unsigned granted; /* the pairs that exist were granted before: same controller */
+	rc = set_queue_count_locked(c, &granted);
 	for (struct nvme_qp *qp = c->qps; qp && !rc; qp = qp->next) {
 		nvme__queue_reset(&qp->q);
 		rc = nvme__create_io_queues(c, qp);

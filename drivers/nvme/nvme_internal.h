@@ -121,6 +121,35 @@ static inline void nvme__wr32(struct nvme_ctrl *c, unsigned off, uint32_t v)
 	*(volatile uint32_t *)(c->bar + off) = v;
 }
 
+/* The next completion, or NULL while the controller has posted none: an
+ * entry is the controller's until its phase tag matches (§4.6), and the
+ * rest of it is read only after the tag. Inline: the reap loop's hot path. */
+static inline volatile struct nvme_cqe *nvme__cq_next(struct nvme_queue *q)
+{
+	volatile struct nvme_cqe *e = &q->cq[q->cq_head];
+
+	if ((e->status & 1) != q->phase)
+		return NULL;
+	nvme__dma_rmb();
+	return e;
+}
+
+/* Past the entry nvme__cq_next gave: the phase flips at each wrap. */
+static inline void nvme__cq_pop(struct nvme_queue *q)
+{
+	if (++q->cq_head == q->entries) {
+		q->cq_head = 0;
+		q->phase ^= 1;
+	}
+}
+
+/* Tell the controller how far the host has read (one MMIO write). */
+static inline void nvme__cq_ring(struct nvme_queue *q)
+{
+	*q->cq_db = q->cq_head;
+	q->cq_rings++;
+}
+
 /* Set the error line (nvme_last_error) and return rc. */
 __attribute__((format(printf, 2, 3))) int nvme__fail(int rc, const char *fmt, ...);
 

@@ -406,14 +406,10 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 	unsigned n = 0;
 
 	while (n < max) {
-		volatile struct nvme_cqe *e = &q->cq[q->cq_head];
-		uint16_t status = e->status;
+		volatile struct nvme_cqe *e = nvme__cq_next(q);
 
-		if ((status & 1) != q->phase)
+		if (!e)
 			break;
-		/* The entry is the controller's until its phase tag flips; read
-		 * the rest only after seeing it. */
-		nvme__dma_rmb();
 		uint16_t cid = e->cid;
 		if (cid >= qp->depth || !qp->slots[cid].busy) {
 			/* Not a command of ours: a controller bug or memory
@@ -428,7 +424,7 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 			break;
 		}
 		struct nvme_slot *s = &qp->slots[cid];
-		uint16_t sf = status >> 1;
+		uint16_t sf = e->status >> 1;
 		out[n].cookie = s->cookie;
 		out[n].status = sf;
 		out[n].dw0 = e->dw0;
@@ -436,14 +432,10 @@ unsigned nvme_qp_reap(struct nvme_qp *qp, struct nvme_cpl *out, unsigned max)
 		n++;
 		s->busy = false;
 		qp->free_cids[qp->nfree++] = cid;
-		if (++q->cq_head == q->entries) {
-			q->cq_head = 0;
-			q->phase ^= 1;
-		}
+		nvme__cq_pop(q);
 	}
 	if (n) {
-		*q->cq_db = q->cq_head;
-		q->cq_rings++;
+		nvme__cq_ring(q);
 		qp->completed += n;
 	}
 	return n;
