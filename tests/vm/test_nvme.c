@@ -599,6 +599,54 @@ static void bad_input(void **state)
 	fix_close(f);
 }
 
+/* Calls in the wrong order or with wrong arguments: each refused with its
+ * errno and a message, nothing queued or freed, everything still usable. */
+static void api_misuse(void **state)
+{
+	struct nvme_qp_opts too_deep = {.depth = 0}, bad_how = {.depth = 4, .how = (enum nvme_wait)7};
+	struct fix *f = *state;
+	struct nvme_qp *qp, *none = NULL;
+	struct nvme_ctrl *c = NULL;
+	struct nvme_cpl cpl;
+	uint64_t n, per;
+	uint8_t *b, *zero;
+
+	fix_open(f, 0);
+	too_deep.depth = nvme_ctrl_info(f->c)->max_entries; /* one entry always stays empty */
+	nerr(nvme_qp_create(f->c, &too_deep, &none), ERANGE, "a pair as deep as the queue");
+	nerr(nvme_qp_create(f->c, &bad_how, &none), EINVAL, "a pair that waits neither way");
+	if (none)
+		fail_msg("a refused nvme_qp_create set *out to %p", (void *)none);
+	nerr(nvme_attach(NULL, f->dev, NULL, &c), EINVAL, "nvme_attach without a context");
+	qp = qp_new(f, 0, 4, NVME_POLL);
+	nerr(nvme_detach(f->c), EBUSY, "nvme_detach while a pair exists");
+	nerr(nvme_qp_wait(qp, &cpl, 0, 0), EINVAL, "nvme_qp_wait with room for no completion");
+
+	n = nvme_ns_info(f->c)->nlba;
+	per = nvme_ctrl_info(f->c)->max_xfer / LBA; /* blocks per command */
+	b = got(udma_malloc(f->ctx, (per + 1) * LBA, 4096, NULL), "udma_malloc");
+	zero = got(udma_zmalloc(f->ctx, LBA, 4096, NULL), "udma_zmalloc");
+	nerr(nvme_rw_sync(qp, false, b, 0, 0), EINVAL, "nvme_rw_sync of 0 blocks");
+	/* Checked whole first: its first command, which alone would fit, is
+	 * not sent either (the namespace's end is zero, as the image). */
+	pattern(b, (per + 1) * LBA, 31);
+	nerr(nvme_rw_sync(qp, true, b, n - per, per + 1), ERANGE,
+	     "nvme_rw_sync of two commands across the end");
+	io(qp, false, b, n - per, LBA);
+	check_bytes(b, LBA, zero, "the first block of a refused nvme_rw_sync");
+
+	/* One command in flight: the pair and synchronous I/O on it wait. */
+	nok(nvme_read(qp, b, AREA(29), 1, 9, NVME_F_BATCH), "nvme_read");
+	nerr(nvme_qp_destroy(qp), EBUSY, "nvme_qp_destroy with a command in flight");
+	nerr(nvme_rw_sync(qp, false, b, AREA(29), 1), EBUSY, "nvme_rw_sync with a command in flight");
+	nvme_qp_kick(qp);
+	wait_one(qp, 9, "the command in flight");
+	udma_free(f->ctx, b);
+	udma_free(f->ctx, zero);
+	still_works(f, qp, AREA(29) + 8);
+	fix_close(f);
+}
+
 static struct nvme_sqe rw_sqe(struct fix *f, uint8_t opc, uint64_t lba, uint32_t nlb)
 {
 	struct nvme_sqe s;
@@ -1459,6 +1507,7 @@ int main(int argc, char **argv)
 		test(buffers_region_4k),
 		test(write_zeroes_flush),
 		test(bad_input),
+		test(api_misuse),
 		test(lba_out_of_range_device),
 		test(prp_offset_invalid),
 		test_named("poll", poll_mode),
