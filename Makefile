@@ -125,6 +125,10 @@ $(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscal
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(call udma_lib_for,$<) $(LDFLAGS) \
 		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
+# The NVMe driver against a register file in memory: udma_dev_bar is wrapped.
+$(B)/tests/test_nvme_fake: tests/test_nvme_fake.c $(NVME_SRC) $(NVME_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) -Wl,--wrap=udma_dev_bar \
+		$(LIBS) -lcmocka
 # The udma command's NVMe latency histogram, linked from the command's source.
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/nvme/nvme_tool.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests

@@ -69,6 +69,14 @@ int nvme__queue_alloc(struct nvme_ctrl *c, struct nvme_queue *q, uint16_t qid, u
 	size_t sq_bytes = (size_t)entries * sizeof(struct nvme_sqe);
 	size_t cq_bytes = (size_t)entries * sizeof(struct nvme_cqe);
 
+	/* The doorbells are where CAP.DSTRD puts them: a device whose BAR is
+	 * smaller than that would have us write past the mapping. */
+	size_t db_end = NVME_REG_DBS + (2u * qid + 2) * (size_t)c->stride;
+	if (db_end > c->bar_len)
+		return nvme__fail(-ENODEV,
+				  "queue %u: its doorbells end at 0x%zx, past BAR 0 (%zu bytes): CAP.DSTRD "
+				  "(stride %u) and the BAR disagree",
+				  qid, db_end, c->bar_len, c->stride);
 	memset(q, 0, sizeof(*q));
 	/* Page aligned and IOVA-contiguous (CAP.CQR: QEMU wants contiguous
 	 * queues, and PRP1 names the whole queue): the heap gives both. */
