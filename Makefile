@@ -50,6 +50,9 @@ DRV_HDR  := drivers/simdrv/simdrv.h sim/simd_spawn.h sim/simdev_regs.h
 # The NVMe driver, for the CLI's `udma nvme` and the guest tests (tests/vm/).
 NVME_SRC := $(wildcard drivers/nvme/*.c)
 NVME_HDR := $(wildcard drivers/nvme/*.h)
+# The NIC drivers (e1000e, virtio-net), for the CLI's `udma nic` and the guest tests.
+NIC_SRC  := $(wildcard drivers/nic/*.c)
+NIC_HDR  := $(wildcard drivers/nic/*.h)
 # udma-simd: the device model in a process of its own (no libudma inside).
 SIMD_SRC := $(wildcard sim/simdev_model*.c) sim/simd_proto.c sim/simd_server.c sim/udma-simd.c
 TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
@@ -85,7 +88,7 @@ STATIC_CFLAGS := $(filter-out -flto%,$(CFLAGS))
 $(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(STATIC_CFLAGS) -fvisibility=hidden -c -o $@ $<
-$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(wildcard tools/*.h tools/*/*.h)
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) $(wildcard tools/*.h tools/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
@@ -112,7 +115,8 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 # board. It shares the library's internal helpers (size formatting, pagemap
 # decoding), so it links the internal archive. $(B)/vm/udma is the same CLI
 # linked -static, for the QEMU guests, which have no shared libraries.
-$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(DRV_HDR) $(NVME_HDR) $(B)/libudma_internal.a
+$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
+		$(B)/libudma_internal.a
 	@mkdir -p $(@D)
 	$(CC) $(if $(filter $(B)/vm/%,$@),-static) $(BASE) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDFLAGS) $(LIBS)
 
@@ -210,7 +214,7 @@ clean:
 	rm -rf build
 
 # The guest tests (tests/vm/test_NAME.c, run by tests/vm_NAME.sh): QEMU's edu
-# DMA engine and NVMe controller through UIO and VFIO, inside a QEMU guest,
+# DMA engine, NVMe controller and NICs through UIO and VFIO, inside a QEMU guest,
 # each linked with its driver's sources. Not part of `all`. Static, so the
 # guest's initramfs needs no shared libraries; build them without SAN. Debian
 # has no libcmocka.a, so unless one is installed it is built from Debian's
@@ -221,7 +225,8 @@ VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a)
 VM_SUPPORT := tests/vm/guest_support.c $(SUPPORT)
 $(B)/vm/test_edu: $(wildcard drivers/edu/*.[ch])
 $(B)/vm/test_nvme: $(NVME_SRC) $(NVME_HDR)
-$(B)/vm/test_edu $(B)/vm/test_nvme: $(B)/vm/test_%: tests/vm/test_%.c $(VM_SUPPORT) tests/vm/guest_support.h \
+$(B)/vm/test_nic: $(NIC_SRC) $(NIC_HDR)
+$(B)/vm/test_edu $(B)/vm/test_nvme $(B)/vm/test_nic: $(B)/vm/test_%: tests/vm/test_%.c $(VM_SUPPORT) tests/vm/guest_support.h \
 		$(wildcard tests/support/*.h) $(B)/libudma.a
 	@mkdir -p $(@D)
 	@[ -f $(VM_CMOCKA) ] || $(MAKE) --no-print-directory $(VM_CMOCKA) || \

@@ -46,9 +46,8 @@
  * errno, with one line saying why in nvme_last_error() (per thread).
  *
  * Tested on x86 (QEMU guests). The ordering between the CPU and the device
- * is two barriers in nvme_internal.h: one before each doorbell, one after
- * each phase tag; x86 needs only the compiler's, arm64's are there but not
- * yet tested, another architecture does not compile until it has its own.
+ * is udma_dma_wmb() before each doorbell and udma_dma_rmb() after each phase
+ * tag (<udma/barrier.h>); its arm64 barriers are not yet tested.
  */
 #ifndef NVME_H
 #define NVME_H

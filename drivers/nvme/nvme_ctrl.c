@@ -129,7 +129,7 @@ void nvme__queue_ring(struct nvme_queue *q)
 {
 	if (q->sq_rung == q->sq_tail)
 		return;
-	nvme__dma_wmb();
+	udma_dma_wmb();
 	*q->sq_db = q->sq_tail;
 	q->sq_rung = q->sq_tail;
 	q->sq_rings++;

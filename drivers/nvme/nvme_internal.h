@@ -92,23 +92,8 @@ struct nvme_ctrl {
 	int failed;	   /* nonzero: no more submissions until nvme_reset (atomic) */
 };
 
-/* Ordering between this CPU and the device. dma_wmb: the queue entries
- * written before a doorbell reach memory before the doorbell's MMIO write.
- * dma_rmb: a completion entry is read only after its phase tag. On x86
- * stores are not reordered with stores (the uncached doorbell included),
- * nor loads with loads, so keeping the compiler from reordering is enough
- * (and a C11 fence would be one TSan cannot model). arm64 orders the
- * outer-shareable domain, as Linux's dma_wmb/dma_rmb do. */
-#if defined(__x86_64__) || defined(__i386__)
-#define nvme__dma_wmb() __asm__ __volatile__("" ::: "memory")
-#define nvme__dma_rmb() __asm__ __volatile__("" ::: "memory")
-#elif defined(__aarch64__)
-#define nvme__dma_wmb() __asm__ __volatile__("dmb oshst" ::: "memory")
-#define nvme__dma_rmb() __asm__ __volatile__("dmb oshld" ::: "memory")
-#else
-/* cppcheck-suppress preprocessorErrorDirective */
-#error "drivers/nvme: define this architecture's DMA barriers (nvme__dma_wmb, nvme__dma_rmb)"
-#endif
+/* Ordering between this CPU and the device: udma_dma_wmb() before each
+ * doorbell, udma_dma_rmb() after each phase tag (<udma/barrier.h>). */
 
 /* Register access: device memory, each access made once at its width. */
 static inline uint32_t nvme__rd32(const struct nvme_ctrl *c, unsigned off)
@@ -130,7 +115,7 @@ static inline volatile struct nvme_cqe *nvme__cq_next(struct nvme_queue *q)
 
 	if ((e->status & 1) != q->phase)
 		return NULL;
-	nvme__dma_rmb();
+	udma_dma_rmb();
 	return e;
 }
 

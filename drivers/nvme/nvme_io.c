@@ -450,7 +450,7 @@ static bool in_cq(const struct nvme_qp *qp, uint16_t cid)
 	uint16_t phase = q->phase;
 
 	for (uint32_t n = 0; n < q->entries && (q->cq[head].status & 1) == phase; n++) {
-		nvme__dma_rmb();
+		udma_dma_rmb();
 		if (q->cq[head].cid == cid)
 			return true;
 		if (++head == q->entries) {

@@ -4,6 +4,9 @@
 #ifndef UDMA_DEV_H
 #define UDMA_DEV_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -88,8 +91,32 @@ int udma_dev_open(struct udma_ctx *ctx, const char *spec, struct udma_dev **out)
 /* Stops the device and detaches it from its context (the last one closed
  * gives the device layer's memory event subscriber slot back). NULL is a no-op. */
 void udma_dev_close(struct udma_dev *dev);
-/* A BAR's mapping: sim devices have bar 0 only; PCI functions their memory BARs. */
+/* A BAR's mapping: sim devices have bar 0 only; PCI functions their memory
+ * BARs (an I/O port BAR: udma_dev_io_read/write below). */
 int udma_dev_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
+/*
+ * Port I/O, for the BARs udma_dev_bar cannot map: I/O port BARs (legacy
+ * virtio, old NICs). Reads or writes width bytes (1, 2 or 4) at off in BAR
+ * bar; *val is the value in host byte order (a uint8_t, uint16_t or
+ * uint32_t). Each access is a system call (pread/pwrite on sysfs resourceN
+ * under UIO, on the device's VFIO region under VFIO): fine for setup and a
+ * doorbell per burst, not for a register read per packet.
+ * -EINVAL (width not 1, 2 or 4, off not a multiple of width, val NULL, or bar
+ * is a memory BAR: map that with udma_dev_bar), -ERANGE (off + width past
+ * the BAR), -ENOENT (no such BAR), -ENOTSUP (sim devices have no I/O BARs),
+ * -EIO (the access failed).
+ */
+int udma_dev_io_read(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, unsigned width);
+int udma_dev_io_write(struct udma_dev *dev, unsigned bar, uint64_t off, const void *val, unsigned width);
+/*
+ * Read len bytes of the PCI function's configuration space from off: its
+ * IDs, class and capability list (virtio finds its registers there, MSI-X
+ * says whether it is on). Through sysfs config under UIO, the VFIO config
+ * region (as vfio-pci presents it) under VFIO. Multi-byte fields are
+ * little-endian, as in the PCI spec. -ERANGE (past the end of config space:
+ * 256 bytes, 4096 for PCI Express), -ENOTSUP (sim devices), -EIO.
+ */
+int udma_dev_config_read(struct udma_dev *dev, unsigned off, void *buf, size_t len);
 /* An fd readable when the device interrupts on vector (sim: vector 0), or a
  * negative errno. Poll it, then udma_dev_irq_ack(). */
 int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector);

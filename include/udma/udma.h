@@ -12,5 +12,6 @@
 #include <udma/heap.h>
 #include <udma/ring.h>
 #include <udma/dev.h>
+#include <udma/barrier.h>
 
 #endif

@@ -1,6 +1,8 @@
 #!/bin/sh
-# Boot one QEMU guest with the edu DMA device (0000:00:04.0) and an NVMe
-# controller (0000:00:05.0), run /test_NAME in it and judge
+# Boot one QEMU guest with the edu DMA device (0000:00:04.0), an NVMe
+# controller (0000:00:05.0) and four NICs: two e1000e (06.0, 07.0) on one
+# hub, two virtio-net (08.0, 09.0) on another (legacy-only in the uio guest,
+# modern-only behind the IOMMU in the vfio guest); run /test_NAME in it and judge
 # the run by the marker its /init prints: pass only on
 # "UDMA-VM-RESULT run=RUN rc=0". No marker, a timeout, a kernel panic or oops,
 # or rc != 0 fails, with the reason and the last console lines.
@@ -17,10 +19,13 @@ limit=${UDMA_VM_TIMEOUT:-140}
 test=${UDMA_VM_TEST:-edu}
 case $run in
 # i440fx, no IOMMU: the device sees physical addresses (IOVA = PA)
-uio) machine="-machine pc" append="" ;;
+uio) machine="-machine pc" append="" virtio="disable-modern=on" ;;
 # VFIO needs an IOMMU (Debian's kernel has no no-IOMMU mode): the emulated
 # VT-d, with 48 address bits (not 7.2's default 39) as IOVA = VA needs them
-vfio) machine="-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on,aw-bits=48" append="intel_iommu=on" ;;
+vfio)
+	machine="-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on,aw-bits=48" append="intel_iommu=on"
+	virtio="disable-legacy=on,iommu_platform=on"
+	;;
 *) echo "usage: $0 uio|vfio KERNEL INITRAMFS [CONSOLE_LOG]" >&2 && exit 2 ;;
 esac
 
@@ -36,7 +41,9 @@ t0=$(now)
 # TCG always: KVM is there on these machines but hangs the guest. edu's
 # default 28-bit dma_mask would make QEMU clamp addresses silently; addr=04.0
 # makes it 0000:00:04.0 on both machines (the NVMe tests' "not NVMe"
-# function), as addr=05.0 does for nvme. The guest's limit for the test is
+# function), as addr=05.0 does for nvme. Each pair of NICs shares a hub
+# (hubid) and nothing else: frames one sends reach the other, and no
+# outside network. The guest's limit for the test is
 # 40 s under ours: room to boot (about 8 s under TCG) and still report.
 qrc=0
 # shellcheck disable=SC2086 # $machine is several words
@@ -45,6 +52,10 @@ timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg $machine -smp 2 -m 512M \
 	-device edu,addr=04.0,dma_mask=0xffffffffffffffff \
 	-drive "file=$img,if=none,id=nvm,format=raw,cache=${UDMA_VM_NVME_CACHE:-writeback},aio=threads" \
 	-device nvme,addr=05.0,serial=udma0001,drive=nvm \
+	-netdev hubport,id=e0,hubid=0 -device e1000e,netdev=e0,addr=06.0,mac=52:54:00:00:06:00 \
+	-netdev hubport,id=e1,hubid=0 -device e1000e,netdev=e1,addr=07.0,mac=52:54:00:00:07:00 \
+	-netdev hubport,id=v0,hubid=1 -device "virtio-net-pci,netdev=v0,addr=08.0,mac=52:54:00:00:08:00,$virtio" \
+	-netdev hubport,id=v1,hubid=1 -device "virtio-net-pci,netdev=v1,addr=09.0,mac=52:54:00:00:09:00,$virtio" \
 	-serial "file:$work/console" -kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 quiet panic=-1 oops=panic $append udma.run=$run udma.test=$test udma.timeout=$((limit - 40)) ${UDMA_VM_APPEND:-}" \
 	</dev/null >"$work/qemu" 2>&1 || qrc=$?
