@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build the guest's initramfs (cpio newc, gzip): busybox-static with its
-# applets, the UIO, VFIO and NVMe modules of kernel KVER and their load order,
+# applets, the UIO, VFIO, NVMe and NIC modules of kernel KVER and their load order,
 # tests/vm/init as /init, each FILE as /<its name> (with its shared libraries
 # and loader when it is dynamic). Rebuilt only when one of those inputs changed.
 # usage: tests/vm/initramfs.sh OUT KVER FILE...   (e.g. build/vm/test_edu)
@@ -19,7 +19,12 @@ vfio_want="vfio vfio_iommu_type1 vfio-pci"
 # start unbound): a test insmods nvme.list itself. The crc algorithms are
 # asked of modprobe, which the guest lacks, so they are named first.
 nvme_want="crct10dif_generic crc64_rocksoft_generic nvme"
-sets="uio vfio nvme"
+# The kernel's NIC drivers, not loaded by init either (the NICs start
+# unbound): for the tests that find a NIC held by the kernel, and the packet
+# rate comparison with the kernel's drivers.
+e1000e_want="e1000e"
+virtio_net_want="virtio_pci virtio_net"
+sets="uio vfio nvme e1000e virtio_net"
 
 for f in "$busybox" "$@" "$mods/modules.dep" "$here/init"; do
 	[ -r "$f" ] || { echo "initramfs: cannot read $f" >&2; exit 1; }
@@ -55,6 +60,8 @@ resolve() {
 resolve "$uio_want" >"$work/uio.dep"
 resolve "$vfio_want" >"$work/vfio.dep"
 resolve "$nvme_want" >"$work/nvme.dep"
+resolve "$e1000e_want" >"$work/e1000e.dep"
+resolve "$virtio_net_want" >"$work/virtio_net.dep"
 
 # The manifest: one "SOURCE DESTINATION" per file of the image.
 libs() { ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
