@@ -135,14 +135,15 @@ static int open_modern(struct virtio_pci *t)
 {
 	struct virtio_pci_notify_cap nc;
 	struct virtio_pci_cap c;
-	bool seen = false;
+	unsigned seen = 0;
 	uint8_t pos = 0;
 	int rc;
 
 	while (!(rc = next_cap(t, PCI_CAP_ID_VENDOR, &pos))) {
+		if (++seen > PCI_CAP_WALK_MAX)
+			return nic__err(ENODEV, "virtio: the PCI capability list loops");
 		if ((rc = cfg_read(t, pos, &c, sizeof(c))))
 			return rc;
-		seen = true;
 		/* virtio §4.1.4: the first of each type the driver can use. */
 		switch (c.cfg_type) {
 		case VIRTIO_PCI_CAP_COMMON_CFG:
