@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -240,8 +241,10 @@ static int rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsi
 
 	(void)queue;
 	for (; ready && got < n; ready--) {
+		/* The packets taken so far are the caller's all the same; the
+		 * failure shows at the next call (-ESHUTDOWN). */
 		if ((rc = vq_pop(nic, vq, &pkt, &len)))
-			return rc;
+			return got ? (int)got : rc;
 		if (len <= v->hdr_len || len - v->hdr_len > NIC_PKT_DATA) {
 			nic->sw.rx_errors++; /* the device wrote no frame, or more than the buffer */
 			nic_pkt_free(pkt);
@@ -254,7 +257,7 @@ static int rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsi
 		pkts[got++] = pkt;
 	}
 	rc = rx_fill(nic, v) ? vq_kick(nic, v, vq) : 0;
-	return rc ? rc : (int)got;
+	return rc && !got ? rc : (int)got;
 }
 
 /* ---- TX ---- */
@@ -312,8 +315,10 @@ static int tx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsi
 	}
 	if (!n)
 		return 0;
-	rc = vq_kick(nic, v, vq);
-	return rc ? rc : (int)n;
+	/* Posted, they are the driver's even if the doorbell fails (the NIC
+	 * is then failed, and nic_reset hands them back). */
+	vq_kick(nic, v, vq);
+	return (int)n;
 }
 
 static unsigned tx_pending(const struct nic *nic, unsigned queue)
@@ -411,6 +416,16 @@ static int read_mac(struct nic *nic, struct vnet *v)
 	return 0;
 }
 
+/* Reset on a failure path: nic_last_error() keeps the failure's line. */
+static void reset_keeping_error(struct vnet *v)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "%s", nic_last_error());
+	if (virtio_pci_reset(&v->t))
+		nic__err(EIO, "%s", why);
+}
+
 /* virtio §3.1.1 from a reset device to DRIVER_OK on the rings vq_alloc
  * made, RX filled. On failure the device is left reset. */
 static int bring_up(struct nic *nic, struct vnet *v)
@@ -444,7 +459,7 @@ static int bring_up(struct nic *nic, struct vnet *v)
 		goto fail;
 	return 0;
 fail:
-	virtio_pci_reset(&v->t); /* its error would hide the first one */
+	reset_keeping_error(v);
 	vq_release(&v->rx);
 	vq_release(&v->tx);
 	return rc;
@@ -459,7 +474,7 @@ static void stop(struct nic *nic)
 	/* Its DMA ends before the rings and packets go (a device whose
 	 * registers were never found was never started). */
 	if (v->t.legacy || v->t.common)
-		virtio_pci_reset(&v->t);
+		reset_keeping_error(v);
 	vq_free(nic, &v->rx);
 	vq_free(nic, &v->tx);
 	free(v);
@@ -484,10 +499,13 @@ static int start(struct nic *nic, bool transitional)
 	nic->info.kind = v->t.legacy ? NIC_VIRTIO_NET_LEGACY : NIC_VIRTIO_NET;
 	nic->info.driver = v->t.legacy ? "virtio-net legacy" : "virtio-net";
 	v->hdr_len = v->t.legacy ? VIRTIO_NET_HDR_LEN_LEGACY : VIRTIO_NET_HDR_LEN;
+	/* A first pass up to the queues' discovery (virtio §3.1.1 steps 1-7)
+	 * finds the ring sizes to allocate; bring_up then starts afresh. */
 	if ((rc = virtio_pci_reset(&v->t)) ||
 	    (rc = virtio_pci_set_status(&v->t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER)) ||
 	    (rc = virtio_pci_features(&v->t, &offered)) ||
 	    (rc = pick_features(nic, v, offered, &v->features)) ||
+	    (rc = virtio_pci_set_features(&v->t, v->features)) ||
 	    (rc = queue_size(v, VIRTIO_NET_RXQ, nic->opts.rx_ring, &rx_size)) ||
 	    (rc = queue_size(v, VIRTIO_NET_TXQ, nic->opts.tx_ring, &tx_size)) || (rc = read_mac(nic, v)) ||
 	    (rc = virtio_pci_reset(&v->t)) ||

@@ -359,7 +359,8 @@ static int setup_legacy(struct virtio_pci *t, unsigned q, unsigned size, uint64_
 			return nic__err(EIO, "virtio legacy: queue %u refused MSI-X vector %u (reads %u)", q,
 					vector, got);
 	}
-	/* iova is not 0 (checked by the caller's allocation): writing 0 resets the queue. */
+	/* Writing 0 would reset the queue; physical page 0 is never the
+	 * kernel's to give, so iova (a physical address here) is not 0. */
 	return io_wr(t, VIRTIO_LEGACY_QUEUE_PFN, (uint32_t)(iova >> VIRTIO_LEGACY_PFN_SHIFT), 4);
 }
 
