@@ -5,8 +5,8 @@
  * application's pool (no copy), promiscuous.
  *
  * Rings. The NIC owns the RX descriptors from RDH up to, not including,
- * RDT; RDH == RDT means it owns none (82574 §7.1.6), so at most n - 1 of the
- * n descriptors hold buffers. The driver keeps rx_next (the oldest buffer
+ * RDT; RDH == RDT means it owns none (82574 §7.1, receive descriptor
+ * queue), so at most n - 1 of the n descriptors hold buffers. The driver keeps rx_next (the oldest buffer
  * given, the next one to complete) and rx_filled; the tail is their sum.
  * TX likewise: tx_clean (the oldest packet not reclaimed) and tx_inflight,
  * at most n - 1 at once.
@@ -14,12 +14,13 @@
  * What QEMU 7.2's model (hw/net/e1000e_core.c) does, where it matters:
  *  - A frame that finds no free RX descriptor is not dropped: the model
  *    reports "cannot receive" and QEMU's network layer holds the frame back
- *    in its queue (the hub's sender side), raising ICR.RXO; it is delivered
- *    once RDT moves (a write to RDT flushes the queue). It counts neither
- *    MPC nor RNBC, so rx_missed stays 0 under QEMU, while real hardware
- *    drops such frames and counts them in MPC (the FIFO overflowed) and
- *    RNBC (no descriptor). rx_nobuf, the driver's own count, is what shows
- *    the starvation on both.
+ *    in the queue of the hub port that feeds the NIC, raising ICR.RXO; it
+ *    is delivered once RDT moves (a write to RDT flushes the queue). Its
+ *    receive path counts neither MPC nor RNBC, so rx_missed stays 0 under
+ *    QEMU (test_nic's rx_pool_exhausted sees every frame arrive late),
+ *    while real hardware drops such frames and counts them in MPC (the
+ *    FIFO overflowed) and RNBC (no descriptor). rx_nobuf, the driver's own
+ *    count, is what shows the starvation on both.
  *  - Under MSI-X a received frame raises ICR.RXQ0 (not RXT0) and is
  *    signalled only through the vector IVAR names; without a valid IVAR
  *    entry no vector fires. The model sends the next MSI-X for a cause only
@@ -93,7 +94,7 @@ static void irq_clear(struct e1000e *e)
 		wr(e, E1000E_ICR, icr);
 }
 
-/* Global reset: DMA stops, registers back to their defaults (82574 §10.2.2.1
+/* Global reset: DMA stops, registers back to their defaults (82574 §10.2,
  * CTRL.RST). */
 static int hw_reset(struct e1000e *e)
 {

@@ -3,8 +3,10 @@
  * Intel 82574 GbE controller (8086:10d3), the parts e1000e.c uses: register
  * offsets in BAR 0 (memory), their bits, and the legacy RX and TX
  * descriptors. After Intel's "82574 GbE Controller Family Datasheet"
- * (rev. 3.4): registers in chapter 10 (§10.2, each named as there), receive
- * in §7.1 and §3.2, transmit in §7.2 and §3.3, interrupts in §7.4.
+ * (rev. 3.4): its register descriptions (§10.2, cited with the register's
+ * name), receive with the legacy receive descriptor (§7.1), transmit with
+ * the legacy transmit descriptor (§7.2), interrupts (§7.4). Subsections
+ * are named, not numbered.
  */
 #ifndef E1000E_REGS_H
 #define E1000E_REGS_H
@@ -12,10 +14,10 @@
 #include <stdint.h>
 
 #define E1000E_PCI_VENDOR 0x8086u /* Intel */
-#define E1000E_PCI_DEVICE 0x10d3u /* 82574L (82574 §1.2, PCI device ID) */
-#define E1000E_BAR	  0	  /* memory-mapped registers, 128 KiB (82574 §10.1) */
+#define E1000E_PCI_DEVICE 0x10d3u /* 82574L: its PCI device ID */
+#define E1000E_BAR	  0	  /* memory-mapped registers, 128 KiB (82574 §10.1, memory BAR) */
 
-/* General (82574 §10.2.2) */
+/* General registers (82574 §10.2: CTRL, STATUS, CTRL_EXT) */
 #define E1000E_CTRL	       0x0000u		 /* Device Control */
 #define E1000E_CTRL_FD	       (1u << 0)	 /* full duplex */
 #define E1000E_CTRL_ASDE       (1u << 5)	 /* auto-speed detection */
@@ -32,13 +34,13 @@
 	}
 #define E1000E_CTRL_EXT 0x0018u /* Extended Device Control */
 
-/* The reset takes about 1 us on the chip (82574 §10.2.2.1: wait 1 ms
+/* The reset takes about 1 us on the chip (82574 §10.2, CTRL.RST: wait 1 ms
  * before touching the device again, as Linux does); the driver gives it
  * this long to clear CTRL.RST before it calls the device dead. */
 #define E1000E_RESET_SETTLE_MS	1u
 #define E1000E_RESET_TIMEOUT_MS 100u
 
-/* Interrupts (82574 §10.2.4, §7.4) */
+/* Interrupts (82574 §7.4; §10.2: ICR, ICS, IMS, IMC, IVAR) */
 #define E1000E_ICR	  0x00C0u     /* Interrupt Cause Read: clear on read, or write 1s */
 #define E1000E_ICS	  0x00C8u     /* Interrupt Cause Set */
 #define E1000E_IMS	  0x00D0u     /* Interrupt Mask Set/Read */
@@ -52,12 +54,12 @@
 #define E1000E_ICR_RXT0	  (1u << 7)   /* RX timer: frames received (INTx, MSI) */
 #define E1000E_ICR_RXQ0	  (1u << 20)  /* frames received on queue 0 (MSI-X) */
 #define E1000E_ICR_TXQ0	  (1u << 22)  /* TX queue 0 written back (MSI-X) */
-/* IVAR: per cause a 3-bit MSI-X vector and a valid bit (82574 §10.2.4.9) */
+/* IVAR: per cause a 3-bit MSI-X vector and a valid bit (82574 §10.2, IVAR) */
 #define E1000E_IVAR_RXQ0(vec)  ((vec) | (1u << 3))
 #define E1000E_IVAR_TXQ0(vec)  (((vec) | (1u << 3)) << 8)
 #define E1000E_IVAR_OTHER(vec) (((vec) | (1u << 3)) << 16)
 
-/* Receive (82574 §10.2.5) */
+/* Receive (82574 §7.1; §10.2: RCTL, RDBAL to RADV, RFCTL) */
 #define E1000E_RCTL	       0x0100u
 #define E1000E_RCTL_EN	       (1u << 1)  /* receiver enable */
 #define E1000E_RCTL_SBP	       (1u << 2)  /* store bad packets */
@@ -77,7 +79,7 @@
 #define E1000E_RADV	       0x282Cu	  /* receive absolute delay timer */
 #define E1000E_RFCTL	       0x5008u	  /* receive filter control: EXTEN 0 keeps legacy descriptors */
 
-/* Transmit (82574 §10.2.6) */
+/* Transmit (82574 §7.2; §10.2: TCTL, TIPG, TDBAL to TIDV) */
 #define E1000E_TCTL	       0x0400u
 #define E1000E_TCTL_EN	       (1u << 1)	     /* transmitter enable */
 #define E1000E_TCTL_PSP	       (1u << 3)	     /* pad short packets to 64 bytes with the FCS */
@@ -95,14 +97,15 @@
 #define E1000E_TIDV	       0x3820u /* transmit interrupt delay */
 
 /* Receive address 0: the NIC's MAC, loaded from the EEPROM at reset
- * (82574 §10.2.5.x RAL/RAH) */
+ * (82574 §10.2, RAL and RAH) */
 #define E1000E_RAL0	0x5400u
 #define E1000E_RAH0	0x5404u
 #define E1000E_RAH_AV	(1u << 31) /* address valid */
 #define E1000E_MTA	0x5200u	   /* multicast table array, 128 registers */
 #define E1000E_MTA_REGS 128u
 
-/* Statistics (82574 §10.2.8): 32-bit counters that clear on read. */
+/* Statistics (82574 §10.2, statistics registers): 32-bit counters that
+ * clear on read. */
 #define E1000E_CRCERRS 0x4000u /* CRC errors */
 #define E1000E_MPC     0x4010u /* missed packets: no room in the RX FIFO */
 
@@ -113,8 +116,8 @@
 #define E1000E_RING_MIN	  8u
 #define E1000E_RING_MAX	  4096u
 
-/* Legacy receive descriptor (82574 §3.2.4), 16 bytes, written back in
- * place by the NIC. */
+/* Legacy receive descriptor (82574 §7.1, legacy receive descriptor
+ * format), 16 bytes, written back in place by the NIC. */
 struct e1000e_rx_desc {
 	uint64_t addr;	   /* buffer bus address */
 	uint16_t length;   /* bytes written into the buffer (CRC stripped with SECRC) */
@@ -131,7 +134,8 @@ struct e1000e_rx_desc {
 #define E1000E_RXD_ERR_RXE   (1u << 7) /* RX data error */
 #define E1000E_RXD_ERR_FRAME (E1000E_RXD_ERR_CE | E1000E_RXD_ERR_SE | E1000E_RXD_ERR_SEQ | E1000E_RXD_ERR_RXE)
 
-/* Legacy transmit descriptor (82574 §3.3.3), 16 bytes. */
+/* Legacy transmit descriptor (82574 §7.2, legacy transmit descriptor
+ * format), 16 bytes. */
 struct e1000e_tx_desc {
 	uint64_t addr;	 /* buffer bus address */
 	uint16_t length; /* bytes to send from it */
@@ -146,7 +150,7 @@ struct e1000e_tx_desc {
 #define E1000E_TXD_CMD_RS   (1u << 3) /* report status: write DD back */
 #define E1000E_TXD_STA_DD   (1u << 0) /* descriptor done */
 
-_Static_assert(sizeof(struct e1000e_rx_desc) == 16, "82574 §3.2.4: 16-byte RX descriptor");
-_Static_assert(sizeof(struct e1000e_tx_desc) == 16, "82574 §3.3.3: 16-byte TX descriptor");
+_Static_assert(sizeof(struct e1000e_rx_desc) == 16, "82574 §7.1: a 16-byte RX descriptor");
+_Static_assert(sizeof(struct e1000e_tx_desc) == 16, "82574 §7.2: a 16-byte TX descriptor");
 
 #endif

@@ -24,6 +24,7 @@
  * keep the functions.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h> /* cmocka needs these before its header */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +53,8 @@
 #define STREAM_POLL 4000u
 #define STREAM_IRQ  2000u
 #define SMALL_RING  64u
+#define INFLIGHT    200u /* packets on the rings when reset_inflight resets */
+#define IRQ_ROUNDS  20	 /* frames that each must wake nic_wait */
 
 static bool vfio; /* else uio */
 static char edu_addr[16];
@@ -433,6 +436,57 @@ static void attach_link(void **state)
 	fix_close(f);
 }
 
+/* One frame sent from another thread a moment later: nic_wait must sleep
+ * until its interrupt. Returns the nic_tx_burst result (no cmocka calls off
+ * the main thread). */
+struct late {
+	struct flow *fl;
+	int rc;
+};
+
+static void *send_late(void *arg)
+{
+	struct late *l = arg;
+	struct nic_pkt *p;
+
+	usleep(50000);
+	p = nic_pkt_alloc(l->fl->pool);
+	if (!p) {
+		l->rc = -ENOENT;
+		return NULL;
+	}
+	frame_fill(l->fl, p, l->fl->tx_seq);
+	l->rc = nic_tx_burst(l->fl->tx, 0, &p, 1);
+	if (l->rc == 1)
+		l->fl->tx_seq++;
+	else
+		nic_pkt_free(p);
+	return NULL;
+}
+
+/* NIC_IRQ: the interrupt wakes nic_wait, each time; no frame, no wake. */
+static void irq_wakes(struct fix *f, struct flow *fl)
+{
+	nok(nic_wait(fl->rx, 0, 0), "nic_wait(0 ms)");
+	for (int i = 0; i < IRQ_ROUNDS; i++) {
+		struct late l = {fl, 0};
+		pthread_t t;
+		int rc;
+
+		th_thread_start(&t, send_late, &l);
+		rc = nic_wait(fl->rx, 0, WAIT_MS);
+		pthread_join(t, NULL);
+		nok(l.rc, "nic_tx_burst (from the sending thread)");
+		nok(rc, "nic_wait");
+		if (rc != 1)
+			fail_msg("round %d: nic_wait returned %d with a frame sent %d ms in", i, rc, WAIT_MS);
+		flow_recv(f, fl, 1, false);
+		nok(nic_wait(fl->rx, 0, 0), "nic_wait(0 ms)");
+	}
+	/* Nothing sent: it times out. */
+	assert_int_equal(nic_wait(fl->rx, 0, 100), 0);
+}
+
 static void stream_mode(struct fix *f, enum nic_wait how, unsigned total)
 {
 	struct nic_stats s;
@@ -443,6 +497,8 @@ static void stream_mode(struct fix *f, enum nic_wait how, unsigned total)
 	nok(nic_wait_link(f->nic[0], WAIT_MS), "nic_wait_link A");
 	nok(nic_wait_link(f->nic[1], WAIT_MS), "nic_wait_link B");
 	flow_init(f, &fl, 0, 1, how == NIC_IRQ);
+	if (how == NIC_IRQ)
+		irq_wakes(f, &fl);
 	stream(f, &fl, total);
 	expect_quiet(f->nic[1], "after the stream");
 	s = stats_of(f->nic[1]);
@@ -450,11 +506,12 @@ static void stream_mode(struct fix *f, enum nic_wait how, unsigned total)
 	       (unsigned long long)s.rx_packets, (unsigned long long)s.rx_bytes,
 	       (unsigned long long)s.rx_errors, (unsigned long long)s.rx_missed,
 	       (unsigned long long)s.rx_nobuf);
-	assert_int_equal(s.rx_packets, total);
+	assert_int_equal(s.rx_packets, fl.rx_seq);
+	assert_int_equal(fl.rx_seq, total + (how == NIC_IRQ ? IRQ_ROUNDS : 0));
 	assert_int_equal(s.rx_errors, 0);
 	assert_int_equal(s.rx_nobuf, 0);
 	s = stats_of(f->nic[0]);
-	assert_int_equal(s.tx_packets, total);
+	assert_int_equal(s.tx_packets, fl.tx_seq);
 	assert_int_equal(s.tx_errors, 0);
 	nok(nic_tx_reclaim(f->nic[0], 0), "nic_tx_reclaim");
 	fix_close(f);
@@ -539,20 +596,26 @@ static void rx_pool_exhausted(void **state)
 static void reset_inflight(void **state)
 {
 	struct fix *f = *state;
+	struct nic_pkt *p[INFLIGHT];
 	struct flow fl;
-	const unsigned n = 100;
-	unsigned ring;
+	const unsigned n = INFLIGHT;
+	unsigned ring, i;
 
 	nic_open(f, 0, RX_POOL, 0, NIC_POLL, 0);
 	nic_open(f, 1, RX_POOL, 0, NIC_POLL, 0);
 	nok(nic_wait_link(f->nic[1], WAIT_MS), "nic_wait_link");
 	flow_init(f, &fl, 0, 1, false);
-	flow_send(&fl, n);
+	/* One burst: none reclaimed yet, all n pending on A's ring. */
+	nok(nic_pkt_alloc_bulk(f->txpool, p, n), "nic_pkt_alloc_bulk");
+	for (i = 0; i < n; i++)
+		frame_fill(&fl, p[i], i);
+	assert_int_equal(nic_tx_burst(f->nic[0], 0, p, n), n);
+	fl.tx_seq = n;
 	usleep(100000); /* let them reach B's ring */
 	printf("# before reset: A tx_pending %u, TX pool %u of %u, B pool %u of %u\n",
 	       nic_tx_pending(f->nic[0], 0), udma_pool_avail(f->txpool), TX_POOL,
 	       udma_pool_avail(f->rxpool[1]), RX_POOL);
-	assert_true(nic_tx_pending(f->nic[0], 0) > 0);
+	assert_int_equal(nic_tx_pending(f->nic[0], 0), n);
 	nok(nic_reset(f->nic[0]), "nic_reset A");
 	nok(nic_reset(f->nic[1]), "nic_reset B");
 	assert_int_equal(nic_tx_pending(f->nic[0], 0), 0);
@@ -886,6 +949,8 @@ int main(int argc, char **argv)
 		printf("test_nic: no edu function: not_a_nic will be skipped\n");
 	if (!ensure_hugepages(HUGEPAGES, "test_nic"))
 		return 1;
+	/* Thread stacks made now are reused later, not counted as leaks. */
+	th_threads_warm_up(TH_MAX_THREADS);
 	printf("test_nic: e1000e %s %s, virtio-net %s %s through %s\n", e1000e_target.addr[0],
 	       e1000e_target.addr[1], virtio_target.addr[0], virtio_target.addr[1], argv[1]);
 	if (getenv("UDMA_NIC_TESTS"))
