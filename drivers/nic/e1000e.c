@@ -41,6 +41,8 @@
 #include "drivers/nic/e1000e_regs.h"
 #include "drivers/nic/nic_internal.h"
 
+_Static_assert(NIC_PKT_DATA == E1000E_RX_BUF, "a packet holds exactly one RX buffer (RCTL.BSIZE)");
+
 #define REFILL_CHUNK NIC_BURST_MAX /* packets taken from the pool per bulk get */
 #define IRQ_VECTOR   0		   /* INTx under UIO; MSI-X vector 0 under VFIO */
 
@@ -144,6 +146,21 @@ static void rings_drain(struct e1000e *e)
 	e->tx_clean = e->tx_inflight = 0;
 }
 
+/* Up to n packets of pool into got: in one bulk get when there are n, else
+ * what there is, one by one. The pool's own calls, not nic_pkt_alloc: a
+ * pool running short is no error of the burst, and must not overwrite
+ * nic_last_error. */
+static unsigned pool_take(struct udma_pool *pool, struct nic_pkt **got, unsigned n)
+{
+	unsigned i;
+
+	if (!udma_pool_get_bulk(pool, (void **)got, n))
+		return n;
+	for (i = 0; i < n && (got[i] = udma_pool_get(pool)); i++)
+		;
+	return i;
+}
+
 /*
  * Put fresh buffers in the free RX descriptors (one bulk get per chunk, no
  * register write: the caller moves RDT). Returns how many descriptors stay
@@ -157,14 +174,9 @@ static unsigned rx_refill(struct nic *nic, struct e1000e *e)
 	while (want) {
 		unsigned n = want < REFILL_CHUNK ? want : REFILL_CHUNK, i;
 
-		if (nic_pkt_alloc_bulk(nic->opts.pool, got, n)) {
-			/* Fewer than n left: take what there is, one by one. */
-			for (n = 0; n < want && n < REFILL_CHUNK && (got[n] = nic_pkt_alloc(nic->opts.pool));
-			     n++)
-				;
-			if (!n)
-				break;
-		}
+		n = pool_take(nic->opts.pool, got, n);
+		if (!n)
+			break;
 		for (i = 0; i < n; i++) {
 			unsigned slot = (e->rx_next + e->rx_filled) % e->rx_n;
 			struct e1000e_rx_desc *d = &e->rxd[slot];

@@ -17,9 +17,8 @@
 #define E1000E_PCI_DEVICE 0x10d3u /* 82574L: its PCI device ID */
 #define E1000E_BAR	  0	  /* memory-mapped registers, 128 KiB (82574 §10.1, memory BAR) */
 
-/* General registers (82574 §10.2: CTRL, STATUS, CTRL_EXT) */
+/* General registers (82574 §10.2: CTRL, STATUS) */
 #define E1000E_CTRL	       0x0000u		 /* Device Control */
-#define E1000E_CTRL_FD	       (1u << 0)	 /* full duplex */
 #define E1000E_CTRL_ASDE       (1u << 5)	 /* auto-speed detection */
 #define E1000E_CTRL_SLU	       (1u << 6)	 /* set link up */
 #define E1000E_CTRL_RST	       (1u << 26)	 /* device reset, self-clearing */
@@ -32,7 +31,6 @@
 	{                           \
 		10, 100, 1000, 1000 \
 	}
-#define E1000E_CTRL_EXT 0x0018u /* Extended Device Control */
 
 /* The reset takes about 1 us on the chip (82574 §10.2, CTRL.RST: wait 1 ms
  * before touching the device again, as Linux does); the driver gives it
@@ -40,29 +38,20 @@
 #define E1000E_RESET_SETTLE_MS	1u
 #define E1000E_RESET_TIMEOUT_MS 100u
 
-/* Interrupts (82574 §7.4; §10.2: ICR, ICS, IMS, IMC, IVAR) */
-#define E1000E_ICR	  0x00C0u     /* Interrupt Cause Read: clear on read, or write 1s */
-#define E1000E_ICS	  0x00C8u     /* Interrupt Cause Set */
-#define E1000E_IMS	  0x00D0u     /* Interrupt Mask Set/Read */
-#define E1000E_IMC	  0x00D8u     /* Interrupt Mask Clear */
-#define E1000E_IVAR	  0x00E4u     /* Interrupt Vector Allocation (MSI-X) */
-#define E1000E_INT_ALL	  0xFFFFFFFFu /* every cause, for IMC and ICR */
-#define E1000E_ICR_TXDW	  (1u << 0)   /* a TX descriptor written back */
-#define E1000E_ICR_LSC	  (1u << 2)   /* link status change */
-#define E1000E_ICR_RXDMT0 (1u << 4)   /* RX descriptors below the minimum threshold */
-#define E1000E_ICR_RXO	  (1u << 6)   /* receiver overrun: no buffer for a frame */
-#define E1000E_ICR_RXT0	  (1u << 7)   /* RX timer: frames received (INTx, MSI) */
-#define E1000E_ICR_RXQ0	  (1u << 20)  /* frames received on queue 0 (MSI-X) */
-#define E1000E_ICR_TXQ0	  (1u << 22)  /* TX queue 0 written back (MSI-X) */
+/* Interrupts (82574 §7.4; §10.2: ICR, IMS, IMC, IVAR) */
+#define E1000E_ICR	0x00C0u	    /* Interrupt Cause Read: clear on read, or write 1s */
+#define E1000E_IMS	0x00D0u	    /* Interrupt Mask Set/Read */
+#define E1000E_IMC	0x00D8u	    /* Interrupt Mask Clear */
+#define E1000E_IVAR	0x00E4u	    /* Interrupt Vector Allocation (MSI-X) */
+#define E1000E_INT_ALL	0xFFFFFFFFu /* every cause, for IMC and ICR */
+#define E1000E_ICR_RXT0 (1u << 7)   /* RX timer: frames received (INTx, MSI) */
+#define E1000E_ICR_RXQ0 (1u << 20)  /* frames received on queue 0 (MSI-X) */
 /* IVAR: per cause a 3-bit MSI-X vector and a valid bit (82574 §10.2, IVAR) */
-#define E1000E_IVAR_RXQ0(vec)  ((vec) | (1u << 3))
-#define E1000E_IVAR_TXQ0(vec)  (((vec) | (1u << 3)) << 8)
-#define E1000E_IVAR_OTHER(vec) (((vec) | (1u << 3)) << 16)
+#define E1000E_IVAR_RXQ0(vec) ((vec) | (1u << 3))
 
 /* Receive (82574 §7.1; §10.2: RCTL, RDBAL to RADV, RFCTL) */
 #define E1000E_RCTL	       0x0100u
 #define E1000E_RCTL_EN	       (1u << 1)  /* receiver enable */
-#define E1000E_RCTL_SBP	       (1u << 2)  /* store bad packets */
 #define E1000E_RCTL_UPE	       (1u << 3)  /* unicast promiscuous */
 #define E1000E_RCTL_MPE	       (1u << 4)  /* multicast promiscuous */
 #define E1000E_RCTL_LBM_MAC    (1u << 6)  /* loopback mode 01b: MAC loopback */
@@ -100,14 +89,12 @@
  * (82574 §10.2, RAL and RAH) */
 #define E1000E_RAL0	0x5400u
 #define E1000E_RAH0	0x5404u
-#define E1000E_RAH_AV	(1u << 31) /* address valid */
-#define E1000E_MTA	0x5200u	   /* multicast table array, 128 registers */
+#define E1000E_MTA	0x5200u /* multicast table array, 128 registers */
 #define E1000E_MTA_REGS 128u
 
 /* Statistics (82574 §10.2, statistics registers): 32-bit counters that
  * clear on read. */
-#define E1000E_CRCERRS 0x4000u /* CRC errors */
-#define E1000E_MPC     0x4010u /* missed packets: no room in the RX FIFO */
+#define E1000E_MPC 0x4010u /* missed packets: no room in the RX FIFO */
 
 /* Ring sizes: RDLEN/TDLEN are multiples of 128 bytes, 8 descriptors; the
  * registers hold up to 2^20 bytes, the API allows up to 4096 (nic.h). */
