@@ -642,6 +642,7 @@ static void tx_refused(void **state)
 	struct nic_pkt *p[3];
 	struct flow fl;
 	static const unsigned bad[] = {NIC_FRAME_MAX + 1, NIC_PKT_DATA, 0};
+	static struct nic_pkt fake;
 	unsigned i;
 
 	nic_open(f, 0, RX_POOL, 0, NIC_POLL, 0);
@@ -662,7 +663,12 @@ static void tx_refused(void **state)
 		nic_pkt_free_bulk(p + 1, 2);
 		flow_recv(f, &fl, 1, false);
 	}
-	assert_int_equal(stats_of(f->nic[0]).tx_errors, 6);
+	/* Not a packet of a nic_pool_create pool. */
+	fake.pool = f->txpool;
+	fake.len = NIC_FRAME_MIN;
+	p[0] = &fake;
+	nerr(nic_tx_burst(f->nic[0], 0, p, 1), EINVAL, "nic_tx_burst(not a pool packet)");
+	assert_int_equal(stats_of(f->nic[0]).tx_errors, 7);
 	assert_int_equal(stats_of(f->nic[0]).tx_packets, 3);
 	stream(f, &fl, 100);
 	expect_quiet(f->nic[1], "after the stream");
