@@ -132,6 +132,10 @@ $(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscal
 $(B)/tests/test_nvme_fake: tests/test_nvme_fake.c $(NVME_SRC) $(NVME_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) -Wl,--wrap=udma_dev_bar \
 		$(LIBS) -lcmocka
+# The NIC drivers' common layer on the host: udma_dev_config_read is wrapped.
+$(B)/tests/test_nic_api: tests/test_nic_api.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
+		-Wl,--wrap=udma_dev_config_read $(LIBS) -lcmocka
 # The udma command's NVMe latency histogram, linked from the command's source.
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/nvme/nvme_tool.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests
