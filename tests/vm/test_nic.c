@@ -784,7 +784,6 @@ static void kernel_driver_held(void **state)
 	f->ctx = ctx_new(vfio ? UDMA_IOVA_VA : UDMA_IOVA_PA, 0);
 	spec_of(spec, sizeof(spec), a);
 	expect_open_error(f->ctx, spec, EBUSY, f->t->kdriver);
-	printf("# udma_dev_open(%s): %s\n", spec, udma_last_error());
 	pci_driver_of(a, now, sizeof(now));
 	if (strcmp(now, f->t->kdriver))
 		fail_msg("%s: expected still on %s after the refused open, bound to '%s'", a, f->t->kdriver,
