@@ -115,8 +115,7 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 # board. It shares the library's internal helpers (size formatting, pagemap
 # decoding), so it links the internal archive. $(B)/vm/udma is the same CLI
 # linked -static, for the QEMU guests, which have no shared libraries.
-$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
-		$(B)/libudma_internal.a
+$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(DRV_HDR) $(NVME_HDR) $(B)/libudma_internal.a
 	@mkdir -p $(@D)
 	$(CC) $(if $(filter $(B)/vm/%,$@),-static) $(BASE) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDFLAGS) $(LIBS)
 
@@ -133,6 +132,10 @@ $(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscal
 $(B)/tests/test_nvme_fake: tests/test_nvme_fake.c $(NVME_SRC) $(NVME_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) -Wl,--wrap=udma_dev_bar \
 		$(LIBS) -lcmocka
+# The NIC drivers' common layer on the host: udma_dev_config_read is wrapped.
+$(B)/tests/test_nic_api: tests/test_nic_api.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
+		-Wl,--wrap=udma_dev_config_read $(LIBS) -lcmocka
 # The virtio PCI transports against devices in memory: config space, BARs
 # and port I/O are wrapped.
 $(B)/tests/test_virtio_fake: tests/test_virtio_fake.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests

@@ -624,6 +624,38 @@ static void open_errors(void **state)
 }
 
 /* udma_ctx_destroy closes a device left open, and says so. */
+/* Port I/O and config space: the arguments are checked first, for any
+ * device; a simulated device has neither, and says so. */
+static void port_io_and_config_refused(void **state)
+{
+	struct udma_ctx *ctx;
+	struct udma_dev *dev;
+	uint32_t v = 0;
+	uint8_t cfg[4];
+
+	(void)state;
+	assert_int_equal(udma_ctx_create(NULL, &ctx), 0);
+	assert_int_equal(udma_dev_open(ctx, "sim:pio", &dev), 0);
+	th_assert_err(udma_dev_io_read(NULL, 0, 0, &v, 4), EINVAL);
+	th_assert_err(udma_dev_io_read(dev, 0, 0, NULL, 4), EINVAL);
+	th_assert_err(udma_dev_io_write(dev, 0, 0, NULL, 4), EINVAL);
+	th_assert_err(udma_dev_io_read(dev, 0, 0, &v, 3), EINVAL);
+	assert_non_null(strstr(udma_last_error(), "1, 2 or 4"));
+	th_assert_err(udma_dev_io_write(dev, 0, 0, &v, 8), EINVAL);
+	th_assert_err(udma_dev_io_read(dev, 0, 0, &v, 0), EINVAL);
+	th_assert_err(udma_dev_io_read(dev, 0, 2, &v, 4), EINVAL);
+	assert_non_null(strstr(udma_last_error(), "multiple of the width"));
+	th_assert_err(udma_dev_io_read(dev, 0, 0, &v, 4), ENOTSUP);
+	assert_non_null(strstr(udma_last_error(), "no I/O port BARs"));
+	th_assert_err(udma_dev_io_write(dev, 0, 0, &v, 2), ENOTSUP);
+	th_assert_err(udma_dev_config_read(NULL, 0, cfg, sizeof(cfg)), EINVAL);
+	th_assert_err(udma_dev_config_read(dev, 0, NULL, sizeof(cfg)), EINVAL);
+	th_assert_err(udma_dev_config_read(dev, 0, cfg, sizeof(cfg)), ENOTSUP);
+	assert_non_null(strstr(udma_last_error(), "not a PCI function"));
+	udma_dev_close(dev);
+	udma_ctx_destroy(ctx);
+}
+
 static void ctx_destroy_closes(void **state)
 {
 	struct udma_dev *a, *b;
@@ -687,6 +719,7 @@ int main(void)
 {
 	const struct CMUnitTest thread_only[] = {
 		th_test(open_errors),
+		th_test(port_io_and_config_refused),
 		th_test(ctx_destroy_closes),
 		th_test(subscriber_slot_while_open),
 	};

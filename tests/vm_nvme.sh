@@ -19,6 +19,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM # dash runs no EXIT trap on a signal
 label() { echo "nvme over $(echo "$1" | tr "[:lower:]" "[:upper:]")"; }
+named() { echo "$(label "$1"): $2"; }
 whole="guest ran to completion"
 case $build in
 *san-*) # the guest binaries are static: sanitizers cannot instrument them
@@ -43,32 +44,6 @@ img=$build/vm/initramfs-nvme.cpio.gz
 step tests/vm/initramfs.sh "$img" "$kver" "$@" || both_fail "cannot build $img"
 echo "# kernel $kernel, initramfs $img, $(($(date +%s) - t0)) s so far"
 
-for run in uio vfio; do
-	log=$build/vm/console-nvme-$run.log
-	rm -f "$log"
-	brc=0
-	UDMA_VM_TEST=nvme tests/vm/boot.sh "$run" "$kernel" "$img" "$log" >"$tmp/boot" || brc=$?
-	cat "$tmp/boot"
-	: >"$tmp/verdicts"
-	[ -f "$log" ] && verdicts "$log" >"$tmp/verdicts"
-	what="" reported=0
-	while IFS="$(printf '\t')" read -r tag name why; do
-		case $tag in
-		OK) ok "$(label $run): $name" ;;
-		SKIPPED) ok "$(label $run): $name # skip ${why:-skipped in the guest}" ;;
-		RUNNING) what=" (stopped during $name)" ;;
-		*) not_ok "$(label $run): $name" ;;
-		esac
-		[ "$tag" = RUNNING ] || reported=$((reported + 1))
-	done <"$tmp/verdicts"
-	if [ "$brc" != 0 ]; then
-		why=$(sed -n 's/^# udma-vm: FAIL //p' "$tmp/boot")
-		not_ok "$(label $run): $whole: ${why:-tests/vm/boot.sh exited $brc}$what (console: $log)"
-	elif [ "$reported" = 0 ]; then
-		not_ok "$(label $run): $whole: no cmocka results on its console (console: $log)"
-	else
-		ok "$(label $run): $whole ($reported tests)"
-	fi
-done
+cmocka_guests nvme "$img"
 echo "# both guests: $(($(date +%s) - t0)) s in all"
 exit "$failed"

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/dev/pci.h"
@@ -227,6 +228,7 @@ static int open_node(struct uio_dev *u)
 static int open_cfg(struct uio_dev *u)
 {
 	char path[PATH_MAX];
+	struct stat st;
 	int rc;
 
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/config", u->pci.addr)))
@@ -235,6 +237,10 @@ static int open_cfg(struct uio_dev *u)
 	if (u->pci.cfg_fd < 0)
 		return udma__err(errno, "%s: cannot open its config space %s: %s%s", u->pci.who, path,
 				 udma__strerror(errno), errno == EACCES ? " (needs root)" : "");
+	/* 256 bytes, or 4096 for PCI Express: the file's size says which. */
+	if (fstat(u->pci.cfg_fd, &st))
+		return udma__err(errno, "%s: cannot stat %s: %s", u->pci.who, path, udma__strerror(errno));
+	u->pci.cfg_len = (size_t)st.st_size;
 	return 0;
 }
 
@@ -343,6 +349,8 @@ const struct udma_dev_ops udma__dev_uio_ops = {
 	.quiesce = uio_quiesce,
 	.undo_open = udma__pci_undo_open,
 	.bar = udma__pci_bar,
+	.io = udma__pci_io,
+	.config_read = udma__pci_config_read,
 	.irq_fd = uio_irq_fd,
 	.irq_ack = uio_irq_ack,
 	.map = uio_map,

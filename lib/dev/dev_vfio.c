@@ -188,6 +188,37 @@ static int region_info(struct vfio_dev *v, unsigned index, struct vfio_region_in
 	return 0;
 }
 
+/* A BAR VFIO does not let us map: an I/O port BAR (bit 0 of its register in
+ * config space, PCI 3.0 §6.2.5.1) is read and written through the region. */
+static int io_bar(struct vfio_dev *v, unsigned i, const struct vfio_region_info *ri)
+{
+	struct vfio_region_info cfg;
+	uint32_t reg;
+	ssize_t n;
+	int rc;
+
+	v->pci.bars.why[i] = "VFIO does not let it be mapped";
+	if ((rc = region_info(v, VFIO_PCI_CONFIG_REGION_INDEX, &cfg)))
+		return rc;
+	n = pread(v->device, &reg, sizeof(reg), (off_t)(cfg.offset + UDMA_PCI_BAR0 + 4 * i));
+	if (n != (ssize_t)sizeof(reg)) {
+		int e = n < 0 ? errno : EIO;
+
+		return udma__err(e, "%s: cannot read BAR %u's register: %s", v->pci.who, i,
+				 udma__strerror(e));
+	}
+	if (!(reg & UDMA_PCI_BAR_IO) ||
+	    (ri->flags & (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE)) !=
+		    (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE))
+		return 0;
+	v->pci.bars.why[i] = "it is an I/O port BAR, which cannot be mapped: use udma_dev_io_read/write";
+	v->pci.bars.io_fd[i] = v->device;
+	v->pci.bars.io_fd_owned[i] = false;
+	v->pci.bars.io_off[i] = (off_t)ri->offset;
+	v->pci.bars.io_len[i] = ri->size;
+	return 0;
+}
+
 static int open_device(struct vfio_dev *v)
 {
 	struct vfio_device_info di = {.argsz = sizeof(di)};
@@ -214,7 +245,8 @@ static int open_device(struct vfio_dev *v)
 			continue;
 		}
 		if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP)) {
-			v->pci.bars.why[i] = "VFIO does not let it be mapped (an I/O port BAR?)";
+			if ((rc = io_bar(v, i, &ri)))
+				return rc;
 			continue;
 		}
 		p = udma__mmap_nofork(ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, v->device,
@@ -229,6 +261,7 @@ static int open_device(struct vfio_dev *v)
 		return rc;
 	v->pci.cfg_fd = v->device;
 	v->pci.cfg_off = (off_t)ri.offset;
+	v->pci.cfg_len = ri.size;
 	return udma__pci_fn_enable(&v->pci, 0);
 }
 
@@ -399,6 +432,8 @@ const struct udma_dev_ops udma__dev_vfio_ops = {
 	.quiesce = vfio_quiesce,
 	.undo_open = udma__pci_undo_open,
 	.bar = udma__pci_bar,
+	.io = udma__pci_io,
+	.config_read = udma__pci_config_read,
 	.irq_fd = udma__vfio_irq_fd,
 	.irq_ack = udma__vfio_irq_ack,
 	.map = vfio_map,

@@ -411,6 +411,51 @@ int udma_dev_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)
 	return dev->ops->bar(dev, bar, addr, len);
 }
 
+static int dev_io(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, unsigned width, bool write)
+{
+	const char *fn = write ? "udma_dev_io_write" : "udma_dev_io_read";
+
+	if (!dev || !val)
+		return udma__err(EINVAL, "%s: %s is NULL", fn, !dev ? "dev" : "val");
+	if (width != 1 && width != 2 && width != 4)
+		return udma__err(EINVAL, "%s: width %u: port I/O is 1, 2 or 4 bytes wide", fn, width);
+	if (off % width)
+		return udma__err(EINVAL, "%s: offset %llu is not a multiple of the width (%u)", fn,
+				 (unsigned long long)off, width);
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, fn);
+	if (!dev->ops->io)
+		return udma__err(ENOTSUP, "%s: %s:%s has no I/O port BARs (only PCI functions can)", fn,
+				 dev->ops->kind, dev->name);
+	return dev->ops->io(dev, bar, off, val, width, write);
+}
+
+int udma_dev_io_read(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, unsigned width)
+{
+	return dev_io(dev, bar, off, val, width, false);
+}
+
+int udma_dev_io_write(struct udma_dev *dev, unsigned bar, uint64_t off, const void *val, unsigned width)
+{
+	uint32_t v = 0;
+
+	if (val && width <= sizeof(v))
+		memcpy(&v, val, width);
+	return dev_io(dev, bar, off, val ? &v : NULL, width, true);
+}
+
+int udma_dev_config_read(struct udma_dev *dev, unsigned off, void *buf, size_t len)
+{
+	if (!dev || !buf)
+		return udma__err(EINVAL, "udma_dev_config_read: %s is NULL", !dev ? "dev" : "buf");
+	if (udma__inherited(dev->ctx))
+		return udma__err_inherited(dev->ctx, "udma_dev_config_read");
+	if (!dev->ops->config_read)
+		return udma__err(ENOTSUP, "udma_dev_config_read: %s:%s is not a PCI function: it has no "
+				 "configuration space", dev->ops->kind, dev->name);
+	return dev->ops->config_read(dev, off, buf, len);
+}
+
 int udma_dev_irq_fd(struct udma_dev *dev, unsigned vector)
 {
 	if (!dev)

@@ -49,6 +49,10 @@ struct udma_dev_ops {
 	 * (the parent's) nor the BARs (never mapped in a child). */
 	void (*release_inherited)(struct udma_dev *dev);
 	int (*bar)(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
+	/* Optional (NULL: the device has no I/O BARs, no config space). io:
+	 * width and val already checked by device.c. */
+	int (*io)(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, unsigned width, bool write);
+	int (*config_read)(struct udma_dev *dev, unsigned off, void *buf, size_t len);
 	int (*irq_fd)(struct udma_dev *dev, unsigned vector);
 	int (*irq_ack)(struct udma_dev *dev, unsigned vector);
 	int (*notify)(struct udma_dev *dev);

@@ -267,6 +267,27 @@ static int map_bar(const char *who, const char *addr, unsigned i, size_t len, st
 	return 0;
 }
 
+/* An I/O port BAR: its sysfs resourceN takes pread/pwrite of 1, 2 or 4 bytes,
+ * which the kernel turns into in/out instructions. */
+static int open_io_bar(const char *who, const char *addr, unsigned i, uint64_t len, struct udma_pci_bars *b)
+{
+	char path[PATH_MAX];
+	int fd, rc;
+
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/resource%u", addr, i)))
+		return rc;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return udma__err(errno, "%s: cannot open I/O BAR %u (%s): %s%s", who, i, path,
+				 udma__strerror(errno), errno == EACCES ? " (needs root)" : "");
+	b->io_fd[i] = fd;
+	b->io_fd_owned[i] = true;
+	b->io_off[i] = 0;
+	b->io_len[i] = len;
+	b->why[i] = "it is an I/O port BAR, which cannot be mapped: use udma_dev_io_read/write";
+	return 0;
+}
+
 int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *b)
 {
 	char path[PATH_MAX], line[128];
@@ -287,12 +308,12 @@ int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *
 			b->why[i] = "the device has no such BAR (or it is the upper half of a 64-bit BAR)";
 			continue;
 		}
-		if (!(flags & IORESOURCE_MEM)) {
-			b->why[i] = flags & IORESOURCE_IO ? "it is an I/O port BAR, which cannot be mapped"
-							  : "it is not a memory BAR";
-			continue;
-		}
-		rc = map_bar(who, addr, i, (size_t)(end - start + 1), b);
+		if (flags & IORESOURCE_IO)
+			rc = open_io_bar(who, addr, i, end - start + 1, b);
+		else if (flags & IORESOURCE_MEM)
+			rc = map_bar(who, addr, i, (size_t)(end - start + 1), b);
+		else
+			b->why[i] = "it is not a memory BAR";
 	}
 	fclose(f);
 	if (rc)
@@ -307,7 +328,11 @@ void udma__pci_unmap_bars(struct udma_pci_bars *b)
 	for (i = 0; i < UDMA_PCI_BARS; i++) {
 		if (b->len[i])
 			munmap(b->addr[i], b->len[i]);
+		if (b->io_len[i] && b->io_fd_owned[i])
+			close(b->io_fd[i]);
 		b->addr[i] = NULL;
 		b->len[i] = 0;
+		b->io_len[i] = 0;
+		b->io_fd_owned[i] = false;
 	}
 }

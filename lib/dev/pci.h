@@ -30,12 +30,20 @@
 #define UDMA_PCI_COMMAND_MEMORY	      0x0002 /* decode memory BARs */
 #define UDMA_PCI_COMMAND_MASTER	      0x0004 /* bus mastering: without it DMA does nothing */
 #define UDMA_PCI_COMMAND_INTX_DISABLE 0x0400 /* set by the kernel when it masks INTx */
+#define UDMA_PCI_BAR0		      0x10   /* the first BAR register; BAR n at 0x10 + 4n */
+#define UDMA_PCI_BAR_IO		      0x1    /* bit 0 of a BAR register: an I/O port BAR */
 
-/* The BARs a backend mapped; len 0: not mapped, why[] says why. */
+/* The BARs a backend mapped; len 0: not mapped, why[] says why. I/O port
+ * BARs cannot be mapped: they are read and written with pread/pwrite on
+ * io_fd at io_off + offset (io_len 0: not an I/O BAR). */
 struct udma_pci_bars {
 	void *addr[UDMA_PCI_BARS];
 	size_t len[UDMA_PCI_BARS];
 	const char *why[UDMA_PCI_BARS];
+	int io_fd[UDMA_PCI_BARS];
+	bool io_fd_owned[UDMA_PCI_BARS]; /* UIO's own fd on resourceN; VFIO's is the device fd */
+	off_t io_off[UDMA_PCI_BARS];
+	uint64_t io_len[UDMA_PCI_BARS];
 };
 
 /* device.c: what follows "uio:" or "vfio:". uio takes /dev/uioN too. The
@@ -101,6 +109,7 @@ struct udma_pci_fn {
 	struct udma_pci_binding bind; /* what the open did to bind it */
 	int cfg_fd;		      /* config space: sysfs config (UIO), the device fd (VFIO); -1 none */
 	off_t cfg_off;		      /* where config space starts in cfg_fd */
+	size_t cfg_len;		      /* its size: 256, or 4096 for PCI Express */
 	bool mastering;		      /* we turned bus mastering on */
 	char who[48];		      /* "uio:0000:00:03.0", for messages */
 	char addr[UDMA_PCI_ADDR_LEN]; /* "" if not a PCI function (a UIO device can be other) */
@@ -109,7 +118,8 @@ struct udma_pci_fn {
 /* Read-modify-write the command register in fn's config space. */
 UDMA_HIDDEN int udma__pci_command(struct udma_pci_fn *fn, uint16_t set, uint16_t clear);
 
-/* Map every memory BAR of addr through sysfs resourceN (UIO). */
+/* Map every memory BAR of addr through sysfs resourceN (UIO), open every
+ * I/O port BAR's resourceN for udma__pci_io. */
 UDMA_HIDDEN int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *b);
 UDMA_HIDDEN void udma__pci_unmap_bars(struct udma_pci_bars *b);
 
@@ -138,5 +148,8 @@ UDMA_HIDDEN int udma__pci_undo_open(struct udma_dev *dev, int rc);
  * mastering is the parent's; only the child's copies of the fds go. */
 UDMA_HIDDEN void udma__pci_release_inherited(struct udma_dev *dev);
 UDMA_HIDDEN int udma__pci_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len);
+UDMA_HIDDEN int udma__pci_io(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, unsigned width,
+			     bool write);
+UDMA_HIDDEN int udma__pci_config_read(struct udma_dev *dev, unsigned off, void *buf, size_t len);
 
 #endif

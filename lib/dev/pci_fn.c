@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/dev/pci.h"
 
@@ -98,6 +99,58 @@ void udma__pci_release_inherited(struct udma_dev *dev)
 	memset(fn->bars.len, 0, sizeof(fn->bars.len));
 	dev->priv = NULL;
 	fn->release(fn);
+}
+
+int udma__pci_io(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, unsigned width, bool write)
+{
+	const struct udma_pci_fn *fn = dev->priv;
+	const struct udma_pci_bars *b = &fn->bars;
+	const char *what = write ? "write" : "read";
+	ssize_t n;
+
+	if (bar >= UDMA_PCI_BARS)
+		return udma__err(EINVAL, "%s: a PCI function has BARs 0 to 5, not BAR %u", fn->who, bar);
+	if (!b->io_len[bar]) {
+		if (b->len[bar])
+			return udma__err(EINVAL, "%s: BAR %u is a memory BAR: map it with udma_dev_bar",
+					 fn->who, bar);
+		return udma__err(ENOENT, "%s: BAR %u is no I/O port BAR: %s", fn->who, bar,
+				 b->why[bar] ? b->why[bar] : "the device has no such BAR");
+	}
+	if (off >= b->io_len[bar] || width > b->io_len[bar] - off)
+		return udma__err(ERANGE, "%s: I/O BAR %u has %llu bytes: a %u-byte %s at offset %llu is past it",
+				 fn->who, bar, (unsigned long long)b->io_len[bar], width, what,
+				 (unsigned long long)off);
+	n = write ? pwrite(b->io_fd[bar], val, width, b->io_off[bar] + (off_t)off)
+		  : pread(b->io_fd[bar], val, width, b->io_off[bar] + (off_t)off);
+	if (n != (ssize_t)width) {
+		int e = n < 0 ? errno : EIO;
+
+		return udma__err(e == EINVAL ? EIO : e, "%s: %u-byte port %s at BAR %u offset %llu failed: %s",
+				 fn->who, width, what, bar, (unsigned long long)off, udma__strerror(e));
+	}
+	return 0;
+}
+
+int udma__pci_config_read(struct udma_dev *dev, unsigned off, void *buf, size_t len)
+{
+	const struct udma_pci_fn *fn = dev->priv;
+	ssize_t n;
+
+	if (fn->cfg_fd < 0)
+		return udma__err(ENOTSUP, "%s: not a PCI function: it has no configuration space", fn->who);
+	if (off > fn->cfg_len || len > fn->cfg_len - off)
+		return udma__err(ERANGE, "%s: its configuration space has %zu bytes: %zu at offset %u are past it",
+				 fn->who, fn->cfg_len, len, off);
+	n = pread(fn->cfg_fd, buf, len, fn->cfg_off + (off_t)off);
+	if (n != (ssize_t)len) {
+		int e = n < 0 ? errno : EIO;
+
+		return udma__err(e, "%s: reading %zu bytes of its configuration space at %u: %s%s", fn->who,
+				 len, off, n < 0 ? udma__strerror(e) : "short read",
+				 n >= 0 && n <= 64 ? " (beyond the first 64 bytes needs root)" : "");
+	}
+	return 0;
 }
 
 int udma__pci_bar(struct udma_dev *dev, unsigned bar, void **addr, size_t *len)

@@ -49,3 +49,41 @@ verdicts() {
 	}
 	END { if (cur != "") print "RUNNING\t" cur }' "$1"
 }
+
+# cmocka_guests TEST IMG: boot the uio guest, then the vfio guest, with
+# /test_TEST from IMG (tests/vm/boot.sh), each console kept as
+# $build/vm/console-TEST-RUN.log; every cmocka verdict on it becomes a TAP
+# line named by the caller's `named RUN CMOCKA_NAME`, then one line per guest,
+# "$(label RUN): guest ran to completion", says whether the guest ran to its
+# end (a test a dead guest never reached is absent). Needs tap.sh's ok/not_ok,
+# $tmp, $kernel, $build.
+cmocka_guests() {
+	for run in uio vfio; do
+		log=$build/vm/console-$1-$run.log
+		rm -f "$log"
+		brc=0
+		UDMA_VM_TEST=$1 tests/vm/boot.sh "$run" "$kernel" "$2" "$log" >"$tmp/boot" || brc=$?
+		cat "$tmp/boot"
+		: >"$tmp/verdicts"
+		[ -f "$log" ] && verdicts "$log" >"$tmp/verdicts"
+		what="" reported=0
+		while IFS="$(printf '\t')" read -r tag name why; do
+			case $tag in
+			OK) ok "$(named $run "$name")" ;;
+			SKIPPED) ok "$(named $run "$name") # skip ${why:-skipped in the guest}" ;;
+			RUNNING) what=" (stopped during $name)" ;;
+			*) not_ok "$(named $run "$name")" ;;
+			esac
+			[ "$tag" = RUNNING ] || reported=$((reported + 1))
+		done <"$tmp/verdicts"
+		end="$(label $run): guest ran to completion"
+		if [ "$brc" != 0 ]; then
+			why=$(sed -n 's/^# udma-vm: FAIL //p' "$tmp/boot")
+			not_ok "$end: ${why:-tests/vm/boot.sh exited $brc}$what (console: $log)"
+		elif [ "$reported" = 0 ]; then
+			not_ok "$end: no cmocka results on its console (console: $log)"
+		else
+			ok "$end ($reported tests)"
+		fi
+	done
+}
