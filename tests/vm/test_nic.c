@@ -890,6 +890,61 @@ static void virtio_loopback_refused(void **state)
 	fix_close(f);
 }
 
+/*
+ * udma_dev_io_read/write on a real I/O port BAR: the 82574's BAR 2, a window
+ * onto its registers (82574 §10.1, I/O-mapped access: write a register's
+ * offset to IOADDR, then read or write IODATA). STATUS read through it is
+ * STATUS read through the memory BAR. Refused, each with its errno: a memory
+ * BAR, widths other than 1, 2 and 4, an unaligned offset, an access past the
+ * BAR's end, a BAR the function does not have. Under UIO through sysfs
+ * resource2, under VFIO through the device's region for BAR 2.
+ */
+#define E1000E_IO_BAR	 2
+#define E1000E_IOADDR	 0x0u
+#define E1000E_IODATA	 0x4u
+#define E1000E_IO_STATUS 0x8u /* STATUS, Device Status (82574 §10.2) */
+static void e1000e_port_io(void **state)
+{
+	struct fix *f = *state;
+	uint32_t reg = E1000E_IO_STATUS, via_io = 0, v32 = 0;
+	uint16_t v16;
+	uint8_t v8, cfg[4];
+	volatile uint32_t *mmio;
+	size_t len;
+	void *bar;
+
+	ctx_open(f);
+	dev_open(f, 0);
+	ok(udma_dev_bar(f->dev[0], 0, &bar, &len), "udma_dev_bar(0)");
+	mmio = bar;
+	ok(udma_dev_io_write(f->dev[0], E1000E_IO_BAR, E1000E_IOADDR, &reg, 4), "udma_dev_io_write(IOADDR)");
+	ok(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, E1000E_IODATA, &via_io, 4), "udma_dev_io_read(IODATA)");
+	printf("# STATUS through the I/O BAR %#x, through BAR 0 %#x\n", via_io, mmio[E1000E_IO_STATUS / 4]);
+	assert_int_equal(via_io, mmio[E1000E_IO_STATUS / 4]);
+	ok(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, E1000E_IOADDR, &v32, 4), "udma_dev_io_read(IOADDR)");
+	assert_int_equal(v32, E1000E_IO_STATUS);
+	ok(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, 30, &v16, 2), "2-byte read at the BAR's last word");
+	ok(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, 31, &v8, 1), "1-byte read at the BAR's last byte");
+
+	th_assert_err(udma_dev_io_read(f->dev[0], 0, 0, &v32, 4), EINVAL);
+	assert_non_null(strstr(udma_last_error(), "memory BAR"));
+	th_assert_err(udma_dev_io_write(f->dev[0], 0, 0, &v32, 4), EINVAL);
+	th_assert_err(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, 0, &v32, 3), EINVAL);
+	th_assert_err(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, 0, &v32, 8), EINVAL);
+	th_assert_err(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, 2, &v32, 4), EINVAL);
+	th_assert_err(udma_dev_io_read(f->dev[0], E1000E_IO_BAR, 32, &v16, 2), ERANGE);
+	assert_non_null(strstr(udma_last_error(), "past it"));
+	th_assert_err(udma_dev_io_write(f->dev[0], E1000E_IO_BAR, 1u << 20, &v32, 4), ERANGE);
+	th_assert_err(udma_dev_io_read(f->dev[0], 5, 0, &v32, 4), ENOENT);
+	th_assert_err(udma_dev_io_read(f->dev[0], 6, 0, &v32, 4), EINVAL);
+	/* And the configuration space: its IDs, and nothing past its end. */
+	ok(udma_dev_config_read(f->dev[0], 0, cfg, sizeof(cfg)), "udma_dev_config_read");
+	assert_int_equal(cfg[0] | cfg[1] << 8, 0x8086);
+	assert_int_equal(cfg[2] | cfg[3] << 8, 0x10d3);
+	th_assert_err(udma_dev_config_read(f->dev[0], 4094, cfg, sizeof(cfg)), ERANGE);
+	fix_close(f);
+}
+
 /* Memory that is in no udma region: its IOVA (= VA) is mapped in no IOMMU. */
 static uint8_t secret[4096] __attribute__((aligned(4096)));
 
@@ -1145,6 +1200,7 @@ int main(int argc, char **argv)
 		BOTH("bad_opts", bad_opts),
 		BOTH("not_a_nic", not_a_nic),
 		BOTH("iommu_blocks_tx", iommu_blocks_tx),
+		T("e1000e_port_io", e1000e_port_io, e1000e_target),
 		T("virtio_features", virtio_features, virtio_target),
 		T("virtio_transport", virtio_transport, virtio_target),
 		T("virtio_ring_past_device", virtio_ring_past_device, virtio_target),
