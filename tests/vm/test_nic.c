@@ -1025,6 +1025,116 @@ static void iommu_blocks_tx(void **state)
 	fix_close(f);
 }
 
+/* One direction of both_ways, sent from a thread of its own. No cmocka
+ * calls off the main thread: it says what failed in why. */
+struct sender {
+	struct flow *fl;
+	unsigned total;
+	uint32_t received; /* frames the main thread has checked (atomic) */
+	int rc;
+	char why[256];
+};
+
+static void *send_thread(void *arg)
+{
+	struct sender *s = arg;
+	struct flow *fl = s->fl;
+	struct nic_pkt *p[BURST];
+	uint64_t idle = 0;
+
+	while (fl->tx_seq < s->total) {
+		unsigned out = fl->tx_seq - __atomic_load_n(&s->received, __ATOMIC_ACQUIRE);
+		unsigned k = s->total - fl->tx_seq, sent = 0, i;
+
+		if (k > fl->window - out)
+			k = fl->window - out;
+		if (k > BURST)
+			k = BURST;
+		if (!k || nic_pkt_alloc_bulk(fl->pool, p, k)) {
+			if (++idle > 10u * WAIT_MS) {
+				snprintf(s->why, sizeof(s->why), "no room to send frame %u for %d ms",
+					 fl->tx_seq, WAIT_MS);
+				s->rc = -ETIMEDOUT;
+				return NULL;
+			}
+			usleep(100);
+			continue;
+		}
+		for (i = 0; i < k; i++)
+			frame_fill(fl, p[i], fl->tx_seq + i);
+		while (sent < k) {
+			int rc = nic_tx_burst(fl->tx, 0, p + sent, k - sent);
+
+			if (rc < 0) {
+				snprintf(s->why, sizeof(s->why), "nic_tx_burst: %s", nic_last_error());
+				nic_pkt_free_bulk(p + sent, k - sent);
+				s->rc = rc;
+				return NULL;
+			}
+			sent += (unsigned)rc;
+		}
+		fl->tx_seq += k;
+		idle = 0;
+	}
+	return NULL;
+}
+
+/* Received from fl so far: check them, tell its sender. */
+static unsigned both_ways_recv(struct fix *f, struct flow *fl, struct sender *s)
+{
+	unsigned r = fl->rx_seq < s->total ? flow_recv_once(f, fl, false) : 0;
+
+	__atomic_store_n(&s->received, fl->rx_seq, __ATOMIC_RELEASE);
+	return r;
+}
+
+/* Each NIC sends to the other from a thread of its own while the main
+ * thread receives on both: RX and TX of one queue in two threads at once,
+ * as nic.h allows. Frames both ways arrive whole, once, in order. */
+static void both_ways_threads(void **state)
+{
+	struct fix *f = *state;
+	struct flow ab, ba;
+	struct sender sab = {&ab, STREAM_IRQ, 0, 0, ""}, sba = {&ba, STREAM_IRQ, 0, 0, ""};
+	pthread_t t[2];
+	unsigned idle = 0;
+
+	nic_open(f, 0, RX_POOL, 0, NIC_POLL, 0);
+	nic_open(f, 1, RX_POOL, 0, NIC_POLL, 0);
+	nok(nic_wait_link(f->nic[0], WAIT_MS), "nic_wait_link A");
+	nok(nic_wait_link(f->nic[1], WAIT_MS), "nic_wait_link B");
+	flow_init(f, &ab, 0, 1, false);
+	flow_init(f, &ba, 1, 0, false);
+	th_thread_start(&t[0], send_thread, &sab);
+	th_thread_start(&t[1], send_thread, &sba);
+	while ((ab.rx_seq < STREAM_IRQ || ba.rx_seq < STREAM_IRQ) && idle <= WAIT_MS) {
+		unsigned r = both_ways_recv(f, &ab, &sab) + both_ways_recv(f, &ba, &sba);
+
+		if (r) {
+			idle = 0;
+			continue;
+		}
+		if (__atomic_load_n(&sab.rc, __ATOMIC_RELAXED) || __atomic_load_n(&sba.rc, __ATOMIC_RELAXED))
+			break; /* a sender gave up: it says why below */
+		idle++;
+		usleep(1000);
+	}
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	if (sab.rc || sba.rc)
+		fail_msg("sending thread: %s", sab.rc ? sab.why : sba.why);
+	if (ab.rx_seq < STREAM_IRQ || ba.rx_seq < STREAM_IRQ)
+		fail_msg("%u of %u frames A to B, %u B to A, then none for %d ms", ab.rx_seq, STREAM_IRQ,
+			 ba.rx_seq, WAIT_MS);
+	expect_quiet(f->nic[0], "A after both streams");
+	expect_quiet(f->nic[1], "B after both streams");
+	assert_int_equal(stats_of(f->nic[0]).rx_packets, STREAM_IRQ);
+	assert_int_equal(stats_of(f->nic[1]).rx_packets, STREAM_IRQ);
+	assert_int_equal(stats_of(f->nic[0]).tx_packets, STREAM_IRQ);
+	assert_int_equal(stats_of(f->nic[1]).tx_packets, STREAM_IRQ);
+	fix_close(f);
+}
+
 /* ---- virtio-net only (drivers/nic/virtio_*.c) ---- */
 
 /* What attach negotiated (virtio §6, §5.1.3): under VFIO the modern
@@ -1200,6 +1310,7 @@ int main(int argc, char **argv)
 		BOTH("bad_opts", bad_opts),
 		BOTH("not_a_nic", not_a_nic),
 		BOTH("iommu_blocks_tx", iommu_blocks_tx),
+		BOTH("both_ways_threads", both_ways_threads),
 		T("e1000e_port_io", e1000e_port_io, e1000e_target),
 		T("virtio_features", virtio_features, virtio_target),
 		T("virtio_transport", virtio_transport, virtio_target),
