@@ -400,7 +400,7 @@ static int read_mac(struct nic *nic, struct vnet *v)
 		nic->info.mac[0] = (uint8_t)((nic->info.mac[0] & ~1u) | 2u);
 		return 0;
 	}
-	/* virtio §4.1.4.3.1: a multi-byte read is consistent when the
+	/* virtio §2.4.1: a multi-byte read is consistent when the
 	 * generation did not change across it. */
 	do {
 		if ((rc = virtio_pci_config_gen(&v->t, &gen0)))

@@ -69,7 +69,7 @@ int virtio_pci_isr(struct virtio_pci *t, uint8_t *isr);
 
 /* Device config bytes [off, off + len), len 1, 2 or 4, at its own width. */
 int virtio_pci_config(struct virtio_pci *t, unsigned off, unsigned len, uint32_t *val);
-/* Modern: the config generation (virtio §4.1.4.3.1); legacy: 0. */
+/* Modern: config_generation (virtio §4.1.4.3, its use §2.4.1); legacy: 0. */
 int virtio_pci_config_gen(struct virtio_pci *t, uint8_t *gen);
 
 #endif

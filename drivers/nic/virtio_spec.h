@@ -5,8 +5,8 @@
  * interface included, and the few PCI configuration-space fields it reads
  * (PCI Local Bus Specification 3.0, "PCI §"). No logic.
  *
- * Byte order: modern devices are little endian (virtio §2.4), legacy ones
- * the guest's own (virtio §2.4.3). The driver reads and writes the fields
+ * Byte order: modern devices are little endian (virtio §1.4), legacy ones
+ * the guest's own (virtio §2.4.3, §2.6.3). The driver reads and writes the fields
  * below as host integers, so it is for little-endian hosts only.
  */
 #ifndef VIRTIO_SPEC_H
@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "drivers/nic/virtio: little-endian hosts only (virtio §2.4)"
+#error "drivers/nic/virtio: little-endian hosts only (virtio §1.4)"
 #endif
 
 #define VIRTIO_PCI_VENDOR	      0x1af4
@@ -48,7 +48,7 @@
 #define VIRTIO_NET_F_MRG_RXBUF	    VIRTIO_BIT(15) /* §5.1.3: not taken: one buffer per frame */
 #define VIRTIO_NET_F_STATUS	    VIRTIO_BIT(16) /* §5.1.3: config holds the link status */
 #define VIRTIO_NET_F_CTRL_VQ	    VIRTIO_BIT(17) /* not taken: QEMU's model is promiscuous at reset */
-#define VIRTIO_F_ANY_LAYOUT	    VIRTIO_BIT(27) /* §6 (legacy: §2.6.4.3): header and frame in one buffer */
+#define VIRTIO_F_ANY_LAYOUT	    VIRTIO_BIT(27) /* §6.3 (legacy), §2.6.4.3: header and frame in one buffer */
 #define VIRTIO_F_VERSION_1	    VIRTIO_BIT(32) /* §6: the modern interface */
 #define VIRTIO_F_ACCESS_PLATFORM    VIRTIO_BIT(33) /* §6: DMA goes through the platform's IOMMU */
 #define VIRTIO_NET_F_SPEED_DUPLEX   VIRTIO_BIT(63) /* §5.1.3: config holds speed and duplex */
