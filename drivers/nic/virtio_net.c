@@ -154,8 +154,8 @@ static int vq_kick(struct nic *nic, struct vnet *v, struct vq *vq)
 	/* The index store before the flag load (virtio §2.6.13.4): else the
 	 * device may go to sleep on a ring it saw empty while we skip the
 	 * doorbell on a flag it has cleared since. A store-load order needs a
-	 * full fence on every architecture. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	 * full fence on every architecture (and a C11 fence TSan refuses). */
+	udma_mb();
 	if (ld16(&vq->used->flags) & VIRTQ_USED_F_NO_NOTIFY)
 		return 0;
 	rc = virtio_pci_notify(&v->t, vq->q);
