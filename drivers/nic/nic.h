@@ -35,6 +35,22 @@
  *   give every buffer the driver holds back to its pool (RX ring, packets
  *   taken for TX and not yet reclaimed): afterwards udma_pool_avail() counts
  *   them all again. Call them only while no thread is inside a burst.
+ *   Memory goes back only once the device has confirmed its reset (e1000e:
+ *   CTRL.RST cleared; virtio: the status reads 0). A device that does not
+ *   (stuck, or gone: registers read all ones) may still be writing: the
+ *   driver then keeps its rings and every packet on them out of use for
+ *   good (udma_pool_avail stays short by that many; udma_pool_destroy
+ *   reports them), and udma_dev_close, which turns bus mastering off, is
+ *   what finally stops the device.
+ *
+ * Trust
+ *   Under VFIO the IOMMU keeps the device out of memory that is not udma's.
+ *   It does not keep it out of udma memory the context maps for it, packet
+ *   headers and rings included: the drivers check every length, index and
+ *   descriptor id the device hands back before using it, and return RX
+ *   buffers to the pool the NIC was attached with, not to the pool a packet
+ *   header names; a device that rewrites descriptors or packets it does not
+ *   own can still corrupt traffic.
  *
  * Errors: every function returning int gives 0 (or a count) or a negative
  * errno, with one line saying why in nic_last_error() (per thread).
@@ -162,9 +178,13 @@ int nic_wait_link(struct nic *nic, int timeout_ms);
 /*
  * Take up to n (at most NIC_BURST_MAX) received packets into pkts; they are
  * the caller's (free them with nic_pkt_free, or send them). Refills the RX
- * ring with as many fresh buffers from the pool, in bulk. Returns how many
- * (0: none waiting), or -EINVAL (queue, n), -ESHUTDOWN (the NIC failed:
- * nic_reset).
+ * ring with as many fresh buffers from the pool, in bulk. A frame the NIC
+ * marked bad, or shorter than an Ethernet header (14 bytes), is counted in
+ * rx_errors and recycled, never handed out. Returns how many (0: none
+ * waiting), or -EINVAL (queue, n), -ESHUTDOWN (the NIC failed, now or in
+ * this call: the device handed back something impossible, such as a
+ * descriptor it does not own or more completions than were posted, or a
+ * doorbell failed; nic_reset), -EIO.
  */
 int nic_rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsigned n);
 /*
@@ -173,9 +193,11 @@ int nic_rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsigne
  * many it took from the front of pkts: those belong to the driver now, which
  * frees them once sent; the rest stay the caller's (the ring was full: try
  * again). A packet it refuses (len over NIC_FRAME_MAX or 0, not from a
- * nic_pool_create pool) stops it there and counts in tx_errors; if it is
- * pkts[0], the return is -EMSGSIZE or -EINVAL, with the reason. Short frames
- * are padded to NIC_FRAME_MIN with zeros.
+ * nic_pool_create pool) stops it there; if it is pkts[0], the return is
+ * -EMSGSIZE or -EINVAL, with the reason, and it counts once in tx_errors
+ * (so a caller that retries the rest of a burst does not count it again).
+ * Short frames are padded to NIC_FRAME_MIN with zeros. Also -EINVAL
+ * (queue, n), -ESHUTDOWN (the NIC failed: nic_reset).
  */
 int nic_tx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsigned n);
 /* Free the packets the NIC has finished sending: returns how many. */
@@ -185,9 +207,13 @@ unsigned nic_tx_pending(const struct nic *nic, unsigned queue);
 
 /*
  * NIC_IRQ: sleep until the queue may have received packets (its interrupt),
- * or timeout_ms (-1: no limit) passes. Returns 1 on an interrupt or packets
- * already waiting, 0 on timeout, or -errno (-EINVAL for a NIC_POLL NIC).
- * Call nic_rx_burst until it returns 0 before waiting again.
+ * or timeout_ms (-1: no limit) passes. First it refills the RX ring from
+ * the pool (packets freed since the last burst go back on it): a ring left
+ * with no buffer at all could receive nothing, so that returns -ENOBUFS at
+ * once (free packets to the pool, then wait again) instead of sleeping for
+ * ever. Returns 1 on an interrupt or packets already waiting, 0 on timeout,
+ * or -errno (-EINVAL for a NIC_POLL NIC, -ENOBUFS). Call nic_rx_burst until
+ * it returns 0 before waiting again.
  */
 int nic_wait(struct nic *nic, unsigned queue, int timeout_ms);
 
