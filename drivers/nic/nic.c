@@ -256,7 +256,7 @@ void nic_detach(struct nic *nic)
 
 const struct nic_info *nic_info(const struct nic *nic)
 {
-	return &nic->info;
+	return nic ? &nic->info : NULL;
 }
 
 int nic_link(struct nic *nic, struct nic_link *out)
@@ -310,7 +310,10 @@ int nic_rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsigne
 	return rc ? rc : nic->ops->rx_burst(nic, queue, pkts, n);
 }
 
-/* How many of pkts[0..n) may go: the first bad one stops the burst. */
+/* How many of pkts[0..n) may go: the first bad one stops the burst. It is
+ * counted in tx_errors only when it comes first, the call that reports it:
+ * a caller that sends the rest again meets it there, so each refused packet
+ * counts once. */
 static int tx_checked(struct nic *nic, struct nic_pkt **pkts, unsigned n)
 {
 	unsigned i;
@@ -329,9 +332,11 @@ static int tx_checked(struct nic *nic, struct nic_pkt **pkts, unsigned n)
 				      "nic_tx_burst: packet %u is %u bytes: a frame is 1 to %u "
 				      "bytes (no FCS; no jumbo frames)",
 				      i, p->len, NIC_FRAME_MAX);
+		if (rc && i)
+			return (int)i;
 		if (rc) {
 			nic->sw.tx_errors++;
-			return i ? (int)i : rc;
+			return rc;
 		}
 	}
 	return (int)n;

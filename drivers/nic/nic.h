@@ -169,7 +169,7 @@ int nic_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct nic_opts
 /* Reset the device (its DMA stops), give every buffer back to its pool, free
  * everything. NULL is a no-op. */
 void nic_detach(struct nic *nic);
-const struct nic_info *nic_info(const struct nic *nic);
+const struct nic_info *nic_info(const struct nic *nic); /* NULL for a NULL nic */
 int nic_link(struct nic *nic, struct nic_link *out);
 /* Wait up to timeout_ms (-1: no limit) for the link to come up: 0, or
  * -ETIMEDOUT. */

@@ -268,20 +268,20 @@ static int map_bar(const char *who, const char *addr, unsigned i, size_t len, st
 }
 
 /* An I/O port BAR: its sysfs resourceN takes pread/pwrite of 1, 2 or 4 bytes,
- * which the kernel turns into in/out instructions. */
-static int open_io_bar(const char *who, const char *addr, unsigned i, uint64_t len, struct udma_pci_bars *b)
+ * which the kernel turns into in/out instructions. One that will not open
+ * fails only the port I/O that needs it, not the open: most drivers of a
+ * function with an I/O BAR never use it (e1000e's is a second way to its
+ * memory-mapped registers). */
+static int open_io_bar(const char *addr, unsigned i, uint64_t len, struct udma_pci_bars *b)
 {
 	char path[PATH_MAX];
-	int fd, rc;
+	int rc;
 
 	if ((rc = udma__sysfs_path(path, sizeof(path), "/bus/pci/devices/%s/resource%u", addr, i)))
 		return rc;
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return udma__err(errno, "%s: cannot open I/O BAR %u (%s): %s%s", who, i, path,
-				 udma__strerror(errno), errno == EACCES ? " (needs root)" : "");
-	b->io_fd[i] = fd;
-	b->io_fd_owned[i] = true;
+	b->io_fd[i] = open(path, O_RDWR | O_CLOEXEC);
+	b->io_err[i] = b->io_fd[i] < 0 ? errno : 0;
+	b->io_fd_owned[i] = b->io_fd[i] >= 0;
 	b->io_off[i] = 0;
 	b->io_len[i] = len;
 	b->why[i] = "it is an I/O port BAR, which cannot be mapped: use udma_dev_io_read/write";
@@ -309,7 +309,7 @@ int udma__pci_map_bars(const char *who, const char *addr, struct udma_pci_bars *
 			continue;
 		}
 		if (flags & IORESOURCE_IO)
-			rc = open_io_bar(who, addr, i, end - start + 1, b);
+			rc = open_io_bar(addr, i, end - start + 1, b);
 		else if (flags & IORESOURCE_MEM)
 			rc = map_bar(who, addr, i, (size_t)(end - start + 1), b);
 		else
@@ -328,7 +328,7 @@ void udma__pci_unmap_bars(struct udma_pci_bars *b)
 	for (i = 0; i < UDMA_PCI_BARS; i++) {
 		if (b->len[i])
 			munmap(b->addr[i], b->len[i]);
-		if (b->io_len[i] && b->io_fd_owned[i])
+		if (b->io_len[i] && b->io_fd_owned[i] && b->io_fd[i] >= 0)
 			close(b->io_fd[i]);
 		b->addr[i] = NULL;
 		b->len[i] = 0;

@@ -40,7 +40,8 @@ struct udma_pci_bars {
 	void *addr[UDMA_PCI_BARS];
 	size_t len[UDMA_PCI_BARS];
 	const char *why[UDMA_PCI_BARS];
-	int io_fd[UDMA_PCI_BARS];
+	int io_fd[UDMA_PCI_BARS]; /* -1: resourceN would not open, io_err says why */
+	int io_err[UDMA_PCI_BARS];
 	bool io_fd_owned[UDMA_PCI_BARS]; /* UIO's own fd on resourceN; VFIO's is the device fd */
 	off_t io_off[UDMA_PCI_BARS];
 	uint64_t io_len[UDMA_PCI_BARS];

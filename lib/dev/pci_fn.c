@@ -122,6 +122,13 @@ int udma__pci_io(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, un
 				 "%s: I/O BAR %u has %llu bytes: a %u-byte %s at offset %llu is past it",
 				 fn->who, bar, (unsigned long long)b->io_len[bar], width, what,
 				 (unsigned long long)off);
+	if (b->io_fd[bar] < 0)
+		return udma__err(b->io_err[bar],
+				 "%s: I/O BAR %u could not be opened (sysfs resource%u): %s%s", fn->who, bar,
+				 bar, udma__strerror(b->io_err[bar]),
+				 b->io_err[bar] == EACCES || b->io_err[bar] == EPERM
+					 ? " (needs root; a kernel in lockdown refuses port I/O to everyone)"
+					 : "");
 	n = write ? pwrite(b->io_fd[bar], val, width, b->io_off[bar] + (off_t)off)
 		  : pread(b->io_fd[bar], val, width, b->io_off[bar] + (off_t)off);
 	if (n != (ssize_t)width) {
