@@ -29,6 +29,11 @@
  *    back to ICR (write 1 to clear), which works in every mode.
  *  - Statistics registers clear on read; CTRL.RST clears them too: the
  *    driver adds them to its own totals before each reset.
+ *  - STATUS.GIO_MASTER_ENABLE reads as the inverse of CTRL.GIO_MASTER_
+ *    DISABLE: the master disable before each reset ends at once.
+ *  - With the function's memory decoding off its registers read zeros (a
+ *    PCIe device gone reads all ones): CTRL.RST would read clear with no
+ *    reset done, hence the write-and-read-back check before each reset.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -45,6 +50,8 @@ _Static_assert(NIC_PKT_DATA == E1000E_RX_BUF, "a packet holds exactly one RX buf
 
 #define REFILL_CHUNK NIC_BURST_MAX /* packets taken from the pool per bulk get */
 #define IRQ_VECTOR   0		   /* INTx under UIO; MSI-X vector 0 under VFIO */
+#define REG_PROBE    0x5A5A5A40u   /* for TDBAL (aligned, TX off): read back if the registers answer */
+#define ETH_HDR_LEN  14u	   /* destination, source, EtherType: a shorter frame is never handed out */
 
 struct e1000e {
 	volatile uint8_t *bar;
@@ -55,7 +62,7 @@ struct e1000e {
 	unsigned rx_n, tx_n;
 	unsigned rx_next, rx_filled;
 	unsigned tx_clean, tx_inflight;
-	uint64_t mpc; /* MPC read so far (it clears on read) */
+	uint64_t mpc; /* MPC read so far (it clears on read); atomic: nic_stats may run in two threads */
 };
 
 static struct e1000e *priv(const struct nic *nic)
@@ -81,10 +88,24 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* The statistics registers clear on read (and on reset): keep the totals. */
+/* Slot i + 1 of a ring of n (not a power of two: no mask). */
+static unsigned ring_next(unsigned i, unsigned n)
+{
+	return i + 1 == n ? 0 : i + 1;
+}
+
+/* Slot i + k of a ring of n, for k <= n. */
+static unsigned ring_add(unsigned i, unsigned k, unsigned n)
+{
+	return i + k >= n ? i + k - n : i + k;
+}
+
+/* The statistics registers clear on read (and on reset): keep the totals.
+ * Atomic: the read clears MPC, so each count is added exactly once even
+ * with nic_stats in two threads. */
 static void stats_collect(struct e1000e *e)
 {
-	e->mpc += rd(e, E1000E_MPC);
+	__atomic_fetch_add(&e->mpc, rd(e, E1000E_MPC), __ATOMIC_RELAXED);
 }
 
 /* Clear the interrupt causes that are set: read ICR, write back what it said. */
@@ -96,19 +117,44 @@ static void irq_clear(struct e1000e *e)
 		wr(e, E1000E_ICR, icr);
 }
 
+/* No new DMA requests: set CTRL.GIO_MASTER_DISABLE, then wait (bounded)
+ * for the pending ones to end. Past the timeout the reset goes on anyway:
+ * CTRL.RST ends them (82574 §10.2, CTRL; Linux does the same). QEMU's
+ * model reports STATUS.GIO_MASTER_ENABLE as the inverse of the CTRL bit, so
+ * this costs one register read there. */
+static void master_disable(struct e1000e *e)
+{
+	uint64_t deadline = nic__now_ms() + E1000E_MASTER_DISABLE_TIMEOUT_MS;
+
+	wr(e, E1000E_CTRL, rd(e, E1000E_CTRL) | E1000E_CTRL_GIO_MASTER_DISABLE);
+	while ((rd(e, E1000E_STATUS) & E1000E_STATUS_GIO_MASTER_ENABLE) && nic__now_ms() <= deadline)
+		sleep_ms(1);
+}
+
 /* Global reset: DMA stops, registers back to their defaults (82574 §10.2,
- * CTRL.RST). */
+ * CTRL.RST). 0 only when the device confirmed it (CTRL.RST cleared): any
+ * other return means it may still be writing to the rings and packets. */
 static int hw_reset(struct e1000e *e)
 {
 	uint64_t deadline;
+	uint32_t probe;
 
 	wr(e, E1000E_IMC, E1000E_INT_ALL);
 	wr(e, E1000E_RCTL, 0);
 	wr(e, E1000E_TCTL, 0);
-	if (rd(e, E1000E_STATUS) == E1000E_INT_ALL)
-		return nic__err(ENODEV, "e1000e: its registers read all ones: the device is gone (unplugged, "
-					"or its function was reset under us); detach it");
+	/* The registers must answer, or CTRL.RST could read clear with no
+	 * reset done: a device gone reads all ones on PCIe, and under QEMU a
+	 * function with its memory decoding off reads zeros. */
+	wr(e, E1000E_TDBAL, REG_PROBE);
+	probe = rd(e, E1000E_TDBAL);
+	if (probe != REG_PROBE)
+		return nic__err(
+			ENODEV,
+			"e1000e: TDBAL reads %#x after %#x was written: the device does not answer (gone, "
+			"its function reset under us, or its memory decoding off); detach it",
+			probe, REG_PROBE);
 	stats_collect(e);
+	master_disable(e);
 	wr(e, E1000E_CTRL, rd(e, E1000E_CTRL) | E1000E_CTRL_RST);
 	sleep_ms(E1000E_RESET_SETTLE_MS);
 	deadline = nic__now_ms() + E1000E_RESET_TIMEOUT_MS;
@@ -125,14 +171,17 @@ static int hw_reset(struct e1000e *e)
 	return 0;
 }
 
-/* Give every packet the rings hold back to its pool; descriptors zeroed. */
-static void rings_drain(struct e1000e *e)
+/* Give every packet the rings hold back to its pool; descriptors zeroed.
+ * Only after a confirmed reset (hw_reset 0). RX buffers go back to the
+ * pool the NIC was attached with, never to the pool their header names:
+ * the device can write that header (nic.h, Trust). */
+static void rings_drain(struct nic *nic, struct e1000e *e)
 {
 	unsigned i;
 
 	for (i = 0; i < e->rx_n; i++)
 		if (e->rx_pkt[i]) {
-			nic_pkt_free(e->rx_pkt[i]);
+			udma_pool_put(nic->opts.pool, e->rx_pkt[i]);
 			e->rx_pkt[i] = NULL;
 		}
 	for (i = 0; i < e->tx_n; i++)
@@ -178,7 +227,7 @@ static unsigned rx_refill(struct nic *nic, struct e1000e *e)
 		if (!n)
 			break;
 		for (i = 0; i < n; i++) {
-			unsigned slot = (e->rx_next + e->rx_filled) % e->rx_n;
+			unsigned slot = ring_add(e->rx_next, e->rx_filled, e->rx_n);
 			struct e1000e_rx_desc *d = &e->rxd[slot];
 
 			memset(d, 0, sizeof(*d));
@@ -194,7 +243,7 @@ static unsigned rx_refill(struct nic *nic, struct e1000e *e)
 static void rx_tail_write(struct e1000e *e)
 {
 	udma_dma_wmb(); /* descriptors before the NIC may read them */
-	wr(e, E1000E_RDT, (e->rx_next + e->rx_filled) % e->rx_n);
+	wr(e, E1000E_RDT, ring_add(e->rx_next, e->rx_filled, e->rx_n));
 }
 
 /* Program the rings (already zeroed and filled), the filters and interrupts,
@@ -245,28 +294,40 @@ static void hw_setup(struct nic *nic, struct e1000e *e)
 	rx_tail_write(e);
 }
 
-/* Everything start allocated; the device must be reset first. */
-static void e1000e_free(struct nic *nic, struct e1000e *e)
+/*
+ * Everything start allocated. confirmed: the device's reset was confirmed,
+ * so the rings and packets go back. Else it may still be writing to them:
+ * they stay allocated and out of use for good, a deliberate leak (nic.h,
+ * Failure and reset; udma_pool_destroy will report the packets), and only
+ * the host memory no device can reach (this struct, the slot arrays) is
+ * freed.
+ */
+static void e1000e_free(struct nic *nic, struct e1000e *e, bool confirmed)
 {
-	rings_drain(e);
-	udma_free(nic->ctx, e->rxd);
-	udma_free(nic->ctx, e->txd);
+	if (confirmed) {
+		rings_drain(nic, e);
+		udma_free(nic->ctx, e->rxd);
+		udma_free(nic->ctx, e->txd);
+	}
 	free(e->rx_pkt);
 	free(e->tx_pkt);
 	free(e);
 	nic->priv = NULL;
 }
 
-/* Rings reset and filled, registers set: the part start and reset share. */
-static int bring_up(struct nic *nic, struct e1000e *e)
+/* Rings reset and filled, registers set: the part start and reset share.
+ * On failure *confirmed says whether the device is reset (the rings
+ * drained) or may still own the rings (left untouched). */
+static int bring_up(struct nic *nic, struct e1000e *e, bool *confirmed)
 {
 	int rc = hw_reset(e);
 
+	*confirmed = !rc;
 	if (rc)
 		return rc;
-	rings_drain(e);
+	rings_drain(nic, e);
 	if (rx_refill(nic, e)) {
-		rings_drain(e);
+		rings_drain(nic, e);
 		return nic__err(ENOBUFS,
 				"e1000e: the RX pool cannot fill the ring (%u buffers needed, %u available): "
 				"make the pool larger than rx_ring - 1 plus what the application holds",
@@ -292,6 +353,7 @@ static int e1000e_start(struct nic *nic)
 	void *bar;
 	size_t bar_len;
 	uint32_t ral, rah;
+	bool confirmed;
 	int rc;
 
 	nic->priv = NULL;
@@ -300,7 +362,7 @@ static int e1000e_start(struct nic *nic)
 	rc = udma_dev_bar(nic->dev, E1000E_BAR, &bar, &bar_len);
 	if (rc)
 		return nic__err(-rc, "e1000e: BAR %d: %s", E1000E_BAR, udma_last_error());
-	if (bar_len <= E1000E_RAH0)
+	if (bar_len < E1000E_RAH0 + sizeof(uint32_t))
 		return nic__err(ENODEV,
 				"e1000e: BAR %d is %zu bytes, too small for the 82574's registers: "
 				"not an 82574",
@@ -319,13 +381,14 @@ static int e1000e_start(struct nic *nic)
 	if (!e->rx_pkt || !e->tx_pkt || !e->rxd || !e->txd) {
 		rc = nic__err(ENOMEM, "e1000e: no memory for the rings (%u RX, %u TX descriptors): %s",
 			      e->rx_n, e->tx_n, e->rxd && e->txd ? "out of memory" : udma_last_error());
-		e1000e_free(nic, e);
+		e1000e_free(nic, e, true); /* the device was never given them */
 		return rc;
 	}
-	rc = bring_up(nic, e);
+	rc = bring_up(nic, e, &confirmed);
 	if (rc) {
-		hw_reset(e);
-		e1000e_free(nic, e);
+		/* Nothing was given to the device when the ring could not be
+		 * filled: it stays reset. */
+		e1000e_free(nic, e, confirmed);
 		return rc;
 	}
 	ral = rd(e, E1000E_RAL0);
@@ -347,20 +410,19 @@ static void e1000e_stop(struct nic *nic)
 
 	if (!e)
 		return;
-	(void)hw_reset(e); /* a device gone needs no reset: its DMA is over */
-	e1000e_free(nic, e);
+	/* A reset not confirmed keeps the memory: even a device whose
+	 * registers do not answer may only be hidden (memory decoding off)
+	 * and still master until udma_dev_close turns bus mastering off. */
+	e1000e_free(nic, e, hw_reset(e) == 0);
 }
 
+/* On failure the rings stay as they are when the reset was not confirmed
+ * (nic.h): a later nic_reset whose reset is confirmed gives them back. */
 static int e1000e_reset(struct nic *nic)
 {
-	struct e1000e *e = priv(nic);
-	int rc = bring_up(nic, e);
+	bool confirmed;
 
-	if (rc) {
-		(void)hw_reset(e);
-		rings_drain(e);
-	}
-	return rc;
+	return bring_up(nic, priv(nic), &confirmed);
 }
 
 static int e1000e_rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsigned n)
@@ -372,23 +434,31 @@ static int e1000e_rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkt
 	while (got < n && e->rx_filled) {
 		volatile struct e1000e_rx_desc *d = &e->rxd[e->rx_next];
 		struct nic_pkt *p = e->rx_pkt[e->rx_next];
+		uint8_t status = d->status, errors;
+		uint16_t len;
 
-		if (!(d->status & E1000E_RXD_STA_DD))
+		if (!(status & E1000E_RXD_STA_DD))
 			break;
 		udma_dma_rmb(); /* the descriptor's fields after its DD */
-		if ((d->errors & E1000E_RXD_ERR_FRAME) || !(d->status & E1000E_RXD_STA_EOP) ||
-		    d->length > NIC_PKT_DATA) {
-			/* Bad, or spread over several buffers (a frame over
-			 * 2048 bytes: never with LPE off). */
+		/* Each field read once: the device may rewrite the descriptor
+		 * between two reads, the copies are what is checked and used. */
+		status = d->status;
+		errors = d->errors;
+		len = d->length;
+		if ((errors & E1000E_RXD_ERR_FRAME) || !(status & E1000E_RXD_STA_EOP) || len > NIC_PKT_DATA ||
+		    len < ETH_HDR_LEN) {
+			/* Bad, spread over several buffers (a frame over 2048
+			 * bytes: never with LPE off), or not even a header. */
 			nic->sw.rx_errors++;
-			nic_pkt_free(p);
+			udma_pool_put(nic->opts.pool, p);
 		} else {
-			p->len = d->length;
+			p->len = len;
+			p->flags = 0;
 			pkts[got++] = p;
-			nic->sw.rx_bytes += p->len;
+			nic->sw.rx_bytes += len;
 		}
 		e->rx_pkt[e->rx_next] = NULL;
-		e->rx_next = (e->rx_next + 1) % e->rx_n;
+		e->rx_next = ring_next(e->rx_next, e->rx_n);
 		e->rx_filled--;
 		taken++;
 	}
@@ -420,7 +490,7 @@ static int e1000e_tx_reclaim(struct nic *nic, unsigned queue)
 			break;
 		done[n++] = e->tx_pkt[e->tx_clean];
 		e->tx_pkt[e->tx_clean] = NULL;
-		e->tx_clean = (e->tx_clean + 1) % e->tx_n;
+		e->tx_clean = ring_next(e->tx_clean, e->tx_n);
 		e->tx_inflight--;
 		if (n == REFILL_CHUNK) {
 			nic_pkt_free_bulk(done, n);
@@ -444,7 +514,7 @@ static int e1000e_tx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkt
 	if (!n)
 		return 0;
 	for (i = 0; i < n; i++) {
-		unsigned slot = (e->tx_clean + e->tx_inflight) % e->tx_n;
+		unsigned slot = ring_add(e->tx_clean, e->tx_inflight, e->tx_n);
 		struct e1000e_tx_desc *d = &e->txd[slot];
 		struct nic_pkt *p = pkts[i];
 		unsigned len = p->len;
@@ -465,7 +535,7 @@ static int e1000e_tx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkt
 	}
 	nic->sw.tx_packets += n;
 	udma_dma_wmb(); /* descriptors before the doorbell */
-	wr(e, E1000E_TDT, (e->tx_clean + e->tx_inflight) % e->tx_n);
+	wr(e, E1000E_TDT, ring_add(e->tx_clean, e->tx_inflight, e->tx_n));
 	return (int)n;
 }
 
@@ -480,6 +550,9 @@ static int e1000e_link(struct nic *nic, struct nic_link *out)
 	static const unsigned speed[] = E1000E_STATUS_SPEED_MBPS;
 	uint32_t status = rd(priv(nic), E1000E_STATUS);
 
+	if (status == E1000E_REG_GONE)
+		return nic__err(ENODEV, "e1000e: STATUS reads all ones: the device is gone (unplugged, or "
+					"its function was reset under us); detach it");
 	out->up = status & E1000E_STATUS_LU;
 	out->speed_mbps = out->up ? speed[E1000E_STATUS_SPEED(status)] : 0;
 	out->full_duplex = status & E1000E_STATUS_FD;
@@ -492,14 +565,27 @@ static int e1000e_wait(struct nic *nic, unsigned queue, int timeout_ms)
 	int rc;
 
 	(void)queue;
+	/* Buffers freed since the last burst go on the ring first: a frame
+	 * waits for a buffer (QEMU holds it back, hardware drops it), and
+	 * with none on the ring no interrupt would ever come. */
+	if (e->rx_filled < e->rx_n - 1) {
+		unsigned before = e->rx_filled;
+
+		rx_refill(nic, e);
+		if (e->rx_filled != before)
+			rx_tail_write(e);
+	}
+	if (!e->rx_filled)
+		return nic__err(ENOBUFS,
+				"e1000e: nic_wait with no buffer on the RX ring and none free in the pool: "
+				"nothing could be received; free received packets, then wait again");
 	/* Clear the causes first: the model signals a cause again only once
 	 * it was cleared, and a frame arriving after this raises a new one. */
 	irq_clear(e);
 	rc = udma_dev_irq_ack(nic->dev, IRQ_VECTOR);
 	if (rc)
 		return nic__err(-rc, "e1000e: udma_dev_irq_ack: %s", udma_last_error());
-	if (e->rx_filled &&
-	    (((volatile struct e1000e_rx_desc *)&e->rxd[e->rx_next])->status & E1000E_RXD_STA_DD))
+	if (((volatile struct e1000e_rx_desc *)&e->rxd[e->rx_next])->status & E1000E_RXD_STA_DD)
 		return 1;
 	rc = nic__wait_irq(nic, IRQ_VECTOR, timeout_ms);
 	if (rc <= 0)
@@ -516,7 +602,7 @@ static void e1000e_hw_stats(struct nic *nic, struct nic_stats *out)
 	struct e1000e *e = priv(nic);
 
 	stats_collect(e);
-	out->rx_missed += e->mpc;
+	out->rx_missed += __atomic_load_n(&e->mpc, __ATOMIC_RELAXED);
 }
 
 static const struct nic_ops ops = {

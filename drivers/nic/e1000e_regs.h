@@ -18,25 +18,36 @@
 #define E1000E_BAR	  0	  /* memory-mapped registers, 128 KiB (82574 §10.1, memory BAR) */
 
 /* General registers (82574 §10.2: CTRL, STATUS) */
-#define E1000E_CTRL	       0x0000u		 /* Device Control */
-#define E1000E_CTRL_ASDE       (1u << 5)	 /* auto-speed detection */
-#define E1000E_CTRL_SLU	       (1u << 6)	 /* set link up */
-#define E1000E_CTRL_RST	       (1u << 26)	 /* device reset, self-clearing */
-#define E1000E_CTRL_PHY_RST    (1u << 31)	 /* PHY reset */
-#define E1000E_STATUS	       0x0008u		 /* Device Status */
-#define E1000E_STATUS_FD       (1u << 0)	 /* full duplex */
-#define E1000E_STATUS_LU       (1u << 1)	 /* link up */
-#define E1000E_STATUS_SPEED(s) (((s) >> 6) & 3u) /* an index into: */
+#define E1000E_CTRL		       0x0000u		 /* Device Control */
+#define E1000E_CTRL_GIO_MASTER_DISABLE (1u << 2)	 /* stop issuing new master (DMA) requests */
+#define E1000E_CTRL_ASDE	       (1u << 5)	 /* auto-speed detection */
+#define E1000E_CTRL_SLU		       (1u << 6)	 /* set link up */
+#define E1000E_CTRL_RST		       (1u << 26)	 /* device reset, self-clearing */
+#define E1000E_CTRL_PHY_RST	       (1u << 31)	 /* PHY reset */
+#define E1000E_STATUS		       0x0008u		 /* Device Status */
+#define E1000E_STATUS_FD	       (1u << 0)	 /* full duplex */
+#define E1000E_STATUS_LU	       (1u << 1)	 /* link up */
+#define E1000E_STATUS_SPEED(s)	       (((s) >> 6) & 3u) /* an index into: */
 #define E1000E_STATUS_SPEED_MBPS    \
 	{                           \
 		10, 100, 1000, 1000 \
 	}
+#define E1000E_STATUS_GIO_MASTER_ENABLE (1u << 19) /* master requests still pending (clear: none) */
 
 /* The reset takes about 1 us on the chip (82574 §10.2, CTRL.RST: wait 1 ms
  * before touching the device again, as Linux does); the driver gives it
  * this long to clear CTRL.RST before it calls the device dead. */
 #define E1000E_RESET_SETTLE_MS	1u
 #define E1000E_RESET_TIMEOUT_MS 100u
+/* Before CTRL.RST the driver sets CTRL.GIO_MASTER_DISABLE and waits for
+ * STATUS.GIO_MASTER_ENABLE to clear, so no DMA is cut in half (82574 §10.2,
+ * CTRL and STATUS; the software reset flow); past this long it resets
+ * anyway, as Linux's e1000e does (it waits 80 ms). */
+#define E1000E_MASTER_DISABLE_TIMEOUT_MS 80u
+/* What every register reads once the device is gone (surprise removal, its
+ * function reset, memory decoding off): PCIe completes such reads with all
+ * ones. */
+#define E1000E_REG_GONE 0xFFFFFFFFu
 
 /* Interrupts (82574 §7.4; §10.2: ICR, IMS, IMC, IVAR) */
 #define E1000E_ICR	0x00C0u	    /* Interrupt Cause Read: clear on read, or write 1s */
