@@ -115,7 +115,8 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 # board. It shares the library's internal helpers (size formatting, pagemap
 # decoding), so it links the internal archive. $(B)/vm/udma is the same CLI
 # linked -static, for the QEMU guests, which have no shared libraries.
-$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(DRV_HDR) $(NVME_HDR) $(B)/libudma_internal.a
+$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
+		$(B)/libudma_internal.a
 	@mkdir -p $(@D)
 	$(CC) $(if $(filter $(B)/vm/%,$@),-static) $(BASE) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDFLAGS) $(LIBS)
 
