@@ -88,8 +88,8 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	unsigned b[6], i;
 	char end;
 
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-				      &b[5], &end) != 6)
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
 		return -1;
 	for (i = 0; i < 6; i++)
 		mac[i] = (uint8_t)b[i];
@@ -162,8 +162,10 @@ static int parse_opt(const struct cli *c, struct args *a, const char *o, const c
 		a->dev[1] = v;
 	} else if (gen && !strcmp(o, "--dst")) {
 		if (parse_mac(v, a->g.tmpl.dst))
-			return cli_usage_error(c, usage, "--dst %s: give a MAC address such as "
-							 "52:54:00:00:07:00", v);
+			return cli_usage_error(c, usage,
+					       "--dst %s: give a MAC address such as "
+					       "52:54:00:00:07:00",
+					       v);
 		a->dst_given = true;
 	} else if (gen && !strcmp(o, "--size")) {
 		if (parse_size(v, &a->g.tmpl.size_min, &a->g.tmpl.size_max))
@@ -173,19 +175,19 @@ static int parse_opt(const struct cli *c, struct args *a, const char *o, const c
 					       v, NIC_GEN_MIN_SIZE, NIC_FRAME_MAX);
 	} else if (run && !strcmp(o, "--count")) {
 		if (parse_uint(v, UINT64_MAX, &n) || !n)
-			return cli_usage_error(c, usage, "--count %s: give a number of frames, 1 or more",
-					       v);
+			return cli_usage_error(c, usage, "--count %s: give a number of frames, 1 or more", v);
 		a->g.count = n;
 		a->count_given = true;
 	} else if (run && !strcmp(o, "--seconds")) {
 		if (parse_seconds(v, &a->g.time_ns))
-			return cli_usage_error(c, usage, "--seconds %s: give a duration in seconds, "
-							 "such as 10 or 0.5", v);
+			return cli_usage_error(c, usage,
+					       "--seconds %s: give a duration in seconds, "
+					       "such as 10 or 0.5",
+					       v);
 		a->time_given = true;
 	} else if (gen && !strcmp(o, "--rate")) {
 		if (parse_uint(v, UINT32_MAX, &n) || !n)
-			return cli_usage_error(c, usage, "--rate %s: give frames per second, 1 or more",
-					       v);
+			return cli_usage_error(c, usage, "--rate %s: give frames per second, 1 or more", v);
 		a->g.rate = n;
 	} else if ((gen || a->verb == FWD) && !strcmp(o, "--batch")) {
 		if (parse_uint(v, NIC_BURST_MAX, &n) || !n)
@@ -308,8 +310,8 @@ static int open_ports(const struct cli *c, const struct args *a, struct nic_port
 	return 0;
 }
 
-static void json_rx(struct json *j, const char *key, const struct nic_port *p,
-		    const struct rx_result *r, uint64_t lost, const struct port_counts *pc)
+static void json_rx(struct json *j, const char *key, const struct nic_port *p, const struct rx_result *r,
+		    uint64_t lost, const struct port_counts *pc)
 {
 	json_object(j, key);
 	json_str(j, "dev", p->spec);
@@ -336,9 +338,9 @@ static void text_rx(const struct nic_port *p, const struct rx_result *r, uint64_
 {
 	printf("  received   on %s %s (%s): %llu frames, %llu intact, %llu lost, %llu late, %llu bad, "
 	       "%llu others'\n",
-	       p->ops->kind, p->spec, p->driver, (unsigned long long)r->frames,
-	       (unsigned long long)r->ok, (unsigned long long)lost, (unsigned long long)r->late,
-	       (unsigned long long)r->bad, (unsigned long long)r->foreign);
+	       p->ops->kind, p->spec, p->driver, (unsigned long long)r->frames, (unsigned long long)r->ok,
+	       (unsigned long long)lost, (unsigned long long)r->late, (unsigned long long)r->bad,
+	       (unsigned long long)r->foreign);
 	printf("  rx rate    %.0f frames/s over %.3f s; the NIC dropped %llu, flagged %llu\n",
 	       rate_of(r->ok, r->last_ns - r->first_ns), (double)(r->last_ns - r->first_ns) / 1e9,
 	       (unsigned long long)pc->rx_dropped, (unsigned long long)pc->rx_errors);
@@ -647,14 +649,10 @@ int cmd_nic(const struct cli *c, int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	nvme_catch_stop_signals();
 	switch (a.verb) {
-	case INFO:
-		return do_info(c, &a);
-	case GEN:
-		return do_gen(c, &a);
-	case RECV:
-		return do_recv(c, &a);
-	case FWD:
-		break;
+	case INFO: return do_info(c, &a);
+	case GEN: return do_gen(c, &a);
+	case RECV: return do_recv(c, &a);
+	case FWD: break;
 	}
 	return do_fwd(c, &a);
 }

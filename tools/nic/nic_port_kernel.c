@@ -113,9 +113,9 @@ static int kernel_rx(struct nic_port *p, struct frame_batch *b, unsigned max)
 	b->n = 0;
 	n = recvmmsg(k->rx_fd, k->msgs, max, MSG_DONTWAIT, NULL);
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0
-							 : port_err(errno, "%s: recvmmsg: %s", p->spec,
-								    strerror(errno));
+		return errno == EAGAIN || errno == EINTR
+			       ? 0
+			       : port_err(errno, "%s: recvmmsg: %s", p->spec, strerror(errno));
 	for (i = 0; i < (unsigned)n; i++) {
 		if (k->from[i].sll_pkttype == PACKET_OUTGOING) /* the interface's own sends */
 			continue;
@@ -178,8 +178,8 @@ static int read_counters(struct nic_port *p, uint64_t *v)
 
 	for (i = 0; i < N_COUNTERS; i++)
 		if ((rc = read_counter(k->ifname, counter_names[i], &v[i])))
-			return port_err(-rc, "%s: cannot read /sys/class/net/%s/statistics/%s: %s",
-					p->spec, k->ifname, counter_names[i], strerror(-rc));
+			return port_err(-rc, "%s: cannot read /sys/class/net/%s/statistics/%s: %s", p->spec,
+					k->ifname, counter_names[i], strerror(-rc));
 	return 0;
 }
 
@@ -248,8 +248,8 @@ static void kernel_driver_name(struct nic_port *p, int fd, const char *ifname)
 /* A packet socket bound to ifindex for protocol (0: sends only). */
 static int packet_socket(struct nic_port *p, int ifindex, uint16_t protocol, int *out)
 {
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(protocol),
-				  .sll_ifindex = ifindex};
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET, .sll_protocol = htons(protocol), .sll_ifindex = ifindex};
 	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
@@ -304,8 +304,8 @@ int port_open_kernel(struct nic_port *p, const char *ifname, const struct port_o
 	kernel_driver_name(p, k->tx_fd, ifname);
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (!ioctl(k->tx_fd, SIOCGIFFLAGS, &ifr) && !(ifr.ifr_flags & IFF_UP)) {
-		rc = port_err(ENETDOWN, "%s: %s is down: bring it up (ip link set %s up)", p->spec,
-			      ifname, ifname);
+		rc = port_err(ENETDOWN, "%s: %s is down: bring it up (ip link set %s up)", p->spec, ifname,
+			      ifname);
 		goto fail;
 	}
 	/* Best effort: without it frames go through the queueing discipline. */

@@ -168,8 +168,7 @@ static const struct port_ops udma_ops = {
 /* The process's context, made by the first port. */
 static int get_ctx(const char *spec, bool pa)
 {
-	struct udma_ctx_opts co = {.iova_mode = pa ? UDMA_IOVA_PA : UDMA_IOVA_VA,
-				   .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx_opts co = {.iova_mode = pa ? UDMA_IOVA_PA : UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
 	int rc;
 
 	if (shared_ctx && ctx_pa != pa)

@@ -15,8 +15,8 @@
 
 #define NS_PER_S      1000000000ull
 #define NS_PER_MS     1000000ull
-#define DRAIN_MS      2000 /* for the last frames to leave */
-#define WAIT_SLICE_MS 50   /* a sleeping receiver looks at the stop flags this often */
+#define DRAIN_MS      2000	      /* for the last frames to leave */
+#define WAIT_SLICE_MS 50	      /* a sleeping receiver looks at the stop flags this often */
 #define SLEEP_AHEAD   (200 * 1000ull) /* a generator ahead of its rate sleeps, not spins, beyond this */
 
 /* Drop the first k frames of b (sent), keeping the rest in order. */
@@ -108,21 +108,15 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 		fail(r->why, sizeof(r->why), &r->err, rc, "");
 }
 
-static void account(struct rx_result *r, const uint8_t *data, uint32_t len, uint64_t now,
-		    bool from_zero)
+static void account(struct rx_result *r, const uint8_t *data, uint32_t len, uint64_t now, bool from_zero)
 {
 	uint64_t seq, sent;
 
 	r->frames++;
 	switch (frame_check(data, len, &seq, &sent)) {
-	case FRAME_FOREIGN:
-		r->foreign++;
-		return;
-	case FRAME_BAD:
-		r->bad++;
-		return;
-	case FRAME_OK:
-		break;
+	case FRAME_FOREIGN: r->foreign++; return;
+	case FRAME_BAD: r->bad++; return;
+	case FRAME_OK: break;
 	}
 	if (!r->seen) {
 		r->seen = true;
@@ -189,8 +183,7 @@ uint64_t rx_lost(const struct rx_result *r, bool sent_known, uint64_t sent)
 	return r->gaps > r->late ? r->gaps - r->late : 0;
 }
 
-void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t time_ns,
-	     struct fwd_result *r)
+void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t time_ns, struct fwd_result *r)
 {
 	struct nic_pkt *pkts[NIC_BURST_MAX];
 	uint64_t now, deadline, bytes;
@@ -200,8 +193,7 @@ void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t tim
 	memset(r, 0, sizeof(*r));
 	r->start_ns = now = nvme_now_ns();
 	deadline = time_ns ? now + time_ns : UINT64_MAX;
-	while (!nvme_stopped() && now < deadline &&
-	       !(count && r->dir[0].rx + r->dir[1].rx >= count)) {
+	while (!nvme_stopped() && now < deadline && !(count && r->dir[0].rx + r->dir[1].rx >= count)) {
 		for (d = 0; d < 2; d++) {
 			struct fwd_dir *fd = &r->dir[d];
 
@@ -218,8 +210,7 @@ void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t tim
 			if (sent < 0 && sent != -EMSGSIZE && sent != -EINVAL) {
 				nic_pkt_free_bulk(pkts, (unsigned)n);
 				r->err = sent;
-				snprintf(r->why, sizeof(r->why), "%s: %s", p[1 - d]->spec,
-					 nic_last_error());
+				snprintf(r->why, sizeof(r->why), "%s: %s", p[1 - d]->spec, nic_last_error());
 				return;
 			}
 			if (sent < 0) /* a frame the other NIC refuses: dropped with the rest */

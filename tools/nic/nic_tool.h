@@ -105,18 +105,18 @@ struct port_ops {
 
 struct nic_port {
 	const struct port_ops *ops;
-	char spec[128];	      /* as given: uio:ADDR, vfio:ADDR, kernel:IFNAME */
-	char driver[32];      /* "e1000e", "virtio-net"...: udma's driver, or the kernel's */
+	char spec[128];	 /* as given: uio:ADDR, vfio:ADDR, kernel:IFNAME */
+	char driver[32]; /* "e1000e", "virtio-net"...: udma's driver, or the kernel's */
 	uint8_t mac[6];
-	bool irq;	      /* rx_wait sleeps (udma --irq; the kernel side always) */
-	struct nic *nic;      /* the udma side's NIC (NULL for the kernel's) */
+	bool irq;	 /* rx_wait sleeps (udma --irq; the kernel side always) */
+	struct nic *nic; /* the udma side's NIC (NULL for the kernel's) */
 	void *priv;
 };
 
 struct port_opts {
-	bool irq;	 /* udma: NIC_IRQ (rx_wait sleeps on the interrupt) */
-	unsigned pool;	 /* udma: packets in the port's pool */
-	bool rx;	 /* kernel: a receiving socket too */
+	bool irq;      /* udma: NIC_IRQ (rx_wait sleeps on the interrupt) */
+	unsigned pool; /* udma: packets in the port's pool */
+	bool rx;       /* kernel: a receiving socket too */
 };
 
 /* Open spec (uio:ADDR, vfio:ADDR or kernel:IFNAME); 0, or a negative errno
@@ -152,16 +152,16 @@ struct tx_result {
 };
 
 struct rx_result {
-	uint64_t frames;      /* every frame received */
-	uint64_t ok, bytes;   /* ours and intact; their bytes */
-	uint64_t foreign;     /* not ours (the kernel's own traffic on the link...) */
-	uint64_t bad;	      /* ours, with wrong lengths or payload */
-	uint64_t late;	      /* a sequence number below one already seen: reordered or repeated */
-	uint64_t gaps;	      /* sequence numbers skipped over when a later one came */
-	uint64_t next_seq;    /* one past the highest seen */
-	bool seen;	      /* a frame of ours came */
+	uint64_t frames;	    /* every frame received */
+	uint64_t ok, bytes;	    /* ours and intact; their bytes */
+	uint64_t foreign;	    /* not ours (the kernel's own traffic on the link...) */
+	uint64_t bad;		    /* ours, with wrong lengths or payload */
+	uint64_t late;		    /* a sequence number below one already seen: reordered or repeated */
+	uint64_t gaps;		    /* sequence numbers skipped over when a later one came */
+	uint64_t next_seq;	    /* one past the highest seen */
+	bool seen;		    /* a frame of ours came */
 	uint64_t first_ns, last_ns; /* the first and last good frames' arrival */
-	struct nvme_hist lat; /* send time to receive time, ns */
+	struct nvme_hist lat;	    /* send time to receive time, ns */
 	int err;
 	char why[512];
 };
@@ -192,7 +192,6 @@ struct fwd_result {
 	char why[512];
 };
 /* Forward between two udma ports until count frames (both ways), time_ns, or a signal. */
-void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t time_ns,
-	     struct fwd_result *r);
+void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t time_ns, struct fwd_result *r);
 
 #endif
