@@ -141,6 +141,10 @@ $(B)/tests/test_nic_api: tests/test_nic_api.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/nvme/nvme_tool.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+# The udma command's NIC test frames, linked from the command's source.
+$(B)/tests/test_nic_frame: tests/test_nic_frame.c tools/nic/nic_frame.c tools/nic/nic_tool.h $(SUPPORT) \
+		$(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 $(B)/tests/%: tests/%.c $(SUPPORT) $(wildcard tests/support/*.h) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a \
 		$(B)/libudma_internal.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< $(SUPPORT) $(DRV_SRC) $(call udma_lib_for,$<) $(LDFLAGS) $(LIBS) -lcmocka

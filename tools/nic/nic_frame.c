@@ -95,9 +95,10 @@ enum frame_verdict frame_check(const uint8_t *buf, uint32_t len, uint64_t *seq, 
 	if (len < NIC_GEN_HDR || get16(buf + ETH_TYPE_OFF) != ETH_TYPE_IPV4 || ip[9] != IP_PROTO_UDP ||
 	    get16(udp) != NIC_GEN_PORT || get16(udp + 2) != NIC_GEN_PORT)
 		return FRAME_FOREIGN;
-	/* Ours: every length must agree with what arrived, the header checksum hold. */
+	/* Ours: every length must agree with what arrived, the header checksum
+	 * hold, the UDP checksum be the 0 sent. */
 	if (len < NIC_GEN_MIN_SIZE || ip[0] != IP_VER_IHL || get16(ip + 2) + IP_OFF != len ||
-	    get16(udp + 4) + UDP_OFF != len || ip_checksum(ip) != 0)
+	    get16(udp + 4) + UDP_OFF != len || get16(udp + 6) != 0 || ip_checksum(ip) != 0)
 		return FRAME_BAD;
 	memcpy(seq, buf + NIC_GEN_SEQ_OFF, 8);
 	memcpy(sent_ns, buf + NIC_GEN_TS_OFF, 8);
