@@ -75,7 +75,7 @@ expect 2 "info: 'kernel:eth0': info takes udma devices only" info kernel:eth0
 expect 2 "fwd: 'kernel:eth0': fwd takes udma devices only" fwd sim:x kernel:eth0
 
 # A device udma opens that is no NIC: nic_attach says why. One line, exit 1.
-expect 1 "sim:x is not a PCI function" info sim:x
+expect 1 "^udma nic: sim:x: nic_attach: cannot read its PCI IDs: .*sim:x is not a PCI function" info sim:x
 check "... one line" test "$(wc -l <"$tmp/err")" -eq 1
 "$udma" nic gen sim:x --count 10 --json >"$tmp/json" 2>"$tmp/err"
 check "gen on it with --json: exit 1, ok false, the reason, ENODEV" sh -c "[ $? -eq 1 ] && python3 -c \"

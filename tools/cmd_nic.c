@@ -383,7 +383,7 @@ static void report_gen(const struct cli *c, const struct args *a, struct nic_por
 		printf(" bytes, batch %u", a->g.batch);
 		if (a->g.rate)
 			printf(", at most %llu frames/s", (unsigned long long)a->g.rate);
-		printf("%s\n", stopped_by() ? stopped_by() : "");
+		printf("%s%s\n", stopped_by() ? ", stopped by " : "", stopped_by() ? stopped_by() : "");
 		printf("  sent       %llu frames in %.3f s: %.0f frames/s\n", (unsigned long long)t->sent,
 		       (double)ns / 1e9, pps);
 		printf("  Gbit/s     %.3f of frames (no FCS), %.3f on the wire (+%u bytes a frame)\n", gbps,

@@ -211,7 +211,7 @@ int port_open_udma(struct nic_port *p, const char *spec, const struct port_opts 
 	}
 	no.pool = u->pool;
 	if ((rc = nic_attach(shared_ctx, u->dev, &no, &p->nic))) {
-		rc = port_err(-rc, "%s", nic_last_error());
+		rc = port_err(-rc, "%s: %s", spec, nic_last_error());
 		goto fail;
 	}
 	memcpy(p->mac, nic_info(p->nic)->mac, 6);
