@@ -4,8 +4,8 @@
 # the guest image, boots the pc/UIO guest (and with --vfio the q35/VFIO one
 # too) with UDMA_VM_TEST=nic_bench, which runs tests/vm/test_nic_bench there:
 # on each NIC pair (e1000e, virtio-net) `udma nic gen A --rx B` through
-# udma's drivers, then through the kernel's drivers and AF_PACKET, 60- and
-# 1514-byte frames, 3 runs each. Prints JSON lines on stdout and nothing
+# udma's drivers and through the kernel's drivers and AF_PACKET, in turn,
+# 60- and 1514-byte frames, 3 runs each. Prints JSON lines on stdout and nothing
 # else (progress on stderr; no file is left behind):
 #   per guest, NIC, side and size, the medians of the runs: {"run", "nic",
 #     "side", "size", "runs", "ok" (runs that finished), "tx_pps", "rx_pps"
