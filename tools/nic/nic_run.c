@@ -38,10 +38,11 @@ static uint64_t frames_due(uint64_t start, uint64_t now, uint64_t rate)
 	return (uint64_t)((double)(now - start) * (double)rate / (double)NS_PER_S) + 1;
 }
 
-static void fail(char *why, size_t len, int *err, int rc, const char *what)
+/* Keep the failure and the port's reason for it. */
+static void fail(char *why, size_t len, int *err, int rc)
 {
 	*err = rc;
-	snprintf(why, len, "%s%s", what, port_error());
+	snprintf(why, len, "%s", port_error());
 }
 
 void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
@@ -79,7 +80,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 					want = (unsigned)(due - seq);
 			}
 			if ((rc = p->ops->tx_alloc(p, &b, want)) < 0) {
-				fail(r->why, sizeof(r->why), &r->err, rc, "");
+				fail(r->why, sizeof(r->why), &r->err, rc);
 				break;
 			}
 			now = nvme_now_ns();
@@ -90,7 +91,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 				continue; /* every packet in flight: the next alloc reclaims */
 		}
 		if ((rc = p->ops->tx_send(p, &b)) < 0) {
-			fail(r->why, sizeof(r->why), &r->err, rc, "");
+			fail(r->why, sizeof(r->why), &r->err, rc);
 			break;
 		}
 		for (i = 0; i < (unsigned)rc; i++)
@@ -105,7 +106,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 	if (b.n) /* built, never taken: back to their owner */
 		p->ops->tx_release(p, &b);
 	if ((rc = p->ops->tx_drain(p, DRAIN_MS)) < 0 && !r->err)
-		fail(r->why, sizeof(r->why), &r->err, rc, "");
+		fail(r->why, sizeof(r->why), &r->err, rc);
 }
 
 static void account(struct rx_result *r, const uint8_t *data, uint32_t len, uint64_t now, bool from_zero)
@@ -155,12 +156,12 @@ void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r
 		max = o->count && o->count - r->ok < NIC_BURST_MAX ? (unsigned)(o->count - r->ok)
 								   : NIC_BURST_MAX;
 		if ((rc = p->ops->rx(p, &b, max)) < 0) {
-			fail(r->why, sizeof(r->why), &r->err, rc, "");
+			fail(r->why, sizeof(r->why), &r->err, rc);
 			break;
 		}
 		if (!rc) {
 			if (p->irq && (rc = p->ops->rx_wait(p, WAIT_SLICE_MS)) < 0) {
-				fail(r->why, sizeof(r->why), &r->err, rc, "");
+				fail(r->why, sizeof(r->why), &r->err, rc);
 				break;
 			}
 			now = nvme_now_ns();
