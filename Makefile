@@ -137,6 +137,12 @@ $(B)/tests/test_nvme_fake: tests/test_nvme_fake.c $(NVME_SRC) $(NVME_HDR) $(SUPP
 $(B)/tests/test_nic_api: tests/test_nic_api.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
 		-Wl,--wrap=udma_dev_config_read $(LIBS) -lcmocka
+# The virtio-net driver against devices in memory: config space, BARs and
+# port I/O are wrapped, and udma_zmalloc to find its rings.
+$(B)/tests/test_virtio_fake: tests/test_virtio_fake.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
+		$(foreach f,udma_dev_bar udma_dev_config_read udma_dev_io_read udma_dev_io_write udma_zmalloc,-Wl,--wrap=$(f)) \
+		$(LIBS) -lcmocka
 # The udma command's NVMe latency histogram, linked from the command's source.
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/nvme/nvme_tool.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests

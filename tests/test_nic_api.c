@@ -29,14 +29,14 @@ int __wrap_udma_dev_config_read(struct udma_dev *dev, unsigned off, void *buf, s
 	return 0;
 }
 
-#define expect_nic_err(call, err, says)                                                   \
-	do {                                                                              \
-		int rc_ = (call);                                                         \
-		if (rc_ != -(err) || !strstr(nic_last_error(), (says)))                   \
-			print_error("expected -%d naming '%s', got %d: %s\n", (err), (says), \
-				    rc_, nic_last_error());                               \
-		assert_int_equal(rc_, -(err));                                            \
-		assert_non_null(strstr(nic_last_error(), (says)));                        \
+#define expect_nic_err(call, err, says)                                                           \
+	do {                                                                                      \
+		int rc_ = (call);                                                                 \
+		if (rc_ != -(err) || !strstr(nic_last_error(), (says)))                           \
+			print_error("expected -%d naming '%s', got %d: %s\n", (err), (says), rc_, \
+				    nic_last_error());                                            \
+		assert_int_equal(rc_, -(err));                                                    \
+		assert_non_null(strstr(nic_last_error(), (says)));                                \
 	} while (0)
 
 static void packet_pool(void **state)

@@ -21,7 +21,7 @@ _Static_assert(offsetof(struct nic_pkt, data) == 64, "a packet's data starts 64 
 _Static_assert(offsetof(struct nic_pkt, data) - offsetof(struct nic_pkt, prepend) == NIC_PKT_PREPEND,
 	       "prepend ends where data begins");
 
-#define RING_DEFAULT 256u
+#define RING_DEFAULT  256u
 #define PCI_VENDOR_ID 0x00 /* PCI 3.0 §6.2.1: vendor, then device */
 
 static __thread char last_error[256];
@@ -72,7 +72,8 @@ int nic__wait_irq(struct nic *nic, unsigned vector, int timeout_ms)
 		rc = poll(&p, 1, timeout_ms);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		return nic__err(errno, "%s: waiting for its interrupt: %s", nic->info.driver, strerror(errno));
+		return nic__err(errno, "%s: waiting for its interrupt: %s", nic->info.driver,
+				strerror(errno));
 	return rc > 0;
 }
 
@@ -182,8 +183,10 @@ static int check_opts(const struct nic_opts *in, struct nic_opts *o)
 	if (!o->pool)
 		return nic__err(EINVAL, "nic_attach: opts.pool is NULL: make one with nic_pool_create");
 	if (udma_pool_obj_size(o->pool) != sizeof(struct nic_pkt))
-		return nic__err(EINVAL, "nic_attach: opts.pool holds %zu-byte objects, not packets: make it "
-				"with nic_pool_create", udma_pool_obj_size(o->pool));
+		return nic__err(EINVAL,
+				"nic_attach: opts.pool holds %zu-byte objects, not packets: make it "
+				"with nic_pool_create",
+				udma_pool_obj_size(o->pool));
 	if (o->how != NIC_POLL && o->how != NIC_IRQ)
 		return nic__err(EINVAL, "nic_attach: opts.how is %d: NIC_POLL or NIC_IRQ", (int)o->how);
 	if (o->flags & ~NIC_F_LOOPBACK)
@@ -220,9 +223,11 @@ int nic_attach(struct udma_ctx *ctx, struct udma_dev *dev, const struct nic_opts
 		if (drivers[i]->vendor == id[0] && drivers[i]->device == id[1])
 			drv = drivers[i];
 	if (!drv) {
-		rc = nic__err(ENODEV,
-			      "nic_attach: %04x:%04x is no NIC these drivers know (e1000e 8086:10d3, virtio-net "
-			      "1af4:1041 or 1af4:1000)", id[0], id[1]);
+		rc = nic__err(
+			ENODEV,
+			"nic_attach: %04x:%04x is no NIC these drivers know (e1000e 8086:10d3, virtio-net "
+			"1af4:1041 or 1af4:1000)",
+			id[0], id[1]);
 		goto fail;
 	}
 	nic->ops = drv->ops;
@@ -273,8 +278,10 @@ int nic_wait_link(struct nic *nic, int timeout_ms)
 		if (l.up)
 			return 0;
 		if (timeout_ms >= 0 && nic__now_ms() >= end)
-			return nic__err(ETIMEDOUT, "%s: the link is still down after %d ms: is the cable (the "
-					"QEMU netdev) there?", nic->info.driver, timeout_ms);
+			return nic__err(ETIMEDOUT,
+					"%s: the link is still down after %d ms: is the cable (the "
+					"QEMU netdev) there?",
+					nic->info.driver, timeout_ms);
 		usleep(1000);
 	}
 }
@@ -286,7 +293,8 @@ static int check_burst(const struct nic *nic, const char *fn, unsigned queue, co
 	if (!nic || (!pkts && n))
 		return nic__err(EINVAL, "%s: %s is NULL", fn, !nic ? "nic" : "pkts");
 	if (queue >= nic->info.queues)
-		return nic__err(EINVAL, "%s: queue %u: %s has %u", fn, queue, nic->info.driver, nic->info.queues);
+		return nic__err(EINVAL, "%s: queue %u: %s has %u", fn, queue, nic->info.driver,
+				nic->info.queues);
 	if (n > NIC_BURST_MAX)
 		return nic__err(EINVAL, "%s: %u packets: at most NIC_BURST_MAX (%u) per burst", fn, n,
 				NIC_BURST_MAX);
@@ -312,11 +320,15 @@ static int tx_checked(struct nic *nic, struct nic_pkt **pkts, unsigned n)
 		int rc = 0;
 
 		if (!p || !p->pool || udma_pool_index(p->pool, p) == UINT_MAX)
-			rc = nic__err(EINVAL, "nic_tx_burst: packet %u is not a packet of a nic_pool_create "
-				      "pool", i);
+			rc = nic__err(EINVAL,
+				      "nic_tx_burst: packet %u is not a packet of a nic_pool_create "
+				      "pool",
+				      i);
 		else if (!p->len || p->len > NIC_FRAME_MAX)
-			rc = nic__err(EMSGSIZE, "nic_tx_burst: packet %u is %u bytes: a frame is 1 to %u "
-				      "bytes (no FCS; no jumbo frames)", i, p->len, NIC_FRAME_MAX);
+			rc = nic__err(EMSGSIZE,
+				      "nic_tx_burst: packet %u is %u bytes: a frame is 1 to %u "
+				      "bytes (no FCS; no jumbo frames)",
+				      i, p->len, NIC_FRAME_MAX);
 		if (rc) {
 			nic->sw.tx_errors++;
 			return i ? (int)i : rc;

@@ -50,11 +50,11 @@
 
 #include <udma/udma.h>
 
-#define NIC_PKT_DATA	 2048u /* frame bytes a packet can hold */
-#define NIC_PKT_PREPEND	 32u   /* header bytes right before data[], the driver's (virtio-net header) */
-#define NIC_FRAME_MIN	 60u   /* shorter frames are sent padded with zeros to this */
-#define NIC_FRAME_MAX	 1514u /* Ethernet frame without FCS: 14 + 1500 (no VLAN tag, no jumbo) */
-#define NIC_BURST_MAX	 256u  /* at most this many packets per burst call */
+#define NIC_PKT_DATA	2048u /* frame bytes a packet can hold */
+#define NIC_PKT_PREPEND 32u   /* header bytes right before data[], the driver's (virtio-net header) */
+#define NIC_FRAME_MIN	60u   /* shorter frames are sent padded with zeros to this */
+#define NIC_FRAME_MAX	1514u /* Ethernet frame without FCS: 14 + 1500 (no VLAN tag, no jumbo) */
+#define NIC_BURST_MAX	256u  /* at most this many packets per burst call */
 
 struct nic_pkt {
 	uint64_t iova;		/* bus address of data[]: fixed for the packet's life */
@@ -62,8 +62,8 @@ struct nic_pkt {
 	uint16_t len;		/* frame bytes in data[] (from the destination MAC on, no FCS) */
 	uint16_t flags;		/* NIC_PKT_* (none yet) */
 	uint32_t reserved;
-	uint64_t user;				/* the application's (a sequence number, a timestamp) */
-	uint8_t prepend[NIC_PKT_PREPEND];	/* the driver's */
+	uint64_t user;			  /* the application's (a sequence number, a timestamp) */
+	uint8_t prepend[NIC_PKT_PREPEND]; /* the driver's */
 	uint8_t data[NIC_PKT_DATA] __attribute__((aligned(64)));
 };
 

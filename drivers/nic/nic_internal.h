@@ -64,7 +64,7 @@ struct nic {
 
 /* The drivers (e1000e.c, virtio_net.c): the IDs they take. */
 extern const struct nic_driver nic__e1000e_driver;
-extern const struct nic_driver nic__virtio_net_driver;	      /* 1af4:1041 */
+extern const struct nic_driver nic__virtio_net_driver;	     /* 1af4:1041 */
 extern const struct nic_driver nic__virtio_net_transitional; /* 1af4:1000: modern if offered, else legacy */
 
 /* Set this thread's nic_last_error() to one line; returns -e. */

@@ -451,8 +451,10 @@ int udma_dev_config_read(struct udma_dev *dev, unsigned off, void *buf, size_t l
 	if (udma__inherited(dev->ctx))
 		return udma__err_inherited(dev->ctx, "udma_dev_config_read");
 	if (!dev->ops->config_read)
-		return udma__err(ENOTSUP, "udma_dev_config_read: %s:%s is not a PCI function: it has no "
-				 "configuration space", dev->ops->kind, dev->name);
+		return udma__err(ENOTSUP,
+				 "udma_dev_config_read: %s:%s is not a PCI function: it has no "
+				 "configuration space",
+				 dev->ops->kind, dev->name);
 	return dev->ops->config_read(dev, off, buf, len);
 }
 

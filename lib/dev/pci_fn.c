@@ -118,7 +118,8 @@ int udma__pci_io(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, un
 				 b->why[bar] ? b->why[bar] : "the device has no such BAR");
 	}
 	if (off >= b->io_len[bar] || width > b->io_len[bar] - off)
-		return udma__err(ERANGE, "%s: I/O BAR %u has %llu bytes: a %u-byte %s at offset %llu is past it",
+		return udma__err(ERANGE,
+				 "%s: I/O BAR %u has %llu bytes: a %u-byte %s at offset %llu is past it",
 				 fn->who, bar, (unsigned long long)b->io_len[bar], width, what,
 				 (unsigned long long)off);
 	n = write ? pwrite(b->io_fd[bar], val, width, b->io_off[bar] + (off_t)off)
@@ -126,8 +127,9 @@ int udma__pci_io(struct udma_dev *dev, unsigned bar, uint64_t off, void *val, un
 	if (n != (ssize_t)width) {
 		int e = n < 0 ? errno : EIO;
 
-		return udma__err(e == EINVAL ? EIO : e, "%s: %u-byte port %s at BAR %u offset %llu failed: %s",
-				 fn->who, width, what, bar, (unsigned long long)off, udma__strerror(e));
+		return udma__err(e == EINVAL ? EIO : e,
+				 "%s: %u-byte port %s at BAR %u offset %llu failed: %s", fn->who, width, what,
+				 bar, (unsigned long long)off, udma__strerror(e));
 	}
 	return 0;
 }
@@ -140,7 +142,8 @@ int udma__pci_config_read(struct udma_dev *dev, unsigned off, void *buf, size_t 
 	if (fn->cfg_fd < 0)
 		return udma__err(ENOTSUP, "%s: not a PCI function: it has no configuration space", fn->who);
 	if (off > fn->cfg_len || len > fn->cfg_len - off)
-		return udma__err(ERANGE, "%s: its configuration space has %zu bytes: %zu at offset %u are past it",
+		return udma__err(ERANGE,
+				 "%s: its configuration space has %zu bytes: %zu at offset %u are past it",
 				 fn->who, fn->cfg_len, len, off);
 	n = pread(fn->cfg_fd, buf, len, fn->cfg_off + (off_t)off);
 	if (n != (ssize_t)len) {
