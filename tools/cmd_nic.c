@@ -288,7 +288,7 @@ static double us(uint64_t ns)
 static int open_ports(const struct cli *c, const struct args *a, struct nic_port *p, unsigned n,
 		      bool wait_link)
 {
-	unsigned i, k;
+	unsigned i;
 	int rc;
 
 	for (i = 0; i < n; i++) {
@@ -302,8 +302,7 @@ static int open_ports(const struct cli *c, const struct args *a, struct nic_port
 			rc = p[i].ops->wait_link(&p[i], LINK_WAIT_MS);
 		if (rc) {
 			rc = cli_fail(c, 1, -rc, "%s", port_error());
-			for (k = 0; k <= i; k++)
-				port_close(&p[k]);
+			ports_close(p, i + 1);
 			return rc;
 		}
 	}
@@ -429,7 +428,7 @@ static int do_gen(const struct cli *c, struct args *a)
 	struct tx_result *t = calloc(1, sizeof(*t));
 	struct port_counts pc = {0}, rpc = {0};
 	pthread_t tid;
-	unsigned n = a->dev[1] ? 2 : 1, i;
+	unsigned n = a->dev[1] ? 2 : 1;
 	int stop_rx = 0, rc;
 
 	if (!t || (n == 2 && !(rx = calloc(1, sizeof(*rx))))) {
@@ -466,8 +465,7 @@ static int do_gen(const struct cli *c, struct args *a)
 		rc = rx && rx->r.bad ? 1 : 0;
 	}
 close:
-	for (i = 0; i < n; i++)
-		port_close(&p[i]);
+	ports_close(p, n);
 out:
 	free(t);
 	free(rx);
@@ -515,7 +513,7 @@ static int do_recv(const struct cli *c, struct args *a)
 		text_rx(&p, r, lost, &pc);
 		rc = r->bad ? 1 : 0;
 	}
-	port_close(&p);
+	ports_close(&p, 1);
 	free(r);
 	return rc;
 }
@@ -567,8 +565,7 @@ static int do_fwd(const struct cli *c, struct args *a)
 			       (unsigned long long)r.dir[d].tx, rate_of(r.dir[d].tx, ns),
 			       (unsigned long long)r.dir[d].drops);
 	}
-	port_close(&p[0]);
-	port_close(&p[1]);
+	ports_close(p, 2);
 	return rc;
 }
 
@@ -588,7 +585,7 @@ static int do_info(const struct cli *c, struct args *a)
 	link_rc = nic_wait_link(p.nic, INFO_LINK_MS);
 	if ((link_rc && link_rc != -ETIMEDOUT) || (rc = nic_link(p.nic, &l)) || (rc = nic_stats(p.nic, &s))) {
 		rc = cli_fail(c, 1, -(rc ? rc : link_rc), "%s: %s", p.spec, nic_last_error());
-		port_close(&p);
+		ports_close(&p, 1);
 		return rc;
 	}
 	mac_str(ni->mac, mac);
@@ -636,7 +633,7 @@ static int do_info(const struct cli *c, struct args *a)
 		json_end(&j);
 		json_finish(&j);
 	}
-	port_close(&p);
+	ports_close(&p, 1);
 	return 0;
 }
 

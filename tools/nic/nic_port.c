@@ -40,9 +40,19 @@ int port_open(struct nic_port *p, const char *spec, const struct port_opts *o)
 	return port_open_udma(p, spec, o);
 }
 
-void port_close(struct nic_port *p)
+void ports_close(struct nic_port *p, unsigned n)
 {
-	if (p->ops)
-		p->ops->close(p);
-	p->ops = NULL;
+	unsigned i;
+
+	/* Every NIC stops before any pool is counted: a forwarded packet of one
+	 * port's pool waits in the other's TX ring until that NIC lets it go. */
+	for (i = 0; i < n; i++) {
+		nic_detach(p[i].nic);
+		p[i].nic = NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].ops)
+			p[i].ops->close(&p[i]);
+		p[i].ops = NULL;
+	}
 }

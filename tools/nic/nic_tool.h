@@ -123,9 +123,10 @@ struct port_opts {
  * with port_error() set and nothing left open. The udma ports of a process
  * share one context: all uio: (physical addresses) or all vfio:. */
 int port_open(struct nic_port *p, const char *spec, const struct port_opts *o);
-/* Close (the udma side: the NIC detached, which hands back every packet; then
- * checks the pool holds them all, saying so on stderr if not). */
-void port_close(struct nic_port *p);
+/* Close n ports (opened or not: zeroed). The udma side: every NIC detached
+ * first, which hands back every packet it holds, then each pool checked to
+ * hold them all (on stderr if not) and freed. */
+void ports_close(struct nic_port *p, unsigned n);
 bool port_is_kernel(const char *spec);
 /* Why this thread's last port operation failed. */
 const char *port_error(void);
