@@ -115,7 +115,8 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 # board. It shares the library's internal helpers (size formatting, pagemap
 # decoding), so it links the internal archive. $(B)/vm/udma is the same CLI
 # linked -static, for the QEMU guests, which have no shared libraries.
-$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(DRV_HDR) $(NVME_HDR) $(B)/libudma_internal.a
+$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
+		$(B)/libudma_internal.a
 	@mkdir -p $(@D)
 	$(CC) $(if $(filter $(B)/vm/%,$@),-static) $(BASE) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDFLAGS) $(LIBS)
 
@@ -144,6 +145,10 @@ $(B)/tests/test_virtio_fake: tests/test_virtio_fake.c $(NIC_SRC) $(NIC_HDR) $(SU
 		$(LIBS) -lcmocka
 # The udma command's NVMe latency histogram, linked from the command's source.
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/nvme/nvme_tool.h $(SUPPORT) \
+		$(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+# The udma command's NIC test frames, linked from the command's source.
+$(B)/tests/test_nic_frame: tests/test_nic_frame.c tools/nic/nic_frame.c tools/nic/nic_tool.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 $(B)/tests/%: tests/%.c $(SUPPORT) $(wildcard tests/support/*.h) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a \

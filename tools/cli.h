@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tools/: the udma command. udma.c dispatches to cmd_*.c (info, hugepages,
- * layout, demo, nvme); the demo's simulated NIC and block store are in demo/,
- * the memory map of a process in layout/, the NVMe bench and its two sides
- * (drivers/nvme, the kernel's AIO) in nvme/; json.c writes every --json document,
+ * layout, demo, nvme, nic); the demo's simulated NIC and block store are in
+ * demo/, the memory map of a process in layout/, the NVMe bench and its two
+ * sides (drivers/nvme, the kernel's AIO) in nvme/, the packet generator,
+ * receiver and forwarder and their two sides (drivers/nic, the kernel's
+ * AF_PACKET) in nic/; json.c writes every --json document,
  * hugepage_record.c remembers what `udma hugepages --reserve` took. A
  * consumer of the library: the public API, the library's internal helpers
  * (size formatting, pagemap decoding: it links libudma_internal.a), and
- * drivers/simdrv with sim/simd_spawn.h for the demo, drivers/nvme for nvme; check-layers.sh and
- * install-deps.sh are the build's scripts. This header: the subcommands and
- * their shared helpers.
+ * drivers/simdrv with sim/simd_spawn.h for the demo, drivers/nvme for nvme,
+ * drivers/nic for nic; check-layers.sh and install-deps.sh are the build's
+ * scripts. This header: the subcommands and their shared helpers.
  */
 #ifndef UDMA_CLI_H
 #define UDMA_CLI_H
@@ -34,6 +36,7 @@ int cmd_hugepages(const struct cli *c, int argc, char **argv);
 int cmd_layout(const struct cli *c, int argc, char **argv);
 int cmd_demo(const struct cli *c, int argc, char **argv);
 int cmd_nvme(const struct cli *c, int argc, char **argv);
+int cmd_nic(const struct cli *c, int argc, char **argv);
 
 /* True if argv[1..] contains flag (and removes nothing). */
 bool cli_has_flag(int argc, char **argv, const char *flag);

@@ -270,9 +270,7 @@ static void on_signal(int sig)
 	__atomic_store_n(&nvme_stop, sig, __ATOMIC_RELAXED);
 }
 
-/* SIGINT and SIGTERM stop a run cleanly (nvme_stop), once: a second one
- * kills. Left alone where ignored (a background job of a script). */
-static void catch_stop_signals(void)
+void nvme_catch_stop_signals(void)
 {
 	static const int sigs[] = {SIGINT, SIGTERM};
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND}, old;
@@ -531,7 +529,7 @@ int cmd_nvme(const struct cli *c, int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	catch_stop_signals();
+	nvme_catch_stop_signals();
 	if ((rc = open_target(c, &a, &t)))
 		return rc;
 	if (!strcmp(a.verb, "identify"))

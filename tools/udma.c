@@ -22,6 +22,8 @@ static const struct {
 	 "[--packets N] [--block SIZE] [--poll] [--thread]: DMA through a simulated device"},
 	{"nvme", cmd_nvme,
 	 "identify|bench|verify DEV: an NVMe controller through udma's driver, or --kernel PATH"},
+	{"nic", cmd_nic,
+	 "info|gen|recv|fwd DEV: a packet generator and forwarder on udma's NIC drivers, or kernel:IF"},
 };
 
 static void usage_text(char *buf, size_t len)

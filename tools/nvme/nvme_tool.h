@@ -133,6 +133,10 @@ int nvme_verify_decode(uint64_t word, uint32_t block, uint64_t seed, uint64_t *o
  * more commands, reap those in flight and release the device, which a
  * process killed outright leaves enabled with its DMA going on. */
 extern volatile sig_atomic_t nvme_stop;
+/* SIGINT and SIGTERM stop a run cleanly (set nvme_stop), once: a second one
+ * kills. Left alone where ignored (a background job of a script). udma nic
+ * stops on the same flag. */
+void nvme_catch_stop_signals(void);
 /* Read by the worker threads: an atomic load (the handler runs in another
  * thread than the one reading, which sig_atomic_t alone does not cover). */
 static inline int nvme_stopped(void)

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udma nic: a packet generator, receiver and forwarder in the manner of
+ * ixy-pktgen and ixy-fwd, on udma's NIC drivers (drivers/nic: "uio:ADDR" /
+ * "vfio:ADDR") or, for comparison, on a kernel-driven interface through
+ * AF_PACKET ("kernel:IFNAME", sendmmsg/recvmmsg). Both are a struct nic_port
+ * with the same batch operations, so one generator loop, one receiver and
+ * one report serve both and their figures compare directly. cmd_nic.c
+ * parses and prints; nic_frame.c builds and checks the test frames,
+ * nic_port_udma.c and nic_port_kernel.c are the two sides, nic_run.c the
+ * generator, receiver and forwarder loops.
+ */
+#ifndef UDMA_NIC_TOOL_H
+#define UDMA_NIC_TOOL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "drivers/nic/nic.h"
+#include "tools/nvme/nvme_tool.h" /* the latency histogram, the clock, the stop flag */
+
+/* ---- Test frames (nic_frame.c) --------------------------------------------
+ * Ethernet II + IPv4 (10.0.0.1 -> 10.0.0.2, no options, DF) + UDP from and to
+ * port NIC_GEN_PORT (no checksum: 0 is allowed over IPv4), then the payload:
+ * the sequence number and the send time (ns, CLOCK_MONOTONIC; both host
+ * order, the receiver runs on the same machine), then a byte pattern that
+ * depends on the sequence number and the offset, so a frame with a stale or
+ * shifted payload is caught as well as one with flipped bits. */
+#define NIC_GEN_PORT	 30170u /* 0x75da: marks our frames among others on the link */
+#define NIC_GEN_HDR	 42u	/* Ethernet 14 + IPv4 20 + UDP 8 */
+#define NIC_GEN_SEQ_OFF	 NIC_GEN_HDR
+#define NIC_GEN_TS_OFF	 (NIC_GEN_HDR + 8u)
+#define NIC_GEN_PAT_OFF	 (NIC_GEN_HDR + 16u)
+#define NIC_GEN_MIN_SIZE NIC_FRAME_MIN /* 60: room for the sequence number and the time */
+
+/* The fixed part of every frame of a run. */
+struct frame_tmpl {
+	uint8_t dst[6], src[6];
+	uint32_t size_min, size_max; /* frame bytes without FCS; the size cycles with the sequence */
+};
+
+/* The size of frame seq. */
+static inline uint32_t frame_size(const struct frame_tmpl *t, uint64_t seq)
+{
+	return t->size_min + (uint32_t)(seq % (t->size_max - t->size_min + 1));
+}
+
+/* Write frame seq of t into buf (NIC_PKT_DATA bytes at least); returns its size. */
+uint32_t frame_build(const struct frame_tmpl *t, uint8_t *buf, uint64_t seq, uint64_t now_ns);
+
+enum frame_verdict {
+	FRAME_OK,
+	FRAME_FOREIGN, /* not one of ours (another protocol or port): not judged */
+	FRAME_BAD,     /* ours, but its lengths or its payload are wrong */
+};
+
+/* Check a received frame; on FRAME_OK, *seq and *sent_ns are its fields. */
+enum frame_verdict frame_check(const uint8_t *buf, uint32_t len, uint64_t *seq, uint64_t *sent_ns);
+
+/* ---- Ports: one side's batch operations (nic_port_*.c) --------------------- */
+
+/* Frames in the caller's hands: data pointers, lengths, and the side's own
+ * handle per frame (the struct nic_pkt on the udma side). */
+struct frame_batch {
+	unsigned n;
+	uint8_t *data[NIC_BURST_MAX];
+	uint16_t len[NIC_BURST_MAX];
+	void *handle[NIC_BURST_MAX];
+};
+
+/* Totals a side keeps itself (the driver's nic_stats, the interface's). */
+struct port_counts {
+	uint64_t rx_packets, rx_dropped, rx_errors;
+	uint64_t tx_packets, tx_errors;
+};
+
+struct nic_port;
+/* Every int-returning operation gives 0 or a count, or a negative errno with
+ * the reason in port_error(). */
+struct port_ops {
+	const char *kind; /* "udma" or "kernel" */
+	/* Up to want empty frames to fill (b->n: how many; 0 when all are in
+	 * flight: send or reclaim first). */
+	int (*tx_alloc)(struct nic_port *p, struct frame_batch *b, unsigned want);
+	/* Send b's frames from the front, in order: returns how many were taken
+	 * (the rest stay in b, to be offered again). */
+	int (*tx_send)(struct nic_port *p, struct frame_batch *b);
+	/* Wait up to timeout_ms until every frame taken has left: 0 or -ETIMEDOUT. */
+	int (*tx_drain)(struct nic_port *p, int timeout_ms);
+	/* Give back frames taken with tx_alloc and not sent. */
+	void (*tx_release)(struct nic_port *p, struct frame_batch *b);
+	/* Up to max received frames (b->n; 0: none waiting). */
+	int (*rx)(struct nic_port *p, struct frame_batch *b, unsigned max);
+	/* Done with the frames rx gave. */
+	void (*rx_release)(struct nic_port *p, struct frame_batch *b);
+	/* Sleep until frames may be waiting or timeout_ms: 1, 0 (timeout), -errno.
+	 * NULL where the side only polls. */
+	int (*rx_wait)(struct nic_port *p, int timeout_ms);
+	/* Wait up to timeout_ms for the link: 0, or -ETIMEDOUT (down). */
+	int (*wait_link)(struct nic_port *p, int timeout_ms);
+	int (*counts)(struct nic_port *p, struct port_counts *out);
+	void (*close)(struct nic_port *p);
+};
+
+struct nic_port {
+	const struct port_ops *ops;
+	char spec[128];	 /* as given: uio:ADDR, vfio:ADDR, kernel:IFNAME */
+	char driver[32]; /* "e1000e", "virtio-net"...: udma's driver, or the kernel's */
+	uint8_t mac[6];
+	bool irq;	 /* rx_wait sleeps (udma --irq; the kernel side always) */
+	struct nic *nic; /* the udma side's NIC (NULL for the kernel's) */
+	void *priv;
+};
+
+struct port_opts {
+	bool irq;      /* udma: NIC_IRQ (rx_wait sleeps on the interrupt) */
+	unsigned pool; /* udma: packets in the port's pool */
+	bool rx;       /* kernel: a receiving socket too */
+};
+
+/* Open spec (uio:ADDR, vfio:ADDR or kernel:IFNAME); 0, or a negative errno
+ * with port_error() set and nothing left open. The udma ports of a process
+ * share one context: all uio: (physical addresses) or all vfio:. */
+int port_open(struct nic_port *p, const char *spec, const struct port_opts *o);
+/* Close n ports (opened or not: zeroed). The udma side: every NIC detached
+ * first, which hands back every packet it holds, then each pool checked to
+ * hold them all (on stderr if not) and freed. */
+void ports_close(struct nic_port *p, unsigned n);
+bool port_is_kernel(const char *spec);
+/* Why this thread's last port operation failed. */
+const char *port_error(void);
+int port_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int port_open_udma(struct nic_port *p, const char *spec, const struct port_opts *o);
+int port_open_kernel(struct nic_port *p, const char *ifname, const struct port_opts *o);
+
+/* ---- The loops (nic_run.c) ------------------------------------------------- */
+
+struct gen_opts {
+	struct frame_tmpl tmpl;
+	uint64_t count;	  /* frames to send; 0: until seconds or a signal */
+	uint64_t time_ns; /* run this long; 0: until count or a signal */
+	uint64_t rate;	  /* frames per second; 0: as fast as the port takes them */
+	unsigned batch;	  /* frames per tx_send */
+};
+
+struct tx_result {
+	uint64_t sent, bytes, retries; /* retries: sends that took fewer than offered (ring full) */
+	uint64_t start_ns, end_ns;     /* first frame built, last frame taken */
+	int err;		       /* 0 or the failure's negative errno, why in why */
+	char why[512];
+};
+
+struct rx_result {
+	uint64_t frames;	    /* every frame received */
+	uint64_t ok, bytes;	    /* ours and intact; their bytes */
+	uint64_t foreign;	    /* not ours (the kernel's own traffic on the link...) */
+	uint64_t bad;		    /* ours, with wrong lengths or payload */
+	uint64_t late;		    /* a sequence number below one already seen: reordered or repeated */
+	uint64_t gaps;		    /* sequence numbers skipped over when a later one came */
+	uint64_t next_seq;	    /* one past the highest seen */
+	bool seen;		    /* a frame of ours came */
+	uint64_t first_ns, last_ns; /* the first and last good frames' arrival */
+	struct nvme_hist lat;	    /* send time to receive time, ns */
+	int err;
+	char why[512];
+};
+
+/* Send per o from p until done or stopped. */
+void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r);
+struct recv_opts {
+	uint64_t count;	    /* stop after this many good frames; 0: no limit */
+	uint64_t time_ns;   /* stop after this long; 0: no limit */
+	const int *stop_rx; /* set (atomically) by the generator when it has sent all */
+	unsigned linger_ms; /* after stop_rx: go on until no frame of ours came for this long */
+	bool from_zero;	    /* frames are numbered from 0 (else from the first one seen) */
+};
+
+/* Receive on p and check every frame until opts say stop, or a signal. */
+void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r);
+/* Frames of ours never received: with sent known, sent - ok - bad; else the
+ * gaps in the numbers not filled by late ones. */
+uint64_t rx_lost(const struct rx_result *r, bool sent_known, uint64_t sent);
+
+struct fwd_dir {
+	uint64_t rx, tx, drops, bytes; /* received on the one, sent on the other, not taken */
+};
+struct fwd_result {
+	struct fwd_dir dir[2]; /* 0: port 0 -> 1, 1: port 1 -> 0 */
+	uint64_t start_ns, end_ns;
+	int err;
+	char why[512];
+};
+/* Forward between two udma ports until count frames (both ways), time_ns, or a signal. */
+void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t time_ns, struct fwd_result *r);
+
+#endif
