@@ -26,7 +26,7 @@ _Static_assert(VIRTIO_NET_HDR_LEN <= NIC_PKT_PREPEND, "the virtio-net header fit
 
 #define REFILL_CHUNK   64  /* RX buffers taken from the pool per bulk get */
 #define IRQ_VECTOR     0   /* RX interrupts: INTx (UIO), or MSI-X entry 0 (VFIO) */
-#define CFG_READ_TRIES 100 /* reads of the MAC before a config_generation that never settles is an error */
+#define CFG_READ_TRIES 100 /* MAC reads before a config_generation that never settles is an error */
 #define ETH_HDR_LEN    14  /* destination, source, EtherType: the shortest frame handed out (nic.h) */
 
 /* A split virtqueue and the packets its descriptors hold. */
@@ -34,9 +34,10 @@ struct vq {
 	unsigned q;	/* VIRTIO_NET_RXQ, VIRTIO_NET_TXQ */
 	unsigned size;	/* ring entries, a power of two (legacy: the device's) */
 	unsigned limit; /* buffers it holds at most (nic_opts' ring size) */
-	struct udma_pool
-		*pool; /* RX: where its buffers go back (nic.h "Trust"); TX: NULL, each packet's own */
-	void *mem;     /* desc, avail, used: VIRTQ_BYTES(size), from udma_zmalloc */
+	void *mem;	/* desc, avail, used: VIRTQ_BYTES(size), from udma_zmalloc */
+	/* RX: the pool its buffers go back to (nic.h "Trust"); TX: NULL, each
+	 * sent packet goes back to its own. */
+	struct udma_pool *pool;
 	uint64_t iova;
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
