@@ -141,7 +141,8 @@ $(B)/tests/test_nic_api: tests/test_nic_api.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $
 # port I/O are wrapped, and udma_zmalloc to find its rings.
 $(B)/tests/test_virtio_fake: tests/test_virtio_fake.c $(NIC_SRC) $(NIC_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) \
-		$(foreach f,udma_dev_bar udma_dev_config_read udma_dev_io_read udma_dev_io_write udma_zmalloc,-Wl,--wrap=$(f)) \
+		$(foreach f,udma_dev_bar udma_dev_config_read udma_dev_io_read udma_dev_io_write udma_zmalloc \
+			udma_dev_irq_fd virtio_pci_reset virtio_pci_config_gen,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
 # The udma command's NVMe latency histogram, linked from the command's source.
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/nvme/nvme_tool.h $(SUPPORT) \

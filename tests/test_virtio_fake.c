@@ -14,14 +14,23 @@
  * sent through the split rings (wrapping, the header, padding, errors
  * counted), a doorbell only when the device asks for one, a used entry
  * naming a descriptor the device does not own (the NIC fails, nic_reset
- * recovers).
+ * recovers), a used index moved past what was posted, frames shorter than
+ * an Ethernet header, RX buffers whose header names another pool, an RX
+ * ring left empty (nic_wait refills it, or says -ENOBUFS), a reset the
+ * device never confirms (nothing goes back to the pool), a config
+ * generation that never settles, a legacy queue size no ring can have.
+ * virtio_pci_reset and virtio_pci_config_gen are wrapped for the last ones,
+ * udma_dev_irq_fd for nic_wait (a pipe nobody writes).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <udma/udma.h>
 
 #include "drivers/nic/nic.h"
+#include "drivers/nic/nic_internal.h"
 #include "drivers/nic/virtio_pci.h"
 #include "drivers/nic/virtio_spec.h"
 #include "tests/support/helpers.h"
@@ -49,6 +58,42 @@ static struct {
 } fake;
 
 static struct udma_dev *const dev = (struct udma_dev *)&fake; /* only ever handed to the wraps */
+
+/* Outside fake (fake_pci clears it): resets that end before the device
+ * sticks (-1: never), config generation reads that differ before it
+ * settles (0: none), the fd nic_wait polls. */
+static int resets_before_stuck = -1;
+static unsigned gen_changes;
+static int irq_fd = -1;
+
+int __real_virtio_pci_reset(struct virtio_pci *t);
+int __wrap_virtio_pci_reset(struct virtio_pci *t);
+int __wrap_virtio_pci_reset(struct virtio_pci *t)
+{
+	if (resets_before_stuck && resets_before_stuck--)
+		return __real_virtio_pci_reset(t);
+	/* What virtio_pci_reset says when the status never reads 0. */
+	fake.bar[COMMON_OFF + VIRTIO_COMMON_STATUS] = VIRTIO_STATUS_DRIVER;
+	return nic__err(ETIMEDOUT, "fake: the device status never reads 0: the device is stuck");
+}
+
+int __real_virtio_pci_config_gen(struct virtio_pci *t, uint8_t *gen);
+int __wrap_virtio_pci_config_gen(struct virtio_pci *t, uint8_t *gen);
+int __wrap_virtio_pci_config_gen(struct virtio_pci *t, uint8_t *gen)
+{
+	if (!gen_changes)
+		return __real_virtio_pci_config_gen(t, gen);
+	*gen = (uint8_t)gen_changes--;
+	return 0;
+}
+
+int __wrap_udma_dev_irq_fd(struct udma_dev *d, unsigned vector);
+int __wrap_udma_dev_irq_fd(struct udma_dev *d, unsigned vector)
+{
+	(void)d;
+	(void)vector;
+	return irq_fd;
+}
 
 /* The driver's rings (RX then TX): udma_zmalloc is wrapped to see them. */
 static void *rings[2];
@@ -240,6 +285,24 @@ static void legacy_queue_setup(void **state)
 	assert_int_equal(virtio_pci_queue_setup(&t, 1, 128, 0x123456000ull, VIRTIO_MSI_NO_VECTOR), 0);
 	assert_int_equal(fake.pfn[1], 0x123456);
 	assert_int_equal(fake.pfn[0], 0);
+}
+
+/* A legacy ring has the device's size: one that is no power of two up to
+ * 32768 would put avail and used where the device does not look. */
+static void legacy_queue_size_checked(void **state)
+{
+	struct virtio_pci t;
+	unsigned max = 1;
+
+	(void)state;
+	fake_legacy(false);
+	fake.qsize[0] = 384;
+	assert_int_equal(virtio_pci_open(&t, dev, true), 0);
+	assert_int_equal(virtio_pci_queue_max(&t, 0, &max), -EIO);
+	assert_non_null(strstr(nic_last_error(), "not a power of two"));
+	fake.qsize[0] = 0; /* no queue: the driver says -ENODEV */
+	assert_int_equal(virtio_pci_queue_max(&t, 0, &max), 0);
+	assert_int_equal(max, 0);
 }
 
 static void legacy_features_32(void **state)
@@ -608,7 +671,7 @@ static void bogus_used_id(void **state)
 	drv_open(&d);
 	drv_attach(&d);
 	dev_use(VIRTIO_NET_RXQ, RING + 5, HDR_MODERN + NIC_FRAME_MIN);
-	assert_int_equal(nic_rx_burst(d.nic, 0, p, 4), -EIO);
+	assert_int_equal(nic_rx_burst(d.nic, 0, p, 4), -ESHUTDOWN);
 	assert_non_null(strstr(nic_last_error(), "does not own"));
 	assert_int_equal(nic_rx_burst(d.nic, 0, p, 4), -ESHUTDOWN);
 	/* The device resets with the driver: its view of the rings too. */
@@ -622,12 +685,202 @@ static void bogus_used_id(void **state)
 	drv_close(&d);
 }
 
+/* The used index moved past every buffer posted: the NIC fails before any
+ * entry is read, no buffer is handed out twice. */
+static void used_idx_past_posted(void **state)
+{
+	struct nic_pkt *p[4] = {NULL};
+	struct virtq_used *u;
+	struct drv d;
+
+	(void)state;
+	fake_net(DF_MODERN);
+	drv_open(&d);
+	drv_attach(&d);
+	dev_receive(&d, NIC_FRAME_MIN, 1);
+	dev_receive(&d, NIC_FRAME_MIN, 2);
+	u = used_of(VIRTIO_NET_RXQ);
+	u->idx = (uint16_t)(u->idx + RING); /* 2 filled, RING + 2 claimed */
+	assert_int_equal(nic_rx_burst(d.nic, 0, p, 4), -ESHUTDOWN);
+	assert_non_null(strstr(nic_last_error(), "used index"));
+	assert_null(p[0]);
+	assert_int_equal(udma_pool_avail(d.pool), POOL - RING);
+	drv_close(&d);
+}
+
+/* A frame shorter than an Ethernet header: counted, recycled. */
+static void rx_short_frame(void **state)
+{
+	struct nic_pkt *p[4];
+	struct nic_stats s;
+	struct drv d;
+
+	(void)state;
+	fake_net(DF_MODERN);
+	drv_open(&d);
+	drv_attach(&d);
+	dev_receive(&d, 13, 0);
+	dev_receive(&d, 14, 5);
+	assert_int_equal(nic_rx_burst(d.nic, 0, p, 4), 1);
+	assert_int_equal(p[0]->len, 14);
+	assert_int_equal(p[0]->data[0], 5);
+	nic_pkt_free(p[0]);
+	nok_stats(d.nic, &s);
+	assert_int_equal(s.rx_errors, 1);
+	assert_int_equal(s.rx_packets, 1);
+	drv_close(&d);
+}
+
+/* The header of a packet on the RX ring is the device's to rewrite: a
+ * pool pointer it changed does not move the buffer to that pool, neither
+ * when a bad frame is recycled nor at detach. */
+static void rx_buffers_back_to_nic_pool(void **state)
+{
+	struct udma_pool *other;
+	struct nic_pkt *victim[2];
+	struct drv d;
+	uint16_t id;
+	int i;
+
+	(void)state;
+	fake_net(DF_MODERN);
+	drv_open(&d);
+	if (nic_pool_create(d.ctx, 8, 0, "other", &other))
+		fail_msg("nic_pool_create: %s", nic_last_error());
+	drv_attach(&d);
+	for (i = 0; i < 2; i++) {
+		struct virtq_desc *dd = dev_take(&d, VIRTIO_NET_RXQ, &id);
+
+		victim[i] = (struct nic_pkt *)((uint8_t *)(uintptr_t)dd->addr + HDR_MODERN -
+					       offsetof(struct nic_pkt, data));
+		victim[i]->pool = other;
+		if (!i)
+			dev_use(VIRTIO_NET_RXQ, id, HDR_MODERN); /* no frame: recycled */
+	}
+	assert_int_equal(nic_rx_burst(d.nic, 0, victim, 1), 0);
+	assert_int_equal(udma_pool_avail(other), 8);
+	nic_detach(d.nic); /* the second still on the ring */
+	assert_int_equal(udma_pool_avail(other), 8);
+	assert_int_equal(udma_pool_avail(d.pool), POOL);
+	udma_pool_destroy(other);
+	udma_pool_destroy(d.pool);
+	udma_ctx_destroy(d.ctx);
+}
+
+/* Every packet held by the application: the RX ring runs dry (a refill
+ * that finds the pool empty leaves nic_last_error() alone), nic_wait says
+ * -ENOBUFS at once; once packets are freed it puts them on the ring before
+ * it waits. */
+static void wait_refills_or_enobufs(void **state)
+{
+	static struct nic_pkt *held[POOL];
+	struct nic_opts o = {.how = NIC_IRQ};
+	char before[256];
+	int pipefd[2];
+	struct drv d;
+	unsigned i;
+
+	(void)state;
+	fake_net(DF_MODERN);
+	drv_open(&d);
+	assert_int_equal(pipe(pipefd), 0);
+	irq_fd = pipefd[0];
+	o.pool = d.pool;
+	if (nic_attach(d.ctx, dev, &o, &d.nic))
+		fail_msg("nic_attach: %s", nic_last_error());
+	assert_int_equal(nic_rx_burst(d.nic, 1, held, 1), -EINVAL);
+	snprintf(before, sizeof(before), "%s", nic_last_error());
+	for (i = 0; i < POOL; i++) {
+		dev_receive(&d, NIC_FRAME_MIN, (uint8_t)i);
+		assert_int_equal(nic_rx_burst(d.nic, 0, held + i, 1), 1);
+	}
+	assert_string_equal(nic_last_error(), before);
+	assert_int_equal(udma_pool_avail(d.pool), 0);
+	assert_int_equal(nic_wait(d.nic, 0, -1), -ENOBUFS);
+	assert_non_null(strstr(nic_last_error(), "no buffer"));
+	nic_pkt_free_bulk(held, 10);
+	assert_int_equal(nic_wait(d.nic, 0, 0), 0); /* nobody writes the pipe */
+	assert_int_equal(udma_pool_avail(d.pool), 0);
+	assert_int_equal(avail_of(VIRTIO_NET_RXQ)->idx, (uint16_t)(POOL + 10));
+	dev_receive(&d, NIC_FRAME_MIN, 9);
+	assert_int_equal(nic_wait(d.nic, 0, 0), 1);
+	assert_int_equal(nic_rx_burst(d.nic, 0, held, 1), 1);
+	nic_pkt_free_bulk(held, 1);
+	nic_pkt_free_bulk(held + 10, POOL - 10);
+	drv_close(&d);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	irq_fd = -1;
+}
+
+/* A reset the device never confirms: it may still write the rings, so no
+ * packet goes back to the pool, at nic_reset, nic_detach, or a failed
+ * attach. */
+static void reset_unconfirmed_keeps_memory(void **state)
+{
+	struct nic_opts o = {.how = NIC_POLL};
+	struct nic_pkt *p[4];
+	struct nic *nic = NULL;
+	struct drv d;
+
+	(void)state;
+	fake_net(DF_MODERN);
+	drv_open(&d);
+	drv_attach(&d);
+	assert_int_equal(nic_pkt_alloc_bulk(d.pool, p, 2), 0);
+	p[0]->len = p[1]->len = NIC_FRAME_MIN;
+	assert_int_equal(nic_tx_burst(d.nic, 0, p, 2), 2);
+	resets_before_stuck = 0;
+	assert_int_equal(nic_reset(d.nic), -ETIMEDOUT);
+	assert_non_null(strstr(nic_last_error(), "stuck"));
+	assert_int_equal(udma_pool_avail(d.pool), POOL - RING - 2);
+	assert_int_equal(nic_rx_burst(d.nic, 0, p, 4), -ESHUTDOWN);
+	nic_detach(d.nic);
+	assert_int_equal(udma_pool_avail(d.pool), POOL - RING - 2);
+	/* Attach: two resets end, the one after the pool ran short does not. */
+	fake_net(DF_MODERN);
+	resets_before_stuck = 2;
+	assert_int_equal(nic_pool_create(d.ctx, RING / 2, 0, "small", &o.pool), 0);
+	assert_int_equal(nic_attach(d.ctx, dev, &o, &nic), -ENOBUFS);
+	assert_non_null(strstr(nic_last_error(), "free packets"));
+	assert_null(nic);
+	assert_int_equal(udma_pool_avail(o.pool), 0);
+	resets_before_stuck = -1;
+	udma_pool_destroy(o.pool);
+	udma_pool_destroy(d.pool);
+	udma_ctx_destroy(d.ctx);
+}
+
+/* A config generation that changes across every read of the MAC: -EIO
+ * after a bounded number of tries, not a loop for ever. */
+static void config_gen_never_settles(void **state)
+{
+	struct nic_opts o = {.how = NIC_POLL};
+	struct nic *nic = NULL;
+	struct drv d;
+
+	(void)state;
+	fake_net(DF_MODERN);
+	drv_open(&d);
+	o.pool = d.pool;
+	gen_changes = 100000; /* settles after that: the attach would succeed */
+	assert_int_equal(nic_attach(d.ctx, dev, &o, &nic), -EIO);
+	assert_non_null(strstr(nic_last_error(), "config_generation"));
+	assert_null(nic);
+	assert_true(gen_changes > 100000 - 1000);
+	gen_changes = 0;
+	assert_int_equal(udma_pool_avail(d.pool), POOL);
+	udma_pool_destroy(d.pool);
+	udma_ctx_destroy(d.ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(legacy_config_follows_msix),
 		cmocka_unit_test(legacy_reset_stuck),
 		cmocka_unit_test(legacy_queue_setup),
+		cmocka_unit_test(legacy_queue_size_checked),
 		cmocka_unit_test(legacy_features_32),
 		cmocka_unit_test(modern_layout),
 		cmocka_unit_test(modern_cap_loop),
@@ -639,6 +892,12 @@ int main(void)
 		cmocka_unit_test(rx_ring),
 		cmocka_unit_test(tx_ring),
 		cmocka_unit_test(bogus_used_id),
+		cmocka_unit_test(used_idx_past_posted),
+		cmocka_unit_test(rx_short_frame),
+		cmocka_unit_test(rx_buffers_back_to_nic_pool),
+		cmocka_unit_test(wait_refills_or_enobufs),
+		cmocka_unit_test(reset_unconfirmed_keeps_memory),
+		cmocka_unit_test(config_gen_never_settles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

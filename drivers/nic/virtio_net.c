@@ -24,8 +24,10 @@ _Static_assert(offsetof(struct nic_pkt, data) == offsetof(struct nic_pkt, prepen
 	       "the prepend ends where data[] starts: header and frame form one buffer");
 _Static_assert(VIRTIO_NET_HDR_LEN <= NIC_PKT_PREPEND, "the virtio-net header fits the prepend");
 
-#define REFILL_CHUNK 64 /* RX buffers taken from the pool per bulk get */
-#define IRQ_VECTOR   0	/* RX interrupts: INTx (UIO), or MSI-X entry 0 (VFIO) */
+#define REFILL_CHUNK   64  /* RX buffers taken from the pool per bulk get */
+#define IRQ_VECTOR     0   /* RX interrupts: INTx (UIO), or MSI-X entry 0 (VFIO) */
+#define CFG_READ_TRIES 100 /* MAC reads before a config_generation that never settles is an error */
+#define ETH_HDR_LEN    14  /* destination, source, EtherType: the shortest frame handed out (nic.h) */
 
 /* A split virtqueue and the packets its descriptors hold. */
 struct vq {
@@ -33,6 +35,9 @@ struct vq {
 	unsigned size;	/* ring entries, a power of two (legacy: the device's) */
 	unsigned limit; /* buffers it holds at most (nic_opts' ring size) */
 	void *mem;	/* desc, avail, used: VIRTQ_BYTES(size), from udma_zmalloc */
+	/* RX: the pool its buffers go back to (nic.h "Trust"); TX: NULL, each
+	 * sent packet goes back to its own. */
+	struct udma_pool *pool;
 	uint64_t iova;
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
@@ -65,11 +70,13 @@ static inline void st16(uint16_t *p, uint16_t v)
 
 /* ---- rings ---- */
 
-static int vq_alloc(struct nic *nic, struct vq *vq, unsigned q, unsigned size, unsigned limit)
+static int vq_alloc(struct nic *nic, struct vq *vq, unsigned q, unsigned size, unsigned limit,
+		    struct udma_pool *pool)
 {
 	vq->q = q;
 	vq->size = size;
 	vq->limit = limit;
+	vq->pool = pool;
 	vq->mem = udma_zmalloc(nic->ctx, VIRTQ_BYTES(size), VIRTQ_LEGACY_ALIGN, &vq->iova);
 	if (!vq->mem)
 		return nic__err(ENOMEM, "virtio-net: %u bytes of DMA memory for queue %u: %s",
@@ -84,7 +91,19 @@ static int vq_alloc(struct nic *nic, struct vq *vq, unsigned q, unsigned size, u
 	return 0;
 }
 
-/* Every packet the ring holds back to its pool (the device is reset). */
+/* A packet the driver is done with back to its pool: RX buffers to the
+ * NIC's (the device can rewrite a header's pool pointer), sent ones to
+ * their own (nic.c checked it when they were taken). */
+static void vq_put(const struct vq *vq, struct nic_pkt *pkt)
+{
+	if (vq->pool)
+		udma_pool_put(vq->pool, pkt);
+	else
+		nic_pkt_free(pkt);
+}
+
+/* Every packet the ring holds back to its pool: only once the device
+ * confirmed its reset (nic.h "Failure and reset"). */
 static void vq_release(struct vq *vq)
 {
 	unsigned id;
@@ -93,16 +112,22 @@ static void vq_release(struct vq *vq)
 		return;
 	for (id = 0; id < vq->size; id++)
 		if (vq->pkts[id]) {
-			nic_pkt_free(vq->pkts[id]);
+			vq_put(vq, vq->pkts[id]);
 			vq->pkts[id] = NULL;
 		}
 	vq->inflight = 0;
 }
 
-static void vq_free(struct nic *nic, struct vq *vq)
+/* confirmed: the device's reset was confirmed, its DMA is over. If not,
+ * the ring and the packets on it are deliberately leaked: the device may
+ * still write them, so they must never be handed out again; udma_dev_close
+ * turning bus mastering off is what finally stops it. */
+static void vq_free(struct nic *nic, struct vq *vq, bool confirmed)
 {
-	vq_release(vq);
-	udma_free(nic->ctx, vq->mem);
+	if (confirmed) {
+		vq_release(vq);
+		udma_free(nic->ctx, vq->mem);
+	}
 	free(vq->free_ids);
 	free(vq->pkts);
 	memset(vq, 0, sizeof(*vq));
@@ -164,32 +189,40 @@ static int vq_kick(struct nic *nic, struct vnet *v, struct vq *vq)
 	return rc;
 }
 
-/* New used entries, their contents readable (virtio §2.6.8). */
-static unsigned vq_used(struct vq *vq)
+/* New used entries, their contents readable (virtio §2.6.8): how many, or
+ * -ESHUTDOWN (the NIC failed) when the device claims more than it was
+ * given, before any entry is looked at. */
+static int vq_used(struct nic *nic, struct vq *vq)
 {
-	uint16_t idx = ld16(&vq->used->idx);
+	uint16_t idx = ld16(&vq->used->idx), n = (uint16_t)(idx - vq->used_last);
 
+	if (n > vq->inflight) {
+		nic__fail(nic,
+			  "virtio-net: queue %u: the device's used index moved by %u with %u buffers "
+			  "posted (virtio §2.6.8): nic_reset",
+			  vq->q, n, vq->inflight);
+		return -ESHUTDOWN;
+	}
 	udma_dma_rmb();
-	return (uint16_t)(idx - vq->used_last);
+	return n;
 }
 
-/* Take the next used entry: its packet and the bytes written. -EIO, the NIC
- * failed, when the device returned an id it does not own. */
+/* Take the next used entry: its packet and the bytes written. -ESHUTDOWN,
+ * the NIC failed, when the device returned an id it does not own. */
 static int vq_pop(struct nic *nic, struct vq *vq, struct nic_pkt **pkt, uint32_t *len)
 {
-	const struct virtq_used_elem *e = &vq->used->ring[vq->used_last & (vq->size - 1)];
-	uint32_t id = e->id;
+	const volatile struct virtq_used_elem *e = &vq->used->ring[vq->used_last & (vq->size - 1)];
+	/* Once each: the device could change them between a check and a use. */
+	uint32_t id = e->id, bytes = e->len;
 
 	if (id >= vq->size || !vq->pkts[id]) {
 		nic__fail(nic,
-			  "virtio-net: queue %u: the device returned descriptor %u, which it does not own",
+			  "virtio-net: queue %u: the device returned descriptor %u, which it does not "
+			  "own: nic_reset",
 			  vq->q, id);
-		return nic__err(EIO,
-				"virtio-net: queue %u: the device returned descriptor %u, which it does "
-				"not own: nic_reset",
-				vq->q, id);
+		return -ESHUTDOWN;
 	}
-	*len = e->len;
+	*len = bytes;
 	*pkt = vq->pkts[id];
 	vq->pkts[id] = NULL;
 	vq->inflight--;
@@ -207,21 +240,21 @@ static unsigned rx_fill(struct nic *nic, struct vnet *v)
 {
 	struct vq *vq = &v->rx;
 	struct nic_pkt *bufs[REFILL_CHUNK];
-	unsigned want, chunk, got, i, added = 0;
+	unsigned want, chunk, i, added = 0;
 
 	while ((want = vq->limit - vq->inflight)) {
 		chunk = want < REFILL_CHUNK ? want : REFILL_CHUNK;
-		got = chunk;
-		/* All or none: when the pool has fewer, take what is left. */
-		if (nic_pkt_alloc_bulk(nic->opts.pool, bufs, chunk))
-			for (got = 0; got < chunk && (bufs[got] = nic_pkt_alloc(nic->opts.pool)); got++)
-				;
-		for (i = 0; i < got; i++)
+		/* All or none: when the pool has fewer, halve the ask. Straight
+		 * from the pool: nic_pkt_alloc* would overwrite nic_last_error()
+		 * on a burst that succeeds. */
+		while (chunk && udma_pool_get_bulk(vq->pool, (void **)bufs, chunk))
+			chunk /= 2;
+		if (!chunk)
+			break; /* the pool is empty */
+		for (i = 0; i < chunk; i++)
 			vq_post(vq, bufs[i], bufs[i]->iova - v->hdr_len, v->hdr_len + NIC_PKT_DATA,
 				VIRTQ_DESC_F_WRITE);
-		added += got;
-		if (got < chunk)
-			break; /* the pool is empty */
+		added += chunk;
 	}
 	want = vq->limit - vq->inflight;
 	if (want > vq->empty)
@@ -234,20 +267,23 @@ static int rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsi
 {
 	struct vnet *v = nic->priv;
 	struct vq *vq = &v->rx;
-	unsigned ready = vq_used(vq), got = 0;
+	int ready = vq_used(nic, vq), rc;
+	unsigned got = 0;
 	struct nic_pkt *pkt;
 	uint32_t len;
-	int rc;
 
 	(void)queue;
+	if (ready < 0)
+		return ready;
 	for (; ready && got < n; ready--) {
 		/* The packets taken so far are the caller's all the same; the
 		 * failure shows at the next call (-ESHUTDOWN). */
 		if ((rc = vq_pop(nic, vq, &pkt, &len)))
 			return got ? (int)got : rc;
-		if (len <= v->hdr_len || len - v->hdr_len > NIC_PKT_DATA) {
-			nic->sw.rx_errors++; /* the device wrote no frame, or more than the buffer */
-			nic_pkt_free(pkt);
+		if (len < v->hdr_len + ETH_HDR_LEN || len - v->hdr_len > NIC_PKT_DATA) {
+			/* Less than an Ethernet header, or more than the buffer. */
+			nic->sw.rx_errors++;
+			vq_put(vq, pkt);
 			continue;
 		}
 		pkt->len = (uint16_t)(len - v->hdr_len);
@@ -267,11 +303,13 @@ static int tx_reclaim(struct nic *nic, unsigned queue)
 	struct vnet *v = nic->priv;
 	struct vq *vq = &v->tx;
 	struct nic_pkt *done[NIC_BURST_MAX];
-	unsigned ready = vq_used(vq), k = 0, total = 0;
+	int ready = vq_used(nic, vq), rc;
+	unsigned k = 0, total = 0;
 	uint32_t len;
-	int rc;
 
 	(void)queue;
+	if (ready < 0)
+		return ready;
 	while (ready--) {
 		if ((rc = vq_pop(nic, vq, &done[k], &len))) {
 			nic_pkt_free_bulk(done, k);
@@ -390,7 +428,7 @@ static int read_mac(struct nic *nic, struct vnet *v)
 {
 	uint8_t gen0, gen1;
 	uint32_t b;
-	unsigned i;
+	unsigned i, tries;
 	int rc;
 
 	if (!(v->features & VIRTIO_NET_F_MAC)) {
@@ -402,7 +440,7 @@ static int read_mac(struct nic *nic, struct vnet *v)
 	}
 	/* virtio §2.4.1: a multi-byte read is consistent when the
 	 * generation did not change across it. */
-	do {
+	for (tries = 0; tries < CFG_READ_TRIES; tries++) {
 		if ((rc = virtio_pci_config_gen(&v->t, &gen0)))
 			return rc;
 		for (i = 0; i < VIRTIO_NET_MAC_LEN; i++) {
@@ -412,18 +450,26 @@ static int read_mac(struct nic *nic, struct vnet *v)
 		}
 		if ((rc = virtio_pci_config_gen(&v->t, &gen1)))
 			return rc;
-	} while (gen0 != gen1);
-	return 0;
+		if (gen0 == gen1)
+			return 0;
+	}
+	return nic__err(EIO,
+			"virtio-net: the device's config_generation changed across each of %u reads of "
+			"its MAC (virtio §2.4.1): the device is broken",
+			CFG_READ_TRIES);
 }
 
-/* Reset on a failure path: nic_last_error() keeps the failure's line. */
-static void reset_keeping_error(struct vnet *v)
+/* Reset on a failure path: nic_last_error() keeps the failure's line.
+ * Returns whether the device confirmed it. */
+static bool reset_keeping_error(struct vnet *v)
 {
 	char why[256];
 
 	snprintf(why, sizeof(why), "%s", nic_last_error());
-	if (virtio_pci_reset(&v->t))
-		nic__err(EIO, "%s", why);
+	if (!virtio_pci_reset(&v->t))
+		return true;
+	nic__err(EIO, "%s", why);
+	return false;
 }
 
 /* virtio §3.1.1 from a reset device to DRIVER_OK on the rings vq_alloc
@@ -459,24 +505,27 @@ static int bring_up(struct nic *nic, struct vnet *v)
 		goto fail;
 	return 0;
 fail:
-	reset_keeping_error(v);
-	vq_release(&v->rx);
-	vq_release(&v->tx);
+	/* Unconfirmed, the packets stay on the rings, out of use (vq_free). */
+	if (reset_keeping_error(v)) {
+		vq_release(&v->rx);
+		vq_release(&v->tx);
+	}
 	return rc;
 }
 
 static void stop(struct nic *nic)
 {
 	struct vnet *v = nic->priv;
+	bool confirmed = true;
 
 	if (!v)
 		return;
 	/* Its DMA ends before the rings and packets go (a device whose
 	 * registers were never found was never started). */
 	if (v->t.legacy || v->t.common)
-		reset_keeping_error(v);
-	vq_free(nic, &v->rx);
-	vq_free(nic, &v->tx);
+		confirmed = reset_keeping_error(v);
+	vq_free(nic, &v->rx, confirmed);
+	vq_free(nic, &v->tx, confirmed);
 	free(v);
 	nic->priv = NULL;
 }
@@ -509,8 +558,8 @@ static int start(struct nic *nic, bool transitional)
 	    (rc = queue_size(v, VIRTIO_NET_RXQ, nic->opts.rx_ring, &rx_size)) ||
 	    (rc = queue_size(v, VIRTIO_NET_TXQ, nic->opts.tx_ring, &tx_size)) || (rc = read_mac(nic, v)) ||
 	    (rc = virtio_pci_reset(&v->t)) ||
-	    (rc = vq_alloc(nic, &v->rx, VIRTIO_NET_RXQ, rx_size, nic->opts.rx_ring)) ||
-	    (rc = vq_alloc(nic, &v->tx, VIRTIO_NET_TXQ, tx_size, nic->opts.tx_ring)) ||
+	    (rc = vq_alloc(nic, &v->rx, VIRTIO_NET_RXQ, rx_size, nic->opts.rx_ring, nic->opts.pool)) ||
+	    (rc = vq_alloc(nic, &v->tx, VIRTIO_NET_TXQ, tx_size, nic->opts.tx_ring, NULL)) ||
 	    (rc = bring_up(nic, v)))
 		goto fail;
 	nic->info.queues = 1;
@@ -538,9 +587,13 @@ static int reset(struct nic *nic)
 	struct vnet *v = nic->priv;
 	int rc = virtio_pci_reset(&v->t);
 
+	/* Unconfirmed, the device may still write the rings' packets: they
+	 * stay there, out of use; a later reset that is confirmed frees them. */
+	if (rc)
+		return rc;
 	vq_release(&v->rx);
 	vq_release(&v->tx);
-	return rc ? rc : bring_up(nic, v);
+	return bring_up(nic, v);
 }
 
 /* ---- link, interrupts, counters ---- */
@@ -582,8 +635,17 @@ static int wait_rx(struct nic *nic, unsigned queue, int timeout_ms)
 	int rc;
 
 	(void)queue;
-	if (vq_used(&v->rx))
-		return 1;
+	/* Packets freed since the last burst go on the ring first: an empty
+	 * ring would receive nothing, and the wait would never end. */
+	if (rx_fill(nic, v) && (rc = vq_kick(nic, v, &v->rx)))
+		return rc;
+	if (!v->rx.inflight)
+		return nic__err(ENOBUFS,
+				"nic_wait: %s's RX ring has no buffer, its pool none to give: free packets "
+				"to the pool, then wait again",
+				nic->info.driver);
+	if ((rc = vq_used(nic, &v->rx)))
+		return rc < 0 ? rc : 1;
 	rc = nic__wait_irq(nic, IRQ_VECTOR, timeout_ms);
 	if (rc <= 0)
 		return rc;

@@ -326,6 +326,14 @@ int virtio_pci_queue_max(struct virtio_pci *t, unsigned q, unsigned *out)
 		if ((rc = io_wr(t, VIRTIO_LEGACY_QUEUE_SELECT, q, 2)) ||
 		    (rc = io_rd(t, VIRTIO_LEGACY_QUEUE_SIZE, &size, 2)))
 			return rc;
+		/* The driver must take this size as it is (virtio §2.6): a
+		 * ring of another would put avail and used where it is not. */
+		if (size & (size - 1) || size > VIRTQ_SIZE_MAX)
+			return nic__err(
+				EIO,
+				"virtio legacy: queue %u's size reads %u, not a power of two up to %u "
+				"(virtio §2.6): the device is broken",
+				q, size, VIRTQ_SIZE_MAX);
 		*out = size;
 		return 0;
 	}
