@@ -51,7 +51,6 @@ _Static_assert(NIC_PKT_DATA == E1000E_RX_BUF, "a packet holds exactly one RX buf
 #define REFILL_CHUNK NIC_BURST_MAX /* packets taken from the pool per bulk get */
 #define IRQ_VECTOR   0		   /* INTx under UIO; MSI-X vector 0 under VFIO */
 #define REG_PROBE    0x5A5A5A40u   /* for TDBAL (aligned, TX off): read back if the registers answer */
-#define ETH_HDR_LEN  14u	   /* destination, source, EtherType: a shorter frame is never handed out */
 
 struct e1000e {
 	volatile uint8_t *bar;
@@ -446,7 +445,7 @@ static int e1000e_rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkt
 		errors = d->errors;
 		len = d->length;
 		if ((errors & E1000E_RXD_ERR_FRAME) || !(status & E1000E_RXD_STA_EOP) || len > NIC_PKT_DATA ||
-		    len < ETH_HDR_LEN) {
+		    len < NIC_ETH_HDR) {
 			/* Bad, spread over several buffers (a frame over 2048
 			 * bytes: never with LPE off), or not even a header. */
 			nic->sw.rx_errors++;

@@ -37,11 +37,12 @@
  *   them all again. Call them only while no thread is inside a burst.
  *   Memory goes back only once the device has confirmed its reset (e1000e:
  *   CTRL.RST cleared; virtio: the status reads 0). A device that does not
- *   (stuck, or gone: registers read all ones) may still be writing: the
- *   driver then keeps its rings and every packet on them out of use for
- *   good (udma_pool_avail stays short by that many; udma_pool_destroy
- *   reports them), and udma_dev_close, which turns bus mastering off, is
- *   what finally stops the device.
+ *   (stuck, or gone: its registers do not answer) may still be writing:
+ *   the driver then keeps its rings and every packet on them out of use
+ *   (udma_pool_avail stays short by that many), until a later nic_reset is
+ *   confirmed, or for good after nic_detach (udma_pool_destroy reports
+ *   them); udma_dev_close, which turns bus mastering off, is what finally
+ *   stops the device.
  *
  * Trust
  *   Under VFIO the IOMMU keeps the device out of memory that is not udma's.
@@ -68,6 +69,7 @@
 
 #define NIC_PKT_DATA	2048u /* frame bytes a packet can hold */
 #define NIC_PKT_PREPEND 32u   /* header bytes right before data[], the driver's (virtio-net header) */
+#define NIC_ETH_HDR	14u   /* destination, source, EtherType: no shorter frame is handed out */
 #define NIC_FRAME_MIN	60u   /* shorter frames are sent padded with zeros to this */
 #define NIC_FRAME_MAX	1514u /* Ethernet frame without FCS: 14 + 1500 (no VLAN tag, no jumbo) */
 #define NIC_BURST_MAX	256u  /* at most this many packets per burst call */

@@ -23,10 +23,12 @@ struct nic_ops {
 	 * failure: the device reset, everything freed, nic->priv NULL. */
 	int (*start)(struct nic *nic);
 	/* Reset the device (its DMA stops), every packet back to its pool,
-	 * everything start made freed; nic->priv NULL. */
+	 * everything start made freed; nic->priv NULL. Only after a
+	 * confirmed reset (nic.h, "Failure and reset"): otherwise the rings
+	 * and their packets stay allocated for good. */
 	void (*stop)(struct nic *nic);
 	/* Reset and set up again on the same rings (nic_reset). On failure
-	 * the device is left reset, its packets back in the pool. */
+	 * the packets go back only if the device confirmed its reset. */
 	int (*reset)(struct nic *nic);
 	int (*rx_burst)(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsigned n);
 	/* Packets are checked by nic.c (len, pool) before this. */

@@ -27,7 +27,6 @@ _Static_assert(VIRTIO_NET_HDR_LEN <= NIC_PKT_PREPEND, "the virtio-net header fit
 #define REFILL_CHUNK   64  /* RX buffers taken from the pool per bulk get */
 #define IRQ_VECTOR     0   /* RX interrupts: INTx (UIO), or MSI-X entry 0 (VFIO) */
 #define CFG_READ_TRIES 100 /* MAC reads before a config_generation that never settles is an error */
-#define ETH_HDR_LEN    14  /* destination, source, EtherType: the shortest frame handed out (nic.h) */
 
 /* A split virtqueue and the packets its descriptors hold. */
 struct vq {
@@ -280,7 +279,7 @@ static int rx_burst(struct nic *nic, unsigned queue, struct nic_pkt **pkts, unsi
 		 * failure shows at the next call (-ESHUTDOWN). */
 		if ((rc = vq_pop(nic, vq, &pkt, &len)))
 			return got ? (int)got : rc;
-		if (len < v->hdr_len + ETH_HDR_LEN || len - v->hdr_len > NIC_PKT_DATA) {
+		if (len < v->hdr_len + NIC_ETH_HDR || len - v->hdr_len > NIC_PKT_DATA) {
 			/* Less than an Ethernet header, or more than the buffer. */
 			nic->sw.rx_errors++;
 			vq_put(vq, pkt);
