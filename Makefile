@@ -56,6 +56,10 @@ NIC_HDR  := $(wildcard drivers/nic/*.h)
 # udma-simd: the device model in a process of its own (no libudma inside).
 SIMD_SRC := $(wildcard sim/simdev_model*.c) sim/simd_proto.c sim/simd_server.c sim/udma-simd.c
 TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
+# What the NIC tool's host tests build on: its header and every header it
+# includes, and the shared clock, stop flag and histogram.
+NIC_TOOL_HDR    := tools/nic/nic_tool.h tools/nvme/nvme_tool.h $(NIC_HDR)
+NIC_TOOL_SHARED := tools/nvme/nvme_bench.c
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 SUPPORT  := tests/support/helpers.c
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -149,8 +153,12 @@ $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/
 		$(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 # The udma command's NIC test frames, linked from the command's source.
-$(B)/tests/test_nic_frame: tests/test_nic_frame.c tools/nic/nic_frame.c tools/nic/nic_tool.h $(SUPPORT) \
+$(B)/tests/test_nic_frame: tests/test_nic_frame.c tools/nic/nic_frame.c $(NIC_TOOL_HDR) $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+# The udma command's NIC loops against a port in memory (the real ports and drivers linked, unused).
+$(B)/tests/test_nic_run: tests/test_nic_run.c $(wildcard tools/nic/*.c) $(NIC_TOOL_SHARED) \
+		$(NIC_SRC) $(NIC_TOOL_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 $(B)/tests/%: tests/%.c $(SUPPORT) $(wildcard tests/support/*.h) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a \
 		$(B)/libudma_internal.a | $(B)/tests

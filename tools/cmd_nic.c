@@ -11,37 +11,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "tools/cli.h"
 #include "tools/nic/nic_tool.h"
 
 static const char usage[] =
 	"usage: udma nic info DEV [--json]\n"
-	"       udma nic gen DEV [--rx DEV2] [--dst MAC] [--size N|MIN-MAX] [--count N | --seconds S]\n"
-	"                    [--rate PPS] [--batch N] [--irq] [--json]\n"
-	"       udma nic recv DEV [--count N | --seconds S] [--irq] [--json]\n"
-	"       udma nic fwd DEV1 DEV2 [--count N | --seconds S] [--batch N] [--json]\n"
+	"       udma nic gen DEV [--rx DEV2 [--irq]] [--dst MAC] [--size N|MIN-MAX] [--count N]\n"
+	"                    [--seconds S] [--rate PPS] [--batch N] [--json]\n"
+	"       udma nic recv DEV [--count N] [--seconds S] [--irq] [--json]\n"
+	"       udma nic fwd DEV1 DEV2 [--count N] [--seconds S] [--batch N] [--json]\n"
 	"DEV: uio:ADDR (a PCI address, e.g. uio:0000:00:06.0; physical addresses, root) or\n"
 	"vfio:ADDR (behind an IOMMU), driven by udma's NIC drivers (e1000e, virtio-net); or\n"
 	"kernel:IFNAME, an interface of the kernel's driver through AF_PACKET (sendmmsg,\n"
 	"recvmmsg), for comparison (gen, recv). One run takes uio: or vfio: devices, not both.\n"
 	"gen sends UDP/IPv4 frames of --size bytes without FCS (60..1514, default 60; MIN-MAX\n"
 	"cycles through the sizes) from DEV's MAC to --dst (default ff:ff:ff:ff:ff:ff), each with\n"
-	"a sequence number, its send time and a payload pattern: --count frames or for --seconds\n"
-	"(default 10), at --rate frames/s at most (default: as fast as DEV takes them), --batch\n"
-	"frames per burst (default 32, at most 256). It reports frames/s and Gbit/s, of the frame\n"
-	"bytes and on the wire (each frame plus 4 FCS, 8 preamble and 12 gap bytes).\n"
-	"--rx DEV2: receive on DEV2 meanwhile (in another thread) and report as recv does.\n"
-	"recv receives until --count good frames, --seconds, or ^C, checks each and reports the\n"
-	"frames intact, lost (numbers never seen), late (reordered or repeated), bad (wrong\n"
-	"lengths or payload), others' (not from gen), and the latency from send to receive (one\n"
-	"machine's clock): p50, p99.\n"
-	"fwd forwards between two udma devices both ways until --count frames, --seconds or ^C;\n"
-	"frames the other side does not take are dropped and counted.\n"
-	"--irq: the receiving udma device sleeps on its interrupt instead of polling.\n"
+	"a random run id, a sequence number, its send time, a payload pattern and a real UDP\n"
+	"checksum over them: --count frames and/or for --seconds (the first reached; default\n"
+	"10 s), at --rate frames/s at most (default: as fast as DEV takes them), --batch frames\n"
+	"per burst (default 32, at most 256). It fails when DEV takes no frame for 2 s. It reports\n"
+	"frames/s and Gbit/s, of the frame bytes and on the wire (each frame plus 4 FCS, 8\n"
+	"preamble and 12 gap bytes), over the time until the last frame left.\n"
+	"--rx DEV2: receive on DEV2 meanwhile (in another thread), the MACs checked too, and\n"
+	"report as recv does.\n"
+	"recv receives until --count good frames and/or --seconds, or ^C, checks each and reports\n"
+	"the frames intact (first arrivals), lost (numbers never seen), late (reordered: a first\n"
+	"arrival after a higher number), dup (a number already received, or older than the last\n"
+	"65536), bad (wrong lengths, checksum or payload), other_run (from another gen run than\n"
+	"the first one seen: recv follows that one), others' (not from gen), and the latency from\n"
+	"send to receive (one machine's clock): p50, p99.\n"
+	"fwd forwards between two udma devices both ways until --count frames and/or --seconds,\n"
+	"or ^C; frames the other side does not take are dropped and counted.\n"
+	"--irq: the receiving udma device sleeps on its interrupt instead of polling (recv, gen\n"
+	"--rx).\n"
 	"^C (SIGINT) or SIGTERM ends a run early and cleanly: every packet back in its pool, the\n"
 	"NICs reset and closed; what was done is reported; a second one kills.\n"
-	"Exit 0 ok, 1 failure or a bad frame received, 2 usage error.\n";
+	"Exit 0 ok; 1 failure, a bad frame received or packets not back in their pool (leaked),\n"
+	"reported with \"ok\": false; 2 usage error.\n";
 
 #define DEFAULT_SECONDS 10
 #define DEFAULT_BATCH	32
@@ -49,8 +57,9 @@ static const char usage[] =
 #define INFO_POOL	512
 #define LINK_WAIT_MS	5000
 #define INFO_LINK_MS	2000
-#define LINGER_MS	500 /* after the last frame sent, for the last ones to arrive */
-#define WIRE_EXTRA	24u /* FCS 4 + preamble and start delimiter 8 + inter-frame gap 12 */
+#define LINGER_MS	500  /* after the last frame sent, for the last ones to arrive */
+#define STALL_MS	2000 /* gen fails when the port takes no frame for this long */
+#define WIRE_EXTRA	24u  /* FCS 4 + preamble and start delimiter 8 + inter-frame gap 12 */
 
 enum verb { INFO, GEN, RECV, FWD };
 
@@ -76,6 +85,9 @@ static int parse_seconds(const char *s, uint64_t *ns)
 	double v;
 
 	errno = 0;
+	/* Digits and one point only: strtod would take hex, exponents, inf. */
+	if (strspn(s, "0123456789.") != strlen(s) || strchr(s, '.') != strrchr(s, '.'))
+		return -1;
 	v = strtod(s, &end);
 	if (*s < '0' || *s > '9' || *end || errno || !(v > 0) || v > 1e9)
 		return -1;
@@ -83,16 +95,31 @@ static int parse_seconds(const char *s, uint64_t *ns)
 	return *ns ? 0 : -1;
 }
 
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Exactly six fields of two hex digits, colon-separated. */
 static int parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned b[6], i;
-	char end;
+	unsigned i;
 
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+	if (strlen(s) != 17)
 		return -1;
-	for (i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
+	for (i = 0; i < 6; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -1;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
 	return 0;
 }
 
@@ -101,6 +128,8 @@ static int parse_size(const char *s, uint32_t *lo, uint32_t *hi)
 	char buf[32], *dash;
 	unsigned long long a, b;
 
+	if (strlen(s) >= sizeof(buf)) /* cut short, it could read as another size */
+		return -1;
 	snprintf(buf, sizeof(buf), "%s", s);
 	dash = strchr(buf, '-');
 	if (dash)
@@ -213,6 +242,7 @@ static int parse_args(const struct cli *c, int argc, char **argv, struct args *a
 	memset(a->g.tmpl.dst, 0xff, 6);
 	a->g.tmpl.size_min = a->g.tmpl.size_max = NIC_GEN_MIN_SIZE;
 	a->g.batch = DEFAULT_BATCH;
+	a->g.stall_ms = STALL_MS;
 	if (argc < 2)
 		return cli_usage_error(c, usage, "no subcommand: give info, gen, recv or fwd");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
@@ -255,8 +285,10 @@ static int parse_args(const struct cli *c, int argc, char **argv, struct args *a
 	if (a->dev[1] && !strcmp(a->dev[0], a->dev[1]))
 		return cli_usage_error(c, usage, "%s: %s twice: give two devices", verb_name(a->verb),
 				       a->dev[0]);
-	if (a->count_given && a->time_given)
-		return cli_usage_error(c, usage, "--count and --seconds: give one of them");
+	if (a->verb == GEN && a->irq && !a->dev[1])
+		return cli_usage_error(c, usage,
+				       "gen: --irq is for the receiving device: give --rx DEV2 too (gen "
+				       "itself never waits for frames)");
 	if (a->verb == GEN && !a->count_given && !a->time_given)
 		a->g.time_ns = DEFAULT_SECONDS * 1000000000ull;
 	return 0;
@@ -309,6 +341,21 @@ static int open_ports(const struct cli *c, const struct args *a, struct nic_port
 	return 0;
 }
 
+/* Frames/s between the first and the last frame received: ok - 1 intervals. */
+static double rx_pps(const struct rx_result *r)
+{
+	return r->ok > 1 ? rate_of(r->ok - 1, r->last_ns - r->first_ns) : 0;
+}
+
+/* A latency in microseconds, or null when none was measured. */
+static void json_lat(struct json *j, const char *key, const struct nvme_hist *h, uint64_t ns)
+{
+	if (h->n)
+		json_fixed(j, key, us(ns), 1);
+	else
+		json_null(j, key);
+}
+
 static void json_rx(struct json *j, const char *key, const struct nic_port *p, const struct rx_result *r,
 		    uint64_t lost, const struct port_counts *pc)
 {
@@ -320,13 +367,15 @@ static void json_rx(struct json *j, const char *key, const struct nic_port *p, c
 	json_uint(j, "ok", r->ok);
 	json_uint(j, "lost", lost);
 	json_uint(j, "late", r->late);
+	json_uint(j, "dup", r->dup);
 	json_uint(j, "bad", r->bad);
+	json_uint(j, "other_run", r->other_run);
 	json_uint(j, "foreign", r->foreign);
 	json_fixed(j, "seconds", (double)(r->last_ns - r->first_ns) / 1e9, 3);
-	json_fixed(j, "pps", rate_of(r->ok, r->last_ns - r->first_ns), 0);
-	json_fixed(j, "p50_us", us(nvme_hist_quantile(&r->lat, 0.5)), 1);
-	json_fixed(j, "p99_us", us(nvme_hist_quantile(&r->lat, 0.99)), 1);
-	json_fixed(j, "max_us", us(r->lat.max), 1);
+	json_fixed(j, "pps", rx_pps(r), 0);
+	json_lat(j, "p50_us", &r->lat, nvme_hist_quantile(&r->lat, 0.5));
+	json_lat(j, "p99_us", &r->lat, nvme_hist_quantile(&r->lat, 0.99));
+	json_lat(j, "max_us", &r->lat, r->lat.max);
 	json_uint(j, "nic_rx_dropped", pc->rx_dropped);
 	json_uint(j, "nic_rx_errors", pc->rx_errors);
 	json_end(j);
@@ -335,16 +384,61 @@ static void json_rx(struct json *j, const char *key, const struct nic_port *p, c
 static void text_rx(const struct nic_port *p, const struct rx_result *r, uint64_t lost,
 		    const struct port_counts *pc)
 {
-	printf("  received   on %s %s (%s): %llu frames, %llu intact, %llu lost, %llu late, %llu bad, "
-	       "%llu others'\n",
+	printf("  received   on %s %s (%s): %llu frames, %llu intact, %llu lost, %llu late, %llu dup, "
+	       "%llu bad, %llu of another run, %llu others'\n",
 	       p->ops->kind, p->spec, p->driver, (unsigned long long)r->frames, (unsigned long long)r->ok,
-	       (unsigned long long)lost, (unsigned long long)r->late, (unsigned long long)r->bad,
-	       (unsigned long long)r->foreign);
-	printf("  rx rate    %.0f frames/s over %.3f s; the NIC dropped %llu, flagged %llu\n",
-	       rate_of(r->ok, r->last_ns - r->first_ns), (double)(r->last_ns - r->first_ns) / 1e9,
-	       (unsigned long long)pc->rx_dropped, (unsigned long long)pc->rx_errors);
-	printf("  latency us p50 %.1f  p99 %.1f  max %.1f\n", us(nvme_hist_quantile(&r->lat, 0.5)),
-	       us(nvme_hist_quantile(&r->lat, 0.99)), us(r->lat.max));
+	       (unsigned long long)lost, (unsigned long long)r->late, (unsigned long long)r->dup,
+	       (unsigned long long)r->bad, (unsigned long long)r->other_run, (unsigned long long)r->foreign);
+	printf("  rx rate    %.0f frames/s over %.3f s; the NIC dropped %llu, flagged %llu\n", rx_pps(r),
+	       (double)(r->last_ns - r->first_ns) / 1e9, (unsigned long long)pc->rx_dropped,
+	       (unsigned long long)pc->rx_errors);
+	if (r->lat.n)
+		printf("  latency us p50 %.1f  p99 %.1f  max %.1f\n", us(nvme_hist_quantile(&r->lat, 0.5)),
+		       us(nvme_hist_quantile(&r->lat, 0.99)), us(r->lat.max));
+	else
+		printf("  latency    none measured (no frame of ours received)\n");
+}
+
+/* Why a run that went through still fails (bad frames, leaked packets):
+ * written to why, and its errno; 0 when it does not. */
+static int run_verdict(const struct rx_result *r, unsigned leaked, char *why, size_t len)
+{
+	why[0] = '\0';
+	if (r && r->bad)
+		snprintf(why, len,
+			 "%llu bad frame%s received (wrong lengths, checksum, MACs or payload: "
+			 "corrupted on the way)%s",
+			 (unsigned long long)r->bad, r->bad > 1 ? "s" : "", leaked ? "; packets leaked" : "");
+	else if (leaked)
+		snprintf(why, len, "%u packet%s not back in their pool at close (leaked)", leaked,
+			 leaked > 1 ? "s" : "");
+	return why[0] ? EIO : 0;
+}
+
+/* Start the report: {"ok": true, or {"ok": false, "error": why, "errno": err. */
+static void json_begin(struct json *j, const char *why, int err)
+{
+	json_start(j, stdout);
+	if (!err) {
+		cli_json_ok(j);
+		return;
+	}
+	json_object(j, NULL);
+	json_bool(j, "ok", false);
+	json_str(j, "error", why);
+	json_uint(j, "errno", (unsigned)err);
+}
+
+/* After the report: the failure's one line on stderr; the exit status. */
+static int verdict_exit(const struct cli *c, const char *why, int err)
+{
+	if (!err)
+		return 0;
+	if (c->json)
+		fprintf(stderr, "%s: %s\n", c->name, why);
+	else
+		cli_fail(c, 1, err, "%s", why);
+	return 1;
 }
 
 struct rx_thread {
@@ -361,15 +455,16 @@ static void *rx_main(void *arg)
 	return NULL;
 }
 
-static void report_gen(const struct cli *c, const struct args *a, struct nic_port *p,
-		       const struct tx_result *t, const struct port_counts *pc, const struct rx_thread *rx,
-		       const struct port_counts *rpc)
+static int report_gen(const struct cli *c, const struct args *a, struct nic_port *p,
+		      const struct tx_result *t, const struct port_counts *pc, const struct rx_thread *rx,
+		      const struct port_counts *rpc, unsigned leaked)
 {
 	uint64_t ns = t->end_ns - t->start_ns;
 	double pps = rate_of(t->sent, ns), gbps = (double)t->bytes * 8 / (ns ? (double)ns : 1);
 	double wire = (double)(t->bytes + t->sent * WIRE_EXTRA) * 8 / (ns ? (double)ns : 1);
 	uint64_t lost = rx ? rx_lost(&rx->r, !stopped_by(), t->sent) : 0;
-	char src[18], dst[18];
+	char src[18], dst[18], why[256];
+	int err = run_verdict(rx ? &rx->r : NULL, leaked, why, sizeof(why));
 	struct json j;
 
 	mac_str(p->mac, src);
@@ -391,10 +486,11 @@ static void report_gen(const struct cli *c, const struct args *a, struct nic_por
 		       (unsigned long long)t->retries, (unsigned long long)pc->tx_errors);
 		if (rx)
 			text_rx(rx->p, &rx->r, lost, rpc);
-		return;
+		if (leaked)
+			printf("  leaked     %u packets not back in their pool\n", leaked);
+		return verdict_exit(c, why, err);
 	}
-	json_start(&j, stdout);
-	cli_json_ok(&j);
+	json_begin(&j, why, err);
 	json_str(&j, "side", p->ops->kind);
 	json_str(&j, "dev", p->spec);
 	json_str(&j, "driver", p->driver);
@@ -413,12 +509,15 @@ static void report_gen(const struct cli *c, const struct args *a, struct nic_por
 	json_fixed(&j, "gbps_wire", wire, 4);
 	json_uint(&j, "retries", t->retries);
 	json_uint(&j, "tx_errors", pc->tx_errors);
+	json_uint(&j, "run_id", a->g.tmpl.run);
+	json_uint(&j, "leaked", leaked);
 	if (rx)
 		json_rx(&j, "rx", rx->p, &rx->r, lost, rpc);
 	if (stopped_by())
 		json_str(&j, "stopped_by", stopped_by());
 	json_end(&j);
 	json_finish(&j);
+	return verdict_exit(c, why, err);
 }
 
 static int do_gen(const struct cli *c, struct args *a)
@@ -428,19 +527,21 @@ static int do_gen(const struct cli *c, struct args *a)
 	struct tx_result *t = calloc(1, sizeof(*t));
 	struct port_counts pc = {0}, rpc = {0};
 	pthread_t tid;
-	unsigned n = a->dev[1] ? 2 : 1;
+	unsigned n = a->dev[1] ? 2 : 1, leaked;
 	int stop_rx = 0, rc;
 
 	if (!t || (n == 2 && !(rx = calloc(1, sizeof(*rx))))) {
 		free(t);
 		return cli_fail(c, 1, ENOMEM, "out of memory");
 	}
+	if (getrandom(&a->g.tmpl.run, sizeof(a->g.tmpl.run), 0) != sizeof(a->g.tmpl.run))
+		a->g.tmpl.run = (uint32_t)nvme_now_ns(); /* no entropy yet (early boot): the clock */
 	if ((rc = open_ports(c, a, p, n, true)))
 		goto out;
 	memcpy(a->g.tmpl.src, p[0].mac, 6);
 	if (rx) {
 		rx->p = &p[1];
-		rx->o = (struct recv_opts){.stop_rx = &stop_rx, .linger_ms = LINGER_MS, .from_zero = true};
+		rx->o = (struct recv_opts){.stop_rx = &stop_rx, .linger_ms = LINGER_MS, .gen = &a->g.tmpl};
 		if ((rc = pthread_create(&tid, NULL, rx_main, rx))) {
 			rc = cli_fail(c, 1, rc, "cannot start the receiving thread: %s", strerror(rc));
 			goto close;
@@ -455,15 +556,15 @@ static int do_gen(const struct cli *c, struct args *a)
 		snprintf(t->why, sizeof(t->why), "%s", port_error());
 	if (!t->err && !rc && rx && (rc = p[1].ops->counts(&p[1], &rpc)))
 		snprintf(t->why, sizeof(t->why), "%s", port_error());
+	leaked = ports_close(p, n);
 	if (t->err || rc)
 		rc = cli_fail(c, 1, t->err ? -t->err : -rc, "%s (after %llu frames)", t->why,
 			      (unsigned long long)t->sent);
 	else if (rx && rx->r.err)
 		rc = cli_fail(c, 1, -rx->r.err, "%s", rx->r.why);
-	else {
-		report_gen(c, a, &p[0], t, &pc, rx, &rpc);
-		rc = rx && rx->r.bad ? 1 : 0;
-	}
+	else
+		rc = report_gen(c, a, &p[0], t, &pc, rx, &rpc, leaked);
+	goto out;
 close:
 	ports_close(p, n);
 out:
@@ -480,7 +581,9 @@ static int do_recv(const struct cli *c, struct args *a)
 	struct port_counts pc = {0};
 	uint64_t lost;
 	struct json j;
-	int rc;
+	char why[256];
+	unsigned leaked;
+	int rc, err;
 
 	if (!r)
 		return cli_fail(c, 1, ENOMEM, "out of memory");
@@ -494,26 +597,31 @@ static int do_recv(const struct cli *c, struct args *a)
 		snprintf(r->why, sizeof(r->why), "%s", port_error());
 	}
 	lost = rx_lost(r, false, 0);
+	leaked = ports_close(&p, 1);
+	err = run_verdict(r, leaked, why, sizeof(why));
 	if (r->err) {
 		rc = cli_fail(c, 1, -r->err, "%s (after %llu frames)", r->why, (unsigned long long)r->frames);
 	} else if (c->json) {
-		json_start(&j, stdout);
-		cli_json_ok(&j);
+		json_begin(&j, why, err);
 		json_rx(&j, "rx", &p, r, lost, &pc);
+		if (r->seen)
+			json_uint(&j, "run_id", r->run);
+		else
+			json_null(&j, "run_id"); /* no frame of ours came */
+		json_uint(&j, "leaked", leaked);
 		json_str(&j, "rx_wait", p.irq ? "irq" : "poll");
 		if (stopped_by())
 			json_str(&j, "stopped_by", stopped_by());
 		json_end(&j);
 		json_finish(&j);
-		rc = r->bad ? 1 : 0;
+		rc = verdict_exit(c, why, err);
 	} else {
 		printf("udma nic recv: %s %s (%s), %s%s%s\n", p.ops->kind, p.spec, p.driver,
 		       p.irq ? "irq" : "poll", stopped_by() ? ", stopped by " : "",
 		       stopped_by() ? stopped_by() : "");
 		text_rx(&p, r, lost, &pc);
-		rc = r->bad ? 1 : 0;
+		rc = verdict_exit(c, why, err);
 	}
-	ports_close(&p, 1);
 	free(r);
 	return rc;
 }
@@ -524,18 +632,21 @@ static int do_fwd(const struct cli *c, struct args *a)
 	struct fwd_result r;
 	uint64_t ns;
 	struct json j;
-	unsigned d;
-	int rc;
+	char why[256];
+	unsigned d, leaked;
+	int rc, err;
 
 	if ((rc = open_ports(c, a, p, 2, true)))
 		return rc;
 	run_fwd(pp, a->g.batch, a->g.count, a->g.time_ns, &r);
 	ns = r.end_ns - r.start_ns;
+	leaked = ports_close(p, 2);
+	err = run_verdict(NULL, leaked, why, sizeof(why));
 	if (r.err) {
 		rc = cli_fail(c, 1, -r.err, "%s", r.why);
 	} else if (c->json) {
-		json_start(&j, stdout);
-		cli_json_ok(&j);
+		json_begin(&j, why, err);
+		json_uint(&j, "leaked", leaked);
 		json_fixed(&j, "seconds", (double)ns / 1e9, 3);
 		json_uint(&j, "batch", a->g.batch);
 		json_array(&j, "directions");
@@ -555,6 +666,7 @@ static int do_fwd(const struct cli *c, struct args *a)
 			json_str(&j, "stopped_by", stopped_by());
 		json_end(&j);
 		json_finish(&j);
+		rc = verdict_exit(c, why, err);
 	} else {
 		printf("udma nic fwd: %s <-> %s, batch %u, %.3f s%s%s\n", p[0].spec, p[1].spec, a->g.batch,
 		       (double)ns / 1e9, stopped_by() ? ", stopped by " : "",
@@ -564,8 +676,8 @@ static int do_fwd(const struct cli *c, struct args *a)
 			       p[d].spec, p[1 - d].spec, (unsigned long long)r.dir[d].rx,
 			       (unsigned long long)r.dir[d].tx, rate_of(r.dir[d].tx, ns),
 			       (unsigned long long)r.dir[d].drops);
+		rc = verdict_exit(c, why, err);
 	}
-	ports_close(p, 2);
 	return rc;
 }
 

@@ -40,9 +40,9 @@ int port_open(struct nic_port *p, const char *spec, const struct port_opts *o)
 	return port_open_udma(p, spec, o);
 }
 
-void ports_close(struct nic_port *p, unsigned n)
+unsigned ports_close(struct nic_port *p, unsigned n)
 {
-	unsigned i;
+	unsigned i, leaked = 0;
 
 	/* Every NIC stops before any pool is counted: a forwarded packet of one
 	 * port's pool waits in the other's TX ring until that NIC lets it go. */
@@ -50,9 +50,8 @@ void ports_close(struct nic_port *p, unsigned n)
 		nic_detach(p[i].nic);
 		p[i].nic = NULL;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (p[i].ops)
-			p[i].ops->close(&p[i]);
-		p[i].ops = NULL;
-	}
+			leaked += p[i].ops->close(&p[i]);
+	return leaked;
 }

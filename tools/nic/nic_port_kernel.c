@@ -202,12 +202,12 @@ static int kernel_counts(struct nic_port *p, struct port_counts *out)
 	return 0;
 }
 
-static void kernel_close(struct nic_port *p)
+static unsigned kernel_close(struct nic_port *p)
 {
 	struct kernel_port *k = p->priv;
 
 	if (!k)
-		return;
+		return 0;
 	if (k->tx_fd >= 0)
 		close(k->tx_fd);
 	if (k->rx_fd >= 0)
@@ -216,6 +216,7 @@ static void kernel_close(struct nic_port *p)
 	free(k->rx_bufs);
 	free(k);
 	p->priv = NULL;
+	return 0; /* the kernel's buffers are its own */
 }
 
 static const struct port_ops kernel_ops = {
@@ -326,7 +327,7 @@ int port_open_kernel(struct nic_port *p, const char *ifname, const struct port_o
 		goto fail;
 	return 0;
 fail:
-	kernel_close(p);
+	(void)kernel_close(p);
 	p->ops = NULL;
 	return rc;
 }

@@ -129,18 +129,17 @@ static int udma_counts(struct nic_port *p, struct port_counts *out)
 	return 0;
 }
 
-static void udma_close(struct nic_port *p)
+static unsigned udma_close(struct nic_port *p)
 {
 	struct udma_port *u = p->priv;
-	unsigned avail;
+	unsigned avail, leaked = 0;
 
 	if (!u)
-		return;
+		return 0;
 	nic_detach(p->nic);
 	p->nic = NULL;
 	if (u->pool && (avail = udma_pool_avail(u->pool)) != u->count)
-		fprintf(stderr, "udma nic: %s: %u of %u packets not back in the pool\n", p->spec,
-			u->count - avail, u->count);
+		leaked = u->count - avail;
 	udma_pool_destroy(u->pool);
 	udma_dev_close(u->dev);
 	free(u);
@@ -149,6 +148,7 @@ static void udma_close(struct nic_port *p)
 		udma_ctx_destroy(shared_ctx);
 		shared_ctx = NULL;
 	}
+	return leaked;
 }
 
 static const struct port_ops udma_ops = {
@@ -218,7 +218,7 @@ int port_open_udma(struct nic_port *p, const char *spec, const struct port_opts 
 	snprintf(p->driver, sizeof(p->driver), "%s", nic_info(p->nic)->driver);
 	return 0;
 fail:
-	udma_close(p);
+	(void)udma_close(p);
 	p->ops = NULL;
 	return rc;
 fail_ctx:

@@ -45,21 +45,37 @@ static void fail(char *why, size_t len, int *err, int rc)
 	snprintf(why, len, "%s", port_error());
 }
 
+/* Stop with -ETIMEDOUT when the port has taken nothing for o->stall_ms. */
+static bool stalled(const struct gen_opts *o, uint64_t now, uint64_t last_take, struct tx_result *r)
+{
+	if (!o->stall_ms || now - last_take < o->stall_ms * NS_PER_MS)
+		return false;
+	r->err = -ETIMEDOUT;
+	snprintf(r->why, sizeof(r->why),
+		 "TX ring full for %u ms: the port took none of the frames offered (link down, or "
+		 "the NIC stopped sending?)",
+		 o->stall_ms);
+	return true;
+}
+
 void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 {
 	static struct frame_batch b; /* one generator per process */
-	uint64_t seq = 0, now, deadline;
+	uint64_t seq = 0, now, deadline, last_take;
 	unsigned i, want;
+	bool ring_full = false; /* the last send took fewer than offered */
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	b.n = 0;
-	r->start_ns = r->end_ns = now = nvme_now_ns();
+	r->start_ns = last_take = now = nvme_now_ns();
 	deadline = o->time_ns ? now + o->time_ns : UINT64_MAX;
 	while (!nvme_stopped()) {
+		now = nvme_now_ns();
+		if (now >= deadline || stalled(o, now, last_take, r))
+			break;
 		if (!b.n) {
-			now = nvme_now_ns();
-			if ((o->count && seq >= o->count) || now >= deadline)
+			if (o->count && seq >= o->count)
 				break;
 			want = o->batch;
 			if (o->count && o->count - seq < want)
@@ -74,6 +90,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 					if (wait > SLEEP_AHEAD)
 						nanosleep(&(struct timespec){.tv_nsec = (long)(wait / 2)},
 							  NULL);
+					last_take = nvme_now_ns(); /* waiting for the rate is no stall */
 					continue;
 				}
 				if (due - seq < want)
@@ -97,56 +114,96 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 		for (i = 0; i < (unsigned)rc; i++)
 			r->bytes += b.len[i];
 		r->sent += (unsigned)rc;
-		if ((unsigned)rc < b.n)
+		if ((unsigned)rc < b.n && !ring_full)
 			r->retries++;
+		ring_full = (unsigned)rc < b.n;
 		batch_shift(&b, (unsigned)rc);
 		if (rc)
-			r->end_ns = nvme_now_ns();
+			last_take = nvme_now_ns();
 	}
 	if (b.n) /* built, never taken: back to their owner */
 		p->ops->tx_release(p, &b);
 	if ((rc = p->ops->tx_drain(p, DRAIN_MS)) < 0 && !r->err)
 		fail(r->why, sizeof(r->why), &r->err, rc);
+	/* The window ends when the last frame has left; at a rate, not before
+	 * the time the frames sent were due for (frame k at start + k / rate). */
+	r->end_ns = nvme_now_ns();
+	if (o->rate && r->sent) {
+		uint64_t due_end = r->start_ns + (uint64_t)((double)r->sent * NS_PER_S / (double)o->rate);
+
+		if (due_end > r->end_ns)
+			r->end_ns = due_end;
+	}
 }
 
-static void account(struct rx_result *r, const uint8_t *data, uint32_t len, uint64_t now, bool from_zero)
+/* Whether seq (within the window) was received. */
+static bool window_has(const struct rx_result *r, uint64_t seq)
 {
-	uint64_t seq, sent;
+	return r->window[(seq % RX_WINDOW) / 64] >> (seq % 64) & 1;
+}
+
+/* Numbers from r->next_seq up to seq come into the window, none received. */
+static void window_advance(struct rx_result *r, uint64_t seq)
+{
+	uint64_t s;
+
+	if (seq - r->next_seq >= RX_WINDOW) {
+		memset(r->window, 0, sizeof(r->window));
+		return;
+	}
+	for (s = r->next_seq; s < seq; s++)
+		r->window[(s % RX_WINDOW) / 64] &= ~(1ull << (s % 64));
+}
+
+void rx_account(struct rx_result *r, const struct recv_opts *o, const uint8_t *data, uint32_t len,
+		uint64_t now)
+{
+	struct frame_fields f;
 
 	r->frames++;
-	switch (frame_check(data, len, &seq, &sent)) {
+	switch (frame_check(data, len, o->gen, &f)) {
 	case FRAME_FOREIGN: r->foreign++; return;
 	case FRAME_BAD: r->bad++; return;
 	case FRAME_OK: break;
 	}
 	if (!r->seen) {
+		r->run = o->gen ? o->gen->run : f.run;
+		r->next_seq = o->gen ? 0 : f.seq;
 		r->seen = true;
-		r->first_ns = now;
-		if (!from_zero)
-			r->next_seq = seq;
 	}
-	r->ok++;
+	if (f.run != r->run) {
+		r->other_run++;
+		return;
+	}
+	if (f.seq >= r->next_seq) {
+		window_advance(r, f.seq);
+		r->gaps += f.seq - r->next_seq;
+		r->next_seq = f.seq + 1;
+	} else if (r->next_seq - f.seq > RX_WINDOW || window_has(r, f.seq)) {
+		r->dup++; /* received already, or too old to tell */
+		return;
+	} else {
+		r->late++; /* a first arrival, filling a gap */
+	}
+	r->window[(f.seq % RX_WINDOW) / 64] |= 1ull << (f.seq % 64);
+	if (!r->ok++)
+		r->first_ns = now;
 	r->bytes += len;
 	r->last_ns = now;
-	if (now >= sent)
-		nvme_hist_add(&r->lat, now - sent);
-	if (seq >= r->next_seq) {
-		r->gaps += seq - r->next_seq;
-		r->next_seq = seq + 1;
-	} else {
-		r->late++;
-	}
+	if (now >= f.sent_ns)
+		nvme_hist_add(&r->lat, now - f.sent_ns);
 }
 
 void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r)
 {
 	static struct frame_batch b; /* one receiver per process */
-	uint64_t now = nvme_now_ns(), deadline = o->time_ns ? now + o->time_ns : UINT64_MAX;
-	uint64_t linger_end = 0, ok_before;
+	uint64_t now, deadline, linger_end = 0, ok_before;
 	unsigned i, max;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
+	now = nvme_now_ns();
+	deadline = o->time_ns ? now + o->time_ns : UINT64_MAX;
 	while (!nvme_stopped() && !(o->count && r->ok >= o->count) && now < deadline) {
 		if (o->stop_rx && !linger_end && __atomic_load_n(o->stop_rx, __ATOMIC_ACQUIRE))
 			linger_end = now + o->linger_ms * NS_PER_MS;
@@ -170,7 +227,7 @@ void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r
 		now = nvme_now_ns();
 		ok_before = r->ok;
 		for (i = 0; i < b.n; i++)
-			account(r, b.data[i], b.len[i], now, o->from_zero);
+			rx_account(r, o, b.data[i], b.len[i], now);
 		p->ops->rx_release(p, &b);
 		if (linger_end && r->ok != ok_before) /* ours still coming: wait for the rest */
 			linger_end = now + o->linger_ms * NS_PER_MS;
@@ -179,7 +236,7 @@ void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r
 
 uint64_t rx_lost(const struct rx_result *r, bool sent_known, uint64_t sent)
 {
-	if (sent_known) /* a bad frame came, if wrong */
+	if (sent_known) /* ok counts first arrivals only; a bad frame came, if wrong */
 		return sent > r->ok + r->bad ? sent - r->ok - r->bad : 0;
 	return r->gaps > r->late ? r->gaps - r->late : 0;
 }

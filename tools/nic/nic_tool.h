@@ -22,22 +22,30 @@
 
 /* ---- Test frames (nic_frame.c) --------------------------------------------
  * Ethernet II + IPv4 (10.0.0.1 -> 10.0.0.2, no options, DF) + UDP from and to
- * port NIC_GEN_PORT (no checksum: 0 is allowed over IPv4), then the payload:
- * the sequence number and the send time (ns, CLOCK_MONOTONIC; both host
+ * port NIC_GEN_PORT, then the payload: the run id (random per gen run), the
+ * sequence number (48 bits) and the send time (ns, CLOCK_MONOTONIC; all host
  * order, the receiver runs on the same machine), then a byte pattern that
  * depends on the sequence number and the offset, so a frame with a stale or
- * shifted payload is caught as well as one with flipped bits. */
+ * shifted payload is caught as well as one with flipped bits. The UDP
+ * checksum is real (RFC 768: the IPv4 pseudo-header, the UDP header and the
+ * whole payload), so a changed number, time or run id is caught too; the
+ * MACs, which no checksum of ours covers, are compared when the receiver
+ * knows them (gen --rx). All of it fits the 60-byte minimum frame. */
 #define NIC_GEN_PORT	 30170u /* 0x75da: marks our frames among others on the link */
 #define NIC_GEN_HDR	 42u	/* Ethernet 14 + IPv4 20 + UDP 8 */
-#define NIC_GEN_SEQ_OFF	 NIC_GEN_HDR
-#define NIC_GEN_TS_OFF	 (NIC_GEN_HDR + 8u)
-#define NIC_GEN_PAT_OFF	 (NIC_GEN_HDR + 16u)
-#define NIC_GEN_MIN_SIZE NIC_FRAME_MIN /* 60: room for the sequence number and the time */
+#define NIC_GEN_RUN_OFF	 NIC_GEN_HDR
+#define NIC_GEN_SEQ_OFF	 (NIC_GEN_HDR + 4u)
+#define NIC_GEN_SEQ_LEN	 6u		    /* 48 bits */
+#define NIC_GEN_SEQ_MAX	 ((1ull << 48) - 1) /* the highest sequence number a frame carries */
+#define NIC_GEN_TS_OFF	 (NIC_GEN_SEQ_OFF + NIC_GEN_SEQ_LEN)
+#define NIC_GEN_PAT_OFF	 (NIC_GEN_TS_OFF + 8u)
+#define NIC_GEN_MIN_SIZE NIC_FRAME_MIN /* 60: room for the run id, the number and the time */
 
 /* The fixed part of every frame of a run. */
 struct frame_tmpl {
 	uint8_t dst[6], src[6];
 	uint32_t size_min, size_max; /* frame bytes without FCS; the size cycles with the sequence */
+	uint32_t run;		     /* the run id every frame carries */
 };
 
 /* The size of frame seq. */
@@ -52,11 +60,19 @@ uint32_t frame_build(const struct frame_tmpl *t, uint8_t *buf, uint64_t seq, uin
 enum frame_verdict {
 	FRAME_OK,
 	FRAME_FOREIGN, /* not one of ours (another protocol or port): not judged */
-	FRAME_BAD,     /* ours, but its lengths or its payload are wrong */
+	FRAME_BAD,     /* ours, but its lengths, checksums, MACs or payload are wrong */
 };
 
-/* Check a received frame; on FRAME_OK, *seq and *sent_ns are its fields. */
-enum frame_verdict frame_check(const uint8_t *buf, uint32_t len, uint64_t *seq, uint64_t *sent_ns);
+/* What a received frame of ours carried. */
+struct frame_fields {
+	uint32_t run;
+	uint64_t seq, sent_ns;
+};
+
+/* Check a received frame; on FRAME_OK, *f holds its fields. With macs (the
+ * template's dst and src; NULL when unknown) both MACs must match. */
+enum frame_verdict frame_check(const uint8_t *buf, uint32_t len, const struct frame_tmpl *macs,
+			       struct frame_fields *f);
 
 /* ---- Ports: one side's batch operations (nic_port_*.c) --------------------- */
 
@@ -100,7 +116,8 @@ struct port_ops {
 	/* Wait up to timeout_ms for the link: 0, or -ETIMEDOUT (down). */
 	int (*wait_link)(struct nic_port *p, int timeout_ms);
 	int (*counts)(struct nic_port *p, struct port_counts *out);
-	void (*close)(struct nic_port *p);
+	/* Close (again: nothing); returns the packets not back in their pool. */
+	unsigned (*close)(struct nic_port *p);
 };
 
 struct nic_port {
@@ -123,10 +140,11 @@ struct port_opts {
  * with port_error() set and nothing left open. The udma ports of a process
  * share one context: all uio: (physical addresses) or all vfio:. */
 int port_open(struct nic_port *p, const char *spec, const struct port_opts *o);
-/* Close n ports (opened or not: zeroed). The udma side: every NIC detached
- * first, which hands back every packet it holds, then each pool checked to
- * hold them all (on stderr if not) and freed. */
-void ports_close(struct nic_port *p, unsigned n);
+/* Close n ports (opened or not: zeroed; ops stay, for the report). The udma
+ * side: every NIC detached first, which hands back every packet it holds,
+ * then each pool checked to hold them all and freed. Returns the packets
+ * not back in their pools (leaked: a failure). */
+unsigned ports_close(struct nic_port *p, unsigned n);
 bool port_is_kernel(const char *spec);
 /* Why this thread's last port operation failed. */
 const char *port_error(void);
@@ -139,30 +157,41 @@ int port_open_kernel(struct nic_port *p, const char *ifname, const struct port_o
 
 struct gen_opts {
 	struct frame_tmpl tmpl;
-	uint64_t count;	  /* frames to send; 0: until seconds or a signal */
-	uint64_t time_ns; /* run this long; 0: until count or a signal */
-	uint64_t rate;	  /* frames per second; 0: as fast as the port takes them */
-	unsigned batch;	  /* frames per tx_send */
+	uint64_t count;	   /* frames to send; 0: until seconds or a signal */
+	uint64_t time_ns;  /* run this long; 0: until count or a signal (both: the first) */
+	uint64_t rate;	   /* frames per second; 0: as fast as the port takes them */
+	unsigned batch;	   /* frames per tx_send */
+	unsigned stall_ms; /* fail (-ETIMEDOUT) when the port takes nothing for this long */
 };
 
 struct tx_result {
-	uint64_t sent, bytes, retries; /* retries: sends that took fewer than offered (ring full) */
-	uint64_t start_ns, end_ns;     /* first frame built, last frame taken */
-	int err;		       /* 0 or the failure's negative errno, why in why */
+	uint64_t sent, bytes;
+	uint64_t retries;	   /* times the ring was full (a run of short sends counts once) */
+	uint64_t start_ns, end_ns; /* first frame built; the frames drained, or due at --rate */
+	int err;		   /* 0 or the failure's negative errno, why in why */
 	char why[512];
 };
 
+/* Sequence numbers remembered behind the highest one seen: a frame within
+ * them is judged first arrival or duplicate exactly; one older is counted as
+ * a duplicate (it cannot fill a gap any more). */
+#define RX_WINDOW 65536u
+
 struct rx_result {
-	uint64_t frames;	    /* every frame received */
-	uint64_t ok, bytes;	    /* ours and intact; their bytes */
-	uint64_t foreign;	    /* not ours (the kernel's own traffic on the link...) */
-	uint64_t bad;		    /* ours, with wrong lengths or payload */
-	uint64_t late;		    /* a sequence number below one already seen: reordered or repeated */
-	uint64_t gaps;		    /* sequence numbers skipped over when a later one came */
-	uint64_t next_seq;	    /* one past the highest seen */
-	bool seen;		    /* a frame of ours came */
-	uint64_t first_ns, last_ns; /* the first and last good frames' arrival */
-	struct nvme_hist lat;	    /* send time to receive time, ns */
+	uint64_t frames;		 /* every frame received */
+	uint64_t ok, bytes;		 /* first arrivals of ours, intact; their bytes */
+	uint64_t foreign;		 /* not ours (the kernel's own traffic on the link...) */
+	uint64_t other_run;		 /* ours, but of another gen run than the one followed */
+	uint64_t bad;			 /* ours, with wrong lengths, checksum, MACs or payload */
+	uint64_t dup;			 /* a number already received (or older than the window) */
+	uint64_t late;			 /* first arrivals below the highest number seen: reordered */
+	uint64_t gaps;			 /* numbers skipped over when a higher one came */
+	uint64_t next_seq;		 /* one past the highest seen */
+	uint32_t run;			 /* the run followed */
+	bool seen;			 /* a frame of ours came */
+	uint64_t first_ns, last_ns;	 /* the first and last good frames' arrival */
+	struct nvme_hist lat;		 /* send time to receive time, ns */
+	uint64_t window[RX_WINDOW / 64]; /* bit seq % RX_WINDOW: received, for seq in the window */
 	int err;
 	char why[512];
 };
@@ -174,11 +203,17 @@ struct recv_opts {
 	uint64_t time_ns;   /* stop after this long; 0: no limit */
 	const int *stop_rx; /* set (atomically) by the generator when it has sent all */
 	unsigned linger_ms; /* after stop_rx: go on until no frame of ours came for this long */
-	bool from_zero;	    /* frames are numbered from 0 (else from the first one seen) */
+	/* The generator's template (gen --rx): its run id, numbered from 0, its
+	 * MACs checked. NULL: follow the run of the first frame of ours seen,
+	 * numbered from its first number. */
+	const struct frame_tmpl *gen;
 };
 
 /* Receive on p and check every frame until opts say stop, or a signal. */
 void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r);
+/* Judge one received frame (run_recv's step, for the tests too). */
+void rx_account(struct rx_result *r, const struct recv_opts *o, const uint8_t *data, uint32_t len,
+		uint64_t now);
 /* Frames of ours never received: with sent known, sent - ok - bad; else the
  * gaps in the numbers not filled by late ones. */
 uint64_t rx_lost(const struct rx_result *r, bool sent_known, uint64_t sent);
