@@ -58,8 +58,8 @@ SIMD_SRC := $(wildcard sim/simdev_model*.c) sim/simd_proto.c sim/simd_server.c s
 TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
 # What the NIC tool's host tests build on: its header and every header it
 # includes, and the shared clock, stop flag and histogram.
-NIC_TOOL_HDR    := tools/nic/nic_tool.h tools/nvme/nvme_tool.h $(NIC_HDR)
-NIC_TOOL_SHARED := tools/nvme/nvme_bench.c
+NIC_TOOL_HDR    := tools/nic/nic_tool.h tools/latency_hist.h tools/run_stop.h tools/dev_spec.h $(NIC_HDR)
+NIC_TOOL_SHARED := tools/latency_hist.c tools/run_stop.c tools/dev_spec.c
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 SUPPORT  := tests/support/helpers.c
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -148,8 +148,8 @@ $(B)/tests/test_virtio_fake: tests/test_virtio_fake.c $(NIC_SRC) $(NIC_HDR) $(SU
 		$(foreach f,udma_dev_bar udma_dev_config_read udma_dev_io_read udma_dev_io_write udma_zmalloc \
 			udma_dev_irq_fd virtio_pci_reset virtio_pci_config_gen,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
-# The udma command's NVMe latency histogram, linked from the command's source.
-$(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/nvme/nvme_bench.c tools/nvme/nvme_tool.h $(SUPPORT) \
+# The udma command's latency histogram (nvme bench, nic recv), linked from the command's source.
+$(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/latency_hist.c tools/latency_hist.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 # The udma command's NIC test frames, linked from the command's source.

@@ -9,16 +9,16 @@
 #include <stdlib.h>
 
 #include "tests/support/helpers.h"
-#include "tools/nvme/nvme_tool.h"
+#include "tools/latency_hist.h"
 
-static struct nvme_hist *hist_of(const uint64_t *v, size_t n)
+static struct latency_hist *hist_of(const uint64_t *v, size_t n)
 {
-	struct nvme_hist *h = calloc(1, sizeof(*h));
+	struct latency_hist *h = calloc(1, sizeof(*h));
 	size_t i;
 
 	assert_non_null(h);
 	for (i = 0; i < n; i++)
-		nvme_hist_add(h, v[i]);
+		latency_hist_add(h, v[i]);
 	return h;
 }
 
@@ -27,24 +27,24 @@ static void nearest_rank(void **state)
 {
 	static const uint64_t four[] = {40, 10, 30, 20};
 	uint64_t hundred[100];
-	struct nvme_hist *h = hist_of(four, 4);
+	struct latency_hist *h = hist_of(four, 4);
 	size_t i;
 
 	(void)state;
-	assert_int_equal(nvme_hist_quantile(h, 0.25), 10);
-	assert_int_equal(nvme_hist_quantile(h, 0.5), 20);
-	assert_int_equal(nvme_hist_quantile(h, 0.75), 30);
-	assert_int_equal(nvme_hist_quantile(h, 0.99), 40);
-	assert_int_equal(nvme_hist_quantile(h, 0), 10);
-	assert_int_equal(nvme_hist_quantile(h, 1), 40);
+	assert_int_equal(latency_hist_quantile(h, 0.25), 10);
+	assert_int_equal(latency_hist_quantile(h, 0.5), 20);
+	assert_int_equal(latency_hist_quantile(h, 0.75), 30);
+	assert_int_equal(latency_hist_quantile(h, 0.99), 40);
+	assert_int_equal(latency_hist_quantile(h, 0), 10);
+	assert_int_equal(latency_hist_quantile(h, 1), 40);
 	free(h);
 
 	/* 100 samples: 0.99 * 100 is 99.00000000000001 in doubles. */
 	for (i = 0; i < 100; i++)
 		hundred[i] = i < 99 ? i % 60 : 63;
 	h = hist_of(hundred, 100);
-	assert_int_equal(nvme_hist_quantile(h, 0.99), 59);
-	assert_int_equal(nvme_hist_quantile(h, 0.999), 63);
+	assert_int_equal(latency_hist_quantile(h, 0.99), 59);
+	assert_int_equal(latency_hist_quantile(h, 0.999), 63);
 	assert_int_equal(h->max, 63);
 	free(h);
 }
@@ -62,11 +62,11 @@ static void buckets_within_3_percent(void **state)
 
 		for (k = 0; k < 3; k++) {
 			uint64_t pair[2] = {v[k], UINT64_MAX}, got;
-			struct nvme_hist *h = hist_of(pair, 2);
+			struct latency_hist *h = hist_of(pair, 2);
 
-			got = nvme_hist_quantile(h, 0.5);
+			got = latency_hist_quantile(h, 0.5);
 			assert_true((got > v[k] ? got - v[k] : v[k] - got) <= v[k] / 64);
-			got = nvme_hist_quantile(h, 1); /* no overflow in the top bucket */
+			got = latency_hist_quantile(h, 1); /* no overflow in the top bucket */
 			assert_true(got >= UINT64_MAX - UINT64_MAX / 64);
 			free(h);
 		}

@@ -5,8 +5,11 @@
  * demo/, the memory map of a process in layout/, the NVMe bench and its two
  * sides (drivers/nvme, the kernel's AIO) in nvme/, the packet generator,
  * receiver and forwarder and their two sides (drivers/nic, the kernel's
- * AF_PACKET) in nic/; json.c writes every --json document,
- * hugepage_record.c remembers what `udma hugepages --reserve` took. A
+ * AF_PACKET) in nic/; json.c writes every --json document, run_stop.c
+ * holds the stop flag and clock of every long run, latency_hist.c the
+ * latency histogram and dev_spec.c the context a device spec needs (nvme
+ * and nic share them), hugepage_record.c remembers what `udma hugepages
+ * --reserve` took. A
  * consumer of the library: the public API, the library's internal helpers
  * (size formatting, pagemap decoding: it links libudma_internal.a), and
  * drivers/simdrv with sim/simd_spawn.h for the demo, drivers/nvme for nvme,
@@ -57,6 +60,8 @@ int cli_help(const struct cli *c, const char *usage);
  * returns buf. */
 #define CLI_ESCAPED_SIZE(n) (4 * (n) + 1) /* room for n bytes, all escaped */
 const char *cli_escape(const char *s, char *buf, size_t len);
+/* A decimal number (digits only) up to max: 0, or -1. */
+int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 /* Start a success document: {"ok": true, then the caller's members and a
  * json_end, then json_finish. */
 void cli_json_ok(struct json *j);

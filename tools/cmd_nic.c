@@ -70,15 +70,6 @@ struct args {
 	bool irq, count_given, time_given, dst_given;
 };
 
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return *s < '0' || *s > '9' || *end || errno || *out > max ? -1 : 0;
-}
-
 static int parse_seconds(const char *s, uint64_t *ns)
 {
 	char *end;
@@ -134,7 +125,7 @@ static int parse_size(const char *s, uint32_t *lo, uint32_t *hi)
 	dash = strchr(buf, '-');
 	if (dash)
 		*dash = '\0';
-	if (parse_uint(buf, NIC_FRAME_MAX, &a) || (dash && parse_uint(dash + 1, NIC_FRAME_MAX, &b)))
+	if (cli_parse_uint(buf, NIC_FRAME_MAX, &a) || (dash && cli_parse_uint(dash + 1, NIC_FRAME_MAX, &b)))
 		return -1;
 	if (!dash)
 		b = a;
@@ -203,7 +194,7 @@ static int parse_opt(const struct cli *c, struct args *a, const char *o, const c
 					       "MIN-MAX within them",
 					       v, NIC_GEN_MIN_SIZE, NIC_FRAME_MAX);
 	} else if (run && !strcmp(o, "--count")) {
-		if (parse_uint(v, UINT64_MAX, &n) || !n)
+		if (cli_parse_uint(v, UINT64_MAX, &n) || !n)
 			return cli_usage_error(c, usage, "--count %s: give a number of frames, 1 or more", v);
 		a->g.count = n;
 		a->count_given = true;
@@ -215,11 +206,11 @@ static int parse_opt(const struct cli *c, struct args *a, const char *o, const c
 					       v);
 		a->time_given = true;
 	} else if (gen && !strcmp(o, "--rate")) {
-		if (parse_uint(v, UINT32_MAX, &n) || !n)
+		if (cli_parse_uint(v, UINT32_MAX, &n) || !n)
 			return cli_usage_error(c, usage, "--rate %s: give frames per second, 1 or more", v);
 		a->g.rate = n;
 	} else if ((gen || a->verb == FWD) && !strcmp(o, "--batch")) {
-		if (parse_uint(v, NIC_BURST_MAX, &n) || !n)
+		if (cli_parse_uint(v, NIC_BURST_MAX, &n) || !n)
 			return cli_usage_error(c, usage, "--batch %s: give 1..%u frames per burst", v,
 					       NIC_BURST_MAX);
 		a->g.batch = (unsigned)n;
@@ -294,13 +285,6 @@ static int parse_args(const struct cli *c, int argc, char **argv, struct args *a
 	return 0;
 }
 
-static const char *stopped_by(void)
-{
-	int sig = nvme_stopped();
-
-	return !sig ? NULL : sig == SIGINT ? "SIGINT" : "SIGTERM";
-}
-
 static double rate_of(uint64_t n, uint64_t ns)
 {
 	return ns ? (double)n * 1e9 / (double)ns : 0;
@@ -309,11 +293,6 @@ static double rate_of(uint64_t n, uint64_t ns)
 static void mac_str(const uint8_t m[6], char out[18])
 {
 	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
-
-static double us(uint64_t ns)
-{
-	return (double)ns / 1000.0;
 }
 
 /* Open the devices the verb needs; 0 or the exit status (nothing left open). */
@@ -348,10 +327,10 @@ static double rx_pps(const struct rx_result *r)
 }
 
 /* A latency in microseconds, or null when none was measured. */
-static void json_lat(struct json *j, const char *key, const struct nvme_hist *h, uint64_t ns)
+static void json_lat(struct json *j, const char *key, const struct latency_hist *h, uint64_t ns)
 {
 	if (h->n)
-		json_fixed(j, key, us(ns), 1);
+		json_fixed(j, key, latency_us(ns), 1);
 	else
 		json_null(j, key);
 }
@@ -373,8 +352,8 @@ static void json_rx(struct json *j, const char *key, const struct nic_port *p, c
 	json_uint(j, "foreign", r->foreign);
 	json_fixed(j, "seconds", (double)(r->last_ns - r->first_ns) / 1e9, 3);
 	json_fixed(j, "pps", rx_pps(r), 0);
-	json_lat(j, "p50_us", &r->lat, nvme_hist_quantile(&r->lat, 0.5));
-	json_lat(j, "p99_us", &r->lat, nvme_hist_quantile(&r->lat, 0.99));
+	json_lat(j, "p50_us", &r->lat, latency_hist_quantile(&r->lat, 0.5));
+	json_lat(j, "p99_us", &r->lat, latency_hist_quantile(&r->lat, 0.99));
 	json_lat(j, "max_us", &r->lat, r->lat.max);
 	json_uint(j, "nic_rx_dropped", pc->rx_dropped);
 	json_uint(j, "nic_rx_errors", pc->rx_errors);
@@ -393,8 +372,9 @@ static void text_rx(const struct nic_port *p, const struct rx_result *r, uint64_
 	       (double)(r->last_ns - r->first_ns) / 1e9, (unsigned long long)pc->rx_dropped,
 	       (unsigned long long)pc->rx_errors);
 	if (r->lat.n)
-		printf("  latency us p50 %.1f  p99 %.1f  max %.1f\n", us(nvme_hist_quantile(&r->lat, 0.5)),
-		       us(nvme_hist_quantile(&r->lat, 0.99)), us(r->lat.max));
+		printf("  latency us p50 %.1f  p99 %.1f  max %.1f\n",
+		       latency_us(latency_hist_quantile(&r->lat, 0.5)),
+		       latency_us(latency_hist_quantile(&r->lat, 0.99)), latency_us(r->lat.max));
 	else
 		printf("  latency    none measured (no frame of ours received)\n");
 }
@@ -462,7 +442,7 @@ static int report_gen(const struct cli *c, const struct args *a, struct nic_port
 	uint64_t ns = t->end_ns - t->start_ns;
 	double pps = rate_of(t->sent, ns), gbps = (double)t->bytes * 8 / (ns ? (double)ns : 1);
 	double wire = (double)(t->bytes + t->sent * WIRE_EXTRA) * 8 / (ns ? (double)ns : 1);
-	uint64_t lost = rx ? rx_lost(&rx->r, !stopped_by(), t->sent) : 0;
+	uint64_t lost = rx ? rx_lost(&rx->r, !run_stopped_by(), t->sent) : 0;
 	char src[18], dst[18], why[256];
 	int err = run_verdict(rx ? &rx->r : NULL, leaked, why, sizeof(why));
 	struct json j;
@@ -477,7 +457,8 @@ static int report_gen(const struct cli *c, const struct args *a, struct nic_port
 		printf(" bytes, batch %u", a->g.batch);
 		if (a->g.rate)
 			printf(", at most %llu frames/s", (unsigned long long)a->g.rate);
-		printf("%s%s\n", stopped_by() ? ", stopped by " : "", stopped_by() ? stopped_by() : "");
+		printf("%s%s\n", run_stopped_by() ? ", stopped by " : "",
+		       run_stopped_by() ? run_stopped_by() : "");
 		printf("  sent       %llu frames in %.3f s: %.0f frames/s\n", (unsigned long long)t->sent,
 		       (double)ns / 1e9, pps);
 		printf("  Gbit/s     %.3f of frames (no FCS), %.3f on the wire (+%u bytes a frame)\n", gbps,
@@ -513,8 +494,8 @@ static int report_gen(const struct cli *c, const struct args *a, struct nic_port
 	json_uint(&j, "leaked", leaked);
 	if (rx)
 		json_rx(&j, "rx", rx->p, &rx->r, lost, rpc);
-	if (stopped_by())
-		json_str(&j, "stopped_by", stopped_by());
+	if (run_stopped_by())
+		json_str(&j, "stopped_by", run_stopped_by());
 	json_end(&j);
 	json_finish(&j);
 	return verdict_exit(c, why, err);
@@ -535,7 +516,7 @@ static int do_gen(const struct cli *c, struct args *a)
 		return cli_fail(c, 1, ENOMEM, "out of memory");
 	}
 	if (getrandom(&a->g.tmpl.run, sizeof(a->g.tmpl.run), 0) != sizeof(a->g.tmpl.run))
-		a->g.tmpl.run = (uint32_t)nvme_now_ns(); /* no entropy yet (early boot): the clock */
+		a->g.tmpl.run = (uint32_t)run_now_ns(); /* no entropy yet (early boot): the clock */
 	if ((rc = open_ports(c, a, p, n, true)))
 		goto out;
 	memcpy(a->g.tmpl.src, p[0].mac, 6);
@@ -610,15 +591,15 @@ static int do_recv(const struct cli *c, struct args *a)
 			json_null(&j, "run_id"); /* no frame of ours came */
 		json_uint(&j, "leaked", leaked);
 		json_str(&j, "rx_wait", p.irq ? "irq" : "poll");
-		if (stopped_by())
-			json_str(&j, "stopped_by", stopped_by());
+		if (run_stopped_by())
+			json_str(&j, "stopped_by", run_stopped_by());
 		json_end(&j);
 		json_finish(&j);
 		rc = verdict_exit(c, why, err);
 	} else {
 		printf("udma nic recv: %s %s (%s), %s%s%s\n", p.ops->kind, p.spec, p.driver,
-		       p.irq ? "irq" : "poll", stopped_by() ? ", stopped by " : "",
-		       stopped_by() ? stopped_by() : "");
+		       p.irq ? "irq" : "poll", run_stopped_by() ? ", stopped by " : "",
+		       run_stopped_by() ? run_stopped_by() : "");
 		text_rx(&p, r, lost, &pc);
 		rc = verdict_exit(c, why, err);
 	}
@@ -662,15 +643,15 @@ static int do_fwd(const struct cli *c, struct args *a)
 			json_end(&j);
 		}
 		json_end(&j);
-		if (stopped_by())
-			json_str(&j, "stopped_by", stopped_by());
+		if (run_stopped_by())
+			json_str(&j, "stopped_by", run_stopped_by());
 		json_end(&j);
 		json_finish(&j);
 		rc = verdict_exit(c, why, err);
 	} else {
 		printf("udma nic fwd: %s <-> %s, batch %u, %.3f s%s%s\n", p[0].spec, p[1].spec, a->g.batch,
-		       (double)ns / 1e9, stopped_by() ? ", stopped by " : "",
-		       stopped_by() ? stopped_by() : "");
+		       (double)ns / 1e9, run_stopped_by() ? ", stopped by " : "",
+		       run_stopped_by() ? run_stopped_by() : "");
 		for (d = 0; d < 2; d++)
 			printf("  %s -> %s: %llu received, %llu forwarded (%.0f frames/s), %llu dropped\n",
 			       p[d].spec, p[1 - d].spec, (unsigned long long)r.dir[d].rx,
@@ -756,7 +737,7 @@ int cmd_nic(const struct cli *c, int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	nvme_catch_stop_signals();
+	run_catch_stop_signals();
 	switch (a.verb) {
 	case INFO: return do_info(c, &a);
 	case GEN: return do_gen(c, &a);

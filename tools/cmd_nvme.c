@@ -69,15 +69,6 @@ static int parse_time(const char *s, uint64_t *ns)
 	return 0;
 }
 
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return *s < '0' || *s > '9' || *end || errno || *out > max ? -1 : 0;
-}
-
 static int parse_rw(struct args *a, const char *v)
 {
 	unsigned long long pct;
@@ -88,7 +79,7 @@ static int parse_rw(struct args *a, const char *v)
 			a->b.pattern = (enum nvme_pattern)k;
 			return 0;
 		}
-	if (strncmp(v, "rw=", 3) || parse_uint(v + 3, 100, &pct))
+	if (strncmp(v, "rw=", 3) || cli_parse_uint(v + 3, 100, &pct))
 		return -1;
 	a->b.pattern = NVME_MIXED;
 	a->b.read_pct = (unsigned)pct;
@@ -163,14 +154,14 @@ static int parse_args(const struct cli *c, int argc, char **argv, struct args *a
 			snprintf(a->bs_arg, sizeof(a->bs_arg), "%s", v);
 			a->bs_given = true;
 		} else if (bench && !strcmp(o, "--qd")) {
-			if (parse_uint(v, 65535, &n) || !n)
+			if (cli_parse_uint(v, 65535, &n) || !n)
 				return cli_usage_error(c, usage,
 						       "--qd %s: give the commands in flight per thread, "
 						       "1 or more (default 32)",
 						       v);
 			a->b.qd = (unsigned)n;
 		} else if (bench && !strcmp(o, "--threads")) {
-			if (parse_uint(v, 256, &n) || !n)
+			if (cli_parse_uint(v, 256, &n) || !n)
 				return cli_usage_error(c, usage,
 						       "--threads %s: give 1 to 256 (one queue each)", v);
 			a->b.threads = (unsigned)n;
@@ -180,12 +171,12 @@ static int parse_args(const struct cli *c, int argc, char **argv, struct args *a
 					c, usage, "--time %s: give a duration such as 10s, 500ms or 2m", v);
 			a->time_given = true;
 		} else if (bench && !strcmp(o, "--ios")) {
-			if (parse_uint(v, UINT64_MAX, &n) || !n)
+			if (cli_parse_uint(v, UINT64_MAX, &n) || !n)
 				return cli_usage_error(c, usage,
 						       "--ios %s: give a number of commands, 1 or more", v);
 			a->b.ios = n;
 		} else if ((bench || verify) && !strcmp(o, "--seed")) {
-			if (parse_uint(v, UINT64_MAX, &n))
+			if (cli_parse_uint(v, UINT64_MAX, &n))
 				return cli_usage_error(c, usage, "--seed %s: give a number", v);
 			a->b.seed = a->v.seed = n;
 		} else if (verify && !strcmp(o, "--bytes")) {
@@ -265,23 +256,6 @@ static int check_geometry(const struct cli *c, struct args *a, struct nvme_targe
 	return rc;
 }
 
-static void on_signal(int sig)
-{
-	__atomic_store_n(&nvme_stop, sig, __ATOMIC_RELAXED);
-}
-
-void nvme_catch_stop_signals(void)
-{
-	static const int sigs[] = {SIGINT, SIGTERM};
-	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND}, old;
-	unsigned i;
-
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < 2; i++)
-		if (!sigaction(sigs[i], NULL, &old) && old.sa_handler != SIG_IGN)
-			sigaction(sigs[i], &sa, NULL);
-}
-
 static int open_target(const struct cli *c, struct args *a, struct nvme_target *t)
 {
 	/* Reads only (a read workload, rw=100, verify --check): a read-only
@@ -296,11 +270,6 @@ static int open_target(const struct cli *c, struct args *a, struct nvme_target *
 	if (rc)
 		return cli_fail(c, 1, -rc, "%s", t->why);
 	return 0;
-}
-
-static double us(uint64_t ns)
-{
-	return (double)ns / 1000.0;
 }
 
 static int report_bench(const struct cli *c, const struct args *a, const struct nvme_target *t,
@@ -326,8 +295,9 @@ static int report_bench(const struct cli *c, const struct args *a, const struct 
 		       (unsigned long long)r->reads, (unsigned long long)r->writes, s);
 		printf("  IOPS       %.0f\n  MB/s       %.1f\n", iops, mbs);
 		printf("  latency us avg %.1f  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", avg,
-		       us(nvme_hist_quantile(&r->hist, 0.5)), us(nvme_hist_quantile(&r->hist, 0.99)),
-		       us(nvme_hist_quantile(&r->hist, 0.999)), us(r->hist.max));
+		       latency_us(latency_hist_quantile(&r->hist, 0.5)),
+		       latency_us(latency_hist_quantile(&r->hist, 0.99)),
+		       latency_us(latency_hist_quantile(&r->hist, 0.999)), latency_us(r->hist.max));
 		printf("  doorbells  %.3f per command (%s)\n", db, t->ops->doorbell);
 		return 0;
 	}
@@ -351,10 +321,10 @@ static int report_bench(const struct cli *c, const struct args *a, const struct 
 	json_fixed(&j, "iops", iops, 0);
 	json_fixed(&j, "mb_per_s", mbs, 2);
 	json_fixed(&j, "avg_us", avg, 2);
-	json_fixed(&j, "p50_us", us(nvme_hist_quantile(&r->hist, 0.5)), 2);
-	json_fixed(&j, "p99_us", us(nvme_hist_quantile(&r->hist, 0.99)), 2);
-	json_fixed(&j, "p999_us", us(nvme_hist_quantile(&r->hist, 0.999)), 2);
-	json_fixed(&j, "max_us", us(r->hist.max), 2);
+	json_fixed(&j, "p50_us", latency_us(latency_hist_quantile(&r->hist, 0.5)), 2);
+	json_fixed(&j, "p99_us", latency_us(latency_hist_quantile(&r->hist, 0.99)), 2);
+	json_fixed(&j, "p999_us", latency_us(latency_hist_quantile(&r->hist, 0.999)), 2);
+	json_fixed(&j, "max_us", latency_us(r->hist.max), 2);
 	json_fixed(&j, "doorbells_per_io", db, 3);
 	json_str(&j, "doorbell", t->ops->doorbell);
 	json_end(&j);
@@ -373,12 +343,11 @@ static int do_bench(const struct cli *c, struct args *a, struct nvme_target *t)
 	}
 	rc = nvme_bench_run(t, &a->b, r);
 	t->ops->close(t);
-	if (!rc && nvme_stopped())
+	if (!rc && run_stopped())
 		rc = cli_fail(c, 1, EINTR,
 			      "interrupted by %s after %llu commands: those in flight completed, %s "
 			      "released",
-			      nvme_stopped() == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)r->ios,
-			      t->name);
+			      run_stopped_by(), (unsigned long long)r->ios, t->name);
 	else if (rc && r->ios)
 		rc = cli_fail(c, 1, -rc, "%s (after %llu commands)", r->why, (unsigned long long)r->ios);
 	else
@@ -529,7 +498,7 @@ int cmd_nvme(const struct cli *c, int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	nvme_catch_stop_signals();
+	run_catch_stop_signals();
 	if ((rc = open_target(c, &a, &t)))
 		return rc;
 	if (!strcmp(a.verb, "identify"))

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <udma/version.h>
@@ -209,4 +210,13 @@ void cli_json_ok(struct json *j)
 {
 	json_object(j, NULL);
 	json_bool(j, "ok", true);
+}
+
+int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return *s < '0' || *s > '9' || *end || errno || *out > max ? -1 : 0;
 }

@@ -77,12 +77,12 @@ static int kernel_tx_send(struct nic_port *p, struct frame_batch *b)
 static int kernel_tx_drain(struct nic_port *p, int timeout_ms)
 {
 	struct kernel_port *k = p->priv;
-	uint64_t end = nvme_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t end = run_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	int queued = 0;
 
 	/* SIOCOUTQ: the bytes of this socket's frames the driver has not freed yet. */
 	while (!ioctl(k->tx_fd, SIOCOUTQ, &queued) && queued > 0) {
-		if (nvme_now_ns() > end)
+		if (run_now_ns() > end)
 			return port_err(ETIMEDOUT, "%s: %d bytes not sent after %d ms", p->spec, queued,
 					timeout_ms);
 		usleep(1000);
@@ -140,13 +140,13 @@ static int kernel_rx_wait(struct nic_port *p, int timeout_ms)
 static int kernel_wait_link(struct nic_port *p, int timeout_ms)
 {
 	struct kernel_port *k = p->priv;
-	uint64_t end = nvme_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t end = run_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	struct ifreq ifr = {0};
 
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", k->ifname);
 	/* IFF_RUNNING: up, with a carrier. */
 	while (!ioctl(k->tx_fd, SIOCGIFFLAGS, &ifr) && !(ifr.ifr_flags & IFF_RUNNING)) {
-		if (nvme_now_ns() > end)
+		if (run_now_ns() > end)
 			return port_err(ETIMEDOUT, "%s: no carrier on %s after %d ms", p->spec, k->ifname,
 					timeout_ms);
 		usleep(10000);

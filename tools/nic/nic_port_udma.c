@@ -13,13 +13,14 @@
 
 #include <udma/udma.h>
 
+#include "tools/dev_spec.h"
 #include "tools/nic/nic_tool.h"
 
 #define POOL_CACHE 64 /* per-thread: the RX and TX threads each keep theirs */
 
 static struct udma_ctx *shared_ctx;
 static unsigned ctx_users;
-static bool ctx_pa;
+static enum udma_iova_mode ctx_mode;
 
 struct udma_port {
 	struct udma_dev *dev;
@@ -63,13 +64,13 @@ static int udma_tx_send(struct nic_port *p, struct frame_batch *b)
 
 static int udma_tx_drain(struct nic_port *p, int timeout_ms)
 {
-	uint64_t end = nvme_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t end = run_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	int rc;
 
 	while (nic_tx_pending(p->nic, 0)) {
 		if ((rc = nic_tx_reclaim(p->nic, 0)) < 0)
 			return port_err(-rc, "%s: %s", p->spec, nic_last_error());
-		if (nvme_now_ns() > end)
+		if (run_now_ns() > end)
 			return port_err(ETIMEDOUT, "%s: %u packets not sent after %d ms", p->spec,
 					nic_tx_pending(p->nic, 0), timeout_ms);
 	}
@@ -166,19 +167,20 @@ static const struct port_ops udma_ops = {
 };
 
 /* The process's context, made by the first port. */
-static int get_ctx(const char *spec, bool pa)
+static int get_ctx(const char *spec)
 {
-	struct udma_ctx_opts co = {.iova_mode = pa ? UDMA_IOVA_PA : UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx_opts co;
 	int rc;
 
-	if (shared_ctx && ctx_pa != pa)
+	dev_spec_ctx_opts(spec, &co);
+	if (shared_ctx && ctx_mode != co.iova_mode)
 		return port_err(EINVAL,
 				"%s: uio: and vfio: devices cannot be mixed in one run (one context: "
 				"physical or IOMMU addresses)",
 				spec);
 	if (!shared_ctx && (rc = udma_ctx_create(&co, &shared_ctx)))
 		return port_err(-rc, "%s", udma_last_error());
-	ctx_pa = pa;
+	ctx_mode = co.iova_mode;
 	ctx_users++;
 	return 0;
 }
@@ -190,7 +192,7 @@ int port_open_udma(struct nic_port *p, const char *spec, const struct port_opts 
 	char name[64];
 	int rc;
 
-	if ((rc = get_ctx(spec, !strncmp(spec, "uio:", 4))))
+	if ((rc = get_ctx(spec)))
 		return rc;
 	if (!(u = calloc(1, sizeof(*u)))) {
 		rc = port_err(ENOMEM, "out of memory");

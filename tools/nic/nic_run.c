@@ -68,10 +68,10 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 
 	memset(r, 0, sizeof(*r));
 	b.n = 0;
-	r->start_ns = last_take = now = nvme_now_ns();
+	r->start_ns = last_take = now = run_now_ns();
 	deadline = o->time_ns ? now + o->time_ns : UINT64_MAX;
-	while (!nvme_stopped()) {
-		now = nvme_now_ns();
+	while (!run_stopped()) {
+		now = run_now_ns();
 		if (now >= deadline || stalled(o, now, last_take, r))
 			break;
 		if (!b.n) {
@@ -90,7 +90,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 					if (wait > SLEEP_AHEAD)
 						nanosleep(&(struct timespec){.tv_nsec = (long)(wait / 2)},
 							  NULL);
-					last_take = nvme_now_ns(); /* waiting for the rate is no stall */
+					last_take = run_now_ns(); /* waiting for the rate is no stall */
 					continue;
 				}
 				if (due - seq < want)
@@ -100,7 +100,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 				fail(r->why, sizeof(r->why), &r->err, rc);
 				break;
 			}
-			now = nvme_now_ns();
+			now = run_now_ns();
 			for (i = 0; i < b.n; i++)
 				b.len[i] = (uint16_t)frame_build(&o->tmpl, b.data[i], seq + i, now);
 			seq += b.n;
@@ -119,7 +119,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 		ring_full = (unsigned)rc < b.n;
 		batch_shift(&b, (unsigned)rc);
 		if (rc)
-			last_take = nvme_now_ns();
+			last_take = run_now_ns();
 	}
 	if (b.n) /* built, never taken: back to their owner */
 		p->ops->tx_release(p, &b);
@@ -127,7 +127,7 @@ void run_gen(struct nic_port *p, const struct gen_opts *o, struct tx_result *r)
 		fail(r->why, sizeof(r->why), &r->err, rc);
 	/* The window ends when the last frame has left; at a rate, not before
 	 * the time the frames sent were due for (frame k at start + k / rate). */
-	r->end_ns = nvme_now_ns();
+	r->end_ns = run_now_ns();
 	if (o->rate && r->sent) {
 		uint64_t due_end = r->start_ns + (uint64_t)((double)r->sent * NS_PER_S / (double)o->rate);
 
@@ -191,7 +191,7 @@ void rx_account(struct rx_result *r, const struct recv_opts *o, const uint8_t *d
 	r->bytes += len;
 	r->last_ns = now;
 	if (now >= f.sent_ns)
-		nvme_hist_add(&r->lat, now - f.sent_ns);
+		latency_hist_add(&r->lat, now - f.sent_ns);
 }
 
 void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r)
@@ -202,9 +202,9 @@ void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	now = nvme_now_ns();
+	now = run_now_ns();
 	deadline = o->time_ns ? now + o->time_ns : UINT64_MAX;
-	while (!nvme_stopped() && !(o->count && r->ok >= o->count) && now < deadline) {
+	while (!run_stopped() && !(o->count && r->ok >= o->count) && now < deadline) {
 		if (o->stop_rx && !linger_end && __atomic_load_n(o->stop_rx, __ATOMIC_ACQUIRE))
 			linger_end = now + o->linger_ms * NS_PER_MS;
 		if (linger_end && now >= linger_end)
@@ -221,10 +221,10 @@ void run_recv(struct nic_port *p, const struct recv_opts *o, struct rx_result *r
 				fail(r->why, sizeof(r->why), &r->err, rc);
 				break;
 			}
-			now = nvme_now_ns();
+			now = run_now_ns();
 			continue;
 		}
-		now = nvme_now_ns();
+		now = run_now_ns();
 		ok_before = r->ok;
 		for (i = 0; i < b.n; i++)
 			rx_account(r, o, b.data[i], b.len[i], now);
@@ -249,9 +249,9 @@ void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t tim
 	int n, sent;
 
 	memset(r, 0, sizeof(*r));
-	r->start_ns = now = nvme_now_ns();
+	r->start_ns = now = run_now_ns();
 	deadline = time_ns ? now + time_ns : UINT64_MAX;
-	while (!nvme_stopped() && now < deadline && !(count && r->dir[0].rx + r->dir[1].rx >= count)) {
+	while (!run_stopped() && now < deadline && !(count && r->dir[0].rx + r->dir[1].rx >= count)) {
 		for (d = 0; d < 2; d++) {
 			struct fwd_dir *fd = &r->dir[d];
 
@@ -281,7 +281,7 @@ void run_fwd(struct nic_port *p[2], unsigned batch, uint64_t count, uint64_t tim
 			fd->drops += (unsigned)(n - sent);
 			fd->bytes += bytes;
 		}
-		now = nvme_now_ns();
+		now = run_now_ns();
 	}
 	r->end_ns = now;
 }

@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 #include "drivers/nic/nic.h"
-#include "tools/nvme/nvme_tool.h" /* the latency histogram, the clock, the stop flag */
+#include "tools/latency_hist.h"
+#include "tools/run_stop.h"
 
 /* ---- Test frames (nic_frame.c) --------------------------------------------
  * Ethernet II + IPv4 (10.0.0.1 -> 10.0.0.2, no options, DF) + UDP from and to
@@ -190,7 +191,7 @@ struct rx_result {
 	uint32_t run;			 /* the run followed */
 	bool seen;			 /* a frame of ours came */
 	uint64_t first_ns, last_ns;	 /* the first and last good frames' arrival */
-	struct nvme_hist lat;		 /* send time to receive time, ns */
+	struct latency_hist lat;	 /* send time to receive time, ns */
 	uint64_t window[RX_WINDOW / 64]; /* bit seq % RX_WINDOW: received, for seq in the window */
 	int err;
 	char why[512];

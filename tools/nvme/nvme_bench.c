@@ -10,86 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tools/nvme/nvme_tool.h"
-
-volatile sig_atomic_t nvme_stop;
-
-uint64_t nvme_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static unsigned bucket_of(uint64_t v)
-{
-	unsigned msb;
-
-	if (v < (1u << NVME_HIST_SUB))
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	return ((msb - NVME_HIST_SUB + 1) << NVME_HIST_SUB) |
-	       (unsigned)((v >> (msb - NVME_HIST_SUB)) & ((1u << NVME_HIST_SUB) - 1));
-}
-
-/* The middle of bucket b's range. */
-static uint64_t bucket_value(unsigned b)
-{
-	unsigned group = b >> NVME_HIST_SUB, step = b & ((1u << NVME_HIST_SUB) - 1), shift;
-
-	if (!group)
-		return step;
-	shift = group - 1;
-	return (((uint64_t)(1u << NVME_HIST_SUB) + step) << shift) + ((1ull << shift) >> 1);
-}
-
-void nvme_hist_add(struct nvme_hist *h, uint64_t ns)
-{
-	h->bucket[bucket_of(ns)]++;
-	h->n++;
-	h->sum += ns;
-	if (ns > h->max)
-		h->max = ns;
-}
-
-void nvme_hist_merge(struct nvme_hist *into, const struct nvme_hist *from)
-{
-	unsigned b;
-
-	for (b = 0; b < NVME_HIST_BUCKETS; b++)
-		into->bucket[b] += from->bucket[b];
-	into->n += from->n;
-	into->sum += from->sum;
-	if (from->max > into->max)
-		into->max = from->max;
-}
-
-uint64_t nvme_hist_quantile(const struct nvme_hist *h, double q)
-{
-	/* Nearest rank, ceil(q * n): the slack keeps 0.99 * 100, which doubles
-	 * make 99.00000000000001, at rank 99. */
-	double x = q * (double)h->n * (1 - 1e-12);
-	uint64_t rank, seen = 0;
-	unsigned b;
-
-	if (!h->n)
-		return 0;
-	rank = x < 1 ? 1 : (uint64_t)x + ((double)(uint64_t)x < x);
-	if (rank > h->n)
-		rank = h->n;
-	for (b = 0; b < NVME_HIST_BUCKETS; b++) {
-		seen += h->bucket[b];
-		if (seen >= rank) {
-			uint64_t v = bucket_value(b);
-
-			return v < h->max ? v : h->max;
-		}
-	}
-	return h->max;
-}
 
 /* xorshift64*: cheap, and the same seed gives the same offsets. */
 static uint64_t next_rand(uint64_t *s)
@@ -140,7 +62,7 @@ static int start(struct worker *w, unsigned slot)
 	int rc;
 
 	next_io(w, &off, &write);
-	w->started[slot] = nvme_now_ns();
+	w->started[slot] = run_now_ns();
 	rc = w->t->ops->submit(w->q, write, w->t->ops->queue_buf(w->q, slot), off, w->o->bs, slot);
 	if (rc)
 		return rc;
@@ -174,7 +96,7 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 	unsigned slot, inflight = 0, i;
-	uint64_t t0 = nvme_now_ns();
+	uint64_t t0 = run_now_ns();
 	int rc = 0;
 
 	for (slot = 0; slot < w->o->qd && w->budget; slot++) {
@@ -194,13 +116,13 @@ static void *work(void *arg)
 	while (inflight) {
 		unsigned again = 0;
 		int n = w->t->ops->wait(w->q, w->done, w->o->qd);
-		uint64_t now = nvme_now_ns();
+		uint64_t now = run_now_ns();
 
 		if (n < 0) {
 			fail(w, n, "waiting for completions");
 			break; /* the commands still in flight are the target's to clean up */
 		}
-		if ((w->deadline && now >= w->deadline) || nvme_stopped())
+		if ((w->deadline && now >= w->deadline) || run_stopped())
 			w->budget = 0;
 		for (i = 0; i < (unsigned)n; i++) {
 			slot = (unsigned)w->done[i].cookie;
@@ -215,7 +137,7 @@ static void *work(void *arg)
 				w->budget = 0;
 				continue;
 			}
-			nvme_hist_add(&w->r.hist, now - w->started[slot]);
+			latency_hist_add(&w->r.hist, now - w->started[slot]);
 			w->r.ios++;
 			w->r.bytes += w->o->bs;
 			if (w->budget && !w->r.err) {
@@ -231,7 +153,7 @@ static void *work(void *arg)
 		if (again && kick(w))
 			break;
 	}
-	w->r.elapsed_ns = nvme_now_ns() - t0;
+	w->r.elapsed_ns = run_now_ns() - t0;
 	return NULL;
 }
 
@@ -269,7 +191,7 @@ int nvme_bench_run(struct nvme_target *t, const struct nvme_bench_opts *o, struc
 			made++;
 		}
 	}
-	t0 = nvme_now_ns();
+	t0 = run_now_ns();
 	for (i = 0; i < made && !rc; i++)
 		w[i].deadline = o->ios ? 0 : t0 + o->time_ns;
 	for (i = 0; i < made && !rc; i++) {
@@ -283,9 +205,9 @@ int nvme_bench_run(struct nvme_target *t, const struct nvme_bench_opts *o, struc
 	}
 	for (i = 0; i < running; i++)
 		pthread_join(tid[i], NULL);
-	r->elapsed_ns = nvme_now_ns() - t0;
+	r->elapsed_ns = run_now_ns() - t0;
 	for (i = 0; i < n; i++) {
-		nvme_hist_merge(&r->hist, &w[i].r.hist);
+		latency_hist_merge(&r->hist, &w[i].r.hist);
 		r->ios += w[i].r.ios;
 		r->bytes += w[i].r.bytes;
 		r->reads += w[i].r.reads;

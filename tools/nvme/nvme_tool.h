@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tools/latency_hist.h"
+#include "tools/run_stop.h"
+
 /* One finished command, as a queue reports it. */
 struct nvme_done {
 	uint64_t cookie;
@@ -69,20 +72,6 @@ struct nvme_ctrl;
 int nvme_target_udma(struct nvme_target *t, const char *dev, unsigned qpairs);
 int nvme_target_kernel(struct nvme_target *t, const char *path, bool writable);
 
-/* Log-linear latency histogram in nanoseconds: 32 linear steps per power of
- * two, so a percentile is within about 3 % of the true value. */
-#define NVME_HIST_SUB	  5
-#define NVME_HIST_BUCKETS ((64 - NVME_HIST_SUB + 1) << NVME_HIST_SUB)
-struct nvme_hist {
-	uint64_t n, sum, max;
-	uint64_t bucket[NVME_HIST_BUCKETS];
-};
-void nvme_hist_add(struct nvme_hist *h, uint64_t ns);
-void nvme_hist_merge(struct nvme_hist *into, const struct nvme_hist *from);
-/* The nearest-rank q-quantile (q 0..1, as fio's): the smallest sample with
- * at least q * n samples at or below it, as its bucket's middle (at most max). */
-uint64_t nvme_hist_quantile(const struct nvme_hist *h, double q);
-
 enum nvme_pattern { NVME_RANDREAD, NVME_READ, NVME_RANDWRITE, NVME_WRITE, NVME_MIXED };
 
 struct nvme_bench_opts {
@@ -98,7 +87,7 @@ struct nvme_bench_opts {
 
 struct nvme_bench_result {
 	uint64_t ios, bytes, reads, writes, kicks, elapsed_ns;
-	struct nvme_hist hist;
+	struct latency_hist hist;
 	int err;       /* 0 or the first failure's negative errno, reason in why */
 	char why[640]; /* room for a target's why and what was being done */
 };
@@ -129,22 +118,6 @@ uint64_t nvme_verify_word(uint64_t off, uint32_t block, uint64_t seed);
 /* If word is the pattern of some offset under seed, that offset: 0, else -1. */
 int nvme_verify_decode(uint64_t word, uint32_t block, uint64_t seed, uint64_t *off);
 
-/* Set (to the signal's number) by SIGINT/SIGTERM: bench and verify start no
- * more commands, reap those in flight and release the device, which a
- * process killed outright leaves enabled with its DMA going on. */
-extern volatile sig_atomic_t nvme_stop;
-/* SIGINT and SIGTERM stop a run cleanly (set nvme_stop), once: a second one
- * kills. Left alone where ignored (a background job of a script). udma nic
- * stops on the same flag. */
-void nvme_catch_stop_signals(void);
-/* Read by the worker threads: an atomic load (the handler runs in another
- * thread than the one reading, which sig_atomic_t alone does not cover). */
-static inline int nvme_stopped(void)
-{
-	return __atomic_load_n(&nvme_stop, __ATOMIC_RELAXED);
-}
-
-uint64_t nvme_now_ns(void);
 /* The controller behind a udma target (NULL for the kernel's). */
 struct nvme_ctrl *nvme_target_ctrl(const struct nvme_target *t);
 

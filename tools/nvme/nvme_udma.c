@@ -11,6 +11,7 @@
 
 #include <udma/udma.h>
 
+#include "tools/dev_spec.h"
 #include "drivers/nvme/nvme.h"
 #include "tools/nvme/nvme_tool.h"
 
@@ -216,14 +217,13 @@ struct nvme_ctrl *nvme_target_ctrl(const struct nvme_target *t)
 int nvme_target_udma(struct nvme_target *t, const char *dev, unsigned qpairs)
 {
 	struct nvme_opts no = {.max_qpairs = qpairs};
-	bool uio = !strncmp(dev, "uio:", 4);
-	struct udma_ctx_opts co = {.iova_mode = uio ? UDMA_IOVA_PA : UDMA_IOVA_VA,
-				   .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx_opts co;
 	struct udma_side *s = calloc(1, sizeof(*s));
 	const struct nvme_ctrl_info *ci;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
+	dev_spec_ctx_opts(dev, &co);
 	t->ops = &udma_ops;
 	snprintf(t->name, sizeof(t->name), "%s", dev);
 	if (!s) {

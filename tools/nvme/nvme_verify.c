@@ -42,10 +42,9 @@ static int one(struct nvme_target *t, struct target_queue *q, bool write, void *
 	struct nvme_done d;
 	int rc;
 
-	if (nvme_stopped()) {
-		snprintf(why, why_len, "interrupted by %s before %s %u bytes at %llu",
-			 nvme_stopped() == SIGINT ? "SIGINT" : "SIGTERM", write ? "writing" : "reading", len,
-			 (unsigned long long)off);
+	if (run_stopped()) {
+		snprintf(why, why_len, "interrupted by %s before %s %u bytes at %llu", run_stopped_by(),
+			 write ? "writing" : "reading", len, (unsigned long long)off);
 		return -EINTR;
 	}
 	rc = t->ops->submit(q, write, buf, off, len, 0);
