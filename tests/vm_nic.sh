@@ -32,26 +32,14 @@ named() {
 	*) echo "$(label "$1"): $2" ;;
 	esac
 }
-whole="guest ran to completion"
-case $build in
-*san-*) # the guest binaries are static: sanitizers cannot instrument them
-	for run in uio vfio; do ok "$(label $run): $whole # skip the guest runs in the plain build"; done
-	exit 0
-	;;
-esac
+guests_skip_if_sanitized
 t0=$(date +%s)
-both_fail() {
-	for run in uio vfio; do not_ok "$(label $run): $whole: $1"; done
-	exit 1
-}
-
-step tools/install-deps.sh vm || both_fail "cannot install the vm packages (tools/install-deps.sh vm)"
-vm_kernel || both_fail "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
+guests_setup
 for b in test_nic udma; do
-	step make -s "$build/vm/$b" || both_fail "cannot build $build/vm/$b (see above)"
+	step make -s "$build/vm/$b" || guests_fail "cannot build $build/vm/$b (see above)"
 done
 img=$build/vm/initramfs-nic.cpio.gz
-step tests/vm/initramfs.sh "$img" "$kver" "$build/vm/test_nic" "$build/vm/udma" || both_fail "cannot build $img"
+step tests/vm/initramfs.sh "$img" "$kver" "$build/vm/test_nic" "$build/vm/udma" || guests_fail "cannot build $img"
 echo "# kernel $kernel, initramfs $img, $(($(date +%s) - t0)) s so far"
 
 cmocka_guests nic "$img"
