@@ -3,14 +3,15 @@
 # over UIO on i440fx (IOVA = PA; e1000e, and virtio-net legacy through port
 # I/O), then over VFIO on q35 with an emulated Intel IOMMU (e1000e, and
 # virtio-net modern with its DMA through the IOMMU). Builds
-# BUILD_DIR/vm/test_nic and the guest's initramfs, boots Debian's kernel once
-# per run (tests/vm/boot.sh, UDMA_VM_TEST=nic). TAP: each cmocka test of a
-# guest becomes a line named for its NIC and the run, "e1000e over UIO: NAME"
-# for a test e1000e_NAME, "virtio-net legacy over UIO: NAME" or "virtio-net
-# over VFIO: NAME" for virtio_NAME (read back from the guest's console, kept
-# as BUILD_DIR/vm/console-nic-RUN.log), then one line per guest says whether
-# it ran to completion; a test a dead guest never reached is absent.
-# usage: tests/vm_nvme.sh [BUILD_DIR]   (BUILD_DIR relative to the tree's top)
+# BUILD_DIR/vm/test_nic, the static CLI BUILD_DIR/vm/udma (test_nic runs
+# `udma nic` too) and the guest's initramfs, boots Debian's kernel once per
+# run (tests/vm/boot.sh, UDMA_VM_TEST=nic). TAP: each cmocka test of a guest
+# becomes a line named for its NIC and the run, "e1000e over UIO: NAME" for a
+# test e1000e_NAME, "virtio-net legacy over UIO: NAME" or "virtio-net over
+# VFIO: NAME" for virtio_NAME (read back from the guest's console, kept as
+# BUILD_DIR/vm/console-nic-RUN.log), then one line per guest says whether it
+# ran to completion; a test a dead guest never reached is absent.
+# usage: tests/vm_nic.sh [BUILD_DIR]   (BUILD_DIR relative to the tree's top)
 # env: UDMA_VM_KERNEL=/boot/vmlinuz-VERSION to choose the kernel
 set -eu
 build=${1:-build}
@@ -31,24 +32,14 @@ named() {
 	*) echo "$(label "$1"): $2" ;;
 	esac
 }
-whole="guest ran to completion"
-case $build in
-*san-*) # the guest binaries are static: sanitizers cannot instrument them
-	for run in uio vfio; do ok "$(label $run): $whole # skip the guest runs in the plain build"; done
-	exit 0
-	;;
-esac
+guests_skip_if_sanitized
 t0=$(date +%s)
-both_fail() {
-	for run in uio vfio; do not_ok "$(label $run): $whole: $1"; done
-	exit 1
-}
-
-step tools/install-deps.sh vm || both_fail "cannot install the vm packages (tools/install-deps.sh vm)"
-vm_kernel || both_fail "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
-step make -s "$build/vm/test_nic" || both_fail "cannot build $build/vm/test_nic (see above)"
+guests_setup
+for b in test_nic udma; do
+	step make -s "$build/vm/$b" || guests_fail "cannot build $build/vm/$b (see above)"
+done
 img=$build/vm/initramfs-nic.cpio.gz
-step tests/vm/initramfs.sh "$img" "$kver" "$build/vm/test_nic" || both_fail "cannot build $img"
+step tests/vm/initramfs.sh "$img" "$kver" "$build/vm/test_nic" "$build/vm/udma" || guests_fail "cannot build $img"
 echo "# kernel $kernel, initramfs $img, $(($(date +%s) - t0)) s so far"
 
 cmocka_guests nic "$img"

@@ -20,28 +20,16 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM # dash runs no EXIT trap on a signal
 label() { echo "nvme over $(echo "$1" | tr "[:lower:]" "[:upper:]")"; }
 named() { echo "$(label "$1"): $2"; }
-whole="guest ran to completion"
-case $build in
-*san-*) # the guest binaries are static: sanitizers cannot instrument them
-	for run in uio vfio; do ok "$(label $run): $whole # skip the guest runs in the plain build"; done
-	exit 0
-	;;
-esac
+guests_skip_if_sanitized
 t0=$(date +%s)
-both_fail() {
-	for run in uio vfio; do not_ok "$(label $run): $whole: $1"; done
-	exit 1
-}
-
-step tools/install-deps.sh vm || both_fail "cannot install the vm packages (tools/install-deps.sh vm)"
-vm_kernel || both_fail "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
+guests_setup
 for b in test_nvme udma; do
-	step make -s "$build/vm/$b" || both_fail "cannot build $build/vm/$b (see above)"
+	step make -s "$build/vm/$b" || guests_fail "cannot build $build/vm/$b (see above)"
 done
 set -- "$build/vm/test_nvme" "$build/vm/udma"
 [ -f tests/vm/test_nvme_bench ] && set -- "$@" tests/vm/test_nvme_bench
 img=$build/vm/initramfs-nvme.cpio.gz
-step tests/vm/initramfs.sh "$img" "$kver" "$@" || both_fail "cannot build $img"
+step tests/vm/initramfs.sh "$img" "$kver" "$@" || guests_fail "cannot build $img"
 echo "# kernel $kernel, initramfs $img, $(($(date +%s) - t0)) s so far"
 
 cmocka_guests nvme "$img"

@@ -89,7 +89,10 @@ struct nic_pkt {
  * A pool of count packets (a udma pool of struct nic_pkt, every header
  * stamped with its bus address and pool), with per-thread caches of
  * cache_size (0..UDMA_POOL_CACHE_MAX). Use it for RX (nic_opts.pool) and to
- * allocate packets to send. Destroy with udma_pool_destroy. Errors as
+ * allocate packets to send. Size it for the RX ring, plus what the
+ * application holds at once, plus cache_size for each thread that frees
+ * packets: the RX refill takes from the shared store, never from another
+ * thread's cache. Destroy with udma_pool_destroy. Errors as
  * udma_pool_create's.
  */
 int nic_pool_create(struct udma_ctx *ctx, unsigned count, unsigned cache_size, const char *name,

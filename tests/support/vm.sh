@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2154 # build, tmp, kernel and label are the caller's
 # Helpers for the QEMU guest tests, tests/vm_*.sh (sourced, not run).
 
 # step COMMAND...: run it with its output as TAP comments; keep its status.
@@ -86,4 +86,26 @@ cmocka_guests() {
 			ok "$end ($reported tests)"
 		fi
 	done
+}
+
+# What a wrapper of cmocka guests does first, with its `label`:
+# guests_skip_if_sanitized: in a sanitizer build ($build) the guest binaries,
+# static, cannot be instrumented: one skipped line per guest, then exit.
+guests_skip_if_sanitized() {
+	case $build in
+	*san-*)
+		for run in uio vfio; do ok "$(label $run): guest ran to completion # skip the guest runs in the plain build"; done
+		exit 0
+		;;
+	esac
+}
+# guests_fail WHY: one failed line per guest, then exit.
+guests_fail() {
+	for run in uio vfio; do not_ok "$(label $run): guest ran to completion: $1"; done
+	exit 1
+}
+# guests_setup: the packages and the kernel (sets kernel, kver), or guests_fail.
+guests_setup() {
+	step tools/install-deps.sh vm || guests_fail "cannot install the vm packages (tools/install-deps.sh vm)"
+	vm_kernel || guests_fail "no readable /boot/vmlinuz-* with its /lib/modules (linux-image-amd64)"
 }
