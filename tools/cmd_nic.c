@@ -357,6 +357,10 @@ static void json_rx(struct json *j, const char *key, const struct nic_port *p, c
 	json_lat(j, "max_us", &r->lat, r->lat.max);
 	json_uint(j, "nic_rx_dropped", pc->rx_dropped);
 	json_uint(j, "nic_rx_errors", pc->rx_errors);
+	if (pc->has_sock_drops)
+		json_uint(j, "socket_drops", pc->sock_drops);
+	else
+		json_null(j, "socket_drops"); /* udma: no socket, the NIC's drops are all */
 	json_end(j);
 }
 
@@ -368,9 +372,12 @@ static void text_rx(const struct nic_port *p, const struct rx_result *r, uint64_
 	       p->ops->kind, p->spec, p->driver, (unsigned long long)r->frames, (unsigned long long)r->ok,
 	       (unsigned long long)lost, (unsigned long long)r->late, (unsigned long long)r->dup,
 	       (unsigned long long)r->bad, (unsigned long long)r->other_run, (unsigned long long)r->foreign);
-	printf("  rx rate    %.0f frames/s over %.3f s; the NIC dropped %llu, flagged %llu\n", rx_pps(r),
+	printf("  rx rate    %.0f frames/s over %.3f s; the NIC dropped %llu, flagged %llu", rx_pps(r),
 	       (double)(r->last_ns - r->first_ns) / 1e9, (unsigned long long)pc->rx_dropped,
 	       (unsigned long long)pc->rx_errors);
+	if (pc->has_sock_drops)
+		printf("; the socket dropped %llu", (unsigned long long)pc->sock_drops);
+	printf("\n");
 	if (r->lat.n)
 		printf("  latency us p50 %.1f  p99 %.1f  max %.1f\n",
 		       latency_us(latency_hist_quantile(&r->lat, 0.5)),

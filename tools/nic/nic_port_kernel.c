@@ -42,6 +42,7 @@ struct kernel_port {
 	struct iovec iov[NIC_BURST_MAX];
 	struct sockaddr_ll from[NIC_BURST_MAX];
 	uint64_t base[N_COUNTERS];
+	uint64_t sock_drops; /* PACKET_STATISTICS resets on every read: the sum */
 };
 
 static int kernel_tx_alloc(struct nic_port *p, struct frame_batch *b, unsigned want)
@@ -199,6 +200,17 @@ static int kernel_counts(struct nic_port *p, struct port_counts *out)
 				    .rx_errors = v[3],
 				    .tx_packets = v[4],
 				    .tx_errors = v[5]};
+	if (k->rx_fd >= 0) {
+		struct tpacket_stats st;
+		socklen_t len = sizeof(st);
+
+		if (getsockopt(k->rx_fd, SOL_PACKET, PACKET_STATISTICS, &st, &len))
+			return port_err(errno, "%s: getsockopt(PACKET_STATISTICS): %s", p->spec,
+					strerror(errno));
+		k->sock_drops += st.tp_drops;
+		out->has_sock_drops = true;
+		out->sock_drops = k->sock_drops;
+	}
 	return 0;
 }
 

@@ -90,6 +90,10 @@ struct frame_batch {
 struct port_counts {
 	uint64_t rx_packets, rx_dropped, rx_errors;
 	uint64_t tx_packets, tx_errors;
+	/* The kernel side's receiving socket: frames it dropped, its buffer
+	 * full (PACKET_STATISTICS tp_drops), apart from the NIC's own drops. */
+	bool has_sock_drops;
+	uint64_t sock_drops;
 };
 
 struct nic_port;
