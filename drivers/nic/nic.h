@@ -26,7 +26,10 @@
  *   bulk. Both drivers have one queue (nic_info.queues): pass queue 0. On a
  *   queue, nic_rx_burst and nic_tx_burst may run in two threads at once
  *   (RX in one, TX in another); two threads on the same direction need a lock
- *   of the caller's. Nothing on the hot path takes a lock or a system call,
+ *   of the caller's. A packet goes in a burst at most once (a debug pool
+ *   catches the double put that follows otherwise). A NIC belongs to the
+ *   process that attached it: a forked child has neither its BARs (never
+ *   mapped there) nor its device, and must not call it. Nothing on the hot path takes a lock or a system call,
  *   except legacy virtio's notify (a port write: one per tx burst, and per RX
  *   refill).
  *
