@@ -194,21 +194,6 @@ static void rings_drain(struct nic *nic, struct e1000e *e)
 	e->tx_clean = e->tx_inflight = 0;
 }
 
-/* Up to n packets of pool into got: in one bulk get when there are n, else
- * what there is, one by one. The pool's own calls, not nic_pkt_alloc: a
- * pool running short is no error of the burst, and must not overwrite
- * nic_last_error. */
-static unsigned pool_take(struct udma_pool *pool, struct nic_pkt **got, unsigned n)
-{
-	unsigned i;
-
-	if (!udma_pool_get_bulk(pool, (void **)got, n))
-		return n;
-	for (i = 0; i < n && (got[i] = udma_pool_get(pool)); i++)
-		;
-	return i;
-}
-
 /*
  * Put fresh buffers in the free RX descriptors (one bulk get per chunk, no
  * register write: the caller moves RDT). Returns how many descriptors stay
@@ -222,7 +207,7 @@ static unsigned rx_refill(struct nic *nic, struct e1000e *e)
 	while (want) {
 		unsigned n = want < REFILL_CHUNK ? want : REFILL_CHUNK, i;
 
-		n = pool_take(nic->opts.pool, got, n);
+		n = nic__pool_take(nic->opts.pool, got, n);
 		if (!n)
 			break;
 		for (i = 0; i < n; i++) {

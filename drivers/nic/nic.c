@@ -123,6 +123,17 @@ struct nic_pkt *nic_pkt_alloc(struct udma_pool *pool)
 	return p;
 }
 
+unsigned nic__pool_take(struct udma_pool *pool, struct nic_pkt **got, unsigned n)
+{
+	unsigned i;
+
+	if (!udma_pool_get_bulk(pool, (void **)got, n))
+		return n;
+	for (i = 0; i < n && (got[i] = udma_pool_get(pool)); i++)
+		;
+	return i;
+}
+
 int nic_pkt_alloc_bulk(struct udma_pool *pool, struct nic_pkt **pkts, unsigned n)
 {
 	unsigned i;

@@ -79,6 +79,11 @@ void nic__fail(struct nic *nic, const char *fmt, ...) __attribute__((format(prin
  * udma_dev_irq_ack), 0 on timeout, -errno. */
 int nic__wait_irq(struct nic *nic, unsigned vector, int timeout_ms);
 
+/* Up to n packets of pool into got, for an RX refill: in one bulk get when
+ * the pool has n, else what it has. Returns how many. Silent: a pool running
+ * short is no error of the burst, and must not overwrite nic_last_error. */
+unsigned nic__pool_take(struct udma_pool *pool, struct nic_pkt **got, unsigned n);
+
 /* Milliseconds on the monotonic clock, for the drivers' timeouts. */
 uint64_t nic__now_ms(void);
 

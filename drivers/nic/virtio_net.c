@@ -242,12 +242,7 @@ static unsigned rx_fill(struct nic *nic, struct vnet *v)
 	unsigned want, chunk, i, added = 0;
 
 	while ((want = vq->limit - vq->inflight)) {
-		chunk = want < REFILL_CHUNK ? want : REFILL_CHUNK;
-		/* All or none: when the pool has fewer, halve the ask. Straight
-		 * from the pool: nic_pkt_alloc* would overwrite nic_last_error()
-		 * on a burst that succeeds. */
-		while (chunk && udma_pool_get_bulk(vq->pool, (void **)bufs, chunk))
-			chunk /= 2;
+		chunk = nic__pool_take(vq->pool, bufs, want < REFILL_CHUNK ? want : REFILL_CHUNK);
 		if (!chunk)
 			break; /* the pool is empty */
 		for (i = 0; i < chunk; i++)
@@ -571,14 +566,10 @@ fail:
 	return rc;
 }
 
-static int start_modern(struct nic *nic)
+/* A transitional device (1af4:1000) may offer only the legacy interface. */
+static int start_either(struct nic *nic)
 {
-	return start(nic, false);
-}
-
-static int start_transitional(struct nic *nic)
-{
-	return start(nic, true);
+	return start(nic, nic->info.device == VIRTIO_PCI_DEVICE_NET_TRANSIT);
 }
 
 static int reset(struct nic *nic)
@@ -665,21 +656,8 @@ static void hw_stats(struct nic *nic, struct nic_stats *out)
 	(void)out;
 }
 
-static const struct nic_ops modern_ops = {
-	.start = start_modern,
-	.stop = stop,
-	.reset = reset,
-	.rx_burst = rx_burst,
-	.tx_burst = tx_burst,
-	.tx_reclaim = tx_reclaim,
-	.tx_pending = tx_pending,
-	.link = get_link,
-	.wait = wait_rx,
-	.hw_stats = hw_stats,
-};
-
-static const struct nic_ops transitional_ops = {
-	.start = start_transitional,
+static const struct nic_ops ops = {
+	.start = start_either,
 	.stop = stop,
 	.reset = reset,
 	.rx_burst = rx_burst,
@@ -696,7 +674,7 @@ const struct nic_driver nic__virtio_net_driver = {
 	.name = "virtio-net",
 	.vendor = VIRTIO_PCI_VENDOR,
 	.device = VIRTIO_PCI_DEVICE_NET_MODERN,
-	.ops = &modern_ops,
+	.ops = &ops,
 };
 
 const struct nic_driver nic__virtio_net_transitional = {
@@ -704,5 +682,5 @@ const struct nic_driver nic__virtio_net_transitional = {
 	.name = "virtio-net legacy",
 	.vendor = VIRTIO_PCI_VENDOR,
 	.device = VIRTIO_PCI_DEVICE_NET_TRANSIT,
-	.ops = &transitional_ops,
+	.ops = &ops,
 };
