@@ -89,13 +89,46 @@ static inline void bench_json_num(FILE *f, double v)
 }
 
 /* Extra fields of a result line, ended by { NULL, 0, NULL }: numbers, or with
- * raw set, a JSON literal written as is (true, false, null):
- * bench_emit(..., BENCH_FIELDS({ "ratio", r, NULL }, { "verified", 0, "true" })). */
+ * raw set, a JSON literal written as is (true, false, null), or with str set,
+ * a string: bench_emit(..., BENCH_FIELDS({ "ratio", r, NULL },
+ * { "verified", 0, "true" }, { "note", 0, NULL, "why" })). */
 struct bench_field {
 	const char *key;
 	double val;
 	const char *raw;
+	const char *str;
 };
+
+/*
+ * One measured case (or method) of one bench: what both the bench programs
+ * and `udma bench` report. Times in ns over `runs` runs; NaN where not
+ * measured. A row with `skipped` set could not run, and says why (privilege,
+ * no hugepages, RLIMIT_MEMLOCK, no device...): never a failure of the run.
+ */
+struct bench_row {
+	const char *bench;  /* "pin", "region", "pool", ... */
+	const char *method; /* what was measured, in words a reader searches for */
+	size_t size;	    /* bytes (0: does not depend on a size) */
+	size_t page_size;   /* 0: not applicable */
+	double median_ns, min_ns, max_ns;
+	unsigned runs;
+	const char *skipped;
+	const struct bench_field *extra; /* more columns, ended by key NULL */
+};
+
+#ifdef BENCH_IN_CLI
+/* The bench programs built into the udma command (-DBENCH_IN_CLI): each
+ * row goes to the command's report (tools/bench/bench_report.c: table, JSON
+ * lines, CSV, SVG plot) instead of stdout, and each program's main is
+ * bench_NAME_main. */
+void bench_report_row(const struct bench_row *row);
+int bench_region_main(int argc, char **argv);
+int bench_iova_main(int argc, char **argv);
+int bench_pool_main(int argc, char **argv);
+int bench_heap_main(int argc, char **argv);
+int bench_ring_main(int argc, char **argv);
+int bench_dev_main(int argc, char **argv);
+#endif
 
 #define BENCH_FIELDS(...) ((const struct bench_field[]){__VA_ARGS__, {NULL, 0, NULL}})
 

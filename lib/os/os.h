@@ -63,4 +63,20 @@ UDMA_HIDDEN int udma__populate(void *addr, size_t len, size_t page_size);
 UDMA_HIDDEN int udma__populate_touch(void *addr, size_t len, size_t page_size);
 UDMA_HIDDEN void udma__populate_after_fork(void); /* its lock may have been held by another thread */
 
+/* longterm_pin.c: a pin the kernel honours. mlock keeps pages resident but
+ * lets the kernel move them (compaction, memory offline, NUMA balancing); a
+ * FOLL_LONGTERM pin does not. From userspace that pin is io_uring's buffer
+ * registration: each pin is an io_uring fd whose registered buffers cover
+ * [addr, addr + len). Pages are moved out of movable zones first, so read
+ * PFNs after pinning. Returns the fd (>= 0), or a negative errno with the
+ * reason and fix in udma_last_error(). */
+UDMA_HIDDEN int udma__longterm_pin(void *addr, size_t len);
+/* Release the pin (synchronously: the pages are free to move on return) and
+ * close fd. -1 is ignored. Only in the process that pinned: a forked child
+ * closes its copy of the fd instead, which leaves the parent's pin alone. */
+UDMA_HIDDEN void udma__longterm_unpin(int fd);
+/* Whether this process can take such pins: 0, or a negative errno with one
+ * line saying why not and the fix in why (also in udma_last_error()). */
+UDMA_HIDDEN int udma__longterm_pin_probe(char *why, size_t len);
+
 #endif
