@@ -586,18 +586,18 @@ static bool bench_batch(struct sess *s, const struct conf *c, const char *name, 
 		return false;
 	}
 	bench_emit(BENCH, name, s->op->len, udma_region_page_size(s->reg), med, c->runs,
-		   BENCH_FIELDS({"batch", n, NULL}, {"irq", 0, irq ? "true" : "false"},
-				{"host", 0, proc ? "\"proc\"" : "\"thread\""},
-				{s->op->nic ? "pkts_s" : "descs_s", 1e9 / med, NULL},
-				{"mb_s", s->op->len * 1e3 / med, NULL}, {"batch_ns", med * n, NULL},
-				{"memcpy_ns", cpu, NULL}, {"memcpy_mb_s", s->op->len * 1e3 / cpu, NULL},
-				{"ratio", bench_ratio(med, cpu), NULL},
-				{"waits_per_batch",
-				 (double)(s->waits - waits0) * n / (double)(s->next - descs0), NULL},
-				{"per_run", (double)nb_dev * n, NULL},
-				{"cpus", bench_ratio((double)dev_cpu_ns, (double)dev_wall_ns), NULL},
-				{"other_cpus", other, NULL}, {"steal_cpus", steal, NULL},
-				{"verified", 0, "true"}));
+		   BENCH_FIELDS(BENCH_NUM("batch", n), BENCH_RAW("irq", irq ? "true" : "false"),
+				BENCH_RAW("host", proc ? "\"proc\"" : "\"thread\""),
+				BENCH_NUM(s->op->nic ? "pkts_s" : "descs_s", 1e9 / med),
+				BENCH_NUM("mb_s", s->op->len * 1e3 / med), BENCH_NUM("batch_ns", med * n),
+				BENCH_NUM("memcpy_ns", cpu), BENCH_NUM("memcpy_mb_s", s->op->len * 1e3 / cpu),
+				BENCH_NUM("ratio", bench_ratio(med, cpu)),
+				BENCH_NUM("waits_per_batch",
+					  (double)(s->waits - waits0) * n / (double)(s->next - descs0)),
+				BENCH_NUM("per_run", (double)nb_dev * n),
+				BENCH_NUM("cpus", bench_ratio((double)dev_cpu_ns, (double)dev_wall_ns)),
+				BENCH_NUM("other_cpus", other), BENCH_NUM("steal_cpus", steal),
+				BENCH_RAW("verified", "true")));
 	return true;
 }
 

@@ -136,14 +136,14 @@ static void bench_case(const char *name, double (*fn)(enum impl, size_t, unsigne
 		med[i] = bench_median(v[i], runs);
 	if (have_dpdk)
 		bench_emit(BENCH, name, size, slab_page_size(size), med[UDMA], runs,
-			   BENCH_FIELDS({"glibc_ns", med[GLIBC], NULL},
-					{"ratio", bench_ratio(med[UDMA], med[GLIBC]), NULL},
-					{"dpdk_ns", med[DPDK], NULL},
-					{"dpdk_ratio", bench_ratio(med[UDMA], med[DPDK]), NULL}));
+			   BENCH_FIELDS(BENCH_NUM("glibc_ns", med[GLIBC]),
+					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[GLIBC])),
+					BENCH_NUM("dpdk_ns", med[DPDK]),
+					BENCH_NUM("dpdk_ratio", bench_ratio(med[UDMA], med[DPDK]))));
 	else
 		bench_emit(BENCH, name, size, slab_page_size(size), med[UDMA], runs,
-			   BENCH_FIELDS({"glibc_ns", med[GLIBC], NULL},
-					{"ratio", bench_ratio(med[UDMA], med[GLIBC]), NULL}));
+			   BENCH_FIELDS(BENCH_NUM("glibc_ns", med[GLIBC]),
+					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[GLIBC]))));
 }
 
 static void init_dpdk(int want)

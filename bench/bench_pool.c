@@ -157,11 +157,12 @@ static void bench_case(struct udma_ctx *ctx, int have_dpdk, unsigned cache, unsi
 		md = bench_median(td, runs);
 	udma_pool_stats(p, &st);
 	bench_emit(BENCH, name, OBJ_SIZE, udma_region_page_size(udma_region_next(ctx, NULL)), mu, runs,
-		   BENCH_FIELDS({"count", COUNT, NULL}, {"cache_size", cache, NULL}, {"bulk", bulk, NULL},
-				{"ops", (double)ops, NULL}, {"dpdk_ns", md, mp ? NULL : "null"},
-				{"ratio", bench_ratio(mu, md), mp ? NULL : "null"},
-				{"cache_hits", (double)st.cache_hits, NULL},
-				{"gets", (double)st.gets, NULL}));
+		   BENCH_FIELDS(BENCH_NUM("count", COUNT), BENCH_NUM("cache_size", cache),
+				BENCH_NUM("bulk", bulk), BENCH_NUM("ops", (double)ops),
+				{.key = "dpdk_ns", .val = md, .raw = mp ? NULL : "null"},
+				{.key = "ratio", .val = bench_ratio(mu, md), .raw = mp ? NULL : "null"},
+				BENCH_NUM("cache_hits", (double)st.cache_hits),
+				BENCH_NUM("gets", (double)st.gets)));
 #ifdef HAVE_DPDK
 	rte_mempool_free(mp);
 #endif

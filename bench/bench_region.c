@@ -140,11 +140,12 @@ static void emit_result(const char *name, size_t size, size_t page_size, unsigne
 	       bare_gib_s = bench_ratio(mapped, mbc) * NS_TO_GIB_S;
 
 	bench_emit(BENCH, name, size, page_size, mc, runs,
-		   BENCH_FIELDS({"mapped", mapped, NULL}, {"destroy_ns", md, NULL},
-				{"bare_create_ns", mbc, NULL}, {"bare_destroy_ns", mbd, NULL},
-				{"create_ratio", bench_ratio(mc, mbc), NULL},
-				{"destroy_ratio", bench_ratio(md, mbd), NULL}, {"create_gib_s", gib_s, NULL},
-				{"bare_create_gib_s", bare_gib_s, NULL}));
+		   BENCH_FIELDS(BENCH_NUM("mapped", mapped), BENCH_NUM("destroy_ns", md),
+				BENCH_NUM("bare_create_ns", mbc), BENCH_NUM("bare_destroy_ns", mbd),
+				BENCH_NUM("create_ratio", bench_ratio(mc, mbc)),
+				BENCH_NUM("destroy_ratio", bench_ratio(md, mbd)),
+				BENCH_NUM("create_gib_s", gib_s),
+				BENCH_NUM("bare_create_gib_s", bare_gib_s)));
 }
 
 static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsigned runs)

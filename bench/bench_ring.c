@@ -364,18 +364,18 @@ static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs,
 		med[k] = bench_median(t[k], runs);
 	if (c->threads == 2)
 		bench_emit(BENCH, c->name, RING_COUNT, 0, med[UDMA], runs,
-			   BENCH_FIELDS({"call_ns", med[UDMA_CALL], NULL}, {"dpdk_ns", med[DPDK], NULL},
-					{"ratio", bench_ratio(med[UDMA], med[DPDK]), NULL},
-					{"call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK]), NULL},
-					{"mobj_s", 1e3 / med[UDMA], NULL},
-					{"dpdk_mobj_s", bench_ratio(1e3, med[DPDK]), NULL},
-					{"objs", objs, NULL}));
+			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
+					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					BENCH_NUM("mobj_s", 1e3 / med[UDMA]),
+					BENCH_NUM("dpdk_mobj_s", bench_ratio(1e3, med[DPDK])),
+					BENCH_NUM("objs", objs)));
 	else
 		bench_emit(BENCH, c->name, RING_COUNT, 0, med[UDMA], runs,
-			   BENCH_FIELDS({"call_ns", med[UDMA_CALL], NULL}, {"dpdk_ns", med[DPDK], NULL},
-					{"ratio", bench_ratio(med[UDMA], med[DPDK]), NULL},
-					{"call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK]), NULL},
-					{"objs", objs, NULL}));
+			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
+					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					BENCH_NUM("objs", objs)));
 }
 
 static void usage(const char *argv0, int rc)

@@ -88,10 +88,10 @@ static inline void bench_json_num(FILE *f, double v)
 		fprintf(f, "%.4g", v);
 }
 
-/* Extra fields of a result line, ended by { NULL, 0, NULL }: numbers, or with
- * raw set, a JSON literal written as is (true, false, null), or with str set,
- * a string: bench_emit(..., BENCH_FIELDS({ "ratio", r, NULL },
- * { "verified", 0, "true" }, { "note", 0, NULL, "why" })). */
+/* Extra fields of a result line, ended by key NULL: numbers (BENCH_NUM), JSON
+ * literals written as is (BENCH_RAW: true, false, null) or strings
+ * (BENCH_STR): bench_emit(..., BENCH_FIELDS(BENCH_NUM("ratio", r),
+ * BENCH_RAW("verified", "true"), BENCH_STR("note", why))). */
 struct bench_field {
 	const char *key;
 	double val;
@@ -130,7 +130,19 @@ int bench_ring_main(int argc, char **argv);
 int bench_dev_main(int argc, char **argv);
 #endif
 
-#define BENCH_FIELDS(...) ((const struct bench_field[]){__VA_ARGS__, {NULL, 0, NULL}})
+#define BENCH_NUM(k, v)                \
+	{                              \
+		.key = (k), .val = (v) \
+	}
+#define BENCH_RAW(k, lit)                \
+	{                                \
+		.key = (k), .raw = (lit) \
+	}
+#define BENCH_STR(k, s)                \
+	{                              \
+		.key = (k), .str = (s) \
+	}
+#define BENCH_FIELDS(...) ((const struct bench_field[]){__VA_ARGS__, {.key = NULL}})
 
 /* One result line:
  * {"bench":..,"case":..,"size":..,"page_size":..,"median_ns":..,"runs":N, extras...} */
@@ -150,6 +162,8 @@ static inline void bench_emit(const char *bench, const char *case_name, size_t s
 		putchar(':');
 		if (extra->raw)
 			fputs(extra->raw, stdout);
+		else if (extra->str)
+			bench_json_str(stdout, extra->str);
 		else
 			bench_json_num(stdout, extra->val);
 	}
