@@ -187,8 +187,10 @@ static void offline_under(struct fixture *f, size_t page_size)
 	}
 	if (rc)
 		fail_msg("%s", why);
-	print_message("%zu memory blocks under the region: %zu offlined and onlined again, %zu refused\n",
-		      res.blocks, res.blocks_offlined, res.blocks_refused);
+	print_message("%zu memory blocks under the region: %zu offlined and onlined again, %zu refused; "
+		      "%s\n",
+		      res.blocks, res.blocks_offlined, res.blocks_refused,
+		      res.compacted ? "then compacted" : "compaction refused");
 	assert_int_equal(res.moved, 0);
 	assert_unmoved(f->ctx, r, pfns, "offlining the memory blocks");
 	free(pfns);
