@@ -71,6 +71,8 @@ udma_lib_for = $(if $(filter $(1),$(WHITEBOX)),$(B)/libudma_internal.a,$(B)/libu
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCH_SRC:= $(wildcard bench/bench_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+# The benches the udma command runs, compiled into it (-DBENCH_IN_CLI).
+BENCH_CLI_OBJ := $(foreach n,region iova pool heap ring dev,$(B)/obj/bench-cli/bench_$(n).o)
 HEADERS  := $(wildcard include/udma/*.h)
 
 SO       := $(B)/libudma.so.$(SOVER)
@@ -170,8 +172,18 @@ DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
 ifneq ($(DPDK_LIBS),)
 DPDK_CFLAGS += -DHAVE_DPDK
 endif
-$(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a | $(B)/bench
-	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(DPDK_LIBS) $(LIBS)
+# The benches link the internal archive: bench_region times the library's
+# long-term pin (udma__longterm_pin) on its own.
+$(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(DRV_HDR) $(HEADERS) $(LIB_HDR) \
+		$(B)/libudma_internal.a | $(B)/bench
+	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(DRV_SRC) $(B)/libudma_internal.a $(LDFLAGS) \
+		$(DPDK_LIBS) $(LIBS)
+# The same programs inside the udma command (`udma bench region|iova|pool|heap|ring|dev`):
+# each main is bench_NAME_main, each row goes to the command's report. Never
+# with DPDK: the side-by-side figures stay in the programs above.
+$(B)/obj/bench-cli/%.o: bench/%.c bench/bench_util.h $(HEADERS) $(LIB_HDR) $(DRV_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) -DBENCH_IN_CLI -c -o $@ $<
 
 $(B)/tests $(B)/bench:
 	mkdir -p $@

@@ -4,7 +4,7 @@
  * DPDK's rte_mem_virt2phy do per address: one 8-byte pread of
  * /proc/self/pagemap at (va / 4096) * 8, then PFN * 4096 + offset.
  * Random addresses in a 64 MiB region, 4 KiB and 2 MiB pages. One JSON object
- * per line on stdout.
+ * per line on stdout (rows of `udma bench iova` with -DBENCH_IN_CLI).
  *
  * usage: bench_iova [--runs N] [--lookups N] [--quick]
  */
@@ -142,7 +142,7 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 	}
 	mu = bench_median(tu, runs);
 	mp = bench_median(tp, runs);
-	bench_emit(BENCH, name, REGION_SIZE, page_size, mu, runs,
+	bench_emit_runs(BENCH, name, REGION_SIZE, page_size, tu, runs,
 		   BENCH_FIELDS(BENCH_NUM("lookups", (double)lookups), BENCH_NUM("pread_ns", mp),
 				BENCH_NUM("ratio", bench_ratio(mu, mp)),
 				BENCH_NUM("speedup", bench_ratio(mp, mu)),
@@ -159,15 +159,17 @@ static void usage(const char *prog, int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--runs N] [--lookups N] [--quick]\n"
+		"ns per udma_iova lookup in a 64 MiB region (4 KiB and 2 MiB pages), against one\n"
+		"pread of /proc/self/pagemap per address (what ixy and DPDK's rte_mem_virt2phy do).\n"
 		"  --runs N     timed passes per case, median reported (default 7)\n"
 		"  --lookups N  random addresses per pass (default 1048576)\n"
 		"  --quick      3 runs of 262144 lookups\n"
-		"As root, reserves the 2 MiB pages it needs and gives them back at exit.\n",
+		"As root, reserves the 2 MiB pages it needs and gives them back at exit.\n" BENCH_OUTPUT_HELP,
 		prog);
 	exit(rc);
 }
 
-int main(int argc, char **argv)
+BENCH_MAIN(iova)
 {
 	struct udma_ctx *ctx;
 	struct bench_opts o = {.runs = 7};
@@ -179,10 +181,10 @@ int main(int argc, char **argv)
 		if (bench_common_opt(argc, argv, &i, &o, usage))
 			continue;
 		if (!strcmp(argv[i], "--lookups")) {
-			lookups = bench_parse_count("--lookups", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			lookups = bench_parse_count("--lookups", bench_opt_value(argc, argv, &i));
 			lookups_set = 1;
 		} else {
-			usage(argv[0], 2);
+			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (o.quick && !lookups_set)
