@@ -154,6 +154,10 @@ $(B)/tests/test_virtio_fake: tests/test_virtio_fake.c $(NIC_SRC) $(NIC_HDR) $(SU
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/latency_hist.c tools/latency_hist.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+# PA-mode pins against the kernel's page moves, moved by the command's own helper.
+$(B)/tests/test_longterm_pin: tests/test_longterm_pin.c tools/bench/page_move.c tools/bench/page_move.h \
+		$(SUPPORT) $(B)/libudma_internal.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma_internal.a $(LDFLAGS) $(LIBS) -lcmocka
 # The udma command's NIC test frames, linked from the command's source.
 $(B)/tests/test_nic_frame: tests/test_nic_frame.c tools/nic/nic_frame.c $(NIC_TOOL_HDR) $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests

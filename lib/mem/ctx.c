@@ -8,20 +8,34 @@
 
 #include "lib/mem/mem.h"
 
+/*
+ * PA mode hands physical addresses to devices, so the pages must never move:
+ * it needs PFNs from pagemap and a long-term pin (mlock does not stop
+ * migration). Without either, AUTO chooses VA and says why.
+ */
 static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 {
-	int pfns = udma_pfn_readable();
+	int pfns = udma_pfn_readable(), pin = 0;
+	char why[400] = "";
 
 	if (pfns < 0)
 		return pfns; /* pagemap unreadable: neither mode can verify pages */
+	if (pfns && asked != UDMA_IOVA_VA)
+		pin = udma__longterm_pin_probe(why, sizeof(why));
 	switch (asked) {
 	case UDMA_IOVA_AUTO:
-		ctx->mode = pfns ? UDMA_IOVA_PA : UDMA_IOVA_VA;
-		snprintf(
-			ctx->reason, sizeof(ctx->reason), "%s",
-			pfns ? "AUTO chose PA: pagemap gives physical addresses (CAP_SYS_ADMIN), as UIO needs"
-			     : "AUTO chose VA: pagemap hides physical addresses without CAP_SYS_ADMIN; "
-			       "fine for VFIO (IOMMU) and simulated devices, UIO needs root");
+		ctx->mode = pfns && !pin ? UDMA_IOVA_PA : UDMA_IOVA_VA;
+		if (!pfns)
+			snprintf(ctx->reason, sizeof(ctx->reason), "%s",
+				 "AUTO chose VA: pagemap hides physical addresses without CAP_SYS_ADMIN; "
+				 "fine for VFIO (IOMMU) and simulated devices, UIO needs root");
+		else if (pin)
+			snprintf(ctx->reason, sizeof(ctx->reason),
+				 "AUTO chose VA: physical addresses are readable, but %s", why);
+		else
+			snprintf(ctx->reason, sizeof(ctx->reason), "%s",
+				 "AUTO chose PA: pagemap gives physical addresses (CAP_SYS_ADMIN), as UIO "
+				 "needs; pages held by long-term pins");
 		return 0;
 	case UDMA_IOVA_PA:
 		if (!pfns)
@@ -29,8 +43,11 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 					 "UDMA_IOVA_PA needs physical addresses but /proc/self/pagemap hides "
 					 "them from this process: run as root (CAP_SYS_ADMIN), or use "
 					 "UDMA_IOVA_VA with an IOMMU (VFIO)");
+		if (pin)
+			return udma__err(-pin, "UDMA_IOVA_PA refused: %s", why);
 		ctx->mode = UDMA_IOVA_PA;
-		snprintf(ctx->reason, sizeof(ctx->reason), "PA as asked: IOVA = physical address (UIO)");
+		snprintf(ctx->reason, sizeof(ctx->reason),
+			 "PA as asked: IOVA = physical address (UIO); pages held by long-term pins");
 		return 0;
 	case UDMA_IOVA_VA:
 		ctx->mode = UDMA_IOVA_VA;

@@ -49,6 +49,9 @@ struct udma_region {
 	unsigned flags;
 	int fd;	      /* the backing file: SHARED, or while udma__region_files_hold is held */
 	bool keep_fd; /* created while udma__region_files_hold was held */
+	/* PA mode: the io_uring fd holding the pages' long-term pin (else -1):
+	 * mlock keeps pages resident, not at their physical address. */
+	int pin_fd;
 	bool hugetlb;
 	/* PA mode only: IOVA of each page, and for each page the index of the
 	 * last page of the physically contiguous run it belongs to. */
@@ -91,7 +94,7 @@ struct udma__mem_sub {
 struct udma_ctx {
 	struct udma_ctx_opts opts;
 	enum udma_iova_mode mode;
-	char reason[192];
+	char reason[512];
 	pthread_mutex_t lock; /* regions, subscribers, slots; held during memory events */
 	struct udma_region *regions;
 	struct udma_iova_map map;

@@ -43,6 +43,19 @@ int udma__region_translate(struct udma_region *r, const uint64_t *entries)
 	return 0;
 }
 
+static int region_longterm_pin(struct udma_region *r)
+{
+	char why[512];
+	int fd = udma__longterm_pin(r->addr, r->size);
+
+	if (fd >= 0) {
+		r->pin_fd = fd;
+		return 0;
+	}
+	snprintf(why, sizeof(why), "%s", udma_last_error());
+	return udma__err(-fd, "region '%s' cannot be used in PA mode: %s", r->name, why);
+}
+
 /* The PFNs are read from the final mapping, whatever path made it. */
 static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 {
@@ -78,6 +91,10 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 		}
 	}
 	rc = search ? udma__map_contig(r) : udma__region_map(r);
+	/* Before the PFNs are read: the pin may first move pages out of a
+	 * movable zone, and afterwards no page moves while the region lives. */
+	if (!rc && ctx->mode == UDMA_IOVA_PA)
+		rc = region_longterm_pin(r);
 	if (!rc)
 		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
 	if (!rc)
@@ -96,6 +113,8 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 /* Undo a mapping attempt: the region can be tried again with another page size. */
 static void region_unmap(struct udma_region *r)
 {
+	udma__longterm_unpin(r->pin_fd); /* before munmap: the pin holds the pages */
+	r->pin_fd = -1;
 	if (r->addr)
 		munmap(r->addr, r->footprint);
 	if (r->fd >= 0)
@@ -119,6 +138,11 @@ static void region_free(struct udma_region *r)
 /* A forked child's copy: the mapping is not there (MADV_DONTFORK), the fd is. */
 void udma__region_release_inherited(struct udma_region *r)
 {
+	/* The pin's ring is shared with the parent: unregistering here would
+	 * unpin the parent's pages. Closing the child's copy leaves it alone. */
+	if (r->pin_fd >= 0)
+		close(r->pin_fd);
+	r->pin_fd = -1;
 	r->addr = NULL;
 	region_free(r);
 }
@@ -195,6 +219,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	udma__fork_hold();
 	r->ctx = ctx;
 	r->fd = -1;
+	r->pin_fd = -1;
 	r->numa_node = node;
 	r->flags = o->flags;
 	snprintf(r->name, sizeof(r->name), "%s", o->name && *o->name ? o->name : "region");

@@ -76,10 +76,11 @@ void th_snapshot_take(struct th_snapshot *s)
 	}
 	if (f)
 		fclose(f);
-	s->locked_kb = 0;
+	s->locked_kb = s->pinned_kb = 0;
 	f = fopen("/proc/self/status", "re");
 	while (f && fgets(line, sizeof(line), f))
-		sscanf(line, "VmLck: %zu kB", &s->locked_kb);
+		if (!sscanf(line, "VmLck: %zu kB", &s->locked_kb))
+			sscanf(line, "VmPin: %zu kB", &s->pinned_kb);
 	if (f)
 		fclose(f);
 	s->fds = count_fds();
@@ -104,10 +105,12 @@ int th_snapshot_compare(const struct th_snapshot *before, const char *what)
 	static struct th_snapshot now;
 
 	th_snapshot_take(&now);
-	if (now.fds == before->fds && now.maps == before->maps && now.locked_kb == before->locked_kb)
+	if (now.fds == before->fds && now.maps == before->maps && now.locked_kb == before->locked_kb &&
+	    now.pinned_kb == before->pinned_kb)
 		return 0;
-	print_error("%s leaked: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB\n", what, before->fds,
-		    now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb);
+	print_error("%s leaked: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB, pinned %zu -> %zu kB\n",
+		    what, before->fds, now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb,
+		    before->pinned_kb, now.pinned_kb);
 	lines_only_in("gone:", before->text, now.text);
 	lines_only_in("new: ", now.text, before->text);
 	return -1;

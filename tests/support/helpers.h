@@ -20,10 +20,10 @@
 #include <udma/udma.h>
 
 /* What a test could leak: open fds, mappings (their text, to show what
- * changed) and locked memory. */
+ * changed), locked memory and long-term pinned memory (VmPin). */
 struct th_snapshot {
 	int fds, maps;
-	size_t locked_kb;
+	size_t locked_kb, pinned_kb;
 	char text[32768];
 };
 void th_snapshot_take(struct th_snapshot *s);
@@ -31,7 +31,7 @@ void th_snapshot_take(struct th_snapshot *s);
 int th_snapshot_compare(const struct th_snapshot *before, const char *what);
 
 /* cmocka setup/teardown pair: the teardown fails the test if it left an fd,
- * a mapping or locked memory behind. */
+ * a mapping, locked or pinned memory behind. */
 int th_leak_setup(void **state);
 int th_leak_teardown(void **state);
 #define th_test(f) cmocka_unit_test_setup_teardown(f, th_leak_setup, th_leak_teardown)

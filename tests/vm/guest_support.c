@@ -26,7 +26,7 @@ void snap_take(struct snap *s)
 	FILE *f;
 
 	s->fds = s->maps = 0;
-	s->locked_kb = 0;
+	s->locked_kb = s->pinned_kb = 0;
 	while (d && (e = readdir(d)))
 		s->fds += e->d_name[0] != '.';
 	if (d)
@@ -38,7 +38,8 @@ void snap_take(struct snap *s)
 		fclose(f);
 	f = fopen("/proc/self/status", "re");
 	while (f && fgets(line, sizeof(line), f))
-		sscanf(line, "VmLck: %ld kB", &s->locked_kb);
+		if (!sscanf(line, "VmLck: %ld kB", &s->locked_kb))
+			sscanf(line, "VmPin: %ld kB", &s->pinned_kb);
 	if (f)
 		fclose(f);
 }
@@ -48,10 +49,12 @@ int snap_check(const struct snap *before)
 	struct snap now;
 
 	snap_take(&now);
-	if (now.fds == before->fds && now.maps == before->maps && now.locked_kb == before->locked_kb)
+	if (now.fds == before->fds && now.maps == before->maps && now.locked_kb == before->locked_kb &&
+	    now.pinned_kb == before->pinned_kb)
 		return 0;
-	print_error("leaked: fds %d -> %d, mappings %d -> %d, locked %ld -> %ld kB\n", before->fds, now.fds,
-		    before->maps, now.maps, before->locked_kb, now.locked_kb);
+	print_error("leaked: fds %d -> %d, mappings %d -> %d, locked %ld -> %ld kB, pinned %ld -> %ld kB\n",
+		    before->fds, now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb,
+		    before->pinned_kb, now.pinned_kb);
 	return -1;
 }
 

@@ -14,10 +14,10 @@
 
 #include <udma/udma.h>
 
-/* What a test may leak: fds, mappings, locked memory. */
+/* What a test may leak: fds, mappings, locked and long-term pinned memory. */
 struct snap {
 	int fds, maps;
-	long locked_kb;
+	long locked_kb, pinned_kb;
 };
 
 void snap_take(struct snap *s);

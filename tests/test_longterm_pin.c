@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PA-mode regions keep their physical pages for their whole life: the kernel
+ * tries to move them (compaction, memory offline, move_pages) and every PFN
+ * must stay, with udma_iova still equal to pagemap. A plain mlocked mapping
+ * beside them shows that the same attempts do move pages that only mlock
+ * holds. Root only (PA mode); offlining needs memory hotplug.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tests/support/helpers.h"
+#include "tools/bench/page_move.h"
+
+#define SIZE	(64ul << 20)
+#define PASSES	3 /* compaction passes */
+#define OFFLINE_TIMEOUT_MS 3000
+
+struct fixture {
+	struct udma_ctx *ctx;
+};
+
+static int setup(void **state)
+{
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_PA, .numa_node = UDMA_NUMA_ANY};
+	static struct fixture f;
+
+	th_leak_setup(state);
+	if (geteuid() != 0 || udma_pfn_readable() != 1) {
+		*state = NULL;
+		return 0;
+	}
+	assert_int_equal(udma_ctx_create(&o, &f.ctx), 0);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f)
+		udma_ctx_destroy(f->ctx);
+	return th_leak_teardown(state);
+}
+
+#define NEED_PA(f)                                                                                 \
+	do {                                                                                       \
+		if (!(f)) {                                                                        \
+			print_message("skipped: PA mode needs root (physical addresses)\n");      \
+			skip();                                                                    \
+		}                                                                                  \
+	} while (0)
+
+static long pinned_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "VmPin: %ld kB", &kb);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void compact(void)
+{
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "1", 1), 1);
+	close(fd);
+}
+
+static uint64_t *pfns_of(const void *addr, size_t len)
+{
+	uint64_t *p = malloc(len / 4096 * sizeof(*p));
+	char why[256];
+
+	assert_non_null(p);
+	if (page_move_pfns(addr, len / 4096, p, why, sizeof(why)))
+		fail_msg("%s", why);
+	return p;
+}
+
+static size_t count_moved(const void *addr, size_t len, const uint64_t *before)
+{
+	uint64_t *now = pfns_of(addr, len);
+	size_t i, moved = 0;
+
+	for (i = 0; i < len / 4096; i++)
+		moved += now[i] != before[i];
+	free(now);
+	return moved;
+}
+
+/* Every page where it was, and udma_iova saying so. */
+static void assert_unmoved(struct udma_ctx *ctx, struct udma_region *r, const uint64_t *before, const char *after)
+{
+	uint8_t *base = udma_region_addr(r);
+	size_t i, moved = count_moved(base, udma_region_size(r), before), wrong = 0;
+	uint64_t *now = pfns_of(base, udma_region_size(r));
+
+	for (i = 0; i < udma_region_size(r) / 4096; i++)
+		wrong += udma_iova(ctx, base + i * 4096) != now[i] * 4096;
+	free(now);
+	if (moved || wrong)
+		fail_msg("after %s: %zu of %zu pages moved, udma_iova wrong for %zu", after, moved,
+			 udma_region_size(r) / 4096, wrong);
+}
+
+static struct udma_region *region(struct udma_ctx *ctx, size_t page_size)
+{
+	struct udma_region_opts o = {.size = SIZE, .page_size = page_size, .numa_node = UDMA_NUMA_ANY};
+	struct udma_region *r;
+
+	if (udma_region_create(ctx, &o, &r))
+		fail_msg("udma_region_create: %s", udma_last_error());
+	return r;
+}
+
+/* Compaction moves mlocked 4 KiB pages (vm.compact_unevictable_allowed=1,
+ * the default): the control shows it on this machine; the region's pages stay. */
+static void test_compaction_moves_no_page_of_a_4k_region(void **state)
+{
+	struct fixture *f = *state;
+	struct udma_region *r;
+	uint64_t *ctl_pfns, *pfns;
+	size_t ctl_moved = 0;
+	unsigned pass;
+	void *ctl;
+
+	NEED_PA(f);
+	ctl = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(ctl != MAP_FAILED);
+	assert_int_equal(mlock(ctl, SIZE), 0);
+	ctl_pfns = pfns_of(ctl, SIZE);
+	r = region(f->ctx, UDMA_PAGE_4K);
+	pfns = pfns_of(udma_region_addr(r), SIZE);
+	for (pass = 0; pass < PASSES; pass++) {
+		compact();
+		assert_unmoved(f->ctx, r, pfns, "compaction");
+	}
+	ctl_moved = count_moved(ctl, SIZE, ctl_pfns);
+	print_message("compaction, %u passes: %zu of %zu pages of a plain mlocked mapping moved, none of "
+		      "udma's\n",
+		      PASSES, ctl_moved, SIZE / 4096);
+	if (!ctl_moved)
+		print_message("note: compaction moved no mlocked page either this time (the kernel found "
+			      "nothing to compact there)\n");
+	free(pfns);
+	free(ctl_pfns);
+	udma_region_destroy(r);
+	munmap(ctl, SIZE);
+}
+
+/* What memory hot-unplug does: the kernel must refuse to take the blocks
+ * under a pinned region, or take them without moving its pages. */
+static void offline_under(struct fixture *f, size_t page_size)
+{
+	struct udma_region *r = region(f->ctx, page_size);
+	struct page_move_result res;
+	uint64_t *pfns = pfns_of(udma_region_addr(r), SIZE);
+	char why[512];
+	int rc = page_move_attempt(udma_region_addr(r), SIZE, OFFLINE_TIMEOUT_MS, &res, why, sizeof(why));
+
+	if (rc == -ENOTSUP) {
+		free(pfns);
+		udma_region_destroy(r);
+		print_message("skipped: %s\n", why);
+		skip();
+	}
+	if (rc)
+		fail_msg("%s", why);
+	print_message("%zu memory blocks under the region: %zu offlined and onlined again, %zu refused\n",
+		      res.blocks, res.blocks_offlined, res.blocks_refused);
+	assert_int_equal(res.moved, 0);
+	assert_unmoved(f->ctx, r, pfns, "offlining the memory blocks");
+	free(pfns);
+	udma_region_destroy(r);
+}
+
+static void test_offline_moves_no_page_of_a_4k_region(void **state)
+{
+	NEED_PA(*state);
+	offline_under(*state, UDMA_PAGE_4K);
+}
+
+static void test_offline_moves_no_page_of_a_2m_region(void **state)
+{
+	NEED_PA(*state);
+	if (!th_hugepages_ensure(UDMA_PAGE_2M, SIZE / UDMA_PAGE_2M))
+		skip();
+	offline_under(*state, UDMA_PAGE_2M);
+}
+
+static void test_compaction_moves_no_page_of_a_2m_region(void **state)
+{
+	struct fixture *f = *state;
+	struct udma_region *r;
+	uint64_t *pfns;
+
+	NEED_PA(f);
+	if (!th_hugepages_ensure(UDMA_PAGE_2M, SIZE / UDMA_PAGE_2M))
+		skip();
+	r = region(f->ctx, UDMA_PAGE_2M);
+	pfns = pfns_of(udma_region_addr(r), SIZE);
+	compact();
+	assert_unmoved(f->ctx, r, pfns, "compaction");
+	free(pfns);
+	udma_region_destroy(r);
+}
+
+/* move_pages to every other node: refused for each page, none moved. */
+static void test_move_pages_moves_no_page(void **state)
+{
+	struct fixture *f = *state;
+	int nodes = udma_numa_nodes(), target;
+	struct udma_region *r;
+	uint64_t *pfns;
+
+	NEED_PA(f);
+	if (nodes < 2) {
+		print_message("skipped: one NUMA node, move_pages has nowhere to move a page\n");
+		skip();
+	}
+	r = region(f->ctx, UDMA_PAGE_4K);
+	pfns = pfns_of(udma_region_addr(r), SIZE);
+	for (target = 0; target < nodes; target++) {
+		size_t n = SIZE / 4096, i;
+		void **pages = malloc(n * sizeof(*pages));
+		int *to = malloc(n * sizeof(*to)), *status = malloc(n * sizeof(*status));
+
+		assert_true(pages && to && status);
+		for (i = 0; i < n; i++) {
+			pages[i] = (uint8_t *)udma_region_addr(r) + i * 4096;
+			to[i] = target;
+		}
+		move_pages(0, n, pages, to, status, MPOL_MF_MOVE);
+		free(pages);
+		free(to);
+		free(status);
+		assert_unmoved(f->ctx, r, pfns, "move_pages");
+	}
+	free(pfns);
+	udma_region_destroy(r);
+}
+
+/* The pin comes with the region and goes with it (VmPin counts it). */
+static void test_pin_taken_and_released(void **state)
+{
+	struct fixture *f = *state;
+	long before = pinned_kb();
+	struct udma_region *r;
+
+	NEED_PA(f);
+	if (before < 0)
+		skip(); /* no VmPin line: a kernel older than 5.x */
+	r = region(f->ctx, UDMA_PAGE_4K);
+	assert_int_equal(pinned_kb() - before, (long)(SIZE >> 10));
+	udma_region_destroy(r);
+	assert_int_equal(pinned_kb(), before);
+}
+
+/* VA mode hands out virtual addresses: the IOMMU driver pins what it maps,
+ * and the region takes no pin of its own. */
+static void test_va_mode_takes_no_pin(void **state)
+{
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
+	long before = pinned_kb();
+	struct udma_region *r;
+	struct udma_ctx *ctx;
+
+	(void)state;
+	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
+	r = region(ctx, UDMA_PAGE_4K);
+	assert_int_equal(pinned_kb(), before);
+	udma_region_destroy(r);
+	udma_ctx_destroy(ctx);
+}
+
+/* A forked child shares the pin's io_uring: releasing its copy of the
+ * context must leave the parent's pages pinned. */
+static void test_child_leaves_the_parents_pin(void **state)
+{
+	struct fixture *f = *state;
+	struct udma_region *r;
+	uint64_t *pfns;
+	long pinned;
+	pid_t pid;
+
+	NEED_PA(f);
+	r = region(f->ctx, UDMA_PAGE_4K);
+	pfns = pfns_of(udma_region_addr(r), SIZE);
+	pinned = pinned_kb();
+	pid = th_fork_child(0, 0);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		udma_ctx_destroy(f->ctx);
+		_exit(0);
+	}
+	assert_int_equal(th_wait_child(pid), 0);
+	assert_int_equal(pinned_kb(), pinned);
+	compact();
+	assert_unmoved(f->ctx, r, pfns, "a child released its copy, then compaction");
+	free(pfns);
+	udma_region_destroy(r);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_compaction_moves_no_page_of_a_4k_region),
+		T(test_compaction_moves_no_page_of_a_2m_region),
+		T(test_offline_moves_no_page_of_a_4k_region),
+		T(test_offline_moves_no_page_of_a_2m_region),
+		T(test_move_pages_moves_no_page),
+		T(test_pin_taken_and_released),
+		T(test_va_mode_takes_no_pin),
+		T(test_child_leaves_the_parents_pin),
+	};
+
+	atexit(th_hugepages_restore);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
