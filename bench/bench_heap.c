@@ -181,7 +181,7 @@ static void usage(const char *prog, int rc)
 #endif
 		"  --runs N    timed runs per case and allocator, median reported (default 7)\n"
 		"  --iters N   pairs per run (default 1000000)\n"
-		"  --quick     3 runs of 200000 pairs\n"
+		"  --quick     3 runs of 50000 pairs\n"
 #ifndef BENCH_IN_CLI
 		"  --no-dpdk   leave DPDK out\n"
 #endif
@@ -212,7 +212,7 @@ BENCH_MAIN(heap)
 		}
 	}
 	if (o.quick && !iters_set)
-		iters = 200000;
+		iters = 50000;
 	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;

@@ -50,6 +50,7 @@
 #define BURST	     32
 #define ONE_T_OBJS   (1u << 23) /* objects per 1-thread run */
 #define DEFAULT_OBJS (1u << 23) /* objects per 2-thread run */
+#define QUICK_DIV    16u	/* --quick: this many times fewer objects per run */
 
 enum impl { UDMA, UDMA_CALL, DPDK, NIMPL };
 
@@ -345,7 +346,7 @@ static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs,
 		return;
 	}
 	if (quick && c->threads == 1)
-		objs /= 4;
+		objs /= QUICK_DIV;
 	/* warm-up: page faults, thread creation, frequency */
 	for (k = 0; k < nimpl; k++)
 		run_once(k, c, objs / 8);
@@ -400,7 +401,7 @@ static void usage(const char *argv0, int rc)
 		"  --runs N     timed runs per case and library, median reported (default 7)\n"
 		"  --objs N     objects per two-thread run of bursts (default %u; an eighth for single "
 		"objects)\n"
-		"  --quick      3 runs, a quarter of the objects\n"
+		"  --quick      3 runs, a sixteenth of the objects: seconds in all, for tests\n"
 		"  --case TEXT  only the cases whose name contains TEXT (e.g. 2t_, spsc_1)\n" BENCH_OUTPUT_HELP,
 		argv0,
 #ifdef BENCH_IN_CLI
@@ -435,7 +436,7 @@ BENCH_MAIN(ring)
 		}
 	}
 	if (o.quick && !objs_set)
-		objs /= 4;
+		objs /= QUICK_DIV;
 	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
