@@ -185,7 +185,8 @@ static void usage(const char *prog, int rc)
 #ifndef BENCH_IN_CLI
 		"  --no-dpdk   leave DPDK out\n"
 #endif
-		"As root, reserves 2 MiB pages for the slabs and gives them back at exit.\n" BENCH_OUTPUT_HELP,
+		"As root, reserves 2 MiB pages for the slabs and gives them back at "
+		"exit.\n" BENCH_OUTPUT_HELP,
 		prog);
 	exit(rc);
 }

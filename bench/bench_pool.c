@@ -218,7 +218,8 @@ BENCH_MAIN(pool)
 		} else if (!strcmp(argv[i], "--cache")) {
 			cache = bench_parse_count("--cache", bench_opt_value(argc, argv, &i));
 			if (cache > UDMA_POOL_CACHE_MAX)
-				bench_usage_error(usage, "--cache %u: at most %u", cache, UDMA_POOL_CACHE_MAX);
+				bench_usage_error(usage, "--cache %u: at most %u", cache,
+						  UDMA_POOL_CACHE_MAX);
 		} else {
 			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}

@@ -86,9 +86,9 @@ struct sample {
 
 /* The long-term pin, measured when this process can take one: *why otherwise. */
 struct pin_plan {
-	int measure;	   /* time pin and unpin on the bare mapping */
-	int applies;	   /* the library pins its regions (PA mode) */
-	char why[256];	   /* why it is not measured, or why a pin failed */
+	int measure;   /* time pin and unpin on the bare mapping */
+	int applies;   /* the library pins its regions (PA mode) */
+	char why[256]; /* why it is not measured, or why a pin failed */
 };
 
 /* One udma create + destroy; 0, or a negative errno with the reason in why. */

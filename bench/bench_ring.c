@@ -377,18 +377,20 @@ static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs,
 #else
 	if (c->threads == 2)
 		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
-					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
-					BENCH_NUM("mobj_s", 1e3 / med[UDMA]),
-					BENCH_NUM("dpdk_mobj_s", bench_ratio(1e3, med[DPDK])),
-					BENCH_NUM("objs", objs)));
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]),
+					     BENCH_NUM("dpdk_ns", med[DPDK]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					     BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					     BENCH_NUM("mobj_s", 1e3 / med[UDMA]),
+					     BENCH_NUM("dpdk_mobj_s", bench_ratio(1e3, med[DPDK])),
+					     BENCH_NUM("objs", objs)));
 	else
 		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
-					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
-					BENCH_NUM("objs", objs)));
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]),
+					     BENCH_NUM("dpdk_ns", med[DPDK]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					     BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					     BENCH_NUM("objs", objs)));
 #endif
 }
 
@@ -402,7 +404,8 @@ static void usage(const char *argv0, int rc)
 		"  --objs N     objects per two-thread run of bursts (default %u; an eighth for single "
 		"objects)\n"
 		"  --quick      3 runs, a sixteenth of the objects: seconds in all, for tests\n"
-		"  --case TEXT  only the cases whose name contains TEXT (e.g. 2t_, spsc_1)\n" BENCH_OUTPUT_HELP,
+		"  --case TEXT  only the cases whose name contains TEXT (e.g. 2t_, "
+		"spsc_1)\n" BENCH_OUTPUT_HELP,
 		argv0,
 #ifdef BENCH_IN_CLI
 		" (against DPDK's rte_ring: build/bench/bench_ring, make bench)",

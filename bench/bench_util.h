@@ -170,22 +170,22 @@ static __attribute__((unused)) const char *bench_prog = "bench";
  * program in usage and errors as the user called it.
  */
 #ifdef BENCH_IN_CLI
-#define BENCH_MAIN(name)                                   \
-	static int bench_main(int argc, char **argv);      \
-	int bench_##name##_main(int argc, char **argv)     \
-	{                                                  \
-		bench_prog = "udma bench " #name;          \
-		return bench_main(argc, argv);             \
-	}                                                  \
+#define BENCH_MAIN(name)                               \
+	static int bench_main(int argc, char **argv);  \
+	int bench_##name##_main(int argc, char **argv) \
+	{                                              \
+		bench_prog = "udma bench " #name;      \
+		return bench_main(argc, argv);         \
+	}                                              \
 	static int bench_main(int argc, char **argv)
 #else
-#define BENCH_MAIN(name)                                   \
-	static int bench_main(int argc, char **argv);      \
-	int main(int argc, char **argv)                    \
-	{                                                  \
-		bench_prog = argv[0];                      \
-		return bench_main(argc, argv);             \
-	}                                                  \
+#define BENCH_MAIN(name)                              \
+	static int bench_main(int argc, char **argv); \
+	int main(int argc, char **argv)               \
+	{                                             \
+		bench_prog = argv[0];                 \
+		return bench_main(argc, argv);        \
+	}                                             \
 	static int bench_main(int argc, char **argv)
 #endif
 
@@ -275,8 +275,8 @@ static inline void bench_emit_runs(const char *bench, const char *case_name, siz
 /* A line with string fields only: keys and values alternate, ended by BENCH_END.
  * bench_emit_str("region", "64M@1G", "skipped", "no 1 GiB pages", BENCH_END).
  * In the CLI: a row with no time (NaN), the strings as its extra fields. */
-#define BENCH_END	((const char *)NULL)
-#define BENCH_STR_MAX	8 /* key/value pairs a string line holds in the CLI */
+#define BENCH_END     ((const char *)NULL)
+#define BENCH_STR_MAX 8 /* key/value pairs a string line holds in the CLI */
 static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, const char *case_name, ...)
 {
 	const char *k, *v;
@@ -445,7 +445,7 @@ static inline int bench_common_opt(int argc, char **argv, unsigned *i, struct be
 
 /* What the udma command's usage of a bench adds: its output options. */
 #ifdef BENCH_IN_CLI
-#define BENCH_OUTPUT_HELP                                                                         \
+#define BENCH_OUTPUT_HELP \
 	"Output: a table, or --json (JSON lines), --csv, --plot FILE.svg (see udma bench --help).\n"
 #else
 #define BENCH_OUTPUT_HELP "Output: JSON lines on stdout.\n"
