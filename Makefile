@@ -33,7 +33,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 # Internal headers are named from the top of the tree ("lib/mem/mem.h"), so an
 # #include says which layer it reaches into; `make lint` checks the direction.
 BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -I. -pthread $(WARN) $(SANFLAGS)
-LIBS     := -lnuma -lhugetlbfs -pthread
+LIBS     := -lnuma -lhugetlbfs -lm -pthread
 LDFLAGS  += $(SANFLAGS)
 
 # The library, one folder per layer (docs/design.md). The simulated device's
@@ -94,7 +94,8 @@ STATIC_CFLAGS := $(filter-out -flto%,$(CFLAGS))
 $(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(STATIC_CFLAGS) -fvisibility=hidden -c -o $@ $<
-$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) $(wildcard tools/*.h tools/*/*.h)
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) $(wildcard tools/*.h tools/*/*.h) \
+		bench/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
@@ -121,7 +122,7 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 # board. It shares the library's internal helpers (size formatting, pagemap
 # decoding), so it links the internal archive. $(B)/vm/udma is the same CLI
 # linked -static, for the QEMU guests, which have no shared libraries.
-$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
+$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(BENCH_CLI_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
 		$(B)/libudma_internal.a
 	@mkdir -p $(@D)
 	$(CC) $(if $(filter $(B)/vm/%,$@),-static) $(BASE) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDFLAGS) $(LIBS)
