@@ -119,12 +119,13 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 	if (page_size > UDMA_PAGE_4K)
 		bench_hugepages_ensure(page_size, REGION_SIZE / page_size);
 	if (udma_region_create(ctx, &o, &r)) {
-		bench_emit_skip(BENCH, name, udma_last_error());
+		bench_emit_skip_size(BENCH, name, REGION_SIZE, page_size, udma_last_error());
 		return;
 	}
 	va = malloc(lookups * sizeof(*va));
 	if (!va) {
-		bench_emit_skip(BENCH, name, "out of memory for the address array");
+		bench_emit_skip_size(BENCH, name, REGION_SIZE, page_size,
+				     "out of memory for the address array");
 		udma_region_destroy(r);
 		return;
 	}

@@ -314,17 +314,27 @@ static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, c
 #endif
 }
 
-/* {"bench":..,"case":..,"skipped":reason}: a case that could not run, instead of a failure. */
-static inline void bench_emit_skip(const char *bench, const char *case_name, const char *reason)
+/* {"bench":..,"case":..,"skipped":reason}: a case of that size and page size
+ * (the CLI's row keeps them) that could not run, instead of a failure. */
+static inline void bench_emit_skip_size(const char *bench, const char *case_name, size_t size,
+					size_t page_size, const char *reason)
 {
 	struct bench_row row = {.bench = bench,
 				.method = case_name,
+				.size = size,
+				.page_size = page_size,
 				.median_ns = __builtin_nan(""),
 				.min_ns = __builtin_nan(""),
 				.max_ns = __builtin_nan(""),
 				.skipped = reason};
 
 	bench_emit_row(&row);
+}
+
+/* {"bench":..,"case":..,"skipped":reason}: a case that could not run, instead of a failure. */
+static inline void bench_emit_skip(const char *bench, const char *case_name, const char *reason)
+{
+	bench_emit_skip_size(bench, case_name, 0, 0, reason);
 }
 
 /* The first line of every bench: kernel release, CPU model, online cores. */
