@@ -9,6 +9,8 @@
 # long-term pin's cost (pin_ns) in PA mode. No timing is judged: only that
 # the figures are there. About 15 s.
 # Usage: tests/cli_bench_layers.sh [BUILD_DIR] (tests/run.sh passes the build directory)
+# Helpers run through check(), which shellcheck cannot follow:
+# shellcheck disable=SC2317
 set -u
 
 build=${1:-build}
