@@ -33,7 +33,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 # Internal headers are named from the top of the tree ("lib/mem/mem.h"), so an
 # #include says which layer it reaches into; `make lint` checks the direction.
 BASE     := -std=gnu11 -D_GNU_SOURCE -Iinclude -I. -pthread $(WARN) $(SANFLAGS)
-LIBS     := -lnuma -lhugetlbfs -pthread
+LIBS     := -lnuma -lhugetlbfs -lm -pthread
 LDFLAGS  += $(SANFLAGS)
 
 # The library, one folder per layer (docs/design.md). The simulated device's
@@ -71,6 +71,8 @@ udma_lib_for = $(if $(filter $(1),$(WHITEBOX)),$(B)/libudma_internal.a,$(B)/libu
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCH_SRC:= $(wildcard bench/bench_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+# The benches the udma command runs, compiled into it (-DBENCH_IN_CLI).
+BENCH_CLI_OBJ := $(foreach n,region iova pool heap ring dev,$(B)/obj/bench-cli/bench_$(n).o)
 HEADERS  := $(wildcard include/udma/*.h)
 
 SO       := $(B)/libudma.so.$(SOVER)
@@ -92,7 +94,8 @@ STATIC_CFLAGS := $(filter-out -flto%,$(CFLAGS))
 $(B)/obj/static/%.o: %.c $(HEADERS) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(STATIC_CFLAGS) -fvisibility=hidden -c -o $@ $<
-$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) $(wildcard tools/*.h tools/*/*.h)
+$(B)/obj/tools/%.o: tools/%.c $(HEADERS) $(LIB_HDR) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) $(wildcard tools/*.h tools/*/*.h) \
+		bench/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
@@ -119,7 +122,7 @@ $(B)/libudma_internal.a: $(LIB_OBJ)
 # board. It shares the library's internal helpers (size formatting, pagemap
 # decoding), so it links the internal archive. $(B)/vm/udma is the same CLI
 # linked -static, for the QEMU guests, which have no shared libraries.
-$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
+$(CLI) $(B)/vm/udma: $(TOOL_OBJ) $(BENCH_CLI_OBJ) $(DRV_SRC) $(NVME_SRC) $(NIC_SRC) $(DRV_HDR) $(NVME_HDR) $(NIC_HDR) \
 		$(B)/libudma_internal.a
 	@mkdir -p $(@D)
 	$(CC) $(if $(filter $(B)/vm/%,$@),-static) $(BASE) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDFLAGS) $(LIBS)
@@ -174,8 +177,18 @@ DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
 ifneq ($(DPDK_LIBS),)
 DPDK_CFLAGS += -DHAVE_DPDK
 endif
-$(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a | $(B)/bench
-	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(DRV_SRC) $(B)/libudma.a $(LDFLAGS) $(DPDK_LIBS) $(LIBS)
+# The benches link the internal archive: bench_region times the library's
+# long-term pin (udma__longterm_pin) on its own.
+$(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(DRV_HDR) $(HEADERS) $(LIB_HDR) \
+		$(B)/libudma_internal.a | $(B)/bench
+	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(DRV_SRC) $(B)/libudma_internal.a $(LDFLAGS) \
+		$(DPDK_LIBS) $(LIBS)
+# The same programs inside the udma command (`udma bench region|iova|pool|heap|ring|dev`):
+# each main is bench_NAME_main, each row goes to the command's report. Never
+# with DPDK: the side-by-side figures stay in the programs above.
+$(B)/obj/bench-cli/%.o: bench/%.c bench/bench_util.h $(HEADERS) $(LIB_HDR) $(DRV_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) -DBENCH_IN_CLI -c -o $@ $<
 
 $(B)/tests $(B)/bench:
 	mkdir -p $@

@@ -30,7 +30,8 @@
  * through the device and every byte is compared with its source (and the
  * bytes after it must still be zero); the device's counters must agree
  * (descriptors, bytes, no IOMMU fault, no RX drop). A configuration that
- * fails prints a "failed" line, and the bench exits 1.
+ * fails prints a "failed" line, and the bench exits 1. With -DBENCH_IN_CLI
+ * the lines are rows of `udma bench dev`.
  *
  * usage: bench_dev [--runs N] [--quick] [--ms N] [--iova auto|pa|va] [--pin split|same|none]
  *                  [--case TEXT]
@@ -59,10 +60,9 @@
 #define DMA_DEPTH   256u /* entries: a batch in flight, one slot free */
 #define RX_DEPTH    512u
 #define REGION_SIZE (2u << 20)
-#define WAIT_MS	    1000	/* a completion later than this is an error */
-#define WARM_NS	    20000000ull /* device warm-up per configuration, sizes the runs */
-#define CPU_WARM_NS 5000000ull
-#define DEFAULT_MS  40u
+#define WAIT_MS	    1000 /* a completion later than this is an error */
+#define DEFAULT_MS  40u /* per device run; its warm-up (which sizes the runs) half that, memcpy's an eighth */
+#define QUICK_MS    4u
 
 struct op {
 	const char *name;
@@ -236,7 +236,7 @@ static void sess_close(struct sess *s)
 		/* It exits when its driver disconnects; one never connected is killed. */
 		rc = simd_reap(&s->proc, s->dev ? 2000 : 0);
 		if (rc && s->dev)
-			fprintf(stderr, "bench_dev: udma-simd exited with status %d\n", rc);
+			fprintf(stderr, "%s: udma-simd exited with status %d\n", bench_prog, rc);
 	}
 	if (s->ctx)
 		udma_ctx_destroy(s->ctx);
@@ -532,7 +532,7 @@ static void case_failed(const char *name, struct sess *s)
 		snprintf(s->err + len, sizeof(s->err) - len, " (udma-simd %s %d)",
 			 st > 128 ? "was killed by signal" : "exited with status", st > 128 ? st - 128 : st);
 	}
-	fprintf(stderr, "bench_dev: %s: %s\n", name, s->err);
+	fprintf(stderr, "%s: %s: %s\n", bench_prog, name, s->err);
 	bench_emit_str(BENCH, name, "failed", s->err, BENCH_END);
 	failures++;
 }
@@ -547,8 +547,8 @@ static bool bench_batch(struct sess *s, const struct conf *c, const char *name, 
 	struct load l0, l1;
 	pid_t dev_pid = s->proc_up ? s->proc.pid : 0;
 
-	nb_dev = size_runs(s, true, n, WARM_NS, c->run_ns);
-	nb_cpu = size_runs(s, false, n, CPU_WARM_NS, c->run_ns / 4);
+	nb_dev = size_runs(s, true, n, c->run_ns / 2, c->run_ns);
+	nb_cpu = size_runs(s, false, n, c->run_ns / 8, c->run_ns / 4);
 	if (!nb_dev || !nb_cpu) {
 		case_failed(name, s);
 		return false;
@@ -577,27 +577,28 @@ static bool bench_batch(struct sess *s, const struct conf *c, const char *name, 
 	load_snap(&l1, dev_pid);
 	load_delta(&l0, &l1, &other, &steal);
 	if (other > 0.25 || steal > 0.25)
-		fprintf(stderr, "bench_dev: %s: other work took %.2f CPUs (steal %.2f) during the runs\n",
-			name, other, steal);
+		fprintf(stderr, "%s: %s: other work took %.2f CPUs (steal %.2f) during the runs\n",
+			bench_prog, name, other, steal);
 	med = bench_median(t_dev, c->runs);
 	cpu = bench_median(t_cpu, c->runs);
 	if (!verify(s, n)) {
 		case_failed(name, s);
 		return false;
 	}
-	bench_emit(BENCH, name, s->op->len, udma_region_page_size(s->reg), med, c->runs,
-		   BENCH_FIELDS(BENCH_NUM("batch", n), BENCH_RAW("irq", irq ? "true" : "false"),
-				BENCH_RAW("host", proc ? "\"proc\"" : "\"thread\""),
-				BENCH_NUM(s->op->nic ? "pkts_s" : "descs_s", 1e9 / med),
-				BENCH_NUM("mb_s", s->op->len * 1e3 / med), BENCH_NUM("batch_ns", med * n),
-				BENCH_NUM("memcpy_ns", cpu), BENCH_NUM("memcpy_mb_s", s->op->len * 1e3 / cpu),
-				BENCH_NUM("ratio", bench_ratio(med, cpu)),
-				BENCH_NUM("waits_per_batch",
-					  (double)(s->waits - waits0) * n / (double)(s->next - descs0)),
-				BENCH_NUM("per_run", (double)nb_dev * n),
-				BENCH_NUM("cpus", bench_ratio((double)dev_cpu_ns, (double)dev_wall_ns)),
-				BENCH_NUM("other_cpus", other), BENCH_NUM("steal_cpus", steal),
-				BENCH_RAW("verified", "true")));
+	bench_emit_runs(BENCH, name, s->op->len, udma_region_page_size(s->reg), t_dev, c->runs,
+			BENCH_FIELDS(BENCH_NUM("batch", n), BENCH_RAW("irq", irq ? "true" : "false"),
+				     BENCH_RAW("host", proc ? "\"proc\"" : "\"thread\""),
+				     BENCH_NUM(s->op->nic ? "pkts_s" : "descs_s", 1e9 / med),
+				     BENCH_NUM("mb_s", s->op->len * 1e3 / med),
+				     BENCH_NUM("batch_ns", med * n), BENCH_NUM("memcpy_ns", cpu),
+				     BENCH_NUM("memcpy_mb_s", s->op->len * 1e3 / cpu),
+				     BENCH_NUM("ratio", bench_ratio(med, cpu)),
+				     BENCH_NUM("waits_per_batch",
+					       (double)(s->waits - waits0) * n / (double)(s->next - descs0)),
+				     BENCH_NUM("per_run", (double)nb_dev * n),
+				     BENCH_NUM("cpus", bench_ratio((double)dev_cpu_ns, (double)dev_wall_ns)),
+				     BENCH_NUM("other_cpus", other), BENCH_NUM("steal_cpus", steal),
+				     BENCH_RAW("verified", "true")));
 	return true;
 }
 
@@ -624,7 +625,7 @@ static void bench_session(const struct conf *c, const struct op *op, bool irq, b
 	unsigned i;
 
 	if (!s) {
-		fprintf(stderr, "bench_dev: out of memory\n");
+		fprintf(stderr, "%s: out of memory\n", bench_prog);
 		exit(1);
 	}
 	if (!sess_open(s, op, irq, proc, c)) {
@@ -657,19 +658,20 @@ static void usage(const char *prog, int rc)
 		"usage: %s [--runs N] [--quick] [--ms N] [--iova auto|pa|va] [--pin split|same|none]\n"
 		"       [--case TEXT]\n"
 		"  --runs N     timed runs per case (device and memcpy alternate), medians (default 7)\n"
-		"  --quick      3 runs of half the time\n"
+		"  --quick      3 runs of %u ms: seconds in all, for tests\n"
 		"  --ms N       ms per device run (default %u; memcpy: a quarter), sized by a warm-up\n"
 		"  --iova M     IOVA mode of the contexts (default auto: PA as root)\n"
 		"  --pin P      split: driver on CPU 0, device on CPU 1 (default); same: both on CPU 0;\n"
 		"               none: wherever the scheduler puts them\n"
 		"  --case TEXT  only cases whose name contains TEXT, e.g. copy64, /b32/, irq, proc\n"
 		"Cases are OP/bBATCH/poll|irq/thread|proc. As root, reserves a few 2 MiB hugepages\n"
-		"and gives them back at exit. The proc cases need build/udma-simd (or $UDMA_SIMD).\n",
-		prog, DEFAULT_MS);
+		"and gives them back at exit. The proc cases need udma-simd next to this program\n"
+		"(or $UDMA_SIMD).\n" BENCH_OUTPUT_HELP,
+		prog, QUICK_MS, DEFAULT_MS);
 	exit(rc);
 }
 
-int main(int argc, char **argv)
+BENCH_MAIN(dev)
 {
 	static const char *const pin_what[] = {"driver on CPU 0, device on CPU 1",
 					       "driver and device on CPU 0",
@@ -684,38 +686,41 @@ int main(int argc, char **argv)
 		if (bench_common_opt(argc, argv, &i, &o, usage))
 			continue;
 		if (!strcmp(argv[i], "--ms")) {
-			ms = bench_parse_count("--ms", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			ms = bench_parse_count("--ms", bench_opt_value(argc, argv, &i));
 			ms_set = 1;
-		} else if (!strcmp(argv[i], "--case") && i + 1 < (unsigned)argc) {
-			c.only = argv[++i];
-		} else if (!strcmp(argv[i], "--pin") && i + 1 < (unsigned)argc) {
-			const char *v = argv[++i];
+		} else if (!strcmp(argv[i], "--case")) {
+			c.only = bench_opt_value(argc, argv, &i);
+			if (!c.only)
+				bench_usage_error(usage, "--case needs a text to match, e.g. copy64");
+		} else if (!strcmp(argv[i], "--pin")) {
+			const char *v = bench_opt_value(argc, argv, &i);
 
-			if (!strcmp(v, "split"))
+			if (v && !strcmp(v, "split"))
 				c.pin = PIN_SPLIT;
-			else if (!strcmp(v, "same"))
+			else if (v && !strcmp(v, "same"))
 				c.pin = PIN_SAME;
-			else if (!strcmp(v, "none"))
+			else if (v && !strcmp(v, "none"))
 				c.pin = PIN_NONE;
 			else
-				usage(argv[0], 2);
-		} else if (!strcmp(argv[i], "--iova") && i + 1 < (unsigned)argc) {
-			const char *v = argv[++i];
+				bench_usage_error(usage, "--pin takes split, same or none, got '%s'",
+						  v ? v : "");
+		} else if (!strcmp(argv[i], "--iova")) {
+			const char *v = bench_opt_value(argc, argv, &i);
 
-			if (!strcmp(v, "auto"))
+			if (v && !strcmp(v, "auto"))
 				c.iova = UDMA_IOVA_AUTO;
-			else if (!strcmp(v, "pa"))
+			else if (v && !strcmp(v, "pa"))
 				c.iova = UDMA_IOVA_PA;
-			else if (!strcmp(v, "va"))
+			else if (v && !strcmp(v, "va"))
 				c.iova = UDMA_IOVA_VA;
 			else
-				usage(argv[0], 2);
+				bench_usage_error(usage, "--iova takes auto, pa or va, got '%s'", v ? v : "");
 		} else {
-			usage(argv[0], 2);
+			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (o.quick && !ms_set)
-		ms /= 2;
+		ms = QUICK_MS;
 	c.run_ns = ms * 1000000ull;
 	c.runs = o.runs > MAX_RUNS ? MAX_RUNS : o.runs;
 	if (c.pin == PIN_SPLIT && sysconf(_SC_NPROCESSORS_ONLN) < 2)

@@ -4,7 +4,8 @@
  * (when built with DPDK) rte_malloc + rte_free, in the same run, alternating.
  * Cases: "pair" (malloc then free, the thread cache's hit path) and
  * "batch32" (32 mallocs then 32 frees, ns per pair), sizes 64 B to 64 KiB.
- * One JSON object per line on stdout.
+ * One JSON object per line on stdout (rows of `udma bench heap` with
+ * -DBENCH_IN_CLI, which has no DPDK: udma against glibc).
  *
  * usage: bench_heap [--runs N] [--iters N] [--quick] [--no-dpdk]
  */
@@ -135,20 +136,22 @@ static void bench_case(const char *name, double (*fn)(enum impl, size_t, unsigne
 	for (i = 0; i < n; i++)
 		med[i] = bench_median(v[i], runs);
 	if (have_dpdk)
-		bench_emit(BENCH, name, size, slab_page_size(size), med[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("glibc_ns", med[GLIBC]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[GLIBC])),
-					BENCH_NUM("dpdk_ns", med[DPDK]),
-					BENCH_NUM("dpdk_ratio", bench_ratio(med[UDMA], med[DPDK]))));
+		bench_emit_runs(BENCH, name, size, slab_page_size(size), v[UDMA], runs,
+				BENCH_FIELDS(BENCH_NUM("glibc_ns", med[GLIBC]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[GLIBC])),
+					     BENCH_NUM("dpdk_ns", med[DPDK]),
+					     BENCH_NUM("dpdk_ratio", bench_ratio(med[UDMA], med[DPDK]))));
 	else
-		bench_emit(BENCH, name, size, slab_page_size(size), med[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("glibc_ns", med[GLIBC]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[GLIBC]))));
+		bench_emit_runs(BENCH, name, size, slab_page_size(size), v[UDMA], runs,
+				BENCH_FIELDS(BENCH_NUM("glibc_ns", med[GLIBC]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[GLIBC]))));
 }
 
 static void init_dpdk(int want)
 {
-#ifdef HAVE_DPDK
+#ifdef BENCH_IN_CLI
+	(void)want; /* the command never has DPDK: its usage says where the comparison is */
+#elif defined(HAVE_DPDK)
 	/* --in-memory without hugepages: --no-shconf (--no-huge implies legacy memory) */
 	char *argv[] = {"bench_heap", "--no-huge", "--no-pci",	    "--no-shconf",    "-l", "0",
 			"-m",	      "128",	   "--log-level=1", "--no-telemetry", NULL};
@@ -164,26 +167,55 @@ static void init_dpdk(int want)
 #endif
 }
 
-int main(int argc, char **argv)
+/* The udma command has no DPDK: its usage says where the comparison is. */
+#ifdef BENCH_IN_CLI
+#define NO_DPDK_OPT  ""
+#define NO_DPDK_HELP ""
+#define PEER_HELP    "Against DPDK's rte_malloc: build/bench/bench_heap (make bench).\n"
+#else
+#define NO_DPDK_OPT  " [--no-dpdk]"
+#define NO_DPDK_HELP "  --no-dpdk   leave DPDK out\n"
+#define PEER_HELP    "And against DPDK's rte_malloc+rte_free, in the same runs.\n"
+#endif
+
+static void usage(const char *prog, int rc)
 {
-	unsigned runs = 7, iters = 1000000, i;
-	int dpdk = 1, rc;
+	fprintf(rc ? stderr : stdout,
+		"usage: %s [--runs N] [--iters N] [--quick]" NO_DPDK_OPT "\n"
+		"ns per udma_malloc+udma_free pair against glibc malloc+free, 64 B to 64 KiB.\n"
+		"  --runs N    timed runs per case and allocator, median reported (default 7)\n"
+		"  --iters N   pairs per run (default 1000000)\n"
+		"  --quick     3 runs of 50000 pairs\n" NO_DPDK_HELP PEER_HELP
+		"As root, reserves 2 MiB pages for the slabs and gives them back at "
+		"exit.\n" BENCH_OUTPUT_HELP,
+		prog);
+	exit(rc);
+}
+
+BENCH_MAIN(heap)
+{
+	struct bench_opts o = {.runs = 7};
+	unsigned runs, iters = 1000000, i;
+	int dpdk = 1, iters_set = 0, rc;
 	size_t size;
 
 	for (i = 1; i < (unsigned)argc; i++) {
-		if (!strcmp(argv[i], "--runs") && i + 1 < (unsigned)argc)
-			runs = bench_parse_count("--runs", argv[++i]);
-		else if (!strcmp(argv[i], "--iters") && i + 1 < (unsigned)argc)
-			iters = bench_parse_count("--iters", argv[++i]);
-		else if (!strcmp(argv[i], "--quick"))
-			runs = 3, iters = 200000;
-		else if (!strcmp(argv[i], "--no-dpdk"))
+		if (bench_common_opt(argc, argv, &i, &o, usage))
+			continue;
+		if (!strcmp(argv[i], "--iters")) {
+			iters = bench_parse_count("--iters", bench_opt_value(argc, argv, &i));
+			iters_set = 1;
+#ifndef BENCH_IN_CLI
+		} else if (!strcmp(argv[i], "--no-dpdk")) {
 			dpdk = 0;
-		else {
-			fprintf(stderr, "usage: %s [--runs N] [--iters N] [--quick] [--no-dpdk]\n", argv[0]);
-			return 2;
+#endif
+		} else {
+			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}
 	}
+	if (o.quick && !iters_set)
+		iters = 50000;
+	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
 	if (iters < BATCH)
@@ -209,5 +241,6 @@ int main(int argc, char **argv)
 	if (have_dpdk)
 		rte_eal_cleanup();
 #endif
+	bench_hugepages_restore();
 	return 0;
 }

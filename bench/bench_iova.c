@@ -4,7 +4,7 @@
  * DPDK's rte_mem_virt2phy do per address: one 8-byte pread of
  * /proc/self/pagemap at (va / 4096) * 8, then PFN * 4096 + offset.
  * Random addresses in a 64 MiB region, 4 KiB and 2 MiB pages. One JSON object
- * per line on stdout.
+ * per line on stdout (rows of `udma bench iova` with -DBENCH_IN_CLI).
  *
  * usage: bench_iova [--runs N] [--lookups N] [--quick]
  */
@@ -119,12 +119,13 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 	if (page_size > UDMA_PAGE_4K)
 		bench_hugepages_ensure(page_size, REGION_SIZE / page_size);
 	if (udma_region_create(ctx, &o, &r)) {
-		bench_emit_skip(BENCH, name, udma_last_error());
+		bench_emit_skip_size(BENCH, name, REGION_SIZE, page_size, udma_last_error());
 		return;
 	}
 	va = malloc(lookups * sizeof(*va));
 	if (!va) {
-		bench_emit_skip(BENCH, name, "out of memory for the address array");
+		bench_emit_skip_size(BENCH, name, REGION_SIZE, page_size,
+				     "out of memory for the address array");
 		udma_region_destroy(r);
 		return;
 	}
@@ -142,13 +143,13 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 	}
 	mu = bench_median(tu, runs);
 	mp = bench_median(tp, runs);
-	bench_emit(BENCH, name, REGION_SIZE, page_size, mu, runs,
-		   BENCH_FIELDS(BENCH_NUM("lookups", (double)lookups), BENCH_NUM("pread_ns", mp),
-				BENCH_NUM("ratio", bench_ratio(mu, mp)),
-				BENCH_NUM("speedup", bench_ratio(mp, mu)),
-				BENCH_NUM("verify_sample", (double)VERIFY_SAMPLE),
-				BENCH_NUM("mismatches", (double)mismatches),
-				BENCH_RAW("verified", ok ? "true" : "false")));
+	bench_emit_runs(BENCH, name, REGION_SIZE, page_size, tu, runs,
+			BENCH_FIELDS(BENCH_NUM("lookups", (double)lookups), BENCH_NUM("pread_ns", mp),
+				     BENCH_NUM("ratio", bench_ratio(mu, mp)),
+				     BENCH_NUM("speedup", bench_ratio(mp, mu)),
+				     BENCH_NUM("verify_sample", (double)VERIFY_SAMPLE),
+				     BENCH_NUM("mismatches", (double)mismatches),
+				     BENCH_RAW("verified", ok ? "true" : "false")));
 	if (why)
 		bench_emit_str(BENCH, name, "verify_note", why, BENCH_END);
 	free(va);
@@ -159,15 +160,17 @@ static void usage(const char *prog, int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--runs N] [--lookups N] [--quick]\n"
+		"ns per udma_iova lookup in a 64 MiB region (4 KiB and 2 MiB pages), against one\n"
+		"pread of /proc/self/pagemap per address (what ixy and DPDK's rte_mem_virt2phy do).\n"
 		"  --runs N     timed passes per case, median reported (default 7)\n"
 		"  --lookups N  random addresses per pass (default 1048576)\n"
-		"  --quick      3 runs of 262144 lookups\n"
-		"As root, reserves the 2 MiB pages it needs and gives them back at exit.\n",
+		"  --quick      3 runs of 65536 lookups\n"
+		"As root, reserves the 2 MiB pages it needs and gives them back at exit.\n" BENCH_OUTPUT_HELP,
 		prog);
 	exit(rc);
 }
 
-int main(int argc, char **argv)
+BENCH_MAIN(iova)
 {
 	struct udma_ctx *ctx;
 	struct bench_opts o = {.runs = 7};
@@ -179,14 +182,14 @@ int main(int argc, char **argv)
 		if (bench_common_opt(argc, argv, &i, &o, usage))
 			continue;
 		if (!strcmp(argv[i], "--lookups")) {
-			lookups = bench_parse_count("--lookups", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			lookups = bench_parse_count("--lookups", bench_opt_value(argc, argv, &i));
 			lookups_set = 1;
 		} else {
-			usage(argv[0], 2);
+			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (o.quick && !lookups_set)
-		lookups = (size_t)1 << 18;
+		lookups = (size_t)1 << 16;
 	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;

@@ -3,7 +3,8 @@
  * Pool get+put per object, one thread: single objects and bulks of 32, with
  * no cache and with a per-thread cache, against DPDK's rte_mempool (same
  * count, object size and cache size) in the same run, alternating.
- * One JSON object per line on stdout.
+ * One JSON object per line on stdout (rows of `udma bench pool` with
+ * -DBENCH_IN_CLI, which has no DPDK: udma's figures alone).
  *
  * usage: bench_pool [--runs N] [--ops N] [--cache N] [--quick]
  */
@@ -156,33 +157,51 @@ static void bench_case(struct udma_ctx *ctx, int have_dpdk, unsigned cache, unsi
 	if (mp)
 		md = bench_median(td, runs);
 	udma_pool_stats(p, &st);
-	bench_emit(BENCH, name, OBJ_SIZE, udma_region_page_size(udma_region_next(ctx, NULL)), mu, runs,
-		   BENCH_FIELDS(BENCH_NUM("count", COUNT), BENCH_NUM("cache_size", cache),
-				BENCH_NUM("bulk", bulk), BENCH_NUM("ops", (double)ops),
-				{.key = "dpdk_ns", .val = md, .raw = mp ? NULL : "null"},
-				{.key = "ratio", .val = bench_ratio(mu, md), .raw = mp ? NULL : "null"},
-				BENCH_NUM("cache_hits", (double)st.cache_hits),
-				BENCH_NUM("gets", (double)st.gets)));
+#ifdef BENCH_IN_CLI
+	(void)mu;
+	(void)md;
+	bench_emit_runs(BENCH, name, OBJ_SIZE, udma_region_page_size(udma_region_next(ctx, NULL)), tu, runs,
+			BENCH_FIELDS(BENCH_NUM("count", COUNT), BENCH_NUM("cache_size", cache),
+				     BENCH_NUM("bulk", bulk), BENCH_NUM("ops", (double)ops),
+				     BENCH_NUM("cache_hits", (double)st.cache_hits),
+				     BENCH_NUM("gets", (double)st.gets)));
+#else
+	bench_emit_runs(BENCH, name, OBJ_SIZE, udma_region_page_size(udma_region_next(ctx, NULL)), tu, runs,
+			BENCH_FIELDS(BENCH_NUM("count", COUNT), BENCH_NUM("cache_size", cache),
+				     BENCH_NUM("bulk", bulk), BENCH_NUM("ops", (double)ops),
+				     {.key = "dpdk_ns", .val = md, .raw = mp ? NULL : "null"},
+				     {.key = "ratio", .val = bench_ratio(mu, md), .raw = mp ? NULL : "null"},
+				     BENCH_NUM("cache_hits", (double)st.cache_hits),
+				     BENCH_NUM("gets", (double)st.gets)));
+#endif
 #ifdef HAVE_DPDK
 	rte_mempool_free(mp);
 #endif
 	udma_pool_destroy(p);
 }
 
+/* The udma command has no DPDK: its usage says where the comparison is. */
+#ifdef BENCH_IN_CLI
+#define PEER_HELP "Against DPDK's rte_mempool: build/bench/bench_pool (make bench).\n"
+#else
+#define PEER_HELP "Against DPDK's rte_mempool of the same size and cache, on lcore 0 without hugepages.\n"
+#endif
+
 static void usage(const char *prog, int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--runs N] [--ops N] [--cache N] [--quick]\n"
+		"ns per object for udma_pool get+put, single and bulks of 32, without and with a cache,\n"
+		"on pools of %u objects of %u bytes.\n"
 		"  --runs N   timed passes per case, median reported (default 7)\n"
 		"  --ops N    objects got and put per pass (default 4194304)\n"
-		"  --cache N  cache size of the cached cases, both sides (default 256)\n"
-		"  --quick    3 runs of 1048576 objects\n"
-		"Pools of %u objects of %u bytes; DPDK runs on lcore 0 without hugepages.\n",
+		"  --cache N  cache size of the cached cases (default 256)\n"
+		"  --quick    3 runs of 1048576 objects\n" PEER_HELP BENCH_OUTPUT_HELP,
 		prog, COUNT, OBJ_SIZE);
 	exit(rc);
 }
 
-int main(int argc, char **argv)
+BENCH_MAIN(pool)
 {
 	struct udma_ctx *ctx;
 	struct bench_opts o = {.runs = 7};
@@ -195,14 +214,15 @@ int main(int argc, char **argv)
 		if (bench_common_opt(argc, argv, &i, &o, usage))
 			continue;
 		if (!strcmp(argv[i], "--ops")) {
-			ops = bench_parse_count("--ops", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			ops = bench_parse_count("--ops", bench_opt_value(argc, argv, &i));
 			ops_set = 1;
 		} else if (!strcmp(argv[i], "--cache")) {
-			cache = bench_parse_count("--cache", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			cache = bench_parse_count("--cache", bench_opt_value(argc, argv, &i));
 			if (cache > UDMA_POOL_CACHE_MAX)
-				usage(argv[0], 2);
+				bench_usage_error(usage, "--cache %u: at most %u", cache,
+						  UDMA_POOL_CACHE_MAX);
 		} else {
-			usage(argv[0], 2);
+			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (o.quick && !ops_set)
@@ -218,8 +238,12 @@ int main(int argc, char **argv)
 #ifdef HAVE_DPDK
 	have_dpdk = !dpdk_init(&why);
 #endif
+#ifndef BENCH_IN_CLI /* the command never has DPDK: its usage says where the comparison is */
 	if (!have_dpdk)
 		bench_emit_str(BENCH, "dpdk", "skipped", why, BENCH_END);
+#else
+	(void)why;
+#endif
 	if (udma_ctx_create(NULL, &ctx)) {
 		bench_emit_skip(BENCH, "all", udma_last_error());
 		return 1;

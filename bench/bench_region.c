@@ -3,7 +3,11 @@
  * Region creation cost: udma_region_create (map + pin + populate + translate)
  * and udma_region_destroy, against a bare mmap(MAP_PRIVATE | MAP_ANONYMOUS |
  * MAP_POPULATE) of the same size and page size and its munmap: the kernel's
- * page-zeroing floor. One JSON object per line on stdout.
+ * page-zeroing floor. And what the long-term pin adds (a PA-mode region is
+ * pinned with FOLL_LONGTERM, lib/os/longterm_pin.c): udma__longterm_pin and
+ * udma__longterm_unpin on the bare mapping, timed between its mmap and its
+ * munmap. One JSON object per line on stdout (rows of `udma bench region`
+ * with -DBENCH_IN_CLI).
  *
  * usage: bench_region [--runs N] [--quick] [--iova auto|pa|va]
  */
@@ -17,6 +21,7 @@
 #include <udma/udma.h>
 
 #include "bench_util.h"
+#include "lib/os/os.h"
 
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
@@ -76,7 +81,14 @@ static int bare_flags(size_t page_size)
 }
 
 struct sample {
-	double create, destroy;
+	double create, destroy, pin, unpin;
+};
+
+/* The long-term pin, measured when this process can take one: *why otherwise. */
+struct pin_plan {
+	int measure;   /* time pin and unpin on the bare mapping */
+	int applies;   /* the library pins its regions (PA mode) */
+	char why[256]; /* why it is not measured, or why a pin failed */
 };
 
 /* One udma create + destroy; 0, or a negative errno with the reason in why. */
@@ -107,12 +119,17 @@ static int run_udma(struct udma_ctx *ctx, size_t size, size_t page_size, struct 
 	return 0;
 }
 
-/* One bare mmap(MAP_POPULATE) + munmap; 0, or a negative errno with the reason in why. */
-static int run_bare(size_t size, size_t page_size, struct sample *s, char *why, size_t why_len)
+/* One bare mmap(MAP_POPULATE) + munmap, and between them (when *pin) a
+ * long-term pin and its release; 0, or a negative errno with the reason in
+ * why. A pin that fails clears *pin and says why in pin_why: the case goes on
+ * without it. */
+static int run_bare(size_t size, size_t page_size, struct sample *s, int *pin, char *pin_why,
+		    size_t pin_why_len, char *why, size_t why_len)
 {
 	size_t len = round_up(size, page_size);
 	uint64_t t0, t1, t2;
 	void *p;
+	int fd;
 
 	t0 = bench_now_ns();
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, bare_flags(page_size), -1, 0);
@@ -123,43 +140,80 @@ static int run_bare(size_t size, size_t page_size, struct sample *s, char *why, 
 		snprintf(why, why_len, "bare mmap(MAP_POPULATE) failed: %s", strerror(err));
 		return -err;
 	}
+	s->create = (double)(t1 - t0);
+	if (*pin) {
+		t0 = bench_now_ns();
+		fd = udma__longterm_pin(p, len);
+		t1 = bench_now_ns();
+		if (fd < 0) {
+			snprintf(pin_why, pin_why_len, "udma__longterm_pin failed: %s", udma_last_error());
+			*pin = 0;
+		} else {
+			udma__longterm_unpin(fd);
+			t2 = bench_now_ns();
+			s->pin = (double)(t1 - t0);
+			s->unpin = (double)(t2 - t1);
+		}
+	}
+	t1 = bench_now_ns();
 	munmap(p, len);
 	t2 = bench_now_ns();
-	s->create = (double)(t1 - t0);
 	s->destroy = (double)(t2 - t1);
 	return 0;
 }
 
+/* The medians of a case's runs. pin_runs: how many runs timed the pin (all, or none). */
 static void emit_result(const char *name, size_t size, size_t page_size, unsigned runs, const double *uc,
-			const double *ud, const double *bc, const double *bd)
+			const double *ud, const double *bc, const double *bd, const double *pc,
+			const double *pu, unsigned pin_runs, const struct pin_plan *pin)
 {
 	double mapped = (double)round_up(size, page_size);
 	double mc = bench_median(uc, runs), md = bench_median(ud, runs);
 	double mbc = bench_median(bc, runs), mbd = bench_median(bd, runs);
 	double gib_s = bench_ratio(mapped, mc) * NS_TO_GIB_S,
 	       bare_gib_s = bench_ratio(mapped, mbc) * NS_TO_GIB_S;
+	struct bench_field f[16] = {
+		BENCH_NUM("mapped", mapped),
+		BENCH_NUM("destroy_ns", md),
+		BENCH_NUM("bare_create_ns", mbc),
+		BENCH_NUM("bare_destroy_ns", mbd),
+		BENCH_NUM("create_ratio", bench_ratio(mc, mbc)),
+		BENCH_NUM("destroy_ratio", bench_ratio(md, mbd)),
+		BENCH_NUM("create_gib_s", gib_s),
+		BENCH_NUM("bare_create_gib_s", bare_gib_s),
+		BENCH_RAW("pin_applies", pin->applies ? "true" : "false"),
+	};
+	unsigned n = 9;
 
-	bench_emit(BENCH, name, size, page_size, mc, runs,
-		   BENCH_FIELDS(BENCH_NUM("mapped", mapped), BENCH_NUM("destroy_ns", md),
-				BENCH_NUM("bare_create_ns", mbc), BENCH_NUM("bare_destroy_ns", mbd),
-				BENCH_NUM("create_ratio", bench_ratio(mc, mbc)),
-				BENCH_NUM("destroy_ratio", bench_ratio(md, mbd)),
-				BENCH_NUM("create_gib_s", gib_s),
-				BENCH_NUM("bare_create_gib_s", bare_gib_s)));
+	if (pin_runs) {
+		double mp = bench_median(pc, pin_runs);
+
+		f[n++] = (struct bench_field)BENCH_NUM("pin_ns", mp);
+		f[n++] = (struct bench_field)BENCH_NUM("unpin_ns", bench_median(pu, pin_runs));
+		/* Only a PA-mode region pays for the pin at creation. */
+		if (pin->applies)
+			f[n++] = (struct bench_field)BENCH_NUM("pin_share", bench_ratio(mp, mc));
+	} else {
+		f[n++] = (struct bench_field)BENCH_STR("pin_note", pin->why);
+	}
+	bench_emit_runs(BENCH, name, size, page_size, uc, runs, f);
 }
 
-static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsigned runs)
+static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsigned runs,
+		       const struct pin_plan *plan)
 {
-	static double uc[MAX_RUNS], ud[MAX_RUNS], bc[MAX_RUNS], bd[MAX_RUNS];
+	static double uc[MAX_RUNS], ud[MAX_RUNS], bc[MAX_RUNS], bd[MAX_RUNS], pc[MAX_RUNS], pu[MAX_RUNS];
 	char name[64], a[24], b[24], why[512];
 	size_t mapped = round_up(size, page_size);
+	struct pin_plan pin = *plan;
 	unsigned i;
 	int rc;
 
 	snprintf(name, sizeof(name), "%s@%s", size_str(size, a, sizeof(a)),
 		 size_str(page_size, b, sizeof(b)));
 	if (!kernel_offers(page_size)) {
-		bench_emit_skip(BENCH, name, "this kernel offers no pages of this size");
+		bench_emit_skip_size(BENCH, name, size, page_size,
+				     "this kernel offers no pages of this size");
 		return;
 	}
 	if (page_size > UDMA_PAGE_4K) {
@@ -173,7 +227,7 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 			snprintf(why, sizeof(why), "needs %zu free %s pages, %ld available%s",
 				 mapped / page_size, b, avail < 0 ? 0 : avail,
 				 geteuid() ? " (run as root to reserve them)" : " (the kernel gave no more)");
-			bench_emit_skip(BENCH, name, why);
+			bench_emit_skip_size(BENCH, name, size, page_size, why);
 			return;
 		}
 	}
@@ -182,62 +236,70 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 
 		/* Alternate the order so neither side always runs on a just-freed pool. */
 		if (i & 1) {
-			rc = run_bare(size, page_size, &sb, why, sizeof(why));
+			rc = run_bare(size, page_size, &sb, &pin.measure, pin.why, sizeof(pin.why), why,
+				      sizeof(why));
 			if (!rc)
 				rc = run_udma(ctx, size, page_size, &su, why, sizeof(why));
 		} else {
 			rc = run_udma(ctx, size, page_size, &su, why, sizeof(why));
 			if (!rc)
-				rc = run_bare(size, page_size, &sb, why, sizeof(why));
+				rc = run_bare(size, page_size, &sb, &pin.measure, pin.why, sizeof(pin.why),
+					      why, sizeof(why));
 		}
 		if (rc) {
-			bench_emit_skip(BENCH, name, why);
+			bench_emit_skip_size(BENCH, name, size, page_size, why);
 			return;
 		}
 		uc[i] = su.create;
 		ud[i] = su.destroy;
 		bc[i] = sb.create;
 		bd[i] = sb.destroy;
+		pc[i] = sb.pin;
+		pu[i] = sb.unpin;
 	}
-	emit_result(name, size, page_size, runs, uc, ud, bc, bd);
+	emit_result(name, size, page_size, runs, uc, ud, bc, bd, pc, pu, pin.measure ? runs : 0, &pin);
 }
 
 static void usage(const char *prog, int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--runs N] [--quick] [--iova auto|pa|va]\n"
+		"udma_region_create and destroy at 4 KiB, 2 MiB and 1 GiB pages, against a bare\n"
+		"mmap(MAP_POPULATE) and munmap, and the long-term pin a PA-mode region takes\n"
+		"(pin_ns, pin_share of the creation).\n"
 		"  --runs N   repetitions per case, medians reported (default 7)\n"
 		"  --quick    3 runs, 64 MiB regions only\n"
 		"  --iova M   IOVA mode of the context (default auto: PA as root)\n"
-		"As root, reserves the hugepages it needs and gives them back at exit.\n",
+		"As root, reserves the hugepages it needs and gives them back at exit.\n" BENCH_OUTPUT_HELP,
 		prog);
 	exit(rc);
 }
 
-int main(int argc, char **argv)
+BENCH_MAIN(region)
 {
 	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
 	struct udma_ctx *ctx;
 	struct bench_opts o = {.runs = 7};
+	struct pin_plan pin = {0};
 	unsigned runs, nsizes = 2, i, j;
 	int rc;
 
 	for (i = 1; i < (unsigned)argc; i++) {
 		if (bench_common_opt(argc, argv, &i, &o, usage))
 			continue;
-		if (!strcmp(argv[i], "--iova") && i + 1 < (unsigned)argc) {
-			const char *m = argv[++i];
+		if (!strcmp(argv[i], "--iova")) {
+			const char *m = bench_opt_value(argc, argv, &i);
 
-			if (!strcmp(m, "auto"))
+			if (m && !strcmp(m, "auto"))
 				co.iova_mode = UDMA_IOVA_AUTO;
-			else if (!strcmp(m, "pa"))
+			else if (m && !strcmp(m, "pa"))
 				co.iova_mode = UDMA_IOVA_PA;
-			else if (!strcmp(m, "va"))
+			else if (m && !strcmp(m, "va"))
 				co.iova_mode = UDMA_IOVA_VA;
 			else
-				usage(argv[0], 2);
+				bench_usage_error(usage, "--iova takes auto, pa or va, got '%s'", m ? m : "");
 		} else {
-			usage(argv[0], 2);
+			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (o.quick)
@@ -255,9 +317,13 @@ int main(int argc, char **argv)
 	}
 	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
 		       "reason", udma_ctx_iova_reason(ctx), BENCH_END);
+	/* VA mode (VFIO) needs no pin of its own: the IOMMU mapping pins. The pin
+	 * is still measured there, for what it would cost. */
+	pin.applies = udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA;
+	pin.measure = !udma__longterm_pin_probe(pin.why, sizeof(pin.why));
 	for (i = 0; i < nsizes; i++)
 		for (j = 0; j < sizeof(page_sizes) / sizeof(page_sizes[0]); j++)
-			bench_case(ctx, region_sizes[i], page_sizes[j], runs);
+			bench_case(ctx, region_sizes[i], page_sizes[j], runs, &pin);
 	udma_ctx_destroy(ctx);
 	bench_hugepages_restore();
 	return 0;

@@ -16,7 +16,8 @@
  * rte_ring_get_memsize(count) set up by rte_ring_init().
  * The variants alternate run by run; each line gives the medians and
  * ratio = udma / dpdk (below 1: udma faster), call_ratio = call / dpdk.
- * One JSON object per line.
+ * One JSON object per line (rows of `udma bench ring` with -DBENCH_IN_CLI,
+ * which has no DPDK: udma's inline and call figures alone).
  *
  * usage: bench_ring [--runs N] [--objs N] [--quick] [--case TEXT]
  */
@@ -49,6 +50,7 @@
 #define BURST	     32
 #define ONE_T_OBJS   (1u << 23) /* objects per 1-thread run */
 #define DEFAULT_OBJS (1u << 23) /* objects per 2-thread run */
+#define QUICK_DIV    16u	/* --quick: this many times fewer objects per run */
 
 enum impl { UDMA, UDMA_CALL, DPDK, NIMPL };
 
@@ -155,7 +157,7 @@ static inline __attribute__((always_inline)) double one_thread(enum impl im, voi
 	t0 = bench_now_ns() - t0;
 	sink = check;
 	if (check != (uintptr_t)iters * (2 * n + 1)) {
-		fprintf(stderr, "bench_ring: %s lost objects in one thread\n", impl_name[im]);
+		fprintf(stderr, "%s: %s lost objects in one thread\n", bench_prog, impl_name[im]);
 		exit(1);
 	}
 	return (double)t0 / ((double)iters * n);
@@ -296,7 +298,7 @@ static double two_threads(enum impl im, void *r, unsigned n, unsigned objs)
 	if (t.pin_err)
 		return -1;
 	if (t.sum != (uintptr_t)objs * (objs + 1) / 2) {
-		fprintf(stderr, "bench_ring: %s lost objects between threads\n", impl_name[im]);
+		fprintf(stderr, "%s: %s lost objects between threads\n", bench_prog, impl_name[im]);
 		exit(1);
 	}
 	return (double)(t.t_end - t.t_start) / objs;
@@ -330,7 +332,7 @@ static double run_once(enum impl im, const struct bench_case *c, unsigned objs)
 	return ns;
 }
 
-static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs, bool have_dpdk)
+static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs, bool quick, bool have_dpdk)
 {
 	static double t[NIMPL][MAX_RUNS];
 	double med[NIMPL] = {0, 0, __builtin_nan("")};
@@ -343,6 +345,8 @@ static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs,
 		bench_emit_skip(BENCH, c->name, "needs CPUs 0 and 1");
 		return;
 	}
+	if (quick && c->threads == 1)
+		objs /= QUICK_DIV;
 	/* warm-up: page faults, thread creation, frequency */
 	for (k = 0; k < nimpl; k++)
 		run_once(k, c, objs / 8);
@@ -362,36 +366,58 @@ static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs,
 	}
 	for (k = 0; k < nimpl; k++)
 		med[k] = bench_median(t[k], runs);
+#ifdef BENCH_IN_CLI
 	if (c->threads == 2)
-		bench_emit(BENCH, c->name, RING_COUNT, 0, med[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
-					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
-					BENCH_NUM("mobj_s", 1e3 / med[UDMA]),
-					BENCH_NUM("dpdk_mobj_s", bench_ratio(1e3, med[DPDK])),
-					BENCH_NUM("objs", objs)));
+		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]),
+					     BENCH_NUM("mobj_s", 1e3 / med[UDMA]), BENCH_NUM("objs", objs)));
 	else
-		bench_emit(BENCH, c->name, RING_COUNT, 0, med[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
-					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
-					BENCH_NUM("objs", objs)));
+		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("objs", objs)));
+#else
+	if (c->threads == 2)
+		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]),
+					     BENCH_NUM("dpdk_ns", med[DPDK]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					     BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					     BENCH_NUM("mobj_s", 1e3 / med[UDMA]),
+					     BENCH_NUM("dpdk_mobj_s", bench_ratio(1e3, med[DPDK])),
+					     BENCH_NUM("objs", objs)));
+	else
+		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]),
+					     BENCH_NUM("dpdk_ns", med[DPDK]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					     BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					     BENCH_NUM("objs", objs)));
+#endif
 }
+
+/* The udma command has no DPDK: its usage says where the comparison is. */
+#ifdef BENCH_IN_CLI
+#define PEER_HELP "Against DPDK's rte_ring: build/bench/bench_ring (make bench).\n"
+#else
+#define PEER_HELP "Against DPDK's rte_ring, in the same runs.\n"
+#endif
 
 static void usage(const char *argv0, int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--runs N] [--objs N] [--quick] [--case TEXT]\n"
+		"ns per object for udma_ring enqueue+dequeue, inline and through the exported calls,\n"
+		"single objects and bursts of 32, in one thread and across two.\n"
 		"  --runs N     timed runs per case and library, median reported (default 7)\n"
-		"  --objs N     objects per two-thread run of bursts (default %u; an eighth for single "
-		"objects)\n"
-		"  --quick      3 runs, a quarter of the objects\n"
-		"  --case TEXT  only the cases whose name contains TEXT (e.g. 2t_, spsc_1)\n",
+		"  --objs N     objects per two-thread run of bursts (default %u; an eighth\n"
+		"               for single objects)\n"
+		"  --quick      3 runs, a sixteenth of the objects: seconds in all, for tests\n"
+		"  --case TEXT  only the cases whose name contains TEXT (e.g. 2t_, spsc_1)\n" PEER_HELP
+			BENCH_OUTPUT_HELP,
 		argv0, DEFAULT_OBJS);
 	exit(rc);
 }
 
-int main(int argc, char **argv)
+BENCH_MAIN(ring)
 {
 	struct bench_opts o = {.runs = 7};
 	unsigned runs, objs = DEFAULT_OBJS, i;
@@ -403,16 +429,18 @@ int main(int argc, char **argv)
 		if (bench_common_opt(argc, argv, &i, &o, usage))
 			continue;
 		if (!strcmp(argv[i], "--objs")) {
-			objs = bench_parse_count("--objs", i + 1 < (unsigned)argc ? argv[++i] : NULL);
+			objs = bench_parse_count("--objs", bench_opt_value(argc, argv, &i));
 			objs_set = 1;
-		} else if (!strcmp(argv[i], "--case") && i + 1 < (unsigned)argc) {
-			only = argv[++i];
+		} else if (!strcmp(argv[i], "--case")) {
+			only = bench_opt_value(argc, argv, &i);
+			if (!only)
+				bench_usage_error(usage, "--case needs a text to match, e.g. 2t_");
 		} else {
-			usage(argv[0], 2);
+			bench_usage_error(usage, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (o.quick && !objs_set)
-		objs /= 4;
+		objs /= QUICK_DIV;
 	runs = o.runs;
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
@@ -421,11 +449,13 @@ int main(int argc, char **argv)
 #ifdef HAVE_DPDK
 	have_dpdk = true;
 	bench_emit_str(BENCH, "peer", "dpdk", rte_version(), BENCH_END);
+#elif defined(BENCH_IN_CLI)
+	(void)have_dpdk; /* the command never has DPDK: its usage says where the comparison is */
 #else
 	bench_emit_str(BENCH, "peer", "dpdk", "not built in (no libdpdk-dev): udma figures only", BENCH_END);
 #endif
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (!only || strstr(cases[i].name, only))
-			bench_case(&cases[i], runs, objs, have_dpdk);
+			bench_case(&cases[i], runs, objs, o.quick, have_dpdk);
 	return 0;
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Header-only helpers for the benches: clock, median, JSON lines, machine line. */
+/* Header-only helpers for the benches: clock, median and spread, rows (JSON
+ * lines, or the udma command's report under -DBENCH_IN_CLI), machine line,
+ * options, hugepages. */
 #ifndef UDMA_BENCH_UTIL_H
 #define UDMA_BENCH_UTIL_H
 
@@ -47,6 +49,20 @@ static inline double bench_median(const double *v, size_t n)
 	m = n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 	free(s);
 	return m;
+}
+
+/* Smallest and largest of n values (n > 0): the spread over runs. */
+static inline void bench_spread(const double *v, size_t n, double *min, double *max)
+{
+	size_t i;
+
+	*min = *max = n ? v[0] : __builtin_nan("");
+	for (i = 1; i < n; i++) {
+		if (v[i] < *min)
+			*min = v[i];
+		if (v[i] > *max)
+			*max = v[i];
+	}
 }
 
 /* a / b, or NaN (emitted as null) when b is not positive. */
@@ -120,7 +136,8 @@ struct bench_row {
 /* The bench programs built into the udma command (-DBENCH_IN_CLI): each
  * row goes to the command's report (tools/bench/bench_report.c: table, JSON
  * lines, CSV, SVG plot) instead of stdout, and each program's main is
- * bench_NAME_main. */
+ * bench_NAME_main. bench_report_row copies what it keeps: a row and its
+ * strings live only for the call. */
 void bench_report_row(const struct bench_row *row);
 int bench_region_main(int argc, char **argv);
 int bench_iova_main(int argc, char **argv);
@@ -144,41 +161,142 @@ int bench_dev_main(int argc, char **argv);
 	}
 #define BENCH_FIELDS(...) ((const struct bench_field[]){__VA_ARGS__, {.key = NULL}})
 
-/* One result line:
- * {"bench":..,"case":..,"size":..,"page_size":..,"median_ns":..,"runs":N, extras...} */
+/* The program's name in its messages: argv[0], or "udma bench NAME" in the CLI. */
+static __attribute__((unused)) const char *bench_prog = "bench";
+
+/*
+ * A bench program's entry, said once per file: BENCH_MAIN(pool) { ... }
+ * defines main, or bench_pool_main under -DBENCH_IN_CLI, and names the
+ * program in usage and errors as the user called it.
+ */
+#ifdef BENCH_IN_CLI
+#define BENCH_MAIN(name)                               \
+	static int bench_main(int argc, char **argv);  \
+	int bench_##name##_main(int argc, char **argv) \
+	{                                              \
+		bench_prog = "udma bench " #name;      \
+		return bench_main(argc, argv);         \
+	}                                              \
+	static int bench_main(int argc, char **argv)
+#else
+#define BENCH_MAIN(name)                              \
+	static int bench_main(int argc, char **argv); \
+	int main(int argc, char **argv)               \
+	{                                             \
+		bench_prog = argv[0];                 \
+		return bench_main(argc, argv);        \
+	}                                             \
+	static int bench_main(int argc, char **argv)
+#endif
+
+static inline void bench_json_fields(FILE *f, const struct bench_field *extra)
+{
+	for (; extra && extra->key; extra++) {
+		fputc(',', f);
+		bench_json_str(f, extra->key);
+		fputc(':', f);
+		if (extra->raw)
+			fputs(extra->raw, f);
+		else if (extra->str)
+			bench_json_str(f, extra->str);
+		else
+			bench_json_num(f, extra->val);
+	}
+}
+
+/*
+ * One row: under BENCH_IN_CLI to the udma command's report; else one JSON
+ * line, {"bench":..,"case":..,"size":..,"page_size":..,"median_ns":..,
+ * "min_ns":..,"max_ns":..,"runs":N, extras...} (min_ns and max_ns only where
+ * measured), or {"bench":..,"case":..,"skipped":reason, extras...}.
+ */
+static inline void bench_emit_row(const struct bench_row *row)
+{
+#ifdef BENCH_IN_CLI
+	bench_report_row(row);
+#else
+	printf("{\"bench\":");
+	bench_json_str(stdout, row->bench);
+	printf(",\"case\":");
+	bench_json_str(stdout, row->method);
+	if (row->skipped) {
+		printf(",\"skipped\":");
+		bench_json_str(stdout, row->skipped);
+	} else {
+		printf(",\"size\":%zu,\"page_size\":%zu,\"median_ns\":", row->size, row->page_size);
+		bench_json_num(stdout, row->median_ns);
+		if (row->min_ns == row->min_ns) {
+			printf(",\"min_ns\":");
+			bench_json_num(stdout, row->min_ns);
+			printf(",\"max_ns\":");
+			bench_json_num(stdout, row->max_ns);
+		}
+		printf(",\"runs\":%u", row->runs);
+	}
+	bench_json_fields(stdout, row->extra);
+	printf("}\n");
+	fflush(stdout);
+#endif
+}
+
+/* One result line from a median (no spread known). */
 static inline void bench_emit(const char *bench, const char *case_name, size_t size, size_t page_size,
 			      double median_ns, unsigned runs, const struct bench_field *extra)
 {
-	printf("{\"bench\":");
-	bench_json_str(stdout, bench);
-	printf(",\"case\":");
-	bench_json_str(stdout, case_name);
-	printf(",\"size\":%zu,\"page_size\":%zu,\"median_ns\":", size, page_size);
-	bench_json_num(stdout, median_ns);
-	printf(",\"runs\":%u", runs);
-	for (; extra && extra->key; extra++) {
-		putchar(',');
-		bench_json_str(stdout, extra->key);
-		putchar(':');
-		if (extra->raw)
-			fputs(extra->raw, stdout);
-		else if (extra->str)
-			bench_json_str(stdout, extra->str);
-		else
-			bench_json_num(stdout, extra->val);
-	}
-	printf("}\n");
-	fflush(stdout);
+	struct bench_row row = {.bench = bench,
+				.method = case_name,
+				.size = size,
+				.page_size = page_size,
+				.median_ns = median_ns,
+				.min_ns = __builtin_nan(""),
+				.max_ns = __builtin_nan(""),
+				.runs = runs,
+				.extra = extra};
+
+	bench_emit_row(&row);
+}
+
+/* One result line from the per-run samples v[0..runs): their median and spread. */
+static inline void bench_emit_runs(const char *bench, const char *case_name, size_t size, size_t page_size,
+				   const double *v, unsigned runs, const struct bench_field *extra)
+{
+	struct bench_row row = {.bench = bench,
+				.method = case_name,
+				.size = size,
+				.page_size = page_size,
+				.median_ns = bench_median(v, runs),
+				.runs = runs,
+				.extra = extra};
+
+	bench_spread(v, runs, &row.min_ns, &row.max_ns);
+	bench_emit_row(&row);
 }
 
 /* A line with string fields only: keys and values alternate, ended by BENCH_END.
- * bench_emit_str("region", "64M@1G", "skipped", "no 1 GiB pages", BENCH_END). */
-#define BENCH_END ((const char *)NULL)
+ * bench_emit_str("region", "64M@1G", "skipped", "no 1 GiB pages", BENCH_END).
+ * In the CLI: a row with no time (NaN), the strings as its extra fields. */
+#define BENCH_END     ((const char *)NULL)
+#define BENCH_STR_MAX 8 /* key/value pairs a string line holds in the CLI */
 static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, const char *case_name, ...)
 {
 	const char *k, *v;
 	va_list ap;
+#ifdef BENCH_IN_CLI
+	struct bench_field f[BENCH_STR_MAX + 1] = {{0}};
+	struct bench_row row = {.bench = bench,
+				.method = case_name,
+				.median_ns = __builtin_nan(""),
+				.min_ns = __builtin_nan(""),
+				.max_ns = __builtin_nan(""),
+				.extra = f};
+	unsigned n = 0;
 
+	va_start(ap, case_name);
+	while (n < BENCH_STR_MAX && (k = va_arg(ap, const char *)) && (v = va_arg(ap, const char *)))
+		f[n++] = (struct bench_field)BENCH_STR(k, v);
+	va_end(ap);
+	bench_report_row(&row);
+#else
 	printf("{\"bench\":");
 	bench_json_str(stdout, bench);
 	printf(",\"case\":");
@@ -193,12 +311,30 @@ static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, c
 	va_end(ap);
 	printf("}\n");
 	fflush(stdout);
+#endif
+}
+
+/* {"bench":..,"case":..,"skipped":reason}: a case of that size and page size
+ * (the CLI's row keeps them) that could not run, instead of a failure. */
+static inline void bench_emit_skip_size(const char *bench, const char *case_name, size_t size,
+					size_t page_size, const char *reason)
+{
+	struct bench_row row = {.bench = bench,
+				.method = case_name,
+				.size = size,
+				.page_size = page_size,
+				.median_ns = __builtin_nan(""),
+				.min_ns = __builtin_nan(""),
+				.max_ns = __builtin_nan(""),
+				.skipped = reason};
+
+	bench_emit_row(&row);
 }
 
 /* {"bench":..,"case":..,"skipped":reason}: a case that could not run, instead of a failure. */
 static inline void bench_emit_skip(const char *bench, const char *case_name, const char *reason)
 {
-	bench_emit_str(bench, case_name, "skipped", reason, BENCH_END);
+	bench_emit_skip_size(bench, case_name, 0, 0, reason);
 }
 
 /* The first line of every bench: kernel release, CPU model, online cores. */
@@ -232,6 +368,20 @@ static inline void bench_emit_machine(const char *bench)
 		}
 		fclose(f);
 	}
+#ifdef BENCH_IN_CLI
+	{
+		struct bench_row row = {
+			.bench = bench,
+			.method = "machine",
+			.median_ns = __builtin_nan(""),
+			.min_ns = __builtin_nan(""),
+			.max_ns = __builtin_nan(""),
+			.extra = BENCH_FIELDS(BENCH_STR("kernel", u.release), BENCH_STR("cpu", cpu),
+					      BENCH_NUM("cores", (double)sysconf(_SC_NPROCESSORS_ONLN)))};
+
+		bench_report_row(&row);
+	}
+#else
 	printf("{\"bench\":");
 	bench_json_str(stdout, bench);
 	printf(",\"case\":\"machine\",\"kernel\":");
@@ -240,19 +390,42 @@ static inline void bench_emit_machine(const char *bench)
 	bench_json_str(stdout, cpu);
 	printf(",\"cores\":%ld}\n", sysconf(_SC_NPROCESSORS_ONLN));
 	fflush(stdout);
+#endif
 }
 
-/* Parse a positive count for an option; exits with a usage hint on bad input. */
+/* Bad arguments: "PROG: reason" on stderr, then usage(prog, 2), which exits
+ * 2 (the udma command's usage error). */
+static inline __attribute__((format(printf, 2, 3), noreturn)) void
+bench_usage_error(void (*usage)(const char *prog, int code), const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", bench_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(bench_prog, 2);
+	exit(2); /* usage exits; this is for the compiler */
+}
+
+/* Parse a positive count for an option; exits 2 with the reason on bad input. */
 static inline unsigned bench_parse_count(const char *opt, const char *s)
 {
 	char *end;
 	unsigned long v = s ? strtoul(s, &end, 10) : 0;
 
-	if (!s || *end || !v || v > 100000000ul) {
-		fprintf(stderr, "%s needs a positive number, got '%s'\n", opt, s ? s : "");
+	if (!s || *end || !v || v > 100000000ul || *s == '-' || *s == '+') {
+		fprintf(stderr, "%s: %s needs a positive number, got '%s'\n", bench_prog, opt, s ? s : "");
 		exit(2);
 	}
 	return (unsigned)v;
+}
+
+/* The value of option argv[*i] (advancing *i), or NULL when it is the last argument. */
+static inline const char *bench_opt_value(int argc, char **argv, unsigned *i)
+{
+	return *i + 1 < (unsigned)argc ? argv[++*i] : NULL;
 }
 
 /* What every bench takes: --runs N, --quick (3 runs unless --runs), --help. */
@@ -266,19 +439,27 @@ static inline int bench_common_opt(int argc, char **argv, unsigned *i, struct be
 				   void (*usage)(const char *prog, int code))
 {
 	if (!strcmp(argv[*i], "--runs")) {
-		o->runs = bench_parse_count("--runs", *i + 1 < (unsigned)argc ? argv[++*i] : NULL);
+		o->runs = bench_parse_count("--runs", bench_opt_value(argc, argv, i));
 		o->runs_set = 1;
 	} else if (!strcmp(argv[*i], "--quick")) {
 		o->quick = 1;
 		if (!o->runs_set)
 			o->runs = 3;
 	} else if (!strcmp(argv[*i], "--help") || !strcmp(argv[*i], "-h")) {
-		usage(argv[0], 0);
+		usage(bench_prog, 0);
 	} else {
 		return 0;
 	}
 	return 1;
 }
+
+/* What the udma command's usage of a bench adds: its output options. */
+#ifdef BENCH_IN_CLI
+#define BENCH_OUTPUT_HELP \
+	"Output: a table, or --json (JSON lines), --csv, --plot FILE.svg (see udma bench --help).\n"
+#else
+#define BENCH_OUTPUT_HELP "Output: JSON lines on stdout.\n"
+#endif
 
 /*
  * Hugepage pools, as root: top a pool up so that `need` pages are free, and

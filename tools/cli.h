@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tools/: the udma command. udma.c dispatches to cmd_*.c (info, hugepages,
- * layout, demo, nvme, nic); the demo's simulated NIC and block store are in
+ * layout, demo, nvme, nic, bench); the demo's simulated NIC and block store are in
  * demo/, the memory map of a process in layout/, the NVMe bench and its two
  * sides (drivers/nvme, the kernel's AIO) in nvme/, the packet generator,
  * receiver and forwarder and their two sides (drivers/nic, the kernel's
- * AF_PACKET) in nic/; json.c writes every --json document, run_stop.c
+ * AF_PACKET) in nic/, the benchmarks' report and `udma bench pin` in bench/; json.c writes every --json document, run_stop.c
  * holds the stop flag and clock of every long run, latency_hist.c the
  * latency histogram and dev_spec.c the context a device spec needs (nvme
  * and nic share them), hugepage_record.c remembers what `udma hugepages
@@ -40,6 +40,7 @@ int cmd_layout(const struct cli *c, int argc, char **argv);
 int cmd_demo(const struct cli *c, int argc, char **argv);
 int cmd_nvme(const struct cli *c, int argc, char **argv);
 int cmd_nic(const struct cli *c, int argc, char **argv);
+int cmd_bench(const struct cli *c, int argc, char **argv);
 
 /* True if argv[1..] contains flag (and removes nothing). */
 bool cli_has_flag(int argc, char **argv, const char *flag);

@@ -25,6 +25,8 @@ static const struct {
 	 "identify|bench|verify DEV: an NVMe controller through udma's driver, or --kernel PATH"},
 	{"nic", cmd_nic,
 	 "info|gen|recv|fwd DEV: a packet generator and forwarder on udma's NIC drivers, or kernel:IF"},
+	{"bench", cmd_bench,
+	 "pin|region|iova|pool|heap|ring|dev: what pinning costs, the library's benches; --plot FILE.svg"},
 };
 
 static void usage_text(char *buf, size_t len)

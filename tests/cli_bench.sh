@@ -1,0 +1,168 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Checks `udma bench` and `udma bench pin` (no timing is checked, only that
+# every method gives a row, a time or the reason it could not run):
+# - --json: one JSON object per line, each with schema 1; a row for every
+#   method at every size, each with median_ns or a skip reason; the names
+#   hold the words a reader looks for (brk, malloc, populate, mlock,
+#   hugetlb, longterm, udma, vfio); a failure ends with an ok:false line;
+# - --csv: a header, then as many rows as --json gave; the table names
+#   every method; --plot: well-formed XML (xmllint) with one series and one
+#   legend entry per measured method; a plot it cannot write fails (exit 1);
+# - --help names every option; bad input exits 2 with the reason;
+# - as nobody, the root-only methods say so and the run succeeds; with a
+#   small RLIMIT_MEMLOCK the mlock methods name RLIMIT_MEMLOCK;
+# - nothing is left behind: the hugepage pools as they were, no files.
+# Usage: tests/cli_bench.sh [BUILD_DIR] (tests/run.sh passes the build directory)
+set -u
+
+build=${1:-build}
+udma=$(cd "$(dirname "$build/udma")" && pwd)/udma
+tmp=$(mktemp -d) || exit 1
+chmod 755 "$tmp" # nobody writes its plots here too
+trap 'rm -rf "$tmp"' EXIT INT TERM
+n=0
+failed=0
+
+. "$(dirname "$0")/support/tap.sh"
+
+pools() { cat /sys/kernel/mm/hugepages/hugepages-*/nr_hugepages 2>/dev/null | tr '\n' ' '; }
+pools_before=$(pools)
+
+# python3 CHECK FILE...: the rows of a --json run; fails (with why on stderr) if CHECK does.
+rows() {
+	code=$1
+	shift
+	python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+measured = [r for r in rows if "median_ns" in r or r.get("skipped")]
+args = sys.argv[2:]
+'"$code" "$@" 2>>"$tmp/err"
+}
+
+# ---- a whole run: JSON lines, and the plot of the same run --------------------
+
+cd "$tmp" || exit 1
+: >"$tmp/err"
+"$udma" bench pin --sizes 4K,2M --runs 3 --json --plot "$tmp/pin.svg" >"$tmp/pin.json" 2>>"$tmp/err"
+check "pin --sizes 4K,2M --runs 3 --json --plot: exit 0" test $? -eq 0
+check "every line is JSON with schema 1" rows '
+assert rows and all(r.get("schema") == 1 for r in rows), [r for r in rows if r.get("schema") != 1]' \
+	"$tmp/pin.json"
+methods=$("$udma" bench pin --help | sed -n 's/^  methods: //p' | tr ',' ' ')
+check "the usage lists the methods ($(echo "$methods" | wc -w))" test "$(echo "$methods" | wc -w)" -ge 20
+check "a row for every method at 4K and at 2M" rows '
+got = {(r["method"], r["size"]) for r in measured}
+want = {(m, s) for m in args for s in (4096, 2097152)}
+assert want <= got, sorted(want - got)' "$tmp/pin.json" $methods
+check "every row has a median_ns or says why it was skipped" rows '
+bad = [r for r in measured if not (isinstance(r.get("median_ns"), (int, float)) and r["median_ns"] > 0
+       and r["skipped"] is None) and not (isinstance(r.get("skipped"), str) and len(r["skipped"]) > 5)]
+assert not bad, bad' "$tmp/pin.json"
+check "the names hold brk, malloc, populate, mlock, hugetlb, longterm, udma, vfio" rows '
+names = " ".join(r["method"] for r in measured)
+missing = [w for w in "brk malloc populate mlock hugetlb longterm udma vfio".split() if w not in names]
+assert not missing, missing' "$tmp/pin.json"
+check "vfio_map_dma without --device says so" rows '
+assert all(r["skipped"] == "no --device vfio:BDF given" for r in measured if r["method"] == "vfio_map_dma")' \
+	"$tmp/pin.json"
+check "sizes rounded up to a page size say so (mapped_bytes)" rows '
+r = [r for r in measured if r["method"] == "hugetlb_mmap_2M" and r["size"] == 4096][0]
+assert r["skipped"] or r["mapped_bytes"] == 2097152, r' "$tmp/pin.json"
+
+check "--plot: well-formed XML" xmllint --noout "$tmp/pin.svg"
+check "--plot: one series and one legend entry per measured method" rows '
+import re
+svg = open(args[0]).read()
+timed = sorted({r["method"] for r in measured if r.get("median_ns")})
+series = re.findall(r"<g class=\"series\" data-method=\"([^\"]*)\"", svg)
+legend = re.findall(r"<g class=\"legend\">.*?<text[^>]*>([^<]*)</text>", svg)
+assert sorted(series) == timed and sorted(legend) == timed, (series, legend, timed)
+assert ">4K<" in svg and ">2M<" in svg, "no size ticks"' "$tmp/pin.json" "$tmp/pin.svg"
+
+# ---- CSV and the table ----------------------------------------------------------
+
+"$udma" bench pin --sizes 4K,2M --runs 3 --csv >"$tmp/pin.csv" 2>>"$tmp/err"
+check "--csv: exit 0" test $? -eq 0
+check "--csv: a header, then a row per JSON row" python3 -c '
+import csv, json, sys
+lines = [l for l in open(sys.argv[1]) if not l.startswith("# ")]
+table = list(csv.reader(lines))
+rows = [json.loads(l) for l in open(sys.argv[2])]
+measured = [r for r in rows if "median_ns" in r or r.get("skipped")]
+head = table[0]
+assert head[:9] == "bench method size page_size median_ns min_ns max_ns runs skipped".split(), head
+assert len(table) - 1 == len(measured), (len(table) - 1, len(measured))
+assert all(len(r) == len(head) for r in table), "ragged rows"' "$tmp/pin.csv" "$tmp/pin.json"
+
+"$udma" bench pin --sizes 4K --runs 1 >"$tmp/table" 2>>"$tmp/err"
+check "the table: exit 0, a header and a line per method" sh -c '
+	grep -q "^method  *size  *page  *median" "$1" || exit 1
+	shift
+	for m in "$@"; do grep -q "^$m " "$0" || { echo "no $m" >&2; exit 1; }; done' \
+	"$tmp/table" "$tmp/table" $methods
+
+# ---- help and refusals ----------------------------------------------------------
+
+for cmd in "bench --help" "bench pin --help"; do
+	# shellcheck disable=SC2086 # split on purpose
+	"$udma" $cmd >"$tmp/out" 2>"$tmp/err"
+	check "udma $cmd: exit 0, names every option" sh -c '[ $0 = 0 ] && for o in --sizes --page-size \
+		--runs --methods --migrate --device --json --csv --plot; do grep -q -- "$o" "$1" || exit 1; done' \
+		$? "$tmp/out"
+done
+for bad in "pin --sizes 0" "pin --sizes 3X" "pin --runs 0" "pin --methods nosuch" "pin --page-size 8K" \
+	"pin --device uio:x" "pin --plot" "nosuch"; do
+	# shellcheck disable=SC2086 # split on purpose
+	"$udma" bench $bad >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	check "bench $bad: exit 2 with the reason" sh -c "[ $rc = 2 ] && head -n 1 '$tmp/err' | grep -q 'udma bench: ..'"
+done
+"$udma" bench pin --json --runs 0 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "--json --runs 0: exit 2, the last line says why (ok false, errno 22)" python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert sys.argv[2] == "2" and d["schema"] == 1 and d["ok"] is False and "--runs" in d["error"] and d["errno"] == 22, d' \
+	"$tmp/out" $rc
+"$udma" bench pin --sizes 4K --methods mmap_touch --runs 1 --plot "$tmp/no/such/dir/x.svg" >"$tmp/out" 2>"$tmp/err"
+check "a plot it cannot write: exit 1, naming the file" sh -c "[ $? = 1 ] && grep -q 'cannot write the plot' '$tmp/err'"
+
+# ---- unprivileged ---------------------------------------------------------------
+
+if [ "$(id -u)" = 0 ]; then
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$udma" bench pin --sizes 4K --runs 1 --json \
+		>"$tmp/nobody.json" 2>"$tmp/err"
+	check "as nobody: exit 0" test $? -eq 0
+	check "as nobody: the PFN methods are skipped, saying root" rows '
+pm = [r for r in measured if r["method"].startswith("pagemap_")]
+assert len(pm) == 2 and all("root" in r["skipped"] for r in pm), pm
+assert all(r.get("pfns") == "PFNs need root" for r in measured if r.get("median_ns")), "PFNs read as nobody?"' \
+		"$tmp/nobody.json"
+	prlimit --memlock=65536:65536 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$udma" bench pin --sizes 2M --methods mlock --runs 1 --json >"$tmp/memlock.json" 2>"$tmp/err"
+	check "RLIMIT_MEMLOCK 64K: exit 0" test $? -eq 0
+	check "RLIMIT_MEMLOCK 64K: each mlock method is skipped naming RLIMIT_MEMLOCK" rows '
+ml = [r for r in measured if "mlock" in r["method"]]
+assert len(ml) == 3 and all("RLIMIT_MEMLOCK" in (r["skipped"] or "") for r in ml), ml' "$tmp/memlock.json"
+else
+	ok "as nobody # skip: not root (setpriv needs root)"
+	ok "RLIMIT_MEMLOCK # skip: not root"
+fi
+
+# ---- nothing left behind --------------------------------------------------------
+
+# The pools are the machine's: another process may resize them meanwhile, so
+# give such a change a few seconds to be undone before calling it ours.
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	[ "$(pools)" = "$pools_before" ] && break
+	sleep 0.5
+done
+check "the hugepage pools are as they were (nr_hugepages: before $pools_before, after $(pools))" \
+	test "$(pools)" = "$pools_before"
+check "no files left but the test's own" sh -c "[ \"\$(ls '$tmp' | grep -v -x -E \
+	'pin.json|pin.svg|pin.csv|table|out|err|nobody.json|memlock.json')\" = '' ]"
+
+echo "1..$n"
+exit $failed
