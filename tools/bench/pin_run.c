@@ -28,19 +28,21 @@ static size_t round_up(size_t v, size_t to)
 static bool selected(const struct pin_args *a, const struct pin_method *m)
 {
 	const char *p = a->methods;
-	size_t n = strlen(m->name);
 
 	if (a->page_size && m->page_size && m->page_size != a->page_size)
 		return false;
 	if (!p)
 		return true;
-	/* a name, or a word of names: "mlock" selects every mlock method */
+	/* a name selects that method; another word every method whose name
+	 * holds it: "mlock" selects every mlock method */
 	while (*p) {
-		size_t len = strcspn(p, ",");
+		size_t len = strcspn(p, ","), k;
 		char word[64];
 
 		snprintf(word, sizeof(word), "%.*s", (int)len, p);
-		if ((len == n && !strncmp(p, m->name, n)) || (len && strstr(m->name, word)))
+		for (k = 0; k < pin_nmethods && strcmp(pin_methods[k].name, word); k++)
+			;
+		if (k < pin_nmethods ? !strcmp(m->name, word) : len && strstr(m->name, word))
 			return true;
 		p += len + (p[len] == ',');
 	}
@@ -139,7 +141,7 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 		       const struct pin_result *res)
 {
 	const struct pin_args *a = b->a;
-	struct bench_field f[16];
+	struct bench_field f[20];
 	char from[64];
 	unsigned n = 0;
 	bool pa = b->ctx && udma_ctx_iova_mode(b->ctx) == UDMA_IOVA_PA;
@@ -154,6 +156,7 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 	if (res->have_state) {
 		f[n++] = (struct bench_field)BENCH_NUM("resident_bytes", (double)res->st.resident);
 		f[n++] = (struct bench_field)BENCH_NUM("locked_bytes", (double)res->st.locked);
+		f[n++] = (struct bench_field)BENCH_NUM("pinned_bytes", (double)res->st.pinned);
 		if (!strcmp(m->name, "thp_madv_hugepage") || res->st.anon_huge)
 			f[n++] = (struct bench_field)BENCH_NUM("anon_huge_bytes", (double)res->st.anon_huge);
 		if (res->st.pfns) {
@@ -165,9 +168,11 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 	} else {
 		f[n++] = (struct bench_field)BENCH_STR("state", res->state_why);
 	}
-	/* udma regions in PA mode hold a long-term pin (lib/os/longterm_pin.c) */
+	/* Seen, not assumed: VmPin covers the mapping (io_uring pins, udma's PA
+	 * regions). VFIO accounts its pins as locked memory instead. */
 	f[n++] = (struct bench_field)BENCH_RAW(
-		"longterm_pin", (m->flags & LONGTERM) || (pa && (m->flags & NEED_CTX)) ? "true" : "false");
+		"longterm_pin",
+		(res->have_state && res->st.pinned >= len) || (m->flags & NEED_DEVICE) ? "true" : "false");
 	if (!strcmp(m->name, "malloc")) {
 		if (res->heap_runs == 0 || res->heap_runs == a->runs)
 			snprintf(from, sizeof(from), "%s", res->heap_runs ? "heap" : "mmap");
@@ -276,6 +281,18 @@ static void setup_row(struct pin_bench *b)
 	bench_report_row(&row);
 }
 
+/* What the run added to the hugepage pools, and whether all went back. */
+static void hugepages_row(void)
+{
+	struct bench_row row = {.bench = BENCH, .method = "hugepages", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
+
+	row.extra = BENCH_FIELDS(BENCH_NUM("reserved_2M", (double)bench_pools[0].reserved),
+				 BENCH_NUM("reserved_1G", (double)bench_pools[1].reserved),
+				 BENCH_NUM("not_given_back_2M", (double)bench_pools[0].kept),
+				 BENCH_NUM("not_given_back_1G", (double)bench_pools[1].kept));
+	bench_report_row(&row);
+}
+
 int pin_run(const struct pin_args *a, char *why, size_t len)
 {
 	struct pin_bench b = {.a = a, .pagemap_fd = -1};
@@ -325,5 +342,7 @@ out:
 	close(b.pagemap_fd);
 	pin_state_fini();
 	bench_hugepages_restore();
+	if (bench_pools[0].reserved || bench_pools[1].reserved)
+		hugepages_row();
 	return rc;
 }
