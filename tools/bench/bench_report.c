@@ -287,8 +287,10 @@ static void table_field(const struct field *x)
 		fmt_bytes((size_t)x->val, v, sizeof(v));
 	else if (ends_with(x->key, "_ns"))
 		fmt_time(x->val, v, sizeof(v));
+	else if (x->val == (double)(long long)x->val && fabs(x->val) < 1e15)
+		snprintf(v, sizeof(v), "%lld", (long long)x->val);
 	else
-		snprintf(v, sizeof(v), "%.6g", x->val);
+		snprintf(v, sizeof(v), "%.4g", x->val);
 	if (x->str && strchr(x->str, ' '))
 		printf("  %s=\"%s\"", cli_escape(name, esc, sizeof(esc)), v);
 	else
