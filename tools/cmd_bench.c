@@ -77,7 +77,8 @@ static int parse_sizes(const char *list, struct pin_args *a, char *why, size_t l
 		char one[48];
 
 		if (a->nsizes == sizeof(a->sizes) / sizeof(a->sizes[0])) {
-			snprintf(why, len, "--sizes: at most %zu sizes", sizeof(a->sizes) / sizeof(a->sizes[0]));
+			snprintf(why, len, "--sizes: at most %zu sizes",
+				 sizeof(a->sizes) / sizeof(a->sizes[0]));
 			return -1;
 		}
 		snprintf(one, sizeof(one), "%.*s", (int)n, p);
@@ -86,7 +87,8 @@ static int parse_sizes(const char *list, struct pin_args *a, char *why, size_t l
 			return -1;
 		}
 		if (!v || v > ((size_t)1 << 40)) {
-			snprintf(why, len, "--sizes: '%s' is %s (from 1 byte to 1T)", one, v ? "too large" : "0");
+			snprintf(why, len, "--sizes: '%s' is %s (from 1 byte to 1T)", one,
+				 v ? "too large" : "0");
 			return -1;
 		}
 		a->sizes[a->nsizes++] = v;
@@ -157,12 +159,14 @@ static int cmd_pin(const struct cli *c, int argc, char **argv)
 			return bench_fail(c, 2, EINVAL, usage_text(), "%s", why);
 		if (!strcmp(opt, "--page-size") &&
 		    (udma_parse_size(val, &a.page_size) ||
-		     (a.page_size != UDMA_PAGE_4K && a.page_size != UDMA_PAGE_2M && a.page_size != UDMA_PAGE_1G)))
-			return bench_fail(c, 2, EINVAL, usage_text(), "--page-size: '%s' is not 4K, 2M or 1G", val);
+		     (a.page_size != UDMA_PAGE_4K && a.page_size != UDMA_PAGE_2M &&
+		      a.page_size != UDMA_PAGE_1G)))
+			return bench_fail(c, 2, EINVAL, usage_text(), "--page-size: '%s' is not 4K, 2M or 1G",
+					  val);
 		if (!strcmp(opt, "--runs")) {
 			if (cli_parse_uint(val, 100000, &v) || !v)
-				return bench_fail(c, 2, EINVAL, usage_text(), "--runs: '%s' is not a number from 1 to 100000",
-						  val);
+				return bench_fail(c, 2, EINVAL, usage_text(),
+						  "--runs: '%s' is not a number from 1 to 100000", val);
 			a.runs = (unsigned)v;
 		}
 		if (!strcmp(opt, "--methods")) {
@@ -207,7 +211,8 @@ int cmd_bench(const struct cli *c, int argc, char **argv)
 	}
 	bench_report_start(c, &out);
 	if (argc < 2)
-		return bench_fail(c, 2, EINVAL, usage_text(), "which bench? pin, region, iova, pool, heap, ring or dev");
+		return bench_fail(c, 2, EINVAL, usage_text(),
+				  "which bench? pin, region, iova, pool, heap, ring or dev");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
 		return cli_help(c, usage_text());
 	if (!strcmp(argv[1], "pin"))
@@ -219,6 +224,6 @@ int cmd_bench(const struct cli *c, int argc, char **argv)
 			argv[1] = prog;
 			return bench_report_finish(layers[k].main(argc - 1, argv + 1));
 		}
-	return bench_fail(c, 2, EINVAL, usage_text(), "unknown bench '%s' (pin, region, iova, pool, heap, ring, dev)",
-			  argv[1]);
+	return bench_fail(c, 2, EINVAL, usage_text(),
+			  "unknown bench '%s' (pin, region, iova, pool, heap, ring, dev)", argv[1]);
 }

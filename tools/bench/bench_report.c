@@ -244,7 +244,11 @@ static const char *fmt_time(double ns, char *buf, size_t len)
 		ns /= 1000;
 		u++;
 	}
-	snprintf(buf, len, ns >= 99.95 || u == 0 ? "%.0f %s" : ns >= 9.995 ? "%.1f %s" : "%.2f %s", ns, unit[u]);
+	snprintf(buf, len,
+		 ns >= 99.95 || u == 0 ? "%.0f %s"
+		 : ns >= 9.995	       ? "%.1f %s"
+				       : "%.2f %s",
+		 ns, unit[u]);
 	return buf;
 }
 

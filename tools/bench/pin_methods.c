@@ -247,7 +247,8 @@ static int get_memfd_hugetlb(struct pin_bench *b, struct pin_run *r)
 	void *p;
 
 	(void)b;
-	r->fd = memfd_create("udma-bench-pin", MFD_CLOEXEC | MFD_HUGETLB | (udma__log2(r->page_size) << MAP_HUGE_SHIFT));
+	r->fd = memfd_create("udma-bench-pin",
+			     MFD_CLOEXEC | MFD_HUGETLB | (udma__log2(r->page_size) << MAP_HUGE_SHIFT));
 	if (r->fd < 0)
 		return fail(r, errno, "memfd_create(MFD_HUGETLB) failed");
 	if (ftruncate(r->fd, (off_t)r->len) < 0)
@@ -309,8 +310,8 @@ static int ctx_ready(struct pin_bench *b, struct pin_run *r)
 
 static int region_create(struct udma_ctx *ctx, struct pin_run *r)
 {
-	struct udma_region_opts o = {.size = r->len, .page_size = r->page_size, .numa_node = UDMA_NUMA_ANY,
-				     .name = "bench-pin"};
+	struct udma_region_opts o = {
+		.size = r->len, .page_size = r->page_size, .numa_node = UDMA_NUMA_ANY, .name = "bench-pin"};
 	int rc = udma_region_create(ctx, &o, &r->region);
 
 	if (rc)

@@ -79,13 +79,14 @@ static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t l
 		return true;
 	}
 	if (!kernel_offers(ps)) {
-		snprintf(why, wlen, "the kernel offers no %s hugepages", udma__fmt_size(ps, need, sizeof(need)));
+		snprintf(why, wlen, "the kernel offers no %s hugepages",
+			 udma__fmt_size(ps, need, sizeof(need)));
 		return true;
 	}
 	if (!huge && !udma__mem_available(UDMA_NUMA_ANY, &avail, src, sizeof(src)) && len > avail / 10 * 9) {
 		snprintf(why, wlen, "needs %s, more than 90%% of the %s the kernel could still give (%s)",
-			 udma__fmt_size(len, need, sizeof(need)), udma__fmt_size_approx(avail, have, sizeof(have)),
-			 src);
+			 udma__fmt_size(len, need, sizeof(need)),
+			 udma__fmt_size_approx(avail, have, sizeof(have)), src);
 		return true;
 	}
 	if (huge) {
@@ -121,8 +122,14 @@ static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t l
 
 static void skip_row(const struct pin_method *m, size_t size, size_t ps, const char *why)
 {
-	struct bench_row row = {.bench = BENCH, .method = m->name, .size = size, .page_size = ps,
-				.median_ns = NAN, .min_ns = NAN, .max_ns = NAN, .skipped = why};
+	struct bench_row row = {.bench = BENCH,
+				.method = m->name,
+				.size = size,
+				.page_size = ps,
+				.median_ns = NAN,
+				.min_ns = NAN,
+				.max_ns = NAN,
+				.skipped = why};
 
 	bench_report_row(&row);
 }
@@ -145,8 +152,13 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 	char from[64];
 	unsigned n = 0;
 	bool pa = b->ctx && udma_ctx_iova_mode(b->ctx) == UDMA_IOVA_PA;
-	struct bench_row row = {.bench = BENCH, .method = m->name, .size = size, .page_size = ps,
-				.median_ns = bench_median(res->ns, a->runs), .runs = a->runs, .extra = f};
+	struct bench_row row = {.bench = BENCH,
+				.method = m->name,
+				.size = size,
+				.page_size = ps,
+				.median_ns = bench_median(res->ns, a->runs),
+				.runs = a->runs,
+				.extra = f};
 
 	bench_spread(res->ns, a->runs, &row.min_ns, &row.max_ns);
 	if (len != size)
@@ -177,7 +189,8 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 		if (res->heap_runs == 0 || res->heap_runs == a->runs)
 			snprintf(from, sizeof(from), "%s", res->heap_runs ? "heap" : "mmap");
 		else
-			snprintf(from, sizeof(from), "heap in %u of %u runs, else mmap", res->heap_runs, a->runs);
+			snprintf(from, sizeof(from), "heap in %u of %u runs, else mmap", res->heap_runs,
+				 a->runs);
 		f[n++] = (struct bench_field)BENCH_STR("malloc_from", from);
 	}
 	if (m->flags & NEED_CTX)
@@ -271,20 +284,22 @@ static void setup_row(struct pin_bench *b)
 {
 	struct rlimit rl;
 	char memlock[32] = "unlimited";
-	struct bench_row row = {.bench = BENCH, .method = "limits", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
+	struct bench_row row = {
+		.bench = BENCH, .method = "limits", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
 
 	(void)b;
 	if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY)
 		udma__fmt_size_arg(rl.rlim_cur, memlock, sizeof(memlock));
-	row.extra = BENCH_FIELDS(BENCH_RAW("root", geteuid() ? "false" : "true"), BENCH_STR("memlock", memlock),
-				 BENCH_STR("thp", udma_thp_mode()));
+	row.extra = BENCH_FIELDS(BENCH_RAW("root", geteuid() ? "false" : "true"),
+				 BENCH_STR("memlock", memlock), BENCH_STR("thp", udma_thp_mode()));
 	bench_report_row(&row);
 }
 
 /* What the run added to the hugepage pools, and whether all went back. */
 static void hugepages_row(void)
 {
-	struct bench_row row = {.bench = BENCH, .method = "hugepages", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
+	struct bench_row row = {
+		.bench = BENCH, .method = "hugepages", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
 
 	row.extra = BENCH_FIELDS(BENCH_NUM("reserved_2M", (double)bench_pools[0].reserved),
 				 BENCH_NUM("reserved_1G", (double)bench_pools[1].reserved),

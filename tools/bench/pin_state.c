@@ -21,7 +21,7 @@
 
 static struct {
 	unsigned char *vec; /* mincore */
-	uint64_t *pm; /* pagemap entries */
+	uint64_t *pm;	    /* pagemap entries */
 	char *smaps;
 	size_t max_pages, bytes;
 	int pagemap_fd;
