@@ -134,7 +134,7 @@ $(SIMD): $(SIMD_SRC) $(wildcard sim/*.h)
 # Tests link a static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(call udma_lib_for,$<) $(LDFLAGS) \
-		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write,-Wl,--wrap=$(f)) \
+		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write syscall,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
 # The NVMe driver against a register file in memory: udma_dev_bar is wrapped.
 $(B)/tests/test_nvme_fake: tests/test_nvme_fake.c $(NVME_SRC) $(NVME_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests

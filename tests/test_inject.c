@@ -221,6 +221,10 @@ static unsigned expected_calls(const struct scenario *sc, enum udma_iova_mode mo
 	unsigned m = BIT(INJ_MMAP) | BIT(INJ_MADVISE) | BIT(INJ_PREAD);
 	bool memfd;
 
+	/* PA mode pins every region for good; a context that may choose PA
+	 * first checks that it can. */
+	if (mode == UDMA_IOVA_PA)
+		m |= BIT(INJ_IO_URING_SETUP) | BIT(INJ_IO_URING_REGISTER);
 	if (sc->op == OP_CTX)
 		return m | BIT(INJ_OPEN); /* open + pread: the PFN probe and the context's pagemap fd */
 	if (numa_available() >= 0)
@@ -262,7 +266,19 @@ static unsigned errnos_for(enum inject_call call, int errs[2])
 		errs[0] = EPERM;
 		errs[1] = EINVAL;
 		return 2;
-	case INJ_FTRUNCATE: errs[0] = EINVAL; return 1; /* hugetlbfs: size not a page multiple */
+	case INJ_FTRUNCATE:
+		errs[0] = EINVAL;
+		return 1; /* hugetlbfs: size not a page multiple */
+	/* No io_uring in the kernel or behind seccomp; kernel.io_uring_disabled. */
+	case INJ_IO_URING_SETUP:
+		errs[0] = ENOSYS;
+		errs[1] = EPERM;
+		return 2;
+	/* RLIMIT_MEMLOCK without CAP_IPC_LOCK; a backing the kernel will not pin. */
+	case INJ_IO_URING_REGISTER:
+		errs[0] = ENOMEM;
+		errs[1] = EOPNOTSUPP;
+		return 2;
 	case INJ_NCALLS: break;
 	}
 	return 0;
@@ -294,6 +310,10 @@ static struct expect expected_result(const struct scenario *sc, enum inject_call
 	 * or fail as if memory were fragmented). */
 	if (sc->op == OP_REGION && call == INJ_OPEN && (sc->flags & UDMA_REGION_CONTIG))
 		x.nocontig = x.or_success = true;
+	/* AUTO without a long-term pin chooses VA (asked for PA, it is an error). */
+	if (sc->op == OP_CTX && sc->mode == UDMA_IOVA_AUTO &&
+	    (call == INJ_IO_URING_SETUP || call == INJ_IO_URING_REGISTER))
+		x.err = 0;
 	return x;
 }
 
@@ -316,6 +336,11 @@ static void check_tolerated(const struct scenario *sc, struct udma_ctx *ctx, voi
 	if (sc->op == OP_CTX) {
 		struct udma_ctx *c = obj;
 
+		if (call == INJ_IO_URING_SETUP || call == INJ_IO_URING_REGISTER) {
+			assert_int_equal(udma_ctx_iova_mode(c), UDMA_IOVA_VA);
+			assert_non_null(strstr(udma_ctx_iova_reason(c), "long-term pin"));
+			return;
+		}
 		/* only the MADV_NOHUGEPAGE hint is tolerated: the context is whole */
 		assert_true(udma_ctx_iova_mode(c) == UDMA_IOVA_PA || udma_ctx_iova_mode(c) == UDMA_IOVA_VA);
 		assert_int_equal(call, INJ_MADVISE);
@@ -545,12 +570,16 @@ INJECT_TEST(ctx_auto, MMAP)
 INJECT_TEST(ctx_auto, MADVISE)
 INJECT_TEST(ctx_auto, OPEN)
 INJECT_TEST(ctx_auto, PREAD)
+INJECT_TEST(ctx_auto, IO_URING_SETUP)
+INJECT_TEST(ctx_auto, IO_URING_REGISTER)
 
 PROFILE_TEST(ctx_pa)
 INJECT_TEST(ctx_pa, MMAP)
 INJECT_TEST(ctx_pa, MADVISE)
 INJECT_TEST(ctx_pa, OPEN)
 INJECT_TEST(ctx_pa, PREAD)
+INJECT_TEST(ctx_pa, IO_URING_SETUP)
+INJECT_TEST(ctx_pa, IO_URING_REGISTER)
 
 PROFILE_TEST(region_4k)
 INJECT_TEST(region_4k, MMAP)
@@ -558,6 +587,8 @@ INJECT_TEST(region_4k, MADVISE)
 INJECT_TEST(region_4k, MLOCK)
 INJECT_TEST(region_4k, PREAD)
 INJECT_TEST(region_4k, MBIND)
+INJECT_TEST(region_4k, IO_URING_SETUP)
+INJECT_TEST(region_4k, IO_URING_REGISTER)
 
 PROFILE_TEST(region_2m)
 INJECT_TEST(region_2m, MEMFD_CREATE)
@@ -566,6 +597,8 @@ INJECT_TEST(region_2m, MMAP)
 INJECT_TEST(region_2m, MADVISE)
 INJECT_TEST(region_2m, PREAD)
 INJECT_TEST(region_2m, MBIND)
+INJECT_TEST(region_2m, IO_URING_SETUP)
+INJECT_TEST(region_2m, IO_URING_REGISTER)
 
 PROFILE_TEST(region_shared)
 INJECT_TEST(region_shared, MEMFD_CREATE)
@@ -575,6 +608,8 @@ INJECT_TEST(region_shared, MADVISE)
 INJECT_TEST(region_shared, MLOCK)
 INJECT_TEST(region_shared, PREAD)
 INJECT_TEST(region_shared, MBIND)
+INJECT_TEST(region_shared, IO_URING_SETUP)
+INJECT_TEST(region_shared, IO_URING_REGISTER)
 
 PROFILE_TEST(region_contig)
 INJECT_TEST(region_contig, MEMFD_CREATE)
@@ -584,6 +619,8 @@ INJECT_TEST(region_contig, MADVISE)
 INJECT_TEST(region_contig, MLOCK)
 INJECT_TEST(region_contig, PREAD)
 INJECT_TEST(region_contig, MBIND)
+INJECT_TEST(region_contig, IO_URING_SETUP)
+INJECT_TEST(region_contig, IO_URING_REGISTER)
 
 PROFILE_TEST(region_contig_2m)
 INJECT_TEST(region_contig_2m, MEMFD_CREATE)
@@ -593,6 +630,8 @@ INJECT_TEST(region_contig_2m, MADVISE)
 INJECT_TEST(region_contig_2m, PREAD)
 INJECT_TEST(region_contig_2m, OPEN)
 INJECT_TEST(region_contig_2m, MBIND)
+INJECT_TEST(region_contig_2m, IO_URING_SETUP)
+INJECT_TEST(region_contig_2m, IO_URING_REGISTER)
 
 /* udma_iova: UDMA_BAD_IOVA for a NULL context and for every address outside the regions. */
 /* Automatic page size: hugepages that sysfs counts as free can still be refused
@@ -874,12 +913,16 @@ int main(void)
 		th_test(test_ctx_auto_MADVISE),
 		th_test(test_ctx_auto_OPEN),
 		th_test(test_ctx_auto_PREAD),
+		th_test(test_ctx_auto_IO_URING_SETUP),
+		th_test(test_ctx_auto_IO_URING_REGISTER),
 
 		th_test(test_ctx_pa_profile),
 		th_test(test_ctx_pa_MMAP),
 		th_test(test_ctx_pa_MADVISE),
 		th_test(test_ctx_pa_OPEN),
 		th_test(test_ctx_pa_PREAD),
+		th_test(test_ctx_pa_IO_URING_SETUP),
+		th_test(test_ctx_pa_IO_URING_REGISTER),
 
 		th_test(test_region_4k_profile),
 		th_test(test_region_4k_MMAP),
@@ -887,6 +930,8 @@ int main(void)
 		th_test(test_region_4k_MLOCK),
 		th_test(test_region_4k_PREAD),
 		th_test(test_region_4k_MBIND),
+		th_test(test_region_4k_IO_URING_SETUP),
+		th_test(test_region_4k_IO_URING_REGISTER),
 
 		th_test(test_region_2m_profile),
 		th_test(test_region_2m_MEMFD_CREATE),
@@ -895,6 +940,8 @@ int main(void)
 		th_test(test_region_2m_MADVISE),
 		th_test(test_region_2m_PREAD),
 		th_test(test_region_2m_MBIND),
+		th_test(test_region_2m_IO_URING_SETUP),
+		th_test(test_region_2m_IO_URING_REGISTER),
 
 		th_test(test_region_shared_profile),
 		th_test(test_region_shared_MEMFD_CREATE),
@@ -904,6 +951,8 @@ int main(void)
 		th_test(test_region_shared_MLOCK),
 		th_test(test_region_shared_PREAD),
 		th_test(test_region_shared_MBIND),
+		th_test(test_region_shared_IO_URING_SETUP),
+		th_test(test_region_shared_IO_URING_REGISTER),
 
 		th_test(test_region_contig_profile),
 		th_test(test_region_contig_MEMFD_CREATE),
@@ -913,6 +962,8 @@ int main(void)
 		th_test(test_region_contig_MLOCK),
 		th_test(test_region_contig_PREAD),
 		th_test(test_region_contig_MBIND),
+		th_test(test_region_contig_IO_URING_SETUP),
+		th_test(test_region_contig_IO_URING_REGISTER),
 
 		th_test(test_region_contig_2m_profile),
 		th_test(test_region_contig_2m_MEMFD_CREATE),
@@ -922,6 +973,8 @@ int main(void)
 		th_test(test_region_contig_2m_PREAD),
 		th_test(test_region_contig_2m_OPEN),
 		th_test(test_region_contig_2m_MBIND),
+		th_test(test_region_contig_2m_IO_URING_SETUP),
+		th_test(test_region_contig_2m_IO_URING_REGISTER),
 	};
 
 	verbose = getenv("INJECT_VERBOSE") != NULL;

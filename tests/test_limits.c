@@ -52,7 +52,8 @@ static void assert_fd_message(const char *what)
 /* ---- out of file descriptors ---- */
 
 /* No fd left: asking for a hugepage size, the automatic one or a context
- * is -EMFILE and says so; 4 KiB pages need no fd and still work. */
+ * is -EMFILE and says so; 4 KiB pages need no fd in VA mode and still work,
+ * and one in PA mode, for their long-term pin. */
 static void no_fd_left(void)
 {
 	struct udma_ctx *ctx = ctx_new(0), *other = (void *)1;
@@ -90,8 +91,13 @@ static void no_fd_left(void)
 	th_fds_exhaust(0);
 	rc = region_new(ctx, 64 << 10, UDMA_PAGE_4K, &r);
 	th_fds_restore();
-	if (rc)
-		fail_msg("a 4 KiB region needs no fd, yet: %s", udma_last_error());
+	if (udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA) {
+		th_assert_err(rc, EMFILE);
+		assert_null(r);
+		assert_fd_message("udma_region_create(4K) in PA mode (its long-term pin is an io_uring fd)");
+	} else if (rc) {
+		fail_msg("a 4 KiB region needs no fd in VA mode, yet: %s", udma_last_error());
+	}
 	udma_region_destroy(r);
 	udma_ctx_destroy(ctx);
 }

@@ -18,8 +18,8 @@
 #include "tests/support/helpers.h"
 #include "tools/bench/page_move.h"
 
-#define SIZE	(64ul << 20)
-#define PASSES	3 /* compaction passes */
+#define SIZE		   (64ul << 20)
+#define PASSES		   3 /* compaction passes */
 #define OFFLINE_TIMEOUT_MS 3000
 
 struct fixture {
@@ -50,12 +50,12 @@ static int teardown(void **state)
 	return th_leak_teardown(state);
 }
 
-#define NEED_PA(f)                                                                                 \
-	do {                                                                                       \
-		if (!(f)) {                                                                        \
-			print_message("skipped: PA mode needs root (physical addresses)\n");      \
-			skip();                                                                    \
-		}                                                                                  \
+#define NEED_PA(f)                                                                           \
+	do {                                                                                 \
+		if (!(f)) {                                                                  \
+			print_message("skipped: PA mode needs root (physical addresses)\n"); \
+			skip();                                                              \
+		}                                                                            \
 	} while (0)
 
 static long pinned_kb(void)
@@ -103,7 +103,8 @@ static size_t count_moved(const void *addr, size_t len, const uint64_t *before)
 }
 
 /* Every page where it was, and udma_iova saying so. */
-static void assert_unmoved(struct udma_ctx *ctx, struct udma_region *r, const uint64_t *before, const char *after)
+static void assert_unmoved(struct udma_ctx *ctx, struct udma_region *r, const uint64_t *before,
+			   const char *after)
 {
 	uint8_t *base = udma_region_addr(r);
 	size_t i, moved = count_moved(base, udma_region_size(r), before), wrong = 0;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "tools/cli.h"
-#include "lib/base/base.h"
+#include "lib/os/os.h"
 
 #define MAX_PROBLEMS 12
 
@@ -19,11 +19,11 @@ struct info {
 	size_t sizes[8];
 	int nsizes, nodes;
 	struct rlimit memlock;
-	int pfns, iommu_groups, compact_unevictable;
+	int pfns, iommu_groups, longterm_pin;
 	const char *uio, *vfio, *thp;
-	char iova_mode[8], iova_reason[192];
+	char iova_mode[8], iova_reason[512], pinning[512];
 	const char *problems[MAX_PROBLEMS];
-	char problem_buf[MAX_PROBLEMS][192];
+	char problem_buf[MAX_PROBLEMS][600];
 	int nproblems;
 };
 
@@ -71,19 +71,6 @@ static const char *driver_state(const char *driver, const char *module_path)
 	return "missing";
 }
 
-static int read_int(const char *path, int dflt)
-{
-	FILE *f = fopen(path, "re");
-	int v = dflt;
-
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = dflt;
-		fclose(f);
-	}
-	return v;
-}
-
 static void gather(struct info *in)
 {
 	struct udma_ctx *ctx;
@@ -106,7 +93,7 @@ static void gather(struct info *in)
 	in->uio = driver_state("uio_pci_generic", "uio/uio_pci_generic.ko");
 	in->vfio = driver_state("vfio-pci", "vfio/pci/vfio-pci.ko");
 	in->thp = udma_thp_mode();
-	in->compact_unevictable = read_int("/proc/sys/vm/compact_unevictable_allowed", 0);
+	in->longterm_pin = udma__longterm_pin_probe(in->pinning, sizeof(in->pinning)) == 0;
 	if (udma_ctx_create(NULL, &ctx) == 0) {
 		snprintf(in->iova_mode, sizeof(in->iova_mode), "%s",
 			 udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA");
@@ -131,14 +118,10 @@ static void gather(struct info *in)
 	if (!in->pfns)
 		problem(in, "%s",
 			"PFNs hidden: IOVA = PA (UIO) needs root or CAP_SYS_ADMIN; VA mode (VFIO) does not");
-	if (in->pfns && read_int("/proc/sys/kernel/numa_balancing", 0))
-		problem(in, "%s",
-			"NUMA balancing can migrate 4 KiB pages in PA mode: sysctl kernel.numa_balancing=0, "
-			"or use hugepages");
-	if (in->pfns && in->compact_unevictable)
-		problem(in, "%s",
-			"4 KiB pages in PA mode can be migrated by compaction even when locked: "
-			"sysctl vm.compact_unevictable_allowed=0, or use hugepages");
+	/* Without a long-term pin, compaction, NUMA balancing and memory
+	 * offline could move pages under a device: udma refuses PA mode. */
+	if (in->pfns && !in->longterm_pin)
+		problem(in, "PA mode (UIO) refused: %s", in->pinning);
 	if (!in->iommu_groups)
 		problem(in, "%s",
 			"no IOMMU groups: VFIO needs an IOMMU (boot with intel_iommu=on or amd_iommu=on)");
@@ -178,6 +161,9 @@ static void print_text(const struct info *in)
 		printf("memlock      %s%s\n", udma__fmt_size_approx(in->memlock.rlim_cur, b, sizeof(b)),
 		       geteuid() == 0 ? " (root: CAP_IPC_LOCK ignores it)" : "");
 	printf("pfns         %s\n", in->pfns ? "readable" : "hidden (needs CAP_SYS_ADMIN)");
+	printf("pinning      %s\n", in->longterm_pin ? "long-term: PA-mode pages never move (FOLL_LONGTERM "
+						       "pins through io_uring buffer registration)"
+						     : cli_escape(in->pinning, esc, sizeof(esc)));
 	printf("iommu groups %d\n", in->iommu_groups);
 	printf("uio_pci_generic %s, vfio-pci %s\n", in->uio, in->vfio);
 	printf("thp          %s\n", cli_escape(in->thp, esc, sizeof(esc)));
@@ -230,6 +216,8 @@ static void print_json(const struct info *in)
 	else
 		json_uint(&j, "memlock", (unsigned long long)in->memlock.rlim_cur);
 	json_bool(&j, "pfns_readable", in->pfns);
+	json_bool(&j, "longterm_pin", in->longterm_pin);
+	json_str(&j, "pinning", in->pinning);
 	json_int(&j, "iommu_groups", in->iommu_groups);
 	json_str(&j, "uio_pci_generic", in->uio);
 	json_str(&j, "vfio_pci", in->vfio);
@@ -246,8 +234,8 @@ static void print_json(const struct info *in)
 
 static const char usage[] = "usage: udma info [--json]\n"
 			    "What this machine offers for userspace DMA: page sizes, hugepages per size\n"
-			    "and node, memlock limit, PFN access, IOMMU, UIO/VFIO, THP, IOVA mode; each\n"
-			    "problem with its fix.\n";
+			    "and node, memlock limit, PFN access, long-term pinning, IOMMU, UIO/VFIO, THP,\n"
+			    "IOVA mode; each problem with its fix.\n";
 
 int cmd_info(const struct cli *c, int argc, char **argv)
 {

@@ -58,10 +58,9 @@ static int explain_setup(int e)
 	int disabled = io_uring_disabled();
 
 	if (e == ENOSYS)
-		return udma__err(e,
-				 "no long-term pin: io_uring_setup is not available (a kernel without "
-				 "CONFIG_IO_URING, or a seccomp filter such as a container's): PA mode "
-				 "needs it to keep pages from moving; allow io_uring, " FIX_VA);
+		return udma__err(e, "no long-term pin: io_uring_setup is not available (a kernel without "
+				    "CONFIG_IO_URING, or a seccomp filter such as a container's): PA mode "
+				    "needs it to keep pages from moving; allow io_uring, " FIX_VA);
 	if (e == EPERM && disabled > 0)
 		return udma__err(e,
 				 "no long-term pin: io_uring is disabled (kernel.io_uring_disabled=%d): "
@@ -69,8 +68,7 @@ static int explain_setup(int e)
 				 "kernel.io_uring_disabled=0%s, " FIX_VA,
 				 disabled, disabled == 1 ? " (or join kernel.io_uring_group)" : "");
 	if (e == EMFILE || e == ENFILE)
-		return udma__err(e, "no long-term pin: no file descriptor left for its io_uring (%s): "
-				    "raise `ulimit -n` or close fds",
+		return udma__err(e, "no long-term pin: no file descriptor left for its io_uring: %s",
 				 udma__strerror(e));
 	return udma__err(e, "no long-term pin: io_uring_setup failed: %s; allow io_uring, " FIX_VA,
 			 udma__strerror(e));
@@ -85,10 +83,11 @@ static int explain_register(int e, size_t len)
 				 "`ulimit -l`, or run with CAP_IPC_LOCK)",
 				 len, udma__strerror(e));
 	if (e == EOPNOTSUPP)
-		return udma__err(e,
-				 "long-term pin of %zu bytes refused: the kernel does not pin this backing "
-				 "(file pages other than shmem or hugetlb): use anonymous or hugetlb memory, " FIX_VA,
-				 len);
+		return udma__err(
+			e,
+			"long-term pin of %zu bytes refused: the kernel does not pin this backing "
+			"(file pages other than shmem or hugetlb): use anonymous or hugetlb memory, " FIX_VA,
+			len);
 	return udma__err(e, "long-term pin of %zu bytes failed: %s", len, udma__strerror(e));
 }
 

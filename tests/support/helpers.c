@@ -108,9 +108,10 @@ int th_snapshot_compare(const struct th_snapshot *before, const char *what)
 	if (now.fds == before->fds && now.maps == before->maps && now.locked_kb == before->locked_kb &&
 	    now.pinned_kb == before->pinned_kb)
 		return 0;
-	print_error("%s leaked: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB, pinned %zu -> %zu kB\n",
-		    what, before->fds, now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb,
-		    before->pinned_kb, now.pinned_kb);
+	print_error(
+		"%s leaked: fds %d -> %d, mappings %d -> %d, locked %zu -> %zu kB, pinned %zu -> %zu kB\n",
+		what, before->fds, now.fds, before->maps, now.maps, before->locked_kb, now.locked_kb,
+		before->pinned_kb, now.pinned_kb);
 	lines_only_in("gone:", before->text, now.text);
 	lines_only_in("new: ", now.text, before->text);
 	return -1;

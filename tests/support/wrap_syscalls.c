@@ -2,10 +2,12 @@
 /* __wrap_X for each syscall test_inject links with -Wl,--wrap=X. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -25,9 +27,16 @@ struct inject_state {
 static struct inject_state state[INJ_NCALLS];
 
 static const char *const names[INJ_NCALLS] = {
-	[INJ_MMAP] = "mmap",	   [INJ_MLOCK] = "mlock2",	  [INJ_MBIND] = "mbind",
-	[INJ_PREAD] = "pread",	   [INJ_OPEN] = "open",		  [INJ_MEMFD_CREATE] = "memfd_create",
-	[INJ_MADVISE] = "madvise", [INJ_FTRUNCATE] = "ftruncate",
+	[INJ_MMAP] = "mmap",
+	[INJ_MLOCK] = "mlock2",
+	[INJ_MBIND] = "mbind",
+	[INJ_PREAD] = "pread",
+	[INJ_OPEN] = "open",
+	[INJ_MEMFD_CREATE] = "memfd_create",
+	[INJ_MADVISE] = "madvise",
+	[INJ_FTRUNCATE] = "ftruncate",
+	[INJ_IO_URING_SETUP] = "io_uring_setup",
+	[INJ_IO_URING_REGISTER] = "io_uring_register",
 };
 
 const char *inject_name(enum inject_call call)
@@ -104,6 +113,7 @@ int __real_memfd_create(const char *name, unsigned int flags);
 int __real_madvise(void *addr, size_t len, int advice);
 int __real_ftruncate(int fd, off_t len);
 ssize_t __real_write(int fd, const void *buf, size_t n);
+long __real_syscall(long nr, ...);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __wrap_mlock2(const void *addr, size_t len, unsigned int flags);
@@ -115,6 +125,29 @@ int __wrap_memfd_create(const char *name, unsigned int flags);
 int __wrap_madvise(void *addr, size_t len, int advice);
 int __wrap_ftruncate(int fd, off_t len);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
+
+long __wrap_syscall(long nr, ...);
+
+/* The library's raw syscalls (io_uring has no libc wrapper). Unregistering
+ * is never failed: a pin left to the ring's deferred teardown would show as
+ * pinned memory in the leak check. */
+long __wrap_syscall(long nr, ...)
+{
+	long a[6];
+	va_list ap;
+	int i;
+
+	va_start(ap, nr);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_io_uring_setup && should_fail(INJ_IO_URING_SETUP, 0))
+		return -1;
+	if (nr == SYS_io_uring_register && a[1] == IORING_REGISTER_BUFFERS &&
+	    should_fail(INJ_IO_URING_REGISTER, 0))
+		return -1;
+	return __real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {

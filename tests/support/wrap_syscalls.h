@@ -19,6 +19,8 @@ enum inject_call {
 	INJ_MEMFD_CREATE,
 	INJ_MADVISE,
 	INJ_FTRUNCATE,
+	INJ_IO_URING_SETUP,    /* syscall(SYS_io_uring_setup, ...) */
+	INJ_IO_URING_REGISTER, /* syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, ...) only */
 	INJ_NCALLS
 };
 

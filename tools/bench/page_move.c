@@ -126,8 +126,8 @@ static int cycle_block(uint64_t block, unsigned timeout_ms, char *why, size_t wh
 		return rc;
 	if (write_word(state, !strcmp(zone, "Movable") ? "online_movable" : "online_kernel") &&
 	    write_word(state, "online"))
-		return say(why, why_len, EIO, "memory block %s stayed offline: bring it back with `echo online > it`",
-			   state);
+		return say(why, why_len, EIO,
+			   "memory block %s stayed offline: bring it back with `echo online > it`", state);
 	return 1;
 }
 
