@@ -60,7 +60,7 @@
 #define DMA_DEPTH   256u /* entries: a batch in flight, one slot free */
 #define RX_DEPTH    512u
 #define REGION_SIZE (2u << 20)
-#define WAIT_MS	    1000	/* a completion later than this is an error */
+#define WAIT_MS	    1000 /* a completion later than this is an error */
 #define DEFAULT_MS  40u /* per device run; its warm-up (which sizes the runs) half that, memcpy's an eighth */
 #define QUICK_MS    4u
 
@@ -586,18 +586,19 @@ static bool bench_batch(struct sess *s, const struct conf *c, const char *name, 
 		return false;
 	}
 	bench_emit_runs(BENCH, name, s->op->len, udma_region_page_size(s->reg), t_dev, c->runs,
-		   BENCH_FIELDS(BENCH_NUM("batch", n), BENCH_RAW("irq", irq ? "true" : "false"),
-				BENCH_RAW("host", proc ? "\"proc\"" : "\"thread\""),
-				BENCH_NUM(s->op->nic ? "pkts_s" : "descs_s", 1e9 / med),
-				BENCH_NUM("mb_s", s->op->len * 1e3 / med), BENCH_NUM("batch_ns", med * n),
-				BENCH_NUM("memcpy_ns", cpu), BENCH_NUM("memcpy_mb_s", s->op->len * 1e3 / cpu),
-				BENCH_NUM("ratio", bench_ratio(med, cpu)),
-				BENCH_NUM("waits_per_batch",
-					  (double)(s->waits - waits0) * n / (double)(s->next - descs0)),
-				BENCH_NUM("per_run", (double)nb_dev * n),
-				BENCH_NUM("cpus", bench_ratio((double)dev_cpu_ns, (double)dev_wall_ns)),
-				BENCH_NUM("other_cpus", other), BENCH_NUM("steal_cpus", steal),
-				BENCH_RAW("verified", "true")));
+			BENCH_FIELDS(BENCH_NUM("batch", n), BENCH_RAW("irq", irq ? "true" : "false"),
+				     BENCH_RAW("host", proc ? "\"proc\"" : "\"thread\""),
+				     BENCH_NUM(s->op->nic ? "pkts_s" : "descs_s", 1e9 / med),
+				     BENCH_NUM("mb_s", s->op->len * 1e3 / med),
+				     BENCH_NUM("batch_ns", med * n), BENCH_NUM("memcpy_ns", cpu),
+				     BENCH_NUM("memcpy_mb_s", s->op->len * 1e3 / cpu),
+				     BENCH_NUM("ratio", bench_ratio(med, cpu)),
+				     BENCH_NUM("waits_per_batch",
+					       (double)(s->waits - waits0) * n / (double)(s->next - descs0)),
+				     BENCH_NUM("per_run", (double)nb_dev * n),
+				     BENCH_NUM("cpus", bench_ratio((double)dev_cpu_ns, (double)dev_wall_ns)),
+				     BENCH_NUM("other_cpus", other), BENCH_NUM("steal_cpus", steal),
+				     BENCH_RAW("verified", "true")));
 	return true;
 }
 
@@ -701,7 +702,8 @@ BENCH_MAIN(dev)
 			else if (v && !strcmp(v, "none"))
 				c.pin = PIN_NONE;
 			else
-				bench_usage_error(usage, "--pin takes split, same or none, got '%s'", v ? v : "");
+				bench_usage_error(usage, "--pin takes split, same or none, got '%s'",
+						  v ? v : "");
 		} else if (!strcmp(argv[i], "--iova")) {
 			const char *v = bench_opt_value(argc, argv, &i);
 

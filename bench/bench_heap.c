@@ -167,25 +167,27 @@ static void init_dpdk(int want)
 #endif
 }
 
+/* The udma command has no DPDK: its usage says where the comparison is. */
+#ifdef BENCH_IN_CLI
+#define NO_DPDK_OPT  ""
+#define NO_DPDK_HELP ""
+#define PEER_HELP    "Against DPDK's rte_malloc: build/bench/bench_heap (make bench).\n"
+#else
+#define NO_DPDK_OPT  " [--no-dpdk]"
+#define NO_DPDK_HELP "  --no-dpdk   leave DPDK out\n"
+#define PEER_HELP    "And against DPDK's rte_malloc+rte_free, in the same runs.\n"
+#endif
+
 static void usage(const char *prog, int rc)
 {
 	fprintf(rc ? stderr : stdout,
-#ifdef BENCH_IN_CLI
-		"usage: %s [--runs N] [--iters N] [--quick]\n"
-		"ns per udma_malloc+udma_free pair against glibc malloc+free, 64 B to 64 KiB\n"
-		"(against rte_malloc too: build/bench/bench_heap, make bench).\n"
-#else
-		"usage: %s [--runs N] [--iters N] [--quick] [--no-dpdk]\n"
-		"ns per udma_malloc+udma_free pair against glibc malloc+free and rte_malloc+rte_free,\n"
-		"64 B to 64 KiB.\n"
-#endif
+		"usage: %s [--runs N] [--iters N] [--quick]" NO_DPDK_OPT "\n"
+		"ns per udma_malloc+udma_free pair against glibc malloc+free, 64 B to 64 KiB.\n"
 		"  --runs N    timed runs per case and allocator, median reported (default 7)\n"
 		"  --iters N   pairs per run (default 1000000)\n"
-		"  --quick     3 runs of 50000 pairs\n"
-#ifndef BENCH_IN_CLI
-		"  --no-dpdk   leave DPDK out\n"
-#endif
-		"As root, reserves 2 MiB pages for the slabs and gives them back at exit.\n" BENCH_OUTPUT_HELP,
+		"  --quick     3 runs of 50000 pairs\n" NO_DPDK_HELP PEER_HELP
+		"As root, reserves 2 MiB pages for the slabs and gives them back at "
+		"exit.\n" BENCH_OUTPUT_HELP,
 		prog);
 	exit(rc);
 }

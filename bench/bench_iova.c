@@ -119,12 +119,13 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 	if (page_size > UDMA_PAGE_4K)
 		bench_hugepages_ensure(page_size, REGION_SIZE / page_size);
 	if (udma_region_create(ctx, &o, &r)) {
-		bench_emit_skip(BENCH, name, udma_last_error());
+		bench_emit_skip_size(BENCH, name, REGION_SIZE, page_size, udma_last_error());
 		return;
 	}
 	va = malloc(lookups * sizeof(*va));
 	if (!va) {
-		bench_emit_skip(BENCH, name, "out of memory for the address array");
+		bench_emit_skip_size(BENCH, name, REGION_SIZE, page_size,
+				     "out of memory for the address array");
 		udma_region_destroy(r);
 		return;
 	}
@@ -143,12 +144,12 @@ static void bench_case(struct udma_ctx *ctx, int fd, size_t page_size, unsigned 
 	mu = bench_median(tu, runs);
 	mp = bench_median(tp, runs);
 	bench_emit_runs(BENCH, name, REGION_SIZE, page_size, tu, runs,
-		   BENCH_FIELDS(BENCH_NUM("lookups", (double)lookups), BENCH_NUM("pread_ns", mp),
-				BENCH_NUM("ratio", bench_ratio(mu, mp)),
-				BENCH_NUM("speedup", bench_ratio(mp, mu)),
-				BENCH_NUM("verify_sample", (double)VERIFY_SAMPLE),
-				BENCH_NUM("mismatches", (double)mismatches),
-				BENCH_RAW("verified", ok ? "true" : "false")));
+			BENCH_FIELDS(BENCH_NUM("lookups", (double)lookups), BENCH_NUM("pread_ns", mp),
+				     BENCH_NUM("ratio", bench_ratio(mu, mp)),
+				     BENCH_NUM("speedup", bench_ratio(mp, mu)),
+				     BENCH_NUM("verify_sample", (double)VERIFY_SAMPLE),
+				     BENCH_NUM("mismatches", (double)mismatches),
+				     BENCH_RAW("verified", ok ? "true" : "false")));
 	if (why)
 		bench_emit_str(BENCH, name, "verify_note", why, BENCH_END);
 	free(va);

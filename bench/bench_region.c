@@ -86,9 +86,9 @@ struct sample {
 
 /* The long-term pin, measured when this process can take one: *why otherwise. */
 struct pin_plan {
-	int measure;	   /* time pin and unpin on the bare mapping */
-	int applies;	   /* the library pins its regions (PA mode) */
-	char why[256];	   /* why it is not measured, or why a pin failed */
+	int measure;   /* time pin and unpin on the bare mapping */
+	int applies;   /* the library pins its regions (PA mode) */
+	char why[256]; /* why it is not measured, or why a pin failed */
 };
 
 /* One udma create + destroy; 0, or a negative errno with the reason in why. */
@@ -212,7 +212,8 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 	snprintf(name, sizeof(name), "%s@%s", size_str(size, a, sizeof(a)),
 		 size_str(page_size, b, sizeof(b)));
 	if (!kernel_offers(page_size)) {
-		bench_emit_skip(BENCH, name, "this kernel offers no pages of this size");
+		bench_emit_skip_size(BENCH, name, size, page_size,
+				     "this kernel offers no pages of this size");
 		return;
 	}
 	if (page_size > UDMA_PAGE_4K) {
@@ -226,7 +227,7 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 			snprintf(why, sizeof(why), "needs %zu free %s pages, %ld available%s",
 				 mapped / page_size, b, avail < 0 ? 0 : avail,
 				 geteuid() ? " (run as root to reserve them)" : " (the kernel gave no more)");
-			bench_emit_skip(BENCH, name, why);
+			bench_emit_skip_size(BENCH, name, size, page_size, why);
 			return;
 		}
 	}
@@ -246,7 +247,7 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 					      why, sizeof(why));
 		}
 		if (rc) {
-			bench_emit_skip(BENCH, name, why);
+			bench_emit_skip_size(BENCH, name, size, page_size, why);
 			return;
 		}
 		uc[i] = su.create;

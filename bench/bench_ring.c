@@ -377,39 +377,43 @@ static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs,
 #else
 	if (c->threads == 2)
 		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
-					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
-					BENCH_NUM("mobj_s", 1e3 / med[UDMA]),
-					BENCH_NUM("dpdk_mobj_s", bench_ratio(1e3, med[DPDK])),
-					BENCH_NUM("objs", objs)));
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]),
+					     BENCH_NUM("dpdk_ns", med[DPDK]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					     BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					     BENCH_NUM("mobj_s", 1e3 / med[UDMA]),
+					     BENCH_NUM("dpdk_mobj_s", bench_ratio(1e3, med[DPDK])),
+					     BENCH_NUM("objs", objs)));
 	else
 		bench_emit_runs(BENCH, c->name, RING_COUNT, 0, t[UDMA], runs,
-			   BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]), BENCH_NUM("dpdk_ns", med[DPDK]),
-					BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
-					BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
-					BENCH_NUM("objs", objs)));
+				BENCH_FIELDS(BENCH_NUM("call_ns", med[UDMA_CALL]),
+					     BENCH_NUM("dpdk_ns", med[DPDK]),
+					     BENCH_NUM("ratio", bench_ratio(med[UDMA], med[DPDK])),
+					     BENCH_NUM("call_ratio", bench_ratio(med[UDMA_CALL], med[DPDK])),
+					     BENCH_NUM("objs", objs)));
 #endif
 }
+
+/* The udma command has no DPDK: its usage says where the comparison is. */
+#ifdef BENCH_IN_CLI
+#define PEER_HELP "Against DPDK's rte_ring: build/bench/bench_ring (make bench).\n"
+#else
+#define PEER_HELP "Against DPDK's rte_ring, in the same runs.\n"
+#endif
 
 static void usage(const char *argv0, int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--runs N] [--objs N] [--quick] [--case TEXT]\n"
 		"ns per object for udma_ring enqueue+dequeue, inline and through the exported calls,\n"
-		"single objects and bursts of 32, in one thread and across two%s.\n"
+		"single objects and bursts of 32, in one thread and across two.\n"
 		"  --runs N     timed runs per case and library, median reported (default 7)\n"
-		"  --objs N     objects per two-thread run of bursts (default %u; an eighth for single "
-		"objects)\n"
+		"  --objs N     objects per two-thread run of bursts (default %u; an eighth\n"
+		"               for single objects)\n"
 		"  --quick      3 runs, a sixteenth of the objects: seconds in all, for tests\n"
-		"  --case TEXT  only the cases whose name contains TEXT (e.g. 2t_, spsc_1)\n" BENCH_OUTPUT_HELP,
-		argv0,
-#ifdef BENCH_IN_CLI
-		" (against DPDK's rte_ring: build/bench/bench_ring, make bench)",
-#else
-		", against DPDK's rte_ring",
-#endif
-		DEFAULT_OBJS);
+		"  --case TEXT  only the cases whose name contains TEXT (e.g. 2t_, spsc_1)\n" PEER_HELP
+			BENCH_OUTPUT_HELP,
+		argv0, DEFAULT_OBJS);
 	exit(rc);
 }
 

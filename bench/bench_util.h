@@ -170,22 +170,22 @@ static __attribute__((unused)) const char *bench_prog = "bench";
  * program in usage and errors as the user called it.
  */
 #ifdef BENCH_IN_CLI
-#define BENCH_MAIN(name)                                   \
-	static int bench_main(int argc, char **argv);      \
-	int bench_##name##_main(int argc, char **argv)     \
-	{                                                  \
-		bench_prog = "udma bench " #name;          \
-		return bench_main(argc, argv);             \
-	}                                                  \
+#define BENCH_MAIN(name)                               \
+	static int bench_main(int argc, char **argv);  \
+	int bench_##name##_main(int argc, char **argv) \
+	{                                              \
+		bench_prog = "udma bench " #name;      \
+		return bench_main(argc, argv);         \
+	}                                              \
 	static int bench_main(int argc, char **argv)
 #else
-#define BENCH_MAIN(name)                                   \
-	static int bench_main(int argc, char **argv);      \
-	int main(int argc, char **argv)                    \
-	{                                                  \
-		bench_prog = argv[0];                      \
-		return bench_main(argc, argv);             \
-	}                                                  \
+#define BENCH_MAIN(name)                              \
+	static int bench_main(int argc, char **argv); \
+	int main(int argc, char **argv)               \
+	{                                             \
+		bench_prog = argv[0];                 \
+		return bench_main(argc, argv);        \
+	}                                             \
 	static int bench_main(int argc, char **argv)
 #endif
 
@@ -275,8 +275,8 @@ static inline void bench_emit_runs(const char *bench, const char *case_name, siz
 /* A line with string fields only: keys and values alternate, ended by BENCH_END.
  * bench_emit_str("region", "64M@1G", "skipped", "no 1 GiB pages", BENCH_END).
  * In the CLI: a row with no time (NaN), the strings as its extra fields. */
-#define BENCH_END	((const char *)NULL)
-#define BENCH_STR_MAX	8 /* key/value pairs a string line holds in the CLI */
+#define BENCH_END     ((const char *)NULL)
+#define BENCH_STR_MAX 8 /* key/value pairs a string line holds in the CLI */
 static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, const char *case_name, ...)
 {
 	const char *k, *v;
@@ -314,17 +314,27 @@ static inline __attribute__((sentinel)) void bench_emit_str(const char *bench, c
 #endif
 }
 
-/* {"bench":..,"case":..,"skipped":reason}: a case that could not run, instead of a failure. */
-static inline void bench_emit_skip(const char *bench, const char *case_name, const char *reason)
+/* {"bench":..,"case":..,"skipped":reason}: a case of that size and page size
+ * (the CLI's row keeps them) that could not run, instead of a failure. */
+static inline void bench_emit_skip_size(const char *bench, const char *case_name, size_t size,
+					size_t page_size, const char *reason)
 {
 	struct bench_row row = {.bench = bench,
 				.method = case_name,
+				.size = size,
+				.page_size = page_size,
 				.median_ns = __builtin_nan(""),
 				.min_ns = __builtin_nan(""),
 				.max_ns = __builtin_nan(""),
 				.skipped = reason};
 
 	bench_emit_row(&row);
+}
+
+/* {"bench":..,"case":..,"skipped":reason}: a case that could not run, instead of a failure. */
+static inline void bench_emit_skip(const char *bench, const char *case_name, const char *reason)
+{
+	bench_emit_skip_size(bench, case_name, 0, 0, reason);
 }
 
 /* The first line of every bench: kernel release, CPU model, online cores. */
@@ -445,7 +455,7 @@ static inline int bench_common_opt(int argc, char **argv, unsigned *i, struct be
 
 /* What the udma command's usage of a bench adds: its output options. */
 #ifdef BENCH_IN_CLI
-#define BENCH_OUTPUT_HELP                                                                         \
+#define BENCH_OUTPUT_HELP \
 	"Output: a table, or --json (JSON lines), --csv, --plot FILE.svg (see udma bench --help).\n"
 #else
 #define BENCH_OUTPUT_HELP "Output: JSON lines on stdout.\n"

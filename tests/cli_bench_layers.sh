@@ -9,6 +9,8 @@
 # long-term pin's cost (pin_ns) in PA mode. No timing is judged: only that
 # the figures are there. About 15 s.
 # Usage: tests/cli_bench_layers.sh [BUILD_DIR] (tests/run.sh passes the build directory)
+# Helpers run through check(), which shellcheck cannot follow:
+# shellcheck disable=SC2317
 set -u
 
 build=${1:-build}
@@ -64,6 +66,16 @@ for layer in region iova pool heap ring dev; do
 	check "udma bench $layer --runs 0: exits 2" test $? -eq 2
 	check "... saying: --runs needs a positive number" grep -q "^udma bench $layer: --runs needs a positive number" "$tmp/err"
 done
+
+# Installed, udma-simd is next to udma (make install puts both in bin/):
+# `udma bench dev` must find it there for its process cases.
+mkdir "$tmp/bin" && cp "$build/udma" "$build/udma-simd" "$tmp/bin/"
+env -u UDMA_SIMD "$tmp/bin/udma" bench dev --quick --case copy64/b1/poll/proc --json >"$tmp/out" 2>"$tmp/err"
+check "udma bench dev from another folder: finds udma-simd next to it (a proc case measured)" python3 -c "
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert any(r.get('method') == 'copy64/b1/poll/proc' and not r.get('skipped') and r['median_ns'] > 0
+           for r in rows), rows" "$tmp/out"
 
 # The standalone program, as bench/README.md runs it.
 "$build/bench/bench_region" --quick >"$tmp/out" 2>"$tmp/err"
