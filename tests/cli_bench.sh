@@ -16,6 +16,8 @@
 #   2 MiB, reports pages_moved (none moved under a long-term pin);
 # - nothing is left behind: the hugepage pools as they were, no files.
 # Usage: tests/cli_bench.sh [BUILD_DIR] (tests/run.sh passes the build directory)
+# Helpers run through check(), which shellcheck cannot follow:
+# shellcheck disable=SC2317
 set -u
 
 build=${1:-build}
@@ -54,6 +56,7 @@ assert rows and all(r.get("schema") == 1 for r in rows), [r for r in rows if r.g
 	"$tmp/pin.json"
 methods=$("$udma" bench pin --help | sed -n 's/^  methods: //p' | tr ',' ' ')
 check "the usage lists the methods ($(echo "$methods" | wc -w))" test "$(echo "$methods" | wc -w)" -ge 20
+# shellcheck disable=SC2086 # one argument per method
 check "a row for every method at 4K and at 2M" rows '
 got = {(r["method"], r["size"]) for r in measured}
 want = {(m, s) for m in args for s in (4096, 2097152)}
@@ -103,6 +106,7 @@ assert len(table) - 1 == len(measured), (len(table) - 1, len(measured))
 assert all(len(r) == len(head) for r in table), "ragged rows"' "$tmp/pin.csv" "$tmp/pin.json"
 
 "$udma" bench pin --sizes 4K --runs 1 >"$tmp/table" 2>>"$tmp/err"
+# shellcheck disable=SC2016,SC2086 # $0 and $@ are the inner shell's; one argument per method
 check "the table: exit 0, a header and a line per method" sh -c '
 	grep -q "^method  *size  *page  *median" "$1" || exit 1
 	shift
@@ -114,6 +118,7 @@ check "the table: exit 0, a header and a line per method" sh -c '
 for cmd in "bench --help" "bench pin --help"; do
 	# shellcheck disable=SC2086 # split on purpose
 	"$udma" $cmd >"$tmp/out" 2>"$tmp/err"
+	# shellcheck disable=SC2016 # $0 and $1 are the inner shell's
 	check "udma $cmd: exit 0, names every option" sh -c '[ $0 = 0 ] && for o in --sizes --page-size \
 		--runs --methods --migrate --device --json --csv --plot; do grep -q -- "$o" "$1" || exit 1; done' \
 		$? "$tmp/out"

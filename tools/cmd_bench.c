@@ -203,9 +203,12 @@ int cmd_bench(const struct cli *c, int argc, char **argv)
 {
 	struct bench_output out;
 	char why[256], prog[48];
+	int bad = bench_output_options(&argc, argv, &out, why, sizeof(why));
 	size_t k;
 
-	if (bench_output_options(&argc, argv, &out, why, sizeof(why))) {
+	if (c->json) /* `udma --json bench ...`: the flag came before the command */
+		out.format = BENCH_JSON_LINES;
+	if (bad) {
 		bench_report_start(c, &out);
 		return bench_fail(c, 2, EINVAL, usage_text(), "%s", why);
 	}
