@@ -104,7 +104,7 @@ static void series_ticks_and_escaping(void **state)
 	assert_non_null(strstr(svg, "udma bench pin: &lt;cpu&gt; &amp; co"));
 	assert_null(strstr(svg, "a<b"));
 	assert_null(strchr(svg, '\x01'));
-	assert_null(strchr(svg, '\xff'));
+	assert_null(strchr(svg, 0xff));
 	free(svg);
 }
 
