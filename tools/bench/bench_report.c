@@ -35,8 +35,8 @@ static struct {
 	const struct cli *cli;
 	struct bench_output out;
 	struct row *rows;
-	size_t nrows, cap;
-	bool progress_shown, oom;
+	size_t nrows, cap, measured;
+	bool progress_shown, own_progress, oom;
 } rep;
 
 static bool is_info(const struct row *r)
@@ -142,6 +142,11 @@ void bench_report_row(const struct bench_row *in)
 		r->extra[r->nextra].val = x->val;
 	}
 	rep.nrows++;
+	/* a bench that says nothing of its progress (the layer benches): each row is some */
+	if (!rep.own_progress && rep.out.format != BENCH_JSON_LINES && !is_info(r)) {
+		bench_report_progress("udma bench %s: %s done (%zu so far)", r->bench, r->method, ++rep.measured);
+		rep.own_progress = false;
+	}
 	if (rep.out.format == BENCH_JSON_LINES) {
 		if (rep.progress_shown)
 			fputs("\r\033[K", stderr);
@@ -204,7 +209,8 @@ void bench_report_start(const struct cli *c, const struct bench_output *out)
 	free_rows();
 	rep.cli = c;
 	rep.out = *out;
-	rep.oom = false;
+	rep.oom = rep.own_progress = false;
+	rep.measured = 0;
 }
 
 void bench_report_progress(const char *fmt, ...)
@@ -218,7 +224,7 @@ void bench_report_progress(const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\r\033[K%s", cli_escape(line, esc, 80));
-	rep.progress_shown = true;
+	rep.progress_shown = rep.own_progress = true;
 }
 
 static void progress_clear(void)
