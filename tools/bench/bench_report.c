@@ -144,7 +144,8 @@ void bench_report_row(const struct bench_row *in)
 	rep.nrows++;
 	/* a bench that says nothing of its progress (the layer benches): each row is some */
 	if (!rep.own_progress && rep.out.format != BENCH_JSON_LINES && !is_info(r)) {
-		bench_report_progress("udma bench %s: %s done (%zu so far)", r->bench, r->method, ++rep.measured);
+		bench_report_progress("udma bench %s: %s done (%zu so far)", r->bench, r->method,
+				      ++rep.measured);
 		rep.own_progress = false;
 	}
 	if (rep.out.format == BENCH_JSON_LINES) {
