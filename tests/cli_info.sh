@@ -12,6 +12,9 @@ echo "$out" | sed 's/^/# /'
 check "info names the IOVA mode" sh -c "echo '$out' | grep -q '^iova mode'"
 check "info --json is JSON" sh -c "$udma info --json | python3 -m json.tool >/dev/null"
 check "info --json has the IOVA mode" sh -c "$udma info --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"iova_mode\"] in (\"PA\",\"VA\"), d'"
+check "info names the pinning" sh -c "echo '$out' | grep -q '^pinning '"
+# PA mode exactly when PFNs are readable and long-term pins work (as root here: both, unless io_uring is off).
+check "info --json: PA mode only with a long-term pin" sh -c "$udma info --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert isinstance(d[\"longterm_pin\"], bool) and d[\"pinning\"], d; assert (d[\"iova_mode\"] == \"PA\") == (d[\"pfns_readable\"] and d[\"longterm_pin\"]), d'"
 check "info rejects a bad option (exit 2)" sh -c "$udma info --bogus 2>/dev/null; [ \$? = 2 ]"
 check "unknown command exits 2" sh -c "$udma frobnicate 2>/dev/null; [ \$? = 2 ]"
 check "hugepages --status --json is JSON" sh -c "$udma hugepages --status --json | python3 -m json.tool >/dev/null"

@@ -173,6 +173,7 @@ int page_move_attempt(void *addr, size_t len, unsigned timeout_ms, struct page_m
 		else
 			out->blocks_refused++;
 	}
+	out->compacted = write_word("/proc/sys/vm/compact_memory", "1") == 0;
 	if ((rc = page_move_pfns(addr, npages, after, why, why_len)))
 		goto out;
 	out->pages = npages;
