@@ -203,6 +203,7 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 		f[n++] = (struct bench_field)BENCH_NUM("pages_moved", (double)res->move.moved);
 		f[n++] = (struct bench_field)BENCH_NUM("blocks_offlined", (double)res->move.blocks_offlined);
 		f[n++] = (struct bench_field)BENCH_NUM("blocks_refused", (double)res->move.blocks_refused);
+		f[n++] = (struct bench_field)BENCH_RAW("compacted", res->move.compacted ? "true" : "false");
 	} else if (a->migrate) {
 		f[n++] = (struct bench_field)BENCH_STR("pages_moved", res->move_why);
 	}
