@@ -155,6 +155,10 @@ $(B)/tests/test_virtio_fake: tests/test_virtio_fake.c $(NIC_SRC) $(NIC_HDR) $(SU
 $(B)/tests/test_nvme_hist: tests/test_nvme_hist.c tools/latency_hist.c tools/latency_hist.h $(SUPPORT) \
 		$(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
+# The plot of udma bench (tick labels, escaping), linked from the command's source.
+$(B)/tests/test_bench_plot: tests/test_bench_plot.c tools/bench/bench_plot.c tools/bench/bench_tool.h \
+		bench/bench_util.h $(SUPPORT) $(B)/libudma.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) $(LIBS) -lcmocka
 # PA-mode pins against the kernel's page moves, moved by the command's own helper.
 $(B)/tests/test_longterm_pin: tests/test_longterm_pin.c tools/bench/page_move.c tools/bench/page_move.h \
 		$(SUPPORT) $(B)/libudma_internal.a | $(B)/tests

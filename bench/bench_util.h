@@ -469,8 +469,10 @@ static inline int bench_common_opt(int argc, char **argv, unsigned *i, struct be
  */
 static __attribute__((unused)) struct {
 	size_t page_size;
-	unsigned long added;
-} bench_pools[2] = {{UDMA_PAGE_2M, 0}, {UDMA_PAGE_1G, 0}};
+	unsigned long added;	/* to give back */
+	unsigned long reserved; /* added over the whole run, and kept: not given back */
+	unsigned long kept;
+} bench_pools[2] = {{.page_size = UDMA_PAGE_2M}, {.page_size = UDMA_PAGE_1G}};
 
 static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
 {
@@ -483,6 +485,7 @@ static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
 		return;
 	udma_hugepage_reserve(page_size, UDMA_NUMA_ANY, need, &more); /* a shortfall shows as a skip */
 	bench_pools[i].added += more;
+	bench_pools[i].reserved += more;
 }
 
 static inline void bench_hugepages_restore(void)
@@ -490,7 +493,9 @@ static inline void bench_hugepages_restore(void)
 	unsigned i;
 
 	for (i = 0; i < 2; i++) {
-		udma_hugepage_unreserve(bench_pools[i].page_size, UDMA_NUMA_ANY, bench_pools[i].added);
+		if (bench_pools[i].added &&
+		    udma_hugepage_unreserve(bench_pools[i].page_size, UDMA_NUMA_ANY, bench_pools[i].added))
+			bench_pools[i].kept += bench_pools[i].added;
 		bench_pools[i].added = 0;
 	}
 }

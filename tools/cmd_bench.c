@@ -32,11 +32,11 @@ static const char usage_head[] =
 	"  --page-size P      only the methods that map pages of P (4K, 2M or 1G); the translation\n"
 	"                     methods and vfio_map_dma then use pages of P (default 4K)\n"
 	"  --runs N           runs per method and size (default 5): median, fastest and slowest\n"
-	"  --methods LIST     comma-separated method names, or words of them (mlock: every mlock\n"
-	"                     method); default all\n"
+	"  --methods LIST     comma-separated method names, or words of them (mlock: every method\n"
+	"                     whose name holds mlock); default all\n"
 	"  --migrate          root: after a method's last run, try to make the kernel move its pages\n"
-	"                     (offline and online the memory blocks under them) and report\n"
-	"                     pages_moved. It offlines memory: not for a machine in production use.\n"
+	"                     (offline and online the memory blocks under them, then compact all\n"
+	"                     memory) and report pages_moved. Not for a machine in production use.\n"
 	"  --device vfio:BDF  time VFIO DMA mapping (vfio_map_dma) on this device\n"
 	"region|iova|pool|heap|ring|dev: the library's benches (bench/README.md), their own ARGS\n"
 	"  (NAME --help lists them).\n"
@@ -77,7 +77,8 @@ static int parse_sizes(const char *list, struct pin_args *a, char *why, size_t l
 		char one[48];
 
 		if (a->nsizes == sizeof(a->sizes) / sizeof(a->sizes[0])) {
-			snprintf(why, len, "--sizes: at most %zu sizes", sizeof(a->sizes) / sizeof(a->sizes[0]));
+			snprintf(why, len, "--sizes: at most %zu sizes",
+				 sizeof(a->sizes) / sizeof(a->sizes[0]));
 			return -1;
 		}
 		snprintf(one, sizeof(one), "%.*s", (int)n, p);
@@ -86,7 +87,8 @@ static int parse_sizes(const char *list, struct pin_args *a, char *why, size_t l
 			return -1;
 		}
 		if (!v || v > ((size_t)1 << 40)) {
-			snprintf(why, len, "--sizes: '%s' is %s (from 1 byte to 1T)", one, v ? "too large" : "0");
+			snprintf(why, len, "--sizes: '%s' is %s (from 1 byte to 1T)", one,
+				 v ? "too large" : "0");
 			return -1;
 		}
 		a->sizes[a->nsizes++] = v;
@@ -157,12 +159,14 @@ static int cmd_pin(const struct cli *c, int argc, char **argv)
 			return bench_fail(c, 2, EINVAL, usage_text(), "%s", why);
 		if (!strcmp(opt, "--page-size") &&
 		    (udma_parse_size(val, &a.page_size) ||
-		     (a.page_size != UDMA_PAGE_4K && a.page_size != UDMA_PAGE_2M && a.page_size != UDMA_PAGE_1G)))
-			return bench_fail(c, 2, EINVAL, usage_text(), "--page-size: '%s' is not 4K, 2M or 1G", val);
+		     (a.page_size != UDMA_PAGE_4K && a.page_size != UDMA_PAGE_2M &&
+		      a.page_size != UDMA_PAGE_1G)))
+			return bench_fail(c, 2, EINVAL, usage_text(), "--page-size: '%s' is not 4K, 2M or 1G",
+					  val);
 		if (!strcmp(opt, "--runs")) {
 			if (cli_parse_uint(val, 100000, &v) || !v)
-				return bench_fail(c, 2, EINVAL, usage_text(), "--runs: '%s' is not a number from 1 to 100000",
-						  val);
+				return bench_fail(c, 2, EINVAL, usage_text(),
+						  "--runs: '%s' is not a number from 1 to 100000", val);
 			a.runs = (unsigned)v;
 		}
 		if (!strcmp(opt, "--methods")) {
@@ -199,15 +203,19 @@ int cmd_bench(const struct cli *c, int argc, char **argv)
 {
 	struct bench_output out;
 	char why[256], prog[48];
+	int bad = bench_output_options(&argc, argv, &out, why, sizeof(why));
 	size_t k;
 
-	if (bench_output_options(&argc, argv, &out, why, sizeof(why))) {
+	if (c->json) /* `udma --json bench ...`: the flag came before the command */
+		out.format = BENCH_JSON_LINES;
+	if (bad) {
 		bench_report_start(c, &out);
 		return bench_fail(c, 2, EINVAL, usage_text(), "%s", why);
 	}
 	bench_report_start(c, &out);
 	if (argc < 2)
-		return bench_fail(c, 2, EINVAL, usage_text(), "which bench? pin, region, iova, pool, heap, ring or dev");
+		return bench_fail(c, 2, EINVAL, usage_text(),
+				  "which bench? pin, region, iova, pool, heap, ring or dev");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
 		return cli_help(c, usage_text());
 	if (!strcmp(argv[1], "pin"))
@@ -219,6 +227,6 @@ int cmd_bench(const struct cli *c, int argc, char **argv)
 			argv[1] = prog;
 			return bench_report_finish(layers[k].main(argc - 1, argv + 1));
 		}
-	return bench_fail(c, 2, EINVAL, usage_text(), "unknown bench '%s' (pin, region, iova, pool, heap, ring, dev)",
-			  argv[1]);
+	return bench_fail(c, 2, EINVAL, usage_text(),
+			  "unknown bench '%s' (pin, region, iova, pool, heap, ring, dev)", argv[1]);
 }

@@ -151,11 +151,12 @@ static void draw_axes(FILE *f, const struct axes *a, const char *title)
 
 	fprintf(f, "<text x=\"%d\" y=\"28\" font-size=\"17\" font-weight=\"bold\">", PLOT_X);
 	xml_text(f, title);
-	fprintf(f, "</text>\n<text x=\"%d\" y=\"50\" font-size=\"13\" fill=\"#444\">median time per call "
-		   "against size, log-log; whiskers: fastest to slowest run; lower is faster</text>\n",
+	fprintf(f,
+		"</text>\n<text x=\"%d\" y=\"50\" font-size=\"13\" fill=\"#444\">median time per call "
+		"against size, log-log; whiskers: fastest to slowest run; lower is faster</text>\n",
 		PLOT_X);
-	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", PLOT_X,
-		PLOT_Y, PLOT_W, PLOT_H);
+	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n",
+		PLOT_X, PLOT_Y, PLOT_W, PLOT_H);
 	fputs("<g class=\"xticks\" font-size=\"12\" text-anchor=\"middle\">\n", f);
 	for (e = a->lx0; e <= a->lx1 + 1e-9; e += 3) {
 		double x = px(a, exp2(e));
@@ -188,8 +189,8 @@ static void marker(FILE *f, unsigned shape, double x, double y, const char *colo
 	if (shape == 0)
 		fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>", x, y, colour);
 	else if (shape == 1)
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"%s\"/>", x - 3.5, y - 3.5,
-			colour);
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"%s\"/>", x - 3.5,
+			y - 3.5, colour);
 	else
 		fprintf(f, "<path d=\"M%.1f %.1fL%.1f %.1fL%.1f %.1fZ\" fill=\"%s\"/>", x, y - 4.5, x + 4.5,
 			y + 3.5, x - 4.5, y + 3.5, colour);
@@ -197,7 +198,8 @@ static void marker(FILE *f, unsigned shape, double x, double y, const char *colo
 
 static int cmp_x(const void *a, const void *b)
 {
-	const struct bench_point *p = *(const struct bench_point *const *)a, *q = *(const struct bench_point *const *)b;
+	const struct bench_point *p = *(const struct bench_point *const *)a,
+				 *q = *(const struct bench_point *const *)b;
 
 	return (p->x > q->x) - (p->x < q->x);
 }
@@ -236,7 +238,8 @@ static void draw_series(FILE *f, const struct axes *a, const struct bench_point 
 	fprintf(f,
 		"<g class=\"legend\"><line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
 		"stroke-width=\"2\"%s%s%s/>",
-		LEGEND_X, ly, LEGEND_X + 30, ly, colour, *dash ? " stroke-dasharray=\"" : "", dash, *dash ? "\"" : "");
+		LEGEND_X, ly, LEGEND_X + 30, ly, colour, *dash ? " stroke-dasharray=\"" : "", dash,
+		*dash ? "\"" : "");
 	marker(f, shape, LEGEND_X + 15, ly, colour);
 	fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"13\">", LEGEND_X + 38, ly + 4.5);
 	xml_text(f, pts[0]->series);

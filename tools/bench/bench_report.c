@@ -35,8 +35,8 @@ static struct {
 	const struct cli *cli;
 	struct bench_output out;
 	struct row *rows;
-	size_t nrows, cap;
-	bool progress_shown, oom;
+	size_t nrows, cap, measured;
+	bool progress_shown, own_progress, oom;
 } rep;
 
 static bool is_info(const struct row *r)
@@ -142,6 +142,12 @@ void bench_report_row(const struct bench_row *in)
 		r->extra[r->nextra].val = x->val;
 	}
 	rep.nrows++;
+	/* a bench that says nothing of its progress (the layer benches): each row is some */
+	if (!rep.own_progress && rep.out.format != BENCH_JSON_LINES && !is_info(r)) {
+		bench_report_progress("udma bench %s: %s done (%zu so far)", r->bench, r->method,
+				      ++rep.measured);
+		rep.own_progress = false;
+	}
 	if (rep.out.format == BENCH_JSON_LINES) {
 		if (rep.progress_shown)
 			fputs("\r\033[K", stderr);
@@ -204,7 +210,8 @@ void bench_report_start(const struct cli *c, const struct bench_output *out)
 	free_rows();
 	rep.cli = c;
 	rep.out = *out;
-	rep.oom = false;
+	rep.oom = rep.own_progress = false;
+	rep.measured = 0;
 }
 
 void bench_report_progress(const char *fmt, ...)
@@ -218,7 +225,7 @@ void bench_report_progress(const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\r\033[K%s", cli_escape(line, esc, 80));
-	rep.progress_shown = true;
+	rep.progress_shown = rep.own_progress = true;
 }
 
 static void progress_clear(void)
@@ -244,7 +251,11 @@ static const char *fmt_time(double ns, char *buf, size_t len)
 		ns /= 1000;
 		u++;
 	}
-	snprintf(buf, len, ns >= 99.95 || u == 0 ? "%.0f %s" : ns >= 9.995 ? "%.1f %s" : "%.2f %s", ns, unit[u]);
+	snprintf(buf, len,
+		 ns >= 99.95 || u == 0 ? "%.0f %s"
+		 : ns >= 9.995	       ? "%.1f %s"
+				       : "%.2f %s",
+		 ns, unit[u]);
 	return buf;
 }
 
@@ -287,8 +298,10 @@ static void table_field(const struct field *x)
 		fmt_bytes((size_t)x->val, v, sizeof(v));
 	else if (ends_with(x->key, "_ns"))
 		fmt_time(x->val, v, sizeof(v));
+	else if (x->val == (double)(long long)x->val && fabs(x->val) < 1e15)
+		snprintf(v, sizeof(v), "%lld", (long long)x->val);
 	else
-		snprintf(v, sizeof(v), "%.6g", x->val);
+		snprintf(v, sizeof(v), "%.4g", x->val);
 	if (x->str && strchr(x->str, ' '))
 		printf("  %s=\"%s\"", cli_escape(name, esc, sizeof(esc)), v);
 	else

@@ -85,6 +85,7 @@ struct pin_state {
 	size_t resident;      /* bytes in memory (mincore) */
 	size_t locked;	      /* Locked: of the VMAs over the range (smaps) */
 	size_t anon_huge;     /* AnonHugePages: of those VMAs (THP) */
+	size_t pinned;	      /* VmPin: long-term pins of the process: one method's at a time */
 	bool pfns;	      /* false: not root, the kernel gives PFNs as 0 */
 	size_t runs, longest; /* physically contiguous runs, the longest in bytes */
 };

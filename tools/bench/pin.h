@@ -16,7 +16,6 @@ enum {
 	NEED_DEVICE = 1u << 4,	 /* --device vfio:BDF */
 	NEED_CTX = 1u << 5,	 /* a udma context */
 	TRANSLATE = 1u << 6,	 /* times translation of memory made beforehand */
-	LONGTERM = 1u << 7,	 /* the mapping is held by a long-term pin */
 };
 
 struct pin_bench;

@@ -9,13 +9,10 @@
  * its row's `skipped`; the run goes on.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <udma/udma.h>
@@ -247,7 +244,8 @@ static int get_memfd_hugetlb(struct pin_bench *b, struct pin_run *r)
 	void *p;
 
 	(void)b;
-	r->fd = memfd_create("udma-bench-pin", MFD_CLOEXEC | MFD_HUGETLB | (udma__log2(r->page_size) << MAP_HUGE_SHIFT));
+	r->fd = memfd_create("udma-bench-pin",
+			     MFD_CLOEXEC | MFD_HUGETLB | (udma__log2(r->page_size) << MAP_HUGE_SHIFT));
 	if (r->fd < 0)
 		return fail(r, errno, "memfd_create(MFD_HUGETLB) failed");
 	if (ftruncate(r->fd, (off_t)r->len) < 0)
@@ -309,8 +307,8 @@ static int ctx_ready(struct pin_bench *b, struct pin_run *r)
 
 static int region_create(struct udma_ctx *ctx, struct pin_run *r)
 {
-	struct udma_region_opts o = {.size = r->len, .page_size = r->page_size, .numa_node = UDMA_NUMA_ANY,
-				     .name = "bench-pin"};
+	struct udma_region_opts o = {
+		.size = r->len, .page_size = r->page_size, .numa_node = UDMA_NUMA_ANY, .name = "bench-pin"};
 	int rc = udma_region_create(ctx, &o, &r->region);
 
 	if (rc)
@@ -437,13 +435,13 @@ const struct pin_method pin_methods[] = {
 	{"hugetlb_mmap_2M", M2, NEED_HUGE, get_mmap_populate, unmap, NULL},
 	{"hugetlb_mmap_1G", G1, NEED_HUGE, get_mmap_populate, unmap, NULL},
 	{"memfd_hugetlb_2M", M2, NEED_HUGE, get_memfd_hugetlb, unmap, NULL},
-	{"longterm_pin_io_uring", K4, NEED_MEMLOCK | NEED_LONGTERM | LONGTERM, get_longterm, put_longterm, "pin_ns"},
-	{"longterm_pin_io_uring_hugetlb_2M", M2, NEED_HUGE | NEED_LONGTERM | LONGTERM, get_longterm, put_longterm,
+	{"longterm_pin_io_uring", K4, NEED_MEMLOCK | NEED_LONGTERM, get_longterm, put_longterm, "pin_ns"},
+	{"longterm_pin_io_uring_hugetlb_2M", M2, NEED_HUGE | NEED_LONGTERM, get_longterm, put_longterm,
 	 "pin_ns"},
 	{"udma_region_4K", K4, NEED_CTX, get_udma_region, put_region, NULL},
 	{"udma_region_2M", M2, NEED_CTX | NEED_HUGE, get_udma_region, put_region, NULL},
 	{"udma_region_1G", G1, NEED_CTX | NEED_HUGE, get_udma_region, put_region, NULL},
-	{"vfio_map_dma", 0, NEED_DEVICE | LONGTERM, get_vfio, put_region, NULL},
+	{"vfio_map_dma", 0, NEED_DEVICE, get_vfio, put_region, NULL},
 	{"pagemap_per_page", 0, NEED_ROOT | TRANSLATE, get_pagemap_per_page, unmap, NULL},
 	{"pagemap_bulk", 0, NEED_ROOT | TRANSLATE, get_pagemap_bulk, unmap, NULL},
 	{"udma_iova_lookup", 0, NEED_CTX | TRANSLATE, get_iova_lookup, put_region, NULL},

@@ -28,19 +28,21 @@ static size_t round_up(size_t v, size_t to)
 static bool selected(const struct pin_args *a, const struct pin_method *m)
 {
 	const char *p = a->methods;
-	size_t n = strlen(m->name);
 
 	if (a->page_size && m->page_size && m->page_size != a->page_size)
 		return false;
 	if (!p)
 		return true;
-	/* a name, or a word of names: "mlock" selects every mlock method */
+	/* a name selects that method; another word every method whose name
+	 * holds it: "mlock" selects every mlock method */
 	while (*p) {
-		size_t len = strcspn(p, ",");
+		size_t len = strcspn(p, ","), k;
 		char word[64];
 
 		snprintf(word, sizeof(word), "%.*s", (int)len, p);
-		if ((len == n && !strncmp(p, m->name, n)) || (len && strstr(m->name, word)))
+		for (k = 0; k < pin_nmethods && strcmp(pin_methods[k].name, word); k++)
+			;
+		if (k < pin_nmethods ? !strcmp(m->name, word) : len && strstr(m->name, word))
 			return true;
 		p += len + (p[len] == ',');
 	}
@@ -77,13 +79,14 @@ static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t l
 		return true;
 	}
 	if (!kernel_offers(ps)) {
-		snprintf(why, wlen, "the kernel offers no %s hugepages", udma__fmt_size(ps, need, sizeof(need)));
+		snprintf(why, wlen, "the kernel offers no %s hugepages",
+			 udma__fmt_size(ps, need, sizeof(need)));
 		return true;
 	}
 	if (!huge && !udma__mem_available(UDMA_NUMA_ANY, &avail, src, sizeof(src)) && len > avail / 10 * 9) {
 		snprintf(why, wlen, "needs %s, more than 90%% of the %s the kernel could still give (%s)",
-			 udma__fmt_size(len, need, sizeof(need)), udma__fmt_size_approx(avail, have, sizeof(have)),
-			 src);
+			 udma__fmt_size(len, need, sizeof(need)),
+			 udma__fmt_size_approx(avail, have, sizeof(have)), src);
 		return true;
 	}
 	if (huge) {
@@ -119,8 +122,14 @@ static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t l
 
 static void skip_row(const struct pin_method *m, size_t size, size_t ps, const char *why)
 {
-	struct bench_row row = {.bench = BENCH, .method = m->name, .size = size, .page_size = ps,
-				.median_ns = NAN, .min_ns = NAN, .max_ns = NAN, .skipped = why};
+	struct bench_row row = {.bench = BENCH,
+				.method = m->name,
+				.size = size,
+				.page_size = ps,
+				.median_ns = NAN,
+				.min_ns = NAN,
+				.max_ns = NAN,
+				.skipped = why};
 
 	bench_report_row(&row);
 }
@@ -139,12 +148,17 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 		       const struct pin_result *res)
 {
 	const struct pin_args *a = b->a;
-	struct bench_field f[16];
+	struct bench_field f[20];
 	char from[64];
 	unsigned n = 0;
 	bool pa = b->ctx && udma_ctx_iova_mode(b->ctx) == UDMA_IOVA_PA;
-	struct bench_row row = {.bench = BENCH, .method = m->name, .size = size, .page_size = ps,
-				.median_ns = bench_median(res->ns, a->runs), .runs = a->runs, .extra = f};
+	struct bench_row row = {.bench = BENCH,
+				.method = m->name,
+				.size = size,
+				.page_size = ps,
+				.median_ns = bench_median(res->ns, a->runs),
+				.runs = a->runs,
+				.extra = f};
 
 	bench_spread(res->ns, a->runs, &row.min_ns, &row.max_ns);
 	if (len != size)
@@ -154,6 +168,7 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 	if (res->have_state) {
 		f[n++] = (struct bench_field)BENCH_NUM("resident_bytes", (double)res->st.resident);
 		f[n++] = (struct bench_field)BENCH_NUM("locked_bytes", (double)res->st.locked);
+		f[n++] = (struct bench_field)BENCH_NUM("pinned_bytes", (double)res->st.pinned);
 		if (!strcmp(m->name, "thp_madv_hugepage") || res->st.anon_huge)
 			f[n++] = (struct bench_field)BENCH_NUM("anon_huge_bytes", (double)res->st.anon_huge);
 		if (res->st.pfns) {
@@ -165,14 +180,17 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 	} else {
 		f[n++] = (struct bench_field)BENCH_STR("state", res->state_why);
 	}
-	/* udma regions in PA mode hold a long-term pin (lib/os/longterm_pin.c) */
+	/* Seen, not assumed: VmPin covers the mapping (io_uring pins, udma's PA
+	 * regions). VFIO accounts its pins as locked memory instead. */
 	f[n++] = (struct bench_field)BENCH_RAW(
-		"longterm_pin", (m->flags & LONGTERM) || (pa && (m->flags & NEED_CTX)) ? "true" : "false");
+		"longterm_pin",
+		(res->have_state && res->st.pinned >= len) || (m->flags & NEED_DEVICE) ? "true" : "false");
 	if (!strcmp(m->name, "malloc")) {
 		if (res->heap_runs == 0 || res->heap_runs == a->runs)
 			snprintf(from, sizeof(from), "%s", res->heap_runs ? "heap" : "mmap");
 		else
-			snprintf(from, sizeof(from), "heap in %u of %u runs, else mmap", res->heap_runs, a->runs);
+			snprintf(from, sizeof(from), "heap in %u of %u runs, else mmap", res->heap_runs,
+				 a->runs);
 		f[n++] = (struct bench_field)BENCH_STR("malloc_from", from);
 	}
 	if (m->flags & NEED_CTX)
@@ -185,6 +203,7 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 		f[n++] = (struct bench_field)BENCH_NUM("pages_moved", (double)res->move.moved);
 		f[n++] = (struct bench_field)BENCH_NUM("blocks_offlined", (double)res->move.blocks_offlined);
 		f[n++] = (struct bench_field)BENCH_NUM("blocks_refused", (double)res->move.blocks_refused);
+		f[n++] = (struct bench_field)BENCH_RAW("compacted", res->move.compacted ? "true" : "false");
 	} else if (a->migrate) {
 		f[n++] = (struct bench_field)BENCH_STR("pages_moved", res->move_why);
 	}
@@ -266,13 +285,27 @@ static void setup_row(struct pin_bench *b)
 {
 	struct rlimit rl;
 	char memlock[32] = "unlimited";
-	struct bench_row row = {.bench = BENCH, .method = "limits", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
+	struct bench_row row = {
+		.bench = BENCH, .method = "limits", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
 
 	(void)b;
 	if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY)
 		udma__fmt_size_arg(rl.rlim_cur, memlock, sizeof(memlock));
-	row.extra = BENCH_FIELDS(BENCH_RAW("root", geteuid() ? "false" : "true"), BENCH_STR("memlock", memlock),
-				 BENCH_STR("thp", udma_thp_mode()));
+	row.extra = BENCH_FIELDS(BENCH_RAW("root", geteuid() ? "false" : "true"),
+				 BENCH_STR("memlock", memlock), BENCH_STR("thp", udma_thp_mode()));
+	bench_report_row(&row);
+}
+
+/* What the run added to the hugepage pools, and whether all went back. */
+static void hugepages_row(void)
+{
+	struct bench_row row = {
+		.bench = BENCH, .method = "hugepages", .median_ns = NAN, .min_ns = NAN, .max_ns = NAN};
+
+	row.extra = BENCH_FIELDS(BENCH_NUM("reserved_2M", (double)bench_pools[0].reserved),
+				 BENCH_NUM("reserved_1G", (double)bench_pools[1].reserved),
+				 BENCH_NUM("not_given_back_2M", (double)bench_pools[0].kept),
+				 BENCH_NUM("not_given_back_1G", (double)bench_pools[1].kept));
 	bench_report_row(&row);
 }
 
@@ -325,5 +358,7 @@ out:
 	close(b.pagemap_fd);
 	pin_state_fini();
 	bench_hugepages_restore();
+	if (bench_pools[0].reserved || bench_pools[1].reserved)
+		hugepages_row();
 	return rc;
 }

@@ -2,7 +2,7 @@
 /*
  * What a pinning method left behind, read back from the kernel: resident
  * bytes (mincore), locked and transparent-huge bytes (the range's VMAs in
- * /proc/self/smaps) and the physical layout (PFNs from /proc/self/pagemap,
+ * /proc/self/smaps), pinned bytes (VmPin) and the physical layout (PFNs from /proc/self/pagemap,
  * root only). Nothing here calls malloc: brk_sbrk holds the program break
  * while its state is read, and a malloc that grew the heap meanwhile would
  * be cut off when the break is moved back. So the buffers are mapped up front.
@@ -21,7 +21,7 @@
 
 static struct {
 	unsigned char *vec; /* mincore */
-	uint64_t *pm; /* pagemap entries */
+	uint64_t *pm;	    /* pagemap entries */
 	char *smaps;
 	size_t max_pages, bytes;
 	int pagemap_fd;
@@ -122,6 +122,26 @@ static size_t page_range(const void **addr, size_t *len)
 	return *len / UDMA_PAGE_4K;
 }
 
+/* VmPin: of /proc/self/status: pages this process pins (FOLL_LONGTERM), all ranges. */
+static int read_vmpin(struct pin_state *st)
+{
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+	char *line;
+
+	if (fd < 0)
+		return udma__err(errno, "cannot open /proc/self/status: %s", strerror(errno));
+	got = read(fd, scratch.smaps, SMAPS_BUF - 1);
+	close(fd);
+	if (got < 0)
+		return udma__err(errno, "cannot read /proc/self/status: %s", strerror(errno));
+	scratch.smaps[got] = 0;
+	line = strstr(scratch.smaps, "\nVmPin:");
+	if (line)
+		smaps_field(line + 1, "VmPin:", &st->pinned);
+	return 0;
+}
+
 int pin_state_read(const void *addr, size_t len, struct pin_state *st)
 {
 	size_t n = page_range(&addr, &len), i, run = 0;
@@ -135,7 +155,7 @@ int pin_state_read(const void *addr, size_t len, struct pin_state *st)
 		return udma__err(errno, "mincore failed: %s", strerror(errno));
 	for (i = 0; i < n; i++)
 		st->resident += (scratch.vec[i] & 1) * UDMA_PAGE_4K;
-	if ((rc = read_smaps((uintptr_t)addr, (uintptr_t)addr + len, st)))
+	if ((rc = read_smaps((uintptr_t)addr, (uintptr_t)addr + len, st)) || (rc = read_vmpin(st)))
 		return rc;
 	if ((rc = udma__pagemap_read(scratch.pagemap_fd, addr, UDMA_PAGE_4K, n, scratch.pm)))
 		return rc;

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SVG plot of udma bench (tools/bench/bench_plot.c): size ticks at
+ * 4K x 8^n labelled 4K, 32K ... 1G, time ticks at every decade labelled in
+ * ns, µs, ms and s; a series and a legend entry per method, names escaped so
+ * that any name leaves the file well-formed; a file it cannot write is an
+ * error, not a crash.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/support/helpers.h"
+#include "tools/bench/bench_tool.h"
+
+static void size_labels(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	assert_string_equal(bench_plot_size_label(4096, buf, sizeof(buf)), "4K");
+	assert_string_equal(bench_plot_size_label(32768, buf, sizeof(buf)), "32K");
+	assert_string_equal(bench_plot_size_label(2 << 20, buf, sizeof(buf)), "2M");
+	assert_string_equal(bench_plot_size_label(1 << 30, buf, sizeof(buf)), "1G");
+	assert_string_equal(bench_plot_size_label(512, buf, sizeof(buf)), "512B");
+	assert_string_equal(bench_plot_size_label(1536, buf, sizeof(buf)), "1.5K");
+}
+
+static void time_labels(void **state)
+{
+	static const struct {
+		double ns;
+		const char *label;
+	} want[] = {{1, "1 ns"},   {100, "100 ns"}, {1e3, "1 µs"}, {1e4, "10 µs"},
+		    {1e6, "1 ms"}, {1e9, "1 s"},    {1e10, "10 s"}};
+	char buf[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_string_equal(bench_plot_time_label(want[i].ns, buf, sizeof(buf)), want[i].label);
+}
+
+/* The whole file, NUL-terminated. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *s = calloc(1, 1 << 20);
+	size_t n;
+
+	assert_non_null(f);
+	assert_non_null(s);
+	n = fread(s, 1, (1 << 20) - 1, f);
+	s[n] = 0;
+	fclose(f);
+	return s;
+}
+
+static size_t count(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	for (; (s = strstr(s, what)); s += strlen(what))
+		n++;
+	return n;
+}
+
+static void series_ticks_and_escaping(void **state)
+{
+	static const char evil[] = "a<b>&\"c'\x01\xff";
+	const struct bench_point pts[] = {
+		{"mmap_mlock", 4096, 5e3, 4e3, 9e3},	     {"mmap_mlock", 1 << 30, 7e8, 5e8, 1e9},
+		{"mmap_mlock", 2 << 20, 6e5, NAN, NAN},	     {evil, 2 << 20, 40, 30, 50},
+		{"hugetlb_mmap_2M", 2 << 20, 1e5, 9e4, 2e5},
+	};
+	char path[] = "/tmp/test_bench_plot.XXXXXX";
+	int fd = mkstemp(path);
+	char *svg;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(bench_plot_svg(path, "udma bench pin: <cpu> & co", pts, 5), 0);
+	svg = slurp(path);
+	unlink(path);
+	assert_int_equal(count(svg, "<g class=\"series\""), 3);
+	assert_int_equal(count(svg, "<g class=\"legend\">"), 3);
+	assert_int_equal(count(svg, "<polyline"), 3);
+	/* 4K to 1G: every power of 8 from 4K is a labelled tick */
+	assert_non_null(strstr(svg, ">4K</text>"));
+	assert_non_null(strstr(svg, ">32K</text>"));
+	assert_non_null(strstr(svg, ">2M</text>"));
+	assert_non_null(strstr(svg, ">1G</text>"));
+	/* 30 ns to 1 s: decades from 10 ns to 1 s */
+	assert_non_null(strstr(svg, ">10 ns</text>"));
+	assert_non_null(strstr(svg, ">1 µs</text>"));
+	assert_non_null(strstr(svg, ">1 s</text>"));
+	assert_null(strstr(svg, ">10 s</text>"));
+	/* names as text, never as markup; control and non-ASCII bytes replaced */
+	assert_non_null(strstr(svg, "a&lt;b&gt;&amp;&quot;c&apos;??"));
+	assert_non_null(strstr(svg, "udma bench pin: &lt;cpu&gt; &amp; co"));
+	assert_null(strstr(svg, "a<b"));
+	assert_null(strchr(svg, '\x01'));
+	assert_null(strchr(svg, 0xff));
+	free(svg);
+}
+
+static void nothing_to_plot(void **state)
+{
+	char path[] = "/tmp/test_bench_plot.XXXXXX";
+	int fd = mkstemp(path);
+	char *svg;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(bench_plot_svg(path, "empty", NULL, 0), 0);
+	svg = slurp(path);
+	unlink(path);
+	assert_non_null(strstr(svg, "nothing measured"));
+	assert_non_null(strstr(svg, "</svg>"));
+	free(svg);
+}
+
+static void unwritable(void **state)
+{
+	const struct bench_point p = {"m", 4096, 100, 90, 110};
+
+	(void)state;
+	assert_int_equal(bench_plot_svg("/nonexistent-dir/x.svg", "t", &p, 1), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		th_test(size_labels),	  th_test(time_labels), th_test(series_ticks_and_escaping),
+		th_test(nothing_to_plot), th_test(unwritable),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
