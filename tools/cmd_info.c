@@ -161,8 +161,9 @@ static void print_text(const struct info *in)
 		printf("memlock      %s%s\n", udma__fmt_size_approx(in->memlock.rlim_cur, b, sizeof(b)),
 		       geteuid() == 0 ? " (root: CAP_IPC_LOCK ignores it)" : "");
 	printf("pfns         %s\n", in->pfns ? "readable" : "hidden (needs CAP_SYS_ADMIN)");
-	printf("pinning      %s\n", in->longterm_pin ? "long-term: PA-mode pages never move (FOLL_LONGTERM "
-						       "pins through io_uring buffer registration)"
+	printf("pinning      %s\n", in->longterm_pin ? "long-term pins work here (FOLL_LONGTERM, through "
+						       "io_uring buffer registration): PA-mode regions take "
+						       "one, or are refused"
 						     : cli_escape(in->pinning, esc, sizeof(esc)));
 	printf("iommu groups %d\n", in->iommu_groups);
 	printf("uio_pci_generic %s, vfio-pci %s\n", in->uio, in->vfio);

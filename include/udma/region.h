@@ -14,7 +14,10 @@ extern "C" {
 
 /* One physically contiguous run (IOVA-contiguous), or fail. Always true in VA mode. */
 #define UDMA_REGION_CONTIG (1u << 0)
-/* Backed by a memfd that udma_region_fd() returns, to share with another process. */
+/* Backed by a memfd that udma_region_fd() returns, to share with another
+ * process. In PA mode the pages stay put while this region lives (its
+ * long-term pin is the creator's): a process that maps the fd must stop
+ * using the physical addresses once the creator destroys the region. */
 #define UDMA_REGION_SHARED (1u << 1)
 
 struct udma_region_opts {
@@ -27,6 +30,9 @@ struct udma_region_opts {
 
 struct udma_region;
 
+/* In PA mode the region also takes a long-term pin, so no page moves while it
+ * lives (docs/design.md, "Regions"); the pin holds one file descriptor (an
+ * io_uring never used for I/O) until udma_region_destroy. */
 int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *opts, struct udma_region **out);
 /* Any thread may translate while others create and destroy regions, but not
  * an address inside the region being destroyed. */

@@ -91,7 +91,10 @@ static void in_child(void)
 
 static void register_handler(void)
 {
-	registered_rc = pthread_atfork(before_fork, in_parent, in_child);
+	/* Before ours: see udma__longterm_pin_fork_watch. */
+	int rc = udma__longterm_pin_fork_watch();
+
+	registered_rc = rc ? -rc : pthread_atfork(before_fork, in_parent, in_child);
 }
 
 int udma__fork_watch(struct udma_ctx *ctx)

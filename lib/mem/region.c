@@ -43,12 +43,15 @@ int udma__region_translate(struct udma_region *r, const uint64_t *entries)
 	return 0;
 }
 
+/* The region's own pin; then the contiguity search's pin on its candidates,
+ * which held the pages in place until now, can go. */
 static int region_longterm_pin(struct udma_region *r)
 {
 	char why[512];
 	int fd = udma__longterm_pin(r->addr, r->size);
 
 	if (fd >= 0) {
+		udma__longterm_unpin(r->pin_fd);
 		r->pin_fd = fd;
 		return 0;
 	}
@@ -138,10 +141,9 @@ static void region_free(struct udma_region *r)
 /* A forked child's copy: the mapping is not there (MADV_DONTFORK), the fd is. */
 void udma__region_release_inherited(struct udma_region *r)
 {
-	/* The pin's ring is shared with the parent: unregistering here would
-	 * unpin the parent's pages. Closing the child's copy leaves it alone. */
-	if (r->pin_fd >= 0)
-		close(r->pin_fd);
+	/* The pin's fd was closed in the child at fork (lib/os/longterm_pin.c):
+	 * unregistering here would unpin the parent's pages, and the number may
+	 * name another file by now. */
 	r->pin_fd = -1;
 	r->addr = NULL;
 	region_free(r);

@@ -116,8 +116,8 @@ static int search(struct udma_region *r, bool wide, bool *no_run)
 	struct udma_candidate *c = NULL;
 	uint64_t *all = NULL;
 	void *tmp = MAP_FAILED;
+	int pin = -1, rc;
 	long start;
-	int rc;
 
 	r->fd = udma__memfd(r->name, r->page_size, len);
 	if (r->fd < 0)
@@ -135,8 +135,17 @@ static int search(struct udma_region *r, bool wide, bool *no_run)
 							       udma__vm_strerror(errno));
 		goto out;
 	}
-	if ((rc = udma__numa_bind(tmp, len, r->numa_node)) || (rc = udma__populate(tmp, len, r->page_size)) ||
-	    (rc = udma__pagemap_read(r->ctx->pagemap_fd, tmp, r->page_size, total, all)))
+	if ((rc = udma__numa_bind(tmp, len, r->numa_node)) || (rc = udma__populate(tmp, len, r->page_size)))
+		goto out;
+	/* Pinned before their PFNs are read: the pin first moves pages out of
+	 * movable zones and CMA, which would break a run found earlier. The
+	 * region keeps this pin until it has its own (region.c). */
+	pin = udma__longterm_pin(tmp, len);
+	if (pin < 0) {
+		rc = pin;
+		goto out;
+	}
+	if ((rc = udma__pagemap_read(r->ctx->pagemap_fd, tmp, r->page_size, total, all)))
 		goto out;
 	for (i = 0; i < total; i++) {
 		c[i].pfn = all[i] & UDMA_PM_PFN_MASK;
@@ -160,7 +169,12 @@ static int search(struct udma_region *r, bool wide, bool *no_run)
 	tmp = MAP_FAILED;
 	/* The caller reads the final mapping's PFNs and checks they are still one run. */
 	rc = place_run(r, c + start, total);
+	if (!rc) {
+		r->pin_fd = pin;
+		pin = -1;
+	}
 out:
+	udma__longterm_unpin(pin);
 	if (tmp != MAP_FAILED)
 		munmap(tmp, len);
 	free(c);

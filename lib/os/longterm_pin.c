@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,87 @@
 /* The kernel's limits on one registration (io_uring/rsrc.c). */
 #define BUF_MAX	 ((size_t)1 << 30) /* bytes per registered buffer */
 #define BUFS_MAX 16384u		   /* buffers per ring */
+
+/*
+ * Every pin fd of this process. A forked child inherits them all, and a copy
+ * keeps the parent's pages pinned for as long as the child lives, even after
+ * the parent unpinned or died: the child handler closes them before the
+ * child returns from fork. The lock is held across fork, so the list is whole.
+ */
+static pthread_mutex_t pins_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t pins_once = PTHREAD_ONCE_INIT;
+static int pins_once_rc;
+static int *pins;
+static size_t npins, pins_cap;
+
+static void pins_before_fork(void)
+{
+	pthread_mutex_lock(&pins_lock);
+}
+
+static void pins_in_parent(void)
+{
+	pthread_mutex_unlock(&pins_lock);
+}
+
+static void pins_in_child(void)
+{
+	size_t i;
+
+	for (i = 0; i < npins; i++)
+		close(pins[i]); /* async-signal-safe; nothing else is called */
+	npins = 0;
+	pthread_mutex_unlock(&pins_lock);
+}
+
+static void pins_register(void)
+{
+	pins_once_rc = pthread_atfork(pins_before_fork, pins_in_parent, pins_in_child);
+}
+
+int udma__longterm_pin_fork_watch(void)
+{
+	pthread_once(&pins_once, pins_register);
+	if (pins_once_rc)
+		return udma__err(pins_once_rc, "no long-term pin: pthread_atfork failed (%s)",
+				 udma__strerror(pins_once_rc));
+	return 0;
+}
+
+static int pins_add(int fd)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&pins_lock);
+	if (npins == pins_cap) {
+		size_t cap = pins_cap ? 2 * pins_cap : 16;
+		int *p = realloc(pins, cap * sizeof(*p));
+
+		if (p) {
+			pins = p;
+			pins_cap = cap;
+		} else {
+			rc = udma__err(ENOMEM, "out of memory for the list of long-term pins");
+		}
+	}
+	if (!rc)
+		pins[npins++] = fd;
+	pthread_mutex_unlock(&pins_lock);
+	return rc;
+}
+
+static void pins_remove(int fd)
+{
+	size_t i;
+
+	pthread_mutex_lock(&pins_lock);
+	for (i = 0; i < npins; i++)
+		if (pins[i] == fd) {
+			pins[i] = pins[--npins];
+			break;
+		}
+	pthread_mutex_unlock(&pins_lock);
+}
 
 static int ring_setup(void)
 {
@@ -76,18 +158,25 @@ static int explain_setup(int e)
 
 static int explain_register(int e, size_t len)
 {
+	if (e == ENOMEM && !udma__has_cap_ipc_lock())
+		return udma__err(e,
+				 "long-term pin of %zu bytes refused: without CAP_IPC_LOCK pinned memory "
+				 "counts against RLIMIT_MEMLOCK (besides mlock's count): raise it with "
+				 "`ulimit -l`, or run with CAP_IPC_LOCK",
+				 len);
 	if (e == ENOMEM)
 		return udma__err(e,
-				 "long-term pin of %zu bytes refused: %s (without CAP_IPC_LOCK pinned "
-				 "memory counts against RLIMIT_MEMLOCK, besides mlock: raise it with "
-				 "`ulimit -l`, or run with CAP_IPC_LOCK)",
+				 "long-term pin of %zu bytes refused: out of memory; the kernel first "
+				 "moves pages out of movable zones and CMA, which takes free memory (a "
+				 "free hugepage for each hugepage it moves): free some, or reserve a few "
+				 "more hugepages",
+				 len);
+	if (e == EOPNOTSUPP || e == EFAULT)
+		return udma__err(e,
+				 "long-term pin of %zu bytes refused (%s): the kernel pins only anonymous, "
+				 "shmem and hugetlb memory, every page mapped and writable: use such "
+				 "memory, " FIX_VA,
 				 len, udma__strerror(e));
-	if (e == EOPNOTSUPP)
-		return udma__err(
-			e,
-			"long-term pin of %zu bytes refused: the kernel does not pin this backing "
-			"(file pages other than shmem or hugetlb): use anonymous or hugetlb memory, " FIX_VA,
-			len);
 	return udma__err(e, "long-term pin of %zu bytes failed: %s", len, udma__strerror(e));
 }
 
@@ -100,6 +189,8 @@ int udma__longterm_pin(void *addr, size_t len)
 	if (!len || n > BUFS_MAX)
 		return udma__err(EINVAL, "long-term pin of %zu bytes: between 1 byte and %zu GiB", len,
 				 (size_t)BUFS_MAX);
+	if ((rc = udma__longterm_pin_fork_watch()))
+		return rc;
 	iov = calloc(n, sizeof(*iov));
 	if (!iov)
 		return udma__err(ENOMEM, "out of memory for %zu buffer descriptors", n);
@@ -113,6 +204,8 @@ int udma__longterm_pin(void *addr, size_t len)
 	} else if (ring_register(fd, IORING_REGISTER_BUFFERS, iov, (unsigned)n) < 0) {
 		rc = explain_register(errno, len);
 		close(fd);
+	} else if ((rc = pins_add(fd))) {
+		udma__longterm_unpin(fd);
 	} else {
 		rc = fd;
 	}
@@ -124,6 +217,7 @@ void udma__longterm_unpin(int fd)
 {
 	if (fd < 0)
 		return;
+	pins_remove(fd);
 	/* Unregistering waits for the pages to be released; closing alone
 	 * would leave that to the ring's teardown, later. */
 	ring_register(fd, IORING_UNREGISTER_BUFFERS, NULL, 0);

@@ -10,14 +10,14 @@
 
 #include "lib/os/os.h"
 
-static int has_cap_ipc_lock(void)
+bool udma__has_cap_ipc_lock(void)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
 
 	if (syscall(SYS_capget, &hdr, data) < 0)
-		return 0;
-	return !!(data[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32)));
+		return false;
+	return data[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32));
 }
 
 /* VmLck, or (size_t)-1 if /proc/self/status cannot be read (out of fds). */
@@ -45,7 +45,7 @@ int udma__memlock_explain(int errnum, size_t len)
 	/* Only ENOMEM/EPERM from mlock can mean the limit (EAGAIN: pages could not
 	 * be locked), and only if this lock would pass it: ENOMEM is also a split
 	 * the mapping count refused, or memory. */
-	if ((errnum != ENOMEM && errnum != EPERM) || has_cap_ipc_lock() ||
+	if ((errnum != ENOMEM && errnum != EPERM) || udma__has_cap_ipc_lock() ||
 	    getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
 	    (locked != (size_t)-1 && locked + len <= rl.rlim_cur))
 		return udma__err(errnum, "locking %s failed: %s", udma__fmt_size(len, need, sizeof(need)),
@@ -71,7 +71,7 @@ int udma__memlock_check(size_t len)
 	struct rlimit rl;
 	size_t locked;
 
-	if (has_cap_ipc_lock() || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+	if (udma__has_cap_ipc_lock() || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		return 0;
 	locked = locked_now();
 	/* Unknown: mlock itself will tell. */

@@ -56,6 +56,7 @@ UDMA_HIDDEN int udma__numa_verify(void *addr, size_t page_size, size_t npages, i
 
 /* memlock.c */
 UDMA_HIDDEN int udma__memlock_check(size_t len);
+UDMA_HIDDEN bool udma__has_cap_ipc_lock(void); /* RLIMIT_MEMLOCK does not apply */
 UDMA_HIDDEN int udma__memlock_explain(int errnum, size_t len);
 
 /* populate.c: write-fault every page; a fault-time failure is an error, not SIGBUS. */
@@ -72,9 +73,15 @@ UDMA_HIDDEN void udma__populate_after_fork(void); /* its lock may have been held
  * reason and fix in udma_last_error(). */
 UDMA_HIDDEN int udma__longterm_pin(void *addr, size_t len);
 /* Release the pin (synchronously: the pages are free to move on return) and
- * close fd. -1 is ignored. Only in the process that pinned: a forked child
- * closes its copy of the fd instead, which leaves the parent's pin alone. */
+ * close fd. -1 is ignored. A forked child never holds a copy: the fork
+ * handler closes every pin fd in the child at once, since a child keeping
+ * one would keep its parent's pages pinned, even after the parent is gone. */
 UDMA_HIDDEN void udma__longterm_unpin(int fd);
+/* Install that fork handler (udma__longterm_pin does it too). The context's
+ * own fork handler installs it first: handlers prepare in the reverse order,
+ * so a fork then drains region makers before it locks the list of pins,
+ * never the other way round. 0, or a negative errno. */
+UDMA_HIDDEN int udma__longterm_pin_fork_watch(void);
 /* Whether this process can take such pins: 0, or a negative errno with one
  * line saying why not and the fix in why (also in udma_last_error()). */
 UDMA_HIDDEN int udma__longterm_pin_probe(char *why, size_t len);

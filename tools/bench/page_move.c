@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,11 +103,20 @@ static int offline_within(const char *state, unsigned timeout_ms)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* The lists come from mmap, not malloc: `udma bench pin` measures brk
+ * growth, and a malloc here could move the break under it. */
+static uint64_t *list_new(size_t n)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	void *p =
+		mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	return (x > y) - (x < y);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void list_free(uint64_t *p, size_t n)
+{
+	if (p)
+		munmap(p, n * sizeof(uint64_t));
 }
 
 /* One block: offline it (within the timeout), then online it in the zone it
@@ -147,9 +157,9 @@ int page_move_attempt(void *addr, size_t len, unsigned timeout_ms, struct page_m
 	    !(block_size = strtoull(line, NULL, 16)))
 		return say(why, why_len, ENOTSUP, "%s",
 			   "no memory hotplug in this kernel (" MEMORY_SYSFS "/block_size_bytes)");
-	before = malloc(npages * sizeof(*before));
-	after = malloc(npages * sizeof(*after));
-	blocks = malloc(npages * sizeof(*blocks));
+	before = list_new(npages);
+	after = list_new(npages);
+	blocks = list_new(npages);
 	rc = -ENOMEM;
 	if (!before || !after || !blocks) {
 		say(why, why_len, ENOMEM, "%s", "out of memory for the page lists");
@@ -157,13 +167,19 @@ int page_move_attempt(void *addr, size_t len, unsigned timeout_ms, struct page_m
 	}
 	if ((rc = page_move_pfns(addr, npages, before, why, why_len)))
 		goto out;
-	for (i = 0; i < npages; i++)
-		if (before[i])
-			blocks[nblocks++] = before[i] * UDMA_PAGE_4K / block_size;
-	qsort(blocks, nblocks, sizeof(*blocks), cmp_u64);
-	for (i = 0; i < nblocks; i++) {
-		if (i && blocks[i] == blocks[i - 1])
+	/* The distinct blocks, without qsort (it may malloc); there are few. */
+	for (i = 0; i < npages; i++) {
+		uint64_t b = before[i] * UDMA_PAGE_4K / block_size;
+		size_t k = nblocks;
+
+		if (!before[i] || (nblocks && blocks[nblocks - 1] == b))
 			continue;
+		for (k = 0; k < nblocks && blocks[k] != b; k++)
+			;
+		if (k == nblocks)
+			blocks[nblocks++] = b;
+	}
+	for (i = 0; i < nblocks; i++) {
 		out->blocks++;
 		rc = cycle_block(blocks[i], timeout_ms, why, why_len);
 		if (rc < 0)
@@ -180,8 +196,8 @@ int page_move_attempt(void *addr, size_t len, unsigned timeout_ms, struct page_m
 	for (i = 0; i < npages; i++)
 		out->moved += before[i] != after[i];
 out:
-	free(before);
-	free(after);
-	free(blocks);
+	list_free(before, npages);
+	list_free(after, npages);
+	list_free(blocks, npages);
 	return rc;
 }
