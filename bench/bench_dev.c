@@ -624,10 +624,8 @@ static void bench_session(const struct conf *c, const struct op *op, bool irq, b
 	char name[64], broken[128] = "";
 	unsigned i;
 
-	if (!s) {
-		fprintf(stderr, "%s: out of memory\n", bench_prog);
-		exit(1);
-	}
+	if (!s)
+		bench_die(ENOMEM, "out of memory");
 	if (!sess_open(s, op, irq, proc, c)) {
 		/* Every case of the device is reported, with the reason it could not run. */
 		for (i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
@@ -730,10 +728,8 @@ BENCH_MAIN(dev)
 	bench_hugepages_restore_at_exit();
 	bench_hugepages_ensure(UDMA_PAGE_2M, 8);
 	/* A context only to say which IOVA mode the devices' contexts get. */
-	if (udma_ctx_create(&(struct udma_ctx_opts){.iova_mode = c.iova, .numa_node = UDMA_NUMA_ANY}, &ctx)) {
-		bench_emit_skip(BENCH, "all", udma_last_error());
-		return 1;
-	}
+	if (udma_ctx_create(&(struct udma_ctx_opts){.iova_mode = c.iova, .numa_node = UDMA_NUMA_ANY}, &ctx))
+		bench_die(EIO, "no udma context: %s", udma_last_error());
 	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
 		       "reason", udma_ctx_iova_reason(ctx), BENCH_END);
 	udma_ctx_destroy(ctx);

@@ -226,10 +226,8 @@ BENCH_MAIN(heap)
 	bench_hugepages_ensure(UDMA_PAGE_2M, 32);
 	init_dpdk(dpdk);
 	rc = udma_ctx_create(NULL, &ctx);
-	if (rc) {
-		bench_emit_skip(BENCH, "all", udma_last_error());
-		return 1;
-	}
+	if (rc)
+		bench_die(rc < 0 ? -rc : EIO, "no udma context: %s", udma_last_error());
 	bench_emit_str(BENCH, "ctx", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "pa" : "va",
 		       BENCH_END);
 	for (size = 64; size <= 65536; size *= 2)

@@ -196,19 +196,14 @@ BENCH_MAIN(iova)
 
 	bench_emit_machine(BENCH);
 	bench_hugepages_restore_at_exit();
-	if (udma_ctx_create(NULL, &ctx)) {
-		bench_emit_skip(BENCH, "all", udma_last_error());
-		return 1;
-	}
+	if (udma_ctx_create(NULL, &ctx))
+		bench_die(EIO, "no udma context: %s", udma_last_error());
 	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
 		       "reason", udma_ctx_iova_reason(ctx), BENCH_END);
 	/* Opened once, as ixy and DPDK do. */
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		bench_emit_skip(BENCH, "all", strerror(errno));
-		udma_ctx_destroy(ctx);
-		return 1;
-	}
+	if (fd < 0)
+		bench_die(errno, "cannot open /proc/self/pagemap: %s", strerror(errno));
 	bench_case(ctx, fd, UDMA_PAGE_4K, runs, lookups);
 	bench_case(ctx, fd, UDMA_PAGE_2M, runs, lookups);
 	close(fd);

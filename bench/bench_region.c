@@ -40,11 +40,6 @@
 static const size_t page_sizes[] = {UDMA_PAGE_4K, UDMA_PAGE_2M, UDMA_PAGE_1G};
 static const size_t region_sizes[] = {(size_t)64 << 20, (size_t)1 << 30};
 
-static size_t round_up(size_t v, size_t to)
-{
-	return (v + to - 1) / to * to;
-}
-
 static const char *size_str(size_t v, char *buf, size_t len)
 {
 	if (v >= ((size_t)1 << 30) && !(v & (((size_t)1 << 30) - 1)))
@@ -54,19 +49,6 @@ static const char *size_str(size_t v, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%zuK", v >> 10);
 	return buf;
-}
-
-static int kernel_offers(size_t page_size)
-{
-	size_t sizes[8];
-	int n = udma_hugepage_sizes(sizes, 8), i;
-
-	if (page_size == UDMA_PAGE_4K)
-		return 1;
-	for (i = 0; i < n && i < 8; i++)
-		if (sizes[i] == page_size)
-			return 1;
-	return 0;
 }
 
 static int bare_flags(size_t page_size)
@@ -126,7 +108,7 @@ static int run_udma(struct udma_ctx *ctx, size_t size, size_t page_size, struct 
 static int run_bare(size_t size, size_t page_size, struct sample *s, int *pin, char *pin_why,
 		    size_t pin_why_len, char *why, size_t why_len)
 {
-	size_t len = round_up(size, page_size);
+	size_t len = bench_round_up(size, page_size);
 	uint64_t t0, t1, t2;
 	void *p;
 	int fd;
@@ -167,7 +149,7 @@ static void emit_result(const char *name, size_t size, size_t page_size, unsigne
 			const double *ud, const double *bc, const double *bd, const double *pc,
 			const double *pu, unsigned pin_runs, const struct pin_plan *pin)
 {
-	double mapped = (double)round_up(size, page_size);
+	double mapped = (double)bench_round_up(size, page_size);
 	double mc = bench_median(uc, runs), md = bench_median(ud, runs);
 	double mbc = bench_median(bc, runs), mbd = bench_median(bd, runs);
 	double gib_s = bench_ratio(mapped, mc) * NS_TO_GIB_S,
@@ -204,14 +186,14 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 {
 	static double uc[MAX_RUNS], ud[MAX_RUNS], bc[MAX_RUNS], bd[MAX_RUNS], pc[MAX_RUNS], pu[MAX_RUNS];
 	char name[64], a[24], b[24], why[512];
-	size_t mapped = round_up(size, page_size);
+	size_t mapped = bench_round_up(size, page_size);
 	struct pin_plan pin = *plan;
 	unsigned i;
 	int rc;
 
 	snprintf(name, sizeof(name), "%s@%s", size_str(size, a, sizeof(a)),
 		 size_str(page_size, b, sizeof(b)));
-	if (!kernel_offers(page_size)) {
+	if (!bench_kernel_offers(page_size)) {
 		bench_emit_skip_size(BENCH, name, size, page_size,
 				     "this kernel offers no pages of this size");
 		return;
@@ -311,10 +293,8 @@ BENCH_MAIN(region)
 	bench_emit_machine(BENCH);
 	bench_hugepages_restore_at_exit();
 	rc = udma_ctx_create(&co, &ctx);
-	if (rc) {
-		bench_emit_skip(BENCH, "all", udma_last_error());
-		return 1;
-	}
+	if (rc)
+		bench_die(rc < 0 ? -rc : EIO, "no udma context: %s", udma_last_error());
 	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
 		       "reason", udma_ctx_iova_reason(ctx), BENCH_END);
 	/* VA mode (VFIO) needs no pin of its own: the IOMMU mapping pins. The pin

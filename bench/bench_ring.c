@@ -156,10 +156,8 @@ static inline __attribute__((always_inline)) double one_thread(enum impl im, voi
 	}
 	t0 = bench_now_ns() - t0;
 	sink = check;
-	if (check != (uintptr_t)iters * (2 * n + 1)) {
-		fprintf(stderr, "%s: %s lost objects in one thread\n", bench_prog, impl_name[im]);
-		exit(1);
-	}
+	if (check != (uintptr_t)iters * (2 * n + 1))
+		bench_die(EIO, "%s lost objects in one thread", impl_name[im]);
 	return (double)t0 / ((double)iters * n);
 }
 
@@ -297,10 +295,8 @@ static double two_threads(enum impl im, void *r, unsigned n, unsigned objs)
 	pthread_join(tc, NULL);
 	if (t.pin_err)
 		return -1;
-	if (t.sum != (uintptr_t)objs * (objs + 1) / 2) {
-		fprintf(stderr, "%s: %s lost objects between threads\n", bench_prog, impl_name[im]);
-		exit(1);
-	}
+	if (t.sum != (uintptr_t)objs * (objs + 1) / 2)
+		bench_die(EIO, "%s lost objects between threads", impl_name[im]);
 	return (double)(t.t_end - t.t_start) / objs;
 }
 

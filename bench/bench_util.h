@@ -5,6 +5,7 @@
 #ifndef UDMA_BENCH_UTIL_H
 #define UDMA_BENCH_UTIL_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -129,6 +130,7 @@ struct bench_row {
 	double median_ns, min_ns, max_ns;
 	unsigned runs;
 	const char *skipped;
+	const char *error;		 /* could run, and failed: why (the run goes on, and exits 1) */
 	const struct bench_field *extra; /* more columns, ended by key NULL */
 };
 
@@ -145,6 +147,11 @@ int bench_pool_main(int argc, char **argv);
 int bench_heap_main(int argc, char **argv);
 int bench_ring_main(int argc, char **argv);
 int bench_dev_main(int argc, char **argv);
+/* The end of a bench program in the udma command, through its error path
+ * (with --json the last line {"schema":1,"ok":false,...}, else one line on
+ * stderr): the rows so far are printed, then msg; exit status 2 (bad
+ * arguments: the line points at `PROG --help`) or 1. Does not return. */
+__attribute__((noreturn)) void bench_report_exit(int status, int err, const char *prog, const char *msg);
 #endif
 
 #define BENCH_NUM(k, v)                \
@@ -219,9 +226,9 @@ static inline void bench_emit_row(const struct bench_row *row)
 	bench_json_str(stdout, row->bench);
 	printf(",\"case\":");
 	bench_json_str(stdout, row->method);
-	if (row->skipped) {
-		printf(",\"skipped\":");
-		bench_json_str(stdout, row->skipped);
+	if (row->skipped || row->error) {
+		printf(row->error ? ",\"error\":" : ",\"skipped\":");
+		bench_json_str(stdout, row->error ? row->error : row->skipped);
 	} else {
 		printf(",\"size\":%zu,\"page_size\":%zu,\"median_ns\":", row->size, row->page_size);
 		bench_json_num(stdout, row->median_ns);
@@ -393,21 +400,33 @@ static inline void bench_emit_machine(const char *bench)
 #endif
 }
 
-/* Bad arguments: "PROG: reason" on stderr, then usage(prog, 2), which exits
- * 2 (the udma command's usage error). */
-static inline __attribute__((format(printf, 2, 3), noreturn)) void
-bench_usage_error(void (*usage)(const char *prog, int code), const char *fmt, ...)
+/* Bad arguments (usage(prog, 2) exits 2) or a failure of the run (exit 1):
+ * standalone, "PROG: reason" on stderr (then the usage); in the udma command
+ * its error path, bench_report_exit. */
+static inline __attribute__((format(printf, 4, 5), noreturn)) void
+bench_exit(int status, int err, void (*usage)(const char *prog, int code), const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", bench_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	usage(bench_prog, 2);
-	exit(2); /* usage exits; this is for the compiler */
+#ifdef BENCH_IN_CLI
+	(void)usage;
+	bench_report_exit(status, err, bench_prog, msg);
+#else
+	(void)err;
+	fprintf(stderr, "%s: %s\n", bench_prog, msg);
+	if (usage)
+		usage(bench_prog, status);
+	exit(status);
+#endif
 }
+
+#define bench_usage_error(usage, ...) bench_exit(2, EINVAL, (usage), __VA_ARGS__)
+/* A failure that ends the run: err is a positive errno. */
+#define bench_die(err, ...) bench_exit(1, (err), NULL, __VA_ARGS__)
 
 /* Parse a positive count for an option; exits 2 with the reason on bad input. */
 static inline unsigned bench_parse_count(const char *opt, const char *s)
@@ -415,11 +434,29 @@ static inline unsigned bench_parse_count(const char *opt, const char *s)
 	char *end;
 	unsigned long v = s ? strtoul(s, &end, 10) : 0;
 
-	if (!s || *end || !v || v > 100000000ul || *s == '-' || *s == '+') {
-		fprintf(stderr, "%s: %s needs a positive number, got '%s'\n", bench_prog, opt, s ? s : "");
-		exit(2);
-	}
+	if (!s || *end || !v || v > 100000000ul || *s == '-' || *s == '+')
+		bench_exit(2, EINVAL, NULL, "%s needs a positive number, got '%s'", opt, s ? s : "");
 	return (unsigned)v;
+}
+
+/* v rounded up to a multiple of to (a page size). */
+static inline size_t bench_round_up(size_t v, size_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
+/* Whether the kernel has pages of this size: 4 KiB, or a hugepage size it offers. */
+static inline int bench_kernel_offers(size_t page_size)
+{
+	size_t sizes[8];
+	int n = udma_hugepage_sizes(sizes, 8), i;
+
+	if (page_size == UDMA_PAGE_4K)
+		return 1;
+	for (i = 0; i < n && i < 8; i++)
+		if (sizes[i] == page_size)
+			return 1;
+	return 0;
 }
 
 /* The value of option argv[*i] (advancing *i), or NULL when it is the last argument. */
@@ -474,32 +511,59 @@ static __attribute__((unused)) struct {
 	unsigned long kept;
 } bench_pools[2] = {{.page_size = UDMA_PAGE_2M}, {.page_size = UDMA_PAGE_1G}};
 
+/* The signals that give the pools back (bench_on_signal). */
+static inline void bench_signals_block(int how, sigset_t *old)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+	sigset_t set;
+	unsigned k;
+
+	sigemptyset(&set);
+	for (k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++)
+		sigaddset(&set, sigs[k]);
+	sigprocmask(how, &set, old);
+}
+
 static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
 {
 	unsigned long more = 0;
+	sigset_t old;
 	unsigned i;
 
 	for (i = 0; i < 2 && bench_pools[i].page_size != page_size; i++)
 		;
 	if (i == 2 || geteuid() != 0)
 		return;
+	/* Blocked from the reserve to the bookkeeping: a signal in between
+	 * would leave pages added and not counted, never given back. */
+	bench_signals_block(SIG_BLOCK, &old);
 	udma_hugepage_reserve(page_size, UDMA_NUMA_ANY, need, &more); /* a shortfall shows as a skip */
 	bench_pools[i].added += more;
 	bench_pools[i].reserved += more;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static inline void bench_hugepages_restore(void)
 {
+	sigset_t old;
 	unsigned i;
 
+	/* Blocked, and each count taken and zeroed before it is given back: a
+	 * signal now (or exit after the handler) cannot give the same pages back twice. */
+	bench_signals_block(SIG_BLOCK, &old);
 	for (i = 0; i < 2; i++) {
-		if (bench_pools[i].added &&
-		    udma_hugepage_unreserve(bench_pools[i].page_size, UDMA_NUMA_ANY, bench_pools[i].added))
-			bench_pools[i].kept += bench_pools[i].added;
+		unsigned long n = bench_pools[i].added;
+
 		bench_pools[i].added = 0;
+		if (n && udma_hugepage_unreserve(bench_pools[i].page_size, UDMA_NUMA_ANY, n))
+			bench_pools[i].kept += n;
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Not async-signal-safe (the unreserve writes sysfs through stdio and may
+ * log): an accepted trade-off, since the signals are blocked whenever the
+ * pool bookkeeping changes, so the handler never sees it half done. */
 static inline void bench_on_signal(int sig)
 {
 	bench_hugepages_restore();
@@ -507,12 +571,15 @@ static inline void bench_on_signal(int sig)
 	raise(sig);
 }
 
-/* Give the pools back at exit, on SIGINT, SIGTERM and SIGPIPE (`bench | head`). */
+/* Give the pools back at exit, on SIGINT, SIGTERM, SIGHUP, SIGQUIT and
+ * SIGPIPE (`bench | head`). */
 static inline void bench_hugepages_restore_at_exit(void)
 {
 	atexit(bench_hugepages_restore);
 	signal(SIGINT, bench_on_signal);
 	signal(SIGTERM, bench_on_signal);
+	signal(SIGHUP, bench_on_signal);
+	signal(SIGQUIT, bench_on_signal);
 	signal(SIGPIPE, bench_on_signal);
 }
 

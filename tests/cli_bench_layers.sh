@@ -4,7 +4,9 @@
 # inside the udma command. Each, in its short mode (--quick) with --json,
 # gives JSON lines of schema 1: a machine row and at least one measured row
 # (positive median) or a row saying why it was skipped; --help names the
-# command and exits 0; bad arguments exit 2 saying why. And the standalone
+# command and exits 0; bad arguments exit 2 saying why, and a fatal error
+# exits 1, both through the command's error path (--json: a last ok:false
+# line; else one line on stderr, no table). And the standalone
 # build/bench/bench_region --quick still prints its JSON lines, with the
 # long-term pin's cost (pin_ns) in PA mode. No timing is judged: only that
 # the figures are there. About 15 s.
@@ -66,6 +68,50 @@ for layer in region iova pool heap ring dev; do
 	check "udma bench $layer --runs 0: exits 2" test $? -eq 2
 	check "... saying: --runs needs a positive number" grep -q "^udma bench $layer: --runs needs a positive number" "$tmp/err"
 done
+
+# Errors go through the command's error path: with --json a last line
+# {"schema":1,"ok":false,...}; else one line (and where the usage is) on
+# stderr, no table.
+"$udma" bench region --bogus --json >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "udma bench region --bogus --json: exit 2, the last line ok:false naming it" python3 - "$tmp/out" "$rc" <<'EOF'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert sys.argv[2] == "2" and lines, (sys.argv[2], lines)
+d = json.loads(lines[-1])
+assert d["schema"] == 1 and d["ok"] is False and "--bogus" in d["error"] and d["errno"] == 22, d
+EOF
+"$udma" bench pool --ops 0 --json >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "udma bench pool --ops 0 --json: exit 2, ok:false (a bad count)" python3 - "$tmp/out" "$rc" <<'EOF'
+import json, sys
+d = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert sys.argv[2] == "2" and d["ok"] is False and "--ops" in d["error"], (sys.argv[2], d)
+EOF
+"$udma" bench region --bogus >"$tmp/out" 2>"$tmp/err"
+check "udma bench region --bogus: the reason and where the usage is, on stderr (2 lines)" sh -c \
+	"[ $? = 2 ] && [ ! -s '$tmp/out' ] && [ \$(wc -l <'$tmp/err') -eq 2 ] &&
+	 tail -n 1 '$tmp/err' | grep -q 'see .udma bench region --help'"
+if [ "$(id -u)" = 0 ]; then
+	# A fatal error: nobody cannot have a PA-mode context (no PFNs)
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$udma" bench region --iova pa --quick --json \
+		>"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	check "region --iova pa as nobody --json: exit 1, the last line ok:false (no skip row 'all')" \
+		python3 - "$tmp/out" "$rc" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert sys.argv[2] == "1" and rows[-1]["ok"] is False and "context" in rows[-1]["error"], (sys.argv[2], rows)
+assert not [r for r in rows if r.get("method") == "all"], rows
+EOF
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$udma" bench region --iova pa --quick \
+		>"$tmp/out" 2>"$tmp/err"
+	check "... in table mode: exit 1, one line on stderr, no table" sh -c \
+		"[ $? = 1 ] && [ \$(wc -l <'$tmp/err') -eq 1 ] && ! grep -q '^method' '$tmp/out'"
+else
+	ok "region --iova pa as nobody # skip: not root (setpriv needs root)"
+	ok "... in table mode # skip: not root"
+fi
 
 # Installed, udma-simd is next to udma (make install puts both in bin/):
 # `udma bench dev` must find it there for its process cases.

@@ -4,9 +4,10 @@
  * 4K x 8^n labelled 4K, 32K ... 1G, time ticks at every decade labelled in
  * ns, µs, ms and s; a series and a legend entry per method, names escaped so
  * that any name leaves the file well-formed; a file it cannot write is an
- * error, not a crash.
+ * error, not a crash; a symlink or a device is refused when opened.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,11 +134,48 @@ static void unwritable(void **state)
 	assert_int_equal(bench_plot_svg("/nonexistent-dir/x.svg", "t", &p, 1), -ENOENT);
 }
 
+/* Opened before the run: never through a symlink, never a device; an
+ * existing file is emptied only when the plot is written. */
+static void refused_and_kept(void **state)
+{
+	char dir[] = "/tmp/test_bench_plot.XXXXXX", target[64], link[64], *txt;
+	const struct bench_point p = {"m", 4096, 100, 90, 110};
+	bool created = true;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(target, sizeof(target), "%s/target", dir);
+	snprintf(link, sizeof(link), "%s/link.svg", dir);
+	fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(bench_plot_open(link, &created), -ELOOP);
+	assert_int_equal(bench_plot_open("/dev/null", &created), -EINVAL);
+	/* an existing file: opened, not created, not emptied until written */
+	fd = bench_plot_open(target, &created);
+	assert_true(fd >= 0);
+	assert_false(created);
+	txt = slurp(target);
+	assert_string_equal(txt, "keep");
+	free(txt);
+	assert_int_equal(bench_plot_write(fd, "t", &p, 1), 0);
+	txt = slurp(target);
+	assert_non_null(strstr(txt, "</svg>"));
+	assert_null(strstr(txt, "keep"));
+	free(txt);
+	unlink(link);
+	unlink(target);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		th_test(size_labels),	  th_test(time_labels), th_test(series_ticks_and_escaping),
-		th_test(nothing_to_plot), th_test(unwritable),
+		th_test(nothing_to_plot), th_test(unwritable),	th_test(refused_and_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,18 +26,20 @@ static const char usage_head[] =
 	"  brk/sbrk, malloc, mmap + touch, MAP_POPULATE, MADV_POPULATE_WRITE, MAP_LOCKED, mlock,\n"
 	"  mlock2(MLOCK_ONFAULT), THP, hugetlb 2M/1G, memfd hugetlb, io_uring long-term pins,\n"
 	"  udma regions, VFIO DMA mapping, and translation (pagemap per page, in bulk, udma_iova).\n"
-	"  A method that cannot run here says why in its row (skipped) and the run goes on.\n"
+	"  A method that cannot run here says why in its row (skipped) and the run goes on;\n"
+	"  one that could run and failed says why in its row (error): the run goes on, exit 1.\n"
 	"  --sizes LIST       comma-separated sizes (default 4K,64K,2M,64M,1G); each is rounded up\n"
 	"                     to a method's page size (the row's mapped_bytes says so)\n"
 	"  --page-size P      only the methods that map pages of P (4K, 2M or 1G); the translation\n"
-	"                     methods and vfio_map_dma then use pages of P (default 4K)\n"
+	"                     methods and udma_region_vfio_map_dma use pages of P (default 4K)\n"
 	"  --runs N           runs per method and size (default 5): median, fastest and slowest\n"
 	"  --methods LIST     comma-separated method names, or words of them (mlock: every method\n"
 	"                     whose name holds mlock); default all\n"
 	"  --migrate          root: after a method's last run, try to make the kernel move its pages\n"
 	"                     (offline and online the memory blocks under them, then compact all\n"
 	"                     memory) and report pages_moved. Not for a machine in production use.\n"
-	"  --device vfio:BDF  time VFIO DMA mapping (vfio_map_dma) on this device\n"
+	"  --device vfio:BDF  udma_region_vfio_map_dma: time udma_region_create with this device\n"
+	"                     open (VFIO maps, and so pins, each new region: pinned_by vfio)\n"
 	"region|iova|pool|heap|ring|dev: the library's benches (bench/README.md), their own ARGS\n"
 	"  (NAME --help lists them).\n"
 	"output, every subcommand:\n"
@@ -46,10 +48,15 @@ static const char usage_head[] =
 	"                     \"schema\":1 -- unlike the other udma commands, which print one JSON\n"
 	"                     document; a failure ends them with\n"
 	"                     {\"schema\":1,\"ok\":false,\"error\":...,\"errno\":N}\n"
-	"  --csv              a header (every column of every row), then one line per row\n"
+	"  --csv              a header (every column of every row), then one line per row; the\n"
+	"                     information rows (machine, limits) go to stderr as \"# \" lines\n"
 	"  --plot FILE.svg    also write a plot: median time against size, log-log, one line per\n"
 	"                     method (rows without a size or a time are left out)\n"
 	"As root, missing hugepages are reserved for the run and given back at exit.\n";
+
+/* What a usage error says after its reason: where the whole usage is. */
+#define BENCH_HINT "see `udma bench --help`\n"
+#define PIN_HINT   "see `udma bench pin --help`\n"
 
 /* The usage, with every method's name (bench/README.md says what each does). */
 static const char *usage_text(void)
@@ -151,32 +158,32 @@ static int cmd_pin(const struct cli *c, int argc, char **argv)
 		}
 		if (strcmp(opt, "--sizes") && strcmp(opt, "--page-size") && strcmp(opt, "--runs") &&
 		    strcmp(opt, "--methods") && strcmp(opt, "--device"))
-			return bench_fail(c, 2, EINVAL, usage_text(), "pin: unknown argument '%s'", opt);
+			return bench_fail(c, 2, EINVAL, PIN_HINT, "pin: unknown argument '%s'", opt);
 		if (!val)
-			return bench_fail(c, 2, EINVAL, usage_text(), "%s needs a value", opt);
+			return bench_fail(c, 2, EINVAL, PIN_HINT, "%s needs a value", opt);
 		i++;
 		if (!strcmp(opt, "--sizes") && parse_sizes(val, &a, why, sizeof(why)))
-			return bench_fail(c, 2, EINVAL, usage_text(), "%s", why);
+			return bench_fail(c, 2, EINVAL, PIN_HINT, "%s", why);
 		if (!strcmp(opt, "--page-size") &&
 		    (udma_parse_size(val, &a.page_size) ||
 		     (a.page_size != UDMA_PAGE_4K && a.page_size != UDMA_PAGE_2M &&
 		      a.page_size != UDMA_PAGE_1G)))
-			return bench_fail(c, 2, EINVAL, usage_text(), "--page-size: '%s' is not 4K, 2M or 1G",
+			return bench_fail(c, 2, EINVAL, PIN_HINT, "--page-size: '%s' is not 4K, 2M or 1G",
 					  val);
 		if (!strcmp(opt, "--runs")) {
 			if (cli_parse_uint(val, 100000, &v) || !v)
-				return bench_fail(c, 2, EINVAL, usage_text(),
+				return bench_fail(c, 2, EINVAL, PIN_HINT,
 						  "--runs: '%s' is not a number from 1 to 100000", val);
 			a.runs = (unsigned)v;
 		}
 		if (!strcmp(opt, "--methods")) {
 			if (check_methods(val, why, sizeof(why)))
-				return bench_fail(c, 2, EINVAL, usage_text(), "%s", why);
+				return bench_fail(c, 2, EINVAL, PIN_HINT, "%s", why);
 			a.methods = val;
 		}
 		if (!strcmp(opt, "--device")) {
 			if (strncmp(val, "vfio:", 5) || !val[5])
-				return bench_fail(c, 2, EINVAL, usage_text(),
+				return bench_fail(c, 2, EINVAL, PIN_HINT,
 						  "--device: '%s' is not vfio:BDF (vfio:0000:01:00.0)", val);
 			a.device = val;
 		}
@@ -185,6 +192,8 @@ static int cmd_pin(const struct cli *c, int argc, char **argv)
 		return bench_fail(c, 1, EPERM, NULL,
 				  "--migrate needs root: it offlines and onlines memory blocks through "
 				  "/sys/devices/system/memory");
+	if ((rc = bench_report_open_plot()))
+		return rc;
 	rc = pin_run(&a, why, sizeof(why));
 	if (rc)
 		return bench_fail(c, 1, -rc, NULL, "%s", why);
@@ -210,11 +219,11 @@ int cmd_bench(const struct cli *c, int argc, char **argv)
 		out.format = BENCH_JSON_LINES;
 	if (bad) {
 		bench_report_start(c, &out);
-		return bench_fail(c, 2, EINVAL, usage_text(), "%s", why);
+		return bench_fail(c, 2, EINVAL, BENCH_HINT, "%s", why);
 	}
 	bench_report_start(c, &out);
 	if (argc < 2)
-		return bench_fail(c, 2, EINVAL, usage_text(),
+		return bench_fail(c, 2, EINVAL, BENCH_HINT,
 				  "which bench? pin, region, iova, pool, heap, ring or dev");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
 		return cli_help(c, usage_text());
@@ -222,11 +231,17 @@ int cmd_bench(const struct cli *c, int argc, char **argv)
 		return cmd_pin(c, argc - 1, argv + 1);
 	for (k = 0; k < sizeof(layers) / sizeof(layers[0]); k++)
 		if (!strcmp(argv[1], layers[k].name)) {
+			int rc;
+
+			/* --help prints and exits: no plot file for it */
+			if (!cli_has_flag(argc, argv, "--help") && !cli_has_flag(argc, argv, "-h") &&
+			    (rc = bench_report_open_plot()))
+				return rc;
 			/* the bench's usage names itself by argv[0] */
 			snprintf(prog, sizeof(prog), "udma bench %s", layers[k].name);
 			argv[1] = prog;
 			return bench_report_finish(layers[k].main(argc - 1, argv + 1));
 		}
-	return bench_fail(c, 2, EINVAL, usage_text(),
+	return bench_fail(c, 2, EINVAL, BENCH_HINT,
 			  "unknown bench '%s' (pin, region, iova, pool, heap, ring, dev)", argv[1]);
 }

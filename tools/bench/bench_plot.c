@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tools/bench/bench_tool.h"
@@ -295,13 +296,39 @@ static int draw(FILE *f, const char *title, const struct bench_point *pts, size_
 	return 0;
 }
 
-int bench_plot_svg(const char *path, const char *title, const struct bench_point *pts, size_t n)
+int bench_plot_open(const char *path, bool *created)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc;
-	FILE *f;
+	struct stat st;
+	int fd, rc;
 
+	/* O_EXCL first, to know whether a failed run should remove the file. */
+	*created = true;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {
+		*created = false;
+		/* not O_TRUNC: the file is emptied only when the plot is written */
+		fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	}
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = fstat(fd, &st) < 0 ? -errno : -EINVAL;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int bench_plot_write(int fd, const char *title, const struct bench_point *pts, size_t n)
+{
+	FILE *f;
+	int rc;
+
+	if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	f = fdopen(fd, "w");
 	if (!f) {
 		rc = -errno;
@@ -314,4 +341,12 @@ int bench_plot_svg(const char *path, const char *title, const struct bench_point
 	if (fclose(f) && !rc)
 		rc = errno ? -errno : -EIO;
 	return rc;
+}
+
+int bench_plot_svg(const char *path, const char *title, const struct bench_point *pts, size_t n)
+{
+	bool created;
+	int fd = bench_plot_open(path, &created);
+
+	return fd < 0 ? fd : bench_plot_write(fd, title, pts, n);
 }

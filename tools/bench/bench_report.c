@@ -4,7 +4,9 @@
  * lines, streamed) or at the end (an aligned table, or CSV with the union of
  * the columns), and the SVG plot. Rows with neither a median nor a skip
  * reason are information (the machine, the IOVA mode): a header line in the
- * table, comment lines in CSV, the title of the plot.
+ * table, "# " lines on stderr with CSV (a CSV reader would take them for the
+ * header), the title of the plot. A row with an error could run and failed:
+ * the run goes on, and its exit status is 1.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tools/bench/bench_tool.h"
@@ -23,7 +26,7 @@ struct field {
 };
 
 struct row {
-	char *bench, *method, *skipped;
+	char *bench, *method, *skipped, *error;
 	size_t size, page_size;
 	double median, min, max;
 	unsigned runs;
@@ -37,11 +40,13 @@ static struct {
 	struct row *rows;
 	size_t nrows, cap, measured;
 	bool progress_shown, own_progress, oom;
-} rep;
+	int plot_fd; /* opened before the run (bench_report_open_plot), or -1 */
+	bool plot_created;
+} rep = {.plot_fd = -1};
 
 static bool is_info(const struct row *r)
 {
-	return !r->skipped && isnan(r->median);
+	return !r->skipped && !r->error && isnan(r->median);
 }
 
 static char *dup_or_null(const char *s)
@@ -91,6 +96,10 @@ static void json_line(const struct row *r)
 			bench_json_str(stdout, r->skipped);
 		else
 			fputs("null", stdout);
+		if (r->error) {
+			printf(",\"error\":");
+			bench_json_str(stdout, r->error);
+		}
 	}
 	for (i = 0; i < r->nextra; i++)
 		json_field(stdout, &r->extra[i]);
@@ -129,11 +138,12 @@ void bench_report_row(const struct bench_row *in)
 	r->bench = dup_or_null(in->bench ? in->bench : "");
 	r->method = dup_or_null(in->method ? in->method : "");
 	r->skipped = dup_or_null(in->skipped);
+	r->error = dup_or_null(in->error);
 	r->size = in->size;
 	r->page_size = in->page_size;
-	r->median = in->skipped ? NAN : in->median_ns;
-	r->min = in->skipped ? NAN : in->min_ns;
-	r->max = in->skipped ? NAN : in->max_ns;
+	r->median = in->skipped || in->error ? NAN : in->median_ns;
+	r->min = in->skipped || in->error ? NAN : in->min_ns;
+	r->max = in->skipped || in->error ? NAN : in->max_ns;
 	r->runs = in->runs;
 	for (x = in->extra; x && x->key; x++, r->nextra++) {
 		r->extra[r->nextra].key = dup_or_null(x->key);
@@ -170,6 +180,7 @@ static void free_rows(void)
 		free(rep.rows[i].bench);
 		free(rep.rows[i].method);
 		free(rep.rows[i].skipped);
+		free(rep.rows[i].error);
 	}
 	free(rep.rows);
 	rep.rows = NULL;
@@ -338,8 +349,9 @@ static void print_table(void)
 		printf("%-*s %6s %5s ", wm, cli_escape(r->method, esc, sizeof(esc)),
 		       r->size ? fmt_bytes(r->size, s, sizeof(s)) : "-",
 		       r->page_size ? fmt_bytes(r->page_size, p, sizeof(p)) : "-");
-		if (r->skipped) {
-			printf("skipped: %s\n", cli_escape(r->skipped, esc, sizeof(esc)));
+		if (r->skipped || r->error) {
+			printf("%s: %s\n", r->error ? "error" : "skipped",
+			       cli_escape(r->error ? r->error : r->skipped, esc, sizeof(esc)));
 			continue;
 		}
 		fmt_time(r->min, a, sizeof(a));
@@ -356,21 +368,21 @@ static void print_table(void)
 
 /* ---- CSV --------------------------------------------------------------- */
 
-static void csv_str(const char *s)
+static void csv_str(FILE *f, const char *s)
 {
 	if (!s)
 		return;
 	if (!strpbrk(s, ",\"\r\n")) {
-		fputs(s, stdout);
+		fputs(s, f);
 		return;
 	}
-	putchar('"');
+	fputc('"', f);
 	for (; *s; s++) {
 		if (*s == '"')
-			putchar('"');
-		putchar(*s);
+			fputc('"', f);
+		fputc(*s, f);
 	}
-	putchar('"');
+	fputc('"', f);
 }
 
 static void csv_num(double v)
@@ -379,14 +391,14 @@ static void csv_num(double v)
 		bench_json_num(stdout, v);
 }
 
-static void csv_value(const struct field *x)
+static void csv_value(FILE *f, const struct field *x)
 {
 	if (x->raw)
-		csv_str(x->raw);
+		csv_str(f, x->raw);
 	else if (x->str)
-		csv_str(x->str);
-	else
-		csv_num(x->val);
+		csv_str(f, x->str);
+	else if (!isnan(x->val))
+		bench_json_num(f, x->val);
 }
 
 static void print_csv(void)
@@ -398,12 +410,12 @@ static void print_csv(void)
 		const struct row *r = &rep.rows[i];
 
 		if (is_info(r)) {
-			printf("# %s %s:", r->bench, r->method);
+			fprintf(stderr, "# %s %s:", r->bench, r->method);
 			for (k = 0; k < r->nextra; k++) {
-				printf(" %s=", r->extra[k].key);
-				csv_value(&r->extra[k]);
+				fprintf(stderr, " %s=", r->extra[k].key);
+				csv_value(stderr, &r->extra[k]);
 			}
-			putchar('\n');
+			fputc('\n', stderr);
 			continue;
 		}
 		for (k = 0; k < r->nextra; k++) {
@@ -421,10 +433,10 @@ static void print_csv(void)
 			}
 		}
 	}
-	fputs("bench,method,size,page_size,median_ns,min_ns,max_ns,runs,skipped", stdout);
+	fputs("bench,method,size,page_size,median_ns,min_ns,max_ns,runs,skipped,error", stdout);
 	for (j = 0; j < nkeys; j++) {
 		putchar(',');
-		csv_str(keys[j]);
+		csv_str(stdout, keys[j]);
 	}
 	putchar('\n');
 	for (i = 0; i < rep.nrows; i++) {
@@ -432,9 +444,9 @@ static void print_csv(void)
 
 		if (is_info(r))
 			continue;
-		csv_str(r->bench);
+		csv_str(stdout, r->bench);
 		putchar(',');
-		csv_str(r->method);
+		csv_str(stdout, r->method);
 		printf(",%zu,%zu,", r->size, r->page_size);
 		csv_num(r->median);
 		putchar(',');
@@ -442,12 +454,14 @@ static void print_csv(void)
 		putchar(',');
 		csv_num(r->max);
 		printf(",%u,", r->runs);
-		csv_str(r->skipped);
+		csv_str(stdout, r->skipped);
+		putchar(',');
+		csv_str(stdout, r->error);
 		for (j = 0; j < nkeys; j++) {
 			putchar(',');
 			for (k = 0; k < r->nextra; k++)
 				if (!strcmp(r->extra[k].key, keys[j]))
-					csv_value(&r->extra[k]);
+					csv_value(stdout, &r->extra[k]);
 		}
 		putchar('\n');
 	}
@@ -489,7 +503,7 @@ static int write_plot(void)
 			snprintf(title, sizeof(title), "udma bench %s: %s, %.0f cores, Linux %s", r->bench,
 				 cpu ? cpu : "unknown CPU", cores, kernel ? kernel : "?");
 		}
-		if (is_info(r) || r->skipped || !r->size || isnan(r->median) || r->median <= 0)
+		if (is_info(r) || r->skipped || r->error || !r->size || isnan(r->median) || r->median <= 0)
 			continue;
 		if (!strcmp(title, "udma bench"))
 			snprintf(title, sizeof(title), "udma bench %s", r->bench);
@@ -500,7 +514,8 @@ static int write_plot(void)
 		pts[n].ymax = r->max;
 		n++;
 	}
-	rc = bench_plot_svg(rep.out.plot, title, pts, n);
+	rc = bench_plot_write(rep.plot_fd, title, pts, n);
+	rep.plot_fd = -1;
 	free(pts);
 	return rc;
 }
@@ -509,8 +524,13 @@ static int write_plot(void)
 
 static void print_collected(void)
 {
+	size_t i;
+
 	progress_clear();
-	if (!rep.nrows)
+	/* information alone (a run that failed before measuring) is no table */
+	for (i = 0; i < rep.nrows && is_info(&rep.rows[i]); i++)
+		;
+	if (i == rep.nrows)
 		return;
 	if (rep.out.format == BENCH_TABLE)
 		print_table();
@@ -541,19 +561,60 @@ fail_line(const struct cli *c, int err, const char *usage, const char *fmt, va_l
 	}
 }
 
+int bench_report_open_plot(void)
+{
+	int fd;
+
+	if (!rep.out.plot || rep.plot_fd >= 0)
+		return 0;
+	fd = bench_plot_open(rep.out.plot, &rep.plot_created);
+	if (fd < 0)
+		return bench_fail(rep.cli, 1, -fd, NULL, "cannot write the plot %s: %s", rep.out.plot,
+				  fd == -ELOOP	  ? "it is a symbolic link (give the file itself)"
+				  : fd == -EINVAL ? "not a regular file"
+						  : strerror(-fd));
+	rep.plot_fd = fd;
+	return 0;
+}
+
+/* A run that failed leaves no plot it created, and no plot fd open. */
+static void plot_abandon(void)
+{
+	if (rep.plot_fd < 0)
+		return;
+	close(rep.plot_fd);
+	rep.plot_fd = -1;
+	if (rep.plot_created)
+		unlink(rep.out.plot);
+}
+
 int bench_report_finish(int status)
 {
+	size_t i, failed = 0;
+	const char *first = NULL;
 	int rc = 0;
 
 	if (rep.oom) {
 		free_rows();
 		return bench_fail(rep.cli, 1, ENOMEM, NULL, "out of memory while collecting the rows");
 	}
+	for (i = 0; i < rep.nrows; i++)
+		if (rep.rows[i].error && !failed++)
+			first = rep.rows[i].method;
 	print_collected();
-	if (rep.out.plot && (rc = write_plot()) < 0) {
+	if (rep.plot_fd >= 0 && (rc = write_plot()) < 0) {
 		free_rows();
 		return bench_fail(rep.cli, 1, -rc, NULL, "cannot write the plot %s: %s", rep.out.plot,
 				  strerror(-rc));
+	}
+	if (failed) {
+		char msg[256];
+
+		/* after the plot: what did run is kept */
+		snprintf(msg, sizeof(msg), "%zu row%s failed (the first: %s): see %s error", failed,
+			 failed > 1 ? "s" : "", first, failed > 1 ? "their" : "its");
+		free_rows();
+		return bench_fail(rep.cli, 1, EIO, NULL, "%s", msg);
 	}
 	free_rows();
 	return status;
@@ -565,8 +626,21 @@ int bench_fail(const struct cli *c, int status, int err, const char *usage, cons
 
 	print_collected();
 	free_rows();
+	plot_abandon();
 	va_start(ap, fmt);
 	fail_line(c, err, usage, fmt, ap);
 	va_end(ap);
 	return usage ? 2 : status;
+}
+
+void bench_report_exit(int status, int err, const char *prog, const char *msg)
+{
+	struct cli c = *rep.cli;
+	char hint[96];
+
+	c.name = prog;
+	snprintf(hint, sizeof(hint), "see `%s --help`\n", prog);
+	status = bench_fail(&c, status, err, status == 2 ? hint : NULL, "%s", msg);
+	fflush(stdout);
+	exit(status);
 }

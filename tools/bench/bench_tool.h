@@ -36,12 +36,18 @@ struct bench_output {
 int bench_output_options(int *argc, char **argv, struct bench_output *out, char *why, size_t len);
 /* Start a report: rows from bench_report_row go to it until bench_report_finish. */
 void bench_report_start(const struct cli *c, const struct bench_output *out);
+/* Open the --plot file now, before the run: a path it cannot or must not
+ * write (a symlink, not a regular file, no such directory) fails at once.
+ * 0, or the exit code after the failure was reported. */
+int bench_report_open_plot(void);
 /* On a terminal: one progress line on stderr, overwritten by the next. */
 void bench_report_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print what was collected (table or CSV) and write the plot. Returns the
- * exit code: status, or 1 if the plot could not be written. Frees the rows. */
+ * exit code: status, or 1 if the plot could not be written or a row has an
+ * error (then a failure line too). Frees the rows. */
 int bench_report_finish(int status);
-/* A failure of the run, or bad arguments (usage not NULL: exit 2): with
+/* A failure of the run, or bad arguments (usage not NULL: exit 2; usage is
+ * what follows the reason on stderr, a pointer to --help): with
  * --json a last line {"schema":1,"ok":false,"error":...,"errno":N}, else the
  * message on stderr. Rows collected so far are printed first. */
 int bench_fail(const struct cli *c, int status, int err, const char *usage, const char *fmt, ...)
@@ -55,6 +61,13 @@ struct bench_point {
 	double x, y, ymin, ymax; /* size in bytes, times in ns (ymin/ymax NaN: no whisker) */
 };
 
+/* Open the plot's file before the run, so a bad one fails at once: created
+ * if missing (*created set), never through a symlink (-ELOOP) nor anything
+ * but a regular file (-EINVAL: /dev/..., a FIFO), and not emptied yet. The
+ * fd, or -errno. */
+int bench_plot_open(const char *path, bool *created);
+/* Empty fd's file and write the plot into it; closes fd. 0, or -errno. */
+int bench_plot_write(int fd, const char *title, const struct bench_point *pts, size_t n);
 /* Write an SVG of time against size, log-log, one line per series (points of
  * a series in any order). title: bench and machine. 0, or -errno. */
 int bench_plot_svg(const char *path, const char *title, const struct bench_point *pts, size_t n);
@@ -94,6 +107,9 @@ struct pin_state {
  * must not call malloc while brk_sbrk holds the break. 0 or -errno. */
 int pin_state_init(size_t max_len);
 void pin_state_fini(void);
+/* In a forked child: read its own pagemap (the fd it inherited reads the
+ * parent's). 0 or -errno. */
+int pin_state_reopen(void);
 /* Read the state of the 4 KiB pages under [addr, addr + len). 0 or -errno
  * (message: udma_last_error). */
 int pin_state_read(const void *addr, size_t len, struct pin_state *st);

@@ -11,7 +11,7 @@
 enum {
 	NEED_ROOT = 1u << 0,	 /* PFNs from pagemap */
 	NEED_HUGE = 1u << 1,	 /* free hugetlb pages of its page size */
-	NEED_MEMLOCK = 1u << 2,	 /* locks 4 KiB pages: counted against RLIMIT_MEMLOCK */
+	NEED_MEMLOCK = 1u << 2,	 /* locks or pins pages: counted against RLIMIT_MEMLOCK */
 	NEED_LONGTERM = 1u << 3, /* io_uring buffer registration */
 	NEED_DEVICE = 1u << 4,	 /* --device vfio:BDF */
 	NEED_CTX = 1u << 5,	 /* a udma context */
@@ -29,7 +29,9 @@ struct pin_run {
 	struct udma_region *region;
 	double ns, extra_ns; /* the time of the run; a part of it (the pin) */
 	bool from_heap;	     /* malloc */
-	char why[320];	     /* why it failed */
+	bool have_state;     /* st read by the method itself (malloc: in its child) */
+	struct pin_state st;
+	char why[320]; /* why it failed */
 };
 
 struct pin_method {

@@ -6,13 +6,15 @@
  * touch, MAP_POPULATE, the mlock family, THP and hugetlb, to a long-term pin
  * (FOLL_LONGTERM through io_uring) and udma's own regions; then what
  * translating such memory costs. A method that cannot run here says why in
- * its row's `skipped`; the run goes on.
+ * its row's `skipped`; one that fails, in `error`; the run goes on.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <udma/udma.h>
@@ -110,26 +112,85 @@ static void put_brk(struct pin_bench *b, struct pin_run *r)
 	r->addr = NULL;
 }
 
-static int get_malloc(struct pin_bench *b, struct pin_run *r)
-{
-	uint64_t t0 = bench_now_ns();
+/* What a child's malloc reports through the pipe. */
+struct malloc_report {
+	double ns;
+	int err; /* 0, or ENOMEM */
+	bool from_heap, have_state;
+	struct pin_state st;
+};
 
-	(void)b;
-	r->addr = malloc(r->len);
-	if (!r->addr)
-		return fail(r, ENOMEM, "malloc failed");
-	touch(r->addr, r->len);
-	r->ns = (double)(bench_now_ns() - t0);
-	/* The heap ends at the break; glibc's mmap'd chunks lie elsewhere. */
-	r->from_heap = (char *)r->addr + r->len <= (char *)sbrk(0);
+/* One timed malloc + touch in a forked child, so that every run starts from
+ * the same heap (the bench's, as it was at fork): a first request of that
+ * size, where glibc's M_MMAP_THRESHOLD decides heap or mmap, instead of a
+ * chunk the previous run freed. The child reads the state of its chunk too:
+ * the bench's own malloc and free would move glibc's threshold for the
+ * next runs (it rises to the size of a freed mmap'd chunk). */
+static int malloc_in_child(size_t len, struct malloc_report *out)
+{
+	int fds[2], status, err;
+	ssize_t got;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return -err;
+	}
+	if (pid == 0) {
+		struct malloc_report rep = {0};
+		uint64_t t0;
+		char *p;
+
+		/* glibc's own bookkeeping (the arena) copied on write before the
+		 * clock starts: the time is the request's, not the fork's */
+		free(malloc(1));
+		t0 = bench_now_ns();
+		p = malloc(len);
+
+		if (p) {
+			touch(p, len);
+			rep.ns = (double)(bench_now_ns() - t0);
+			/* The heap ends at the break; glibc's mmap'd chunks lie elsewhere. */
+			rep.from_heap = p + len <= (char *)sbrk(0);
+			rep.have_state = !pin_state_reopen() && !pin_state_read(p, len, &rep.st);
+		} else {
+			rep.err = ENOMEM;
+		}
+		_exit(write(fds[1], &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : 1);
+	}
+	close(fds[1]);
+	do
+		got = read(fds[0], out, sizeof(*out));
+	while (got < 0 && errno == EINTR);
+	err = got < 0 ? errno : 0;
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (got != (ssize_t)sizeof(*out))
+		return -(err ? err : EIO);
 	return 0;
 }
 
-static void put_malloc(struct pin_bench *b, struct pin_run *r)
+static int get_malloc(struct pin_bench *b, struct pin_run *r)
 {
+	struct malloc_report rep;
+	int rc = malloc_in_child(r->len, &rep);
+
 	(void)b;
-	free(r->addr);
-	r->addr = NULL;
+	if (rc)
+		return fail(r, -rc, "the forked child timing malloc failed");
+	if (rep.err)
+		return fail(r, rep.err, "malloc failed");
+	r->ns = rep.ns;
+	r->from_heap = rep.from_heap;
+	r->have_state = rep.have_state;
+	r->st = rep.st;
+	return 0;
 }
 
 /* ---- mmap, populating, locking ----------------------------------------- */
@@ -350,7 +411,9 @@ static int get_vfio(struct pin_bench *b, struct pin_run *r)
 		b->dev_err = udma_ctx_create(&co, &b->dev_ctx);
 		if (!b->dev_err)
 			b->dev_err = udma_dev_open(b->dev_ctx, b->a->device, &b->dev);
-		if (b->dev_err)
+		if (b->dev_err && strstr(udma_last_error(), b->a->device))
+			snprintf(b->dev_why, sizeof(b->dev_why), "%s", udma_last_error());
+		else if (b->dev_err)
 			snprintf(b->dev_why, sizeof(b->dev_why), "%s: %s", b->a->device, udma_last_error());
 	}
 	if (b->dev_err) {
@@ -424,7 +487,7 @@ static int get_iova_lookup(struct pin_bench *b, struct pin_run *r)
 #define G1 UDMA_PAGE_1G
 const struct pin_method pin_methods[] = {
 	{"brk_sbrk", K4, 0, get_brk, put_brk, NULL},
-	{"malloc", K4, 0, get_malloc, put_malloc, NULL},
+	{"malloc", K4, 0, get_malloc, unmap, NULL},
 	{"mmap_touch", K4, 0, get_mmap_touch, unmap, NULL},
 	{"mmap_populate", K4, 0, get_mmap_populate, unmap, NULL},
 	{"madv_populate_write", K4, 0, get_madv_populate, unmap, NULL},
@@ -436,12 +499,12 @@ const struct pin_method pin_methods[] = {
 	{"hugetlb_mmap_1G", G1, NEED_HUGE, get_mmap_populate, unmap, NULL},
 	{"memfd_hugetlb_2M", M2, NEED_HUGE, get_memfd_hugetlb, unmap, NULL},
 	{"longterm_pin_io_uring", K4, NEED_MEMLOCK | NEED_LONGTERM, get_longterm, put_longterm, "pin_ns"},
-	{"longterm_pin_io_uring_hugetlb_2M", M2, NEED_HUGE | NEED_LONGTERM, get_longterm, put_longterm,
-	 "pin_ns"},
+	{"longterm_pin_io_uring_hugetlb_2M", M2, NEED_HUGE | NEED_MEMLOCK | NEED_LONGTERM, get_longterm,
+	 put_longterm, "pin_ns"},
 	{"udma_region_4K", K4, NEED_CTX, get_udma_region, put_region, NULL},
 	{"udma_region_2M", M2, NEED_CTX | NEED_HUGE, get_udma_region, put_region, NULL},
 	{"udma_region_1G", G1, NEED_CTX | NEED_HUGE, get_udma_region, put_region, NULL},
-	{"vfio_map_dma", 0, NEED_DEVICE, get_vfio, put_region, NULL},
+	{"udma_region_vfio_map_dma", 0, NEED_DEVICE, get_vfio, put_region, NULL},
 	{"pagemap_per_page", 0, NEED_ROOT | TRANSLATE, get_pagemap_per_page, unmap, NULL},
 	{"pagemap_bulk", 0, NEED_ROOT | TRANSLATE, get_pagemap_bulk, unmap, NULL},
 	{"udma_iova_lookup", 0, NEED_CTX | TRANSLATE, get_iova_lookup, put_region, NULL},

@@ -3,8 +3,9 @@
  * `udma bench pin`: each size, each method, --runs times; a row per method
  * and size with the spread of the runs and the state the last run left
  * (read before it is undone). What a method needs is checked first, so a
- * row that cannot run says why (privilege, hugepages, RLIMIT_MEMLOCK,
- * io_uring, a device) instead of failing the run.
+ * row that cannot run here says why (privilege, hugepages, RLIMIT_MEMLOCK,
+ * io_uring, a device) in `skipped`. A method that could run and failed is an
+ * error: its row says why in `error`, the run goes on, and exits 1.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,11 +20,6 @@
 #include "lib/os/os.h"
 
 #define BENCH "pin"
-
-static size_t round_up(size_t v, size_t to)
-{
-	return (v + to - 1) / to * to;
-}
 
 static bool selected(const struct pin_args *a, const struct pin_method *m)
 {
@@ -49,17 +45,6 @@ static bool selected(const struct pin_args *a, const struct pin_method *m)
 	return false;
 }
 
-static bool kernel_offers(size_t page_size)
-{
-	size_t sizes[8];
-	int n = udma_hugepage_sizes(sizes, 8), i;
-
-	for (i = 0; i < n && i < 8; i++)
-		if (sizes[i] == page_size)
-			return true;
-	return page_size == UDMA_PAGE_4K;
-}
-
 /* Why the method cannot run at this size, or false. As root, hugepages are
  * topped up for the run (and given back at exit). */
 static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t len, size_t ps, char *why,
@@ -78,7 +63,7 @@ static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t l
 		snprintf(why, wlen, "not root: /proc/self/pagemap gives PFNs as 0 without CAP_SYS_ADMIN");
 		return true;
 	}
-	if (!kernel_offers(ps)) {
+	if (!bench_kernel_offers(ps)) {
 		snprintf(why, wlen, "the kernel offers no %s hugepages",
 			 udma__fmt_size(ps, need, sizeof(need)));
 		return true;
@@ -103,7 +88,10 @@ static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t l
 			return true;
 		}
 	}
-	if ((m->flags & NEED_MEMLOCK) && udma__memlock_check(len)) {
+	/* udma locks a region of 4 KiB pages, and VFIO counts what it maps
+	 * against the same limit */
+	if (((m->flags & (NEED_MEMLOCK | NEED_DEVICE)) || ((m->flags & NEED_CTX) && ps == UDMA_PAGE_4K)) &&
+	    udma__memlock_check(len)) {
 		snprintf(why, wlen, "%s", udma_last_error());
 		return true;
 	}
@@ -120,7 +108,9 @@ static bool cannot_run(struct pin_bench *b, const struct pin_method *m, size_t l
 	return false;
 }
 
-static void skip_row(const struct pin_method *m, size_t size, size_t ps, const char *why)
+/* A row without a time: skipped (cannot run here), or error (failed). */
+static void untimed_row(const struct pin_method *m, size_t size, size_t ps, const char *skipped,
+			const char *error)
 {
 	struct bench_row row = {.bench = BENCH,
 				.method = m->name,
@@ -129,7 +119,8 @@ static void skip_row(const struct pin_method *m, size_t size, size_t ps, const c
 				.median_ns = NAN,
 				.min_ns = NAN,
 				.max_ns = NAN,
-				.skipped = why};
+				.skipped = skipped,
+				.error = error};
 
 	bench_report_row(&row);
 }
@@ -181,10 +172,13 @@ static void result_row(struct pin_bench *b, const struct pin_method *m, size_t s
 		f[n++] = (struct bench_field)BENCH_STR("state", res->state_why);
 	}
 	/* Seen, not assumed: VmPin covers the mapping (io_uring pins, udma's PA
-	 * regions). VFIO accounts its pins as locked memory instead. */
-	f[n++] = (struct bench_field)BENCH_RAW(
-		"longterm_pin",
-		(res->have_state && res->st.pinned >= len) || (m->flags & NEED_DEVICE) ? "true" : "false");
+	 * regions). */
+	f[n++] = (struct bench_field)BENCH_RAW("longterm_pin",
+					       res->have_state && res->st.pinned >= len ? "true" : "false");
+	/* VFIO pins what it maps for DMA, but accounts it as locked memory of
+	 * the process (not in VmPin, nor in the VMA's Locked:): who pins is said. */
+	if (m->flags & NEED_DEVICE)
+		f[n++] = (struct bench_field)BENCH_STR("pinned_by", "vfio");
 	if (!strcmp(m->name, "malloc")) {
 		if (res->heap_runs == 0 || res->heap_runs == a->runs)
 			snprintf(from, sizeof(from), "%s", res->heap_runs ? "heap" : "mmap");
@@ -224,11 +218,21 @@ static void read_state(struct pin_bench *b, const struct pin_run *r, struct pin_
 	void *addr = r->addr;
 	size_t len = r->region ? udma_region_size(r->region) : r->len;
 
-	if (pin_state_read(addr, len, &res->st))
-		snprintf(res->state_why, sizeof(res->state_why), "%s", udma_last_error());
-	else
+	if (r->have_state) {
+		res->st = r->st;
 		res->have_state = true;
-	if (b->a->migrate) {
+	} else if (!addr) {
+		snprintf(res->state_why, sizeof(res->state_why),
+			 "not read: the memory was a forked child's, gone now");
+	} else if (pin_state_read(addr, len, &res->st)) {
+		snprintf(res->state_why, sizeof(res->state_why), "%s", udma_last_error());
+	} else {
+		res->have_state = true;
+	}
+	if (b->a->migrate && !addr) {
+		snprintf(res->move_why, sizeof(res->move_why),
+			 "not tried: the memory was a forked child's, gone now");
+	} else if (b->a->migrate) {
 		int rc = page_move_attempt(addr, len, MOVE_TIMEOUT_MS, &res->move, res->move_why,
 					   sizeof(res->move_why));
 
@@ -243,19 +247,19 @@ static void run_method(struct pin_bench *b, const struct pin_method *m, size_t s
 {
 	const struct pin_args *a = b->a;
 	size_t ps = m->page_size ? m->page_size : a->page_size ? a->page_size : UDMA_PAGE_4K;
-	size_t len = !strcmp(m->name, "malloc") ? size : round_up(size, ps);
+	size_t len = !strcmp(m->name, "malloc") ? size : bench_round_up(size, ps);
 	struct pin_result res = {0};
 	char why[320];
 	unsigned i;
 
 	if (cannot_run(b, m, len, ps, why, sizeof(why))) {
-		skip_row(m, size, ps, why);
+		untimed_row(m, size, ps, why, NULL);
 		return;
 	}
 	res.ns = calloc(a->runs, sizeof(double));
 	res.extra_ns = calloc(a->runs, sizeof(double));
 	if (!res.ns || !res.extra_ns) {
-		skip_row(m, size, ps, "out of memory for the timings");
+		untimed_row(m, size, ps, NULL, "out of memory for the timings");
 		goto out;
 	}
 	for (i = 0; i < a->runs; i++) {
@@ -264,7 +268,8 @@ static void run_method(struct pin_bench *b, const struct pin_method *m, size_t s
 
 		if (rc) {
 			m->put(b, &r);
-			skip_row(m, size, ps, r.why[0] ? r.why : strerror(-rc));
+			/* cannot_run found nothing missing: a failure, not a skip */
+			untimed_row(m, size, ps, NULL, r.why[0] ? r.why : strerror(-rc));
 			goto out;
 		}
 		res.ns[i] = r.ns;
@@ -319,7 +324,7 @@ int pin_run(const struct pin_args *a, char *why, size_t len)
 
 	for (s = 0; s < a->nsizes; s++)
 		max = a->sizes[s] > max ? a->sizes[s] : max;
-	max = round_up(max, UDMA_PAGE_1G) + 2 * UDMA_PAGE_4K;
+	max = bench_round_up(max, UDMA_PAGE_1G) + 2 * UDMA_PAGE_4K;
 	if ((rc = pin_state_init(max)) || (rc = udma__pagemap_open()) < 0) {
 		snprintf(why, len, "%s", udma_last_error());
 		pin_state_fini();

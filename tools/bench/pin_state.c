@@ -51,6 +51,18 @@ int pin_state_init(size_t max_len)
 	return 0;
 }
 
+int pin_state_reopen(void)
+{
+	int fd = udma__pagemap_open();
+
+	if (fd < 0)
+		return fd;
+	if (scratch.pagemap_fd >= 0)
+		close(scratch.pagemap_fd);
+	scratch.pagemap_fd = fd;
+	return 0;
+}
+
 void pin_state_fini(void)
 {
 	if (scratch.pm)
