@@ -196,19 +196,24 @@ static __attribute__((unused)) const char *bench_prog = "bench";
 	static int bench_main(int argc, char **argv)
 #endif
 
+/* ,"key":value for one extra field. */
+static inline void bench_json_field(FILE *f, const struct bench_field *x)
+{
+	fputc(',', f);
+	bench_json_str(f, x->key);
+	fputc(':', f);
+	if (x->raw)
+		fputs(x->raw, f);
+	else if (x->str)
+		bench_json_str(f, x->str);
+	else
+		bench_json_num(f, x->val);
+}
+
 static inline void bench_json_fields(FILE *f, const struct bench_field *extra)
 {
-	for (; extra && extra->key; extra++) {
-		fputc(',', f);
-		bench_json_str(f, extra->key);
-		fputc(':', f);
-		if (extra->raw)
-			fputs(extra->raw, f);
-		else if (extra->str)
-			bench_json_str(f, extra->str);
-		else
-			bench_json_num(f, extra->val);
-	}
+	for (; extra && extra->key; extra++)
+		bench_json_field(f, extra);
 }
 
 /*

@@ -65,15 +65,9 @@ static char *dup_or_null(const char *s)
 
 static void json_field(FILE *f, const struct field *x)
 {
-	fputc(',', f);
-	bench_json_str(f, x->key);
-	fputc(':', f);
-	if (x->raw)
-		fputs(x->raw, f);
-	else if (x->str)
-		bench_json_str(f, x->str);
-	else
-		bench_json_num(f, x->val);
+	struct bench_field b = {.key = x->key, .val = x->val, .raw = x->raw, .str = x->str};
+
+	bench_json_field(f, &b);
 }
 
 static void json_line(const struct row *r)
