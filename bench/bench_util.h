@@ -515,6 +515,10 @@ static __attribute__((unused)) struct {
 	unsigned long reserved; /* added over the whole run, and kept: not given back */
 	unsigned long kept;
 } bench_pools[2] = {{.page_size = UDMA_PAGE_2M}, {.page_size = UDMA_PAGE_1G}};
+/* The process that took them: a forked child (the malloc method's, the
+ * offline helper's) inherits the counts and the handlers, and must not give
+ * the same pages back a second time. */
+static __attribute__((unused)) pid_t bench_pools_owner;
 
 /* The signals that give the pools back (bench_on_signal). */
 static inline void bench_signals_block(int how, sigset_t *old)
@@ -539,6 +543,8 @@ static inline void bench_hugepages_ensure(size_t page_size, unsigned long need)
 		;
 	if (i == 2 || geteuid() != 0)
 		return;
+	if (!bench_pools_owner)
+		bench_pools_owner = getpid();
 	/* Blocked from the reserve to the bookkeeping: a signal in between
 	 * would leave pages added and not counted, never given back. */
 	bench_signals_block(SIG_BLOCK, &old);
@@ -553,6 +559,8 @@ static inline void bench_hugepages_restore(void)
 	sigset_t old;
 	unsigned i;
 
+	if (getpid() != bench_pools_owner)
+		return;
 	/* Blocked, and each count taken and zeroed before it is given back: a
 	 * signal now (or exit after the handler) cannot give the same pages back twice. */
 	bench_signals_block(SIG_BLOCK, &old);
@@ -580,6 +588,7 @@ static inline void bench_on_signal(int sig)
  * SIGPIPE (`bench | head`). */
 static inline void bench_hugepages_restore_at_exit(void)
 {
+	bench_pools_owner = getpid();
 	atexit(bench_hugepages_restore);
 	signal(SIGINT, bench_on_signal);
 	signal(SIGTERM, bench_on_signal);

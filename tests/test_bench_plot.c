@@ -6,6 +6,7 @@
  * that any name leaves the file well-formed; a file it cannot write is an
  * error, not a crash; a symlink or a device is refused when opened.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -134,14 +135,16 @@ static void unwritable(void **state)
 	assert_int_equal(bench_plot_svg("/nonexistent-dir/x.svg", "t", &p, 1), -ENOENT);
 }
 
-/* Opened before the run: never through a symlink, never a device; an
- * existing file is emptied only when the plot is written. */
+/* Prepared before the run: never through a symlink, never a device; the
+ * path is replaced only by a whole plot, and left as it was otherwise. */
 static void refused_and_kept(void **state)
 {
 	char dir[] = "/tmp/test_bench_plot.XXXXXX", target[64], link[64], *txt;
 	const struct bench_point p = {"m", 4096, 100, 90, 110};
-	bool created = true;
-	int fd;
+	struct bench_plot_file f;
+	struct dirent *e;
+	int fd, files = 0;
+	DIR *d;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -152,20 +155,30 @@ static void refused_and_kept(void **state)
 	assert_int_equal(write(fd, "keep", 4), 4);
 	close(fd);
 	assert_int_equal(symlink(target, link), 0);
-	assert_int_equal(bench_plot_open(link, &created), -ELOOP);
-	assert_int_equal(bench_plot_open("/dev/null", &created), -EINVAL);
-	/* an existing file: opened, not created, not emptied until written */
-	fd = bench_plot_open(target, &created);
-	assert_true(fd >= 0);
-	assert_false(created);
+	assert_int_equal(bench_plot_open(link, &f), -ELOOP);
+	assert_int_equal(bench_plot_open("/dev/null", &f), -EINVAL);
+	/* abandoned: the file as it was, nothing else left */
+	assert_int_equal(bench_plot_open(target, &f), 0);
+	bench_plot_abandon(&f);
 	txt = slurp(target);
 	assert_string_equal(txt, "keep");
 	free(txt);
-	assert_int_equal(bench_plot_write(fd, "t", &p, 1), 0);
+	/* written: replaced whole, the link left alone */
+	assert_int_equal(bench_plot_open(target, &f), 0);
+	txt = slurp(target);
+	assert_string_equal(txt, "keep");
+	free(txt);
+	assert_int_equal(bench_plot_write(&f, "t", &p, 1), 0);
 	txt = slurp(target);
 	assert_non_null(strstr(txt, "</svg>"));
 	assert_null(strstr(txt, "keep"));
 	free(txt);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		files += e->d_name[0] != '.' || (e->d_name[1] && strcmp(e->d_name, ".."));
+	closedir(d);
+	assert_int_equal(files, 2); /* target and link.svg: no temporary file left */
 	unlink(link);
 	unlink(target);
 	rmdir(dir);

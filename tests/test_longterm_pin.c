@@ -372,6 +372,72 @@ static void test_child_leaves_the_parents_pin(void **state)
 	udma_region_destroy(r);
 }
 
+/* A child forked inside a REMOVED callback comes back into
+ * udma_region_destroy, which frees the region: its pin fd was closed at the
+ * fork, and whatever the child opened since under that number stays open. */
+static int fork_in_removed(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	int *child_fd = arg;
+	pid_t pid;
+
+	(void)r;
+	if (ev != UDMA_MEM_REMOVED)
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		*child_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return 0; /* the child goes on in udma_region_destroy */
+	}
+	*child_fd = -2;
+	if (pid > 0 && th_wait_child(pid) != 0)
+		*child_fd = -3;
+	return 0;
+}
+
+static void test_child_forked_in_an_event_keeps_its_files(void **state)
+{
+	struct fixture *f = *state;
+	struct udma_region *r;
+	int child_fd = -1;
+
+	NEED_PA(f);
+	r = region(f->ctx, UDMA_PAGE_4K);
+	assert_int_equal(udma_mem_event_register(f->ctx, fork_in_removed, &child_fd), 0);
+	udma_region_destroy(r);
+	if (child_fd >= 0) /* the child, back from destroy */
+		_exit(fcntl(child_fd, F_GETFD) < 0 ? 1 : 0);
+	assert_int_equal(udma_mem_event_unregister(f->ctx, fork_in_removed, &child_fd), 0);
+	assert_int_equal(child_fd, -2); /* the child exited 0: its file was still open */
+}
+
+/* A CONTIG region's search pins its candidates first, then hands over to
+ * the region's own pin: one pin of the region's size is left, one fd. */
+static void test_contig_region_keeps_one_pin(void **state)
+{
+	struct udma_region_opts o = {.size = 64 * 4096,
+				     .page_size = UDMA_PAGE_4K,
+				     .numa_node = UDMA_NUMA_ANY,
+				     .flags = UDMA_REGION_CONTIG};
+	struct fixture *f = *state;
+	long before = pinned_kb();
+	int fds = io_uring_fds(), rc;
+	struct udma_region *r;
+
+	NEED_PA(f);
+	rc = udma_region_create(f->ctx, &o, &r);
+	if (rc == -ENOMEM && strstr(udma_last_error(), "physically contiguous")) {
+		print_message("skipped: %s\n", udma_last_error());
+		skip();
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(pinned_kb() - before, (long)(o.size >> 10));
+	assert_int_equal(io_uring_fds(), fds + 1);
+	udma_region_destroy(r);
+	assert_int_equal(pinned_kb(), before);
+	assert_int_equal(io_uring_fds(), fds);
+}
+
 /* What a container's seccomp profile does (Docker's default has blocked
  * io_uring since 2023): io_uring_setup answers ENOSYS. */
 static int block_io_uring(void)
@@ -433,6 +499,8 @@ int main(void)
 		T(test_va_mode_takes_no_pin),
 		T(test_child_leaves_the_parents_pin),
 		T(test_no_io_uring_means_no_pa_mode),
+		T(test_child_forked_in_an_event_keeps_its_files),
+		T(test_contig_region_keeps_one_pin),
 	};
 
 	atexit(th_hugepages_restore);

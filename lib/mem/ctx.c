@@ -22,8 +22,10 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 		return pfns; /* pagemap unreadable: neither mode can verify pages */
 	if (pfns && asked != UDMA_IOVA_VA)
 		pin = udma__longterm_pin_probe(why, sizeof(why));
-	/* Out of fds is a passing state: no reason to choose a mode for life. */
-	if (pin == -EMFILE || pin == -ENFILE)
+	/* Out of fds, or of pinnable memory for now (this user's other
+	 * processes' pins count too): passing states, no reason to choose a
+	 * mode for life. */
+	if (pin == -EMFILE || pin == -ENFILE || pin == -ENOMEM)
 		return udma__err(-pin, "udma_ctx_create: %s", why);
 	switch (asked) {
 	case UDMA_IOVA_AUTO:

@@ -141,9 +141,10 @@ static void region_free(struct udma_region *r)
 /* A forked child's copy: the mapping is not there (MADV_DONTFORK), the fd is. */
 void udma__region_release_inherited(struct udma_region *r)
 {
-	/* The pin's fd was closed in the child at fork (lib/os/longterm_pin.c):
-	 * unregistering here would unpin the parent's pages, and the number may
-	 * name another file by now. */
+	/* The fork handler closed the pin's fd in the child already, unless the
+	 * fork ran none (lib/os/longterm_pin.c); unregistering here would unpin
+	 * the parent's pages. */
+	udma__longterm_pin_forget(r->pin_fd);
 	r->pin_fd = -1;
 	r->addr = NULL;
 	region_free(r);

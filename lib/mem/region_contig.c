@@ -3,6 +3,7 @@
  * physical address, keep a run of PFN-adjacent ones and map them in that order. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -142,7 +143,13 @@ static int search(struct udma_region *r, bool wide, bool *no_run)
 	 * region keeps this pin until it has its own (region.c). */
 	pin = udma__longterm_pin(tmp, len);
 	if (pin < 0) {
-		rc = pin;
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", udma_last_error());
+		rc = udma__err(-pin,
+			       "region '%s': the contiguity search pins its %zu candidate pages before "
+			       "reading their addresses: %s",
+			       r->name, total, why);
 		goto out;
 	}
 	if ((rc = udma__pagemap_read(r->ctx->pagemap_fd, tmp, r->page_size, total, all)))

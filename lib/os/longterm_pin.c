@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -70,39 +71,29 @@ int udma__longterm_pin_fork_watch(void)
 	return 0;
 }
 
-static int pins_add(int fd)
+/* With pins_lock held. */
+static bool pins_find(int fd, size_t *at)
 {
-	int rc = 0;
+	for (*at = 0; *at < npins; ++*at)
+		if (pins[*at] == fd)
+			return true;
+	return false;
+}
 
-	pthread_mutex_lock(&pins_lock);
+/* With pins_lock held. */
+static int pins_append(int fd)
+{
 	if (npins == pins_cap) {
 		size_t cap = pins_cap ? 2 * pins_cap : 16;
 		int *p = realloc(pins, cap * sizeof(*p));
 
-		if (p) {
-			pins = p;
-			pins_cap = cap;
-		} else {
-			rc = udma__err(ENOMEM, "out of memory for the list of long-term pins");
-		}
+		if (!p)
+			return udma__err(ENOMEM, "out of memory for the list of long-term pins");
+		pins = p;
+		pins_cap = cap;
 	}
-	if (!rc)
-		pins[npins++] = fd;
-	pthread_mutex_unlock(&pins_lock);
-	return rc;
-}
-
-static void pins_remove(int fd)
-{
-	size_t i;
-
-	pthread_mutex_lock(&pins_lock);
-	for (i = 0; i < npins; i++)
-		if (pins[i] == fd) {
-			pins[i] = pins[--npins];
-			break;
-		}
-	pthread_mutex_unlock(&pins_lock);
+	pins[npins++] = fd;
+	return 0;
 }
 
 static int ring_setup(void)
@@ -158,12 +149,16 @@ static int explain_setup(int e)
 
 static int explain_register(int e, size_t len)
 {
-	if (e == ENOMEM && !udma__has_cap_ipc_lock())
+	struct rlimit rl;
+
+	if (e == ENOMEM && !udma__has_cap_ipc_lock() && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY)
 		return udma__err(e,
 				 "long-term pin of %zu bytes refused: without CAP_IPC_LOCK pinned memory "
-				 "counts against RLIMIT_MEMLOCK (besides mlock's count): raise it with "
-				 "`ulimit -l`, or run with CAP_IPC_LOCK",
-				 len);
+				 "counts against RLIMIT_MEMLOCK (%llu bytes), for all of this user's "
+				 "processes together and besides mlock's count: raise it with `ulimit -l`, "
+				 "or run with CAP_IPC_LOCK",
+				 len, (unsigned long long)rl.rlim_cur);
 	if (e == ENOMEM)
 		return udma__err(e,
 				 "long-term pin of %zu bytes refused: out of memory; the kernel first "
@@ -198,30 +193,53 @@ int udma__longterm_pin(void *addr, size_t len)
 		iov[i].iov_base = (char *)addr + i * BUF_MAX;
 		iov[i].iov_len = i + 1 < n ? BUF_MAX : len - i * BUF_MAX;
 	}
+	/* The fd is on the list before a fork can see it. */
+	pthread_mutex_lock(&pins_lock);
 	fd = ring_setup();
 	if (fd < 0) {
 		rc = explain_setup(errno);
 	} else if (ring_register(fd, IORING_REGISTER_BUFFERS, iov, (unsigned)n) < 0) {
 		rc = explain_register(errno, len);
 		close(fd);
-	} else if ((rc = pins_add(fd))) {
-		udma__longterm_unpin(fd);
+	} else if ((rc = pins_append(fd))) {
+		ring_register(fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
+		close(fd);
 	} else {
 		rc = fd;
 	}
+	pthread_mutex_unlock(&pins_lock);
 	free(iov);
 	return rc;
 }
 
+/* Only a pin on the list: a child forked inside a memory event and back in
+ * udma_region_destroy has had its copies closed at fork, and the number may
+ * name one of its own files by now. */
 void udma__longterm_unpin(int fd)
 {
-	if (fd < 0)
-		return;
-	pins_remove(fd);
-	/* Unregistering waits for the pages to be released; closing alone
-	 * would leave that to the ring's teardown, later. */
-	ring_register(fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
-	close(fd);
+	size_t at;
+
+	pthread_mutex_lock(&pins_lock);
+	if (fd >= 0 && pins_find(fd, &at)) {
+		/* Unregistering waits for the pages to be released; closing
+		 * alone would leave that to the ring's teardown, later. */
+		ring_register(fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
+		close(fd);
+		pins[at] = pins[--npins];
+	}
+	pthread_mutex_unlock(&pins_lock);
+}
+
+void udma__longterm_pin_forget(int fd)
+{
+	size_t at;
+
+	pthread_mutex_lock(&pins_lock);
+	if (fd >= 0 && pins_find(fd, &at)) {
+		close(fd);
+		pins[at] = pins[--npins];
+	}
+	pthread_mutex_unlock(&pins_lock);
 }
 
 int udma__longterm_pin_probe(char *why, size_t len)

@@ -77,6 +77,10 @@ UDMA_HIDDEN int udma__longterm_pin(void *addr, size_t len);
  * handler closes every pin fd in the child at once, since a child keeping
  * one would keep its parent's pages pinned, even after the parent is gone. */
 UDMA_HIDDEN void udma__longterm_unpin(int fd);
+/* A forked child's copy, when the fork ran no handlers (_Fork, a raw
+ * clone): close it without unregistering (that would unpin the parent's
+ * pages). Does nothing if the fork handler already closed it. */
+UDMA_HIDDEN void udma__longterm_pin_forget(int fd);
 /* Install that fork handler (udma__longterm_pin does it too). The context's
  * own fork handler installs it first: handlers prepare in the reverse order,
  * so a fork then drains region makers before it locks the list of pins,

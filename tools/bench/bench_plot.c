@@ -296,57 +296,108 @@ static int draw(FILE *f, const char *title, const struct bench_point *pts, size_
 	return 0;
 }
 
-int bench_plot_open(const char *path, bool *created)
+int bench_plot_open(const char *path, struct bench_plot_file *out)
 {
+	char dir[4096];
 	struct stat st;
-	int fd, rc;
+	const char *slash;
 
-	/* O_EXCL first, to know whether a failed run should remove the file. */
-	*created = true;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == EEXIST) {
-		*created = false;
-		/* not O_TRUNC: the file is emptied only when the plot is written */
-		fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	}
-	if (fd < 0)
+	out->fd = -1;
+	out->tmp[0] = 0;
+	if (strlen(path) >= sizeof(out->path) - 16)
+		return -ENAMETOOLONG;
+	snprintf(out->path, sizeof(out->path), "%s", path);
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return -EINVAL;
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	out->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (out->fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = fstat(fd, &st) < 0 ? -errno : -EINVAL;
-		close(fd);
-		return rc;
+	/* no O_TMPFILE here: a hidden file beside the plot, removed if abandoned */
+	if (slash)
+		snprintf(out->tmp, sizeof(out->tmp), "%.*s.%s.XXXXXX", (int)(slash - path) + 1, path,
+			 slash + 1);
+	else
+		snprintf(out->tmp, sizeof(out->tmp), ".%s.XXXXXX", path);
+	out->fd = mkostemp(out->tmp, O_CLOEXEC);
+	if (out->fd < 0) {
+		out->tmp[0] = 0;
+		return -errno;
 	}
-	return fd;
+	fchmod(out->fd, 0644);
+	return 0;
 }
 
-int bench_plot_write(int fd, const char *title, const struct bench_point *pts, size_t n)
+void bench_plot_abandon(struct bench_plot_file *f)
 {
-	FILE *f;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp[0])
+		unlink(f->tmp);
+	f->fd = -1;
+	f->tmp[0] = 0;
+}
+
+/* The unnamed file gets a name of its own first (linkat cannot replace),
+ * then takes the path's: rename replaces a file, never follows a link. */
+static int publish(struct bench_plot_file *f)
+{
+	char proc[64];
+	unsigned k;
+
+	if (!f->tmp[0]) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+		for (k = 0; k < 100; k++) {
+			snprintf(f->tmp, sizeof(f->tmp), "%s.%d.%u.tmp", f->path, (int)getpid(), k);
+			if (linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW) == 0)
+				break;
+			if (errno != EEXIST) {
+				f->tmp[0] = 0;
+				return -errno;
+			}
+		}
+		if (k == 100) {
+			f->tmp[0] = 0;
+			return -EEXIST;
+		}
+	}
+	return rename(f->tmp, f->path) < 0 ? -errno : 0;
+}
+
+int bench_plot_write(struct bench_plot_file *pf, const char *title, const struct bench_point *pts, size_t n)
+{
+	FILE *f = fdopen(pf->fd, "w");
 	int rc;
 
-	if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	f = fdopen(fd, "w");
 	if (!f) {
 		rc = -errno;
-		close(fd);
+		bench_plot_abandon(pf);
 		return rc;
 	}
 	rc = draw(f, title, pts, n);
+	if (fflush(f) && !rc)
+		rc = errno ? -errno : -EIO;
 	if (ferror(f) && !rc)
 		rc = -EIO;
-	if (fclose(f) && !rc)
-		rc = errno ? -errno : -EIO;
+	if (!rc)
+		rc = publish(pf);
+	fclose(f);
+	pf->fd = -1;
+	if (rc)
+		bench_plot_abandon(pf);
+	pf->tmp[0] = 0;
 	return rc;
 }
 
 int bench_plot_svg(const char *path, const char *title, const struct bench_point *pts, size_t n)
 {
-	bool created;
-	int fd = bench_plot_open(path, &created);
+	struct bench_plot_file f;
+	int rc = bench_plot_open(path, &f);
 
-	return fd < 0 ? fd : bench_plot_write(fd, title, pts, n);
+	return rc ? rc : bench_plot_write(&f, title, pts, n);
 }

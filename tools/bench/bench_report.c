@@ -40,9 +40,8 @@ static struct {
 	struct row *rows;
 	size_t nrows, cap, measured;
 	bool progress_shown, own_progress, oom;
-	int plot_fd; /* opened before the run (bench_report_open_plot), or -1 */
-	bool plot_created;
-} rep = {.plot_fd = -1};
+	struct bench_plot_file plot; /* prepared before the run (bench_report_open_plot); fd -1: none */
+} rep = {.plot = {.fd = -1}};
 
 static bool is_info(const struct row *r)
 {
@@ -508,8 +507,7 @@ static int write_plot(void)
 		pts[n].ymax = r->max;
 		n++;
 	}
-	rc = bench_plot_write(rep.plot_fd, title, pts, n);
-	rep.plot_fd = -1;
+	rc = bench_plot_write(&rep.plot, title, pts, n);
 	free(pts);
 	return rc;
 }
@@ -557,29 +555,23 @@ fail_line(const struct cli *c, int err, const char *usage, const char *fmt, va_l
 
 int bench_report_open_plot(void)
 {
-	int fd;
+	int rc;
 
-	if (!rep.out.plot || rep.plot_fd >= 0)
+	if (!rep.out.plot || rep.plot.fd >= 0)
 		return 0;
-	fd = bench_plot_open(rep.out.plot, &rep.plot_created);
-	if (fd < 0)
-		return bench_fail(rep.cli, 1, -fd, NULL, "cannot write the plot %s: %s", rep.out.plot,
-				  fd == -ELOOP	  ? "it is a symbolic link (give the file itself)"
-				  : fd == -EINVAL ? "not a regular file"
-						  : strerror(-fd));
-	rep.plot_fd = fd;
+	rc = bench_plot_open(rep.out.plot, &rep.plot);
+	if (rc < 0)
+		return bench_fail(rep.cli, 1, -rc, NULL, "cannot write the plot %s: %s", rep.out.plot,
+				  rc == -ELOOP	  ? "it is a symbolic link (give the file itself)"
+				  : rc == -EINVAL ? "not a regular file"
+						  : strerror(-rc));
 	return 0;
 }
 
-/* A run that failed leaves no plot it created, and no plot fd open. */
+/* A run that failed leaves the plot's path as it was. */
 static void plot_abandon(void)
 {
-	if (rep.plot_fd < 0)
-		return;
-	close(rep.plot_fd);
-	rep.plot_fd = -1;
-	if (rep.plot_created)
-		unlink(rep.out.plot);
+	bench_plot_abandon(&rep.plot);
 }
 
 int bench_report_finish(int status)
@@ -596,7 +588,7 @@ int bench_report_finish(int status)
 		if (rep.rows[i].error && !failed++)
 			first = rep.rows[i].method;
 	print_collected();
-	if (rep.plot_fd >= 0 && (rc = write_plot()) < 0) {
+	if (rep.plot.fd >= 0 && (rc = write_plot()) < 0) {
 		free_rows();
 		return bench_fail(rep.cli, 1, -rc, NULL, "cannot write the plot %s: %s", rep.out.plot,
 				  strerror(-rc));

@@ -61,13 +61,25 @@ struct bench_point {
 	double x, y, ymin, ymax; /* size in bytes, times in ns (ymin/ymax NaN: no whisker) */
 };
 
-/* Open the plot's file before the run, so a bad one fails at once: created
- * if missing (*created set), never through a symlink (-ELOOP) nor anything
- * but a regular file (-EINVAL: /dev/..., a FIFO), and not emptied yet. The
- * fd, or -errno. */
-int bench_plot_open(const char *path, bool *created);
-/* Empty fd's file and write the plot into it; closes fd. 0, or -errno. */
-int bench_plot_write(int fd, const char *title, const struct bench_point *pts, size_t n);
+/*
+ * The plot's file, prepared before the run so that a bad one fails at once:
+ * the path must not be a symlink (-ELOOP) nor anything but a regular file
+ * (-EINVAL: /dev/..., a FIFO) if it exists, and its folder must take a new
+ * file. The plot is written to an unnamed file in that folder (O_TMPFILE; a
+ * hidden named one where the file system has none) and only renamed over
+ * the path once whole: a run that fails, is killed or cannot finish writing
+ * leaves the path as it was.
+ */
+struct bench_plot_file {
+	int fd;
+	char path[4096];
+	char tmp[4096 + 64]; /* the named temporary file, or "" (O_TMPFILE) */
+};
+int bench_plot_open(const char *path, struct bench_plot_file *out);
+/* Write the plot, put it in place, close. 0, or -errno (the path untouched). */
+int bench_plot_write(struct bench_plot_file *f, const char *title, const struct bench_point *pts, size_t n);
+/* Give up: close and remove the temporary file. */
+void bench_plot_abandon(struct bench_plot_file *f);
 /* Write an SVG of time against size, log-log, one line per series (points of
  * a series in any order). title: bench and machine. 0, or -errno. */
 int bench_plot_svg(const char *path, const char *title, const struct bench_point *pts, size_t n);
