@@ -153,6 +153,22 @@ if [ -x "$build/udma-simd" ]; then
 		child=$(simd_of "$pid") && [ -n "$child" ] && break
 		sleep 0.1
 	done
+	# Mid-run: once the device holds all the demo's memory (its udma
+	# mappings stop growing), then a little more; not a fixed delay from its
+	# start, which a slow build (sanitizers) can spend setting up.
+	last=-1 same=0
+	for _ in $(seq 200); do
+		[ -n "$child" ] || break
+		maps=$(grep -c 'udma:' "/proc/$child/maps" 2>/dev/null) || break
+		if [ "$maps" -gt 0 ] && [ "$maps" = "$last" ]; then
+			same=$((same + 1))
+			[ $same -ge 3 ] && break
+		else
+			same=0
+		fi
+		last=$maps
+		sleep 0.1
+	done
 	sleep 0.3
 	[ -n "$child" ] && kill -9 "$child"
 	wait $pid
