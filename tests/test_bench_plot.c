@@ -70,6 +70,21 @@ static size_t count(const char *s, const char *what)
 	return n;
 }
 
+/* The SVG bench_plot_svg writes for these points, as a string. */
+static char *plot(const char *title, const struct bench_point *pts, size_t n)
+{
+	char path[] = "/tmp/test_bench_plot.XXXXXX";
+	int fd = mkstemp(path);
+	char *svg;
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(bench_plot_svg(path, title, pts, n), 0);
+	svg = slurp(path);
+	unlink(path);
+	return svg;
+}
+
 static void series_ticks_and_escaping(void **state)
 {
 	static const char evil[] = "a<b>&\"c'\x01\xff";
@@ -78,16 +93,10 @@ static void series_ticks_and_escaping(void **state)
 		{"mmap_mlock", 2 << 20, 6e5, NAN, NAN},	     {evil, 2 << 20, 40, 30, 50},
 		{"hugetlb_mmap_2M", 2 << 20, 1e5, 9e4, 2e5},
 	};
-	char path[] = "/tmp/test_bench_plot.XXXXXX";
-	int fd = mkstemp(path);
 	char *svg;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(bench_plot_svg(path, "udma bench pin: <cpu> & co", pts, 5), 0);
-	svg = slurp(path);
-	unlink(path);
+	svg = plot("udma bench pin: <cpu> & co", pts, 5);
 	assert_int_equal(count(svg, "<g class=\"series\""), 3);
 	assert_int_equal(count(svg, "<g class=\"legend\">"), 3);
 	assert_int_equal(count(svg, "<polyline"), 3);
@@ -112,16 +121,10 @@ static void series_ticks_and_escaping(void **state)
 
 static void nothing_to_plot(void **state)
 {
-	char path[] = "/tmp/test_bench_plot.XXXXXX";
-	int fd = mkstemp(path);
 	char *svg;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(bench_plot_svg(path, "empty", NULL, 0), 0);
-	svg = slurp(path);
-	unlink(path);
+	svg = plot("empty", NULL, 0);
 	assert_non_null(strstr(svg, "nothing measured"));
 	assert_non_null(strstr(svg, "</svg>"));
 	free(svg);

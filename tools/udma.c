@@ -15,7 +15,7 @@ static const struct {
 	int (*run)(const struct cli *c, int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{"info", cmd_info, "page sizes, hugepages, memlock limit, PFN access, IOMMU, IOVA mode"},
+	{"info", cmd_info, "page sizes, hugepages, memlock limit, PFN access, pinning, IOMMU, IOVA mode"},
 	{"hugepages", cmd_hugepages,
 	 "--status | --reserve SIZE | --release [SIZE] | --release-all [--page-size 2M|1G] [--node N]"},
 	{"layout", cmd_layout, "[PID] | --demo: draw a process's memory layout and its udma regions"},
