@@ -71,12 +71,16 @@ int udma__longterm_pin_fork_watch(void)
 	return 0;
 }
 
-/* With pins_lock held. */
-static bool pins_find(int fd, size_t *at)
+/* Take fd off the list, if it is there. With pins_lock held. */
+static bool pins_take(int fd)
 {
-	for (*at = 0; *at < npins; ++*at)
-		if (pins[*at] == fd)
+	size_t at;
+
+	for (at = 0; at < npins; at++)
+		if (pins[at] == fd) {
+			pins[at] = pins[--npins];
 			return true;
+		}
 	return false;
 }
 
@@ -217,28 +221,21 @@ int udma__longterm_pin(void *addr, size_t len)
  * name one of its own files by now. */
 void udma__longterm_unpin(int fd)
 {
-	size_t at;
-
 	pthread_mutex_lock(&pins_lock);
-	if (fd >= 0 && pins_find(fd, &at)) {
+	if (fd >= 0 && pins_take(fd)) {
 		/* Unregistering waits for the pages to be released; closing
 		 * alone would leave that to the ring's teardown, later. */
 		ring_register(fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
 		close(fd);
-		pins[at] = pins[--npins];
 	}
 	pthread_mutex_unlock(&pins_lock);
 }
 
 void udma__longterm_pin_forget(int fd)
 {
-	size_t at;
-
 	pthread_mutex_lock(&pins_lock);
-	if (fd >= 0 && pins_find(fd, &at)) {
+	if (fd >= 0 && pins_take(fd))
 		close(fd);
-		pins[at] = pins[--npins];
-	}
 	pthread_mutex_unlock(&pins_lock);
 }
 

@@ -72,30 +72,41 @@ const char *bench_plot_size_label(double bytes, char *buf, size_t len)
 	return buf;
 }
 
-const char *bench_plot_time_label(double ns, char *buf, size_t len)
+/* *ns scaled to the largest of ns, µs, ms, s that keeps it below top; its name. */
+static const char *time_unit(double *ns, double top)
 {
 	static const char *const unit[] = {"ns", "µs", "ms", "s"};
 	int u = 0;
 
-	while (u < 3 && ns >= 1000) {
-		ns /= 1000;
+	while (u < 3 && *ns >= top) {
+		*ns /= 1000;
 		u++;
 	}
-	snprintf(buf, len, "%.0f %s", ns, unit[u]);
+	return unit[u];
+}
+
+const char *bench_plot_time_label(double ns, char *buf, size_t len)
+{
+	const char *unit = time_unit(&ns, 1000);
+
+	snprintf(buf, len, "%.0f %s", ns, unit);
 	return buf;
 }
 
-/* A time with three significant digits: "4.21 ms". */
-static const char *time_text(double ns, char *buf, size_t len)
+const char *bench_fmt_time(double ns, char *buf, size_t len)
 {
-	static const char *const unit[] = {"ns", "µs", "ms", "s"};
-	int u = 0;
+	const char *unit;
 
-	while (u < 3 && ns >= 1000) {
-		ns /= 1000;
-		u++;
+	if (isnan(ns)) {
+		snprintf(buf, len, "-");
+		return buf;
 	}
-	snprintf(buf, len, "%.3g %s", ns, unit[u]);
+	unit = time_unit(&ns, 999.5);
+	snprintf(buf, len,
+		 ns >= 99.95 || !strcmp(unit, "ns") ? "%.0f %s"
+		 : ns >= 9.995			    ? "%.1f %s"
+						    : "%.2f %s",
+		 ns, unit);
 	return buf;
 }
 
@@ -231,7 +242,7 @@ static void draw_series(FILE *f, const struct axes *a, const struct bench_point 
 		fputs("<g><title>", f);
 		xml_text(f, pts[i]->series);
 		fprintf(f, " %s: ", bench_plot_size_label(pts[i]->x, sz, sizeof(sz)));
-		fputs(time_text(pts[i]->y, t, sizeof(t)), f);
+		fputs(bench_fmt_time(pts[i]->y, t, sizeof(t)), f);
 		fputs("</title>", f);
 		marker(f, shape, x, y, colour);
 		fputs("</g>\n", f);

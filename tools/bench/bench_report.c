@@ -241,28 +241,6 @@ static void progress_clear(void)
 
 /* ---- the table --------------------------------------------------------- */
 
-/* Three significant digits in the unit that fits: "812 ns", "1.23 µs". */
-static const char *fmt_time(double ns, char *buf, size_t len)
-{
-	static const char *const unit[] = {"ns", "µs", "ms", "s"};
-	int u = 0;
-
-	if (isnan(ns)) {
-		snprintf(buf, len, "-");
-		return buf;
-	}
-	while (u < 3 && ns >= 999.5) {
-		ns /= 1000;
-		u++;
-	}
-	snprintf(buf, len,
-		 ns >= 99.95 || u == 0 ? "%.0f %s"
-		 : ns >= 9.995	       ? "%.1f %s"
-				       : "%.2f %s",
-		 ns, unit[u]);
-	return buf;
-}
-
 static const char *fmt_bytes(size_t v, char *buf, size_t len)
 {
 	if (!v)
@@ -301,7 +279,7 @@ static void table_field(const struct field *x)
 	else if (ends_with(x->key, "_bytes"))
 		fmt_bytes((size_t)x->val, v, sizeof(v));
 	else if (ends_with(x->key, "_ns"))
-		fmt_time(x->val, v, sizeof(v));
+		bench_fmt_time(x->val, v, sizeof(v));
 	else if (x->val == (double)(long long)x->val && fabs(x->val) < 1e15)
 		snprintf(v, sizeof(v), "%lld", (long long)x->val);
 	else
@@ -347,11 +325,11 @@ static void print_table(void)
 			       cli_escape(r->error ? r->error : r->skipped, esc, sizeof(esc)));
 			continue;
 		}
-		fmt_time(r->min, a, sizeof(a));
-		fmt_time(r->max, b, sizeof(b));
+		bench_fmt_time(r->min, a, sizeof(a));
+		bench_fmt_time(r->max, b, sizeof(b));
 		snprintf(esc, sizeof(esc), "%s - %s", a, b);
 		/* µ is two bytes and one column: pad by what is seen */
-		printf("%*s %*s %5u", 10 + (strstr(fmt_time(r->median, c, sizeof(c)), "µ") ? 1 : 0), c,
+		printf("%*s %*s %5u", 10 + (strstr(bench_fmt_time(r->median, c, sizeof(c)), "µ") ? 1 : 0), c,
 		       21 + (strstr(a, "µ") ? 1 : 0) + (strstr(b, "µ") ? 1 : 0), esc, r->runs);
 		for (k = 0; k < r->nextra; k++)
 			table_field(&r->extra[k]);

@@ -87,6 +87,9 @@ int bench_plot_svg(const char *path, const char *title, const struct bench_point
 const char *bench_plot_size_label(double bytes, char *buf, size_t len);
 /* "1 ns", "10 µs", "1 s": a decade of nanoseconds; buf returned. */
 const char *bench_plot_time_label(double ns, char *buf, size_t len);
+/* A time with three significant digits in the unit that fits: "812 ns",
+ * "1.23 µs", "45.6 ms"; "-" for NaN. The table's and the plot's tooltips. */
+const char *bench_fmt_time(double ns, char *buf, size_t len);
 
 /* ---- pin (pin_run.c, pin_state.c) -------------------------------------- */
 
