@@ -136,6 +136,10 @@ $(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscal
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(call udma_lib_for,$<) $(LDFLAGS) \
 		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write syscall,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
+# Large DMA buffers without adjacent hugepages: the pagemap reads are wrapped.
+$(B)/tests/test_large_dma: tests/test_large_dma.c $(SUPPORT) $(B)/libudma_internal.a | $(B)/tests
+	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma_internal.a $(LDFLAGS) \
+		-Wl,--wrap=udma__pagemap_read $(LIBS) -lcmocka
 # The NVMe driver against a register file in memory: udma_dev_bar is wrapped.
 $(B)/tests/test_nvme_fake: tests/test_nvme_fake.c $(NVME_SRC) $(NVME_HDR) $(SUPPORT) $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LDFLAGS) -Wl,--wrap=udma_dev_bar \

@@ -6,8 +6,10 @@
  * page-zeroing floor. And what the long-term pin adds (a PA-mode region is
  * pinned with FOLL_LONGTERM, lib/os/longterm_pin.c): udma__longterm_pin and
  * udma__longterm_unpin on the bare mapping, timed between its mmap and its
- * munmap. One JSON object per line on stdout (rows of `udma bench region`
- * with -DBENCH_IN_CLI).
+ * munmap. And a large DMA buffer (32 MiB, automatic page size) three ways:
+ * udma_malloc (one IOVA-contiguous buffer, or a quick failure), udma_sgl_alloc
+ * (a scatter list) and a plain region of the same size. One JSON object per
+ * line on stdout (rows of `udma bench region` with -DBENCH_IN_CLI).
  *
  * usage: bench_region [--runs N] [--quick] [--iova auto|pa|va]
  */
@@ -242,13 +244,129 @@ static void bench_case(struct udma_ctx *ctx, size_t size, size_t page_size, unsi
 	emit_result(name, size, page_size, runs, uc, ud, bc, bd, pc, pu, pin.measure ? runs : 0, &pin);
 }
 
+#define DMA_BUFFER_SIZE ((size_t)32 << 20)
+/* Free 2 MiB hugepages while the buffer is asked for: many, as on a machine
+ * that reserved them for DMA, so a failed contiguity search had candidates. */
+#define DMA_BUFFER_POOL 256
+
+struct dma_buffer_sample {
+	double region, sgl, malloc_ns;
+	double segments;
+	int malloc_ok;
+};
+
+static double time_region(struct udma_ctx *ctx, char *why, size_t why_len)
+{
+	struct udma_region_opts o = {
+		.size = DMA_BUFFER_SIZE, .numa_node = UDMA_NUMA_ANY, .name = "bench-dma"};
+	struct udma_region *r;
+	uint64_t t0 = bench_now_ns();
+	int rc = udma_region_create(ctx, &o, &r);
+	double t = (double)(bench_now_ns() - t0);
+
+	if (rc) {
+		snprintf(why, why_len, "udma_region_create failed: %s", udma_last_error());
+		return -1;
+	}
+	udma_region_destroy(r);
+	return t;
+}
+
+static double time_sgl(struct udma_ctx *ctx, double *segments, char *why, size_t why_len)
+{
+	struct udma_sgl_opts o = {.size = DMA_BUFFER_SIZE, .numa_node = UDMA_NUMA_ANY, .name = "bench-sgl"};
+	struct udma_sgl *sgl;
+	uint64_t t0 = bench_now_ns();
+	int rc = udma_sgl_alloc(ctx, &o, &sgl);
+	double t = (double)(bench_now_ns() - t0);
+
+	if (rc) {
+		snprintf(why, why_len, "udma_sgl_alloc failed: %s", udma_last_error());
+		return -1;
+	}
+	*segments = udma_sgl_count(sgl);
+	udma_sgl_free(sgl);
+	return t;
+}
+
+/* One of each, timed from the call to its return (the free is not timed);
+ * region and scatter list in alternating order. */
+static int run_dma_buffer(struct udma_ctx *ctx, unsigned i, struct dma_buffer_sample *s, char *why,
+			  size_t why_len, char *malloc_why, size_t malloc_why_len)
+{
+	uint64_t t0, iova;
+	void *p;
+
+	if (i & 1) {
+		s->sgl = time_sgl(ctx, &s->segments, why, why_len);
+		s->region = s->sgl < 0 ? -1 : time_region(ctx, why, why_len);
+	} else {
+		s->region = time_region(ctx, why, why_len);
+		s->sgl = s->region < 0 ? -1 : time_sgl(ctx, &s->segments, why, why_len);
+	}
+	if (s->region < 0 || s->sgl < 0)
+		return -1;
+	t0 = bench_now_ns();
+	p = udma_malloc(ctx, DMA_BUFFER_SIZE, 0, &iova);
+	s->malloc_ns = (double)(bench_now_ns() - t0);
+	s->malloc_ok = p != NULL;
+	if (p)
+		udma_free(ctx, p);
+	else
+		snprintf(malloc_why, malloc_why_len, "%s", udma_last_error());
+	return 0;
+}
+
+/* Row dma_buffer: median_ns is udma_sgl_alloc's; region_ns the plain region's
+ * (sgl_ratio = the two), malloc_ns udma_malloc's, whether it succeeded or not
+ * (malloc_ok runs of runs; malloc_error: the last failure's reason). */
+static void bench_dma_buffer(struct udma_ctx *ctx, unsigned runs)
+{
+	static double rg[MAX_RUNS], sg[MAX_RUNS], ml[MAX_RUNS], seg[MAX_RUNS];
+	char why[512], malloc_why[1024] = "";
+	struct dma_buffer_sample s;
+	unsigned i, ok = 0;
+	int n = 0;
+
+	bench_hugepages_ensure(UDMA_PAGE_2M, DMA_BUFFER_POOL);
+	for (i = 0; i < runs; i++) {
+		if (run_dma_buffer(ctx, i, &s, why, sizeof(why), malloc_why, sizeof(malloc_why))) {
+			bench_emit_skip_size(BENCH, "dma_buffer", DMA_BUFFER_SIZE, 0, why);
+			return;
+		}
+		rg[i] = s.region;
+		sg[i] = s.sgl;
+		ml[i] = s.malloc_ns;
+		seg[i] = s.segments;
+		ok += s.malloc_ok;
+	}
+	{
+		double mr = bench_median(rg, runs), ms = bench_median(sg, runs);
+		struct bench_field f[8] = {
+			BENCH_NUM("region_ns", mr),
+			BENCH_NUM("sgl_ratio", bench_ratio(ms, mr)),
+			BENCH_NUM("segments", bench_median(seg, runs)),
+			BENCH_NUM("malloc_ns", bench_median(ml, runs)),
+			BENCH_NUM("malloc_ok", ok),
+			BENCH_NUM("free_2m_pages", udma_hugepage_available(UDMA_PAGE_2M, UDMA_NUMA_ANY)),
+			BENCH_NUM("free_1g_pages", udma_hugepage_available(UDMA_PAGE_1G, UDMA_NUMA_ANY)),
+		};
+
+		n = 7;
+		if (ok < runs)
+			f[n++] = (struct bench_field)BENCH_STR("malloc_error", malloc_why);
+		bench_emit_runs(BENCH, "dma_buffer", DMA_BUFFER_SIZE, 0, sg, runs, f);
+	}
+}
+
 static void usage(const char *prog, int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--runs N] [--quick] [--iova auto|pa|va]\n"
 		"udma_region_create and destroy at 4 KiB, 2 MiB and 1 GiB pages, against a bare\n"
 		"mmap(MAP_POPULATE) and munmap, and the long-term pin a PA-mode region takes\n"
-		"(pin_ns, pin_share of the creation).\n"
+		"(pin_ns, pin_share of the creation); then a 32 MiB DMA buffer from udma_malloc\n"
+		"(contiguous, or a quick failure), udma_sgl_alloc and a region (case dma_buffer).\n"
 		"  --runs N   repetitions per case, medians reported (default 7)\n"
 		"  --quick    3 runs, 64 MiB regions only\n"
 		"  --iova M   IOVA mode of the context (default auto: PA as root)\n"
@@ -301,6 +419,8 @@ BENCH_MAIN(region)
 	 * is still measured there, for what it would cost. */
 	pin.applies = udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA;
 	pin.measure = !udma__longterm_pin_probe(pin.why, sizeof(pin.why));
+	/* First: the other cases leave 1 GiB pages reserved, which udma_malloc would take. */
+	bench_dma_buffer(ctx, runs);
 	for (i = 0; i < nsizes; i++)
 		for (j = 0; j < sizeof(page_sizes) / sizeof(page_sizes[0]); j++)
 			bench_case(ctx, region_sizes[i], page_sizes[j], runs, &pin);

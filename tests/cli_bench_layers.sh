@@ -46,6 +46,11 @@ for r in measured:
     assert not any(k.startswith("dpdk") for k in r), ("a DPDK field in the command", r)
 if layer == "region":
     for r in measured:
+        if r["method"] == "dma_buffer":
+            assert r["region_ns"] > 0 and r["sgl_ratio"] > 0 and r["segments"] >= 1, r
+            assert 0 <= r["malloc_ok"] <= r["runs"] and r["malloc_ns"] > 0, r
+            assert r["malloc_ok"] == r["runs"] or "longest" in r["malloc_error"], r
+            continue
         assert isinstance(r.get("pin_applies"), bool), ("no pin_applies", r)
         assert "pin_ns" in r or r.get("pin_note"), ("neither pin_ns nor pin_note", r)
 EOF
@@ -131,8 +136,8 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert rows[0]["case"] == "machine" and rows[1]["case"] == "iova_mode", rows[:2]
 cases = rows[2:]
-assert [r["case"] for r in cases] == ["64M@4K", "64M@2M", "64M@1G"], cases
-for r in cases:
+assert [r["case"] for r in cases] == ["dma_buffer", "64M@4K", "64M@2M", "64M@1G"], cases
+for r in cases[1:]:
     assert "skipped" in r or (r["median_ns"] > 0 and "bare_create_ns" in r), r
 EOF
 mode=$(python3 -c "
@@ -144,7 +149,7 @@ else
 	check "... PA mode: each measured case has pin_applies true, pin_ns and pin_share" python3 - "$tmp/out" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-measured = [r for r in rows[2:] if "skipped" not in r]
+measured = [r for r in rows[3:] if "skipped" not in r]
 assert measured, "no case measured"
 for r in measured:
     assert r["pin_applies"] is True and r["pin_ns"] > 0 and 0 < r["pin_share"], r
@@ -154,7 +159,7 @@ fi
 check "bench_region --quick --iova va: the library does not pin (pin_applies false, no pin_share)" python3 - "$tmp/out" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-measured = [r for r in rows[2:] if "skipped" not in r]
+measured = [r for r in rows[3:] if "skipped" not in r]
 assert measured, "no case measured"
 for r in measured:
     assert r["pin_applies"] is False and "pin_share" not in r, r

@@ -14,17 +14,22 @@ static void find_run_cases(void **state)
 	struct udma_candidate c[] = {{10, 0}, {11, 1}, {12, 2}, {20, 3}, {30, 4}, {31, 5}, {32, 6}, {33, 7}};
 	/* step 512 (2 MiB pages in 4 KiB PFNs) */
 	struct udma_candidate h[] = {{0, 0}, {1024, 1}, {1536, 2}, {4096, 3}};
+	size_t longest;
 
 	(void)state;
-	assert_int_equal(udma__find_run(c, 8, 1, 1), 0);
-	assert_int_equal(udma__find_run(c, 8, 3, 1), 0);
-	assert_int_equal(udma__find_run(c, 8, 4, 1), 4); /* the first run is too short */
-	assert_int_equal(udma__find_run(c, 8, 5, 1), -1);
-	assert_int_equal(udma__find_run(c + 3, 1, 1, 1), 0);
-	assert_int_equal(udma__find_run(c, 0, 1, 1), -1);
-	assert_int_equal(udma__find_run(h, 4, 2, 512), 1);
-	assert_int_equal(udma__find_run(h, 4, 2, 1), -1); /* the step matters */
-	assert_int_equal(udma__find_run(h, 4, 3, 512), -1);
+	assert_int_equal(udma__find_run(c, 8, 1, 1, &longest), 0);
+	assert_int_equal(udma__find_run(c, 8, 3, 1, &longest), 0);
+	assert_int_equal(udma__find_run(c, 8, 4, 1, &longest), 4); /* the first run is too short */
+	assert_int_equal(udma__find_run(c, 8, 5, 1, &longest), -1);
+	assert_int_equal(longest, 4); /* what a failure reports */
+	assert_int_equal(udma__find_run(c + 3, 1, 1, 1, &longest), 0);
+	assert_int_equal(udma__find_run(c, 0, 1, 1, &longest), -1);
+	assert_int_equal(longest, 0);
+	assert_int_equal(udma__find_run(h, 4, 2, 512, &longest), 1);
+	assert_int_equal(udma__find_run(h, 4, 2, 1, &longest), -1); /* the step matters */
+	assert_int_equal(longest, 1);
+	assert_int_equal(udma__find_run(h, 4, 3, 512, &longest), -1);
+	assert_int_equal(longest, 2);
 }
 
 static void compute_runs_cases(void **state)

@@ -27,8 +27,11 @@ extern "C" {
  * in batches when it frees more than it allocates); slabs take hugepages
  * when there are free ones, and stay with the heap, to be reused, until
  * udma_ctx_destroy. A larger request gets a region of its own, physically
- * contiguous (UDMA_REGION_CONTIG: in PA mode that takes free hugepages that
- * happen to be adjacent, or ENOMEM), which udma_free gives back to the system.
+ * contiguous (UDMA_REGION_CONTIG: in PA mode free hugepages that happen to be
+ * adjacent, or one 1 GiB page when free; a search that finds no such run
+ * gives up within about 10 ms, with ENOMEM naming the longest run it saw),
+ * which udma_free gives back to the system. A buffer a device can take in
+ * segments needs no run: udma_sgl_alloc (udma/sgl.h).
  *
  * heap_large_threshold: 0 means 1 MiB, half a 2 MiB hugepage. glibc gives
  * requests above M_MMAP_THRESHOLD (128 KiB, rising to at most 32 MiB as such

@@ -12,7 +12,12 @@ extern "C" {
 
 #pragma GCC visibility push(default)
 
-/* One physically contiguous run (IOVA-contiguous), or fail. Always true in VA mode. */
+/* One physically contiguous run (IOVA-contiguous), or fail. Always true in VA
+ * mode. In PA mode: pages that happen to be adjacent, found by faulting in
+ * candidates until a run appears; the search gives up after about 10 ms with
+ * ENOMEM naming the longest run seen. With the page size chosen automatically,
+ * a run of 2 MiB pages not found falls back to 1 GiB pages when enough are
+ * free, and to 4 KiB pages only for runs up to 4 MiB (the kernel's largest block). */
 #define UDMA_REGION_CONTIG (1u << 0)
 /* Backed by a memfd that udma_region_fd() returns, to share with another
  * process. In PA mode the pages stay put while this region lives (its

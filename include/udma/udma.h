@@ -10,6 +10,7 @@
 #include <udma/hugepage.h>
 #include <udma/pool.h>
 #include <udma/heap.h>
+#include <udma/sgl.h>
 #include <udma/ring.h>
 #include <udma/dev.h>
 #include <udma/barrier.h>

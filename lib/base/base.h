@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/base: what every layer uses and nothing else: the thread's error
- * message, the log, size formatting; compiler.h (attributes, branch hints,
+ * message, the log, size formatting, the clock; compiler.h (attributes, branch hints,
  * cpu pause) and list.h (an intrusive list). Depends on libc only.
  */
 #ifndef UDMA_BASE_H
 #define UDMA_BASE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <udma/udma.h>
 
 #include "lib/base/compiler.h"
@@ -28,5 +29,8 @@ UDMA_HIDDEN const char *udma__fmt_size_approx(size_t bytes, char *buf, size_t le
 UDMA_HIDDEN const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len);
 /* log2 of a power of two. */
 UDMA_HIDDEN unsigned udma__log2(size_t v);
+
+/* clock.c: CLOCK_MONOTONIC in ns. */
+UDMA_HIDDEN uint64_t udma__now_ns(void);
 
 #endif

@@ -60,6 +60,11 @@ struct udma_region {
 	/* CONTIG in PA mode with keep_fd: the file page behind each page (the
 	 * pages are mapped in physical order, not file order). */
 	uint32_t *file_page;
+	/* CONTIG in PA mode: when udma_region_create's search gives up, its
+	 * attempts so far (one per page size), whether one found no run. */
+	uint64_t contig_deadline_ns;
+	unsigned contig_attempts;
+	bool contig_no_run;
 	/* The record of the layer that carves this region up, or NULL: found
 	 * from any address in it without a lock (udma__region_of). The layers
 	 * above tell their records apart themselves. Atomic: udma_free reads it
@@ -221,13 +226,18 @@ static inline uint64_t udma__page_iova(const uint64_t *page_iova, unsigned page_
 UDMA_HIDDEN int udma__reserve_va(size_t len, size_t align, void **out);
 UDMA_HIDDEN int udma__memfd(const char *name, size_t page_size, size_t len);
 
-/* region_contig.c: PA mode, several pages: find PFN-adjacent pages and map them in order. */
+/* region_contig.c: PA mode, several pages: find PFN-adjacent pages and map
+ * them in order, pinned (r->pin_fd). contig_start before the first attempt
+ * sets the deadline every attempt of one udma_region_create shares. */
+UDMA_HIDDEN void udma__contig_start(struct udma_region *r);
 UDMA_HIDDEN int udma__map_contig(struct udma_region *r);
 struct udma_candidate {
 	uint64_t pfn;
 	size_t index; /* page index in the memfd */
 };
-/* First index of need candidates (sorted by pfn) whose pfns step by step, or -1. */
-UDMA_HIDDEN long udma__find_run(const struct udma_candidate *c, size_t n, size_t need, uint64_t step);
+/* First index of need candidates (sorted by pfn) whose pfns step by step, or
+ * -1; *longest: the most candidates in one such run. */
+UDMA_HIDDEN long udma__find_run(const struct udma_candidate *c, size_t n, size_t need, uint64_t step,
+				size_t *longest);
 
 #endif

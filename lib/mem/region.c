@@ -10,6 +10,8 @@
 #include "lib/mem/region_internal.h"
 
 #define KNOWN_FLAGS (UDMA_REGION_CONTIG | UDMA_REGION_SHARED)
+/* The buddy allocator's largest block (order 10 on x86-64 and arm64 with 4 KiB pages). */
+#define CONTIG_4K_MAX ((size_t)4 << 20)
 
 static int choose_page_size(struct udma_ctx *ctx, const struct udma_region_opts *o, int node, size_t *out)
 {
@@ -43,15 +45,14 @@ int udma__region_translate(struct udma_region *r, const uint64_t *entries)
 	return 0;
 }
 
-/* The region's own pin; then the contiguity search's pin on its candidates,
- * which held the pages in place until now, can go. */
+/* The region's own pin (the contiguity search takes it itself, before it
+ * lets go of its candidates). */
 static int region_longterm_pin(struct udma_region *r)
 {
 	char why[512];
 	int fd = udma__longterm_pin(r->addr, r->size);
 
 	if (fd >= 0) {
-		udma__longterm_unpin(r->pin_fd);
 		r->pin_fd = fd;
 		return 0;
 	}
@@ -96,7 +97,7 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 	rc = search ? udma__map_contig(r) : udma__region_map(r);
 	/* Before the PFNs are read: the pin may first move pages out of a
 	 * movable zone, and afterwards no page moves while the region lives. */
-	if (!rc && ctx->mode == UDMA_IOVA_PA)
+	if (!rc && ctx->mode == UDMA_IOVA_PA && r->pin_fd < 0)
 		rc = region_longterm_pin(r);
 	if (!rc)
 		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
@@ -172,19 +173,45 @@ static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size
 	return rc;
 }
 
-/* One page size, or, when it was chosen automatically and hugepages counted
- * free a moment ago are refused after all (a hugetlb cgroup limit, another
- * process, the node), 4 KiB pages. */
+/* With the page size chosen automatically, a CONTIG region of 2 MiB pages
+ * that found no run may take 1 GiB pages, each one a run, when enough are free. */
+static bool contig_try_1g(const struct udma_region *r, size_t ps)
+{
+	long avail;
+
+	if (!r->contig_no_run || ps >= UDMA_PAGE_1G)
+		return false;
+	avail = udma_hugepage_available(UDMA_PAGE_1G, r->numa_node); /* < 0: none, or unreadable */
+	return avail > 0 && (size_t)avail >= (r->size + UDMA_PAGE_1G - 1) / UDMA_PAGE_1G;
+}
+
+/* One page size, or, when it was chosen automatically: for a CONTIG region
+ * that found no run of hugepages, 1 GiB pages if free; and when hugepages
+ * counted free a moment ago are refused after all (a hugetlb cgroup limit,
+ * another process, the node), 4 KiB pages. Not 4 KiB pages for a run longer
+ * than the kernel's largest block (4 MiB): a search for one would take all
+ * the contiguity search's time for almost no chance. */
 static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const struct udma_region_opts *o,
 			    size_t ps)
 {
+	bool chosen = !o->page_size && !ctx->opts.page_size;
 	int rc = region_build(ctx, r, o->size, ps);
 	char first[1024], then[1024];
 
-	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K && !o->page_size && !ctx->opts.page_size &&
-	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE)) {
+	if (!rc || !chosen)
+		return rc;
+	snprintf(first, sizeof(first), "%s", udma_last_error());
+	if (contig_try_1g(r, ps)) {
+		rc = region_build(ctx, r, o->size, UDMA_PAGE_1G);
+		if (rc) {
+			snprintf(then, sizeof(then), "%s", udma_last_error());
+			rc = udma__err(-rc, "%s; and 1 GiB pages failed: %s", first, then);
+		}
+		return rc;
+	}
+	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K &&
+	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE) && !(r->contig_no_run && o->size > CONTIG_4K_MAX)) {
 		/* If 4 KiB pages fail too, the hugepages' refusal is the first cause. */
-		snprintf(first, sizeof(first), "%s", udma_last_error());
 		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
 		if (rc) {
 			snprintf(then, sizeof(then), "%s", udma_last_error());
@@ -230,6 +257,9 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		goto fail;
 	for (;;) {
 		bool again;
+
+		if (r->flags & UDMA_REGION_CONTIG)
+			udma__contig_start(r);
 
 		r->keep_fd = atomic_load_explicit(&ctx->file_holds, memory_order_acquire) > 0;
 		if ((rc = region_build_any(ctx, r, o, ps)))
