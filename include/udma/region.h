@@ -17,7 +17,8 @@ extern "C" {
  * candidates until a run appears; the search gives up after about 10 ms with
  * ENOMEM naming the longest run seen. With the page size chosen automatically,
  * a run of 2 MiB pages not found falls back to 1 GiB pages when enough are
- * free, and to 4 KiB pages only for runs up to 4 MiB (the kernel's largest block). */
+ * free. No run of 4 KiB pages longer than 4 MiB (the kernel's largest block)
+ * is searched for: ENOMEM at once. */
 #define UDMA_REGION_CONTIG (1u << 0)
 /* Backed by a memfd that udma_region_fd() returns, to share with another
  * process. In PA mode the pages stay put while this region lives (its

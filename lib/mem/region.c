@@ -10,8 +10,6 @@
 #include "lib/mem/region_internal.h"
 
 #define KNOWN_FLAGS (UDMA_REGION_CONTIG | UDMA_REGION_SHARED)
-/* The buddy allocator's largest block (order 10 on x86-64 and arm64 with 4 KiB pages). */
-#define CONTIG_4K_MAX ((size_t)4 << 20)
 
 static int choose_page_size(struct udma_ctx *ctx, const struct udma_region_opts *o, int node, size_t *out)
 {
@@ -188,9 +186,7 @@ static bool contig_try_1g(const struct udma_region *r, size_t ps)
 /* One page size, or, when it was chosen automatically: for a CONTIG region
  * that found no run of hugepages, 1 GiB pages if free; and when hugepages
  * counted free a moment ago are refused after all (a hugetlb cgroup limit,
- * another process, the node), 4 KiB pages. Not 4 KiB pages for a run longer
- * than the kernel's largest block (4 MiB): a search for one would take all
- * the contiguity search's time for almost no chance. */
+ * another process, the node, no run), 4 KiB pages. */
 static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const struct udma_region_opts *o,
 			    size_t ps)
 {
@@ -210,7 +206,7 @@ static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const s
 		return rc;
 	}
 	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K &&
-	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE) && !(r->contig_no_run && o->size > CONTIG_4K_MAX)) {
+	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE)) {
 		/* If 4 KiB pages fail too, the hugepages' refusal is the first cause. */
 		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
 		if (rc) {

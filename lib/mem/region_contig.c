@@ -19,8 +19,13 @@
 #include "lib/mem/region_internal.h"
 
 /* A search gives up once this much time has gone by since udma_region_create
- * began (what the pages of one more chunk would take counts too). */
-#define CONTIG_BUDGET_NS (10 * 1000 * 1000ull)
+ * began (what the pages of one more chunk would take counts too), so that a
+ * failure, cleanup included, returns within about 10 ms. */
+#define CONTIG_BUDGET_NS (8 * 1000 * 1000ull)
+/* The buddy allocator's largest block (order 10 on x86-64 and arm64): a
+ * longer run of 4 KiB pages is two blocks that happen to be adjacent, and
+ * faulting in enough candidates to find one takes far longer than the budget. */
+#define CONTIG_4K_MAX ((size_t)4 << 20)
 /* 4 KiB pages: at least this many in the first chunk, so that some come from
  * fresh buddy blocks (per-CPU lists hand back recently freed, scattered pages). */
 #define MIN_FIRST_4K 512
@@ -240,6 +245,13 @@ int udma__map_contig(struct udma_region *r)
 	long start = -1;
 	int rc;
 
+	if (!r->hugetlb && r->size > CONTIG_4K_MAX)
+		return udma__err(ENOMEM,
+				 "region '%s': no search for %zu physically contiguous 4 KiB pages: runs "
+				 "longer than 4 MiB (the kernel's largest block) are left to chance; use "
+				 "hugepages (udma hugepages --reserve), VA mode, or a scatter list "
+				 "(udma_sgl_alloc)",
+				 r->name, r->npages);
 	/* An earlier attempt (another page size) used the time up. */
 	if (r->contig_attempts++ && began >= r->contig_deadline_ns)
 		return udma__err(ENOMEM,
