@@ -342,7 +342,8 @@ static void bench_dma_buffer(struct udma_ctx *ctx, unsigned runs)
 	}
 	{
 		double mr = bench_median(rg, runs), ms = bench_median(sg, runs);
-		struct bench_field f[8] = {
+		struct bench_field f[9] = {
+			/* 8 at most, and the end */
 			BENCH_NUM("region_ns", mr),
 			BENCH_NUM("sgl_ratio", bench_ratio(ms, mr)),
 			BENCH_NUM("segments", bench_median(seg, runs)),
