@@ -4,8 +4,11 @@
  * store (a LIFO array under a spinlock) in bulk when the cache runs empty or
  * full, or directly when the pool has no cache. Debug pools take the same
  * paths with every object checked; the others pay one branch for that.
+ * A single get or put from the thread's cache of the pool it used last is
+ * inline in the caller (udma/pool_impl.h); everything else comes here, to
+ * udma_pool__get_slow and udma_pool__put_slow, which memoize that cache.
  */
-/* This file defines the library's udma_pool_get and udma_pool_put. */
+/* The exported udma_pool_get and udma_pool_put are defined here. */
 #define UDMA_POOL_NO_INLINE 1
 
 #include <errno.h>
