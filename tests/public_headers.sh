@@ -3,7 +3,7 @@
 # The public headers as users compile them:
 # - every macro they define is UDMA_-prefixed (the system headers they
 #   include aside), in C and in C++;
-# - udma/ring_impl.h, internal, refuses to be included on its own;
+# - udma/ring_impl.h and udma/pool_impl.h, internal, refuse to be included on their own;
 # - the rings' inline enqueue/dequeue in the languages users compile them
 #   in, with the strict warnings users build with: one program including
 #   udma/udma.h (all the public headers), built as C99 and C11 (gcc, clang)
@@ -57,12 +57,14 @@ macros() {
 macros "C" cc -x c -std=gnu11
 if command -v c++ >/dev/null; then macros "C++" c++ -x c++; else ok "C++: # skip no c++ installed"; fi
 
-printf '#include <udma/ring_impl.h>\n' >"$tmp/impl.c"
-if ! cc -Iinclude -c -o "$tmp/impl.o" "$tmp/impl.c" 2>"$tmp/err" && grep -q 'include <udma/ring.h>' "$tmp/err"; then
-	ok "udma/ring_impl.h alone is refused, naming udma/ring.h"
-else
-	not_ok "udma/ring_impl.h alone is refused, naming udma/ring.h"
-fi
+for h in ring pool; do
+	printf '#include <udma/%s_impl.h>\n' "$h" >"$tmp/impl.c"
+	if ! cc -Iinclude -c -o "$tmp/impl.o" "$tmp/impl.c" 2>"$tmp/err" && grep -q "include <udma/$h.h>" "$tmp/err"; then
+		ok "udma/${h}_impl.h alone is refused, naming udma/$h.h"
+	else
+		not_ok "udma/${h}_impl.h alone is refused, naming udma/$h.h"
+	fi
+done
 : >"$tmp/err"
 
 cat >"$tmp/app.c" <<'PROG'

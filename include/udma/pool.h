@@ -89,8 +89,20 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *opts, st
  * Frees everything: regions, threads' caches of it. NULL is a no-op. */
 void udma_pool_destroy(struct udma_pool *pool);
 
-void *udma_pool_get(struct udma_pool *pool); /* NULL when empty (udma_last_error says so) */
-void udma_pool_put(struct udma_pool *pool, void *obj);
+/*
+ * void *udma_pool_get(struct udma_pool *pool);  NULL when empty (udma_last_error says so)
+ * void udma_pool_put(struct udma_pool *pool, void *obj);
+ *
+ * With GCC or Clang, in C99 or later and in C++, these two are inline (as
+ * DPDK's rte_mempool_get/put are) when the object comes from or goes to the
+ * thread's cache of the pool it used last: a call into the library costs
+ * about as much as the whole get + put. Every other case (another pool, the
+ * cache empty or full, no cache, a debug pool) is a call into the library,
+ * with the same behaviour and stats. Elsewhere, or with UDMA_POOL_NO_INLINE
+ * defined before the include, both are calls into the library. Their code is
+ * in udma/pool_impl.h, included below: internal, not to be included directly
+ * or used, and free to change between versions.
+ */
 /* All n or none: 0 on success, -ENOENT (nothing taken) if fewer than n are available. */
 int udma_pool_get_bulk(struct udma_pool *pool, void **objs, unsigned n);
 void udma_pool_put_bulk(struct udma_pool *pool, void *const *objs, unsigned n);
@@ -112,4 +124,7 @@ int udma_pool_stats(const struct udma_pool *pool, struct udma_pool_stats *out);
 #ifdef __cplusplus
 }
 #endif
+
+#include <udma/pool_impl.h>
+
 #endif

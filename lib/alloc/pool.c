@@ -10,6 +10,10 @@
 
 #define KNOWN_FLAGS UDMA_POOL_DEBUG
 
+/* Pool uids: never 0, never reused, so a thread's memo of a destroyed pool
+ * matches no later pool, wherever it is allocated. */
+static _Atomic uint64_t next_uid = 1;
+
 static bool debug_env(void)
 {
 	const char *v = getenv("UDMA_DEBUG");
@@ -92,6 +96,7 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struc
 	p->ctx = ctx;
 	p->forks = ctx->forks;
 	p->gen = layer->tcache.gen;
+	p->head.uid = atomic_fetch_add_explicit(&next_uid, 1, memory_order_relaxed);
 	p->obj_size = o->obj_size;
 	p->align = align;
 	p->count = o->count;
@@ -142,6 +147,8 @@ void udma_pool_destroy(struct udma_pool *p)
 		return;
 	}
 	held = udma__pool_unregister(p);
+	if (udma_pool__memo.uid == p->head.uid) /* tidy: its uid would never match again anyway */
+		pool_memo_forget();
 	held += store_top(&p->store);
 	if (held > p->count) {
 		/* only a double put into a pool without debug gets here */
@@ -175,7 +182,7 @@ unsigned udma_pool_avail(const struct udma_pool *p)
 	pthread_mutex_lock(&l->lock);
 	n = store_top(&p->store);
 	for (k = p->caches.first; k; k = k->next)
-		n += udma__load_relaxed(&udma__list_entry(k, struct pool_cache, link)->len);
+		n += cache_load(udma__list_entry(k, struct pool_cache, link)->pub.len);
 	pthread_mutex_unlock(&l->lock);
 	/* A flush is counted in the store before its cache shrinks, and a double
 	 * put without debug counts twice: never claim more than the pool has. */
@@ -207,9 +214,9 @@ int udma_pool_stats(const struct udma_pool *p, struct udma_pool_stats *out)
 	for (k = p->caches.first; k; k = k->next) {
 		const struct pool_cache *c = udma__list_entry(k, struct pool_cache, link);
 
-		hits += udma__load_relaxed(&c->hits);
-		misses += udma__load_relaxed(&c->misses);
-		puts += udma__load_relaxed(&c->puts);
+		hits += cache_load(c->pub.hits);
+		misses += cache_load(c->pub.misses);
+		puts += cache_load(c->pub.puts);
 	}
 	pool_store_lock(s);
 	w = udma__load_relaxed(&s->word);

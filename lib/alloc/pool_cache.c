@@ -4,7 +4,13 @@
  * store (a LIFO array under a spinlock) in bulk when the cache runs empty or
  * full, or directly when the pool has no cache. Debug pools take the same
  * paths with every object checked; the others pay one branch for that.
+ * A single get or put from the thread's cache of the pool it used last is
+ * inline in the caller (udma/pool_impl.h); everything else comes here, to
+ * udma_pool__get_slow and udma_pool__put_slow, which memoize that cache.
  */
+/* The exported udma_pool_get and udma_pool_put are defined here. */
+#define UDMA_POOL_NO_INLINE 1
+
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
@@ -60,22 +66,30 @@ void udma__pool_store_push(struct udma_pool *p, void *const *objs, unsigned n)
 	pool_store_unlock(&p->store);
 }
 
-/* Per-thread cache lookup: the memo's record, then the pool's slot in it. */
+/* Per-thread cache lookup: the pool memo (the inline fast path's), else the
+ * thread's record from the tcache memo and the pool's slot in it, which then
+ * becomes the pool memo. Never a debug pool's: the inline path does not check. */
 static inline struct pool_cache *cache_of(struct udma_pool *p)
 {
 	const struct tcache_memo *m = &udma__tcache_memo[TCACHE_POOLS];
+	struct pool_cache *c;
 
+	if (udma_pool__memo.uid == p->head.uid)
+		return (struct pool_cache *)udma_pool__memo.cache;
+	c = NULL;
 	if (udma__likely(m->gen == p->gen)) {
 		const struct pool_thread *pt = m->rec;
 
-		if (udma__likely(p->id < pt->ncaches)) {
-			struct pool_cache *c = udma__load_relaxed(&pt->caches[p->id]);
-
-			if (udma__likely(c != NULL))
-				return c;
-		}
+		if (udma__likely(p->id < pt->ncaches))
+			c = udma__load_relaxed(&pt->caches[p->id]);
 	}
-	return udma__pool_cache_slow(p);
+	if (udma__unlikely(c == NULL) && (c = udma__pool_cache_slow(p)) == NULL)
+		return NULL;
+	if (p->mode == POOL_CACHED) {
+		udma_pool__memo.uid = p->head.uid;
+		udma_pool__memo.cache = &c->pub;
+	}
+	return c;
 }
 
 static int empty(struct udma_pool *p)
@@ -121,7 +135,7 @@ static __attribute__((noinline)) int cache_get_miss(struct udma_pool *p, struct 
 						    unsigned n)
 {
 	struct pool_store *s = &p->store;
-	unsigned len = udma__load_relaxed(&c->len), need = n - len, top, refill;
+	unsigned len = cache_load(c->pub.len), need = n - len, top, refill;
 
 	pool_store_lock(s);
 	top = store_top(s);
@@ -129,7 +143,7 @@ static __attribute__((noinline)) int cache_get_miss(struct udma_pool *p, struct 
 		pool_store_unlock(s);
 		return empty(p);
 	}
-	refill = top - need < c->size / 2 ? top - need : c->size / 2;
+	refill = top - need < c->pub.size / 2 ? top - need : c->pub.size / 2;
 	top -= need;
 	memcpy(objs + len, &s->objs[top], need * sizeof(*objs));
 	top -= refill;
@@ -137,8 +151,8 @@ static __attribute__((noinline)) int cache_get_miss(struct udma_pool *p, struct 
 	memcpy(c->objs, &s->objs[top], refill * sizeof(*objs));
 	store_set_top(s, top);
 	pool_store_unlock(s);
-	udma__store_relaxed(&c->len, refill);
-	udma__count_own(&c->misses, n);
+	cache_store(c->pub.len, refill);
+	cache_count(c->pub.misses, n);
 	return 0;
 }
 
@@ -147,7 +161,7 @@ static __attribute__((noinline)) void cache_put_miss(struct udma_pool *p, struct
 						     void *const *objs, unsigned n)
 {
 	struct pool_store *s = &p->store;
-	unsigned len = udma__load_relaxed(&c->len), half = c->size / 2, keep;
+	unsigned len = cache_load(c->pub.len), half = c->pub.size / 2, keep;
 
 	pool_store_lock(s);
 	if (n <= half) {
@@ -155,15 +169,15 @@ static __attribute__((noinline)) void cache_put_miss(struct udma_pool *p, struct
 		store_push_locked(p, c->objs + keep, len - keep);
 		pool_store_unlock(s);
 		memcpy(c->objs + keep, objs, n * sizeof(*objs));
-		udma__store_relaxed(&c->len, half);
+		cache_store(c->pub.len, half);
 	} else {
 		keep = len < half ? len : half;
 		store_push_locked(p, c->objs + keep, len - keep);
 		store_push_locked(p, objs, n);
 		pool_store_unlock(s);
-		udma__store_relaxed(&c->len, keep);
+		cache_store(c->pub.len, keep);
 	}
-	udma__count_own(&c->puts, n);
+	cache_count(c->pub.puts, n);
 }
 
 /* Any pool, no debug checks. */
@@ -173,12 +187,12 @@ static int get_plain(struct udma_pool *p, void **objs, unsigned n)
 	unsigned len;
 
 	if (p->cache_size && udma__likely((c = cache_of(p)) != NULL)) {
-		len = udma__load_relaxed(&c->len);
+		len = cache_load(c->pub.len);
 		if (n <= len) {
 			len -= n;
 			memcpy(objs, c->objs + len, n * sizeof(*objs));
-			udma__store_relaxed(&c->len, len);
-			udma__count_own(&c->hits, n);
+			cache_store(c->pub.len, len);
+			cache_count(c->pub.hits, n);
 			return 0;
 		}
 		return cache_get_miss(p, c, objs, n);
@@ -192,11 +206,11 @@ static void put_plain(struct udma_pool *p, void *const *objs, unsigned n)
 	unsigned len;
 
 	if (p->cache_size && udma__likely((c = cache_of(p)) != NULL)) {
-		len = udma__load_relaxed(&c->len);
-		if (len + n <= c->size) {
+		len = cache_load(c->pub.len);
+		if (len + n <= c->pub.size) {
 			memcpy(c->objs + len, objs, n * sizeof(*objs));
-			udma__store_relaxed(&c->len, len + n);
-			udma__count_own(&c->puts, n);
+			cache_store(c->pub.len, len + n);
+			cache_count(c->pub.puts, n);
 			return;
 		}
 		cache_put_miss(p, c, objs, n);
@@ -242,7 +256,7 @@ static __attribute__((noinline)) void *get_one_slow(struct udma_pool *p)
 	return get_plain(p, &obj, 1) ? NULL : obj;
 }
 
-void *udma_pool_get(struct udma_pool *p)
+void *udma_pool__get_slow(struct udma_pool *p)
 {
 	/* In a forked child the cache memo never matches (thread_cache.c resets it), so
 	 * an inherited pool is refused below, off the cached fast path. */
@@ -250,11 +264,11 @@ void *udma_pool_get(struct udma_pool *p)
 		struct pool_cache *c = cache_of(p);
 
 		if (udma__likely(c != NULL)) {
-			unsigned len = udma__load_relaxed(&c->len);
+			unsigned len = cache_load(c->pub.len);
 
 			if (udma__likely(len != 0)) {
-				udma__store_relaxed(&c->len, len - 1);
-				udma__count_own(&c->hits, 1);
+				cache_store(c->pub.len, len - 1);
+				cache_count(c->pub.hits, 1);
 				return c->objs[len - 1];
 			}
 		}
@@ -291,18 +305,18 @@ static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *ob
 		put_plain(p, &obj, 1);
 }
 
-void udma_pool_put(struct udma_pool *p, void *obj)
+void udma_pool__put_slow(struct udma_pool *p, void *obj)
 {
 	if (udma__likely(p->mode == POOL_CACHED)) { /* never in a forked child: see udma_pool_get */
 		struct pool_cache *c = cache_of(p);
 
 		if (udma__likely(c != NULL)) {
-			unsigned len = udma__load_relaxed(&c->len);
+			unsigned len = cache_load(c->pub.len);
 
-			if (udma__likely(len < c->size)) {
+			if (udma__likely(len < c->pub.size)) {
 				c->objs[len] = obj;
-				udma__store_relaxed(&c->len, len + 1);
-				udma__count_own(&c->puts, 1);
+				cache_store(c->pub.len, len + 1);
+				cache_count(c->pub.puts, 1);
 				return;
 			}
 		}
@@ -326,6 +340,17 @@ void udma_pool_put(struct udma_pool *p, void *obj)
 		pool_store_unlock(s);
 	}
 	put_one_slow(p, obj);
+}
+
+/* The exported calls: the header's inline code, for callers that do not inline it. */
+void *udma_pool_get(struct udma_pool *p)
+{
+	return udma_pool__get(p);
+}
+
+void udma_pool_put(struct udma_pool *p, void *obj)
+{
+	udma_pool__put(p, obj);
 }
 
 int udma_pool_get_bulk(struct udma_pool *p, void **objs, unsigned n)

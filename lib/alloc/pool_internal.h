@@ -13,6 +13,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <udma/pool.h>
 
@@ -61,16 +62,22 @@ static inline void store_take(struct pool_store *s, uint64_t w, unsigned n)
 }
 
 /* One thread's cache for one pool. Only that thread touches it, except
- * readers of len and the stats (avail, stats) and udma_pool_destroy. */
+ * readers of len and the stats (avail, stats) and udma_pool_destroy. Its
+ * head (len, size, counts) is what udma/pool_impl.h's inline get and put
+ * read, through the thread's memo; every access to it is a relaxed __atomic. */
 struct pool_cache {
-	_Atomic unsigned len;		     /* objects in objs[0, len) */
-	unsigned size;			     /* capacity: the pool's cache_size */
-	_Atomic uint64_t hits, misses, puts; /* objects */
+	struct udma_pool__cache pub;
 	struct udma_pool *pool;
 	struct pool_thread *pt;
 	struct udma__link link; /* in the pool's caches, under the layer lock */
 	void *objs[] __attribute__((aligned(UDMA_CACHE_LINE)));
 };
+_Static_assert(offsetof(struct pool_cache, objs) == UDMA_POOL_CACHE_OBJS_OFFSET,
+	       "udma/pool_impl.h finds a cache's objects at UDMA_POOL_CACHE_OBJS_OFFSET");
+
+#define cache_load(field)     __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define cache_store(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define cache_count(field, n) udma_pool__count(&(field), (n))
 
 /* One thread's record in one context: its caches by pool id. The record of
  * the layer's tcache_owner (thread_cache.h); freed at thread exit (the key's
@@ -114,6 +121,7 @@ enum pool_mode {
 };
 
 struct udma_pool {
+	struct udma_pool__head head; /* uid: what the threads' memos hold (udma/pool_impl.h) */
 	/* read by every get and put */
 	unsigned mode;
 	unsigned id;	/* index in the threads' cache arrays */
@@ -146,6 +154,8 @@ struct udma_pool {
 	char name[48];
 };
 
+_Static_assert(offsetof(struct udma_pool, head) == 0, "udma/pool_impl.h reads the uid at a pool's start");
+
 enum { POOL_FREE = 0, POOL_OUT = 1 };
 
 /* True in a forked child for a pool of its parent's (lib/mem/fork.c). */
@@ -163,6 +173,13 @@ UDMA_HIDDEN unsigned udma__pool_unregister(struct udma_pool *p);
 UDMA_HIDDEN struct pool_cache *udma__pool_cache_slow(struct udma_pool *p);
 /* A pool of the layer holding va (a region owner), or NULL; for error messages. */
 UDMA_HIDDEN const struct udma_pool *udma__pool_owning(const struct udma_pool_layer *layer, const void *va);
+
+/* The calling thread's memo forgets every pool (its caches are going away). */
+static inline void pool_memo_forget(void)
+{
+	udma_pool__memo.uid = 0;
+	udma_pool__memo.cache = NULL;
+}
 
 /* pool.c: free p's bookkeeping (its regions go with udma_region_destroy). */
 UDMA_HIDDEN void udma__pool_free(struct udma_pool *p);

@@ -16,13 +16,13 @@
 static void cache_retire(struct pool_cache *c)
 {
 	struct udma_pool *p = c->pool;
-	unsigned len = udma__load_relaxed(&c->len);
+	unsigned len = cache_load(c->pub.len);
 
 	if (len)
 		udma__pool_store_push(p, c->objs, len);
-	p->retired_hits += udma__load_relaxed(&c->hits);
-	p->retired_misses += udma__load_relaxed(&c->misses);
-	p->retired_puts += udma__load_relaxed(&c->puts);
+	p->retired_hits += cache_load(c->pub.hits);
+	p->retired_misses += cache_load(c->pub.misses);
+	p->retired_puts += cache_load(c->pub.puts);
 	udma__list_del(&c->link);
 	udma__store_relaxed(&c->pt->caches[p->id], NULL);
 	free(c);
@@ -37,6 +37,9 @@ static void thread_exit(void *arg)
 
 	if (!udma__tcache_exiting(&l->tcache, pt))
 		return; /* a forked child's thread: the record is the parent's copy */
+	/* The memo may hold one of the caches freed below (or another context's:
+	 * that costs one call into the library, should this thread get again). */
+	pool_memo_forget();
 	pthread_mutex_lock(&l->lock);
 	for (i = 0; i < pt->ncaches; i++) {
 		struct pool_cache *c = udma__load_relaxed(&pt->caches[i]);
@@ -185,7 +188,7 @@ unsigned udma__pool_unregister(struct udma_pool *p)
 	while (p->caches.first) {
 		struct pool_cache *c = udma__list_entry(p->caches.first, struct pool_cache, link);
 
-		held += udma__load_relaxed(&c->len);
+		held += cache_load(c->pub.len);
 		udma__list_del(&c->link);
 		udma__store_relaxed(&c->pt->caches[p->id], NULL);
 		free(c);
@@ -234,7 +237,7 @@ struct pool_cache *udma__pool_cache_slow(struct udma_pool *p)
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
-	c->size = p->cache_size;
+	c->pub.size = p->cache_size;
 	c->pool = p;
 	c->pt = pt;
 	pthread_mutex_lock(&l->lock);

@@ -5,21 +5,28 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <udma/pool.h>
+
 #include "lib/alloc/thread_cache.h"
 
 __thread struct tcache_memo udma__tcache_memo[TCACHE_KINDS] __attribute__((tls_model("initial-exec")));
+/* Declared in udma/pool_impl.h: the pools' inline fast path reads it. */
+__thread struct udma_pool__memo_rec udma_pool__memo __attribute__((tls_model("initial-exec")));
 
 static _Atomic uint64_t next_gen = 1;
 
 static pthread_once_t fork_registered = PTHREAD_ONCE_INIT;
 static int fork_registered_rc;
 
-/* The forking thread's memos point into records the child only has copies
- * of: the child forgets them, so the fast paths of an owner made in the child
- * start afresh. The rest of the fork contract is lib/mem/fork.c. */
+/* The forking thread's memos point into records (and the pool memo into a
+ * cache) the child only has copies of: the child forgets them, so the fast
+ * paths of an owner made in the child start afresh, and the inline get and
+ * put of an inherited pool reach the library, which refuses them. The rest
+ * of the fork contract is lib/mem/fork.c. */
 static void forget_memos(void)
 {
 	memset(udma__tcache_memo, 0, sizeof(udma__tcache_memo));
+	memset(&udma_pool__memo, 0, sizeof(udma_pool__memo));
 }
 
 static void register_fork_handler(void)
