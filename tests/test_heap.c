@@ -692,7 +692,7 @@ static void stale_entries(void **state)
 	assert_ptr_not_equal(q, p);
 	udma_free(ctx, q);
 	/* the winner gives p back to the slab */
-	e = (struct heap_entry){p, s, idx};
+	e = (struct heap_entry){.p = p, .idx = idx, .slab = s};
 	udma__heap_flush(udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP), 0, &e, 1, other);
 	assert_int_equal(atomic_load(&s->state[idx]), HEAP_SLOT_INSLAB);
 	/* a loser's flush of the same entry moves nothing */
@@ -705,7 +705,7 @@ static void stale_entries(void **state)
 		if (atomic_load(&s->state[i]) != HEAP_SLOT_INSLAB)
 			continue;
 		atomic_store(&s->state[i], other);
-		e = (struct heap_entry){s->base + (size_t)i * 64, s, i};
+		e = (struct heap_entry){.p = s->base + (size_t)i * 64, .idx = i, .slab = s};
 		before = s->nfree;
 		udma__heap_flush(udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP), 0, &e, 1, other);
 		assert_true(s->nfree <= s->nslots);

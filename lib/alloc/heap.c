@@ -5,8 +5,11 @@
  *
  * malloc hit: a TLS compare, one magazine pop, a check that the slot's state
  * still carries this cache's tag, a store of USED.
- * free hit: the O(1) region lookup, the slot from a multiply, a compare-and-swap
- * of the slot's state from USED to the cache's tag, one magazine push.
+ * free hit: the same TLS compare, the cache's memo of the slab it last freed
+ * into in that 2 MiB window (struct heap_hot: no region lookup), the slot from
+ * a multiply, a compare-and-swap of the slot's state from USED to the cache's
+ * tag, one magazine push. A free outside the memoized slabs takes the slow
+ * path once: the region lookup and every check, and it memoizes the slab.
  *
  * That CAS is the one locked instruction of either path: of two frees of one
  * pointer, even at the same instant, exactly one wins and the other is
@@ -162,6 +165,19 @@ void *udma_zmalloc(struct udma_ctx *ctx, size_t size, size_t align, uint64_t *io
 
 /* ---- free ---- */
 
+/* The next free in this slab takes the fast path without a region lookup. */
+static void hot_remember(struct heap_tcache *tc, const void *ptr, struct heap_slab *s)
+{
+	struct heap_hot *hot = udma__heap_hot(tc, (uintptr_t)ptr);
+
+	hot->base = (uintptr_t)s->base;
+	hot->span = (size_t)s->nslots * s->stride;
+	hot->recip = s->recip;
+	hot->stride = s->stride;
+	hot->slab = s;
+	hot->cls = s->cls;
+}
+
 static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 {
 	struct udma_region *r;
@@ -206,6 +222,8 @@ static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 		return;
 	}
 	tc = tcache_of(s->own.heap);
+	if (tc)
+		hot_remember(tc, ptr, s);
 	/* Back to the slabs (no cache, or a full magazine) takes a class lock,
 	 * which a memory event callback's caller may hold, or wait for with the
 	 * context's lock held: refused there, before the slot is claimed. */
@@ -236,30 +254,33 @@ static __attribute__((noinline)) void free_slow(struct udma_ctx *ctx, void *ptr)
 
 void udma_free(struct udma_ctx *ctx, void *ptr)
 {
-	struct udma_region *r = udma__region_of(ctx, ptr);
+	uintptr_t v = (uintptr_t)ptr;
+	const struct heap_hot *hot;
 	struct heap_tcache *tc;
 	struct heap_entry *e;
+	struct udma_heap *h;
 	struct heap_slab *s;
 	struct heap_mag *m;
-	uintptr_t owner;
 	heap_state used;
 	size_t off;
 	uint64_t idx;
 
-	if (udma__unlikely(!r))
+	if (udma__unlikely(!ctx))
 		goto slow;
-	owner = (uintptr_t)atomic_load_explicit(&r->owner, memory_order_acquire);
-	s = (struct heap_slab *)(owner - HEAP_OWNER_TAG);
-	if (udma__unlikely((owner & HEAP_OWNER_MASK) != HEAP_OWNER_TAG || s->own.kind != HEAP_KIND_SLAB))
-		goto slow;
-	off = (size_t)((uint8_t *)ptr - s->base);
-	idx = udma__heap_div(off, s->recip);
-	if (udma__unlikely(idx >= s->nslots || idx * s->stride != off))
-		goto slow;
-	if (udma__unlikely(udma__tcache_memo[TCACHE_HEAP].gen != s->own.heap->tcache.gen))
+	h = udma__ctx_state(ctx, UDMA_CTX_SLOT_HEAP);
+	if (udma__unlikely(!h || udma__tcache_memo[TCACHE_HEAP].gen != h->tcache.gen))
 		goto slow;
 	tc = udma__tcache_memo[TCACHE_HEAP].rec;
-	m = &tc->mag[s->cls];
+	/* A slab this cache freed into: its copy holds all the checks need. */
+	hot = udma__heap_hot(tc, v);
+	off = v - hot->base; /* below base wraps: one compare covers both ends */
+	if (udma__unlikely(off >= hot->span))
+		goto slow;
+	idx = udma__heap_div(off, hot->recip);
+	if (udma__unlikely(idx * hot->stride != off))
+		goto slow;
+	s = hot->slab;
+	m = &tc->mag[hot->cls];
 	if (udma__unlikely(m->n == m->cap))
 		goto slow;
 	/* The claim (see free_slow); a failed one goes there to be reported. */

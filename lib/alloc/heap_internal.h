@@ -93,17 +93,35 @@ struct heap_large {
 };
 
 /* A thread cache entry: the object, its slab and slot, so that neither
- * malloc nor the flush has to compute or look anything up. */
+ * malloc nor the flush has to compute or look anything up. The two pointers
+ * are not adjacent: free's stores of them, merged into one 16-byte store,
+ * could not be forwarded to malloc's 8-byte loads (a stall of several ns). */
 struct heap_entry {
 	uint8_t *p;
-	struct heap_slab *slab;
 	uint32_t idx;
+	struct heap_slab *slab;
 };
 
 struct heap_mag {
 	uint32_t n, cap;
 	struct heap_entry *e;
 };
+
+/* A thread cache's memo of a slab it freed into, so that the next free in
+ * the same slab skips the region lookup (index table, leaf, region, owner,
+ * slab: five dependent loads) and reads what it needs from here. A slab and
+ * its copy here are immutable and live as long as the heap, as does the
+ * cache: a memo is never stale. span 0: empty. */
+struct heap_hot {
+	uintptr_t base; /* the slab's first object */
+	size_t span;	/* nslots * stride: an address below base + span is in a slot */
+	uint64_t recip;
+	size_t stride;
+	struct heap_slab *slab;
+	unsigned cls;
+};
+#define HEAP_HOT_SLABS 4 /* direct-mapped by the address's 2 MiB window */
+#define HEAP_HOT_SHIFT 21
 
 /* One per thread and context, the record of the heap's tcache_owner
  * (thread_cache.h); its magazines go back to the classes when the thread
@@ -112,8 +130,14 @@ struct heap_tcache {
 	struct udma_heap *heap;
 	heap_state tag;
 	struct udma__link link; /* in the heap's tcaches, under its lock */
-	struct heap_mag mag[];	/* nclasses, then the entries */
+	struct heap_hot hot[HEAP_HOT_SLABS];
+	struct heap_mag mag[]; /* nclasses, then the entries */
 };
+
+static inline struct heap_hot *udma__heap_hot(struct heap_tcache *tc, uintptr_t v)
+{
+	return &tc->hot[(v >> HEAP_HOT_SHIFT) % HEAP_HOT_SLABS];
+}
 
 struct heap_class {
 	pthread_mutex_t lock;
