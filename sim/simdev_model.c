@@ -22,7 +22,7 @@
  * next batch usually comes that soon), then yield the CPU between passes,
  * then once idle this long, sleep between passes so an idle device does not
  * keep a core busy. */
-#define SIMDEV_IDLE_SPINS    2048u
+#define SIMDEV_IDLE_SPINS    256u
 #define SIMDEV_IDLE_YIELD_NS 1000000ull
 #define SIMDEV_IDLE_SLEEP_NS 50000L
 

@@ -16,7 +16,7 @@
  * yields the CPU (a few microseconds: a batch's completions come sooner than
  * a trip through the scheduler, 20% of the driver's time when it yielded at
  * once). Bounded, so a driver waiting on a slow device lets others run. */
-#define SIMDRV_WAIT_SPINS 1024u
+#define SIMDRV_WAIT_SPINS 128u
 
 /* The CPU's spin-wait hint (a driver sees only the public API, so its own). */
 static inline void spin_pause(void)
