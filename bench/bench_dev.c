@@ -38,6 +38,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,6 +50,7 @@
 #include <udma/udma.h>
 
 #include "bench_util.h"
+#include "lib/base/compiler.h"
 #include "sim/simd_spawn.h"
 #include "drivers/simdrv/simdrv.h"
 
@@ -63,6 +66,7 @@
 #define WAIT_MS	    1000 /* a completion later than this is an error */
 #define DEFAULT_MS  40u /* per device run; its warm-up (which sizes the runs) half that, memcpy's an eighth */
 #define QUICK_MS    4u
+#define SPSC_SPINS  1024u /* the peer's waits: spin this many pauses, then yield (as simdrv_wait) */
 
 struct op {
 	const char *name;
@@ -80,6 +84,31 @@ static const struct op ops[] = {
 
 static const unsigned batches[] = {1, 8, 32, 128};
 
+/* The second peer (COPY cases): a plain single-producer single-consumer ring
+ * between this thread and a copier thread placed where the device runs. A
+ * batch is written into the ring and published with one store (the doorbell);
+ * the copier reads that index again only when its own copy says empty,
+ * memcpys each entry and publishes each completion as it is done (as the
+ * device does each CQE); this thread takes them in order and checks each, as
+ * the driver checks CQEs. What the device
+ * costs over that is its protocol: registers, IOMMU checks, CQEs in DMA memory. */
+struct spsc_desc {
+	const uint8_t *src;
+	uint8_t *dst;
+	uint32_t len;
+	uint64_t cookie;
+};
+
+struct spsc {
+	struct spsc_desc ring[DMA_DEPTH];
+	uint64_t done_cookie[DMA_DEPTH]; /* the copier's completions: the cookie, in ring order */
+	int cpu;			 /* the copier's CPU, or -1 */
+	pthread_t thread;
+	_Alignas(64) unsigned tail; /* atomic: entries written (free running), by this thread */
+	_Alignas(64) unsigned done; /* atomic: entries copied, by the copier */
+	_Alignas(64) int stop;	    /* atomic */
+};
+
 /* A device, its driver, and the buffers of one operation. */
 struct sess {
 	const struct op *op;
@@ -94,6 +123,8 @@ struct sess {
 	uint64_t next;	  /* next descriptor (packet) number: picks the buffers, is the cookie */
 	uint64_t rx_next; /* NIC: next RX buffer number to post */
 	uint64_t cpu_next;
+	uint64_t spsc_next; /* the SPSC peer's next copy number */
+	struct spsc spsc;
 	uint64_t waits; /* simdrv_wait calls */
 	char err[256];	/* why the last call failed */
 };
@@ -450,16 +481,166 @@ static __attribute__((noinline)) double cpu_run(struct sess *s, unsigned n, unsi
 	return (double)(bench_now_ns() - t0) / ((double)nb * n);
 }
 
-/* Batches to run for about target_ns, from a warm-up of about warm_ns. */
-static unsigned size_runs(struct sess *s, bool dev, unsigned n, uint64_t warm_ns, uint64_t target_ns)
+static void *spsc_copier(void *arg)
 {
+	struct spsc *r = arg;
+	unsigned head = 0, tail = 0, spins = 0;
+
+	if (r->cpu >= 0)
+		pin_one(0, r->cpu); /* a failure shows as a slower peer, never a wrong one */
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		if (head == tail) {
+			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+			if (head == tail) {
+				if (++spins % SPSC_SPINS == 0)
+					sched_yield();
+				else
+					udma__cpu_pause();
+				continue;
+			}
+		}
+		spins = 0;
+		/* Each completion visible once copied, as the device's CQEs are. */
+		for (; head != tail; head++) {
+			const struct spsc_desc *e = &r->ring[head % DMA_DEPTH];
+
+			memcpy(e->dst, e->src, e->len);
+			r->done_cookie[head % DMA_DEPTH] = e->cookie;
+			__atomic_store_n(&r->done, head + 1, __ATOMIC_RELEASE);
+		}
+	}
+	return NULL;
+}
+
+static bool spsc_start(struct sess *s, const struct conf *c)
+{
+	struct spsc *r = &s->spsc;
+	int rc;
+
+	r->tail = r->done = 0;
+	r->stop = 0;
+	r->cpu = c->pin == PIN_SPLIT ? 1 : c->pin == PIN_SAME ? 0 : -1;
+	rc = pthread_create(&r->thread, NULL, spsc_copier, r);
+	return rc ? fail(s, "cannot start the SPSC peer's copier thread: %s", strerror(rc)) : true;
+}
+
+static void spsc_stop(struct sess *s)
+{
+	__atomic_store_n(&s->spsc.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(s->spsc.thread, NULL);
+}
+
+/* One batch of n copies through the ring: written, published, and every
+ * completion waited for and checked (in order, the right copy). */
+static bool spsc_batch(struct sess *s, unsigned n)
+{
+	struct spsc *r = &s->spsc;
+	unsigned tail = r->tail, i, seen = tail, spins = 0; /* only this thread writes tail */
+	size_t len = s->op->len;
+
+	for (i = 0; i < n; i++, s->spsc_next++) {
+		struct spsc_desc *e = &r->ring[(tail + i) % DMA_DEPTH];
+
+		*e = (struct spsc_desc){.src = s->src[s->spsc_next % NSRC],
+					.dst = s->dst[s->spsc_next % NDST],
+					.len = (uint32_t)len,
+					.cookie = s->spsc_next};
+	}
+	__atomic_store_n(&r->tail, tail + n, __ATOMIC_RELEASE);
+	while (seen != tail + n) {
+		unsigned done = __atomic_load_n(&r->done, __ATOMIC_ACQUIRE);
+
+		if (done == seen) {
+			if (++spins % SPSC_SPINS == 0)
+				sched_yield();
+			else
+				udma__cpu_pause();
+			continue;
+		}
+		for (; seen != done; seen++) {
+			uint64_t want = s->spsc_next - n + (seen - tail);
+
+			if (r->done_cookie[seen % DMA_DEPTH] != want)
+				return fail(s, "SPSC peer: completion %llu out of order (cookie %llu)",
+					    (unsigned long long)want,
+					    (unsigned long long)r->done_cookie[seen % DMA_DEPTH]);
+		}
+	}
+	return true;
+}
+
+/* nb batches of n through the SPSC peer: ns per copy, or -1. */
+static double spsc_run(struct sess *s, const struct conf *c, unsigned n, unsigned nb)
+{
+	uint64_t t0, t1;
+	unsigned b;
+
+	if (!spsc_start(s, c))
+		return -1;
+	t0 = bench_now_ns();
+	for (b = 0; b < nb; b++)
+		if (!spsc_batch(s, n))
+			break;
+	t1 = bench_now_ns();
+	spsc_stop(s);
+	return b == nb ? (double)(t1 - t0) / ((double)nb * n) : -1;
+}
+
+/* The SPSC peer's copies, checked as the device's are: every destination
+ * zeroed, one copy per destination through the ring, every byte compared. */
+static bool spsc_verify(struct sess *s, const struct conf *c, unsigned n)
+{
+	const struct op *op = s->op;
+	uint64_t first = s->spsc_next;
+	unsigned i, k;
+
+	for (i = 0; i < NDST; i++)
+		memset(s->dst[i], 0, op->stride);
+	if (!spsc_start(s, c))
+		return false;
+	for (i = 0; i < NDST; i += n)
+		if (!spsc_batch(s, n < NDST - i ? n : NDST - i))
+			break;
+	spsc_stop(s);
+	if (i < NDST)
+		return false;
+	for (i = 0; i < NDST; i++) {
+		uint64_t j = first + i;
+		const uint8_t *d = s->dst[j % NDST], *src = s->src[j % NSRC];
+
+		for (k = 0; k < op->stride; k++)
+			if (d[k] != (k < op->len ? src[k] : 0))
+				return fail(s, "SPSC peer, copy %llu: byte %u is 0x%02x, expected 0x%02x",
+					    (unsigned long long)j, k, d[k], k < op->len ? src[k] : 0);
+	}
+	return true;
+}
+
+enum runner { RUN_DEV, RUN_MEMCPY, RUN_SPSC };
+
+/* nb batches of n by one of the three: ns per descriptor, or -1. */
+static double run_one(struct sess *s, const struct conf *c, enum runner who, unsigned n, unsigned nb)
+{
+	switch (who) {
+	case RUN_DEV: return dev_run(s, n, nb);
+	case RUN_MEMCPY: return cpu_run(s, n, nb);
+	case RUN_SPSC: return spsc_run(s, c, n, nb);
+	}
+	return -1;
+}
+
+/* Batches to run for about target_ns, from a warm-up of about warm_ns. */
+static unsigned size_runs(struct sess *s, const struct conf *c, enum runner who, unsigned n, uint64_t warm_ns,
+			  uint64_t target_ns)
+{
+	/* The peers in steps of 16 batches: the SPSC peer starts its copier each time. */
+	unsigned step = who == RUN_DEV ? 1 : 16, nb = 0, want;
 	uint64_t t0 = bench_now_ns(), el;
-	unsigned nb = 0, want;
 
 	do {
-		if (dev ? dev_run(s, n, 1) < 0 : cpu_run(s, n, 16) < 0)
+		if (run_one(s, c, who, n, step) < 0)
 			return 0;
-		nb += dev ? 1 : 16;
+		nb += step;
 		el = bench_now_ns() - t0;
 	} while (el < warm_ns);
 	want = (unsigned)((double)target_ns * nb / (double)el);
@@ -540,16 +721,19 @@ static void case_failed(const char *name, struct sess *s)
 static bool bench_batch(struct sess *s, const struct conf *c, const char *name, unsigned n, bool irq,
 			bool proc)
 {
-	static double t_dev[MAX_RUNS], t_cpu[MAX_RUNS];
-	unsigned nb_dev, nb_cpu, i;
+	static double t_dev[MAX_RUNS], t_cpu[MAX_RUNS], t_spsc[MAX_RUNS];
+	bool spsc = !s->op->nic; /* the SPSC peer copies; it has no NIC loopback */
+	unsigned nb_dev, nb_cpu, nb_spsc = 0, i;
 	uint64_t waits0, descs0, dev_cpu_ns = 0, dev_wall_ns = 0;
-	double med, cpu, other, steal;
+	double med, cpu, ring = NAN, other, steal;
 	struct load l0, l1;
 	pid_t dev_pid = s->proc_up ? s->proc.pid : 0;
 
-	nb_dev = size_runs(s, true, n, c->run_ns / 2, c->run_ns);
-	nb_cpu = size_runs(s, false, n, c->run_ns / 8, c->run_ns / 4);
-	if (!nb_dev || !nb_cpu) {
+	nb_dev = size_runs(s, c, RUN_DEV, n, c->run_ns / 2, c->run_ns);
+	nb_cpu = size_runs(s, c, RUN_MEMCPY, n, c->run_ns / 8, c->run_ns / 4);
+	if (spsc)
+		nb_spsc = size_runs(s, c, RUN_SPSC, n, c->run_ns / 8, c->run_ns / 4);
+	if (!nb_dev || !nb_cpu || (spsc && !nb_spsc)) {
 		case_failed(name, s);
 		return false;
 	}
@@ -559,17 +743,21 @@ static bool bench_batch(struct sess *s, const struct conf *c, const char *name, 
 	for (i = 0; i < c->runs; i++) {
 		struct load a, b;
 
-		/* alternate which goes first, so drift hits both alike */
-		if (i & 1)
+		/* alternate which goes first, so drift hits all alike */
+		if (i & 1) {
 			t_cpu[i] = cpu_run(s, n, nb_cpu);
+			t_spsc[i] = spsc ? spsc_run(s, c, n, nb_spsc) : 0;
+		}
 		load_snap(&a, dev_pid);
 		t_dev[i] = dev_run(s, n, nb_dev);
 		load_snap(&b, dev_pid);
 		dev_cpu_ns += b.own_ns - a.own_ns;
 		dev_wall_ns += b.t_ns - a.t_ns;
-		if (!(i & 1))
+		if (!(i & 1)) {
 			t_cpu[i] = cpu_run(s, n, nb_cpu);
-		if (t_dev[i] < 0) {
+			t_spsc[i] = spsc ? spsc_run(s, c, n, nb_spsc) : 0;
+		}
+		if (t_dev[i] < 0 || t_spsc[i] < 0) {
 			case_failed(name, s);
 			return false;
 		}
@@ -581,7 +769,9 @@ static bool bench_batch(struct sess *s, const struct conf *c, const char *name, 
 			bench_prog, name, other, steal);
 	med = bench_median(t_dev, c->runs);
 	cpu = bench_median(t_cpu, c->runs);
-	if (!verify(s, n)) {
+	if (spsc)
+		ring = bench_median(t_spsc, c->runs);
+	if (!verify(s, n) || (spsc && !spsc_verify(s, c, n))) {
 		case_failed(name, s);
 		return false;
 	}
@@ -592,7 +782,8 @@ static bool bench_batch(struct sess *s, const struct conf *c, const char *name, 
 				     BENCH_NUM("mb_s", s->op->len * 1e3 / med),
 				     BENCH_NUM("batch_ns", med * n), BENCH_NUM("memcpy_ns", cpu),
 				     BENCH_NUM("memcpy_mb_s", s->op->len * 1e3 / cpu),
-				     BENCH_NUM("ratio", bench_ratio(med, cpu)),
+				     BENCH_NUM("ratio", bench_ratio(med, cpu)), BENCH_NUM("spsc_ns", ring),
+				     BENCH_NUM("spsc_ratio", spsc ? bench_ratio(med, ring) : NAN),
 				     BENCH_NUM("waits_per_batch",
 					       (double)(s->waits - waits0) * n / (double)(s->next - descs0)),
 				     BENCH_NUM("per_run", (double)nb_dev * n),

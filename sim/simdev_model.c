@@ -11,13 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/base/compiler.h"
 #include "sim/simdev_model_internal.h"
 
-#define SIMDEV_IRQ_WAIT_MS     50 /* interrupt mode: notice stop and register changes this often */
-#define SIMDEV_SPINS_PER_YIELD 256u
+#define SIMDEV_IRQ_WAIT_MS 50 /* interrupt mode: notice stop and register changes this often */
+/* Polling mode, idle: spin this many empty passes (a few microseconds: the
+ * next batch usually comes that soon), then yield the CPU between passes,
+ * then once idle this long, sleep between passes so an idle device does not
+ * keep a core busy. */
+#define SIMDEV_IDLE_SPINS    256u
+#define SIMDEV_IDLE_YIELD_NS 1000000ull
+#define SIMDEV_IDLE_SLEEP_NS 50000L
 
 /* Never blocks: the eventfd may be a driver's (another process's), whose
  * counter it can saturate, and whose O_NONBLOCK it can clear at will. A
@@ -186,27 +193,37 @@ static void device_configure(struct simdev *d)
 	d->configured = true;
 }
 
-/* The SQ tail doorbell, or the head itself (no work) when it is out of range. */
-static uint32_t sq_tail(struct simdev *d, unsigned qi)
-{
-	uint32_t t = qreg_rd32(d, qi, SIMDEV_Q_SQ_TAIL);
-
-	return t < d->q[qi].sq_size ? t : d->q[qi].sq_head;
-}
-
+/* Work between the SQ head and the tail doorbell last read; the doorbell is
+ * read again only when that runs out (an out-of-range tail means no work). */
 bool simdev_sq_pending(struct simdev *d, unsigned qi)
 {
-	return d->q[qi].active && sq_tail(d, qi) != d->q[qi].sq_head;
+	struct simdev_queue *q = &d->q[qi];
+	uint32_t t;
+
+	if (!q->active)
+		return false;
+	if (q->sq_tail_seen != q->sq_head)
+		return true;
+	t = qreg_rd32(d, qi, SIMDEV_Q_SQ_TAIL);
+	if (t >= q->sq_size)
+		return false;
+	q->sq_tail_seen = t;
+	return t != q->sq_head;
 }
 
-/* NVMe-style: one slot stays free, so a full ring never looks empty. */
+/* NVMe-style: one slot stays free, so a full ring never looks empty. The
+ * driver's CQ head is read again only when the one last read says full. */
 bool simdev_cq_room(struct simdev *d, unsigned qi)
 {
 	struct simdev_queue *q = &d->q[qi];
-	uint32_t head = qreg_rd32(d, qi, SIMDEV_Q_CQ_HEAD);
+	uint32_t head;
 
+	if (((q->cq_tail - q->cq_head_seen) & (q->cq_size - 1)) < q->cq_size - 1)
+		return true;
+	head = qreg_rd32(d, qi, SIMDEV_Q_CQ_HEAD);
 	if (head >= q->cq_size)
 		return false;
+	q->cq_head_seen = head;
 	return ((q->cq_tail - head) & (q->cq_size - 1)) < q->cq_size - 1;
 }
 
@@ -243,7 +260,7 @@ bool simdev_post_cqe(struct simdev *d, unsigned qi, uint64_t cookie, uint32_t le
 		cqe->sq_head = (uint16_t)q->sq_head;
 		__atomic_store_n(&cqe->status, (uint16_t)(status << 1 | q->phase), __ATOMIC_RELEASE);
 	}
-	reg_wr32(d, SIMDEV_Q_BASE(qi) + SIMDEV_Q_SQ_HEAD, q->sq_head);
+	q->sq_head_dirty = true; /* SQ_HEAD: published at the end of the pass */
 	if (!cqe || ((uintptr_t)cqe & 7) != 0) {
 		queue_error(d, qi, iova, sizeof(*cqe));
 		return false;
@@ -291,6 +308,18 @@ static int queue_abort(struct simdev *d, unsigned qi)
 		done++;
 	}
 	return done;
+}
+
+/* SQ_HEAD once per pass, not once per entry: each store sends the register
+ * line to the driver's core. The CQEs already carry the head. */
+static void heads_publish(struct simdev *d)
+{
+	for (unsigned i = 0; i < d->cfg.num_queues; i++) {
+		if (!d->q[i].sq_head_dirty)
+			continue;
+		d->q[i].sq_head_dirty = false;
+		reg_wr32(d, SIMDEV_Q_BASE(i) + SIMDEV_Q_SQ_HEAD, d->q[i].sq_head);
+	}
 }
 
 static void stats_publish(struct simdev *d)
@@ -368,6 +397,7 @@ int simdev_poll(struct simdev *d)
 		for (unsigned i = 0; i < d->cfg.num_queues; i++)
 			if (d->q[i].active && d->q[i].type != SIMDEV_QTYPE_NIC_RX)
 				done += queue_process(d, i);
+		heads_publish(d);
 	}
 	simdev_iommu_rdunlock(d);
 	if (done || d->irq_pending)
@@ -393,8 +423,34 @@ static void doorbell_wait(struct simdev *d)
 	}
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Polling mode, after idle empty passes since the last work (idle_since:
+ * when the spinning stopped): spin, yield, or sleep. */
+static void idle_wait(unsigned idle, uint64_t *idle_since)
+{
+	if (idle < SIMDEV_IDLE_SPINS) {
+		udma__cpu_pause();
+		return;
+	}
+	if (idle == SIMDEV_IDLE_SPINS)
+		*idle_since = now_ns();
+	if (now_ns() - *idle_since < SIMDEV_IDLE_YIELD_NS) {
+		sched_yield(); /* a 2-core machine stays usable */
+		return;
+	}
+	nanosleep(&(struct timespec){.tv_nsec = SIMDEV_IDLE_SLEEP_NS}, NULL);
+}
+
 int simdev_run(struct simdev *d)
 {
+	uint64_t idle_since = 0;
 	unsigned idle = 0;
 
 	if (!d)
@@ -410,10 +466,10 @@ int simdev_run(struct simdev *d)
 		}
 		if (reg_rd32(d, SIMDEV_REG_CTRL) & SIMDEV_CTRL_IRQ) {
 			doorbell_wait(d);
-		} else if (++idle % SIMDEV_SPINS_PER_YIELD == 0) {
-			sched_yield(); /* a 2-core machine stays usable */
 		} else {
-			udma__cpu_pause();
+			idle_wait(idle, &idle_since);
+			if (idle < UINT32_MAX)
+				idle++;
 		}
 	}
 	return 0;

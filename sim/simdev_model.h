@@ -37,8 +37,10 @@ int simdev_iommu_unmap(struct simdev *d, uint64_t iova);
 /* Act on the registers and doorbells once: returns completions posted (>= 0)
  * or a negative errno. */
 int simdev_poll(struct simdev *d);
-/* Run until simdev_stop(): spin on the doorbells (polling mode) or sleep on
- * doorbell_fd (interrupt mode, SIMDEV_CTRL_IRQ). */
+/* Run until simdev_stop(): poll the doorbells (polling mode: spin a few
+ * microseconds when idle, then yield between polls, then after 1 ms idle
+ * sleep 50 us between them) or sleep on doorbell_fd (interrupt mode,
+ * SIMDEV_CTRL_IRQ). */
 int simdev_run(struct simdev *d);
 void simdev_stop(struct simdev *d); /* from any thread */
 

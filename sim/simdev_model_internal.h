@@ -11,6 +11,7 @@
 
 #define SIMDEV_MAX_XFER	   (1u << 20) /* longest DMA or block transfer */
 #define SIMDEV_POLL_BUDGET 64u	      /* descriptors per queue per pass: no queue starves the others */
+#define SIMDEV_TLB_SIZE	   4u	      /* translations memoised: SQ, CQ, source, destination */
 
 struct simdev_map {
 	uint64_t iova, len;
@@ -23,7 +24,12 @@ struct simdev_queue {
 	uint64_t sq_base, cq_base;
 	uint32_t sq_size, cq_size; /* powers of two, validated when latched */
 	uint32_t sq_head, cq_tail;
-	uint16_t phase; /* written into the next CQE; starts at 1 */
+	/* The driver's indices as last read: the shared registers are read
+	 * again only when these say empty (SQ) or full (CQ), so the line the
+	 * driver writes is not pulled over once per descriptor. */
+	uint32_t sq_tail_seen, cq_head_seen;
+	bool sq_head_dirty; /* SQ_HEAD is published once per pass, not per entry */
+	uint16_t phase;	    /* written into the next CQE; starts at 1 */
 };
 
 struct simdev {
@@ -35,6 +41,11 @@ struct simdev {
 	pthread_rwlock_t iommu_lock; /* map/unmap write, every access reads */
 	struct simdev_map *maps;     /* sorted by iova, disjoint */
 	unsigned nmaps, maps_cap;
+	/* The mappings last looked up, newest first: a descriptor makes four
+	 * translations, nearly always in the same few mappings. Written by the
+	 * device under the read lock (one device thread), emptied by map and
+	 * unmap under the write lock, so no stale entry outlives its mapping. */
+	struct simdev_map tlb[SIMDEV_TLB_SIZE];
 
 	bool configured; /* queues latched since the last reset */
 	uint32_t blk_size;

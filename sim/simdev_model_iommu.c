@@ -29,12 +29,33 @@ static long iommu_find(const struct simdev *d, uint64_t iova)
 	return found;
 }
 
+/* Memoise m in front of the TLB (the last entry drops out). */
+static void tlb_insert(struct simdev *d, const struct simdev_map *m)
+{
+	memmove(&d->tlb[1], &d->tlb[0], (SIMDEV_TLB_SIZE - 1) * sizeof(d->tlb[0]));
+	d->tlb[0] = *m;
+}
+
+/* Forget every memoised translation: the table changed. Write lock held. */
+static void tlb_flush(struct simdev *d)
+{
+	memset(d->tlb, 0, sizeof(d->tlb)); /* len 0 matches nothing */
+}
+
 void *simdev_iommu_translate(struct simdev *d, uint64_t iova, uint64_t len, unsigned *reason)
 {
-	long i = iommu_find(d, iova);
 	const struct simdev_map *m;
 	uint64_t off;
+	long i;
 
+	for (unsigned t = 0; t < SIMDEV_TLB_SIZE; t++) {
+		m = &d->tlb[t];
+		off = iova - m->iova;
+		if (off < m->len && len <= m->len - off)
+			return m->host + off;
+	}
+	/* A miss, or an overrun the table walk below names. */
+	i = iommu_find(d, iova);
 	if (i < 0 || iova - d->maps[i].iova >= d->maps[i].len) {
 		*reason = SIMDEV_FAULT_UNMAPPED;
 		return NULL;
@@ -46,6 +67,7 @@ void *simdev_iommu_translate(struct simdev *d, uint64_t iova, uint64_t len, unsi
 		*reason = SIMDEV_FAULT_OVERRUN;
 		return NULL;
 	}
+	tlb_insert(d, m);
 	return m->host + off;
 }
 
@@ -64,6 +86,7 @@ void simdev_iommu_destroy(struct simdev *d)
 	free(d->maps);
 	d->maps = NULL;
 	d->nmaps = d->maps_cap = 0;
+	tlb_flush(d);
 }
 
 static int iommu_grow(struct simdev *d)
@@ -106,6 +129,7 @@ int simdev_iommu_map(struct simdev *d, uint64_t iova, void *host, uint64_t len)
 		memmove(&d->maps[at + 1], &d->maps[at], (d->nmaps - at) * sizeof(d->maps[0]));
 		d->maps[at] = (struct simdev_map){.iova = iova, .len = len, .host = host};
 		d->nmaps++;
+		tlb_flush(d); /* the table moved: keep the rule "changed means flushed" simple */
 	}
 	pthread_rwlock_unlock(&d->iommu_lock);
 	return rc;
@@ -123,6 +147,7 @@ int simdev_iommu_unmap(struct simdev *d, uint64_t iova)
 	if (i >= 0 && d->maps[i].iova == iova) {
 		memmove(&d->maps[i], &d->maps[i + 1], (d->nmaps - (unsigned)i - 1) * sizeof(d->maps[0]));
 		d->nmaps--;
+		tlb_flush(d); /* before the lock drops: no access may reach the unmapped memory */
 		rc = 0;
 	}
 	pthread_rwlock_unlock(&d->iommu_lock);

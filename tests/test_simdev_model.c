@@ -2,7 +2,7 @@
 /*
  * The simulated device's model, driven through its BAR and rings as a driver
  * would: DMA copy and fill, NIC loopback, block store, IOMMU faults (unmapped,
- * overrun, guard page), bad descriptors, CQ phase and back-pressure, reset,
+ * overrun, guard page, remapped while memoised), bad descriptors, CQ phase and back-pressure, reset,
  * interrupt mode, a polling device thread, and random garbage descriptors.
  */
 #include <errno.h>
@@ -511,6 +511,70 @@ static void test_faults(void **state)
 	fx_fini(&f);
 }
 
+/* Copy len bytes from A to dst through the device: the completion's status. */
+static unsigned copy_status(struct fx *f, uint64_t dst, uint32_t len, uint64_t cookie)
+{
+	struct simdev_sqe e = sqe_make(SIMDEV_OP_COPY, len, iova(f->a), dst, cookie);
+	struct simdev_cqe c;
+
+	submit(f, 0, &e);
+	c = wait_cqe(f, 0);
+	assert_int_equal(c.cookie, cookie);
+	return cqe_status(&c);
+}
+
+/* The device memoises its last translations: a mapping removed, moved to
+ * other memory or shrunk must not be reached through a stale one (that would
+ * be DMA into memory its owner has freed). Polled, then with a device thread. */
+static void test_iommu_remap(void **state)
+{
+	uint8_t *alt = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	(void)state;
+	assert_true(alt != MAP_FAILED);
+	for (int threaded = 0; threaded < 2; threaded++) {
+		struct fx f;
+		uint64_t cookie = 0;
+
+		fx_init(&f, 0, RING_SIZE, RING_SIZE);
+		fx_queue(&f, 0, SIMDEV_QTYPE_DMA);
+		fx_enable(&f, 0);
+		if (threaded)
+			fx_start(&f);
+		memset(alt, 0x33, BUF_LEN);
+		memset(f.a, 0x11, BUF_LEN);
+		/* B's IOVA reaches B, and the device has memoised it. */
+		assert_int_equal(copy_status(&f, iova(f.b), 256, cookie++), SIMDEV_ST_OK);
+		assert_bytes(f.b, 0x11, 256);
+		/* Remapped to other memory: the next copy lands there, B is left alone. */
+		assert_int_equal(simdev_iommu_unmap(f.d, iova(f.b)), 0);
+		assert_int_equal(simdev_iommu_map(f.d, iova(f.b), alt, BUF_LEN), 0);
+		memset(f.a, 0x44, BUF_LEN);
+		assert_int_equal(copy_status(&f, iova(f.b), 256, cookie++), SIMDEV_ST_OK);
+		assert_bytes(alt, 0x44, 256);
+		assert_bytes(f.b, 0x11, 256);
+		/* Remapped shorter: past the new end is a fault, though the old
+		 * mapping went on. */
+		assert_int_equal(simdev_iommu_unmap(f.d, iova(f.b)), 0);
+		assert_int_equal(simdev_iommu_map(f.d, iova(f.b), alt, PAGE), 0);
+		assert_int_equal(copy_status(&f, iova(f.b) + PAGE, 64, cookie++), SIMDEV_ST_IOMMU);
+		assert_int_equal(r32(&f, SIMDEV_REG_FAULT_REASON), SIMDEV_FAULT_UNMAPPED);
+		assert_int_equal(copy_status(&f, iova(f.b) + PAGE - 32, 64, cookie++), SIMDEV_ST_IOMMU);
+		assert_int_equal(r32(&f, SIMDEV_REG_FAULT_REASON), SIMDEV_FAULT_OVERRUN);
+		/* Unmapped: a fault, and neither memory is touched. */
+		assert_int_equal(simdev_iommu_unmap(f.d, iova(f.b)), 0);
+		memset(f.a, 0x55, BUF_LEN);
+		assert_int_equal(copy_status(&f, iova(f.b), 256, cookie++), SIMDEV_ST_IOMMU);
+		assert_int_equal(r32(&f, SIMDEV_REG_FAULT_REASON), SIMDEV_FAULT_UNMAPPED);
+		assert_bytes(alt, 0x44, 256);
+		assert_bytes(alt + 256, 0x33, BUF_LEN - 256);
+		assert_bytes(f.b, 0x11, 256);
+		assert_canaries(&f);
+		fx_fini(&f);
+	}
+	munmap(alt, BUF_LEN);
+}
+
 static void test_bad_descriptors(void **state)
 {
 	static const struct {
@@ -898,7 +962,7 @@ int main(void)
 		th_test(test_block),	     th_test(test_faults),	  th_test(test_bad_descriptors),
 		th_test(test_cq_phase_wrap), th_test(test_cq_full),	  th_test(test_reset),
 		th_test(test_ring_fault),    th_test(test_irq_mode),	  th_test(test_polling_thread),
-		th_test(test_garbage),
+		th_test(test_garbage),	     th_test(test_iommu_remap),
 	};
 
 	th_threads_warm_up(TH_MAX_THREADS);
