@@ -52,16 +52,21 @@ static void list_push_and_unlink(void **state)
 
 static void page_iova(void **state)
 {
-	static const uint64_t pages[] = {0x100000000ull, 0x7000ull};
+	/* 4 KiB pages: frames 0x100000 and 0x7, from a base of 0x7 */
+	static uint32_t small[] = {0x100000 - 0x7, 0};
+	/* 2 MiB pages: frame 0x8000000000 (a PA of 2^60) keeps its top bits in base */
+	static uint32_t huge[] = {0, 1};
+	const struct udma_frames none = {0}, s = {small, 0x7}, h = {huge, 0x8000000000ull};
 	uint8_t buf[16];
 
 	(void)state;
-	assert_int_equal(udma__page_iova(NULL, 12, buf + 5, 5), (uint64_t)(uintptr_t)(buf + 5));
-	assert_int_equal(udma__page_iova(pages, 12, buf, 0), 0x100000000ull);
-	assert_int_equal(udma__page_iova(pages, 12, buf, 4095), 0x100000fffull);
-	assert_int_equal(udma__page_iova(pages, 12, buf, 4096), 0x7000ull);
-	assert_int_equal(udma__page_iova(pages, 12, buf, 8191), 0x7fffull);
-	assert_int_equal(udma__page_iova(pages, 21, buf, (2u << 20) + 3), 0x7003ull);
+	assert_int_equal(udma__page_iova(&none, 12, buf + 5, 5), (uint64_t)(uintptr_t)(buf + 5));
+	assert_int_equal(udma__page_iova(&s, 12, buf, 0), 0x100000000ull);
+	assert_int_equal(udma__page_iova(&s, 12, buf, 4095), 0x100000fffull);
+	assert_int_equal(udma__page_iova(&s, 12, buf, 4096), 0x7000ull);
+	assert_int_equal(udma__page_iova(&s, 12, buf, 8191), 0x7fffull);
+	assert_int_equal(udma__page_iova(&h, 21, buf, 3), (1ull << 60) + 3);
+	assert_int_equal(udma__page_iova(&h, 21, buf, (2u << 20) + 3), (1ull << 60) + (2u << 20) + 3);
 }
 
 static struct udma_ctx fake_ctx; /* owner_init reads forks only */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/support/helpers.h"
 #include "lib/mem/mem.h"
@@ -34,7 +35,7 @@ static void find_run_cases(void **state)
 
 static void compute_runs_cases(void **state)
 {
-	uint64_t iova[6] = {0x1000, 0x2000, 0x3000, 0x9000, 0x8000, 0x9000};
+	uint32_t frame[6] = {0x1, 0x2, 0x3, 0x9, 0x8, 0x9};
 	uint32_t run_end[6];
 	struct udma_region r;
 
@@ -42,7 +43,7 @@ static void compute_runs_cases(void **state)
 	memset(&r, 0, sizeof(r));
 	r.page_size = UDMA_PAGE_4K;
 	r.npages = 6;
-	r.iova = iova;
+	r.frames.frame = frame;
 	r.run_end = run_end;
 	udma__compute_runs(&r);
 	/* 0x1000-0x3fff is one run; 0x9000 then 0x8000 goes backwards; 0x8000, 0x9000 is one */
@@ -52,6 +53,81 @@ static void compute_runs_cases(void **state)
 	assert_int_equal(run_end[3], 3);
 	assert_int_equal(run_end[4], 5);
 	assert_int_equal(run_end[5], 5);
+}
+
+/* Frames above 2^32 pages fit 32-bit entries from the region's lowest frame;
+ * translation is exact on both sides of each run boundary. */
+static void frames_above_4g_pages(void **state)
+{
+	/* pagemap entries (present bit and all): PFNs near 2^40, i.e. PAs near 4 PiB */
+	const uint64_t hi = (uint64_t)1 << 40, present = UDMA_PM_PRESENT;
+	uint64_t entries[5] = {present | (hi + 7), present | (hi + 8), present | (hi + 3), present | (hi + 4),
+			       present | (hi + 5)};
+	uint32_t frame[5], run_end[5];
+	struct udma_region r;
+	uint8_t *va = (uint8_t *)(uintptr_t)0x200000;
+	size_t i;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.page_size = UDMA_PAGE_4K;
+	r.page_shift = 12;
+	r.npages = 5;
+	r.frames.frame = frame;
+	r.run_end = run_end;
+	assert_int_equal(udma__frames_set(&r.frames, 12, entries, 5, "t"), 0);
+	assert_int_equal(r.frames.base, hi + 3);
+	udma__compute_runs(&r);
+	assert_int_equal(run_end[0], 1); /* hi+7, hi+8 */
+	assert_int_equal(run_end[2], 4); /* hi+3, hi+4, hi+5 */
+	for (i = 0; i < 5; i++) {
+		uint64_t pa = (entries[i] & UDMA_PM_PFN_MASK) << 12;
+		size_t off = i << 12;
+
+		assert_int_equal(udma__page_iova(&r.frames, 12, va + off, off), pa);
+		assert_int_equal(udma__page_iova(&r.frames, 12, va + off + 4095, off + 4095), pa + 4095);
+	}
+}
+
+/* 4 KiB frames 2^32 or more apart do not fit: refused, saying what to do;
+ * the same span in 2 MiB pages fits (entries count pages of the region's size). */
+static void frames_span_too_wide(void **state)
+{
+	uint64_t entries[2] = {5, 5 + ((uint64_t)1 << 32)}, fits[2] = {5, 5 + (uint64_t)UINT32_MAX};
+	uint32_t frame[2];
+	struct udma_frames f = {frame, 0};
+
+	(void)state;
+	th_assert_err(udma__frames_set(&f, 12, entries, 2, "wide"), EOVERFLOW);
+	assert_non_null(strstr(udma_last_error(), "'wide'"));
+	assert_non_null(strstr(udma_last_error(), "VA mode"));
+	assert_int_equal(udma__frames_set(&f, 12, fits, 2, "t"), 0);
+	assert_int_equal(frame[1], UINT32_MAX);
+	entries[0] = 512; /* 2 MiB pages: PFNs are multiples of 512 */
+	entries[1] = 512 + ((uint64_t)1 << 32);
+	assert_int_equal(udma__frames_set(&f, 21, entries, 2, "t"), 0);
+	assert_int_equal(f.base, 1);
+	assert_int_equal(frame[1], (uint64_t)1 << 23);
+}
+
+/* A table of 2 MiB or more sits on whole, aligned 2 MiB pages marked for THP. */
+static void frames_large_table_hugepage(void **state)
+{
+	struct udma_frames small, large;
+	size_t n = (size_t)1 << 20; /* a 4 GiB region of 4 KiB pages */
+
+	(void)state;
+	assert_int_equal(udma__frames_alloc(&small, 16), 0);
+	assert_int_equal(udma__frames_alloc(&large, n), 0);
+	assert_int_equal((uintptr_t)large.frame % UDMA_PAGE_2M, 0);
+	memset(large.frame, 0xab, n * sizeof(*large.frame));
+	if (!access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK)) {
+		assert_true(th_vma_has_flag(large.frame, "hg"));
+		assert_true(th_vma_has_flag(large.frame + n - 1, "hg"));
+	}
+	udma__frames_free(&small);
+	udma__frames_free(&large);
+	assert_null(large.frame);
 }
 
 /* A shared memfd cannot hold a sorted run: refused before any memory is taken. */
@@ -87,6 +163,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		th_test(find_run_cases),
 		th_test(compute_runs_cases),
+		th_test(frames_above_4g_pages),
+		th_test(frames_span_too_wide),
+		th_test(frames_large_table_hugepage),
 		th_test(contig_shared_refused),
 	};
 

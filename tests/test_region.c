@@ -27,26 +27,6 @@ static struct udma_region_opts opts(size_t size, size_t page_size, unsigned flag
 	return o;
 }
 
-/* smaps VmFlags of the mapping containing va contain flag ("dc": DONTFORK, "lo": locked). */
-static int vma_has_flag(const void *va, const char *flag)
-{
-	char line[512], want[8];
-	unsigned long lo, hi;
-	int in = 0, found = 0;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	snprintf(want, sizeof(want), " %s", flag);
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
-			in = (uintptr_t)va >= lo && (uintptr_t)va < hi;
-		else if (in && !strncmp(line, "VmFlags:", 8))
-			found = strstr(line, want) != NULL;
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 /* Every page present, translated like a fresh pagemap read says, pinned and DONTFORK. */
 static void check_region(struct udma_ctx *ctx, struct udma_region *r)
 {
@@ -70,11 +50,11 @@ static void check_region(struct udma_ctx *ctx, struct udma_region *r)
 	}
 	assert_int_equal(udma_iova(ctx, a + size), UDMA_BAD_IOVA);
 	assert_int_equal(udma_iova(ctx, a - 1), UDMA_BAD_IOVA);
-	assert_true(vma_has_flag(a, "dc"));
+	assert_true(th_vma_has_flag(a, "dc"));
 	if (ps > UDMA_PAGE_4K)
-		assert_true(vma_has_flag(a, "ht"));
+		assert_true(th_vma_has_flag(a, "ht"));
 	else
-		assert_true(vma_has_flag(a, "lo"));
+		assert_true(th_vma_has_flag(a, "lo"));
 }
 
 static void region_4k(void **state)

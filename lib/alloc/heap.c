@@ -64,7 +64,7 @@ static void *small_alloc(struct udma_heap *h, unsigned cls, uint64_t *iova)
 	atomic_store_explicit(&s->state[idx], HEAP_SLOT_USED, memory_order_relaxed);
 out:
 	if (iova)
-		*iova = udma__page_iova(s->region->iova, s->region->page_shift, p, (size_t)(p - s->base));
+		*iova = udma__page_iova(&s->region->frames, s->region->page_shift, p, (size_t)(p - s->base));
 	return p;
 }
 
@@ -139,7 +139,7 @@ static inline __attribute__((always_inline)) void *alloc_fast(struct udma_ctx *c
 	m->n--;
 	atomic_store_explicit(&s->state[idx], HEAP_SLOT_USED, memory_order_relaxed);
 	if (iova)
-		*iova = udma__page_iova(s->region->iova, s->region->page_shift, e->p,
+		*iova = udma__page_iova(&s->region->frames, s->region->page_shift, e->p,
 					(size_t)(e->p - s->base));
 	return e->p;
 }

@@ -96,7 +96,8 @@ static void slab_carve(struct heap_slab *s)
 	while (i-- > 0) {
 		size_t off = (size_t)i * s->stride;
 
-		if (r->iova && r->run_end[off >> r->page_shift] < (off + s->stride - 1) >> r->page_shift) {
+		if (r->frames.frame &&
+		    r->run_end[off >> r->page_shift] < (off + s->stride - 1) >> r->page_shift) {
 			atomic_init(&s->state[i], HEAP_SLOT_HOLE);
 			continue;
 		}

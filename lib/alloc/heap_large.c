@@ -48,7 +48,7 @@ void *udma__heap_large_alloc(struct udma_heap *h, size_t size, uint64_t *iova)
 	pthread_mutex_unlock(&h->lock);
 	atomic_store_explicit(&r->owner, (void *)((uintptr_t)l | HEAP_OWNER_TAG), memory_order_release);
 	if (iova)
-		*iova = udma__page_iova(r->iova, r->page_shift, r->addr, 0);
+		*iova = udma__page_iova(&r->frames, r->page_shift, r->addr, 0);
 	return r->addr;
 }
 

@@ -108,7 +108,7 @@ struct pool_seg {
 	unsigned first, count; /* pool indices [first, first + count) */
 	unsigned page_shift;
 	size_t first_off;
-	const uint64_t *page_iova; /* the region's per-page IOVAs; NULL: IOVA = VA */
+	struct udma_frames frames; /* the region's, copied: one load less */
 	size_t *obj_off;	   /* irregular only */
 	uint32_t *page_first;	   /* irregular only: npages + 1 entries */
 	struct udma_region *region;

@@ -121,7 +121,7 @@ int udma__pool_layout(struct udma_pool *p)
 		s->base = r->addr;
 		s->size = r->size;
 		s->page_shift = r->page_shift;
-		s->page_iova = r->iova;
+		s->frames = r->frames;
 		s->first = p->count - left;
 		p->nseg++;
 		place(p, r, left, NULL, &pl);
@@ -243,7 +243,7 @@ uint64_t udma_pool_iova(const struct udma_pool *p, const void *obj)
 	s = seg_of_va(p, obj, &off);
 	if (!s)
 		return UDMA_BAD_IOVA;
-	return udma__page_iova(s->page_iova, s->page_shift, obj, off);
+	return udma__page_iova(&s->frames, s->page_shift, obj, off);
 }
 
 unsigned udma__pool_containing(const struct udma_pool *p, const void *va)

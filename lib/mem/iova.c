@@ -79,14 +79,14 @@ void udma__map_remove(struct udma_iova_map *map, const struct udma_region *r)
 
 void udma__compute_runs(struct udma_region *r)
 {
+	const uint32_t *frame = r->frames.frame;
 	size_t i = r->npages;
 
-	if (!r->iova)
+	if (!frame)
 		return;
 	r->run_end[i - 1] = (uint32_t)(i - 1);
 	while (--i > 0)
-		r->run_end[i - 1] =
-			r->iova[i - 1] + r->page_size == r->iova[i] ? r->run_end[i] : (uint32_t)(i - 1);
+		r->run_end[i - 1] = frame[i - 1] + 1 == frame[i] ? r->run_end[i] : (uint32_t)(i - 1);
 }
 
 uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
@@ -98,7 +98,7 @@ uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)
 			udma__err_inherited(ctx, "udma_iova");
 		return UDMA_BAD_IOVA;
 	}
-	return udma__page_iova(r->iova, r->page_shift, va, (uintptr_t)va - (uintptr_t)r->addr);
+	return udma__page_iova(&r->frames, r->page_shift, va, (uintptr_t)va - (uintptr_t)r->addr);
 }
 
 size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len)
@@ -113,7 +113,7 @@ size_t udma_iova_contig(const struct udma_ctx *ctx, const void *va, size_t len)
 		return 0;
 	}
 	off = v - (uintptr_t)r->addr;
-	if (!r->iova)
+	if (!r->frames.frame)
 		run = r->size - off;
 	else
 		run = (((size_t)r->run_end[off >> r->page_shift] + 1) << r->page_shift) - off;

@@ -27,6 +27,15 @@
 
 struct udma_region;
 
+/* PA mode: the IOVA of page i of a region of 1 << page_shift byte pages is
+ * (base + frame[i]) << page_shift. 32-bit entries from the region's lowest
+ * frame: half the bytes of 64-bit IOVAs, so a large region's table stays in
+ * cache longer (page_frames.c). frame NULL: IOVA = VA. */
+struct udma_frames {
+	uint32_t *frame;
+	uint64_t base;
+};
+
 struct udma_iova_leaf {
 	struct udma_region *_Atomic chunk[UDMA_L2_ENTRIES];
 };
@@ -36,14 +45,16 @@ struct udma_iova_map {
 };
 
 struct udma_region {
-	struct udma_ctx *ctx;
-	struct udma_region *next;
+	/* What udma_iova reads, together at the start. */
 	uint8_t *addr;
 	size_t size;
+	struct udma_frames frames; /* PA mode only */
+	unsigned page_shift;
+	struct udma_ctx *ctx;
+	struct udma_region *next;
 	size_t footprint; /* VA held: size rounded up to 2 MiB, the tail PROT_NONE, so
 			   * no foreign mapping shares a region's 2 MiB chunks */
 	size_t page_size;
-	unsigned page_shift;
 	size_t npages;
 	int numa_node;
 	unsigned flags;
@@ -53,9 +64,8 @@ struct udma_region {
 	 * mlock keeps pages resident, not at their physical address. */
 	int pin_fd;
 	bool hugetlb;
-	/* PA mode only: IOVA of each page, and for each page the index of the
-	 * last page of the physically contiguous run it belongs to. */
-	uint64_t *iova;
+	/* PA mode only: for each page the index of the last page of the
+	 * physically contiguous run it belongs to. */
 	uint32_t *run_end;
 	/* CONTIG in PA mode with keep_fd: the file page behind each page (the
 	 * pages are mapped in physical order, not file order). */
@@ -209,18 +219,29 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 		return NULL;
 	return r;
 }
-/* The IOVA of the byte at va, off bytes into a run of pages whose IOVAs are
- * page_iova (a region's r->iova, or a part of it), each 1 << page_shift
- * bytes; page_iova NULL: IOVA = VA. */
-static inline uint64_t udma__page_iova(const uint64_t *page_iova, unsigned page_shift, const void *va,
+/* The IOVA of the byte at va, off bytes into a region whose pages, each
+ * 1 << page_shift bytes, are f (the region's r->frames). */
+static inline uint64_t udma__page_iova(const struct udma_frames *f, unsigned page_shift, const void *va,
 				       size_t off)
 {
-	if (!page_iova)
+	if (!f->frame)
 		return (uint64_t)(uintptr_t)va;
 	size_t page = off >> page_shift;
 
-	return page_iova[page] + (off - (page << page_shift));
+	return ((f->base + f->frame[page]) << page_shift) + (off - (page << page_shift));
 }
+
+/* page_frames.c: build and free a region's frame table. */
+/* Room for npages entries, on transparent hugepages when the table spans one
+ * or more (fewer TLB misses on random lookups); freed with udma__frames_free. */
+UDMA_HIDDEN int udma__frames_alloc(struct udma_frames *f, size_t npages);
+UDMA_HIDDEN void udma__frames_free(struct udma_frames *f);
+/* Fill f from npages pagemap entries (PFNs in 4 KiB units, already checked
+ * present) of a region of 1 << page_shift byte pages. -EOVERFLOW, explained,
+ * when its frames lie 2^32 pages or more apart. name: the region's, for the
+ * message. */
+UDMA_HIDDEN int udma__frames_set(struct udma_frames *f, unsigned page_shift, const uint64_t *entries,
+				 size_t npages, const char *name);
 
 /* region_map.c: reserve aligned VA; map backing into it. */
 UDMA_HIDDEN int udma__reserve_va(size_t len, size_t align, void **out);

@@ -27,20 +27,25 @@ static int choose_page_size(struct udma_ctx *ctx, const struct udma_region_opts 
 int udma__region_translate(struct udma_region *r, const uint64_t *entries)
 {
 	size_t i;
+	int rc;
 
 	for (i = 0; i < r->npages; i++) {
 		if (!(entries[i] & UDMA_PM_PRESENT))
 			return udma__err(EFAULT,
 					 "page %zu of region '%s' is not present after populate and lock", i,
 					 r->name);
-		if (r->iova && !(r->iova[i] = (entries[i] & UDMA_PM_PFN_MASK) * UDMA_PAGE_4K))
+		if (r->frames.frame && !(entries[i] & UDMA_PM_PFN_MASK))
 			return udma__err(EPERM,
 					 "pagemap gave no PFN for region '%s': physical addresses need "
 					 "CAP_SYS_ADMIN (run as root, or use UDMA_IOVA_VA)",
 					 r->name);
 	}
-	udma__compute_runs(r);
-	return 0;
+	if (!r->frames.frame)
+		return 0;
+	rc = udma__frames_set(&r->frames, r->page_shift, entries, r->npages, r->name);
+	if (!rc)
+		udma__compute_runs(r);
+	return rc;
 }
 
 /* The region's own pin (the contiguity search takes it itself, before it
@@ -85,11 +90,12 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 	if (!entries)
 		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
 	if (ctx->mode == UDMA_IOVA_PA) {
-		r->iova = malloc(r->npages * sizeof(*r->iova));
 		r->run_end = malloc(r->npages * sizeof(*r->run_end));
-		if (!r->iova || !r->run_end) {
+		rc = r->run_end ? udma__frames_alloc(&r->frames, r->npages)
+				: udma__err(ENOMEM, "out of memory for %zu page runs", r->npages);
+		if (rc) {
 			free(entries);
-			return udma__err(ENOMEM, "out of memory for %zu page IOVAs", r->npages);
+			return rc;
 		}
 	}
 	rc = search ? udma__map_contig(r) : udma__region_map(r);
@@ -101,7 +107,7 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
 	if (!rc)
 		rc = udma__region_translate(r, entries);
-	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->iova && r->run_end[0] != r->npages - 1)
+	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->frames.frame && r->run_end[0] != r->npages - 1)
 		rc = udma__err(EAGAIN,
 			       "region '%s' lost its physical contiguity while being mapped (the kernel "
 			       "moved a page): try again",
@@ -121,12 +127,11 @@ static void region_unmap(struct udma_region *r)
 		munmap(r->addr, r->footprint);
 	if (r->fd >= 0)
 		close(r->fd);
-	free(r->iova);
+	udma__frames_free(&r->frames);
 	free(r->run_end);
 	free(r->file_page);
 	r->addr = NULL;
 	r->fd = -1;
-	r->iova = NULL;
 	r->run_end = NULL;
 	r->file_page = NULL;
 }

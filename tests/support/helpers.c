@@ -473,3 +473,22 @@ const char *th_stderr_end(struct th_stderr *c)
 	c->text[n > 0 ? n : 0] = 0;
 	return c->text;
 }
+
+int th_vma_has_flag(const void *va, const char *flag)
+{
+	char line[512], want[8];
+	unsigned long lo, hi;
+	int in = 0, found = 0;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	snprintf(want, sizeof(want), " %s", flag);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)va >= lo && (uintptr_t)va < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			found = strstr(line, want) != NULL;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}

@@ -71,6 +71,9 @@ unsigned th_fds_free(void);
 
 /* Physical address of va from a fresh pagemap read, 0 if not present or hidden. */
 uint64_t th_pagemap_pa(const void *va);
+/* smaps VmFlags of the mapping containing va contain flag ("dc": DONTFORK, "lo": locked,
+ * "hg": MADV_HUGEPAGE). */
+int th_vma_has_flag(const void *va, const char *flag);
 
 /* Fork; in the child drop to nobody (if root), lower RLIMIT_MEMLOCK to memlock
  * bytes unless memlock is (size_t)-1, run fn and exit with its return value.
