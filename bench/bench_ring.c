@@ -9,6 +9,9 @@
  * - 1t: one thread enqueues then dequeues; ns per object for the pair.
  * - 2t: a producer pinned to CPU 0 and a consumer pinned to CPU 1 move
  *   --objs objects through the ring; ns per object and objects per second.
+ * - 2t_mpmc_both: two threads (CPUs 0 and 1) each enqueue n then dequeue n,
+ *   --objs objects in all (an eighth for single objects), so producers
+ *   contend with producers and consumers with consumers; ns per object.
  * udma is measured twice: inlined, as C and C++ callers get it from
  * udma/ring.h (median_ns), and through the library's exported functions, as
  * other languages and -DUDMA_RING_NO_INLINE builds get it (call_ns).
@@ -187,6 +190,10 @@ struct two {
 	uint64_t t_start, t_end;
 	uintptr_t sum;
 	int pin_err;
+	/* both sides: each thread's sum of what it dequeued and its end time */
+	uintptr_t sums[2];
+	uint64_t ends[2];
+	_Atomic unsigned cpu;
 };
 
 static int pin(unsigned cpu)
@@ -246,6 +253,43 @@ static inline __attribute__((always_inline)) void consume(enum impl im, struct t
 	t->sum = sum;
 }
 
+/*
+ * Both sides: each of the two threads (CPUs 0 and 1) enqueues n then
+ * dequeues n, objs / 2 objects each, so that producers contend with each
+ * other and consumers with each other. A dequeue may get fewer than n (the
+ * other thread took some): it takes the rest in the next calls.
+ */
+static inline __attribute__((always_inline)) void both_sides(enum impl im, struct two *t, unsigned n)
+{
+	unsigned cpu = atomic_fetch_add(&t->cpu, 1), sent = 0, k;
+	void *in[BURST], *out[BURST];
+	uintptr_t sum = 0, base = (uintptr_t)cpu * t->objs / 2;
+
+	start_line(t, cpu);
+	if (!cpu)
+		t->t_start = bench_now_ns();
+	while (sent < t->objs / 2) {
+		unsigned got = 0;
+
+		for (k = 0; k < n; k++)
+			in[k] = (void *)(base + sent + k + 1);
+		while (!enq(im, t->ring, in, n))
+			udma_ring__pause();
+		while (got < n) {
+			unsigned done = deq(im, t->ring, out, n - got);
+
+			if (!done)
+				udma_ring__pause();
+			for (k = 0; k < done; k++)
+				sum += (uintptr_t)out[k];
+			got += done;
+		}
+		sent += n;
+	}
+	t->ends[cpu] = bench_now_ns();
+	t->sums[cpu] = sum;
+}
+
 #define THREAD_FN(name, fn, im, n)            \
 	static void *name(void *arg)          \
 	{                                     \
@@ -264,26 +308,36 @@ THREAD_FN(prod_dpdk_1, produce, DPDK, 1)
 THREAD_FN(prod_dpdk_32, produce, DPDK, BURST)
 THREAD_FN(cons_dpdk_1, consume, DPDK, 1)
 THREAD_FN(cons_dpdk_32, consume, DPDK, BURST)
+THREAD_FN(both_udma_1, both_sides, UDMA, 1)
+THREAD_FN(both_udma_32, both_sides, UDMA, BURST)
+THREAD_FN(both_call_1, both_sides, UDMA_CALL, 1)
+THREAD_FN(both_call_32, both_sides, UDMA_CALL, BURST)
+THREAD_FN(both_dpdk_1, both_sides, DPDK, 1)
+THREAD_FN(both_dpdk_32, both_sides, DPDK, BURST)
 
 static void *(*const prod_fn[NIMPL][2])(void *) = {
 	{prod_udma_1, prod_udma_32}, {prod_call_1, prod_call_32}, {prod_dpdk_1, prod_dpdk_32}};
 static void *(*const cons_fn[NIMPL][2])(void *) = {
 	{cons_udma_1, cons_udma_32}, {cons_call_1, cons_call_32}, {cons_dpdk_1, cons_dpdk_32}};
+static void *(*const both_fn[NIMPL][2])(void *) = {
+	{both_udma_1, both_udma_32}, {both_call_1, both_call_32}, {both_dpdk_1, both_dpdk_32}};
 
-/* ns per object through the ring, or a negative value when the threads could not be pinned. */
-static double two_threads(enum impl im, void *r, unsigned n, unsigned objs)
+/* ns per object through the ring, or a negative value when the threads
+ * could not be pinned. both: each thread on both sides, objs in all. */
+static double two_threads(enum impl im, void *r, unsigned n, unsigned objs, bool both)
 {
 	struct two t;
 	pthread_t tp, tc;
+	uintptr_t half = objs / 2;
 
 	memset(&t, 0, sizeof(t));
 	t.ring = r;
 	t.im = im;
 	t.n = n;
 	t.objs = objs;
-	if (pthread_create(&tc, NULL, cons_fn[im][n != 1], &t))
+	if (pthread_create(&tc, NULL, (both ? both_fn : cons_fn)[im][n != 1], &t))
 		return -1;
-	if (pthread_create(&tp, NULL, prod_fn[im][n != 1], &t)) {
+	if (pthread_create(&tp, NULL, (both ? both_fn : prod_fn)[im][n != 1], &t)) {
 		atomic_store(&t.go, true);
 		pthread_join(tc, NULL);
 		return -1;
@@ -295,6 +349,12 @@ static double two_threads(enum impl im, void *r, unsigned n, unsigned objs)
 	pthread_join(tc, NULL);
 	if (t.pin_err)
 		return -1;
+	if (both) {
+		/* the two threads sent 1 .. objs / 2 and objs / 2 + 1 .. objs */
+		t.sum = t.sums[0] + t.sums[1];
+		t.t_end = t.ends[0] > t.ends[1] ? t.ends[0] : t.ends[1];
+		objs = (unsigned)(2 * half);
+	}
 	if (t.sum != (uintptr_t)objs * (objs + 1) / 2)
 		bench_die(EIO, "%s lost objects between threads", impl_name[im]);
 	return (double)(t.t_end - t.t_start) / objs;
@@ -305,12 +365,15 @@ struct bench_case {
 	bool single; /* SP/SC ring, else MP/MC */
 	unsigned n;  /* 1 or BURST */
 	unsigned threads;
+	bool both; /* 2 threads, each enqueues and dequeues */
 };
 
 static const struct bench_case cases[] = {
-	{"1t_spsc_1", true, 1, 1},	 {"1t_spsc_32", true, BURST, 1},  {"1t_mpmc_1", false, 1, 1},
-	{"1t_mpmc_32", false, BURST, 1}, {"2t_spsc_1", true, 1, 2},	  {"2t_spsc_32", true, BURST, 2},
-	{"2t_mpmc_1", false, 1, 2},	 {"2t_mpmc_32", false, BURST, 2},
+	{"1t_spsc_1", true, 1, 1, false},      {"1t_spsc_32", true, BURST, 1, false},
+	{"1t_mpmc_1", false, 1, 1, false},     {"1t_mpmc_32", false, BURST, 1, false},
+	{"2t_spsc_1", true, 1, 2, false},      {"2t_spsc_32", true, BURST, 2, false},
+	{"2t_mpmc_1", false, 1, 2, false},     {"2t_mpmc_32", false, BURST, 2, false},
+	{"2t_mpmc_both_1", false, 1, 2, true}, {"2t_mpmc_both_32", false, BURST, 2, true},
 };
 
 static double run_once(enum impl im, const struct bench_case *c, unsigned objs)
@@ -321,7 +384,7 @@ static double run_once(enum impl im, const struct bench_case *c, unsigned objs)
 	if (!r)
 		return -1;
 	if (c->threads == 2)
-		ns = two_threads(im, r, c->n, objs);
+		ns = two_threads(im, r, c->n, objs, c->both);
 	else
 		ns = one_fn[im][c->n != 1](r, objs);
 	ring_free(im, r);
@@ -337,6 +400,8 @@ static void bench_case(const struct bench_case *c, unsigned runs, unsigned objs,
 	/* Objects per run: a fixed count in one thread; in two, single objects
 	 * cross the cores several times each, so fewer of them. */
 	objs = c->threads == 1 ? ONE_T_OBJS : c->n == 1 ? objs / 8 : objs;
+	if (c->both) /* each thread moves objs / 2, n at a time */
+		objs = objs / (2 * c->n) * (2 * c->n);
 	if (c->threads == 2 && sysconf(_SC_NPROCESSORS_ONLN) < 2) {
 		bench_emit_skip(BENCH, c->name, "needs CPUs 0 and 1");
 		return;
