@@ -53,6 +53,13 @@ static void compute_runs_cases(void **state)
 	assert_int_equal(run_end[3], 3);
 	assert_int_equal(run_end[4], 5);
 	assert_int_equal(run_end[5], 5);
+	/* the widest table: the last frame and frame 0 are 16 TiB apart, not one run */
+	frame[0] = UINT32_MAX;
+	frame[1] = 0;
+	r.npages = 2;
+	udma__compute_runs(&r);
+	assert_int_equal(run_end[0], 0);
+	assert_int_equal(run_end[1], 1);
 }
 
 /* Frames above 2^32 pages fit 32-bit entries from the region's lowest frame;

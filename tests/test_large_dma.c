@@ -15,8 +15,8 @@
 #include "tests/support/helpers.h"
 #include "lib/os/os.h"
 
-static int scatter_2m;	       /* report 2 MiB pages as never adjacent */
-static uint64_t next_fake_pfn; /* the next scattered PFN handed out */
+static int scatter_2m;			 /* report 2 MiB pages as never adjacent */
+static uint64_t next_fake_pfn = 1 << 20; /* the next scattered PFN handed out (0 means none) */
 
 int __real_udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages, uint64_t *entries);
 int __wrap_udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages, uint64_t *entries);
@@ -102,6 +102,7 @@ static void contig_takes_a_1g_page_when_no_2m_run(void **state)
 				     .name = "big"};
 	struct udma_ctx *ctx;
 	struct udma_region *r;
+	int rc;
 
 	(void)state;
 	need_2m_pages(64);
@@ -116,6 +117,27 @@ static void contig_takes_a_1g_page_when_no_2m_run(void **state)
 	assert_int_equal(udma_region_page_size(r), UDMA_PAGE_1G);
 	assert_int_equal(udma_iova_contig(ctx, udma_region_addr(r), o.size), o.size);
 	udma_region_destroy(r);
+	/* No 2 MiB page free: 4 KiB pages are chosen, a run of them longer than
+	 * 4 MiB is not searched for, and the 1 GiB page serves. */
+	if (th_hugepages_hold(UDMA_PAGE_2M, 0)) {
+		o.size = (size_t)8 << 20;
+		assert_int_equal(udma_region_create(ctx, &o, &r), 0);
+		assert_int_equal(udma_region_page_size(r), UDMA_PAGE_1G);
+		udma_region_destroy(r);
+		/* one a 2 MiB page could hold never burns a 1 GiB page (4 KiB pages
+		 * then: a run, or ENOMEM) */
+		o.size = (size_t)1 << 20;
+		rc = udma_region_create(ctx, &o, &r);
+		if (rc == 0) {
+			assert_int_equal(udma_region_page_size(r), UDMA_PAGE_4K);
+			udma_region_destroy(r);
+		} else {
+			th_assert_err(rc, ENOMEM);
+		}
+	} else {
+		printf("# skip of the 4 KiB part: cannot keep the 2 MiB pages out of reach\n");
+	}
+	th_hugepages_unhold();
 	udma_ctx_destroy(ctx);
 }
 

@@ -12,22 +12,6 @@
 
 #include "drivers/simdrv/simdrv.h"
 
-/* Polling mode: how long simdrv_wait watches the completion rings before it
- * yields the CPU (a few microseconds: a batch's completions come sooner than
- * a trip through the scheduler, 20% of the driver's time when it yielded at
- * once). Bounded, so a driver waiting on a slow device lets others run. */
-#define SIMDRV_WAIT_SPINS 128u
-
-/* The CPU's spin-wait hint (a driver sees only the public API, so its own). */
-static inline void spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 /*
  * Registers are device memory: every access must really happen, in program
  * order relative to the DMA memory it publishes. Atomic accesses give both;
@@ -315,20 +299,6 @@ unsigned simdrv_reap(struct simdrv_queue *q, struct simdev_cqe *out, unsigned ma
 	return n;
 }
 
-/* A queue's next CQE carries the phase of a new completion. */
-static bool completion_ready(const struct simdrv *drv)
-{
-	for (unsigned i = 0; i < drv->num_queues; i++) {
-		const struct simdrv_queue *q = &drv->q[i];
-
-		if (q->cq && q->inflight &&
-		    SIMDEV_CQE_PHASE(__atomic_load_n(&q->cq[q->cq_head].status, __ATOMIC_RELAXED)) ==
-			    q->phase)
-			return true;
-	}
-	return false;
-}
-
 int simdrv_wait(struct simdrv *drv, int timeout_ms)
 {
 	struct pollfd p = {.fd = drv->irq_fd, .events = POLLIN};
@@ -338,11 +308,6 @@ int simdrv_wait(struct simdrv *drv, int timeout_ms)
 	if (simdrv_gone(drv))
 		return -ENODEV;
 	if (!drv->irq_mode) {
-		for (unsigned i = 0; i < SIMDRV_WAIT_SPINS; i++) {
-			if (completion_ready(drv))
-				return 0;
-			spin_pause();
-		}
 		sched_yield();
 		return 0;
 	}

@@ -66,9 +66,8 @@ unsigned simdrv_submit(struct simdrv_queue *q, const struct simdev_sqe *sqes, un
 /* Take up to max new completions (no waiting): the count. */
 unsigned simdrv_reap(struct simdrv_queue *q, struct simdev_cqe *out, unsigned max);
 /* Wait for the device: interrupt mode sleeps on the interrupt fd (up to
- * timeout_ms), polling mode watches the completion rings for a few
- * microseconds and returns as soon as one has an entry, else yields once.
- * 0, or -ETIMEDOUT, -ENODEV (the device is gone), or a negative errno. */
+ * timeout_ms), polling mode yields once. 0, or -ETIMEDOUT, -ENODEV (the
+ * device is gone), or a negative errno. */
 int simdrv_wait(struct simdrv *drv, int timeout_ms);
 
 /* The device has gone away (its process died: its registers read all ones,

@@ -2,8 +2,11 @@
 /*
  * INTERNAL: the inline fast path of udma/pool.h's udma_pool_get and
  * udma_pool_put. Do not include this file directly (udma/pool.h does) and do
- * not use what it declares: names, layout and algorithm may change between
- * versions. The API and its manual are in udma/pool.h.
+ * not use what it declares. What it declares is compiled into programs
+ * that call udma_pool_get and udma_pool_put (the pool's id at offset 0, the
+ * cache's head, the objects 64 bytes in, the thread's memo), so it is part
+ * of the ABI: a release that changes any of it changes the soname. The API
+ * and its manual are in udma/pool.h.
  */
 #ifndef UDMA_POOL_IMPL_H
 #define UDMA_POOL_IMPL_H

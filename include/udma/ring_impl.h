@@ -98,9 +98,8 @@ struct udma_ring_side {
 	struct udma_ring_shared *sh; /* the ring's memory */
 	uint32_t mask;		     /* count - 1 */
 	uint32_t capacity;	     /* count */
-	/* the other side's tail when last read (never ahead of it); a
-	 * consumer keeps it minus one, its index of the last object. Several
-	 * consumers keep none; several producers share it (atomic accesses). */
+	/* single only: the other side's tail when last read (never ahead of
+	 * it); a consumer keeps it minus one, its index of the last object */
 	uint32_t other;
 	uint32_t single; /* one thread on this side */
 	uint32_t own;	 /* udma_ring_create: no other process, so every claim is published */
@@ -293,25 +292,7 @@ static inline __attribute__((always_inline)) unsigned udma_ring__clamp(unsigned 
  * claimed index is the value compared, not the CAS's output: the copy's
  * addresses then do not wait for the locked instruction. The CAS loop
  * retries only when another thread (or process) moved head since we read
- * it: whatever the values, it spins only as long as someone keeps writing.
- *
- * Several producers share a copy of the consumers' tail in the handle
- * (s->other, as a single producer keeps it): when it says n fit, the
- * consumers' line is not read at all. Consumers that keep up (the usual
- * case) leave most of the ring free, so the copy is seldom too old, and the
- * consumers' tail line stays in their cache instead of crossing to the
- * producers' core on every call. Any value the copy held is one cons.tail
- * had (tails only move forward), so it can only say less room than there
- * is; one from before head wrapped says more than the capacity is used
- * and sends us to the real tail. The real tail is copied back only when it
- * leaves more room than this call takes: producers that keep filling the
- * ring reread it on every call anyway, and then do not also trade the
- * handle's line. Release and acquire on the copy: whoever reads it sees
- * what the thread that read cons.tail saw (the consumers' reads of the
- * slots it frees are done). Consumers keep no copy: one that keeps up
- * finds it too old on every call (a ring that is usually empty), and would
- * pay the extra test for nothing.
- */
+ * it: whatever the values, it spins only as long as someone keeps writing. */
 static inline __attribute__((always_inline)) int
 udma_ring__claim_multi(struct udma_ring_side *s, struct udma_ring_shared *sh, uint32_t mask, int producer,
 		       uint32_t *headp, unsigned n, bool burst)
@@ -326,39 +307,27 @@ udma_ring__claim_multi(struct udma_ring_side *s, struct udma_ring_shared *sh, ui
 	 * cons.tail, prod.tail not behind a consumer's head). */
 	head = __atomic_load_n(&own->head, __ATOMIC_ACQUIRE);
 	for (;;) {
-		uint32_t tail, taken;
+		/* Acquire pairs with the other side's release store of its
+		 * tail: the consumers' reads of the slots a producer reuses are
+		 * done, the slots up to prod.tail are written. */
+		uint32_t tail = __atomic_load_n(&peer->tail, __ATOMIC_ACQUIRE);
+		/* what this side cannot take: used slots, or empty ones */
+		uint32_t taken = producer ? head - tail : head - tail + cap;
 
-		n = want;
-		/* what the copy says is used (producers) */
-		if (!producer ||
-		    __builtin_expect((uint64_t)(head - __atomic_load_n(&s->other, __ATOMIC_ACQUIRE)) + want >
-					     cap,
-				     0)) {
-			/* Acquire pairs with the other side's release store of
-			 * its tail: the consumers' reads of the slots a producer
-			 * reuses are done, the slots up to prod.tail are
-			 * written. */
-			tail = __atomic_load_n(&peer->tail, __ATOMIC_ACQUIRE);
-			/* what this side cannot take: used slots, or empty ones */
-			taken = producer ? head - tail : head - tail + cap;
-			if (__builtin_expect(taken > cap, 0)) {
-				/* A head that other threads have moved since we
-				 * read it (the CAS would fail), or impossible
-				 * indices: head unchanged after the other tail
-				 * says which. */
-				uint32_t again = __atomic_load_n(&own->head, __ATOMIC_ACQUIRE);
+		if (__builtin_expect(taken > cap, 0)) {
+			/* A head that other threads have moved since we read it
+			 * (the CAS would fail), or impossible indices: head
+			 * unchanged after the other tail says which. */
+			uint32_t again = __atomic_load_n(&own->head, __ATOMIC_ACQUIRE);
 
-				if (again == head)
-					return udma_ring__bad(s, producer, head, tail);
-				head = again;
-				continue;
-			}
-			n = udma_ring__clamp(want, cap - taken, burst);
-			if (producer && cap - taken > n)
-				__atomic_store_n(&s->other, tail, __ATOMIC_RELEASE);
-			if (!n)
-				return 0;
+			if (again == head)
+				return udma_ring__bad(s, producer, head, tail);
+			head = again;
+			continue;
 		}
+		n = udma_ring__clamp(want, cap - taken, burst);
+		if (!n)
+			return 0;
 		old = head;
 		/* Release (success) and acquire (failure, head reloaded): the
 		 * pairing described at the load of head above. */

@@ -16,13 +16,17 @@ struct udma_sgl {
 	struct udma_sg *segs;
 };
 
-/* Walk the region's runs, cutting each at max_seg; segs NULL: count only. */
+/* Walk the region's runs, cutting each at max_seg; segs NULL: count only.
+ * 0 if an address has no IOVA (the region is gone: destroyed by another
+ * thread meanwhile). */
 static size_t walk(struct udma_ctx *ctx, uint8_t *addr, size_t size, size_t max_seg, struct udma_sg *segs)
 {
 	size_t off = 0, n = 0, len;
 
 	while (off < size) {
 		len = udma_iova_contig(ctx, addr + off, size - off);
+		if (!len)
+			return 0;
 		if (max_seg && len > max_seg)
 			len = max_seg;
 		if (segs)
@@ -64,13 +68,17 @@ int udma_sgl_alloc(struct udma_ctx *ctx, const struct udma_sgl_opts *opts, struc
 	}
 	addr = udma_region_addr(s->region);
 	n = walk(ctx, addr, udma_region_size(s->region), opts->max_seg, NULL);
-	s->segs = n <= UINT32_MAX ? malloc(n * sizeof(*s->segs)) : NULL;
-	if (!s->segs) {
+	s->segs = n && n <= UINT32_MAX ? malloc(n * sizeof(*s->segs)) : NULL;
+	if (!s->segs || walk(ctx, addr, udma_region_size(s->region), opts->max_seg, s->segs) != n) {
+		rc = n ? udma__err(ENOMEM, "udma_sgl_alloc: out of memory for %zu segments", n)
+		       : udma__err(EFAULT,
+				   "udma_sgl_alloc: its new region has no IOVA (destroyed meanwhile?)");
+		free(s->segs);
 		udma_region_destroy(s->region);
 		free(s);
-		return udma__err(ENOMEM, "udma_sgl_alloc: out of memory for %zu segments", n);
+		return rc;
 	}
-	s->count = (unsigned)walk(ctx, addr, udma_region_size(s->region), opts->max_seg, s->segs);
+	s->count = (unsigned)n;
 	*out = s;
 	return 0;
 }

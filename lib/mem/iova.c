@@ -86,7 +86,9 @@ void udma__compute_runs(struct udma_region *r)
 		return;
 	r->run_end[i - 1] = (uint32_t)(i - 1);
 	while (--i > 0)
-		r->run_end[i - 1] = frame[i - 1] + 1 == frame[i] ? r->run_end[i] : (uint32_t)(i - 1);
+		/* in 64 bits: frames 0xffffffff and 0 are not adjacent */
+		r->run_end[i - 1] =
+			(uint64_t)frame[i - 1] + 1 == frame[i] ? r->run_end[i] : (uint32_t)(i - 1);
 }
 
 uint64_t udma_iova(const struct udma_ctx *ctx, const void *va)

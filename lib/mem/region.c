@@ -176,49 +176,58 @@ static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size
 	return rc;
 }
 
-/* With the page size chosen automatically, a CONTIG region of 2 MiB pages
- * that found no run may take 1 GiB pages, each one a run, when enough are free. */
-static bool contig_try_1g(const struct udma_region *r, size_t ps)
+/* With the page size chosen automatically, a CONTIG region that found no
+ * run may take 1 GiB pages, each one a run, when enough are free; not one
+ * that a single 2 MiB page could hold (it would burn a 1 GiB page: heap slabs
+ * ask for such runs of 4 KiB pages). */
+static bool contig_try_1g(const struct udma_region *r, size_t ps, size_t size)
 {
 	long avail;
 
-	if (!r->contig_no_run || ps >= UDMA_PAGE_1G)
+	if (!r->contig_no_run || ps >= UDMA_PAGE_1G || size <= UDMA_PAGE_2M)
 		return false;
 	avail = udma_hugepage_available(UDMA_PAGE_1G, r->numa_node); /* < 0: none, or unreadable */
-	return avail > 0 && (size_t)avail >= (r->size + UDMA_PAGE_1G - 1) / UDMA_PAGE_1G;
+	return avail > 0 && (size_t)avail >= (size + UDMA_PAGE_1G - 1) / UDMA_PAGE_1G;
+}
+
+/* Another attempt at page size ps after the first failed (its message in
+ * first): the first error stays the first cause in the message. */
+static int region_build_again(struct udma_ctx *ctx, struct udma_region *r, size_t size, size_t ps,
+			      const char *first)
+{
+	char then[1024], what[16];
+	int rc = region_build(ctx, r, size, ps);
+
+	if (rc) {
+		snprintf(then, sizeof(then), "%s", udma_last_error());
+		rc = udma__err(-rc, "%s; and %s pages failed: %s", first,
+			       udma__fmt_size(ps, what, sizeof(what)), then);
+	}
+	return rc;
 }
 
 /* One page size, or, when it was chosen automatically: for a CONTIG region
- * that found no run of hugepages, 1 GiB pages if free; and when hugepages
- * counted free a moment ago are refused after all (a hugetlb cgroup limit,
- * another process, the node, no run), 4 KiB pages. */
+ * that found no run, 1 GiB pages if free (contig_try_1g); and when
+ * hugepages counted free a moment ago are refused after all (a hugetlb
+ * cgroup limit, another process, the node, no run), 4 KiB pages. */
 static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const struct udma_region_opts *o,
 			    size_t ps)
 {
-	bool chosen = !o->page_size && !ctx->opts.page_size;
 	int rc = region_build(ctx, r, o->size, ps);
-	char first[1024], then[1024];
+	char first[1024];
 
-	if (!rc || !chosen)
+	if (!rc || o->page_size || ctx->opts.page_size)
 		return rc;
 	snprintf(first, sizeof(first), "%s", udma_last_error());
-	if (contig_try_1g(r, ps)) {
-		rc = region_build(ctx, r, o->size, UDMA_PAGE_1G);
-		if (rc) {
-			snprintf(then, sizeof(then), "%s", udma_last_error());
-			rc = udma__err(-rc, "%s; and 1 GiB pages failed: %s", first, then);
-		}
-		return rc;
+	if (contig_try_1g(r, ps, o->size)) {
+		rc = region_build_again(ctx, r, o->size, UDMA_PAGE_1G, first);
+		if (!rc)
+			return 0;
+		snprintf(first, sizeof(first), "%s", udma_last_error());
 	}
 	if ((rc == -ENOMEM || rc == -EFAULT) && ps > UDMA_PAGE_4K &&
-	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE)) {
-		/* If 4 KiB pages fail too, the hugepages' refusal is the first cause. */
-		rc = region_build(ctx, r, o->size, UDMA_PAGE_4K);
-		if (rc) {
-			snprintf(then, sizeof(then), "%s", udma_last_error());
-			rc = udma__err(-rc, "%s; and 4 KiB pages failed: %s", first, then);
-		}
-	}
+	    !(ctx->opts.flags & UDMA_CTX_STRICT_HUGE))
+		rc = region_build_again(ctx, r, o->size, UDMA_PAGE_4K, first);
 	return rc;
 }
 

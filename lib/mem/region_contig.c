@@ -245,13 +245,15 @@ int udma__map_contig(struct udma_region *r)
 	long start = -1;
 	int rc;
 
-	if (!r->hugetlb && r->size > CONTIG_4K_MAX)
+	if (!r->hugetlb && r->size > CONTIG_4K_MAX) {
+		r->contig_no_run = true;
 		return udma__err(ENOMEM,
 				 "region '%s': no search for %zu physically contiguous 4 KiB pages: runs "
 				 "longer than 4 MiB (the kernel's largest block) are left to chance; use "
 				 "hugepages (udma hugepages --reserve), VA mode, or a scatter list "
 				 "(udma_sgl_alloc)",
 				 r->name, r->npages);
+	}
 	/* An earlier attempt (another page size) used the time up. */
 	if (r->contig_attempts++ && began >= r->contig_deadline_ns)
 		return udma__err(ENOMEM,
