@@ -586,13 +586,33 @@ static double spsc_run(struct sess *s, const struct conf *c, unsigned n, unsigne
 	return b == nb ? (double)(t1 - t0) / ((double)nb * n) : -1;
 }
 
+/* Copies first .. first + NDST - 1 landed: each destination holds its
+ * source's len bytes, then zeros up to the stride (the NIC's RX buffer
+ * numbers run in step with the packets, as the copies' do). */
+static bool copies_match(struct sess *s, uint64_t first, const char *what)
+{
+	const struct op *op = s->op;
+	unsigned i, k;
+
+	for (i = 0; i < NDST; i++) {
+		uint64_t j = first + i;
+		const uint8_t *d = s->dst[j % NDST], *src = s->src[j % NSRC];
+
+		for (k = 0; k < op->stride; k++)
+			if (d[k] != (k < op->len ? src[k] : 0))
+				return fail(s, "%s %llu: byte %u is 0x%02x, expected 0x%02x", what,
+					    (unsigned long long)j, k, d[k], k < op->len ? src[k] : 0);
+	}
+	return true;
+}
+
 /* The SPSC peer's copies, checked as the device's are: every destination
  * zeroed, one copy per destination through the ring, every byte compared. */
 static bool spsc_verify(struct sess *s, const struct conf *c, unsigned n)
 {
 	const struct op *op = s->op;
 	uint64_t first = s->spsc_next;
-	unsigned i, k;
+	unsigned i;
 
 	for (i = 0; i < NDST; i++)
 		memset(s->dst[i], 0, op->stride);
@@ -602,18 +622,7 @@ static bool spsc_verify(struct sess *s, const struct conf *c, unsigned n)
 		if (!spsc_batch(s, n < NDST - i ? n : NDST - i))
 			break;
 	spsc_stop(s);
-	if (i < NDST)
-		return false;
-	for (i = 0; i < NDST; i++) {
-		uint64_t j = first + i;
-		const uint8_t *d = s->dst[j % NDST], *src = s->src[j % NSRC];
-
-		for (k = 0; k < op->stride; k++)
-			if (d[k] != (k < op->len ? src[k] : 0))
-				return fail(s, "SPSC peer, copy %llu: byte %u is 0x%02x, expected 0x%02x",
-					    (unsigned long long)j, k, d[k], k < op->len ? src[k] : 0);
-	}
-	return true;
+	return i >= NDST && copies_match(s, first, "SPSC peer, copy");
 }
 
 enum runner { RUN_DEV, RUN_MEMCPY, RUN_SPSC };
@@ -666,7 +675,7 @@ static bool verify(struct sess *s, unsigned n)
 {
 	const struct op *op = s->op;
 	uint64_t first = s->next;
-	unsigned i, k, done;
+	unsigned i, done;
 	uint32_t faults;
 
 	for (i = 0; i < NDST; i++)
@@ -674,16 +683,8 @@ static bool verify(struct sess *s, unsigned n)
 	for (done = 0; done < NDST; done += n)
 		if (!dev_batch(s, n < NDST - done ? n : NDST - done))
 			return false;
-	for (i = 0; i < NDST; i++) {
-		/* The NIC's RX buffer numbers run in step with the packets. */
-		uint64_t j = first + i;
-		const uint8_t *d = s->dst[j % NDST], *src = s->src[j % NSRC];
-
-		for (k = 0; k < op->stride; k++)
-			if (d[k] != (k < op->len ? src[k] : 0))
-				return fail(s, "descriptor %llu: byte %u is 0x%02x, expected 0x%02x",
-					    (unsigned long long)j, k, d[k], k < op->len ? src[k] : 0);
-	}
+	if (!copies_match(s, first, "descriptor"))
+		return false;
 	faults = simdrv_rd32(&s->drv, SIMDEV_REG_FAULT_COUNT);
 	if (faults)
 		return fail(s, "%u IOMMU faults, the last at IOVA 0x%llx", faults,
