@@ -66,7 +66,7 @@
 #define WAIT_MS	    1000 /* a completion later than this is an error */
 #define DEFAULT_MS  40u /* per device run; its warm-up (which sizes the runs) half that, memcpy's an eighth */
 #define QUICK_MS    4u
-#define SPSC_SPINS  1024u /* the peer's waits: spin this many pauses, then yield (as simdrv_wait) */
+#define SPSC_SPINS  1024u /* the peer's waits: spin this many pauses, then yield */
 
 struct op {
 	const char *name;
@@ -481,6 +481,15 @@ static __attribute__((noinline)) double cpu_run(struct sess *s, unsigned n, unsi
 	return (double)(bench_now_ns() - t0) / ((double)nb * n);
 }
 
+/* One empty look at the other side: a pause, or every SPSC_SPINS a yield. */
+static void spsc_idle(unsigned *spins)
+{
+	if (++*spins % SPSC_SPINS == 0)
+		sched_yield();
+	else
+		udma__cpu_pause();
+}
+
 static void *spsc_copier(void *arg)
 {
 	struct spsc *r = arg;
@@ -492,10 +501,7 @@ static void *spsc_copier(void *arg)
 		if (head == tail) {
 			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 			if (head == tail) {
-				if (++spins % SPSC_SPINS == 0)
-					sched_yield();
-				else
-					udma__cpu_pause();
+				spsc_idle(&spins);
 				continue;
 			}
 		}
@@ -551,10 +557,7 @@ static bool spsc_batch(struct sess *s, unsigned n)
 		unsigned done = __atomic_load_n(&r->done, __ATOMIC_ACQUIRE);
 
 		if (done == seen) {
-			if (++spins % SPSC_SPINS == 0)
-				sched_yield();
-			else
-				udma__cpu_pause();
+			spsc_idle(&spins);
 			continue;
 		}
 		for (; seen != done; seen++) {

@@ -26,15 +26,6 @@
 #define LOCAL_SLOTS    64
 #define SHARED_SLOTS   64
 
-static struct udma_ctx *new_ctx(void)
-{
-	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
-	struct udma_ctx *ctx = NULL;
-
-	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
-	return ctx;
-}
-
 static struct udma__heap_stats stats(struct udma_ctx *ctx)
 {
 	struct udma__heap_stats st;
@@ -66,7 +57,7 @@ static void *alloc_free_batch(void *arg)
 
 static void thread_exit_returns_cache(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	static void *p[100];
 	struct batch b = {ctx, 64, 100, p};
 	struct udma__heap_stats st;
@@ -102,7 +93,7 @@ static void *free_all(void *arg)
 
 static void cross_thread_free(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	static void *p[5000];
 	struct batch b = {ctx, 200, 5000, p};
 	size_t kept;
@@ -138,7 +129,7 @@ static void *no_cache_thread(void *arg)
 
 static void without_cache(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	static uint64_t saved[HEAP_NTAGS / 64];
 	static void *p[300];
 	struct batch b = {ctx, 1000, 300, p};
@@ -209,7 +200,7 @@ static void racing_double_free(void **state)
 	unsigned i, n;
 
 	(void)state;
-	r.ctx = new_ctx();
+	r.ctx = th_ctx();
 	r.rounds = RACE_ROUNDS;
 	pthread_barrier_init(&r.go, NULL, 3);
 	pthread_barrier_init(&r.done, NULL, 3);
@@ -271,7 +262,7 @@ static void ctx_destroy_under_thread(void **state)
 	unsigned i;
 
 	(void)state;
-	pk.ctx = new_ctx();
+	pk.ctx = th_ctx();
 	sem_init(&pk.used, 0, 0);
 	sem_init(&pk.leave, 0, 0);
 	for (i = 0; i < 2; i++)
@@ -280,7 +271,7 @@ static void ctx_destroy_under_thread(void **state)
 		sem_wait(&pk.used);
 	udma_ctx_destroy(pk.ctx);
 	/* a new context, possibly at the same address: the threads' stale TLS must not match */
-	pk.ctx = new_ctx();
+	pk.ctx = th_ctx();
 	udma_free(pk.ctx, udma_malloc(pk.ctx, 128, 0, NULL));
 	for (i = 0; i < 2; i++)
 		sem_post(&pk.leave);
@@ -445,7 +436,7 @@ static void stress(void **state)
 
 	(void)state;
 	memset(&s, 0, sizeof(s));
-	s.ctx = new_ctx();
+	s.ctx = th_ctx();
 	s.ops = STRESS_OPS / STRESS_THREADS;
 	for (i = 0; i < SHARED_SLOTS; i++)
 		pthread_mutex_init(&s.lock[i], NULL);

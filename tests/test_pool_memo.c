@@ -22,15 +22,6 @@
 #define COUNT 64
 #define CACHE 16
 
-static struct udma_ctx *new_ctx(void)
-{
-	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
-	struct udma_ctx *ctx = NULL;
-
-	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
-	return ctx;
-}
-
 /* A pool of COUNT objects with a cache of CACHE; flags UDMA_POOL_DEBUG or 0
  * (UDMA_DEBUG from the environment is ignored while it is made). */
 static struct udma_pool *new_pool(struct udma_ctx *ctx, unsigned flags)
@@ -107,8 +98,8 @@ static void *destroy_elsewhere(void *arg)
  * later at the same address: that pool's first get here is a miss. */
 static void remade(bool destroy_ctx)
 {
-	struct doomed d = {.ctx = new_ctx(), .destroy_ctx = destroy_ctx};
-	struct udma_ctx *ctx = destroy_ctx ? new_ctx() : d.ctx; /* where the next pools go */
+	struct doomed d = {.ctx = th_ctx(), .destroy_ctx = destroy_ctx};
+	struct udma_ctx *ctx = destroy_ctx ? th_ctx() : d.ctx; /* where the next pools go */
 	struct udma_pool *made = NULL, *missed[64];
 	unsigned nmissed = 0, i;
 	pthread_t t;
@@ -160,7 +151,7 @@ static void ctx_destroyed(void **state)
  * comes from and goes back to its own pool, every count where it belongs. */
 static void pools_in_turn(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *a = new_pool(ctx, 0), *b = new_pool(ctx, 0);
 	void *oa[4], *ob[4];
 	unsigned i, j;
@@ -193,7 +184,7 @@ static void pools_in_turn(void **state)
  * checked and refused. */
 static void debug_pool(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *p = new_pool(ctx, UDMA_POOL_DEBUG);
 	struct udma_pool_stats st;
 	struct th_stderr err;
@@ -246,7 +237,7 @@ static void *worker(void *arg)
 
 static void thread_exit(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	void **objs;
 	unsigned i;
 	pthread_t t;
@@ -273,7 +264,7 @@ static void thread_exit(void **state)
  * of the inherited pool is refused. */
 static void forked_child(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *p = new_pool(ctx, 0);
 	void *held;
 	int status;

@@ -21,15 +21,6 @@
 #endif
 #define HELD_MAX 16
 
-static struct udma_ctx *new_ctx(void)
-{
-	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
-	struct udma_ctx *ctx = NULL;
-
-	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
-	return ctx;
-}
-
 static struct udma_pool *new_pool_flags(struct udma_ctx *ctx, size_t obj_size, unsigned count, unsigned cache,
 					unsigned flags)
 {
@@ -140,7 +131,7 @@ static void user_fini(struct user *u)
 /* Threads exit with objects in their caches: those go back to the store. */
 static void thread_exit_returns_cache(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *p = new_pool(ctx, 256, 1024, 64);
 	struct user u[8];
 	pthread_t t[8];
@@ -170,7 +161,7 @@ static void thread_exit_returns_cache(void **state)
 /* Many short-lived threads, a few at a time. */
 static void short_threads(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *p = new_pool(ctx, 64, 512, 32), *q = new_pool(ctx, 64, 512, 0);
 	struct user u[4];
 	pthread_t t[4];
@@ -198,7 +189,7 @@ static void short_threads(void **state)
  * another pool (that may reuse the id) and exits without touching the old one. */
 static void destroy_under_cache(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *p = new_pool(ctx, 128, 256, 32), *p2;
 	struct user u1, u2;
 	pthread_t t1, t2;
@@ -228,7 +219,7 @@ static void destroy_under_cache(void **state)
  * then uses a pool of a new context (perhaps at the same address) and exits. */
 static void ctx_destroy_under_thread(void **state)
 {
-	struct udma_ctx *ctx = new_ctx(), *ctx2;
+	struct udma_ctx *ctx = th_ctx(), *ctx2;
 	struct udma_pool *p = new_pool(ctx, 128, 256, 32), *p2;
 	struct user u;
 	pthread_t t;
@@ -239,7 +230,7 @@ static void ctx_destroy_under_thread(void **state)
 	sem_wait(&u.used);
 	udma_pool_destroy(p);
 	udma_ctx_destroy(ctx);
-	ctx2 = new_ctx();
+	ctx2 = th_ctx();
 	p2 = new_pool(ctx2, 128, 256, 32);
 	use_pool(p2, 10);
 	u.then = p2;
@@ -316,7 +307,7 @@ static void *hammer_thread(void *arg)
 
 static void stress1(unsigned count, unsigned cache, unsigned nthreads, uint64_t ops, int debug)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *p = new_pool_debug(ctx, 64, count, cache, debug);
 	struct hammer h[TH_MAX_THREADS];
 	pthread_t t[TH_MAX_THREADS];
@@ -425,7 +416,7 @@ static void *cross_thread(void *arg)
 
 static void stress_cross(void **state)
 {
-	struct udma_ctx *ctx = new_ctx();
+	struct udma_ctx *ctx = th_ctx();
 	struct udma_pool *p = new_pool(ctx, 64, 1024, 32);
 	struct exchange *x = calloc(1, sizeof(*x));
 	struct crosser c[4];

@@ -52,7 +52,7 @@ int udma__frames_set(struct udma_frames *f, unsigned page_shift, const uint64_t 
 		return udma__err(EOVERFLOW,
 				 "region '%s' has pages %llu GiB apart in physical memory, more than its "
 				 "32-bit frame table spans: use larger pages or VA mode",
-				 name, (unsigned long long)(((hi - lo) << page_shift) >> 30));
+				 name, (unsigned long long)((hi - lo) >> (30 - page_shift)));
 	f->base = lo;
 	for (i = 0; i < npages; i++)
 		f->frame[i] = (uint32_t)(((entries[i] & UDMA_PM_PFN_MASK) >> unit) - lo);

@@ -261,6 +261,15 @@ void th_hugepages_unhold(void)
 	}
 }
 
+struct udma_ctx *th_ctx(void)
+{
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx *ctx = NULL;
+
+	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
+	return ctx;
+}
+
 uint64_t th_pagemap_pa(const void *va)
 {
 	uint64_t e = 0;

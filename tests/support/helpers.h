@@ -71,6 +71,8 @@ unsigned th_fds_free(void);
 
 /* Physical address of va from a fresh pagemap read, 0 if not present or hidden. */
 uint64_t th_pagemap_pa(const void *va);
+/* A context with the defaults (IOVA mode AUTO, any node); fails the test if none. */
+struct udma_ctx *th_ctx(void);
 /* smaps VmFlags of the mapping containing va contain flag ("dc": DONTFORK, "lo": locked,
  * "hg": MADV_HUGEPAGE). */
 int th_vma_has_flag(const void *va, const char *flag);
