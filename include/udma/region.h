@@ -15,8 +15,8 @@ extern "C" {
 /* One physically contiguous run (IOVA-contiguous), or fail. Always true in VA
  * mode. In PA mode: pages that happen to be adjacent, found by faulting in
  * candidates until a run appears; the search gives up after about 10 ms with
- * ENOMEM naming the longest run seen (a run of hugepages up to 16 MiB is
- * first looked for among at least 128 MiB of free ones, however long that takes). With the page size chosen automatically,
+ * ENOMEM naming the longest run seen (a run up to 16 MiB is first looked for
+ * among at least 128 MiB of candidates, or all there are, however long that takes). With the page size chosen automatically,
  * a run of 2 MiB pages not found falls back to 1 GiB pages when enough are
  * free. No run of 4 KiB pages longer than 4 MiB (the kernel's largest block)
  * is searched for: ENOMEM at once. */

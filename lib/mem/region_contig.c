@@ -26,12 +26,14 @@
  * longer run of 4 KiB pages is two blocks that happen to be adjacent, and
  * faulting in enough candidates to find one takes far longer than the budget. */
 #define CONTIG_4K_MAX ((size_t)4 << 20)
-/* A short run of hugepages (up to SMALL_RUN_BYTES) is searched for among at
- * least MIN_EXAMINED_BYTES of free hugepages (all, if fewer), whatever the
- * clock says: such runs are common and worth the time (on a freshly booted
- * VM a run of two 2 MiB pages was among 64 free ones, not among the first
- * 46, and first touches of new hugepages can take many times the budget).
- * Long runs rarely exist; their search ends on the clock. */
+/* A short run (up to SMALL_RUN_BYTES) is searched for among at least
+ * MIN_EXAMINED_BYTES of candidates (all free hugepages, if fewer; every one
+ * the search may take, for 4 KiB pages), whatever the clock says: such runs
+ * are common and worth the time (on a freshly booted VM a run of two 2 MiB
+ * pages was among 64 free ones, not among the first 46, a run of 64 4 KiB
+ * pages not among the first 2508, and first touches of new hugepages took
+ * many times the budget). Long runs rarely exist; their search ends on the
+ * clock. */
 #define SMALL_RUN_BYTES	   ((size_t)16 << 20)
 #define MIN_EXAMINED_BYTES ((size_t)128 << 20)
 /* 4 KiB pages: at least this many in the first chunk, so that some come from
@@ -216,7 +218,7 @@ static size_t next_chunk(const struct search *s, uint64_t began)
 	if (s->have == s->cap || s->npins == MAX_CHUNKS)
 		return 0;
 	n = s->have < s->cap - s->have ? s->have : s->cap - s->have;
-	if (r->hugetlb && r->size <= SMALL_RUN_BYTES && s->have * r->page_size < MIN_EXAMINED_BYTES)
+	if (r->size <= SMALL_RUN_BYTES && s->have * r->page_size < MIN_EXAMINED_BYTES)
 		return n;
 	if (now >= r->contig_deadline_ns)
 		return 0;
