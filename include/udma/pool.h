@@ -55,6 +55,10 @@ extern "C" {
  * object (trailer cookie). Reported in the log (udma_set_log) and in udma_last_error(); the
  * bad put is refused, nothing is corrupted. Also on when UDMA_DEBUG=1. */
 #define UDMA_POOL_DEBUG (1u << 0)
+/* Objects other processes can attach to: see "Shared pools" below. */
+#define UDMA_POOL_SHARED (1u << 1)
+/* Processes attached to one shared pool at a time, its creator included. */
+#define UDMA_POOL_SHARED_MAX 64
 
 #define UDMA_POOL_CACHE_MAX 512
 
@@ -64,7 +68,7 @@ struct udma_pool_opts {
 	unsigned count;	     /* objects in the pool, 1 .. UINT_MAX - 1 */
 	unsigned cache_size; /* per-thread cache, 0..UDMA_POOL_CACHE_MAX; 0: none */
 	int numa_node;	     /* UDMA_NUMA_ANY: the context's node */
-	unsigned flags;	     /* UDMA_POOL_DEBUG */
+	unsigned flags;	     /* UDMA_POOL_DEBUG, UDMA_POOL_SHARED */
 	const char *name;    /* in messages and region names (pool:NAME); may be NULL */
 };
 
@@ -118,6 +122,72 @@ void *udma_pool_obj(const struct udma_pool *pool, unsigned index);	 /* NULL if o
 size_t udma_pool_obj_size(const struct udma_pool *pool);
 /* -EINVAL if pool or out is NULL. */
 int udma_pool_stats(const struct udma_pool *pool, struct udma_pool_stats *out);
+
+/*
+ * Shared pools: UDMA_POOL_SHARED puts the whole pool in one SHARED region:
+ * its objects, its store and a record of where every object is. Another
+ * process passes udma_pool_fd() (received by SCM_RIGHTS, inheritance...) to
+ * udma_pool_attach and gets the same objects with the same indices and the
+ * same IOVAs (udma_region_attach's rule: in PA mode the physical address, in
+ * VA mode the creator's IOVA), at addresses of its own, with caches of its
+ * own (of the creator's cache_size). Nothing shared holds a pointer: pass
+ * objects between processes as indices (udma_pool_index, udma_pool_obj) or
+ * handles (below), e.g. through a udma ring in a SHARED region.
+ *
+ * Where objects are: each one is in the shared store or belongs to one
+ * process (in its threads' caches or out with its threads). A process owns
+ * the objects it got and the ones it put into its caches.
+ *
+ * Death: when a process that had the pool attached (its creator too) exits,
+ * however it exits, the others get every object it owned back into the
+ * store: at udma_pool_reclaim, when a get finds the store short, and when a
+ * process attaches. Its death is seen through a file lock the kernel drops
+ * when the process goes (no PID reuse race; works across PID namespaces).
+ * A process stuck or stopped is alive: its objects stay its own.
+ *
+ * Handing on: an object passed to another process still belongs to the
+ * sender until the receiver claims it. Pass udma_pool_handle(obj); the
+ * receiver's udma_pool_claim(handle) makes the object its own and returns
+ * its address, or NULL (-ESTALE) when the sender died first and the object
+ * was recovered (it is free again: drop the handle). A put also makes an
+ * object the putter's, but an object received by index whose sender died
+ * before the put may have been recovered already and handed to a third
+ * process: claim handles wherever a sender may die.
+ *
+ * Every put into a shared pool is checked against the record, in every
+ * build: a pointer that is not an object of the pool, an object already in
+ * the store (a double put, or one recovered from a dead sender) are refused
+ * as debug pools refuse them (log, udma_last_error(), debug_errors). So
+ * UDMA_POOL_DEBUG does not combine with UDMA_POOL_SHARED (-EINVAL) and
+ * UDMA_DEBUG is ignored for it. udma_pool_stats counts this process's calls;
+ * udma_pool_avail is the store plus this process's caches.
+ *
+ * udma_pool_destroy of a shared pool detaches this process only: its caches
+ * go back to the store, objects still out with it are reported and go back
+ * too (as at its death); the pool lives on while another process has it.
+ */
+/* The pool's file, to hand to another process; -1 unless SHARED. */
+int udma_pool_fd(const struct udma_pool *pool);
+/* -EINVAL: ctx, out NULL, fd negative; -ENOTSUP: fd is not a shared pool's
+ * (another file, or a udma region that is no pool); -EPROTO: made by a udma
+ * whose pool layout this one cannot read; -EBADMSG: a header that does not
+ * fit its file (damaged); -EUSERS: UDMA_POOL_SHARED_MAX processes attached;
+ * -EEXIST: this pool is in ctx already; else as udma_region_attach. */
+int udma_pool_attach(struct udma_ctx *ctx, int fd, struct udma_pool **out);
+/* Recover the objects of processes that died: how many, or a negative errno
+ * (-EINVAL: not a shared pool). */
+int udma_pool_reclaim(struct udma_pool *pool);
+
+/* A handle for obj, to pass to another process: its index and, in a shared
+ * pool, a generation that changes each time the object leaves the store.
+ * UDMA_POOL_BAD_HANDLE if obj is not an object of the pool. */
+#define UDMA_POOL_BAD_HANDLE UINT64_MAX
+uint64_t udma_pool_handle(const struct udma_pool *pool, const void *obj);
+/* The object of handle, now this process's; NULL with -ESTALE when it is no
+ * longer the object the handle was made for (recovered from a dead sender,
+ * or back in the store), -EINVAL for a handle of no object. In a pool that
+ * is not shared: udma_pool_obj of its index. */
+void *udma_pool_claim(struct udma_pool *pool, uint64_t handle);
 
 #pragma GCC visibility pop
 

@@ -52,6 +52,60 @@ int udma_region_numa_node(const struct udma_region *region); /* UDMA_NUMA_ANY if
 int udma_region_fd(const struct udma_region *region);	     /* -1 unless SHARED */
 const char *udma_region_name(const struct udma_region *region);
 
+/*
+ * Another process's SHARED region, mapped into ctx at an address of this
+ * process's choosing (the exporter's when it is free here, else anywhere:
+ * never assume the two agree). fd is the exporter's udma_region_fd(), or a
+ * pool's udma_pool_fd(), received by any means (SCM_RIGHTS, inheritance);
+ * the region keeps a duplicate, so the caller may close fd at once. The
+ * attached region is a region of ctx like any other: pinned (RLIMIT_MEMLOCK
+ * is charged here too), translated, announced to memory event subscribers
+ * and mapped to ctx's devices; udma_region_destroy unmaps it here only.
+ *
+ * IOVAs belong to the memory, not to the address. PA mode: both processes
+ * read the same physical addresses (each takes its own long-term pin, so the
+ * pages stay put while either maps them). VA mode: udma_iova() in the
+ * attacher returns the exporter's IOVAs (its VA), so a bus address passed
+ * between the processes means the same bytes, and a device opened in the
+ * attacher maps the memory at those IOVAs too. The two contexts must be in
+ * the same IOVA mode.
+ *
+ * Trust: attach only a file from a process you trust with this memory (check
+ * the peer, e.g. SO_PEERCRED, before taking its fd): it can write the memory,
+ * and its owner can replace pages (fallocate) under the mapping.
+ *
+ * -EINVAL: ctx or out NULL, fd negative; -EBADF: fd not open; -ENOTSUP: not
+ * a file udma made for a SHARED region (the message says what it is); -EPERM:
+ * a file not sealed against shrinking and growing (F_SEAL_SHRINK |
+ * F_SEAL_GROW: a shrink would crash this process), or sealed against writes;
+ * -EBADMSG: a size that is no whole number of its pages; -EPROTO: an IOVA
+ * mode other than ctx's; -EEXIST: this memory is already a region of ctx
+ * (attached before, or ctx made it); -EADDRINUSE (VA mode): the exporter's
+ * IOVAs overlap a region of ctx; else as udma_region_create (memlock, pin).
+ */
+int udma_region_attach(struct udma_ctx *ctx, int fd, struct udma_region **out);
+
+/*
+ * Memory the application already owns, as a region of ctx: pinned (4 KiB
+ * pages locked with mlock; hugetlb pages populated; in PA mode a long-term
+ * pin), translated, announced to memory event subscribers and mapped to
+ * ctx's devices, as SPDK's spdk_mem_register does. addr and len: page
+ * aligned (the mapping's page size), anonymous private or shared memory, a
+ * memfd, or hugetlb memory, readable and writable. The 2 MiB chunks
+ * [addr, addr + len) touches must not hold another region of ctx.
+ * udma_region_destroy unregisters it: unpins (munlock for 4 KiB pages, even
+ * if the application had locked them itself) without unmapping; the memory
+ * stays the application's, and must stay mapped while the region lives.
+ *
+ * -EINVAL: ctx, addr or out NULL, len 0, addr or len not page aligned, or
+ * the range not wholly mapped; -EFAULT: a part not readable and writable
+ * (PROT_NONE...); -ENOTSUP: file-backed memory that is not hugetlb or shmem
+ * (the kernel cannot pin page cache pages for DMA); -EEXIST: overlaps a
+ * chunk of another region of ctx; -ENOMEM: over RLIMIT_MEMLOCK (the message
+ * gives the limit); else as udma_region_create.
+ */
+int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct udma_region **out);
+
 /* Iterate a context's regions: first with prev == NULL; NULL at the end. Not
  * safe against regions created or destroyed meanwhile by other threads. */
 struct udma_region *udma_region_next(const struct udma_ctx *ctx, const struct udma_region *prev);
