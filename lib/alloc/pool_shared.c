@@ -357,17 +357,36 @@ unsigned udma__shm_detach(struct udma_pool *p)
 
 /* A description of the pool's file of this process's own: OFD locks taken
  * through a descriptor another process also holds (SCM_RIGHTS passes the
- * description itself) would be that process's too. */
+ * description itself) would be that process's too. A forked child closes
+ * its copy at once (child_fds.c): it would keep this process's slot alive. */
 static int open_lock_fd(struct udma_pool *p, int fd)
 {
 	char path[32];
+	int rc = udma__child_fds_watch();
 
+	if (rc)
+		return rc;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	udma__child_fds_lock();
 	p->lock_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (p->lock_fd < 0)
-		return udma__err(errno, "pool '%s': cannot open its file again (%s) for a lock: %s", p->name,
-				 path, udma__strerror(errno));
-	return 0;
+		rc = udma__err(errno, "pool '%s': cannot open its file again (%s) for a lock: %s", p->name,
+			       path, udma__strerror(errno));
+	else if ((rc = udma__child_fds_add_locked(p->lock_fd)))
+		close(p->lock_fd);
+	if (rc)
+		p->lock_fd = -1;
+	udma__child_fds_unlock();
+	return rc;
+}
+
+void udma__shm_close(struct udma_pool *p)
+{
+	udma__child_fds_lock();
+	if (p->lock_fd >= 0 && udma__child_fds_take_locked(p->lock_fd))
+		close(p->lock_fd);
+	udma__child_fds_unlock();
+	p->lock_fd = -1;
 }
 
 /* Lock held: a free slot, locked by this process; the dead are recovered first. */
