@@ -30,35 +30,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/alloc/pool_internal.h"
+#include "lib/alloc/pool_shm.h"
 
-#define SHM_MAGIC  "udmapool"
-#define SHM_LAYOUT 1u /* changes with any change to what is shared */
-
-#define OWNER_BITS  16
-#define OWNER_MASK  ((1ull << OWNER_BITS) - 1)
-#define GEN_SHIFT   32
 #define RECLAIM_GAP 1000000ull /* ns: a short store looks for the dead at most this often */
-
-enum { SLOT_FREE = 0, SLOT_USED = 1 };
-
-struct pool_shm_slot {
-	uint32_t state;
-	int32_t pid; /* for messages */
-};
-
-struct pool_shm {
-	char magic[8];
-	uint32_t layout;
-	uint32_t head_size; /* sizeof(struct pool_shm): catches another ABI */
-	uint64_t obj_size, align, stride;
-	uint32_t count, cache_size;
-	uint64_t meta_off, store_off, objs_off;
-	char name[48];
-	pthread_mutex_t lock __attribute__((aligned(UDMA_CACHE_LINE)));
-	uint32_t top; /* the store: sidx[0, top) */
-	struct pool_shm_slot slot[UDMA_POOL_SHARED_MAX];
-};
 
 static size_t align_up(size_t v, size_t a)
 {
