@@ -341,6 +341,72 @@ static void damaged_store(void **state)
 	udma_ctx_destroy(ctx);
 }
 
+/* No fds left at each step of an attach (the region's duplicate, the lock's
+ * description): a clear error, nothing left behind, a slot not taken. */
+static void attach_without_fds(void **state)
+{
+	struct udma_ctx *a = th_ctx(), *b = th_ctx();
+	struct udma_pool *p = shared_pool(a, 0), *q = NULL;
+	unsigned leave;
+	int rc = -EMFILE;
+
+	(void)state;
+	for (leave = 0; rc == -EMFILE && leave < 8; leave++) {
+		th_fds_exhaust(leave);
+		rc = udma_pool_attach(b, udma_pool_fd(p), &q);
+		th_fds_restore();
+		if (rc == -EMFILE) {
+			assert_null(q);
+			assert_non_null(strstr(udma_last_error(), "fd"));
+		}
+	}
+	assert_int_equal(rc, 0);
+	assert_true(leave > 2); /* both steps failed once */
+	udma_pool_destroy(q);
+	udma_pool_destroy(p);
+	udma_ctx_destroy(b);
+	udma_ctx_destroy(a);
+}
+
+/* Attaching charges this process's RLIMIT_MEMLOCK (4 KiB pages are locked here too). */
+static struct udma_pool *memlock_pool;
+
+static int attach_over_memlock(void *arg)
+{
+	struct udma_ctx *ctx;
+	struct udma_pool *q;
+	int rc;
+	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY};
+
+	(void)arg;
+	if (udma_ctx_create(&co, &ctx))
+		return 2;
+	rc = udma_pool_attach(ctx, udma_pool_fd(memlock_pool), &q);
+	if (rc != -ENOMEM || !strstr(udma_last_error(), "RLIMIT_MEMLOCK"))
+		return fprintf(stderr, "attach: %d %s\n", rc, udma_last_error()), 1;
+	udma_ctx_destroy(ctx);
+	return 0;
+}
+
+static void attach_memlock_limit(void **state)
+{
+	/* VA mode: the child runs unprivileged (root ignores RLIMIT_MEMLOCK). */
+	struct udma_ctx_opts co = {.iova_mode = UDMA_IOVA_VA, .numa_node = UDMA_NUMA_ANY, .page_size = 4096};
+	struct udma_ctx *ctx;
+	struct udma_pool_opts o = {.obj_size = 4096,
+				   .count = 256,
+				   .numa_node = UDMA_NUMA_ANY,
+				   .flags = UDMA_POOL_SHARED,
+				   .name = "memlock"};
+
+	(void)state;
+	assert_int_equal(udma_ctx_create(&co, &ctx), 0);
+	assert_int_equal(udma_pool_create(ctx, &o, &memlock_pool), 0);
+	assert_int_equal(th_run_child(attach_over_memlock, NULL, 1, 64 * 1024), 0);
+	udma_pool_destroy(memlock_pool);
+	udma_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +418,8 @@ int main(void)
 		th_test(dead_child_recovered_though_its_child_lives),
 		th_test(dead_lock_holder),
 		th_test(damaged_store),
+		th_test(attach_without_fds),
+		th_test(attach_memlock_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
