@@ -277,7 +277,7 @@ unsigned udma__shm_adopt(struct udma_pool *p, void *const *in, unsigned n, void 
 	unsigned k, kept = 0;
 
 	for (k = 0; k < n; k++) {
-		unsigned i = udma_pool_index(p, in[k]);
+		unsigned i = udma__shm_index(p, in[k]);
 		uint64_t m;
 
 		if (i == UINT_MAX) {
@@ -378,8 +378,13 @@ static int take_slot_locked(struct udma_pool *p)
 		if (__atomic_load_n(&sl->state, __ATOMIC_RELAXED) != SLOT_FREE)
 			continue;
 		p->slot = s;
-		if (slot_lock(p, s, F_OFD_SETLK, &fl) < 0)
-			continue; /* held by a process alive: marked free by a damaged header */
+		if (slot_lock(p, s, F_OFD_SETLK, &fl) < 0) {
+			if (errno == EAGAIN || errno == EACCES)
+				continue; /* held by a process alive: marked free by a damaged header */
+			return udma__err(errno,
+					 "pool '%s': cannot lock its slot (F_OFD_SETLK, Linux 3.15+): %s",
+					 p->name, udma__strerror(errno));
+		}
 		sl->pid = (int32_t)getpid();
 		__atomic_store_n(&sl->state, SLOT_USED, __ATOMIC_RELAXED);
 		return 0;

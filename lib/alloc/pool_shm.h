@@ -7,6 +7,7 @@
 #ifndef UDMA_POOL_SHM_H
 #define UDMA_POOL_SHM_H
 
+#include <limits.h>
 #include <pthread.h>
 
 #include "lib/alloc/pool_internal.h"
@@ -37,5 +38,26 @@ struct pool_shm {
 	uint32_t top; /* the store: sidx[0, top) */
 	struct pool_shm_slot slot[UDMA_POOL_SHARED_MAX];
 };
+
+/* udma_pool_index for a shared pool's put: one segment, mostly regular (a
+ * shift for a power-of-two stride); UINT_MAX if obj is not an object. */
+static inline unsigned udma__shm_index(const struct udma_pool *p, const void *obj)
+{
+	const struct pool_seg *s = &p->seg[0];
+	size_t off = (size_t)((uintptr_t)obj - (uintptr_t)s->base) - s->first_off;
+
+	if (udma__likely(!s->obj_off && p->stride_pow2 && !(off & (p->stride - 1))))
+		return (off >> p->stride_shift) < s->count ? (unsigned)(off >> p->stride_shift) : UINT_MAX;
+	return udma_pool_index(p, obj);
+}
+
+/* The record says obj is this process's: a put needs no more checks. */
+static inline bool udma__shm_mine(const struct udma_pool *p, const void *obj)
+{
+	unsigned i = udma__shm_index(p, obj);
+
+	return i < p->count &&
+	       (atomic_load_explicit(&p->meta[i], memory_order_relaxed) & OWNER_MASK) == p->slot + 1;
+}
 
 #endif
