@@ -97,9 +97,9 @@ static void options_refused(void **state)
 static void puts_checked(void **state)
 {
 	struct udma_ctx *a = th_ctx(), *b = th_ctx();
-	struct udma_pool *p = shared_pool(a, 0), *q = attach(b, p);
+	struct udma_pool *p = shared_pool(a, 0), *q = attach(b, p), *c;
 	char local[256];
-	void *o;
+	void *o, *objs[3];
 
 	(void)state;
 	udma_set_log(quiet, NULL);
@@ -114,7 +114,19 @@ static void puts_checked(void **state)
 	udma_pool_put(q, (char *)udma_pool_obj(q, 3) + 1);
 	assert_int_equal(debug_errors(q), 3);
 	assert_int_equal(udma_pool_avail(q), COUNT);
+	/* With a cache: put twice into it, once straight, once in a bulk. */
+	c = shared_pool(a, 16);
+	o = udma_pool_get(c);
+	udma_pool_put(c, o);
+	udma_pool_put(c, o);
+	assert_int_equal(debug_errors(c), 1);
+	assert_int_equal(udma_pool_get_bulk(c, objs, 2), 0);
+	objs[2] = objs[0];
+	udma_pool_put_bulk(c, objs, 3);
+	assert_int_equal(debug_errors(c), 2);
+	assert_int_equal(udma_pool_avail(c), COUNT);
 	udma_set_log(NULL, NULL);
+	udma_pool_destroy(c);
 	udma_pool_destroy(q);
 	udma_pool_destroy(p);
 	udma_ctx_destroy(b);
@@ -137,7 +149,9 @@ static void claims(void **state)
 	assert_ptr_equal(y, udma_pool_obj(q, udma_pool_index(p, x)));
 	assert_ptr_equal(udma_pool_claim(q, h), y); /* its own already */
 	udma_pool_put(q, y);			    /* no cache: back in the store */
+	errno = 0;
 	assert_null(udma_pool_claim(p, h));
+	assert_int_equal(errno, ESTALE);
 	assert_non_null(strstr(udma_last_error(), "drop the handle"));
 	assert_null(udma_pool_claim(p, COUNT));
 	/* Out again: a new trip, the old handle is stale. */

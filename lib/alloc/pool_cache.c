@@ -12,6 +12,7 @@
 #define UDMA_POOL_NO_INLINE 1
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <string.h>
 
@@ -267,6 +268,7 @@ static __attribute__((noinline)) int get_shared(struct udma_pool *p, void **objs
 		memcpy(objs, c->objs + len, n * sizeof(*objs));
 		cache_store(c->pub.len, len);
 		cache_count(c->pub.hits, n);
+		udma__shm_got(p, objs, n);
 		return 0;
 	}
 	/* The cache's objects first: the take refills it in place. */
@@ -274,6 +276,7 @@ static __attribute__((noinline)) int get_shared(struct udma_pool *p, void **objs
 	more = udma__shm_take(p, objs + len, n - len, c->objs, c->pub.size / 2);
 	if (more < 0)
 		return more == -ENOENT ? empty(p) : more;
+	udma__shm_got(p, objs, len);
 	cache_store(c->pub.len, (unsigned)more);
 	cache_count(c->pub.misses, n);
 	return 0;
@@ -340,7 +343,7 @@ void *udma_pool__get_slow(struct udma_pool *p)
 {
 	/* In a forked child the cache memo never matches (thread_cache.c resets it), so
 	 * an inherited pool is refused below, off the cached fast path. */
-	if (udma__likely(p->mode == POOL_CACHED) || (p->mode == POOL_SHARED && p->cache_size)) {
+	if (udma__likely(p->mode == POOL_CACHED)) {
 		struct pool_cache *c = cache_of(p);
 
 		if (udma__likely(c != NULL)) {
@@ -351,6 +354,20 @@ void *udma_pool__get_slow(struct udma_pool *p)
 				cache_count(c->pub.hits, 1);
 				return c->objs[len - 1];
 			}
+		}
+	}
+	/* A shared pool's hit: the record marks the object out of the cache. */
+	if (p->mode == POOL_SHARED && p->cache_size) {
+		struct pool_cache *c = cache_of(p);
+		unsigned len = c ? cache_load(c->pub.len) : 0;
+
+		if (len) {
+			void *obj = c->objs[len - 1];
+
+			cache_store(c->pub.len, len - 1);
+			cache_count(c->pub.hits, 1);
+			udma__shm_got(p, &obj, 1);
+			return obj;
 		}
 	}
 	if (pool_inherited(p)) {
@@ -389,10 +406,7 @@ static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *ob
 
 void udma_pool__put_slow(struct udma_pool *p, void *obj)
 {
-	/* Never in a forked child: see udma_pool_get. A shared pool's object goes
-	 * straight to the cache when the record says it is this process's. */
-	if (udma__likely(p->mode == POOL_CACHED) ||
-	    (p->mode == POOL_SHARED && p->cache_size && !pool_inherited(p) && udma__shm_mine(p, obj))) {
+	if (udma__likely(p->mode == POOL_CACHED)) { /* never in a forked child: see udma_pool_get */
 		struct pool_cache *c = cache_of(p);
 
 		if (udma__likely(c != NULL)) {
@@ -404,6 +418,19 @@ void udma_pool__put_slow(struct udma_pool *p, void *obj)
 				cache_count(c->pub.puts, 1);
 				return;
 			}
+		}
+	}
+	/* A shared pool's object out with this process, into a cache with room;
+	 * anything else takes put_shared's checks. */
+	if (p->mode == POOL_SHARED && p->cache_size && !pool_inherited(p)) {
+		struct pool_cache *c = cache_of(p);
+		unsigned len = c ? cache_load(c->pub.len) : UINT_MAX;
+
+		if (len < c->pub.size && udma__shm_put_mine(p, obj)) {
+			c->objs[len] = obj;
+			cache_store(c->pub.len, len + 1);
+			cache_count(c->pub.puts, 1);
+			return;
 		}
 	}
 	if (pool_inherited(p)) {

@@ -112,7 +112,7 @@ static unsigned recover_locked(struct udma_pool *p, uint64_t dead, bool rebuild)
 
 		/* A claim racing with this may win: then the object is its. */
 		if (gone &&
-		    !atomic_compare_exchange_strong_explicit(&p->meta[i], &m, m & ~OWNER_MASK,
+		    !atomic_compare_exchange_strong_explicit(&p->meta[i], &m, m & ~(OWNER_MASK | IN_CACHE),
 							     memory_order_relaxed, memory_order_relaxed))
 			continue;
 		if (gone)
@@ -158,9 +158,9 @@ static unsigned top_checked_locked(struct udma_pool *p)
 	return __atomic_load_n(&p->shm->top, __ATOMIC_RELAXED);
 }
 
-/* Lock held: pop one index from the store and make its object ours. NULL if
- * the store is damaged there (the caller rebuilds). */
-static void *pop_locked(struct udma_pool *p, unsigned *top)
+/* Lock held: pop one index from the store and make its object ours (in a
+ * cache, or out). NULL if the store is damaged there (the caller rebuilds). */
+static void *pop_locked(struct udma_pool *p, unsigned *top, uint64_t in_cache)
 {
 	uint32_t i = p->sidx[--*top];
 	uint64_t m;
@@ -170,7 +170,8 @@ static void *pop_locked(struct udma_pool *p, unsigned *top)
 	m = atomic_load_explicit(&p->meta[i], memory_order_relaxed);
 	if (udma__unlikely(owner_of(m)))
 		return NULL;
-	atomic_store_explicit(&p->meta[i], ((m >> GEN_SHIFT) + 1) << GEN_SHIFT | me(p), memory_order_relaxed);
+	atomic_store_explicit(&p->meta[i], ((m >> GEN_SHIFT) + 1) << GEN_SHIFT | in_cache | me(p),
+			      memory_order_relaxed);
 	return obj_at(p, i);
 }
 
@@ -218,7 +219,7 @@ again:
 	}
 	extra = top - need < nmore ? top - need : nmore;
 	for (i = 0; i < need + extra; i++) {
-		void *o = pop_locked(p, &top);
+		void *o = pop_locked(p, &top, i < need ? 0 : IN_CACHE);
 
 		if (udma__unlikely(!o)) {
 			/* Give back what this take got, then rebuild; twice is an attack. */
@@ -254,15 +255,15 @@ void udma__shm_push(struct udma_pool *p, void *const *objs, unsigned n)
 		return; /* the objects stay out: the error says why */
 	top = top_checked_locked(p);
 	for (k = 0; k < n; k++) {
-		unsigned i = udma_pool_index(p, objs[k]);
+		unsigned i = udma__shm_index(p, objs[k]);
 		uint64_t m;
 
 		if (i >= p->count)
 			continue;
 		m = atomic_load_explicit(&p->meta[i], memory_order_relaxed);
-		/* Taken from this process meanwhile (a misplaced claim, a recovery): not ours to push. */
-		if (owner_of(m) != me(p) ||
-		    !atomic_compare_exchange_strong_explicit(&p->meta[i], &m, m & ~OWNER_MASK,
+		/* Only objects this process put (a damaged record aside, nothing else gets here). */
+		if ((m & (OWNER_MASK | IN_CACHE)) != (me(p) | IN_CACHE) ||
+		    !atomic_compare_exchange_strong_explicit(&p->meta[i], &m, m & ~(OWNER_MASK | IN_CACHE),
 							     memory_order_relaxed, memory_order_relaxed) ||
 		    top >= p->count)
 			continue;
@@ -288,17 +289,19 @@ unsigned udma__shm_adopt(struct udma_pool *p, void *const *in, unsigned n, void 
 		}
 		m = atomic_load_explicit(&p->meta[i], memory_order_relaxed);
 		for (;;) {
-			if (udma__unlikely(!owner_of(m))) {
+			if (udma__unlikely(!owner_of(m) || (m & IN_CACHE))) {
 				udma__pool_misuse(
 					p, EALREADY,
-					"pool '%s': put of object %u, which is in the store already (a "
-					"double put, or recovered from a process that died): refused",
-					p->name, i);
+					"pool '%s': put of object %u, which is %s already (a double put%s): "
+					"refused",
+					p->name, i, owner_of(m) ? "in a cache" : "in the store",
+					owner_of(m) ? "" : ", or recovered from a process that died");
 				break;
 			}
-			if (owner_of(m) == me(p) || atomic_compare_exchange_weak_explicit(
-							    &p->meta[i], &m, (m & ~OWNER_MASK) | me(p),
-							    memory_order_relaxed, memory_order_relaxed)) {
+			/* Ours, or out with another process (handed on): ours now, in a cache. */
+			if (atomic_compare_exchange_weak_explicit(
+				    &p->meta[i], &m, (m & ~OWNER_MASK) | me(p) | IN_CACHE,
+				    memory_order_relaxed, memory_order_relaxed)) {
 				out[kept++] = in[k];
 				break;
 			}
@@ -573,24 +576,25 @@ void *udma_pool_claim(struct udma_pool *p, uint64_t handle)
 	uint64_t m;
 
 	if (pool_inherited(p)) {
-		udma__err_inherited(p->ctx, "udma_pool_claim");
+		errno = -udma__err_inherited(p->ctx, "udma_pool_claim");
 		return NULL;
 	}
 	if (i >= p->count || (p->mode != POOL_SHARED && handle >> GEN_SHIFT)) {
-		udma__err(EINVAL, "udma_pool_claim: handle 0x%llx names no object of pool '%s'",
-			  (unsigned long long)handle, p->name);
+		errno = -udma__err(EINVAL, "udma_pool_claim: handle 0x%llx names no object of pool '%s'",
+				   (unsigned long long)handle, p->name);
 		return NULL;
 	}
 	if (p->mode != POOL_SHARED)
 		return udma_pool_obj(p, i);
+	/* Out with some process (not in the store, not in a cache), on the trip the handle names. */
 	m = atomic_load_explicit(&p->meta[i], memory_order_relaxed);
 	do {
-		if (m >> GEN_SHIFT != handle >> GEN_SHIFT || !owner_of(m)) {
-			udma__err(
+		if (m >> GEN_SHIFT != handle >> GEN_SHIFT || !owner_of(m) || (m & IN_CACHE)) {
+			errno = -udma__err(
 				ESTALE,
-				"udma_pool_claim: object %u of pool '%s' is no longer the one handle 0x%llx "
-				"was made for (its sender died and it was recovered, or it was put back): "
-				"drop the handle",
+				"udma_pool_claim: object %u of pool '%s' is no longer the one handle "
+				"0x%llx was made for (its sender died and it was recovered, or it was "
+				"put back): drop the handle",
 				i, p->name, (unsigned long long)handle);
 			return NULL;
 		}

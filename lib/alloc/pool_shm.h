@@ -15,8 +15,12 @@
 #define SHM_MAGIC  "udmapool"
 #define SHM_LAYOUT 1u /* changes with any change to what is shared */
 
+/* A record word: owner (0: in the store, k: the process in slot k - 1),
+ * whether it sits in its owner's cache (put and not got since), and a
+ * generation that changes each time it leaves the store. */
 #define OWNER_BITS 16
 #define OWNER_MASK ((1ull << OWNER_BITS) - 1)
+#define IN_CACHE   (1ull << OWNER_BITS)
 #define GEN_SHIFT  32
 
 enum { SLOT_FREE = 0, SLOT_USED = 1 };
@@ -51,13 +55,38 @@ static inline unsigned udma__shm_index(const struct udma_pool *p, const void *ob
 	return udma_pool_index(p, obj);
 }
 
-/* The record says obj is this process's: a put needs no more checks. */
-static inline bool udma__shm_mine(const struct udma_pool *p, const void *obj)
+/* A put of an object out with this process, into a cache with room: the
+ * record marks it in the cache. False for anything else (the slow path sorts
+ * it out: another process's, already put, not an object). */
+static inline bool udma__shm_put_mine(const struct udma_pool *p, const void *obj)
 {
 	unsigned i = udma__shm_index(p, obj);
+	uint64_t m;
 
-	return i < p->count &&
-	       (atomic_load_explicit(&p->meta[i], memory_order_relaxed) & OWNER_MASK) == p->slot + 1;
+	if (udma__unlikely(i >= p->count))
+		return false;
+	m = atomic_load_explicit(&p->meta[i], memory_order_relaxed);
+	return (m & (OWNER_MASK | IN_CACHE)) == p->slot + 1u &&
+	       atomic_compare_exchange_strong_explicit(&p->meta[i], &m, m | IN_CACHE, memory_order_relaxed,
+						       memory_order_relaxed);
+}
+
+/* A get from this process's cache: the object is out now. No other process
+ * writes the word of an object in a live process's cache (claims and puts
+ * wait for it to be out), so a store does. */
+static inline void udma__shm_got(const struct udma_pool *p, void *const *objs, unsigned n)
+{
+	unsigned k;
+
+	for (k = 0; k < n; k++) {
+		unsigned i = udma__shm_index(p, objs[k]);
+
+		if (udma__likely(i < p->count))
+			atomic_store_explicit(&p->meta[i],
+					      atomic_load_explicit(&p->meta[i], memory_order_relaxed) &
+						      ~IN_CACHE,
+					      memory_order_relaxed);
+	}
 }
 
 #endif
