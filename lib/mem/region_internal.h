@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by region.c, region_map.c and region_contig.c. */
+/* Helpers shared by region.c, region_map.c, region_contig.c and region_attach.c. */
 #ifndef UDMA_REGION_INTERNAL_H
 #define UDMA_REGION_INTERNAL_H
 
@@ -15,5 +15,18 @@ UDMA_HIDDEN int udma__region_pin(struct udma_region *r, void *addr, size_t len, 
 UDMA_HIDDEN int udma__hugepage_shortage(size_t page_size, int node, size_t len);
 /* Check each page is present and, in PA mode, record its IOVA. */
 UDMA_HIDDEN int udma__region_translate(struct udma_region *r, const uint64_t *entries);
+
+/* region.c */
+/* With ctx->lock held: into the VA index, told to subscribers (ADDED), on the
+ * context's list; 0, or the error with nothing left of it. */
+UDMA_HIDDEN int udma__region_publish_locked(struct udma_ctx *ctx, struct udma_region *r);
+/* Unpin, unmap, close and free a region that is on no list. */
+UDMA_HIDDEN void udma__region_free(struct udma_region *r);
+/* PA mode: room for the frame table and runs of r->npages pages. */
+UDMA_HIDDEN int udma__region_alloc_pa_tables(struct udma_region *r);
+/* Read the mapped pages' entries from pagemap and translate them. */
+UDMA_HIDDEN int udma__region_read_pagemap(struct udma_ctx *ctx, struct udma_region *r);
+/* PA mode: the region's own long-term pin (r->pin_fd). */
+UDMA_HIDDEN int udma__region_longterm_pin(struct udma_region *r);
 
 #endif
