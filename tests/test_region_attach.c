@@ -6,7 +6,9 @@
  * in PA mode (the physical address) and in VA mode (the exporter's address,
  * also when the peer had to map the region elsewhere); a simulated device
  * opened in the peer DMAs into the shared memory at the exporter's IOVAs.
- * Then every refusal the header lists. The peer checks that detaching left
+ * An attached region is announced to memory event subscribers. Then every
+ * refusal the header lists (forged files named as udma names its own for
+ * the seal, size and IOVA checks). The peer checks that detaching left
  * no mapping, fd or locked memory behind; the test's own leak check does
  * the same here.
  */
@@ -90,8 +92,6 @@ static int peer_ctx(struct peer_state *s, const struct req *q, struct rep *r)
 		    (rc = simdrv_queue_setup(&s->drv, 0, SIMDEV_QTYPE_DMA, 64)) || (rc = simdrv_enable(&s->drv)))
 			return peer_fail(r, rc, "simdrv");
 	}
-	/* Whatever the region leaves behind shows against this. */
-	th_snapshot_take(&s->before);
 	return 0;
 }
 
@@ -112,9 +112,13 @@ static int peer_block(struct peer_state *s, const struct req *q, struct rep *r)
 
 static int peer_attach(struct peer_state *s, int fd, struct rep *r)
 {
-	int rc = udma_region_attach(s->ctx, fd, &s->region);
+	int rc;
 
+	/* Whatever the region leaves behind shows against this... */
+	th_snapshot_take(&s->before);
+	rc = udma_region_attach(s->ctx, fd, &s->region);
 	close(fd); /* the region keeps a duplicate */
+	s->before.fds--; /* ...without the fd received */
 	if (rc)
 		return peer_fail(r, rc, "udma_region_attach");
 	r->v[0] = (uintptr_t)udma_region_addr(s->region);
@@ -222,10 +226,12 @@ static int serve(int sock)
 		case OP_IOVAS: peer_iovas(&s, &r); break;
 		case OP_DMA: peer_dma(&s, &q, &r); break;
 		case OP_DETACH: peer_detach(&s, &r); break;
-		case OP_EXIT: return 0;
+		case OP_EXIT: break;
 		}
 		if (th_peer_send(sock, &r, sizeof(r), NULL, 0))
 			return 1;
+		if (q.op == OP_EXIT)
+			return 0;
 	}
 	return n == 0 ? 0 : 2;
 }
@@ -455,21 +461,45 @@ static void refuses_files_not_udma(void **state)
 	udma_ctx_destroy(ctx);
 }
 
-/* Files named as udma names its memfds, with what udma's never have. */
+/* Files named as udma names a SHARED region's memfd ("udma:NAME@va:HEX",
+ * "udma:NAME@pa"), with what udma's never have. */
+#define FORGED_VA "udma:forged@va:40000000"
+
 static void refuses_bad_seals_and_sizes(void **state)
 {
 	struct udma_ctx *ctx = ctx_in(UDMA_IOVA_VA);
 	int fd;
 
 	(void)state;
-	fd = memfd_of("udma:forged", REGION_SIZE, 0);
-	refused(ctx, fd, EPERM, NULL);
+	fd = memfd_of(FORGED_VA, REGION_SIZE, 0);
+	refused(ctx, fd, EPERM, "not sealed against shrinking and growing");
 	close(fd);
-	fd = memfd_of("udma:forged", REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
-	refused(ctx, fd, EPERM, NULL);
+	fd = memfd_of(FORGED_VA, REGION_SIZE, F_SEAL_SHRINK);
+	refused(ctx, fd, EPERM, "not sealed against shrinking and growing");
 	close(fd);
-	fd = memfd_of("udma:forged", REGION_SIZE + 100, F_SEAL_SHRINK | F_SEAL_GROW);
+	fd = memfd_of(FORGED_VA, REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+	refused(ctx, fd, EPERM, "sealed against writes");
+	close(fd);
+	fd = memfd_of(FORGED_VA, REGION_SIZE + 100, F_SEAL_SHRINK | F_SEAL_GROW);
 	refused(ctx, fd, EBADMSG, NULL);
+	close(fd);
+	fd = memfd_of(FORGED_VA, 0, F_SEAL_SHRINK | F_SEAL_GROW);
+	refused(ctx, fd, EBADMSG, NULL);
+	close(fd);
+	/* an IOVA that is no page boundary */
+	fd = memfd_of("udma:forged@va:40000100", REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	refused(ctx, fd, EBADMSG, NULL);
+	close(fd);
+	/* udma's name, no tag: a file udma made for its own use, never shared */
+	fd = memfd_of("udma:forged", REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	refused(ctx, fd, ENOTSUP, NULL);
+	close(fd);
+	fd = memfd_of("udma:forged@va:nothex", REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	refused(ctx, fd, ENOTSUP, NULL);
+	close(fd);
+	/* a PA-mode file in a VA-mode context (no root needed to make the file) */
+	fd = memfd_of("udma:forged@pa", REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	refused(ctx, fd, EPROTO, "PA mode");
 	close(fd);
 	udma_ctx_destroy(ctx);
 }
@@ -492,6 +522,66 @@ static void refuses_twice_in_one_ctx(void **state)
 	udma_region_destroy(att);
 	udma_region_destroy(reg);
 	udma_ctx_destroy(other);
+	udma_ctx_destroy(ctx);
+}
+
+/* In VA mode the exporter's IOVAs must not be those of a region the
+ * context has already (a file naming them, as a peer's would). */
+static void refuses_iovas_in_use(void **state)
+{
+	struct udma_ctx *ctx = ctx_in(UDMA_IOVA_VA);
+	struct udma_region *own = shared_region(ctx, "mp-own");
+	char name[64];
+	int fd;
+
+	(void)state;
+	snprintf(name, sizeof(name), "udma:forged@va:%llx",
+		 (unsigned long long)udma_iova(ctx, udma_region_addr(own)) + PAGE);
+	fd = memfd_of(name, REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	refused(ctx, fd, EADDRINUSE, "mp-own");
+	close(fd);
+	udma_region_destroy(own);
+	udma_ctx_destroy(ctx);
+}
+
+/* What a memory event subscriber of the attaching context hears. */
+struct events {
+	struct udma_ctx *ctx;
+	struct udma_region *added, *removed;
+	uint64_t iova; /* udma_iova of the region's first byte, in the ADDED callback */
+};
+
+static int on_event(void *arg, enum udma_mem_event ev, struct udma_region *r)
+{
+	struct events *e = arg;
+
+	if (ev == UDMA_MEM_ADDED) {
+		e->added = r;
+		e->iova = udma_iova(e->ctx, udma_region_addr(r));
+	} else {
+		e->removed = r;
+	}
+	return 0;
+}
+
+/* An attached region is announced as it comes (translated already) and goes. */
+static void attached_region_announced(void **state)
+{
+	struct udma_ctx *ctx = ctx_in(UDMA_IOVA_VA);
+	struct udma_region *reg = shared_region(ctx, "mp-events"), *att = NULL;
+	struct events e = {.ctx = ctx_in(UDMA_IOVA_VA)};
+
+	(void)state;
+	assert_int_equal(udma_mem_event_register(e.ctx, on_event, &e), 0);
+	assert_int_equal(udma_region_attach(e.ctx, udma_region_fd(reg), &att), 0);
+	assert_ptr_equal(e.added, att);
+	assert_int_equal(e.iova, udma_iova(ctx, udma_region_addr(reg)));
+	assert_ptr_equal(udma_region_next(e.ctx, NULL), att);
+	assert_null(e.removed);
+	udma_region_destroy(att);
+	assert_ptr_equal(e.removed, att);
+	udma_region_destroy(reg);
+	udma_ctx_destroy(e.ctx);
 	udma_ctx_destroy(ctx);
 }
 
@@ -519,6 +609,8 @@ int main(int argc, char **argv)
 		th_test(refuses_files_not_udma),
 		th_test(refuses_bad_seals_and_sizes),
 		th_test(refuses_twice_in_one_ctx),
+		th_test(refuses_iovas_in_use),
+		th_test(attached_region_announced),
 		th_test(refuses_other_iova_mode),
 	};
 
