@@ -88,7 +88,7 @@ static int peer_ctx(struct peer_state *s, const struct req *q, struct rep *r)
 		/* Before the attach: the attached region must reach the device as it comes. */
 		if ((rc = udma_dev_open(s->ctx, "sim:mpattach", &s->dev)))
 			return peer_fail(r, rc, "udma_dev_open");
-		if ((rc = simdrv_attach(&s->drv, s->ctx, s->dev, false)) ||
+		if ((rc = simdrv_attach(&s->drv, s->ctx, s->dev, true)) ||
 		    (rc = simdrv_queue_setup(&s->drv, 0, SIMDEV_QTYPE_DMA, 64)) || (rc = simdrv_enable(&s->drv)))
 			return peer_fail(r, rc, "simdrv");
 	}
@@ -170,9 +170,12 @@ static int peer_dma(struct peer_state *s, const struct req *q, struct rep *r)
 		return peer_fail(r, -EINVAL, "no device opened");
 	if (simdrv_submit(&s->drv.q[0], &e, 1) != 1)
 		return peer_fail(r, -EIO, "simdrv_submit");
-	while (!simdrv_reap(&s->drv.q[0], &c, 1))
-		if (++tries > 20 || simdrv_wait(&s->drv, 500) == -ENODEV)
-			return peer_fail(r, -ETIMEDOUT, "no completion from the device");
+	while (!simdrv_reap(&s->drv.q[0], &c, 1)) {
+		int rc = simdrv_wait(&s->drv, 2000); /* interrupt mode: a timeout means no completion */
+
+		if ((rc == -ETIMEDOUT && ++tries == 3) || (rc && rc != -ETIMEDOUT))
+			return peer_fail(r, rc, "no completion from the device");
+	}
 	if (SIMDEV_CQE_STATUS(c.status) != SIMDEV_ST_OK || simdrv_rd32(&s->drv, SIMDEV_REG_FAULT_COUNT)) {
 		r->rc = -EFAULT;
 		snprintf(r->why, sizeof(r->why), "the device completed with status %u, %u IOMMU faults",
