@@ -26,7 +26,7 @@
 
 #define REGION_SIZE (256u << 10)
 #define PAGE	    4096u
-#define MAX_PAGES   (REGION_SIZE / PAGE)
+#define MAX_PAGES   (UDMA_PAGE_2M / PAGE) /* IOVAs compared: every 4 KiB of up to 2 MiB */
 
 /* What the test asks of the peer, and what it answers. */
 enum peer_op {
@@ -293,15 +293,24 @@ static struct udma_ctx *ctx_in(enum udma_iova_mode mode)
 	return ctx;
 }
 
-static struct udma_region *shared_region(struct udma_ctx *ctx, const char *name)
+static struct udma_region *shared_region_of(struct udma_ctx *ctx, const char *name, size_t page_size)
 {
-	struct udma_region_opts o = {
-		.size = REGION_SIZE, .numa_node = UDMA_NUMA_ANY, .flags = UDMA_REGION_SHARED, .name = name};
+	struct udma_region_opts o = {.size = REGION_SIZE,
+				     .page_size = page_size,
+				     .numa_node = UDMA_NUMA_ANY,
+				     .flags = UDMA_REGION_SHARED,
+				     .name = name};
 	struct udma_region *r = NULL;
 
 	assert_int_equal(udma_region_create(ctx, &o, &r), 0);
 	assert_true(udma_region_fd(r) >= 0);
 	return r;
+}
+
+/* 4 KiB pages: the default when no hugepage is free (the case here unless some are). */
+static struct udma_region *shared_region(struct udma_ctx *ctx, const char *name)
+{
+	return shared_region_of(ctx, name, UDMA_PAGE_4K);
 }
 
 /*
@@ -310,10 +319,10 @@ static struct udma_region *shared_region(struct udma_ctx *ctx, const char *name)
  * first maps something at the region's address, so the attach must map it
  * elsewhere (and still give this side's IOVAs in VA mode).
  */
-static void share_with_peer(enum udma_iova_mode mode, bool blocked)
+static void share_with_peer(enum udma_iova_mode mode, bool blocked, size_t page_size)
 {
 	struct udma_ctx *ctx = ctx_in(mode);
-	struct udma_region *reg = shared_region(ctx, "mp-bytes");
+	struct udma_region *reg = shared_region_of(ctx, "mp-bytes", page_size);
 	uint8_t *p = udma_region_addr(reg);
 	size_t size = udma_region_size(reg), off;
 	struct th_peer peer;
@@ -360,19 +369,31 @@ static void share_with_peer(enum udma_iova_mode mode, bool blocked)
 static void va_same_bytes_and_iovas(void **state)
 {
 	(void)state;
-	share_with_peer(UDMA_IOVA_VA, false);
+	share_with_peer(UDMA_IOVA_VA, false, UDMA_PAGE_4K);
 }
 
 static void va_mapped_elsewhere_keeps_iovas(void **state)
 {
 	(void)state;
-	share_with_peer(UDMA_IOVA_VA, true);
+	share_with_peer(UDMA_IOVA_VA, true, UDMA_PAGE_4K);
 }
 
 static void pa_same_bytes_and_iovas(void **state)
 {
 	(void)state;
-	share_with_peer(UDMA_IOVA_PA, true);
+	share_with_peer(UDMA_IOVA_PA, true, UDMA_PAGE_4K);
+}
+
+/* Hugetlb files: attached with their page size (only with a free 2 MiB page:
+ * this test reserves none). */
+static void va_hugepages(void **state)
+{
+	(void)state;
+	if (udma_hugepage_available(UDMA_PAGE_2M, UDMA_NUMA_ANY) < 1) {
+		printf("# skip: no free 2 MiB hugepage (reserve one: udma hugepages --reserve 2M)\n");
+		skip();
+	}
+	share_with_peer(UDMA_IOVA_VA, true, UDMA_PAGE_2M);
 }
 
 /* A simulated device opened in the peer writes into the shared memory at
@@ -547,6 +568,52 @@ static void refuses_iovas_in_use(void **state)
 	udma_ctx_destroy(ctx);
 }
 
+/*
+ * The other order: a region attached away from its IOVAs (their address
+ * was taken here), then that address freed and regions made in the same
+ * context, which the kernel puts in the hole just freed. In VA mode their
+ * IOVAs are their addresses: none may be the attached region's. The file
+ * is one a peer would send (named for an IOVA in the hole).
+ */
+static void own_regions_keep_other_iovas(void **state)
+{
+	struct udma_region_opts o = {.size = REGION_SIZE, .numa_node = UDMA_NUMA_ANY, .name = "mp-own"};
+	struct udma_ctx *ctx = ctx_in(UDMA_IOVA_VA);
+	struct udma_region *att = NULL, *own[8];
+	const size_t hole_len = 16u << 20;
+	uint8_t *hole = mmap(NULL, hole_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint64_t iova = ((uintptr_t)hole + UDMA_PAGE_2M - 1) & ~(uint64_t)(UDMA_PAGE_2M - 1);
+	unsigned i, in_hole = 0;
+	char name[64];
+	int fd;
+
+	(void)state;
+	assert_true(hole != MAP_FAILED);
+	snprintf(name, sizeof(name), "udma:peer@va:%llx", (unsigned long long)iova);
+	fd = memfd_of(name, REGION_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
+	assert_int_equal(udma_region_attach(ctx, fd, &att), 0);
+	close(fd);
+	assert_true((uintptr_t)udma_region_addr(att) != iova);
+	assert_int_equal(udma_iova(ctx, udma_region_addr(att)), iova);
+	assert_int_equal(munmap(hole, hole_len), 0);
+	for (i = 0; i < 8; i++) {
+		uint64_t lo;
+
+		assert_int_equal(udma_region_create(ctx, &o, &own[i]), 0);
+		lo = udma_iova(ctx, udma_region_addr(own[i]));
+		in_hole += (uintptr_t)udma_region_addr(own[i]) - (uintptr_t)hole < hole_len;
+		if (lo < iova + REGION_SIZE && iova < lo + REGION_SIZE)
+			fail_msg("region %u made after the attach, at %p, has IOVAs %#llx.., the attached "
+				 "region's are %#llx..: a device cannot tell them apart",
+				 i, udma_region_addr(own[i]), (unsigned long long)lo, (unsigned long long)iova);
+	}
+	print_message("%u of 8 regions made in the hole the attached region's IOVAs name\n", in_hole);
+	while (i--)
+		udma_region_destroy(own[i]);
+	udma_region_destroy(att);
+	udma_ctx_destroy(ctx);
+}
+
 /* What a memory event subscriber of the attaching context hears. */
 struct events {
 	struct udma_ctx *ctx;
@@ -608,11 +675,13 @@ int main(int argc, char **argv)
 		th_test(va_same_bytes_and_iovas),
 		th_test(va_mapped_elsewhere_keeps_iovas),
 		th_test(pa_same_bytes_and_iovas),
+		th_test(va_hugepages),
 		th_test(va_device_in_attacher),
 		th_test(refuses_files_not_udma),
 		th_test(refuses_bad_seals_and_sizes),
 		th_test(refuses_twice_in_one_ctx),
 		th_test(refuses_iovas_in_use),
+		th_test(own_regions_keep_other_iovas),
 		th_test(attached_region_announced),
 		th_test(refuses_other_iova_mode),
 	};
