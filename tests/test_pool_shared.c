@@ -85,12 +85,15 @@ static int side_create(struct side *s, unsigned count, size_t obj_size, unsigned
 				    .numa_node = UDMA_NUMA_ANY,
 				    .flags = UDMA_POOL_SHARED,
 				    .name = "mp"};
-	struct udma_region_opts ro = {
-		.size = 2 * ring_stride(), .numa_node = UDMA_NUMA_ANY, .flags = UDMA_REGION_SHARED, .name = "mp-rings"};
+	struct udma_region_opts ro = {.size = 2 * ring_stride(),
+				      .numa_node = UDMA_NUMA_ANY,
+				      .flags = UDMA_REGION_SHARED,
+				      .name = "mp-rings"};
 	uint8_t *mem;
 	int rc;
 
-	if ((rc = udma_pool_create(s->ctx, &po, &s->pool)) || (rc = udma_region_create(s->ctx, &ro, &s->rings)))
+	if ((rc = udma_pool_create(s->ctx, &po, &s->pool)) ||
+	    (rc = udma_region_create(s->ctx, &ro, &s->rings)))
 		return rc;
 	mem = udma_region_addr(s->rings);
 	if ((rc = udma_ring_init(mem, ring_stride(), RING_COUNT, 0, &s->out)) ||
@@ -184,7 +187,8 @@ static void *load_thread(void *arg)
 				side_fail(s, "udma_pool_handle of an object just got");
 			memcpy(objs[k], &h, sizeof(h));
 			hs[k] = (void *)(uintptr_t)h;
-			atomic_store_explicit(&s->sent[udma_pool_index(s->pool, objs[k])], h, memory_order_relaxed);
+			atomic_store_explicit(&s->sent[udma_pool_index(s->pool, objs[k])], h,
+					      memory_order_relaxed);
 		}
 		sent = k ? udma_ring_enqueue_burst(s->out, hs, k) : 0;
 		if (sent < 0) {
@@ -389,9 +393,7 @@ static int peer_op(struct side *s, const struct req *q, struct rep *r, const int
 	case OP_ATTACH: return peer_setup(s, q, r, fds, nfds, out_fds);
 	case OP_INFO: return peer_info(s, r);
 	case OP_START: side_start(s, q->a[0]); return 0;
-	case OP_STOP:
-		side_stop(s);
-		break;
+	case OP_STOP: side_stop(s); break;
 	case OP_DRAIN: side_drain(s); break;
 	case OP_SEND_ONE:
 		if (!(o = udma_pool_get(s->pool)))
@@ -455,13 +457,14 @@ static int ask_fds(struct th_peer *p, enum peer_op op, uint64_t a0, uint64_t a1,
 	struct req q = {.op = op, .a = {a0, a1, a2, 0}};
 
 	assert_int_equal(th_peer_send(p->sock, &q, sizeof(q), fds, nfds), 0);
-	assert_int_equal(th_peer_recv(p->sock, &reply, sizeof(reply), reply_fds, TH_PEER_MAX_FDS, &reply_nfds),
-			 sizeof(reply));
+	assert_int_equal(
+		th_peer_recv(p->sock, &reply, sizeof(reply), reply_fds, TH_PEER_MAX_FDS, &reply_nfds),
+		sizeof(reply));
 	return reply.rc;
 }
 
-static void must_fds(struct th_peer *p, enum peer_op op, uint64_t a0, uint64_t a1, uint64_t a2, const int *fds,
-		     unsigned nfds)
+static void must_fds(struct th_peer *p, enum peer_op op, uint64_t a0, uint64_t a1, uint64_t a2,
+		     const int *fds, unsigned nfds)
 {
 	if (ask_fds(p, op, a0, a1, a2, fds, nfds))
 		fail_msg("peer, op %d: %d: %s", op, reply.rc, reply.why);
@@ -650,11 +653,12 @@ static void kill_round(bool peer_creates, unsigned cache, unsigned delay_ms)
 		; /* ours, never dequeued by the dead one: taken back below */
 	back = side_take_back_unclaimed(&s);
 	assert_side_ok(&s);
-	print_message("peer (%s, cache %u) killed after %u ms: %llu sent here, %llu received, %llu stale during "
-		      "the run; %d reclaimed, %u stale on the ring, %u unclaimed taken back\n",
-		      peer_creates ? "creator" : "attacher", cache, delay_ms,
-		      (unsigned long long)atomic_load(&s.nsent), (unsigned long long)atomic_load(&s.nrecv),
-		      (unsigned long long)atomic_load(&s.nstale), reclaimed, stale, back);
+	print_message(
+		"peer (%s, cache %u) killed after %u ms: %llu sent here, %llu received, %llu stale during "
+		"the run; %d reclaimed, %u stale on the ring, %u unclaimed taken back\n",
+		peer_creates ? "creator" : "attacher", cache, delay_ms,
+		(unsigned long long)atomic_load(&s.nsent), (unsigned long long)atomic_load(&s.nrecv),
+		(unsigned long long)atomic_load(&s.nstale), reclaimed, stale, back);
 	assert_int_equal(udma_pool_avail(s.pool), s.count);
 	assert_int_equal(debug_errors(s.pool), 0);
 	assert_int_equal(udma_pool_reclaim(s.pool), 0);
@@ -812,8 +816,10 @@ static void attach_refused(struct udma_ctx *ctx, int fd, int errnum)
 static void attach_refuses(void **state)
 {
 	static struct side s;
-	struct udma_region_opts ro = {
-		.size = 1 << 20, .numa_node = UDMA_NUMA_ANY, .flags = UDMA_REGION_SHARED, .name = "not-a-pool"};
+	struct udma_region_opts ro = {.size = 1 << 20,
+				      .numa_node = UDMA_NUMA_ANY,
+				      .flags = UDMA_REGION_SHARED,
+				      .name = "not-a-pool"};
 	struct udma_ctx *other = th_ctx();
 	struct udma_region *plain = NULL;
 	struct udma_pool *p = NULL, *att = NULL;
@@ -845,15 +851,9 @@ static void attach_refuses(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(same_objects_no_cache),
-		th_test(same_objects_cached),
-		th_test(load_both_ways),
-		th_test(kill_either_side),
-		th_test(claim_after_sender_died),
-		th_test(bad_puts_refused),
-		th_test(detach_returns_objects),
-		th_test(too_many_attachers),
-		th_test(attach_refuses),
+		th_test(same_objects_no_cache),	 th_test(same_objects_cached),	   th_test(load_both_ways),
+		th_test(kill_either_side),	 th_test(claim_after_sender_died), th_test(bad_puts_refused),
+		th_test(detach_returns_objects), th_test(too_many_attachers),	   th_test(attach_refuses),
 	};
 
 	th_peer_main(argc, argv, serve);

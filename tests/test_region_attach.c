@@ -89,7 +89,8 @@ static int peer_ctx(struct peer_state *s, const struct req *q, struct rep *r)
 		if ((rc = udma_dev_open(s->ctx, "sim:mpattach", &s->dev)))
 			return peer_fail(r, rc, "udma_dev_open");
 		if ((rc = simdrv_attach(&s->drv, s->ctx, s->dev, true)) ||
-		    (rc = simdrv_queue_setup(&s->drv, 0, SIMDEV_QTYPE_DMA, 64)) || (rc = simdrv_enable(&s->drv)))
+		    (rc = simdrv_queue_setup(&s->drv, 0, SIMDEV_QTYPE_DMA, 64)) ||
+		    (rc = simdrv_enable(&s->drv)))
 			return peer_fail(r, rc, "simdrv");
 	}
 	return 0;
@@ -117,7 +118,7 @@ static int peer_attach(struct peer_state *s, int fd, struct rep *r)
 	/* Whatever the region leaves behind shows against this... */
 	th_snapshot_take(&s->before);
 	rc = udma_region_attach(s->ctx, fd, &s->region);
-	close(fd); /* the region keeps a duplicate */
+	close(fd);	 /* the region keeps a duplicate */
 	s->before.fds--; /* ...without the fd received */
 	if (rc)
 		return peer_fail(r, rc, "udma_region_attach");
@@ -138,8 +139,8 @@ static int peer_bytes(struct peer_state *s, const struct req *q, struct rep *r)
 			p[i] = pattern_byte(q->a[0], i);
 		} else if (p[i] != pattern_byte(q->a[0], i)) {
 			r->rc = -EIO;
-			snprintf(r->why, sizeof(r->why), "byte %zu reads 0x%02x, the exporter wrote 0x%02x", i, p[i],
-				 pattern_byte(q->a[0], i));
+			snprintf(r->why, sizeof(r->why), "byte %zu reads 0x%02x, the exporter wrote 0x%02x",
+				 i, p[i], pattern_byte(q->a[0], i));
 			return r->rc;
 		}
 	}
@@ -179,7 +180,7 @@ static int peer_dma(struct peer_state *s, const struct req *q, struct rep *r)
 	if (SIMDEV_CQE_STATUS(c.status) != SIMDEV_ST_OK || simdrv_rd32(&s->drv, SIMDEV_REG_FAULT_COUNT)) {
 		r->rc = -EFAULT;
 		snprintf(r->why, sizeof(r->why), "the device completed with status %u, %u IOMMU faults",
-			 SIMDEV_CQE_STATUS(c.status), simdrv_rd32(&s->drv, SIMDEV_REG_FAULT_COUNT));
+			 (unsigned)SIMDEV_CQE_STATUS(c.status), simdrv_rd32(&s->drv, SIMDEV_REG_FAULT_COUNT));
 		return r->rc;
 	}
 	return 0;
@@ -274,7 +275,8 @@ static void check_pattern(const uint8_t *p, uint64_t seed, size_t off, size_t le
 
 	for (i = off; i < off + len; i++)
 		if (p[i] != pattern_byte(seed, i))
-			fail_msg("byte %zu reads 0x%02x, the peer wrote 0x%02x", i, p[i], pattern_byte(seed, i));
+			fail_msg("byte %zu reads 0x%02x, the peer wrote 0x%02x", i, p[i],
+				 pattern_byte(seed, i));
 }
 
 /* A context in mode, or a skip saying why there is none. */
@@ -328,7 +330,8 @@ static void share_with_peer(enum udma_iova_mode mode, bool blocked, size_t page_
 	struct th_peer peer;
 
 	print_message("%s mode, %zu KiB pages%s\n", mode == UDMA_IOVA_PA ? "PA" : "VA",
-		      udma_region_page_size(reg) >> 10, blocked ? ", the exporter's address taken in the peer" : "");
+		      udma_region_page_size(reg) >> 10,
+		      blocked ? ", the exporter's address taken in the peer" : "");
 	write_pattern(p, 1, 0, size);
 	th_peer_start(&peer);
 	must(&peer, OP_CTX, mode, 0, 0, 0, -1);
@@ -605,7 +608,8 @@ static void own_regions_keep_other_iovas(void **state)
 		if (lo < iova + REGION_SIZE && iova < lo + REGION_SIZE)
 			fail_msg("region %u made after the attach, at %p, has IOVAs %#llx.., the attached "
 				 "region's are %#llx..: a device cannot tell them apart",
-				 i, udma_region_addr(own[i]), (unsigned long long)lo, (unsigned long long)iova);
+				 i, udma_region_addr(own[i]), (unsigned long long)lo,
+				 (unsigned long long)iova);
 	}
 	print_message("%u of 8 regions made in the hole the attached region's IOVAs name\n", in_hole);
 	while (i--)
@@ -672,18 +676,12 @@ static void refuses_other_iova_mode(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(va_same_bytes_and_iovas),
-		th_test(va_mapped_elsewhere_keeps_iovas),
-		th_test(pa_same_bytes_and_iovas),
-		th_test(va_hugepages),
-		th_test(va_device_in_attacher),
-		th_test(refuses_files_not_udma),
-		th_test(refuses_bad_seals_and_sizes),
-		th_test(refuses_twice_in_one_ctx),
-		th_test(refuses_iovas_in_use),
-		th_test(own_regions_keep_other_iovas),
-		th_test(attached_region_announced),
-		th_test(refuses_other_iova_mode),
+		th_test(va_same_bytes_and_iovas),     th_test(va_mapped_elsewhere_keeps_iovas),
+		th_test(pa_same_bytes_and_iovas),     th_test(va_hugepages),
+		th_test(va_device_in_attacher),	      th_test(refuses_files_not_udma),
+		th_test(refuses_bad_seals_and_sizes), th_test(refuses_twice_in_one_ctx),
+		th_test(refuses_iovas_in_use),	      th_test(own_regions_keep_other_iovas),
+		th_test(attached_region_announced),   th_test(refuses_other_iova_mode),
 	};
 
 	th_peer_main(argc, argv, serve);

@@ -37,7 +37,8 @@ void th_peer_start(struct th_peer *p)
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		/* dup2 leaves the copy open across exec; the same number needs the flag cleared */
-		if (sv[1] == TH_PEER_FD ? fcntl(sv[1], F_SETFD, 0) != 0 : dup2(sv[1], TH_PEER_FD) != TH_PEER_FD)
+		if (sv[1] == TH_PEER_FD ? fcntl(sv[1], F_SETFD, 0) != 0
+					: dup2(sv[1], TH_PEER_FD) != TH_PEER_FD)
 			_exit(127);
 		execv("/proc/self/exe", args);
 		_exit(127);
@@ -101,7 +102,8 @@ ssize_t th_peer_recv(int sock, void *buf, size_t cap, int *fds, unsigned max_fds
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = cap};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
 	struct cmsghdr *c;
 	unsigned got = 0;
 	ssize_t n;
