@@ -64,7 +64,8 @@ static int parse_name(int fd, char *target, struct shared_file *f)
 		return not_ours(fd, target, "a file udma made for its own use, not a SHARED region's");
 	}
 	*tag = '\0';
-	snprintf(f->name, sizeof(f->name), "%.*s", (int)sizeof(f->name) - 1, target + sizeof(MEMFD_PREFIX) - 1);
+	snprintf(f->name, sizeof(f->name), "%.*s", (int)sizeof(f->name) - 1,
+		 target + sizeof(MEMFD_PREFIX) - 1);
 	return 0;
 }
 
@@ -105,7 +106,8 @@ static int read_file(int fd, struct shared_file *f)
 				 "this mapping and crash this process: refused",
 				 f->name);
 	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
-		return udma__err(EPERM, "udma_region_attach: the file of '%s' is sealed against writes: refused",
+		return udma__err(EPERM,
+				 "udma_region_attach: the file of '%s' is sealed against writes: refused",
 				 f->name);
 	f->size = (size_t)st.st_size;
 	if (!f->size || f->size % f->page_size || f->size > ((size_t)1 << 47) ||
@@ -123,8 +125,8 @@ static int read_file(int fd, struct shared_file *f)
 static void *reserve_at(uint64_t iova, size_t len)
 {
 	void *want = (void *)(uintptr_t)iova;
-	void *got = mmap(want, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-			 -1, 0);
+	void *got = mmap(want, len, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 
 	if (got == MAP_FAILED)
 		return NULL;
@@ -149,8 +151,8 @@ static int map_file(struct udma_region *r, const struct shared_file *f)
 	if (addr == MAP_FAILED) {
 		rc = errno;
 		munmap(va, r->footprint);
-		return udma__err(rc, "udma_region_attach: mmap of %zu bytes of '%s' failed: %s", r->size, r->name,
-				 udma__vm_strerror(rc));
+		return udma__err(rc, "udma_region_attach: mmap of %zu bytes of '%s' failed: %s", r->size,
+				 r->name, udma__vm_strerror(rc));
 	}
 	r->addr = addr;
 	/* Its pages are the exporter's already: faulting them in places none. */
@@ -169,10 +171,11 @@ static int check_new_locked(struct udma_ctx *ctx, const struct udma_region *r, c
 		uint64_t qlo = udma__page_iova(&q->frames, q->page_shift, q->addr, 0);
 
 		if (q->fd >= 0 && !fstat(q->fd, &qs) && qs.st_dev == st->st_dev && qs.st_ino == st->st_ino)
-			return udma__err(EEXIST,
-					 "udma_region_attach: the memory of '%s' is already region '%s' of this "
-					 "context: use that one",
-					 r->name, q->name);
+			return udma__err(
+				EEXIST,
+				"udma_region_attach: the memory of '%s' is already region '%s' of this "
+				"context: use that one",
+				r->name, q->name);
 		if (!r->frames.frame && lo < qlo + q->size && qlo < hi)
 			return udma__err(EADDRINUSE,
 					 "udma_region_attach: the IOVAs of '%s' (0x%" PRIx64 "..0x%" PRIx64

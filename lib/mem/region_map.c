@@ -151,7 +151,8 @@ static int shared_memfd(struct udma_region *r, const void *va)
 		int e = errno;
 
 		close(fd);
-		return udma__err(e, "cannot seal the file of shared region '%s': %s", r->name, udma__strerror(e));
+		return udma__err(e, "cannot seal the file of shared region '%s': %s", r->name,
+				 udma__strerror(e));
 	}
 	return fd;
 }
