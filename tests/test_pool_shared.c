@@ -823,6 +823,33 @@ static void claim_refusals(void **state)
 	side_end(&s);
 }
 
+static void *get_put_and_exit(void *arg)
+{
+	void *o[4];
+
+	if (!udma_pool_get_bulk(arg, o, 4))
+		udma_pool_put_bulk(arg, o, 4); /* into this thread's cache */
+	return NULL;
+}
+
+/* A thread's cache goes back to the shared store when the thread exits. */
+static void thread_exit_returns_cache(void **state)
+{
+	static struct side s;
+	void *all[64];
+	pthread_t t;
+
+	(void)state;
+	test_side(&s, 64, 64, 8);
+	th_thread_start(&t, get_put_and_exit, s.pool);
+	pthread_join(t, NULL);
+	assert_int_equal(udma_pool_avail(s.pool), 64);
+	assert_int_equal(udma_pool_get_bulk(s.pool, all, 64), 0);
+	udma_pool_put_bulk(s.pool, all, 64);
+	assert_int_equal(debug_errors(s.pool), 0);
+	side_end(&s);
+}
+
 /* udma_pool_destroy in a peer detaches it: what it held comes back. */
 static void detach_returns_objects(void **state)
 {
@@ -980,6 +1007,7 @@ int main(int argc, char **argv)
 		th_test(claim_refusals),
 		th_test(bad_puts_refused_no_cache),
 		th_test(bad_puts_refused_cached),
+		th_test(thread_exit_returns_cache),
 		th_test(detach_returns_objects),
 		th_test(too_many_attachers),
 		th_test(attach_refuses),
