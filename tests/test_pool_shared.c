@@ -27,11 +27,12 @@
 #include "tests/support/helpers.h"
 #include "tests/support/peer.h"
 
-#define THREADS	   2
-#define BATCH	   8
-#define RING_COUNT 1024u /* handles in flight each way, at most */
-#define MAX_COUNT  1024u /* objects in the pools of these tests, at most */
-#define NO_HANDLE  UDMA_POOL_BAD_HANDLE
+#define THREADS 2
+#define BATCH	8
+#define RING_COUNT \
+	512u /* handles in flight each way: fewer than the objects, so a sender also cycles objects it cannot send */
+#define MAX_COUNT 1024u /* objects in the pools of these tests, at most */
+#define NO_HANDLE UDMA_POOL_BAD_HANDLE
 
 /* ---- one process's side: a pool and two rings, its threads ---- */
 
