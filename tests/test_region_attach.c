@@ -129,11 +129,12 @@ static int peer_attach(struct peer_state *s, int fd, struct rep *r)
 
 static int peer_bytes(struct peer_state *s, const struct req *q, struct rep *r)
 {
-	uint8_t *p = udma_region_addr(s->region);
+	uint8_t *p;
 	size_t i;
 
 	if (!s->region || q->a[1] + q->a[2] > udma_region_size(s->region))
 		return peer_fail(r, -EINVAL, "no region, or a range outside it");
+	p = udma_region_addr(s->region);
 	for (i = q->a[1]; i < q->a[1] + q->a[2]; i++) {
 		if (q->op == OP_WRITE) {
 			p[i] = pattern_byte(q->a[0], i);
