@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lib/alloc/pool_internal.h"
 
@@ -69,8 +68,7 @@ static void set_stride(struct udma_pool *p)
 
 void udma__pool_free(struct udma_pool *p)
 {
-	if (p->lock_fd >= 0)
-		close(p->lock_fd);
+	udma__shm_close(p);
 	udma__pool_layout_free(p);
 	free(p->store.objs);
 	free((void *)p->state);

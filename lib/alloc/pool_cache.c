@@ -15,7 +15,7 @@
 #include <sched.h>
 #include <string.h>
 
-#include "lib/alloc/pool_internal.h"
+#include "lib/alloc/pool_shm.h"
 
 static const char empty_msg[] =
 	"udma_pool: fewer objects free than asked (others may sit in other threads' caches); nothing taken";
@@ -340,7 +340,7 @@ void *udma_pool__get_slow(struct udma_pool *p)
 {
 	/* In a forked child the cache memo never matches (thread_cache.c resets it), so
 	 * an inherited pool is refused below, off the cached fast path. */
-	if (udma__likely(p->mode == POOL_CACHED)) {
+	if (udma__likely(p->mode == POOL_CACHED) || (p->mode == POOL_SHARED && p->cache_size)) {
 		struct pool_cache *c = cache_of(p);
 
 		if (udma__likely(c != NULL)) {
@@ -389,7 +389,10 @@ static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *ob
 
 void udma_pool__put_slow(struct udma_pool *p, void *obj)
 {
-	if (udma__likely(p->mode == POOL_CACHED)) { /* never in a forked child: see udma_pool_get */
+	/* Never in a forked child: see udma_pool_get. A shared pool's object goes
+	 * straight to the cache when the record says it is this process's. */
+	if (udma__likely(p->mode == POOL_CACHED) ||
+	    (p->mode == POOL_SHARED && p->cache_size && !pool_inherited(p) && udma__shm_mine(p, obj))) {
 		struct pool_cache *c = cache_of(p);
 
 		if (udma__likely(c != NULL)) {

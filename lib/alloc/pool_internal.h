@@ -230,6 +230,8 @@ UDMA_HIDDEN unsigned udma__shm_adopt(struct udma_pool *p, void *const *in, unsig
 /* udma_pool_destroy: every object this process owns back to the store, its
  * slot given up; how many it owned. */
 UDMA_HIDDEN unsigned udma__shm_detach(struct udma_pool *p);
+/* Close the slot lock's file (a forked child's copy is closed already). */
+UDMA_HIDDEN void udma__shm_close(struct udma_pool *p);
 /* Objects in the shared store now. */
 UDMA_HIDDEN unsigned udma__shm_avail(const struct udma_pool *p);
 

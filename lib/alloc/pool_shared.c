@@ -30,35 +30,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/alloc/pool_internal.h"
+#include "lib/alloc/pool_shm.h"
 
-#define SHM_MAGIC  "udmapool"
-#define SHM_LAYOUT 1u /* changes with any change to what is shared */
-
-#define OWNER_BITS  16
-#define OWNER_MASK  ((1ull << OWNER_BITS) - 1)
-#define GEN_SHIFT   32
 #define RECLAIM_GAP 1000000ull /* ns: a short store looks for the dead at most this often */
-
-enum { SLOT_FREE = 0, SLOT_USED = 1 };
-
-struct pool_shm_slot {
-	uint32_t state;
-	int32_t pid; /* for messages */
-};
-
-struct pool_shm {
-	char magic[8];
-	uint32_t layout;
-	uint32_t head_size; /* sizeof(struct pool_shm): catches another ABI */
-	uint64_t obj_size, align, stride;
-	uint32_t count, cache_size;
-	uint64_t meta_off, store_off, objs_off;
-	char name[48];
-	pthread_mutex_t lock __attribute__((aligned(UDMA_CACHE_LINE)));
-	uint32_t top; /* the store: sidx[0, top) */
-	struct pool_shm_slot slot[UDMA_POOL_SHARED_MAX];
-};
 
 static size_t align_up(size_t v, size_t a)
 {
@@ -303,7 +277,7 @@ unsigned udma__shm_adopt(struct udma_pool *p, void *const *in, unsigned n, void 
 	unsigned k, kept = 0;
 
 	for (k = 0; k < n; k++) {
-		unsigned i = udma_pool_index(p, in[k]);
+		unsigned i = udma__shm_index(p, in[k]);
 		uint64_t m;
 
 		if (i == UINT_MAX) {
@@ -357,17 +331,36 @@ unsigned udma__shm_detach(struct udma_pool *p)
 
 /* A description of the pool's file of this process's own: OFD locks taken
  * through a descriptor another process also holds (SCM_RIGHTS passes the
- * description itself) would be that process's too. */
+ * description itself) would be that process's too. A forked child closes
+ * its copy at once (child_fds.c): it would keep this process's slot alive. */
 static int open_lock_fd(struct udma_pool *p, int fd)
 {
 	char path[32];
+	int rc = udma__child_fds_watch();
 
+	if (rc)
+		return rc;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	udma__child_fds_lock();
 	p->lock_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (p->lock_fd < 0)
-		return udma__err(errno, "pool '%s': cannot open its file again (%s) for a lock: %s", p->name,
-				 path, udma__strerror(errno));
-	return 0;
+		rc = udma__err(errno, "pool '%s': cannot open its file again (%s) for a lock: %s", p->name,
+			       path, udma__strerror(errno));
+	else if ((rc = udma__child_fds_add_locked(p->lock_fd)))
+		close(p->lock_fd);
+	if (rc)
+		p->lock_fd = -1;
+	udma__child_fds_unlock();
+	return rc;
+}
+
+void udma__shm_close(struct udma_pool *p)
+{
+	udma__child_fds_lock();
+	if (p->lock_fd >= 0 && udma__child_fds_take_locked(p->lock_fd))
+		close(p->lock_fd);
+	udma__child_fds_unlock();
+	p->lock_fd = -1;
 }
 
 /* Lock held: a free slot, locked by this process; the dead are recovered first. */
@@ -385,8 +378,13 @@ static int take_slot_locked(struct udma_pool *p)
 		if (__atomic_load_n(&sl->state, __ATOMIC_RELAXED) != SLOT_FREE)
 			continue;
 		p->slot = s;
-		if (slot_lock(p, s, F_OFD_SETLK, &fl) < 0)
-			continue; /* held by a process alive: marked free by a damaged header */
+		if (slot_lock(p, s, F_OFD_SETLK, &fl) < 0) {
+			if (errno == EAGAIN || errno == EACCES)
+				continue; /* held by a process alive: marked free by a damaged header */
+			return udma__err(errno,
+					 "pool '%s': cannot lock its slot (F_OFD_SETLK, Linux 3.15+): %s",
+					 p->name, udma__strerror(errno));
+		}
 		sl->pid = (int32_t)getpid();
 		__atomic_store_n(&sl->state, SLOT_USED, __ATOMIC_RELAXED);
 		return 0;
