@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/alloc/pool_shm.h" /* the header attach_refuses_bad_header damages */
 #include "tests/support/helpers.h"
 #include "tests/support/peer.h"
 
@@ -953,22 +955,22 @@ static void attach_refuses(void **state)
 
 /*
  * A header another process damaged, or one written by a udma of another
- * layout: the pool's file attached as a plain region, a field changed,
- * attach refused, the field put back. Offsets: the header at the start of
- * the file (lib/alloc/pool_shared.c, layout 1): magic[8], layout (u32),
- * head_size (u32), obj_size, align, stride (u64), count (u32).
+ * layout: the pool's file attached as a plain region, a field of its header
+ * (lib/alloc/pool_shm.h) changed, attach refused, the field put back.
  */
-#define HDR_LAYOUT 8
-#define HDR_COUNT  40
+#define FIELD(f) offsetof(struct pool_shm, f), sizeof(((struct pool_shm *)0)->f)
 
-static void header_refused(struct udma_ctx *ctx, int fd, uint8_t *hdr, size_t off, uint32_t value, int errnum)
+static void header_refused(struct udma_ctx *ctx, int fd, uint8_t *hdr, size_t off, size_t size,
+			   uint64_t value, int errnum)
 {
-	uint32_t saved;
+	uint32_t v32 = (uint32_t)value;
+	uint8_t saved[8];
 
-	memcpy(&saved, hdr + off, sizeof(saved));
-	memcpy(hdr + off, &value, sizeof(value));
+	assert_true(size == 4 || size == 8);
+	memcpy(saved, hdr + off, size);
+	memcpy(hdr + off, size == 4 ? (const void *)&v32 : (const void *)&value, size);
 	attach_refused(ctx, fd, errnum);
-	memcpy(hdr + off, &saved, sizeof(saved));
+	memcpy(hdr + off, saved, size);
 }
 
 static void attach_refuses_bad_header(void **state)
@@ -978,7 +980,6 @@ static void attach_refuses_bad_header(void **state)
 	struct udma_region *r = NULL;
 	struct udma_pool *att = NULL;
 	uint8_t *hdr;
-	uint32_t layout, count;
 	int fd;
 
 	(void)state;
@@ -986,18 +987,18 @@ static void attach_refuses_bad_header(void **state)
 	fd = udma_pool_fd(s.pool);
 	assert_int_equal(udma_region_attach(raw, fd, &r), 0);
 	hdr = udma_region_addr(r);
-	assert_memory_equal(hdr, "udmapool", 8);
-	memcpy(&layout, hdr + HDR_LAYOUT, sizeof(layout));
-	memcpy(&count, hdr + HDR_COUNT, sizeof(count));
-	assert_int_equal(layout, 1);
-	assert_int_equal(count, 64); /* the offsets are right */
+	assert_memory_equal(hdr, SHM_MAGIC, 8);
 
-	header_refused(other, fd, hdr, 0, 0x47524241, ENOTSUP);	      /* no magic: no pool */
-	header_refused(other, fd, hdr, HDR_LAYOUT, 2, EPROTO);	      /* a later layout */
-	header_refused(other, fd, hdr, HDR_LAYOUT + 4, 4096, EPROTO); /* another header size */
-	header_refused(other, fd, hdr, HDR_COUNT, 1u << 30, EBADMSG); /* more objects than the file holds */
-	header_refused(other, fd, hdr, HDR_COUNT, 0, EBADMSG);	      /* none */
-	header_refused(other, fd, hdr, HDR_COUNT - 8, 100, EBADMSG);  /* a stride that is not obj_size's */
+	header_refused(other, fd, hdr, 0, 8, 0x4152424147, ENOTSUP);	       /* no magic: no pool */
+	header_refused(other, fd, hdr, FIELD(layout), SHM_LAYOUT + 1, EPROTO); /* a later layout */
+	header_refused(other, fd, hdr, FIELD(head_size), 4096, EPROTO);	       /* another ABI's header */
+	header_refused(other, fd, hdr, FIELD(count), 1u << 30,
+		       EBADMSG);				      /* more objects than the file holds */
+	header_refused(other, fd, hdr, FIELD(count), 0, EBADMSG);     /* none */
+	header_refused(other, fd, hdr, FIELD(stride), 100, EBADMSG);  /* not obj_size's */
+	header_refused(other, fd, hdr, FIELD(align), 3, EBADMSG);     /* not a power of two */
+	header_refused(other, fd, hdr, FIELD(objs_off), 64, EBADMSG); /* objects over the record */
+	header_refused(other, fd, hdr, FIELD(cache_size), UDMA_POOL_CACHE_MAX + 1, EBADMSG);
 	/* put back: attachable, and the creator never noticed */
 	assert_int_equal(udma_pool_attach(other, fd, &att), 0);
 	assert_int_equal(udma_pool_avail(att), 64);
