@@ -6,18 +6,19 @@
  * on both sides; handles carried both ways through rings in a SHARED region
  * by two threads per process under load, every object taken and returned
  * once; kill -9 of either side at random moments, the survivor getting every
- * object back; claims of a dead sender's recovered objects refused; bad puts
- * refused and counted; every refusal of udma_pool_attach; a detach giving
- * the detacher's objects back.
+ * object back; claims of a dead sender's recovered objects refused, and
+ * claims of no object or of a stale handle; bad puts refused and counted;
+ * a thread's cache back in the store at its exit; a detach giving the
+ * detacher's objects back; UDMA_POOL_SHARED_MAX attached processes and no
+ * more; every refusal of udma_pool_attach, damaged headers included.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,12 @@
 
 #define THREADS 2
 #define BATCH	8
-#define RING_COUNT \
-	512u /* handles in flight each way: fewer than the objects, so a sender also cycles objects it cannot send */
-#define MAX_COUNT 1024u /* objects in the pools of these tests, at most */
-#define NO_HANDLE UDMA_POOL_BAD_HANDLE
+/* Handles in flight each way: fewer than the objects, so a side whose ring
+ * is full cycles objects through the store (a kill then lands mid-get or
+ * mid-put too). */
+#define RING_COUNT 512u
+#define MAX_COUNT  1024u /* objects in the pools of these tests, at most */
+#define NO_HANDLE  UDMA_POOL_BAD_HANDLE
 
 /* ---- one process's side: a pool and two rings, its threads ---- */
 
