@@ -153,10 +153,9 @@ void udma__region_free(struct udma_region *r)
 /* A forked child's copy: the mapping is not there (MADV_DONTFORK), the fd is. */
 void udma__region_release_inherited(struct udma_region *r)
 {
-	/* The fork handler closed the pin's fd in the child already, unless the
-	 * fork ran none (lib/os/longterm_pin.c); unregistering here would unpin
-	 * the parent's pages. */
-	udma__longterm_pin_forget(r->pin_fd);
+	/* The fork handler closed the pin's fd in the child already (the
+	 * context is inherited only once it ran: lib/mem/fork.c): the number may
+	 * name one of the child's own files by now, even one of its own pins. */
 	r->pin_fd = -1;
 	r->addr = NULL;
 	udma__region_free(r);

@@ -183,10 +183,11 @@ static int reserve_own_iovas(struct udma_region *r, size_t align, void **out)
 			break;
 		if (n == sizeof(refused) / sizeof(refused[0])) {
 			munmap(*out, r->footprint);
-			rc = udma__err(EADDRINUSE,
-				       "region '%s': every address the kernel offered is an IOVA of region '%s' "
-				       "(attached from another process) of this context",
-				       r->name, q->name);
+			rc = udma__err(
+				EADDRINUSE,
+				"region '%s': every address the kernel offered is an IOVA of region '%s' "
+				"(attached from another process) of this context",
+				r->name, q->name);
 			break;
 		}
 		refused[n++] = *out;

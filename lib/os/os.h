@@ -77,10 +77,6 @@ UDMA_HIDDEN int udma__longterm_pin(void *addr, size_t len);
  * handler closes every pin fd in the child at once, since a child keeping
  * one would keep its parent's pages pinned, even after the parent is gone. */
 UDMA_HIDDEN void udma__longterm_unpin(int fd);
-/* A forked child's copy, when the fork ran no handlers (_Fork, a raw
- * clone): close it without unregistering (that would unpin the parent's
- * pages). Does nothing if the fork handler already closed it. */
-UDMA_HIDDEN void udma__longterm_pin_forget(int fd);
 /* Whether this process can take such pins: 0, or a negative errno with one
  * line saying why not and the fix in why (also in udma_last_error()). */
 UDMA_HIDDEN int udma__longterm_pin_probe(char *why, size_t len);
