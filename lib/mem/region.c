@@ -50,7 +50,7 @@ int udma__region_translate(struct udma_region *r, const uint64_t *entries)
 
 /* The region's own pin (the contiguity search takes it itself, before it
  * lets go of its candidates). */
-static int region_longterm_pin(struct udma_region *r)
+int udma__region_longterm_pin(struct udma_region *r)
 {
 	char why[512];
 	int fd = udma__longterm_pin(r->addr, r->size);
@@ -102,7 +102,7 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 	/* Before the PFNs are read: the pin may first move pages out of a
 	 * movable zone, and afterwards no page moves while the region lives. */
 	if (!rc && ctx->mode == UDMA_IOVA_PA && r->pin_fd < 0)
-		rc = region_longterm_pin(r);
+		rc = udma__region_longterm_pin(r);
 	if (!rc)
 		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
 	if (!rc)
@@ -123,7 +123,10 @@ static void region_unmap(struct udma_region *r)
 {
 	udma__longterm_unpin(r->pin_fd); /* before munmap: the pin holds the pages */
 	r->pin_fd = -1;
-	if (r->addr)
+	/* Registered memory stays mapped: it is the application's. */
+	if (r->registered && r->addr && r->munlock_at_end)
+		munlock(r->addr, r->size);
+	else if (r->addr && !r->registered)
 		munmap(r->addr, r->footprint);
 	if (r->fd >= 0)
 		close(r->fd);
@@ -136,7 +139,7 @@ static void region_unmap(struct udma_region *r)
 	r->file_page = NULL;
 }
 
-static void region_free(struct udma_region *r)
+void udma__region_free(struct udma_region *r)
 {
 	region_unmap(r);
 	free(r);
@@ -151,7 +154,7 @@ void udma__region_release_inherited(struct udma_region *r)
 	udma__longterm_pin_forget(r->pin_fd);
 	r->pin_fd = -1;
 	r->addr = NULL;
-	region_free(r);
+	udma__region_free(r);
 }
 
 /* One attempt at one page size. Addresses above 2^47 are not user space, and
@@ -305,7 +308,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	*out = r;
 	return 0;
 fail:
-	region_free(r);
+	udma__region_free(r);
 	udma__fork_release();
 	return rc;
 }
@@ -337,7 +340,7 @@ void udma_region_destroy(struct udma_region *r)
 			break;
 		}
 	pthread_mutex_unlock(&ctx->lock);
-	region_free(r);
+	udma__region_free(r);
 	udma__fork_release();
 }
 

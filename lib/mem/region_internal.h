@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by region.c, region_map.c and region_contig.c. */
+/* Helpers shared by region.c, region_map.c, region_contig.c and region_register.c. */
 #ifndef UDMA_REGION_INTERNAL_H
 #define UDMA_REGION_INTERNAL_H
 
@@ -11,6 +11,12 @@ UDMA_HIDDEN int udma__region_map(struct udma_region *r);
 /* Name (anonymous only), DONTFORK, NUMA bind if populate, then fault in every
  * page: hugepages by populate (if populate), 4 KiB pages by mlock (always). */
 UDMA_HIDDEN int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populate);
+/* Fault in and keep: hugepages populated (if populate), 4 KiB pages mlocked. */
+UDMA_HIDDEN int udma__region_lock(struct udma_region *r, void *addr, size_t len, bool populate);
+/* PA mode: take r's long-term pin (r->pin_fd), explained with r's name. */
+UDMA_HIDDEN int udma__region_longterm_pin(struct udma_region *r);
+/* Undo what building r did (pin, mapping or lock, file, tables) and free it. */
+UDMA_HIDDEN void udma__region_free(struct udma_region *r);
 /* The explained error for a hugetlb mapping that could not get its pages. */
 UDMA_HIDDEN int udma__hugepage_shortage(size_t page_size, int node, size_t len);
 /* Check each page is present and, in PA mode, record its IOVA. */
