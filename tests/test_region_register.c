@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -302,10 +303,11 @@ static void keeps_applications_lock(void **state)
 	uint8_t *p = map_anon(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
 
 	(void)state;
-	assert_int_equal(mlock(p, len), 0);
+	/* mlock2 and the raw munlock: sanitizers make mlock and munlock no-ops. */
+	assert_int_equal(mlock2(p, len, 0), 0);
 	udma_region_destroy(reg(ctx, p, len));
 	assert_true(th_vma_has_flag(p, "lo"));
-	munlock(p, len);
+	syscall(SYS_munlock, p, len);
 	udma_ctx_destroy(ctx);
 	munmap(p, len);
 }
@@ -619,7 +621,10 @@ static void memlock_tiny(void **state)
 
 /* A forked child's udma_ctx_destroy leaves the parent's memory mapped,
  * locked, pinned and translated; the child cannot register on the parent's
- * context, and its own copy of the memory is still there. */
+ * context, and keeps its own copy. While the child lives the parent writes
+ * every page: in PA mode its pages stay where udma_iova says (the kernel
+ * copied the pinned pages for the child at fork, no copy-on-write moves
+ * the parent's). */
 static void fork_child_leaves_it(void **state)
 {
 	struct udma_ctx *ctx = ctx_in(geteuid() == 0 ? UDMA_IOVA_PA : UDMA_IOVA_VA);
@@ -627,31 +632,40 @@ static void fork_child_leaves_it(void **state)
 	size_t len = 16 * PAGE;
 	uint8_t *p = map_anon(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
 	struct udma_region *r;
+	int status, go[2];
 	uint64_t iova;
 	pid_t pid;
-	int status;
+	char c = 0;
 
 	(void)state;
 	fill(p, len, 11);
 	r = reg(ctx, p, len);
 	iova = udma_iova(ctx, p + PAGE);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
 	th_snapshot_take(&before);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct udma_region *c = NULL;
-		int bad = udma_region_register(ctx, p, len, &c) != -ECHILD;
+		struct udma_region *mine = NULL;
+		int bad = udma_region_register(ctx, p, len, &mine) != -ECHILD;
 
 		udma_ctx_destroy(ctx);
-		bad |= !intact(p, len, 11) << 1;
+		bad |= (read(go[0], &c, 1) != 1) << 1; /* the parent has written its copy */
+		bad |= !intact(p, len, 11) << 2;
 		_exit(bad);
 	}
+	fill(p, len, 12);
+	if (udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA)
+		check_iovas(ctx, p, len, PAGE);
+	assert_int_equal(write(go[1], &c, 1), 1);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(th_snapshot_compare(&before, "the parent, after its child's udma_ctx_destroy"), 0);
+	close(go[0]);
+	close(go[1]);
 	assert_true(th_vma_has_flag(p, "lo"));
-	assert_true(intact(p, len, 11));
+	assert_true(intact(p, len, 12));
 	assert_int_equal(udma_iova(ctx, p + PAGE), iova);
 	check_iovas(ctx, p, len, PAGE);
 	udma_region_destroy(r);
@@ -668,7 +682,7 @@ static void hugetlb(void **state)
 	struct udma_ctx *ctx;
 	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "re");
 	uint8_t *p;
-	int i;
+	int i, fd;
 
 	(void)state;
 	if (f) {
@@ -706,6 +720,28 @@ static void hugetlb(void **state)
 	}
 	printf("# hugetlb: 2 MiB pages registered in VA%s mode\n", i == 2 ? " and PA" : "");
 	munmap(p, len);
+	/* A hugetlb memfd, shared. */
+	fd = memfd_create("register-huge", MFD_CLOEXEC | MFD_HUGETLB);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, UDMA_PAGE_2M), 0);
+	p = mmap(NULL, UDMA_PAGE_2M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		printf("# hugetlb memfd: mmap: %s (another process took the pages): not tested\n",
+		       strerror(errno));
+		return;
+	}
+	ctx = ctx_in(UDMA_IOVA_VA);
+	if (udma_region_register(ctx, p, UDMA_PAGE_2M, &r) == -ENOMEM) {
+		printf("# hugetlb memfd: %s (another process took the pages)\n", udma_last_error());
+	} else {
+		assert_non_null(r);
+		assert_int_equal(udma_region_page_size(r), UDMA_PAGE_2M);
+		udma_region_destroy(r);
+		r = NULL;
+	}
+	udma_ctx_destroy(ctx);
+	munmap(p, UDMA_PAGE_2M);
 }
 
 int main(void)
