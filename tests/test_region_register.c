@@ -553,6 +553,7 @@ static int unprivileged_child(void *arg)
 	rc = udma_ctx_create(&o, &ctx);
 	if (rc) {
 		printf("# unprivileged PA mode: udma_ctx_create refuses: %s\n", udma_last_error());
+		fflush(stdout);
 		return udma_last_error()[0] ? CHILD_OK : 5;
 	}
 	rc = udma_region_register(ctx, p, len, &r);
@@ -569,6 +570,7 @@ static int unprivileged_child(void *arg)
 	}
 	udma_ctx_destroy(ctx);
 	munmap(p, len);
+	fflush(stdout); /* the child leaves by _exit */
 	return CHILD_OK;
 }
 
