@@ -488,6 +488,16 @@ static void device_process_refuses(void **state)
 	assert_non_null(strstr(udma_last_error(), "in-process"));
 	assert_false(th_vma_has_flag(p, "lo"));
 	udma_dev_close(dev);
+	assert_int_equal(simd_reap(&proc, 2000), 0);
+	/* Registered first: such a device cannot be opened then. */
+	r = reg(ctx, p, len);
+	assert_int_equal(simd_spawn(&proc, NULL, NULL), 0);
+	snprintf(spec, sizeof(spec), "sim:reg2@%s", proc.sock);
+	dev = NULL;
+	th_assert_err(udma_dev_open(ctx, spec, &dev), ENOTSUP);
+	assert_non_null(strstr(udma_last_error(), udma_region_name(r)));
+	assert_null(dev);
+	udma_region_destroy(r);
 	udma_ctx_destroy(ctx);
 	assert_int_equal(simd_reap(&proc, 2000), 0);
 	munmap(p, len);

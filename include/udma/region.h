@@ -111,7 +111,8 @@ int udma_region_attach(struct udma_ctx *ctx, int fd, struct udma_region **out);
  * file-backed memory that is not hugetlb or shmem (the kernel cannot pin page
  * cache pages for DMA), device memory (VM_IO, VM_PFNMAP), or an
  * out-of-process simulated device open on ctx (udma has no file of the
- * memory to hand it); -EEXIST: overlaps a chunk of another region of ctx;
+ * memory to hand it; opening one while such a region lives fails with
+ * -ENOTSUP too); -EEXIST: overlaps a chunk of another region of ctx;
  * -ENOMEM: over RLIMIT_MEMLOCK (the message gives the limit); -ECHILD: ctx
  * inherited through fork; else as udma_region_create (pin, pagemap,
  * subscribers).
