@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Pool get+put per object, one thread: single objects and bulks of 32, with
- * no cache and with a per-thread cache, against DPDK's rte_mempool (same
- * count, object size and cache size) in the same run, alternating.
+ * no cache and with a per-thread cache, in a pool of one process and in a
+ * shared pool (UDMA_POOL_SHARED: every put checked against the record, the
+ * store in shared memory under a process-shared lock), against DPDK's
+ * rte_mempool (same count, object size and cache size; usable from
+ * secondary processes) in the same run, alternating.
  * One JSON object per line on stdout (rows of `udma bench pool` with
  * -DBENCH_IN_CLI, which has no DPDK: udma's figures alone).
  *
@@ -109,14 +112,15 @@ static int dpdk_init(const char **why)
 }
 #endif
 
-static void bench_case(struct udma_ctx *ctx, int have_dpdk, unsigned cache, unsigned bulk, unsigned runs,
-		       size_t ops)
+static void bench_case(struct udma_ctx *ctx, int have_dpdk, unsigned flags, unsigned cache, unsigned bulk,
+		       unsigned runs, size_t ops)
 {
 	static double tu[MAX_RUNS], td[MAX_RUNS];
 	struct udma_pool_opts o = {.obj_size = OBJ_SIZE,
 				   .count = COUNT,
 				   .cache_size = cache,
 				   .numa_node = UDMA_NUMA_ANY,
+				   .flags = flags,
 				   .name = "bench"};
 	char name[64];
 	struct udma_pool *p;
@@ -125,7 +129,8 @@ static void bench_case(struct udma_ctx *ctx, int have_dpdk, unsigned cache, unsi
 	double mu, md = 0;
 	unsigned i;
 
-	snprintf(name, sizeof(name), "%s/cache%u", bulk == 1 ? "get_put" : "bulk32_get_put", cache);
+	snprintf(name, sizeof(name), "%s%s/cache%u", flags & UDMA_POOL_SHARED ? "shared_" : "",
+		 bulk == 1 ? "get_put" : "bulk32_get_put", cache);
 	if (udma_pool_create(ctx, &o, &p)) {
 		bench_emit_skip(BENCH, name, udma_last_error());
 		return;
@@ -249,10 +254,14 @@ BENCH_MAIN(pool)
 	bench_emit_str(BENCH, "iova_mode", "iova_mode", udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
 		       "reason", udma_ctx_iova_reason(ctx), "udma_debug",
 		       getenv("UDMA_DEBUG") ? getenv("UDMA_DEBUG") : "", BENCH_END);
-	bench_case(ctx, have_dpdk, 0, 1, runs, ops);
-	bench_case(ctx, have_dpdk, cache, 1, runs, ops);
-	bench_case(ctx, have_dpdk, 0, BULK, runs, ops);
-	bench_case(ctx, have_dpdk, cache, BULK, runs, ops);
+	for (i = 0; i < 2; i++) {
+		unsigned flags = i ? UDMA_POOL_SHARED : 0;
+
+		bench_case(ctx, have_dpdk, flags, 0, 1, runs, ops);
+		bench_case(ctx, have_dpdk, flags, cache, 1, runs, ops);
+		bench_case(ctx, have_dpdk, flags, 0, BULK, runs, ops);
+		bench_case(ctx, have_dpdk, flags, cache, BULK, runs, ops);
+	}
 	udma_ctx_destroy(ctx);
 #ifdef HAVE_DPDK
 	if (have_dpdk)

@@ -10,7 +10,7 @@ extern "C" {
 /* The levels are syslog's, so a callback may hand them to syslog(3) as they are. */
 #define UDMA_LOG_ERR   3 /* a misuse caught, a device lost, a step of a teardown that failed */
 #define UDMA_LOG_WARN  4 /* the library cleaned up after the program (a leak at a destroy) */
-#define UDMA_LOG_INFO  6 /* none yet */
+#define UDMA_LOG_INFO  6 /* the library recovered on its own (a dead process's pool objects) */
 #define UDMA_LOG_DEBUG 7 /* none yet */
 
 typedef void (*udma_log_fn)(void *arg, int level, const char *msg);
@@ -21,7 +21,8 @@ typedef void (*udma_log_fn)(void *arg, int level, const char *msg);
  * The library writes nothing on its own except through this: a pool
  * destroyed with objects out, a heap with blocks never freed, a region,
  * pool or device still alive at udma_ctx_destroy, a misuse caught (a double
- * free; in debug mode a double put, an overrun), a device that stopped or
+ * free; in debug mode a double put, an overrun), the objects of a process
+ * that died recovered by a shared pool, a device that stopped or
  * went away, a teardown step that failed. Failures of calls are not logged: they are in
  * the return value and udma_last_error().
  *

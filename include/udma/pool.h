@@ -148,16 +148,17 @@ int udma_pool_stats(const struct udma_pool *pool, struct udma_pool_stats *out);
  * Handing on: an object passed to another process still belongs to the
  * sender until the receiver claims it. Pass udma_pool_handle(obj); the
  * receiver's udma_pool_claim(handle) makes the object its own and returns
- * its address, or NULL (-ESTALE) when the sender died first and the object
- * was recovered (it is free again: drop the handle). A put also makes an
+ * its address, or NULL (errno ESTALE) when the sender died first and the
+ * object was recovered (it is free again: drop the handle). A put also makes an
  * object the putter's, but an object received by index whose sender died
  * before the put may have been recovered already and handed to a third
  * process: claim handles wherever a sender may die.
  *
  * Every put into a shared pool is checked against the record, in every
- * build: a pointer that is not an object of the pool, an object already in
- * the store (a double put, or one recovered from a dead sender) are refused
- * as debug pools refuse them (log, udma_last_error(), debug_errors). So
+ * build: a pointer that is not an object of the pool, an object already put
+ * (in a cache or the store: a double put, or one recovered from a dead
+ * sender) are refused as debug pools refuse them (log, udma_last_error(),
+ * debug_errors); it costs an atomic compare-and-swap per put. So
  * UDMA_POOL_DEBUG does not combine with UDMA_POOL_SHARED (-EINVAL) and
  * UDMA_DEBUG is ignored for it. udma_pool_stats counts this process's calls;
  * udma_pool_avail is the store plus this process's caches.
@@ -183,10 +184,11 @@ int udma_pool_reclaim(struct udma_pool *pool);
  * UDMA_POOL_BAD_HANDLE if obj is not an object of the pool. */
 #define UDMA_POOL_BAD_HANDLE UINT64_MAX
 uint64_t udma_pool_handle(const struct udma_pool *pool, const void *obj);
-/* The object of handle, now this process's; NULL with -ESTALE when it is no
- * longer the object the handle was made for (recovered from a dead sender,
- * or back in the store), -EINVAL for a handle of no object. In a pool that
- * is not shared: udma_pool_obj of its index. */
+/* The object of handle, now this process's; NULL with errno ESTALE when it
+ * is no longer out on the trip the handle was made for (recovered from a
+ * dead sender, put back into a cache or the store, taken again), EINVAL for
+ * a handle of no object (also in udma_last_error()). In a pool that is not
+ * shared: udma_pool_obj of its index. */
 void *udma_pool_claim(struct udma_pool *pool, uint64_t handle);
 
 #pragma GCC visibility pop

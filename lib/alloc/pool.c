@@ -8,7 +8,7 @@
 
 #include "lib/alloc/pool_internal.h"
 
-#define KNOWN_FLAGS UDMA_POOL_DEBUG
+#define KNOWN_FLAGS (UDMA_POOL_DEBUG | UDMA_POOL_SHARED)
 
 /* Pool uids: never 0, never reused, so a thread's memo of a destroyed pool
  * matches no later pool, wherever it is allocated. */
@@ -47,8 +47,12 @@ static int check_opts(const struct udma_pool_opts *o, size_t *align)
 				 o->cache_size, UDMA_POOL_CACHE_MAX);
 	if (o->flags & ~KNOWN_FLAGS)
 		return udma__err(EINVAL,
-				 "udma_pool_create: unknown flags 0x%x (the only flag is UDMA_POOL_DEBUG)",
+				 "udma_pool_create: unknown flags 0x%x (the flags are UDMA_POOL_DEBUG and "
+				 "UDMA_POOL_SHARED)",
 				 o->flags & ~KNOWN_FLAGS);
+	if ((o->flags & UDMA_POOL_DEBUG) && (o->flags & UDMA_POOL_SHARED))
+		return udma__err(EINVAL, "udma_pool_create: UDMA_POOL_DEBUG with UDMA_POOL_SHARED: a shared "
+					 "pool checks every put already; drop UDMA_POOL_DEBUG");
 	return 0;
 }
 
@@ -64,33 +68,22 @@ static void set_stride(struct udma_pool *p)
 
 void udma__pool_free(struct udma_pool *p)
 {
+	udma__shm_close(p);
 	udma__pool_layout_free(p);
 	free(p->store.objs);
 	free((void *)p->state);
 	free(p);
 }
 
-int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struct udma_pool **out)
+struct udma_pool *udma__pool_new(struct udma_ctx *ctx, struct udma_pool_layer *layer,
+				 const struct udma_pool_opts *o, size_t align)
 {
-	struct udma_pool_layer *layer;
-	struct udma_pool *p;
-	size_t align = 0;
-	unsigned i;
-	int rc;
+	bool shared = o->flags & UDMA_POOL_SHARED;
+	struct udma_pool *p = aligned_alloc(UDMA_CACHE_LINE, (sizeof(*p) + UDMA_CACHE_LINE - 1) &
+								     ~(size_t)(UDMA_CACHE_LINE - 1));
 
-	if (!out)
-		return udma__err(EINVAL, "udma_pool_create: out is NULL");
-	*out = NULL;
-	if (!ctx || !o)
-		return udma__err(EINVAL, "udma_pool_create: %s is NULL", ctx ? "opts" : "ctx");
-	if (udma__inherited(ctx))
-		return udma__err_inherited(ctx, "udma_pool_create");
-	if ((rc = check_opts(o, &align)) || (rc = udma__pool_layer_get(ctx, &layer)))
-		return rc;
-	p = aligned_alloc(UDMA_CACHE_LINE,
-			  (sizeof(*p) + UDMA_CACHE_LINE - 1) & ~(size_t)(UDMA_CACHE_LINE - 1));
 	if (!p)
-		return udma__err(ENOMEM, "udma_pool_create: out of memory for a pool");
+		return NULL;
 	memset(p, 0, sizeof(*p));
 	p->layer = layer;
 	p->ctx = ctx;
@@ -103,31 +96,62 @@ int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struc
 	p->cache_size = o->cache_size;
 	p->numa_node = o->numa_node;
 	p->flags = o->flags;
-	p->debug = (o->flags & UDMA_POOL_DEBUG) || debug_env();
+	p->lock_fd = -1;
+	/* A shared pool checks every put against its record instead. */
+	p->debug = !shared && ((o->flags & UDMA_POOL_DEBUG) || debug_env());
 	p->elt_size = o->obj_size + (p->debug ? POOL_TRAILER : 0);
-	p->mode = p->debug ? POOL_DEBUG : p->cache_size ? POOL_CACHED : POOL_DIRECT;
+	p->mode = shared ? POOL_SHARED : p->debug ? POOL_DEBUG : p->cache_size ? POOL_CACHED : POOL_DIRECT;
 	snprintf(p->name, sizeof(p->name), "%s", o->name && *o->name ? o->name : "pool");
 	set_stride(p);
+	return p;
+}
+
+/* A pool of this process alone: its objects in regions, the store in private memory. */
+static int create_private(struct udma_pool *p)
+{
+	unsigned i;
+	int rc;
+
 	if ((rc = udma__pool_layout(p)))
-		goto fail;
+		return rc;
 	p->store.cap = p->count;
 	p->store.objs = malloc((size_t)p->count * sizeof(*p->store.objs));
-	if (!p->store.objs) {
-		rc = udma__err(ENOMEM, "udma_pool_create: out of memory for the store of %u objects",
-			       p->count);
-		goto fail;
-	}
+	if (!p->store.objs)
+		return udma__err(ENOMEM, "udma_pool_create: out of memory for the store of %u objects",
+				 p->count);
 	/* LIFO: object 0 on top, got first */
 	for (i = 0; i < p->count; i++)
 		p->store.objs[i] = udma_pool_obj(p, p->count - 1 - i);
 	udma__store_relaxed(&p->store.word, p->count);
-	if ((p->debug && (rc = udma__pool_debug_init(p))) || (rc = udma__pool_register(p)))
-		goto fail;
+	return p->debug ? udma__pool_debug_init(p) : 0;
+}
+
+int udma_pool_create(struct udma_ctx *ctx, const struct udma_pool_opts *o, struct udma_pool **out)
+{
+	struct udma_pool_layer *layer;
+	struct udma_pool *p;
+	size_t align = 0;
+	int rc;
+
+	if (!out)
+		return udma__err(EINVAL, "udma_pool_create: out is NULL");
+	*out = NULL;
+	if (!ctx || !o)
+		return udma__err(EINVAL, "udma_pool_create: %s is NULL", ctx ? "opts" : "ctx");
+	if (udma__inherited(ctx))
+		return udma__err_inherited(ctx, "udma_pool_create");
+	if ((rc = check_opts(o, &align)) || (rc = udma__pool_layer_get(ctx, &layer)))
+		return rc;
+	p = udma__pool_new(ctx, layer, o, align);
+	if (!p)
+		return udma__err(ENOMEM, "udma_pool_create: out of memory for a pool");
+	rc = p->mode == POOL_SHARED ? udma__shm_create(p) : create_private(p);
+	if (rc || (rc = udma__pool_register(p))) {
+		udma__pool_free(p);
+		return rc;
+	}
 	*out = p;
 	return 0;
-fail:
-	udma__pool_free(p);
-	return rc;
 }
 
 void udma_pool_destroy(struct udma_pool *p)
@@ -149,6 +173,20 @@ void udma_pool_destroy(struct udma_pool *p)
 	held = udma__pool_unregister(p);
 	if (udma_pool__memo.uid == p->head.uid) /* tidy: its uid would never match again anyway */
 		pool_memo_forget();
+	if (p->mode == POOL_SHARED) {
+		/* Its caches' objects are still this process's in the record. */
+		unsigned owned = udma__shm_detach(p);
+
+		out = owned > held ? owned - held : 0;
+		if (out)
+			udma__log(
+				UDMA_LOG_WARN,
+				"pool '%s': %u objects were still out in this process at udma_pool_destroy; "
+				"they are back in the shared store",
+				p->name, out);
+		udma__pool_free(p);
+		return;
+	}
 	held += store_top(&p->store);
 	if (held > p->count) {
 		/* only a double put into a pool without debug gets here */
@@ -180,7 +218,7 @@ unsigned udma_pool_avail(const struct udma_pool *p)
 		return 0;
 	}
 	pthread_mutex_lock(&l->lock);
-	n = store_top(&p->store);
+	n = p->mode == POOL_SHARED ? udma__shm_avail(p) : store_top(&p->store);
 	for (k = p->caches.first; k; k = k->next)
 		n += cache_load(udma__list_entry(k, struct pool_cache, link)->pub.len);
 	pthread_mutex_unlock(&l->lock);
@@ -218,12 +256,17 @@ int udma_pool_stats(const struct udma_pool *p, struct udma_pool_stats *out)
 		misses += cache_load(c->pub.misses);
 		puts += cache_load(c->pub.puts);
 	}
-	pool_store_lock(s);
-	w = udma__load_relaxed(&s->word);
-	direct = s->gets_wraps << 32 | w >> 32;
-	/* no cache: what went out and did not come back is out now */
-	puts += p->cache_size ? udma__load_relaxed(&s->puts) : direct - (p->count - (unsigned)w);
-	pool_store_unlock(s);
+	if (p->mode == POOL_SHARED) {
+		direct = udma__load_relaxed(&p->shm_gets);
+		puts += udma__load_relaxed(&p->shm_puts);
+	} else {
+		pool_store_lock(s);
+		w = udma__load_relaxed(&s->word);
+		direct = s->gets_wraps << 32 | w >> 32;
+		/* no cache: what went out and did not come back is out now */
+		puts += p->cache_size ? udma__load_relaxed(&s->puts) : direct - (p->count - (unsigned)w);
+		pool_store_unlock(s);
+	}
 	pthread_mutex_unlock(&l->lock);
 	misses += direct;
 	out->gets = hits + misses;

@@ -12,10 +12,11 @@
 #define UDMA_POOL_NO_INLINE 1
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <string.h>
 
-#include "lib/alloc/pool_internal.h"
+#include "lib/alloc/pool_shm.h"
 
 static const char empty_msg[] =
 	"udma_pool: fewer objects free than asked (others may sit in other threads' caches); nothing taken";
@@ -247,12 +248,94 @@ static __attribute__((noinline)) void put_debug(struct udma_pool *p, void *const
 		put_plain(p, ok, k);
 }
 
+/* Shared pools (pool_shared.c): the same caches over the store in shared
+ * memory; a miss takes what was asked and refills to half in one take. */
+static __attribute__((noinline)) int get_shared(struct udma_pool *p, void **objs, unsigned n)
+{
+	struct pool_cache *c = p->cache_size ? cache_of(p) : NULL;
+	unsigned len;
+	int more;
+
+	if (!c) {
+		more = udma__shm_take(p, objs, n, NULL, 0);
+		if (!more)
+			atomic_fetch_add_explicit(&p->shm_gets, n, memory_order_relaxed);
+		return more == -ENOENT ? empty(p) : more;
+	}
+	len = cache_load(c->pub.len);
+	if (n <= len) {
+		len -= n;
+		memcpy(objs, c->objs + len, n * sizeof(*objs));
+		cache_store(c->pub.len, len);
+		cache_count(c->pub.hits, n);
+		udma__shm_got(p, objs, n);
+		return 0;
+	}
+	/* The cache's objects first: the take refills it in place. */
+	memcpy(objs, c->objs, len * sizeof(*objs));
+	more = udma__shm_take(p, objs + len, n - len, c->objs, c->pub.size / 2);
+	if (more < 0)
+		return more == -ENOENT ? empty(p) : more;
+	udma__shm_got(p, objs, len);
+	cache_store(c->pub.len, (unsigned)more);
+	cache_count(c->pub.misses, n);
+	return 0;
+}
+
+/* Objects checked and now this process's: into the cache, flushing down to
+ * half of it when full. */
+static void put_shared_checked(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	struct pool_cache *c = p->cache_size ? cache_of(p) : NULL;
+	unsigned len, half, keep;
+
+	if (!c) {
+		udma__shm_push(p, objs, n);
+		atomic_fetch_add_explicit(&p->shm_puts, n, memory_order_relaxed);
+		return;
+	}
+	len = cache_load(c->pub.len);
+	half = c->pub.size / 2;
+	if (len + n <= c->pub.size) {
+		memcpy(c->objs + len, objs, n * sizeof(*objs));
+		len += n;
+	} else if (n <= half) {
+		keep = half - n; /* len + n > size, so len > keep */
+		udma__shm_push(p, c->objs + keep, len - keep);
+		memcpy(c->objs + keep, objs, n * sizeof(*objs));
+		len = half;
+	} else {
+		keep = len < half ? len : half;
+		udma__shm_push(p, c->objs + keep, len - keep);
+		udma__shm_push(p, objs, n);
+		len = keep;
+	}
+	cache_store(c->pub.len, len);
+	cache_count(c->pub.puts, n);
+}
+
+static __attribute__((noinline)) void put_shared(struct udma_pool *p, void *const *objs, unsigned n)
+{
+	void *ok[64];
+
+	while (n) {
+		unsigned k = n < 64 ? n : 64, kept = udma__shm_adopt(p, objs, k, ok);
+
+		if (kept)
+			put_shared_checked(p, ok, kept);
+		objs += k;
+		n -= k;
+	}
+}
+
 static __attribute__((noinline)) void *get_one_slow(struct udma_pool *p)
 {
 	void *obj;
 
 	if (p->mode == POOL_DEBUG)
 		return get_debug(p, &obj, 1) ? NULL : obj;
+	if (p->mode == POOL_SHARED)
+		return get_shared(p, &obj, 1) ? NULL : obj;
 	return get_plain(p, &obj, 1) ? NULL : obj;
 }
 
@@ -271,6 +354,20 @@ void *udma_pool__get_slow(struct udma_pool *p)
 				cache_count(c->pub.hits, 1);
 				return c->objs[len - 1];
 			}
+		}
+	}
+	/* A shared pool's hit: the record marks the object out of the cache. */
+	if (p->mode == POOL_SHARED && p->cache_size) {
+		struct pool_cache *c = cache_of(p);
+		unsigned len = c ? cache_load(c->pub.len) : 0;
+
+		if (len) {
+			void *obj = c->objs[len - 1];
+
+			cache_store(c->pub.len, len - 1);
+			cache_count(c->pub.hits, 1);
+			udma__shm_got(p, &obj, 1);
+			return obj;
 		}
 	}
 	if (pool_inherited(p)) {
@@ -301,6 +398,8 @@ static __attribute__((noinline)) void put_one_slow(struct udma_pool *p, void *ob
 {
 	if (p->mode == POOL_DEBUG)
 		put_debug(p, &obj, 1);
+	else if (p->mode == POOL_SHARED)
+		put_shared(p, &obj, 1);
 	else
 		put_plain(p, &obj, 1);
 }
@@ -319,6 +418,19 @@ void udma_pool__put_slow(struct udma_pool *p, void *obj)
 				cache_count(c->pub.puts, 1);
 				return;
 			}
+		}
+	}
+	/* A shared pool's object out with this process, into a cache with room;
+	 * anything else takes put_shared's checks. */
+	if (p->mode == POOL_SHARED && p->cache_size && !pool_inherited(p)) {
+		struct pool_cache *c = cache_of(p);
+		unsigned len = c ? cache_load(c->pub.len) : UINT_MAX;
+
+		if (len < c->pub.size && udma__shm_put_mine(p, obj)) {
+			c->objs[len] = obj;
+			cache_store(c->pub.len, len + 1);
+			cache_count(c->pub.puts, 1);
+			return;
 		}
 	}
 	if (pool_inherited(p)) {
@@ -357,9 +469,9 @@ int udma_pool_get_bulk(struct udma_pool *p, void **objs, unsigned n)
 {
 	if (pool_inherited(p))
 		return udma__err_inherited(p->ctx, "udma_pool_get_bulk");
-	if (udma__likely(p->mode != POOL_DEBUG))
+	if (udma__likely(p->mode < POOL_DEBUG))
 		return get_plain(p, objs, n);
-	return get_debug(p, objs, n);
+	return p->mode == POOL_DEBUG ? get_debug(p, objs, n) : get_shared(p, objs, n);
 }
 
 void udma_pool_put_bulk(struct udma_pool *p, void *const *objs, unsigned n)
@@ -368,8 +480,10 @@ void udma_pool_put_bulk(struct udma_pool *p, void *const *objs, unsigned n)
 		udma__err_inherited(p->ctx, "udma_pool_put_bulk");
 		return;
 	}
-	if (udma__likely(p->mode != POOL_DEBUG))
+	if (udma__likely(p->mode < POOL_DEBUG))
 		put_plain(p, objs, n);
-	else
+	else if (p->mode == POOL_DEBUG)
 		put_debug(p, objs, n);
+	else
+		put_shared(p, objs, n);
 }

@@ -118,7 +118,10 @@ enum pool_mode {
 	POOL_CACHED, /* per-thread caches over the store */
 	POOL_DIRECT, /* cache_size 0: the store only */
 	POOL_DEBUG,  /* either, with every put checked */
+	POOL_SHARED, /* either, over a store in shared memory (pool_shared.c) */
 };
+
+struct pool_shm;
 
 struct udma_pool {
 	struct udma_pool__head head; /* uid: what the threads' memos hold (udma/pool_impl.h) */
@@ -152,6 +155,17 @@ struct udma_pool {
 	uint64_t retired_puts;
 	struct udma_pool *next; /* the layer's pools */
 	char name[48];
+
+	/* Shared pools (pool_shared.c): the header, record and store in the
+	 * region; this process's slot there (objects it owns are marked
+	 * slot + 1) and the file description holding the slot's lock. */
+	struct pool_shm *shm;
+	_Atomic uint64_t *meta;
+	uint32_t *sidx;
+	unsigned slot;
+	int lock_fd;
+	uint64_t reclaim_ns;		     /* the last reclaim a short store ran */
+	_Atomic uint64_t shm_gets, shm_puts; /* straight from and to the store, no cache */
 };
 
 _Static_assert(offsetof(struct udma_pool, head) == 0, "udma/pool_impl.h reads the uid at a pool's start");
@@ -183,9 +197,16 @@ static inline void pool_memo_forget(void)
 
 /* pool.c: free p's bookkeeping (its regions go with udma_region_destroy). */
 UDMA_HIDDEN void udma__pool_free(struct udma_pool *p);
+/* A pool's private part from checked options, its objects not laid out yet; NULL: out of memory. */
+UDMA_HIDDEN struct udma_pool *udma__pool_new(struct udma_ctx *ctx, struct udma_pool_layer *layer,
+					     const struct udma_pool_opts *o, size_t align);
 
 /* pool_layout.c */
 UDMA_HIDDEN int udma__pool_layout(struct udma_pool *p);
+/* A shared pool: every object in one SHARED region, after head bytes. */
+UDMA_HIDDEN int udma__pool_layout_shared(struct udma_pool *p, size_t head);
+/* An attached shared pool: its objects in r, after head bytes, as its creator placed them. */
+UDMA_HIDDEN int udma__pool_layout_attached(struct udma_pool *p, struct udma_region *r, size_t head);
 UDMA_HIDDEN void udma__pool_layout_free(struct udma_pool *p);
 /* Index of the object containing va (any byte of its elt_size), or UINT_MAX. */
 UDMA_HIDDEN unsigned udma__pool_containing(const struct udma_pool *p, const void *va);
@@ -194,6 +215,25 @@ UDMA_HIDDEN unsigned udma__pool_containing(const struct udma_pool *p, const void
 UDMA_HIDDEN void udma__pool_store_lock_slow(struct pool_store *s);
 /* Push n objects into the store; refuses (and reports) what would overflow it. */
 UDMA_HIDDEN void udma__pool_store_push(struct udma_pool *p, void *const *objs, unsigned n);
+
+/* pool_shared.c */
+/* udma_pool_create of a SHARED pool: lay it out, set up its header, take slot 0. */
+UDMA_HIDDEN int udma__shm_create(struct udma_pool *p);
+/* Take need objects into objs, and up to nmore more into more: how many of
+ * those, or -ENOENT (nothing taken) when the store has fewer than need. */
+UDMA_HIDDEN int udma__shm_take(struct udma_pool *p, void **objs, unsigned need, void **more, unsigned nmore);
+/* Objects of this process back into the store. */
+UDMA_HIDDEN void udma__shm_push(struct udma_pool *p, void *const *objs, unsigned n);
+/* Keep in out the objects of in that this process may put (making them its
+ * own); refuse and report the others. How many were kept. */
+UDMA_HIDDEN unsigned udma__shm_adopt(struct udma_pool *p, void *const *in, unsigned n, void **out);
+/* udma_pool_destroy: every object this process owns back to the store, its
+ * slot given up; how many it owned. */
+UDMA_HIDDEN unsigned udma__shm_detach(struct udma_pool *p);
+/* Close the slot lock's file (a forked child's copy is closed already). */
+UDMA_HIDDEN void udma__shm_close(struct udma_pool *p);
+/* Objects in the shared store now. */
+UDMA_HIDDEN unsigned udma__shm_avail(const struct udma_pool *p);
 
 /* pool_debug.c */
 /* State of every object, trailer cookies. */

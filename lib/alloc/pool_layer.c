@@ -19,7 +19,7 @@ static void cache_retire(struct pool_cache *c)
 	unsigned len = cache_load(c->pub.len);
 
 	if (len)
-		udma__pool_store_push(p, c->objs, len);
+		(p->mode == POOL_SHARED ? udma__shm_push : udma__pool_store_push)(p, c->objs, len);
 	p->retired_hits += cache_load(c->pub.hits);
 	p->retired_misses += cache_load(c->pub.misses);
 	p->retired_puts += cache_load(c->pub.puts);

@@ -24,12 +24,13 @@ struct placement {
 	size_t first_off;
 };
 
-/* Place up to max objects in r; record their offsets in off if not NULL. */
-static void place(const struct udma_pool *p, const struct udma_region *r, unsigned max, size_t *off,
-		  struct placement *pl)
+/* Place up to max objects in r from byte start on; record their offsets in
+ * off if not NULL. */
+static void place(const struct udma_pool *p, const struct udma_region *r, size_t start, unsigned max,
+		  size_t *off, struct placement *pl)
 {
 	uintptr_t base = (uintptr_t)r->addr;
-	size_t pos = align_up(base, p->align) - base, elt = p->elt_size;
+	size_t pos = align_up(base + start, p->align) - base, elt = p->elt_size;
 	unsigned n = 0;
 
 	pl->irregular = false;
@@ -56,7 +57,7 @@ static void place(const struct udma_pool *p, const struct udma_region *r, unsign
 }
 
 /* Irregular segment: the offset of every object and, per page, its first object. */
-static int seg_tables(struct udma_pool *p, struct pool_seg *s, const struct placement *pl)
+static int seg_tables(struct udma_pool *p, struct pool_seg *s, size_t start, const struct placement *pl)
 {
 	size_t npages = s->size >> s->page_shift, k, j = 0;
 	struct placement again;
@@ -66,7 +67,7 @@ static int seg_tables(struct udma_pool *p, struct pool_seg *s, const struct plac
 	if (!s->obj_off || !s->page_first)
 		return udma__err(ENOMEM, "udma_pool_create: out of memory for the object tables of pool '%s'",
 				 p->name);
-	place(p, s->region, pl->n, s->obj_off, &again);
+	place(p, s->region, start, pl->n, s->obj_off, &again);
 	for (k = 0; k <= npages; k++) {
 		while (j < pl->n && s->obj_off[j] < (k << s->page_shift))
 			j++;
@@ -96,6 +97,43 @@ static int no_room(const struct udma_pool *p, const struct udma_region *r, unsig
 			 p->name, placed, p->count, esz, ps);
 }
 
+/* Segment p->nseg: up to max objects in r from byte start on, the pool's
+ * indices from first; *pl says how many found room. */
+static int seg_add(struct udma_pool *p, struct udma_region *r, size_t start, unsigned first, unsigned max,
+		   struct placement *pl)
+{
+	struct pool_seg *s = &p->seg[p->nseg++];
+
+	udma__store_relaxed(&r->owner, p);
+	s->region = r;
+	s->base = r->addr;
+	s->size = r->size;
+	s->page_shift = r->page_shift;
+	s->frames = r->frames;
+	s->first = first;
+	place(p, r, start, max, NULL, pl);
+	s->count = pl->n;
+	s->first_off = pl->first_off;
+	return pl->n && pl->irregular ? seg_tables(p, s, start, pl) : 0;
+}
+
+static int seg_region(struct udma_pool *p, size_t size, unsigned flags, struct udma_region **r)
+{
+	struct udma_region_opts ro = {.size = size, .numa_node = p->numa_node, .flags = flags};
+	char name[48];
+
+	snprintf(name, sizeof(name), p->nseg ? "pool:%s.%u" : "pool:%s", p->name, p->nseg);
+	ro.name = name;
+	return udma_region_create(p->ctx, &ro, r);
+}
+
+/* Bytes for left more objects, at the yield a region had, with a little slack. */
+static size_t want_more(const struct udma_pool *p, const struct udma_region *r, unsigned left,
+			const struct placement *pl, size_t start)
+{
+	return (size_t)((double)left * (double)(pl->end - start) / pl->n * 1.0625) + p->stride + r->page_size;
+}
+
 int udma__pool_layout(struct udma_pool *p)
 {
 	size_t ideal = (size_t)p->count * p->stride + (p->align > UDMA_PAGE_2M ? p->align : 0);
@@ -104,43 +142,63 @@ int udma__pool_layout(struct udma_pool *p)
 	int rc;
 
 	while (left) {
-		struct udma_region_opts ro = {.size = want, .numa_node = p->numa_node};
-		struct pool_seg *s = &p->seg[p->nseg];
 		struct placement pl;
-		char name[48];
 		struct udma_region *r;
 
 		if (p->nseg == POOL_MAX_SEGS)
 			return no_room(p, p->seg[0].region, p->count - left);
-		snprintf(name, sizeof(name), p->nseg ? "pool:%s.%u" : "pool:%s", p->name, p->nseg);
-		ro.name = name;
-		if ((rc = udma_region_create(p->ctx, &ro, &r)))
+		if ((rc = seg_region(p, want, 0, &r)))
 			return rc;
-		udma__store_relaxed(&r->owner, p);
-		s->region = r;
-		s->base = r->addr;
-		s->size = r->size;
-		s->page_shift = r->page_shift;
-		s->frames = r->frames;
-		s->first = p->count - left;
-		p->nseg++;
-		place(p, r, left, NULL, &pl);
+		if ((rc = seg_add(p, r, 0, p->count - left, left, &pl)))
+			return rc;
 		if (!pl.n)
 			return no_room(p, r, p->count - left);
-		s->count = pl.n;
-		s->first_off = pl.first_off;
-		if (pl.irregular && (rc = seg_tables(p, s, &pl)))
-			return rc;
 		left -= pl.n;
 		spent += r->size;
 		if (!left)
 			break;
-		/* The rest, at the yield this region had, with a little slack. */
-		want = (size_t)((double)left * (double)pl.end / pl.n * 1.0625) + p->stride + r->page_size;
+		want = want_more(p, r, left, &pl, 0);
 		if (spent + want > budget)
 			return no_room(p, r, p->count - left);
 	}
 	return 0;
+}
+
+int udma__pool_layout_shared(struct udma_pool *p, size_t head)
+{
+	size_t ideal = (size_t)p->count * p->stride + (p->align > UDMA_PAGE_2M ? p->align : 0);
+	size_t want = ideal, budget = 3 * ideal + ((size_t)4 << 20);
+	int rc;
+
+	for (;;) {
+		struct placement pl;
+		struct udma_region *r;
+
+		if ((rc = seg_region(p, head + want, UDMA_REGION_SHARED, &r)))
+			return rc;
+		if ((rc = seg_add(p, r, head, 0, p->count, &pl)) || pl.n == p->count)
+			return rc;
+		/* One region holds them all (one file to hand on): a larger one. */
+		if (pl.n)
+			want = want_more(p, r, p->count, &pl, head);
+		rc = !pl.n || want > budget ? no_room(p, r, pl.n) : 0;
+		udma__pool_layout_free(p);
+		if (rc)
+			return rc;
+	}
+}
+
+int udma__pool_layout_attached(struct udma_pool *p, struct udma_region *r, size_t head)
+{
+	struct placement pl;
+	int rc = seg_add(p, r, head, 0, p->count, &pl);
+
+	if (!rc && pl.n != p->count)
+		rc = udma__err(EBADMSG,
+			       "udma_pool_attach: pool '%s' has room for %u of its %u objects here: its "
+			       "header does not fit its file",
+			       p->name, pl.n, p->count);
+	return rc;
 }
 
 void udma__pool_layout_free(struct udma_pool *p)

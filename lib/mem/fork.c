@@ -91,8 +91,8 @@ static void in_child(void)
 
 static void register_handler(void)
 {
-	/* Before ours: see udma__longterm_pin_fork_watch. */
-	int rc = udma__longterm_pin_fork_watch();
+	/* Before ours: see udma__child_fds_watch. */
+	int rc = udma__child_fds_watch();
 
 	registered_rc = rc ? -rc : pthread_atfork(before_fork, in_parent, in_child);
 }

@@ -30,9 +30,11 @@
 struct udma_region;
 
 /* PA mode: the IOVA of page i of a region of 1 << page_shift byte pages is
- * (base + frame[i]) << page_shift. 32-bit entries from the region's lowest
+ * (base + frame[i]) << page_shift. VA mode (frame NULL): the IOVA of va is
+ * va + base, base 0 but in a region attached at another address than its
+ * exporter's (region_attach.c). 32-bit entries from the region's lowest
  * frame: half the bytes of 64-bit IOVAs, so a large region's table stays in
- * cache longer (page_frames.c). frame NULL: IOVA = VA. */
+ * cache longer (page_frames.c). */
 struct udma_frames {
 	uint32_t *frame;
 	uint64_t base;
@@ -235,8 +237,8 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 static inline uint64_t udma__page_iova(const struct udma_frames *f, unsigned page_shift, const void *va,
 				       size_t off)
 {
-	if (!f->frame)
-		return (uint64_t)(uintptr_t)va;
+	if (!f->frame) /* VA mode: base is 0, or an attached region's shift to its exporter's IOVA */
+		return (uint64_t)(uintptr_t)va + f->base;
 	size_t page = off >> page_shift;
 
 	return ((f->base + f->frame[page]) << page_shift) + (off - (page << page_shift));
@@ -253,6 +255,13 @@ UDMA_HIDDEN void udma__frames_free(struct udma_frames *f);
  * message. */
 UDMA_HIDDEN int udma__frames_set(struct udma_frames *f, unsigned page_shift, const uint64_t *entries,
 				 size_t npages, const char *name);
+
+/* A SHARED region's file is the memfd "udma:NAME@pa", or in VA mode
+ * "udma:NAME@va:HEX" with HEX the IOVA of its first byte, sealed against
+ * shrinking and growing: what udma_region_attach knows it by. A name is fixed
+ * for the file's life, and costs no page of its own. */
+#define UDMA_SHARED_TAG_PA "@pa"
+#define UDMA_SHARED_TAG_VA "@va:"
 
 /* region_map.c: reserve aligned VA; map backing into it. */
 UDMA_HIDDEN int udma__reserve_va(size_t len, size_t align, void **out);

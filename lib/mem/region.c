@@ -64,11 +64,31 @@ int udma__region_longterm_pin(struct udma_region *r)
 	return udma__err(-fd, "region '%s' cannot be used in PA mode: %s", r->name, why);
 }
 
+int udma__region_alloc_pa_tables(struct udma_region *r)
+{
+	r->run_end = malloc(r->npages * sizeof(*r->run_end));
+	return r->run_end ? udma__frames_alloc(&r->frames, r->npages)
+			  : udma__err(ENOMEM, "out of memory for %zu page runs", r->npages);
+}
+
+int udma__region_read_pagemap(struct udma_ctx *ctx, struct udma_region *r)
+{
+	uint64_t *entries = malloc(r->npages * sizeof(*entries));
+	int rc;
+
+	if (!entries)
+		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
+	rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
+	if (!rc)
+		rc = udma__region_translate(r, entries);
+	free(entries);
+	return rc;
+}
+
 /* The PFNs are read from the final mapping, whatever path made it. */
 static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 {
 	bool search = (r->flags & UDMA_REGION_CONTIG) && ctx->mode == UDMA_IOVA_PA && r->npages > 1;
-	uint64_t *entries;
 	int rc;
 
 	if (search && (r->flags & UDMA_REGION_SHARED))
@@ -87,27 +107,15 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 		if (avail < (long)r->npages)
 			return udma__hugepage_shortage(r->page_size, r->numa_node, r->size);
 	}
-	entries = malloc(r->npages * sizeof(*entries));
-	if (!entries)
-		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
-	if (ctx->mode == UDMA_IOVA_PA) {
-		r->run_end = malloc(r->npages * sizeof(*r->run_end));
-		rc = r->run_end ? udma__frames_alloc(&r->frames, r->npages)
-				: udma__err(ENOMEM, "out of memory for %zu page runs", r->npages);
-		if (rc) {
-			free(entries);
-			return rc;
-		}
-	}
+	if (ctx->mode == UDMA_IOVA_PA && (rc = udma__region_alloc_pa_tables(r)))
+		return rc;
 	rc = search ? udma__map_contig(r) : udma__region_map(r);
 	/* Before the PFNs are read: the pin may first move pages out of a
 	 * movable zone, and afterwards no page moves while the region lives. */
 	if (!rc && ctx->mode == UDMA_IOVA_PA && r->pin_fd < 0)
 		rc = udma__region_longterm_pin(r);
 	if (!rc)
-		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
-	if (!rc)
-		rc = udma__region_translate(r, entries);
+		rc = udma__region_read_pagemap(ctx, r);
 	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->frames.frame && r->run_end[0] != r->npages - 1)
 		rc = udma__err(EAGAIN,
 			       "region '%s' lost its physical contiguity while being mapped (the kernel "
@@ -115,7 +123,6 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 			       r->name);
 	if (!rc)
 		rc = udma__numa_verify(r->addr, r->page_size, r->npages, r->numa_node);
-	free(entries);
 	return rc;
 }
 
@@ -236,6 +243,23 @@ static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const s
 	return rc;
 }
 
+int udma__region_publish_locked(struct udma_ctx *ctx, struct udma_region *r)
+{
+	int rc = udma__map_insert(&ctx->map, r);
+
+	/* Every subscriber sees the region before anyone can use it. */
+	if (!rc && (rc = udma__mem_announce_added(ctx, r)))
+		udma__map_remove(&ctx->map, r);
+	if (!rc) {
+		struct udma_region **tail = &ctx->regions;
+
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = r;
+	}
+	return rc;
+}
+
 int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, struct udma_region **out)
 {
 	struct udma_region *r;
@@ -284,17 +308,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 			r->fd = -1;
 		}
 		pthread_mutex_lock(&ctx->lock);
-		rc = udma__map_insert(&ctx->map, r);
-		/* Every subscriber sees the region before anyone can use it. */
-		if (!rc && (rc = udma__mem_announce_added(ctx, r)))
-			udma__map_remove(&ctx->map, r);
-		if (!rc) {
-			struct udma_region **tail = &ctx->regions;
-
-			while (*tail)
-				tail = &(*tail)->next;
-			*tail = r;
-		}
+		rc = udma__region_publish_locked(ctx, r);
 		/* A hold was taken while this region was being built without a
 		 * file, and its taker refused it: build it again, with one. */
 		again = rc == -EBUSY && !r->keep_fd &&

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by region.c, region_map.c, region_contig.c and region_register.c. */
+/* Helpers shared by region.c, region_map.c, region_contig.c, region_attach.c
+ * and region_register.c. */
 #ifndef UDMA_REGION_INTERNAL_H
 #define UDMA_REGION_INTERNAL_H
 
@@ -13,13 +14,23 @@ UDMA_HIDDEN int udma__region_map(struct udma_region *r);
 UDMA_HIDDEN int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populate);
 /* Fault in and keep: hugepages populated (if populate), 4 KiB pages mlocked. */
 UDMA_HIDDEN int udma__region_lock(struct udma_region *r, void *addr, size_t len, bool populate);
-/* PA mode: take r's long-term pin (r->pin_fd), explained with r's name. */
-UDMA_HIDDEN int udma__region_longterm_pin(struct udma_region *r);
-/* Undo what building r did (pin, mapping or lock, file, tables) and free it. */
-UDMA_HIDDEN void udma__region_free(struct udma_region *r);
 /* The explained error for a hugetlb mapping that could not get its pages. */
 UDMA_HIDDEN int udma__hugepage_shortage(size_t page_size, int node, size_t len);
 /* Check each page is present and, in PA mode, record its IOVA. */
 UDMA_HIDDEN int udma__region_translate(struct udma_region *r, const uint64_t *entries);
+
+/* region.c */
+/* With ctx->lock held: into the VA index, told to subscribers (ADDED), on the
+ * context's list; 0, or the error with nothing left of it. */
+UDMA_HIDDEN int udma__region_publish_locked(struct udma_ctx *ctx, struct udma_region *r);
+/* Unpin, unmap (registered memory: unlock instead), close and free a region
+ * that is on no list. */
+UDMA_HIDDEN void udma__region_free(struct udma_region *r);
+/* PA mode: room for the frame table and runs of r->npages pages. */
+UDMA_HIDDEN int udma__region_alloc_pa_tables(struct udma_region *r);
+/* Read the mapped pages' entries from pagemap and translate them. */
+UDMA_HIDDEN int udma__region_read_pagemap(struct udma_ctx *ctx, struct udma_region *r);
+/* PA mode: the region's own long-term pin (r->pin_fd). */
+UDMA_HIDDEN int udma__region_longterm_pin(struct udma_region *r);
 
 #endif

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Mapping a region: backing, aligned VA, and pinning (DONTFORK, NUMA bind, populate, lock). */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <linux/memfd.h>
 #include <linux/prctl.h>
 #include <stdio.h>
@@ -50,7 +52,7 @@ untrimmed:
 
 int udma__memfd(const char *name, size_t page_size, size_t len)
 {
-	char label[64];
+	char label[128];
 	/* Sealable: a device process is handed the file only once it can no
 	 * longer shrink under the device's mapping. */
 	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
@@ -138,22 +140,47 @@ int udma__region_lock(struct udma_region *r, void *addr, size_t len, bool popula
 	return 0;
 }
 
+/* A SHARED region's file: named for udma_region_attach (mem.h) and sealed,
+ * so no process it is handed to can shrink it under another's mapping. */
+static int shared_memfd(struct udma_region *r, const void *va)
+{
+	char label[96];
+	int fd;
+
+	if (r->ctx->mode == UDMA_IOVA_VA)
+		snprintf(label, sizeof(label), "%s" UDMA_SHARED_TAG_VA "%" PRIxPTR, r->name, (uintptr_t)va);
+	else
+		snprintf(label, sizeof(label), "%s" UDMA_SHARED_TAG_PA, r->name);
+	fd = udma__memfd(label, r->page_size, r->size);
+	if (fd >= 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+		int e = errno;
+
+		close(fd);
+		return udma__err(e, "cannot seal the file of shared region '%s': %s", r->name,
+				 udma__strerror(e));
+	}
+	return fd;
+}
+
 int udma__region_map(struct udma_region *r)
 {
 	size_t align = r->page_size > UDMA_PAGE_2M ? r->page_size : UDMA_PAGE_2M;
 	int flags = MAP_FIXED, rc;
 	void *va, *addr;
 
+	if ((rc = udma__reserve_va(r->footprint, align, &va)))
+		return rc;
 	if (r->hugetlb || (r->flags & UDMA_REGION_SHARED) || r->keep_fd) {
-		r->fd = udma__memfd(r->name, r->page_size, r->size);
-		if (r->fd < 0)
+		r->fd = (r->flags & UDMA_REGION_SHARED) ? shared_memfd(r, va)
+							: udma__memfd(r->name, r->page_size, r->size);
+		if (r->fd < 0) {
+			munmap(va, r->footprint);
 			return r->fd;
+		}
 		flags |= MAP_SHARED;
 	} else {
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 	}
-	if ((rc = udma__reserve_va(r->footprint, align, &va)))
-		return rc;
 	addr = mmap(va, r->size, PROT_READ | PROT_WRITE, flags, r->fd, 0);
 	if (addr == MAP_FAILED) {
 		rc = errno;

@@ -14,46 +14,24 @@
  * another registration of it locked. */
 static int register_locked(struct udma_ctx *ctx, struct udma_region *r, bool was_locked)
 {
-	struct udma_region *other = udma__map_holder(&ctx->map, r->addr, r->size), **tail;
-	uint64_t *entries;
 	int rc;
 
-	if (other)
+	if (udma__map_holder(&ctx->map, r->addr, r->size))
 		return udma__map_insert(&ctx->map, r); /* its -EEXIST names both */
 	if (!r->hugetlb && !was_locked && (rc = udma__memlock_check(r->size)))
 		return rc;
-	entries = malloc(r->npages * sizeof(*entries));
-	if (!entries)
-		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
-	rc = 0;
-	if (ctx->mode == UDMA_IOVA_PA) {
-		r->run_end = malloc(r->npages * sizeof(*r->run_end));
-		rc = r->run_end ? udma__frames_alloc(&r->frames, r->npages)
-				: udma__err(ENOMEM, "out of memory for %zu page runs", r->npages);
-	}
+	if (ctx->mode == UDMA_IOVA_PA && (rc = udma__region_alloc_pa_tables(r)))
+		return rc;
 	/* From here a failure unlocks what this call locked, nothing more. */
 	r->munlock_at_end = !r->hugetlb && !was_locked;
-	if (!rc)
-		rc = udma__region_lock(r, r->addr, r->size, true);
+	rc = udma__region_lock(r, r->addr, r->size, true);
 	/* Before the PFNs are read: the pin may first move pages out of a movable zone. */
 	if (!rc && ctx->mode == UDMA_IOVA_PA)
 		rc = udma__region_longterm_pin(r);
 	if (!rc)
-		rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
-	if (!rc)
-		rc = udma__region_translate(r, entries);
-	free(entries);
-	if (!rc)
-		rc = udma__map_insert(&ctx->map, r);
+		rc = udma__region_read_pagemap(ctx, r);
 	/* Every subscriber (devices included) sees the region before anyone can use it. */
-	if (!rc && (rc = udma__mem_announce_added(ctx, r)))
-		udma__map_remove(&ctx->map, r);
-	if (rc)
-		return rc;
-	for (tail = &ctx->regions; *tail; tail = &(*tail)->next)
-		;
-	*tail = r;
-	return 0;
+	return rc ? rc : udma__region_publish_locked(ctx, r);
 }
 
 int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct udma_region **out)

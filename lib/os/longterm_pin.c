@@ -25,80 +25,9 @@
 #define BUF_MAX	 ((size_t)1 << 30) /* bytes per registered buffer */
 #define BUFS_MAX 16384u		   /* buffers per ring */
 
-/*
- * Every pin fd of this process. A forked child inherits them all, and a copy
- * keeps the parent's pages pinned for as long as the child lives, even after
- * the parent unpinned or died: the child handler closes them before the
- * child returns from fork. The lock is held across fork, so the list is whole.
- */
-static pthread_mutex_t pins_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t pins_once = PTHREAD_ONCE_INIT;
-static int pins_once_rc;
-static int *pins;
-static size_t npins, pins_cap;
-
-static void pins_before_fork(void)
-{
-	pthread_mutex_lock(&pins_lock);
-}
-
-static void pins_in_parent(void)
-{
-	pthread_mutex_unlock(&pins_lock);
-}
-
-static void pins_in_child(void)
-{
-	size_t i;
-
-	for (i = 0; i < npins; i++)
-		close(pins[i]); /* async-signal-safe; nothing else is called */
-	npins = 0;
-	pthread_mutex_unlock(&pins_lock);
-}
-
-static void pins_register(void)
-{
-	pins_once_rc = pthread_atfork(pins_before_fork, pins_in_parent, pins_in_child);
-}
-
-int udma__longterm_pin_fork_watch(void)
-{
-	pthread_once(&pins_once, pins_register);
-	if (pins_once_rc)
-		return udma__err(pins_once_rc, "no long-term pin: pthread_atfork failed (%s)",
-				 udma__strerror(pins_once_rc));
-	return 0;
-}
-
-/* Take fd off the list, if it is there. With pins_lock held. */
-static bool pins_take(int fd)
-{
-	size_t at;
-
-	for (at = 0; at < npins; at++)
-		if (pins[at] == fd) {
-			pins[at] = pins[--npins];
-			return true;
-		}
-	return false;
-}
-
-/* With pins_lock held. */
-static int pins_append(int fd)
-{
-	if (npins == pins_cap) {
-		size_t cap = pins_cap ? 2 * pins_cap : 16;
-		int *p = realloc(pins, cap * sizeof(*p));
-
-		if (!p)
-			return udma__err(ENOMEM, "out of memory for the list of long-term pins");
-		pins = p;
-		pins_cap = cap;
-	}
-	pins[npins++] = fd;
-	return 0;
-}
+/* Every pin fd is on the list of descriptors a forked child closes
+ * (child_fds.c): a copy would keep the parent's pages pinned for as long as
+ * the child lives, even after the parent unpinned or died. */
 
 static int ring_setup(void)
 {
@@ -188,8 +117,8 @@ int udma__longterm_pin(void *addr, size_t len)
 	if (!len || n > BUFS_MAX)
 		return udma__err(EINVAL, "long-term pin of %zu bytes: between 1 byte and %zu GiB", len,
 				 (size_t)BUFS_MAX);
-	if ((rc = udma__longterm_pin_fork_watch()))
-		return rc;
+	if ((rc = udma__child_fds_watch()))
+		return udma__err(-rc, "no long-term pin: %s", udma_last_error());
 	iov = calloc(n, sizeof(*iov));
 	if (!iov)
 		return udma__err(ENOMEM, "out of memory for %zu buffer descriptors", n);
@@ -198,20 +127,20 @@ int udma__longterm_pin(void *addr, size_t len)
 		iov[i].iov_len = i + 1 < n ? BUF_MAX : len - i * BUF_MAX;
 	}
 	/* The fd is on the list before a fork can see it. */
-	pthread_mutex_lock(&pins_lock);
+	udma__child_fds_lock();
 	fd = ring_setup();
 	if (fd < 0) {
 		rc = explain_setup(errno);
 	} else if (ring_register(fd, IORING_REGISTER_BUFFERS, iov, (unsigned)n) < 0) {
 		rc = explain_register(errno, len);
 		close(fd);
-	} else if ((rc = pins_append(fd))) {
+	} else if ((rc = udma__child_fds_add_locked(fd))) {
 		ring_register(fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
 		close(fd);
 	} else {
 		rc = fd;
 	}
-	pthread_mutex_unlock(&pins_lock);
+	udma__child_fds_unlock();
 	free(iov);
 	return rc;
 }
@@ -221,22 +150,22 @@ int udma__longterm_pin(void *addr, size_t len)
  * name one of its own files by now. */
 void udma__longterm_unpin(int fd)
 {
-	pthread_mutex_lock(&pins_lock);
-	if (fd >= 0 && pins_take(fd)) {
+	udma__child_fds_lock();
+	if (fd >= 0 && udma__child_fds_take_locked(fd)) {
 		/* Unregistering waits for the pages to be released; closing
 		 * alone would leave that to the ring's teardown, later. */
 		ring_register(fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
 		close(fd);
 	}
-	pthread_mutex_unlock(&pins_lock);
+	udma__child_fds_unlock();
 }
 
 void udma__longterm_pin_forget(int fd)
 {
-	pthread_mutex_lock(&pins_lock);
-	if (fd >= 0 && pins_take(fd))
+	udma__child_fds_lock();
+	if (fd >= 0 && udma__child_fds_take_locked(fd))
 		close(fd);
-	pthread_mutex_unlock(&pins_lock);
+	udma__child_fds_unlock();
 }
 
 int udma__longterm_pin_probe(char *why, size_t len)

@@ -93,13 +93,24 @@ UDMA_HIDDEN void udma__longterm_unpin(int fd);
  * clone): close it without unregistering (that would unpin the parent's
  * pages). Does nothing if the fork handler already closed it. */
 UDMA_HIDDEN void udma__longterm_pin_forget(int fd);
-/* Install that fork handler (udma__longterm_pin does it too). The context's
- * own fork handler installs it first: handlers prepare in the reverse order,
- * so a fork then drains region makers before it locks the list of pins,
- * never the other way round. 0, or a negative errno. */
-UDMA_HIDDEN int udma__longterm_pin_fork_watch(void);
 /* Whether this process can take such pins: 0, or a negative errno with one
  * line saying why not and the fix in why (also in udma_last_error()). */
 UDMA_HIDDEN int udma__longterm_pin_probe(char *why, size_t len);
+
+/* child_fds.c: descriptors a forked child closes before fork returns in it,
+ * so its copy keeps nothing of the parent's alive. Make an fd and add it
+ * under one lock, so no fork sees it off the list. */
+/* Install the fork handler (udma__longterm_pin does it too). The context's
+ * own fork handler installs it first: handlers prepare in the reverse order,
+ * so a fork then drains region makers before it locks the list, never the
+ * other way round. 0, or a negative errno. */
+UDMA_HIDDEN int udma__child_fds_watch(void);
+UDMA_HIDDEN void udma__child_fds_lock(void);
+UDMA_HIDDEN void udma__child_fds_unlock(void);
+/* 0, or -ENOMEM. */
+UDMA_HIDDEN int udma__child_fds_add_locked(int fd);
+/* Off the list: true if it was there (the caller closes it then; if not, a
+ * forked child's handler closed it and the number may be another file). */
+UDMA_HIDDEN bool udma__child_fds_take_locked(int fd);
 
 #endif
