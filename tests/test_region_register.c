@@ -295,6 +295,36 @@ static void overlapping_chunks(void **state)
 	munmap(p, len);
 }
 
+/* VA mode: a region attached at another address than its exporter's has the
+ * exporter's IOVAs; memory at those addresses cannot be registered beside it. */
+static void iovas_of_an_attached_region(void **state)
+{
+	struct udma_region_opts o = {.size = 16 * PAGE,
+				     .page_size = PAGE,
+				     .numa_node = UDMA_NUMA_ANY,
+				     .flags = UDMA_REGION_SHARED};
+	struct udma_ctx *a = ctx_in(UDMA_IOVA_VA), *b = ctx_in(UDMA_IOVA_VA);
+	struct udma_region *exp, *att, *r = NULL;
+	uint8_t *at;
+
+	(void)state;
+	assert_int_equal(udma_region_create(a, &o, &exp), 0);
+	at = udma_region_addr(exp);
+	if (udma_region_attach(b, udma_region_fd(exp), &att))
+		fail_msg("udma_region_attach: %s", udma_last_error());
+	/* Its exporter's address is taken here (by the exporter): mapped elsewhere. */
+	assert_ptr_not_equal(udma_region_addr(att), at);
+	assert_int_equal(udma_iova(b, udma_region_addr(att)), (uint64_t)(uintptr_t)at);
+	th_assert_err(udma_region_register(b, at, 16 * PAGE, &r), EADDRINUSE);
+	assert_non_null(strstr(udma_last_error(), udma_region_name(att)));
+	assert_null(r);
+	udma_region_destroy(att);
+	udma_region_destroy(reg(b, at, 16 * PAGE)); /* free again */
+	udma_region_destroy(exp);
+	udma_ctx_destroy(b);
+	udma_ctx_destroy(a);
+}
+
 /* Memory the application locked itself stays locked after unregistering. */
 static void keeps_applications_lock(void **state)
 {
@@ -766,6 +796,7 @@ int main(void)
 		th_test(bad_arguments),
 		th_test(refused_memory),
 		th_test(overlapping_chunks),
+		th_test(iovas_of_an_attached_region),
 		th_test(keeps_applications_lock),
 		th_test(memory_events),
 		th_test(device_dma_va),

@@ -113,6 +113,8 @@ int udma_region_attach(struct udma_ctx *ctx, int fd, struct udma_region **out);
  * out-of-process simulated device open on ctx (udma has no file of the
  * memory to hand it; opening one while such a region lives fails with
  * -ENOTSUP too); -EEXIST: overlaps a chunk of another region of ctx;
+ * -EADDRINUSE (VA mode, where its IOVAs are its addresses): a region
+ * attached at another address than its exporter's has these IOVAs;
  * -ENOMEM: over RLIMIT_MEMLOCK (the message gives the limit); -ECHILD: ctx
  * inherited through fork; else as udma_region_create (pin, pagemap,
  * subscribers).

@@ -12,12 +12,37 @@
  * can take a chunk meanwhile, and the pin of memory that is refused (its
  * chunks held already) is never taken: a failure must not unlock memory
  * another registration of it locked. */
+/* VA mode: registered memory's IOVAs are its addresses, which a region
+ * attached at another address than its exporter's may claim already
+ * (region_attach.c): a device would see both at the same IOVAs. */
+static int iovas_taken_locked(const struct udma_ctx *ctx, const struct udma_region *r)
+{
+	uint64_t lo = (uintptr_t)r->addr, hi = lo + r->size;
+	const struct udma_region *q;
+
+	if (ctx->mode != UDMA_IOVA_VA)
+		return 0;
+	for (q = ctx->regions; q; q = q->next) {
+		uint64_t qlo = udma__page_iova(&q->frames, q->page_shift, q->addr, 0);
+
+		if (lo < qlo + q->size && qlo < hi)
+			return udma__err(EADDRINUSE,
+					 WHAT ": the IOVAs of [%p, +%zu) (its addresses, in VA mode) are "
+					      "those of region '%s', attached here at %p: register memory "
+					      "elsewhere, or use PA mode",
+					 (void *)r->addr, r->size, q->name, (void *)q->addr);
+	}
+	return 0;
+}
+
 static int register_locked(struct udma_ctx *ctx, struct udma_region *r, bool was_locked)
 {
 	int rc;
 
 	if (udma__map_holder(&ctx->map, r->addr, r->size))
 		return udma__map_insert(&ctx->map, r); /* its -EEXIST names both */
+	if ((rc = iovas_taken_locked(ctx, r)))
+		return rc;
 	if (!r->hugetlb && !was_locked && (rc = udma__memlock_check(r->size)))
 		return rc;
 	if (ctx->mode == UDMA_IOVA_PA && (rc = udma__region_alloc_pa_tables(r)))
