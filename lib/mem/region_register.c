@@ -8,10 +8,6 @@
 
 #define WHAT "udma_region_register"
 
-/* With ctx->lock held from the chunk check to the insert, so no other region
- * can take a chunk meanwhile, and the pin of memory that is refused (its
- * chunks held already) is never taken: a failure must not unlock memory
- * another registration of it locked. */
 /* VA mode: registered memory's IOVAs are its addresses, which a region
  * attached at another address than its exporter's may claim already
  * (region_attach.c): a device would see both at the same IOVAs. */
@@ -35,6 +31,10 @@ static int iovas_taken_locked(const struct udma_ctx *ctx, const struct udma_regi
 	return 0;
 }
 
+/* With ctx->lock held from the chunk check to the insert, so no other region
+ * can take a chunk meanwhile, and the pin of memory that is refused (its
+ * chunks held already) is never taken: a failure must not unlock memory
+ * another registration of it locked. */
 static int register_locked(struct udma_ctx *ctx, struct udma_region *r, bool was_locked)
 {
 	int rc;
