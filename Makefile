@@ -61,7 +61,7 @@ TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
 NIC_TOOL_HDR    := tools/nic/nic_tool.h tools/latency_hist.h tools/run_stop.h tools/dev_spec.h $(NIC_HDR)
 NIC_TOOL_SHARED := tools/latency_hist.c tools/run_stop.c tools/dev_spec.c
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
-SUPPORT  := tests/support/helpers.c
+SUPPORT  := tests/support/helpers.c tests/support/peer.c
 TEST_SRC := $(wildcard tests/test_*.c)
 # White-box tests include the library's internal headers to call its internals
 # (udma__*, simd_*): they link the plain objects; the others link libudma.a, as

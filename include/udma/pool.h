@@ -158,7 +158,8 @@ int udma_pool_stats(const struct udma_pool *pool, struct udma_pool_stats *out);
  * build: a pointer that is not an object of the pool, an object already put
  * (in a cache or the store: a double put, or one recovered from a dead
  * sender) are refused as debug pools refuse them (log, udma_last_error(),
- * debug_errors); it costs an atomic compare-and-swap per put. So
+ * debug_errors); it costs a read and a write of the object's word in the
+ * record per get and per put. So
  * UDMA_POOL_DEBUG does not combine with UDMA_POOL_SHARED (-EINVAL) and
  * UDMA_DEBUG is ignored for it. udma_pool_stats counts this process's calls;
  * udma_pool_avail is the store plus this process's caches.

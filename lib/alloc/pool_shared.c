@@ -44,7 +44,9 @@ static void shm_offsets(unsigned count, size_t *meta, size_t *store, size_t *obj
 {
 	*meta = align_up(sizeof(struct pool_shm), UDMA_CACHE_LINE);
 	*store = align_up(*meta + (size_t)count * sizeof(uint64_t), UDMA_CACHE_LINE);
-	*objs = align_up(*store + (size_t)count * sizeof(uint32_t), UDMA_CACHE_LINE);
+	/* On a page boundary, as a pool's first object is in a region of its
+	 * own: objects that divide a page then never cross one (O(1) index). */
+	*objs = align_up(*store + (size_t)count * sizeof(uint32_t), UDMA_PAGE_4K);
 }
 
 static inline unsigned owner_of(uint64_t m)
@@ -298,8 +300,10 @@ unsigned udma__shm_adopt(struct udma_pool *p, void *const *in, unsigned n, void 
 					owner_of(m) ? "" : ", or recovered from a process that died");
 				break;
 			}
-			/* Ours, or out with another process (handed on): ours now, in a cache. */
-			if (atomic_compare_exchange_weak_explicit(
+			/* Ours (as udma__shm_put_mine), or out with another process
+			 * (handed on): ours now, in a cache. */
+			if (udma__shm_put_mine(p, in[k]) ||
+			    atomic_compare_exchange_weak_explicit(
 				    &p->meta[i], &m, (m & ~OWNER_MASK) | me(p) | IN_CACHE,
 				    memory_order_relaxed, memory_order_relaxed)) {
 				out[kept++] = in[k];

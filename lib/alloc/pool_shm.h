@@ -57,7 +57,11 @@ static inline unsigned udma__shm_index(const struct udma_pool *p, const void *ob
 
 /* A put of an object out with this process, into a cache with room: the
  * record marks it in the cache. False for anything else (the slow path sorts
- * it out: another process's, already put, not an object). */
+ * it out: another process's, already put, not an object). A store, not a
+ * compare-and-swap (a third of the cost of a put): the only other writer of
+ * the word of an object out with a live process is a process it was handed
+ * to, claiming or putting it, and a sender that also puts what it handed on
+ * has put it twice whichever write lands last. */
 static inline bool udma__shm_put_mine(const struct udma_pool *p, const void *obj)
 {
 	unsigned i = udma__shm_index(p, obj);
@@ -66,9 +70,10 @@ static inline bool udma__shm_put_mine(const struct udma_pool *p, const void *obj
 	if (udma__unlikely(i >= p->count))
 		return false;
 	m = atomic_load_explicit(&p->meta[i], memory_order_relaxed);
-	return (m & (OWNER_MASK | IN_CACHE)) == p->slot + 1u &&
-	       atomic_compare_exchange_strong_explicit(&p->meta[i], &m, m | IN_CACHE, memory_order_relaxed,
-						       memory_order_relaxed);
+	if ((m & (OWNER_MASK | IN_CACHE)) != p->slot + 1u)
+		return false;
+	atomic_store_explicit(&p->meta[i], m | IN_CACHE, memory_order_relaxed);
+	return true;
 }
 
 /* A get from this process's cache: the object is out now. No other process

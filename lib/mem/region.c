@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Regions: create (choose page size, map, pin, verify, translate), destroy, accessors. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,9 +244,33 @@ static int region_build_any(struct udma_ctx *ctx, struct udma_region *r, const s
 	return rc;
 }
 
+const struct udma_region *udma__iova_user_locked(const struct udma_ctx *ctx, uint64_t lo, uint64_t hi)
+{
+	const struct udma_region *q;
+
+	for (q = ctx->regions; q; q = q->next) {
+		uint64_t qlo = udma__page_iova(&q->frames, q->page_shift, q->addr, 0);
+
+		if (lo < qlo + q->size && qlo < hi)
+			return q;
+	}
+	return NULL;
+}
+
 int udma__region_publish_locked(struct udma_ctx *ctx, struct udma_region *r)
 {
-	int rc = udma__map_insert(&ctx->map, r);
+	uint64_t lo = udma__page_iova(&r->frames, r->page_shift, r->addr, 0);
+	const struct udma_region *q;
+	int rc;
+
+	/* VA mode: a device must never see two regions at one IOVA (an attached
+	 * region's are its exporter's, not its address). */
+	if (ctx->mode == UDMA_IOVA_VA && (q = udma__iova_user_locked(ctx, lo, lo + r->size)))
+		return udma__err(EADDRINUSE,
+				 "region '%s': its IOVAs (0x%" PRIx64 "..) are those of region '%s' of this "
+				 "context",
+				 r->name, lo, q->name);
+	rc = udma__map_insert(&ctx->map, r);
 
 	/* Every subscriber sees the region before anyone can use it. */
 	if (!rc && (rc = udma__mem_announce_added(ctx, r)))

@@ -159,30 +159,19 @@ static int map_file(struct udma_region *r, const struct shared_file *f)
 	return udma__region_pin(r, addr, r->size, true);
 }
 
-/* ctx->lock held: not the same memory twice, nor (VA mode) IOVAs that a
- * region of ctx has already. */
+/* ctx->lock held: not the same memory twice (publishing checks the IOVAs). */
 static int check_new_locked(struct udma_ctx *ctx, const struct udma_region *r, const struct stat *st)
 {
-	uint64_t lo = udma__page_iova(&r->frames, r->page_shift, r->addr, 0), hi = lo + r->size;
 	const struct udma_region *q;
 	struct stat qs;
 
-	for (q = ctx->regions; q; q = q->next) {
-		uint64_t qlo = udma__page_iova(&q->frames, q->page_shift, q->addr, 0);
-
+	for (q = ctx->regions; q; q = q->next)
 		if (q->fd >= 0 && !fstat(q->fd, &qs) && qs.st_dev == st->st_dev && qs.st_ino == st->st_ino)
 			return udma__err(
 				EEXIST,
 				"udma_region_attach: the memory of '%s' is already region '%s' of this "
 				"context: use that one",
 				r->name, q->name);
-		if (!r->frames.frame && lo < qlo + q->size && qlo < hi)
-			return udma__err(EADDRINUSE,
-					 "udma_region_attach: the IOVAs of '%s' (0x%" PRIx64 "..0x%" PRIx64
-					 ") are those of region '%s' of this context: attach it before "
-					 "creating regions there, or in PA mode",
-					 r->name, lo, hi, q->name);
-	}
 	return 0;
 }
 

@@ -23,6 +23,9 @@ UDMA_HIDDEN int udma__region_translate(struct udma_region *r, const uint64_t *en
 /* With ctx->lock held: into the VA index, told to subscribers (ADDED), on the
  * context's list; 0, or the error with nothing left of it. */
 UDMA_HIDDEN int udma__region_publish_locked(struct udma_ctx *ctx, struct udma_region *r);
+/* With ctx->lock held: a region of ctx with IOVAs in [lo, hi), or NULL. */
+UDMA_HIDDEN const struct udma_region *udma__iova_user_locked(const struct udma_ctx *ctx, uint64_t lo,
+							     uint64_t hi);
 /* Unpin, unmap (registered memory: unlock instead), close and free a region
  * that is on no list. */
 UDMA_HIDDEN void udma__region_free(struct udma_region *r);

@@ -162,13 +162,53 @@ static int shared_memfd(struct udma_region *r, const void *va)
 	return fd;
 }
 
+/* VA mode: address space whose addresses, as IOVAs, no region of the
+ * context has: a region attached away from its exporter's address keeps
+ * that exporter's IOVAs, which may be free addresses here. The ranges
+ * refused stay reserved until one fits, so the kernel offers others. */
+static int reserve_own_iovas(struct udma_region *r, size_t align, void **out)
+{
+	void *refused[8];
+	unsigned n = 0;
+	int rc;
+
+	for (;;) {
+		const struct udma_region *q = NULL;
+		uint64_t lo;
+
+		if ((rc = udma__reserve_va(r->footprint, align, out)))
+			break;
+		lo = (uint64_t)(uintptr_t)*out;
+		if (r->ctx->mode == UDMA_IOVA_VA) {
+			pthread_mutex_lock(&r->ctx->lock);
+			q = udma__iova_user_locked(r->ctx, lo, lo + r->footprint);
+			pthread_mutex_unlock(&r->ctx->lock);
+		}
+		if (!q)
+			break;
+		if (n == sizeof(refused) / sizeof(refused[0])) {
+			munmap(*out, r->footprint);
+			rc = udma__err(
+				EADDRINUSE,
+				"region '%s': every address the kernel offered is an IOVA of region '%s' "
+				"(attached from another process) of this context",
+				r->name, q->name);
+			break;
+		}
+		refused[n++] = *out;
+	}
+	while (n--)
+		munmap(refused[n], r->footprint);
+	return rc;
+}
+
 int udma__region_map(struct udma_region *r)
 {
 	size_t align = r->page_size > UDMA_PAGE_2M ? r->page_size : UDMA_PAGE_2M;
 	int flags = MAP_FIXED, rc;
 	void *va, *addr;
 
-	if ((rc = udma__reserve_va(r->footprint, align, &va)))
+	if ((rc = reserve_own_iovas(r, align, &va)))
 		return rc;
 	if (r->hugetlb || (r->flags & UDMA_REGION_SHARED) || r->keep_fd) {
 		r->fd = (r->flags & UDMA_REGION_SHARED) ? shared_memfd(r, va)

@@ -10,25 +10,19 @@
 
 /* VA mode: registered memory's IOVAs are its addresses, which a region
  * attached at another address than its exporter's may claim already
- * (region_attach.c): a device would see both at the same IOVAs. */
+ * (region_attach.c): a device would see both at the same IOVAs. Publishing
+ * refuses that too; asked first, nothing is locked or pinned for nothing. */
 static int iovas_taken_locked(const struct udma_ctx *ctx, const struct udma_region *r)
 {
-	uint64_t lo = (uintptr_t)r->addr, hi = lo + r->size;
+	uint64_t lo = (uintptr_t)r->addr;
 	const struct udma_region *q;
 
-	if (ctx->mode != UDMA_IOVA_VA)
+	if (ctx->mode != UDMA_IOVA_VA || !(q = udma__iova_user_locked(ctx, lo, lo + r->size)))
 		return 0;
-	for (q = ctx->regions; q; q = q->next) {
-		uint64_t qlo = udma__page_iova(&q->frames, q->page_shift, q->addr, 0);
-
-		if (lo < qlo + q->size && qlo < hi)
-			return udma__err(EADDRINUSE,
-					 WHAT ": the IOVAs of [%p, +%zu) (its addresses, in VA mode) are "
-					      "those of region '%s', attached here at %p: register memory "
-					      "elsewhere, or use PA mode",
-					 (void *)r->addr, r->size, q->name, (void *)q->addr);
-	}
-	return 0;
+	return udma__err(EADDRINUSE,
+			 WHAT ": the IOVAs of [%p, +%zu) (its addresses, in VA mode) are those of region "
+			      "'%s', attached here at %p: register memory elsewhere, or use PA mode",
+			 (void *)r->addr, r->size, q->name, (void *)q->addr);
 }
 
 /* With ctx->lock held from the chunk check to the insert, so no other region
