@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/mem/region_internal.h"
@@ -131,7 +132,11 @@ static void region_unmap(struct udma_region *r)
 {
 	udma__longterm_unpin(r->pin_fd); /* before munmap: the pin holds the pages */
 	r->pin_fd = -1;
-	if (r->addr)
+	/* Registered memory stays mapped: it is the application's. The raw
+	 * call: sanitizers make munlock a no-op, as they do mlock. */
+	if (r->registered && r->addr && r->munlock_at_end)
+		syscall(SYS_munlock, r->addr, r->size);
+	else if (r->addr && !r->registered)
 		munmap(r->addr, r->footprint);
 	if (r->fd >= 0)
 		close(r->fd);

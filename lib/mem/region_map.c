@@ -123,6 +123,11 @@ int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populat
 		return udma__err(errno, "madvise(MADV_DONTFORK) failed: %s", udma__vm_strerror(errno));
 	if (populate && (rc = udma__numa_bind(addr, len, r->numa_node)))
 		return rc;
+	return udma__region_lock(r, addr, len, populate);
+}
+
+int udma__region_lock(struct udma_region *r, void *addr, size_t len, bool populate)
+{
 	/* The kernel never swaps hugetlb pages and ignores mlock on them (while
 	 * still charging RLIMIT_MEMLOCK): populate them, turning SIGBUS into an error. */
 	if (r->hugetlb)
