@@ -1,0 +1,104 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# udma under unmodified DPDK programs (contrib/dpdk; make check installs
+# libdpdk-dev and dpdk-dev first):
+# - dpdk-testpmd with the mempool ops plugin (-d ... --mbuf-pool-ops-name=udma)
+#   forwards packets between two net_null ports for 3 s in io mode: the udma
+#   ops are selected (the plugin's UDMA_DEBUG lines), every object is
+#   registered by index with its IOVA checked, RX and TX packets > 0, every
+#   mbuf's buf_iova == udma_iova(buf_addr) at exit, every object back, udma
+#   reports nothing lost; without hugepages (--no-huge, which EAL refuses with
+#   --in-memory: --no-shconf instead), and on hugepages (--in-memory) when
+#   some are free (this test reserves none);
+# - contrib/dpdk/dpdk_extmem: a udma region as a DPDK malloc heap, mbufs on it
+#   with udma's IOVAs, in PA and VA mode (EAL has physical addresses only on
+#   hugepages: PA skips without them, saying so).
+# Usage: tests/dpdk.sh [BUILD_DIR] (tests/run.sh passes the build directory)
+set -u
+
+build=${1:-build}
+plugin=$(cd "$build" && pwd)/dpdk/librte_mempool_udma.so
+extmem=$build/dpdk/dpdk_extmem
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+n=0
+failed=0
+. "$(dirname "$0")/support/tap.sh"
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+
+if ! pkg-config --exists libdpdk || [ ! -f "$plugin" ] || ! command -v dpdk-testpmd >/dev/null; then
+	why="libdpdk is missing (make check could not install libdpdk-dev and dpdk-dev)"
+	pkg-config --exists libdpdk && command -v dpdk-testpmd >/dev/null && why="$plugin was not built"
+	for t in "dpdk testpmd, udma ops, no hugepages" "dpdk testpmd, udma ops, hugepages" \
+		"dpdk extmem VA" "dpdk extmem PA"; do
+		skip "$t" "$why"
+	done
+	exit 0
+fi
+
+# Sanitizer builds: testpmd is not instrumented, so the plugin's sanitizer
+# runtime has to be loaded first.
+preload=""
+case $build in
+*address*) preload=$(${CC:-cc} -print-file-name=libasan.so) ;;
+*thread*) preload=$(${CC:-cc} -print-file-name=libtsan.so) ;;
+esac
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
+
+free_2m=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
+
+# testpmd NAME EAL_MEMORY_ARGS...: 3 s of io forwarding, then its port stats, then quit.
+testpmd() {
+	name=$1
+	shift
+	out=$tmp/$name.out
+	{
+		sleep 3
+		echo stop
+		sleep 1
+		echo quit
+	} | UDMA_DEBUG=1 LD_PRELOAD=$preload timeout 60 dpdk-testpmd -d "$plugin" --mbuf-pool-ops-name=udma \
+		--no-pci --no-telemetry "$@" --vdev=net_null0 --vdev=net_null1 -- -i --forward-mode=io --auto-start \
+		--total-num-mbufs=16384 >"$out" 2>&1
+	rc=$?
+	sed 's/^/# /' "$out" | grep -E "mempool|mbuf pool|IOVA mode|RX-packets|TX-packets|udma|Bye" | head -40
+	what="dpdk testpmd, udma ops, $name"
+	check "$what: exits 0" [ "$rc" = 0 ]
+	check "$what: udma ops selected" grep -q "preferred mempool ops selected: udma" "$out"
+	mbufs=$(sed -n 's/.*create a new mbuf pool <mb_pool_0>: n=\([0-9]*\),.*/\1/p' "$out")
+	check "$what: all $mbufs objects registered by index, IOVAs checked" \
+		grep -q "populate mb_pool_0: $mbufs objects registered by index, each IOVA-contiguous" "$out"
+	# The accumulated forward statistics: RX-packets, then TX-packets.
+	stats=$(grep -A2 "Accumulated forward statistics" "$out")
+	rx=$(echo "$stats" | sed -n 's/.*RX-packets: *\([0-9]*\).*/\1/p')
+	tx=$(echo "$stats" | sed -n 's/.*TX-packets: *\([0-9]*\).*/\1/p')
+	check "$what: forwards packets (RX $rx, TX $tx)" [ "${rx:-0}" -gt 0 ] && [ "${tx:-0}" -gt 0 ]
+	check "$what: every mbuf's buf_iova is udma_iova of its buffer" \
+		grep -q "free mb_pool_0: buf_iova == udma_iova(buf_addr) checked for $mbufs mbufs of $mbufs, 0 wrong" "$out"
+	check "$what: every object back at exit" grep -q "free mb_pool_0: .* of $mbufs objects were out .*, all back" "$out"
+	check "$what: udma reports nothing (lost, not returned, still alive)" sh -c "! grep '^udma: ' '$out'"
+}
+
+testpmd "no hugepages" --no-huge --no-shconf -m 128
+if [ "$free_2m" -ge 64 ]; then
+	testpmd "hugepages" --in-memory
+else
+	skip "dpdk testpmd, udma ops, hugepages" "$free_2m free 2 MiB hugepages (64 needed; this test reserves none)"
+fi
+
+for mode in va pa; do
+	M=$(echo $mode | tr a-z A-Z)
+	LD_PRELOAD=$preload UDMA_DEBUG=1 timeout 120 "$extmem" $mode >"$tmp/extmem" 2>"$tmp/err"
+	rc=$?
+	sed -n 's/^#/#/p' "$tmp/extmem"
+	case $rc in
+	0) ok "dpdk extmem $M: mbufs of a pool on a udma heap lie in the region at udma's IOVAs, nothing leaked" ;;
+	77) skip "dpdk extmem $M" "$(sed -n 's/^SKIP: //p' "$tmp/extmem")" ;;
+	*) not_ok "dpdk extmem $M (exit $rc)" ;;
+	esac
+done
+exit $failed
