@@ -45,7 +45,7 @@ fi
 preload=""
 case $build in
 *address*) preload=$(${CC:-cc} -print-file-name=libasan.so) ;;
-*thread*) preload=$(${CC:-cc} -print-file-name=libtsan.so) ;;
+*thread*) preload=$(${CC:-cc} -print-file-name=libtsan.so) ;; # for dpdk_extmem's EAL threads
 esac
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
 
@@ -66,7 +66,8 @@ testpmd() {
 		--total-num-mbufs=16384 >"$out" 2>&1
 	rc=$?
 	sed 's/^/# /' "$out" | grep -E "mempool|mbuf pool|IOVA mode|RX-packets|TX-packets|udma|Bye" | head -40
-	what="dpdk testpmd, udma ops, $name"
+	eal=$(sed -n "s/^EAL: Selected IOVA mode '\(..\)'.*/\1/p" "$out")
+	what="dpdk testpmd, udma ops, $name (EAL in ${eal:-no} IOVA mode)"
 	check "$what: exits 0" [ "$rc" = 0 ]
 	check "$what: udma ops selected" grep -q "preferred mempool ops selected: udma" "$out"
 	mbufs=$(sed -n 's/.*create a new mbuf pool <mb_pool_0>: n=\([0-9]*\),.*/\1/p' "$out")
@@ -83,12 +84,24 @@ testpmd() {
 	check "$what: udma reports nothing (lost, not returned, still alive)" sh -c "! grep '^udma: ' '$out'"
 }
 
-testpmd "no hugepages" --no-huge --no-shconf -m 128
-if [ "$free_2m" -ge 64 ]; then
-	testpmd "hugepages" --in-memory
-else
-	skip "dpdk testpmd, udma ops, hugepages" "$free_2m free 2 MiB hugepages (64 needed; this test reserves none)"
-fi
+case $build in
+*thread*)
+	# testpmd and libdpdk are not built with -fsanitize=thread: the hand-off
+	# from the forwarding lcore to the main one (atomics in librte_eal) is
+	# invisible to TSan, which reports the plugin's accesses on both sides.
+	why="TSan cannot see DPDK's own synchronisation (testpmd and libdpdk are not instrumented)"
+	skip "dpdk testpmd, udma ops, no hugepages" "$why"
+	skip "dpdk testpmd, udma ops, hugepages" "$why"
+	;;
+*)
+	testpmd "no hugepages" --no-huge --no-shconf -m 128
+	if [ "$free_2m" -ge 16 ]; then
+		testpmd "hugepages" --in-memory
+	else
+		skip "dpdk testpmd, udma ops, hugepages" "$free_2m free 2 MiB hugepages (16 needed; this test reserves none)"
+	fi
+	;;
+esac
 
 for mode in va pa; do
 	M=$(echo $mode | tr a-z A-Z)
