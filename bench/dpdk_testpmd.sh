@@ -6,9 +6,16 @@
 # from the pool and its transmit gives it back, so the rate is the mempool's
 # (through DPDK's lcore cache of 250, the ops behind it). The rate is testpmd's
 # own "Rx-pps" of both ports over the measured seconds, after a second of
-# warm-up. One JSON line per run, then one per ops with the median, then the
-# ratio (udma / ring_mp_mc; above 1: udma forwards more).
-# Usage: bench/dpdk_testpmd.sh [BUILD_DIR [REPS [SECONDS]]]
+# warm-up. DPDK's "stack" ops (a LIFO, like udma's store) run too, as the
+# control for what LIFO against FIFO reuse does to the caches. One JSON line
+# per run, then one per ops with the median, then the ratios (udma / the
+# other; above 1: udma forwards more).
+# EAL's memory: --no-huge by default (4 KiB pages; DPDK then lays out one
+# mbuf per page, udma packs them), EAL_MEM=huge for --in-memory on free
+# hugepages (about 16 for the pool of 8192 mbufs and EAL's own).
+# MBUF_SIZE: testpmd's --mbuf-size (default 2176: one DPDK mbuf per 4 KiB
+# page; 1600 fits two).
+# Usage: [EAL_MEM=huge] [MBUF_SIZE=N] bench/dpdk_testpmd.sh [BUILD_DIR [REPS [SECONDS]]]
 #   run it as: flock /tmp/udma-bench.lock bench/dpdk_testpmd.sh
 set -eu
 
@@ -24,6 +31,17 @@ command -v dpdk-testpmd >/dev/null || {
 	echo "dpdk-testpmd: not found (apt-get install dpdk-dev)" >&2
 	exit 1
 }
+all_ops="udma ring_mp_mc stack"
+mem=${EAL_MEM:-nohuge}
+mbuf_size=${MBUF_SIZE:-2176}
+case $mem in
+huge) eal_mem="--in-memory" ;;
+nohuge) eal_mem="--no-huge --no-shconf -m 256" ;;
+*)
+	echo "EAL_MEM=$mem: huge or nohuge" >&2
+	exit 2
+	;;
+esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
@@ -35,12 +53,12 @@ run() {
 		sleep "$secs"
 		echo "show port stats all"
 		echo quit
-	} | dpdk-testpmd -l 0-1 -d "$plugin" --mbuf-pool-ops-name="$1" --no-pci --no-huge --no-shconf -m 256 \
+	} | dpdk-testpmd -l 0-1 -d "$plugin" --mbuf-pool-ops-name="$1" --no-pci $eal_mem \
 		--no-telemetry --vdev=net_null0 --vdev=net_null1 -- -i --forward-mode=io --auto-start \
-		--total-num-mbufs=16384 >"$tmp/out" 2>&1
-	grep -q "preferred mempool ops selected: $1" "$tmp/out" || {
-		echo "testpmd did not select the $1 ops:" >&2
-		cat "$tmp/out" >&2
+		--total-num-mbufs=8192 --mbuf-size="$mbuf_size" >"$tmp/out" 2>&1 || : # judged by its output below
+	grep -q "preferred mempool ops selected: $1" "$tmp/out" && grep -q "Start automatic packet forwarding" "$tmp/out" || {
+		echo "testpmd did not run with the $1 ops:" >&2
+		tail -n 5 "$tmp/out" >&2
 		exit 1
 	}
 	# Rx-pps of port 0 and port 1 in the last "show port stats all".
@@ -48,16 +66,19 @@ run() {
 }
 
 for rep in $(seq 1 "$reps"); do
-	for ops in udma ring_mp_mc; do
+	for ops in $all_ops; do
 		pps=$(run $ops)
 		echo "$ops $pps" >>"$tmp/all"
-		printf '{"bench":"dpdk_testpmd","ops":"%s","rep":%d,"seconds":%d,"rx_pps":%d}\n' "$ops" "$rep" "$secs" "$pps"
+		printf '{"bench":"dpdk_testpmd","memory":"%s","mbuf_size":%d,"ops":"%s","rep":%d,"seconds":%d,"rx_pps":%d,"loadavg_1min":%s}\n' \
+			"$mem" "$mbuf_size" "$ops" "$rep" "$secs" "$pps" "$(cut -d' ' -f1 /proc/loadavg)"
 	done
 done
 median() { grep "^$1 " "$tmp/all" | awk '{ print $2 }' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-u=$(median udma)
-r=$(median ring_mp_mc)
-for ops in udma ring_mp_mc; do
-	printf '{"bench":"dpdk_testpmd","ops":"%s","reps":%d,"median_rx_pps":%d}\n' "$ops" "$reps" "$(median $ops)"
+for ops in $all_ops; do
+	printf '{"bench":"dpdk_testpmd","memory":"%s","mbuf_size":%d,"ops":"%s","reps":%d,"median_rx_pps":%d}\n' "$mem" "$mbuf_size" "$ops" "$reps" "$(median $ops)"
 done
-printf '{"bench":"dpdk_testpmd","ratio_udma_to_ring":%s}\n' "$(awk -v u="$u" -v r="$r" 'BEGIN { printf "%.3f", u / r }')"
+u=$(median udma)
+for ops in ring_mp_mc stack; do
+	printf '{"bench":"dpdk_testpmd","memory":"%s","mbuf_size":%d,"ratio":"udma/%s","value":%s}\n' "$mem" "$mbuf_size" "$ops" \
+		"$(awk -v u="$u" -v r="$(median $ops)" 'BEGIN { printf "%.3f", u / r }')"
+done

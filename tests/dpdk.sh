@@ -9,7 +9,8 @@
 #   mbuf's buf_iova == udma_iova(buf_addr) at exit, every object back, udma
 #   reports nothing lost; without hugepages (--no-huge, which EAL refuses with
 #   --in-memory: --no-shconf instead), and on hugepages (--in-memory) when
-#   some are free (this test reserves none);
+#   some are free (this test reserves none); a pool udma cannot make (as
+#   nobody, 1 MiB of RLIMIT_MEMLOCK) stops testpmd with udma's reason;
 # - contrib/dpdk/dpdk_extmem: a udma region as a DPDK malloc heap, mbufs on it
 #   with udma's IOVAs, in PA and VA mode (EAL has physical addresses only on
 #   hugepages: PA skips without them, saying so).
@@ -33,7 +34,8 @@ skip() {
 if ! pkg-config --exists libdpdk || [ ! -f "$plugin" ] || ! command -v dpdk-testpmd >/dev/null; then
 	why="libdpdk is missing (make check could not install libdpdk-dev and dpdk-dev)"
 	pkg-config --exists libdpdk && command -v dpdk-testpmd >/dev/null && why="$plugin was not built"
-	for t in "dpdk testpmd, udma ops, no hugepages" "dpdk testpmd, udma ops, hugepages" \
+	for t in "dpdk testpmd, udma ops, EAL --no-huge" "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK" \
+		"dpdk testpmd, udma ops, EAL on hugepages" \
 		"dpdk extmem VA" "dpdk extmem PA"; do
 		skip "$t" "$why"
 	done
@@ -90,15 +92,32 @@ case $build in
 	# from the forwarding lcore to the main one (atomics in librte_eal) is
 	# invisible to TSan, which reports the plugin's accesses on both sides.
 	why="TSan cannot see DPDK's own synchronisation (testpmd and libdpdk are not instrumented)"
-	skip "dpdk testpmd, udma ops, no hugepages" "$why"
-	skip "dpdk testpmd, udma ops, hugepages" "$why"
+	skip "dpdk testpmd, udma ops, EAL --no-huge" "$why"
+	skip "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK" "$why"
+	skip "dpdk testpmd, udma ops, EAL on hugepages" "$why"
 	;;
 *)
-	testpmd "no hugepages" --no-huge --no-shconf -m 128
+	testpmd "EAL --no-huge" --no-huge --no-shconf -m 128
+	# A pool udma cannot make: as nobody with 1 MiB of RLIMIT_MEMLOCK
+	# (root's CAP_IPC_LOCK ignores the limit), testpmd stops, and says why.
+	# More mbufs than the free 2 MiB hugepages hold (they are not counted
+	# against the limit), so udma's pool is on 4 KiB pages.
+	mbufs=$((free_2m * 1024 + 8192))
+	{
+		sleep 1
+		echo quit
+	} | LD_PRELOAD=$preload timeout 60 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		prlimit --memlock=1048576 dpdk-testpmd -d "$plugin" --mbuf-pool-ops-name=udma --no-pci --no-huge \
+		--no-shconf -m 128 --no-telemetry --vdev=net_null0 --vdev=net_null1 -- -i --total-num-mbufs=$mbufs \
+		>"$tmp/memlock.out" 2>&1
+	rc=$?
+	grep "mempool_udma" "$tmp/memlock.out" | sed 's/^/# /'
+	check "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK, testpmd fails (exit $rc) naming it" \
+		[ "$rc" != 0 ] && grep -q "mempool_udma: mb_pool_0: udma_pool_create .*RLIMIT_MEMLOCK" "$tmp/memlock.out"
 	if [ "$free_2m" -ge 16 ]; then
-		testpmd "hugepages" --in-memory
+		testpmd "EAL on hugepages" --in-memory
 	else
-		skip "dpdk testpmd, udma ops, hugepages" "$free_2m free 2 MiB hugepages (16 needed; this test reserves none)"
+		skip "dpdk testpmd, udma ops, EAL on hugepages" "$free_2m free 2 MiB hugepages (16 needed; this test reserves none)"
 	fi
 	;;
 esac

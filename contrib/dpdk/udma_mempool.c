@@ -133,7 +133,8 @@ static int udma_mp_alloc(struct rte_mempool *mp)
 		.align = (mp->flags & RTE_MEMPOOL_F_NO_CACHE_ALIGN) ? sizeof(void *) : RTE_MEMPOOL_ALIGN,
 		.count = mp->size,
 		.cache_size = 0, /* DPDK's lcore cache is above us */
-		.numa_node = mp->socket_id == SOCKET_ID_ANY ? UDMA_NUMA_ANY : mp->socket_id,
+		/* SOCKET_ID_ANY, or an external heap's socket id (not a node) */
+		.numa_node = (unsigned)mp->socket_id >= RTE_MAX_NUMA_NODES ? UDMA_NUMA_ANY : mp->socket_id,
 		.name = mp->name,
 	};
 	rc = udma_pool_create(c, &opts, &u->pool);
@@ -265,8 +266,15 @@ static void udma_mp_free(struct rte_mempool *mp)
 	void *objs[BATCH];
 	if (!u)
 		return;
-	if (u->debug)
+	if (u->debug) {
+		struct udma_pool_stats st;
+		if (udma_pool_stats(u->pool, &st) == 0)
+			MP_LOG(INFO,
+			       "free %s: the ops moved %" PRIu64 " objects out, %" PRIu64
+			       " in (udma_pool_stats)\n",
+			       mp->name, st.gets, st.puts);
 		check_mbufs(mp, u);
+	}
 	/* Take what is still in the store, then put every object back once. */
 	unsigned in_store = udma_pool_avail(u->pool), left = in_store;
 	while (left > 0) {
