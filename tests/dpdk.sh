@@ -31,14 +31,21 @@ skip() {
 	echo "ok $n - $1 # SKIP $2"
 }
 
-if ! pkg-config --exists libdpdk || [ ! -f "$plugin" ] || ! command -v dpdk-testpmd >/dev/null; then
-	why="libdpdk is missing (make check could not install libdpdk-dev and dpdk-dev)"
-	pkg-config --exists libdpdk && command -v dpdk-testpmd >/dev/null && why="$plugin was not built"
-	for t in "dpdk testpmd, udma ops, EAL --no-huge" "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK" \
-		"dpdk testpmd, udma ops, EAL on hugepages" \
-		"dpdk extmem VA" "dpdk extmem PA"; do
-		skip "$t" "$why"
-	done
+skip_testpmd() {
+	skip "dpdk testpmd, udma ops, EAL --no-huge" "$1"
+	skip "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK" "$1"
+	skip "dpdk testpmd, udma ops, EAL on hugepages" "$1"
+}
+
+why=""
+pkg-config --exists libdpdk || why="libdpdk is missing (make check could not install libdpdk-dev)"
+if [ -z "$why" ] && { [ ! -f "$plugin" ] || [ ! -f "$extmem" ]; }; then
+	why="$plugin or $extmem was not built"
+fi
+if [ -n "$why" ]; then
+	skip_testpmd "$why"
+	skip "dpdk extmem VA" "$why"
+	skip "dpdk extmem PA" "$why"
 	exit 0
 fi
 
@@ -86,23 +93,14 @@ testpmd() {
 	check "$what: udma reports nothing (lost, not returned, still alive)" sh -c "! grep '^udma: ' '$out'"
 }
 
-case $build in
-*thread*)
-	# testpmd and libdpdk are not built with -fsanitize=thread: the hand-off
-	# from the forwarding lcore to the main one (atomics in librte_eal) is
-	# invisible to TSan, which reports the plugin's accesses on both sides.
-	why="TSan cannot see DPDK's own synchronisation (testpmd and libdpdk are not instrumented)"
-	skip "dpdk testpmd, udma ops, EAL --no-huge" "$why"
-	skip "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK" "$why"
-	skip "dpdk testpmd, udma ops, EAL on hugepages" "$why"
-	;;
-*)
-	testpmd "EAL --no-huge" --no-huge --no-shconf -m 128
-	# A pool udma cannot make: as nobody with 1 MiB of RLIMIT_MEMLOCK
-	# (root's CAP_IPC_LOCK ignores the limit), testpmd stops, and says why.
-	# More mbufs than the free 2 MiB hugepages hold (they are not counted
-	# against the limit), so udma's pool is on 4 KiB pages.
-	mbufs=$((free_2m * 1024 + 8192))
+# A pool udma cannot make: as nobody with 1 MiB of RLIMIT_MEMLOCK (root's
+# CAP_IPC_LOCK ignores the limit), testpmd stops, and says why. Far more
+# mbufs than the free 2 MiB hugepages hold (they are not counted against the
+# limit; other jobs free some at any time), so udma's pool is on 4 KiB
+# pages; udma refuses it before mapping anything.
+testpmd_memlock() {
+	now=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
+	mbufs=$(((now + 512) * 1024))
 	{
 		sleep 1
 		echo quit
@@ -114,10 +112,27 @@ case $build in
 	grep "mempool_udma" "$tmp/memlock.out" | sed 's/^/# /'
 	check "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK, testpmd fails (exit $rc) naming it" \
 		[ "$rc" != 0 ] && grep -q "mempool_udma: mb_pool_0: udma_pool_create .*RLIMIT_MEMLOCK" "$tmp/memlock.out"
-	if [ "$free_2m" -ge 16 ]; then
-		testpmd "EAL on hugepages" --in-memory
+}
+
+case $build in
+*thread*)
+	# testpmd and libdpdk are not built with -fsanitize=thread: the hand-off
+	# from the forwarding lcore to the main one (atomics in librte_eal) is
+	# invisible to TSan, which reports the plugin's accesses on both sides.
+	skip_testpmd "TSan cannot see DPDK's own synchronisation (testpmd and libdpdk are not instrumented)"
+	;;
+*)
+	if ! command -v dpdk-testpmd >/dev/null; then
+		skip_testpmd "dpdk-testpmd is missing (make check could not install dpdk-dev)"
 	else
-		skip "dpdk testpmd, udma ops, EAL on hugepages" "$free_2m free 2 MiB hugepages (16 needed; this test reserves none)"
+		testpmd "EAL --no-huge" --no-huge --no-shconf -m 128
+		testpmd_memlock
+		if [ "$free_2m" -ge 16 ]; then
+			testpmd "EAL on hugepages" --in-memory
+		else
+			skip "dpdk testpmd, udma ops, EAL on hugepages" \
+				"$free_2m free 2 MiB hugepages (16 needed; this test reserves none)"
+		fi
 	fi
 	;;
 esac
