@@ -12,7 +12,8 @@
 # other; above 1: udma forwards more).
 # EAL's memory: --no-huge by default (4 KiB pages; DPDK then lays out one
 # mbuf per page, udma packs them), EAL_MEM=huge for --in-memory on free
-# hugepages (about 16 for the pool of 8192 mbufs and EAL's own).
+# hugepages (about 16 for the pool of 8192 mbufs and EAL's own); udma's
+# pools on the same page size (UDMA_PAGE_SIZE=4K, 2M).
 # MBUF_SIZE: testpmd's --mbuf-size (default 2176: one DPDK mbuf per 4 KiB
 # page; 1600 fits two).
 # Usage: [EAL_MEM=huge] [MBUF_SIZE=N] bench/dpdk_testpmd.sh [BUILD_DIR [REPS [SECONDS]]]
@@ -34,9 +35,10 @@ command -v dpdk-testpmd >/dev/null || {
 all_ops="udma ring_mp_mc stack"
 mem=${EAL_MEM:-nohuge}
 mbuf_size=${MBUF_SIZE:-2176}
+# udma's pages as EAL's: the same TLB reach on both sides.
 case $mem in
-huge) eal_mem="--in-memory" ;;
-nohuge) eal_mem="--no-huge --no-shconf -m 256" ;;
+huge) eal_mem="--in-memory" udma_pages=2M ;;
+nohuge) eal_mem="--no-huge --no-shconf -m 256" udma_pages=4K ;;
 *)
 	echo "EAL_MEM=$mem: huge or nohuge" >&2
 	exit 2
@@ -53,7 +55,7 @@ run() {
 		sleep "$secs"
 		echo "show port stats all"
 		echo quit
-	} | dpdk-testpmd -l 0-1 -d "$plugin" --mbuf-pool-ops-name="$1" --no-pci $eal_mem \
+	} | UDMA_PAGE_SIZE=$udma_pages dpdk-testpmd -l 0-1 -d "$plugin" --mbuf-pool-ops-name="$1" --no-pci $eal_mem \
 		--no-telemetry --vdev=net_null0 --vdev=net_null1 -- -i --forward-mode=io --auto-start \
 		--total-num-mbufs=8192 --mbuf-size="$mbuf_size" >"$tmp/out" 2>&1 || : # judged by its output below
 	grep -q "preferred mempool ops selected: $1" "$tmp/out" && grep -q "Start automatic packet forwarding" "$tmp/out" || {
@@ -69,8 +71,8 @@ for rep in $(seq 1 "$reps"); do
 	for ops in $all_ops; do
 		pps=$(run $ops)
 		echo "$ops $pps" >>"$tmp/all"
-		printf '{"bench":"dpdk_testpmd","memory":"%s","mbuf_size":%d,"ops":"%s","rep":%d,"seconds":%d,"rx_pps":%d,"loadavg_1min":%s}\n' \
-			"$mem" "$mbuf_size" "$ops" "$rep" "$secs" "$pps" "$(cut -d' ' -f1 /proc/loadavg)"
+		printf '{"bench":"dpdk_testpmd","memory":"%s","udma_pages":"%s","mbuf_size":%d,"ops":"%s","rep":%d,"seconds":%d,"rx_pps":%d,"loadavg_1min":%s}\n' \
+			"$mem" "$udma_pages" "$mbuf_size" "$ops" "$rep" "$secs" "$pps" "$(cut -d' ' -f1 /proc/loadavg)"
 	done
 done
 median() { grep "^$1 " "$tmp/all" | awk '{ print $2 }' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -3,14 +3,16 @@
 # udma under unmodified DPDK programs (contrib/dpdk; make check installs
 # libdpdk-dev and dpdk-dev first):
 # - dpdk-testpmd with the mempool ops plugin (-d ... --mbuf-pool-ops-name=udma)
-#   forwards packets between two net_null ports for 3 s in io mode: the udma
+#   forwards packets between two net_null ports for 3 s in io mode (udma on
+#   4 KiB pages with EAL's --no-huge, on its own choice on hugepages): the udma
 #   ops are selected (the plugin's UDMA_DEBUG lines), every object is
 #   registered by index with its IOVA checked, RX and TX packets > 0, every
 #   mbuf's buf_iova == udma_iova(buf_addr) at exit, every object back, udma
 #   reports nothing lost; without hugepages (--no-huge, which EAL refuses with
 #   --in-memory: --no-shconf instead), and on hugepages (--in-memory) when
-#   some are free (this test reserves none); a pool udma cannot make (as
-#   nobody, 1 MiB of RLIMIT_MEMLOCK) stops testpmd with udma's reason;
+#   some are free (this test reserves none); a bad UDMA_PAGE_SIZE, and a pool
+#   udma cannot make (as nobody, 1 MiB of RLIMIT_MEMLOCK), stop testpmd with
+#   the plugin's reason;
 # - contrib/dpdk/dpdk_extmem: a udma region as a DPDK malloc heap, mbufs on it
 #   with udma's IOVAs, in PA and VA mode (EAL has physical addresses only on
 #   hugepages: PA skips without them, saying so).
@@ -33,6 +35,7 @@ skip() {
 
 skip_testpmd() {
 	skip "dpdk testpmd, udma ops, EAL --no-huge" "$1"
+	skip "dpdk testpmd, udma ops: UDMA_PAGE_SIZE=3K refused" "$1"
 	skip "dpdk testpmd, udma ops: no pool within RLIMIT_MEMLOCK" "$1"
 	skip "dpdk testpmd, udma ops, EAL on hugepages" "$1"
 }
@@ -60,23 +63,25 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
 
 free_2m=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 
-# testpmd NAME EAL_MEMORY_ARGS...: 3 s of io forwarding, then its port stats, then quit.
+# testpmd NAME PAGES EAL_MEMORY_ARGS...: 3 s of io forwarding, then quit;
+# PAGES is UDMA_PAGE_SIZE for the plugin ("" for udma's choice).
 testpmd() {
 	name=$1
-	shift
+	pages=$2
+	shift 2
 	out=$tmp/$name.out
 	{
 		sleep 3
 		echo stop
 		sleep 1
 		echo quit
-	} | UDMA_DEBUG=1 LD_PRELOAD=$preload timeout 60 dpdk-testpmd -d "$plugin" --mbuf-pool-ops-name=udma \
+	} | UDMA_DEBUG=1 UDMA_PAGE_SIZE=$pages LD_PRELOAD=$preload timeout 60 dpdk-testpmd -d "$plugin" --mbuf-pool-ops-name=udma \
 		--no-pci --no-telemetry "$@" --vdev=net_null0 --vdev=net_null1 -- -i --forward-mode=io --auto-start \
 		--total-num-mbufs=16384 >"$out" 2>&1
 	rc=$?
 	sed 's/^/# /' "$out" | grep -E "mempool|mbuf pool|IOVA mode|RX-packets|TX-packets|udma|Bye" | head -40
 	eal=$(sed -n "s/^EAL: Selected IOVA mode '\(..\)'.*/\1/p" "$out")
-	what="dpdk testpmd, udma ops, $name (EAL in ${eal:-no} IOVA mode)"
+	what="dpdk testpmd, udma ops, $name (EAL in ${eal:-no} IOVA mode, udma pages: ${pages:-udma's choice})"
 	check "$what: exits 0" [ "$rc" = 0 ]
 	check "$what: udma ops selected" grep -q "preferred mempool ops selected: udma" "$out"
 	mbufs=$(sed -n 's/.*create a new mbuf pool <mb_pool_0>: n=\([0-9]*\),.*/\1/p' "$out")
@@ -93,20 +98,30 @@ testpmd() {
 	check "$what: udma reports nothing (lost, not returned, still alive)" sh -c "! grep '^udma: ' '$out'"
 }
 
-# A pool udma cannot make: as nobody with 1 MiB of RLIMIT_MEMLOCK (root's
-# CAP_IPC_LOCK ignores the limit), testpmd stops, and says why. Far more
-# mbufs than the free 2 MiB hugepages hold (they are not counted against the
-# limit; other jobs free some at any time), so udma's pool is on 4 KiB
-# pages; udma refuses it before mapping anything.
-testpmd_memlock() {
-	now=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
-	mbufs=$(((now + 512) * 1024))
+# The plugin's one setting, wrong: testpmd stops, the plugin says why.
+testpmd_bad_page_size() {
 	{
 		sleep 1
 		echo quit
-	} | LD_PRELOAD=$preload timeout 60 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	} | UDMA_PAGE_SIZE=3K LD_PRELOAD=$preload timeout 60 dpdk-testpmd -d "$plugin" --mbuf-pool-ops-name=udma \
+		--no-pci --no-huge --no-shconf -m 128 --no-telemetry --vdev=net_null0 --vdev=net_null1 -- -i \
+		--total-num-mbufs=8192 >"$tmp/pagesize.out" 2>&1
+	rc=$?
+	grep "mempool_udma" "$tmp/pagesize.out" | sed 's/^/# /'
+	check "dpdk testpmd, udma ops: UDMA_PAGE_SIZE=3K refused (exit $rc), naming it" \
+		[ "$rc" != 0 ] && grep -q "mempool_udma: UDMA_PAGE_SIZE=3K: not a page size" "$tmp/pagesize.out"
+}
+
+# A pool udma cannot make: as nobody with 1 MiB of RLIMIT_MEMLOCK (root's
+# CAP_IPC_LOCK ignores the limit) and on 4 KiB pages (hugepages are not
+# counted against it), testpmd stops, and the plugin says why.
+testpmd_memlock() {
+	{
+		sleep 1
+		echo quit
+	} | UDMA_PAGE_SIZE=4K LD_PRELOAD=$preload timeout 60 setpriv --reuid=nobody --regid=nogroup --clear-groups \
 		prlimit --memlock=1048576 dpdk-testpmd -d "$plugin" --mbuf-pool-ops-name=udma --no-pci --no-huge \
-		--no-shconf -m 128 --no-telemetry --vdev=net_null0 --vdev=net_null1 -- -i --total-num-mbufs=$mbufs \
+		--no-shconf -m 128 --no-telemetry --vdev=net_null0 --vdev=net_null1 -- -i --total-num-mbufs=8192 \
 		>"$tmp/memlock.out" 2>&1
 	rc=$?
 	grep "mempool_udma" "$tmp/memlock.out" | sed 's/^/# /'
@@ -125,10 +140,11 @@ case $build in
 	if ! command -v dpdk-testpmd >/dev/null; then
 		skip_testpmd "dpdk-testpmd is missing (make check could not install dpdk-dev)"
 	else
-		testpmd "EAL --no-huge" --no-huge --no-shconf -m 128
+		testpmd "EAL --no-huge" 4K --no-huge --no-shconf -m 128
+		testpmd_bad_page_size
 		testpmd_memlock
 		if [ "$free_2m" -ge 16 ]; then
-			testpmd "EAL on hugepages" --in-memory
+			testpmd "EAL on hugepages" "" --in-memory
 		else
 			skip "dpdk testpmd, udma ops, EAL on hugepages" \
 				"$free_2m free 2 MiB hugepages (16 needed; this test reserves none)"

@@ -45,6 +45,7 @@
 #include <rte_mempool.h>
 
 #include <udma/ctx.h>
+#include <udma/hugepage.h>
 #include <udma/pool.h>
 
 RTE_LOG_REGISTER(udma_mempool_logtype, mempool.udma, INFO);
@@ -81,22 +82,51 @@ static enum udma_iova_mode iova_mode_of_eal(void)
 	}
 }
 
+/* UDMA_PAGE_SIZE (4K, 2M or 1G): the pools' page size; unset: udma's choice
+ * (hugepages when enough are free). An environment variable: nothing else
+ * reaches a plugin. */
+static int page_size_from_env(size_t *out)
+{
+	const char *v = getenv("UDMA_PAGE_SIZE");
+	*out = 0;
+	if (!v || !*v)
+		return 0;
+	if (udma_parse_size(v, out) < 0 ||
+	    (*out != UDMA_PAGE_4K && *out != UDMA_PAGE_2M && *out != UDMA_PAGE_1G)) {
+		MP_LOG(ERR,
+		       "UDMA_PAGE_SIZE=%s: not a page size; use 4K, 2M or 1G, or unset it for udma's "
+		       "choice\n",
+		       v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int ctx_make(void)
+{
+	struct udma_ctx_opts opts = {.iova_mode = iova_mode_of_eal(), .numa_node = UDMA_NUMA_ANY};
+	int rc = page_size_from_env(&opts.page_size);
+	if (rc < 0)
+		return rc;
+	rc = udma_ctx_create(&opts, &ctx);
+	if (rc < 0) {
+		MP_LOG(ERR, "udma_ctx_create: %s\n", udma_last_error());
+		ctx = NULL;
+		return rc;
+	}
+	if (debug_on())
+		MP_LOG(INFO, "udma context in %s mode (%s), pages: %s\n",
+		       udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA", udma_ctx_iova_reason(ctx),
+		       opts.page_size ? getenv("UDMA_PAGE_SIZE") : "udma's choice");
+	return 0;
+}
+
 static int ctx_get(struct udma_ctx **out)
 {
 	int rc = 0;
 	pthread_mutex_lock(&ctx_lock);
-	if (!ctx) {
-		struct udma_ctx_opts opts = {.iova_mode = iova_mode_of_eal(), .numa_node = UDMA_NUMA_ANY};
-		rc = udma_ctx_create(&opts, &ctx);
-		if (rc < 0) {
-			MP_LOG(ERR, "udma_ctx_create: %s\n", udma_last_error());
-			ctx = NULL;
-		} else if (debug_on()) {
-			MP_LOG(INFO, "udma context in %s mode (%s)\n",
-			       udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA",
-			       udma_ctx_iova_reason(ctx));
-		}
-	}
+	if (!ctx)
+		rc = ctx_make();
 	if (rc == 0) {
 		ctx_users++;
 		*out = ctx;
