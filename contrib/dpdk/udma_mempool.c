@@ -27,12 +27,14 @@
  *             store by index before the pool is destroyed, so none is lost
  *             and udma reports none as not returned.
  *
+ * UDMA_PAGE_SIZE (4K, 2M, 1G): the pools' page size; unset, udma's choice.
  * UDMA_DEBUG set (not "" nor "0"): one line per pool at alloc, populate and
  * free, and at free, for an mbuf pool, every mbuf's buf_iova checked against
  * udma_iova(buf_addr). udma's own debug mode (every put checked) follows the
  * same variable.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -324,7 +326,7 @@ static void udma_mp_free(struct rte_mempool *mp)
 			udma_pool_put_bulk(u->pool, objs, k);
 		}
 	}
-	if (u->debug)
+	if (u->debug && left == 0)
 		MP_LOG(INFO,
 		       "free %s: %u of %u objects were out (taken by DPDK's free or in its lcore caches), "
 		       "all back\n",
