@@ -10,8 +10,9 @@
  * objects. Nothing shared holds a pointer.
  *
  * The record is the truth; the store is an index of the objects it marks 0.
- * Both change under a robust process-shared mutex: when a process dies
- * holding it, the next locker rebuilds the store from the record. A process
+ * Both change under a lock word in the header (pool_shm.h says why not a
+ * pthread mutex): when a process dies holding it, a waiter takes it over
+ * and rebuilds the store from the record. A process
  * keeps a slot by holding an OFD lock on the slot's byte of the pool's file
  * through a description of its own: the kernel drops it when the process
  * goes, however it goes, and a survivor that finds a used slot's byte
