@@ -79,8 +79,21 @@ SO       := $(B)/libudma.so.$(SOVER)
 CLI      := $(B)/udma
 SIMD     := $(B)/udma-simd
 
+# Benches compare with DPDK in the same run when libdpdk-dev is installed
+# (`make bench` and `make check` install it); its headers are -isystem so our
+# warnings stay ours. With it, contrib/dpdk is built too: the mempool ops
+# driver (a plugin EAL loads with -d; EAL refuses one under a world-writable
+# directory such as /tmp) and the external-memory check.
+PKG_CONFIG  ?= pkg-config
+DPDK_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')
+DPDK_LIBS   := $(shell $(PKG_CONFIG) --libs libdpdk 2>/dev/null)
+ifneq ($(DPDK_LIBS),)
+DPDK_CFLAGS += -DHAVE_DPDK
+DPDK_OUT    := $(B)/dpdk/librte_mempool_udma.so $(B)/dpdk/dpdk_extmem
+endif
+
 .PHONY: all deps check run install uninstall format lint bench clean
-all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(SIMD) $(TESTS) $(BENCHES)
+all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(SIMD) $(TESTS) $(BENCHES) $(DPDK_OUT)
 
 deps:
 	@tools/install-deps.sh
@@ -178,13 +191,14 @@ $(B)/tests/test_nic_run: tests/test_nic_run.c $(wildcard tools/nic/*.c) $(NIC_TO
 $(B)/tests/%: tests/%.c $(SUPPORT) $(wildcard tests/support/*.h) $(DRV_SRC) $(DRV_HDR) $(B)/libudma.a \
 		$(B)/libudma_internal.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $< $(SUPPORT) $(DRV_SRC) $(call udma_lib_for,$<) $(LDFLAGS) $(LIBS) -lcmocka
-# Benches compare with DPDK in the same run when libdpdk-dev is installed
-# (`make bench` installs it); its headers are -isystem so our warnings stay ours.
-DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')
-DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
-ifneq ($(DPDK_LIBS),)
-DPDK_CFLAGS += -DHAVE_DPDK
-endif
+# The plugin links libudma.so from the directory above it (or the installed one).
+$(B)/dpdk/librte_mempool_udma.so: contrib/dpdk/udma_mempool.c $(HEADERS) $(B)/libudma.so
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -fPIC -shared -Wl,-z,defs -o $@ $< -L$(B) -ludma \
+		-Wl,-rpath,'$$ORIGIN/..' $(LDFLAGS) $(DPDK_LIBS) -pthread
+$(B)/dpdk/dpdk_extmem: contrib/dpdk/dpdk_extmem.c $(SUPPORT) $(wildcard tests/support/*.h) $(B)/libudma.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(SUPPORT) $(B)/libudma.a $(LDFLAGS) $(DPDK_LIBS) $(LIBS) -lcmocka
 # The benches link the internal archive: bench_region times the library's
 # long-term pin (udma__longterm_pin) on its own.
 $(B)/bench/%: bench/%.c bench/bench_util.h $(DRV_SRC) $(DRV_HDR) $(HEADERS) $(LIB_HDR) \
@@ -202,6 +216,7 @@ $(B)/tests $(B)/bench:
 	mkdir -p $@
 
 check: deps
+	@tools/install-deps.sh dpdk || echo "udma: DPDK not installed: the dpdk tests skip"
 	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(B) $(TESTS)
 
@@ -245,7 +260,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/udma
 
 FORMAT_SRC := $(wildcard lib/*/*.[ch] include/udma/*.h tools/*.[ch] tools/*/*.[ch] tests/*.[ch] tests/*/*.[ch] \
-		bench/*.[ch] sim/*.[ch] drivers/*/*.[ch])
+		bench/*.[ch] sim/*.[ch] drivers/*/*.[ch] contrib/*/*.[ch])
 format:
 	@tools/install-deps.sh lint
 	clang-format -i $(FORMAT_SRC)
@@ -256,7 +271,7 @@ lint:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -Iinclude -I. -D__GNUC__ --suppress=missingIncludeSystem \
-		lib sim drivers tools tests bench
+		lib sim drivers tools tests bench contrib
 
 clean:
 	rm -rf build

@@ -898,9 +898,82 @@ static void test_reserve_keeps_a_concurrent_resize(void **state)
 	assert_int_equal(th_fake_hugepages(pools, 1, reserve_keeps_others_change, NULL), 0);
 }
 
+/* udma_region_register: each call it makes that can fail, failed in turn
+ * (mlock2, pagemap's pread, in PA mode the pin's io_uring_setup and
+ * io_uring_register; madvise for hugetlb populate is not reached with 4 KiB
+ * pages): an explained error, *out NULL, the memory still mapped with its
+ * bytes and not left locked, no region listed, nothing leaked. */
+static void register_failures(enum udma_iova_mode mode)
+{
+	static const enum inject_call calls[] = {INJ_MLOCK, INJ_PREAD, INJ_IO_URING_SETUP,
+						 INJ_IO_URING_REGISTER};
+	struct udma_ctx_opts co = {.iova_mode = mode, .numa_node = UDMA_NUMA_ANY};
+	static struct th_snapshot before;
+	size_t len = 16 * UDMA_PAGE_4K, i;
+	struct udma_region *r;
+	struct udma_ctx *ctx;
+	unsigned k, n, tried = 0;
+	uint8_t *p;
+
+	if (mode == UDMA_IOVA_PA && geteuid() != 0) {
+		printf("# skip: PA mode needs root\n");
+		skip();
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	memset(p, 0x3c, len);
+	assert_int_equal(udma_ctx_create(&co, &ctx), 0);
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		inject_arm(calls[i], 0, 0);
+		assert_int_equal(udma_region_register(ctx, p, len, &r), 0);
+		n = inject_calls(calls[i]);
+		inject_disarm_all();
+		udma_region_destroy(r);
+		th_snapshot_take(&before);
+		for (k = 1; k <= n; k++, tried++) {
+			int rc;
+
+			inject_arm(calls[i], k, calls[i] == INJ_MLOCK ? EAGAIN : EIO);
+			r = SENTINEL;
+			rc = udma_region_register(ctx, p, len, &r);
+			inject_disarm_all();
+			if (rc >= 0 || !udma_last_error()[0])
+				fail_msg("%s call %u failed: register gave %d (%s)", inject_name(calls[i]), k,
+					 rc, udma_last_error());
+			assert_null(r);
+			assert_null(udma_region_next(ctx, NULL));
+			assert_false(th_vma_has_flag(p, "lo"));
+			assert_true(p[0] == 0x3c && p[len - 1] == 0x3c);
+			snap_check(&before, inject_name(calls[i]));
+		}
+	}
+	printf("# %u failures injected into udma_region_register (%s mode)\n", tried,
+	       mode == UDMA_IOVA_PA ? "PA" : "VA");
+	assert_true(tried >= (mode == UDMA_IOVA_PA ? 4u : 2u));
+	/* And then it works. */
+	assert_int_equal(udma_region_register(ctx, p, len, &r), 0);
+	udma_region_destroy(r);
+	udma_ctx_destroy(ctx);
+	munmap(p, len);
+}
+
+static void test_register_failures_va(void **state)
+{
+	(void)state;
+	register_failures(UDMA_IOVA_VA);
+}
+
+static void test_register_failures_pa(void **state)
+{
+	(void)state;
+	register_failures(UDMA_IOVA_PA);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		th_test(test_register_failures_va),
+		th_test(test_register_failures_pa),
 		th_test(test_iova_outside),
 		th_test(test_reserve_rolls_back_a_partial_grant),
 		th_test(test_reserve_keeps_a_concurrent_resize),

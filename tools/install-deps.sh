@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install the Debian packages the build and tests need (or, with "bench",
-# "lint" or "vm", what those need), only those missing.
+# "dpdk", "lint" or "vm", what those need), only those missing.
 set -eu
 # clang: tests/public_headers.sh compiles the public headers with it too;
 # libxml2-utils: tests/cli_bench.sh checks `udma bench --plot` with xmllint
 PKGS="gcc g++ clang make pkg-config libnuma-dev libhugetlbfs-dev libhugetlbfs-bin libcmocka-dev numactl python3 util-linux binutils libxml2-utils"
 case "${1:-}" in
 bench) PKGS="libdpdk-dev" ;;          # the peer the benches compare with
+dpdk) PKGS="libdpdk-dev dpdk-dev" ;;  # make check: contrib/dpdk and dpdk-testpmd (tests/dpdk.sh)
 lint) PKGS="clang-format cppcheck" ;; # make format, make lint
 # tests/vm_edu.sh: a QEMU guest with the edu DMA device, booted from Debian's
 # kernel and a busybox initramfs built from its modules

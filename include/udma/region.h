@@ -91,18 +91,33 @@ int udma_region_attach(struct udma_ctx *ctx, int fd, struct udma_region **out);
  * pin), translated, announced to memory event subscribers and mapped to
  * ctx's devices, as SPDK's spdk_mem_register does. addr and len: page
  * aligned (the mapping's page size), anonymous private or shared memory, a
- * memfd, or hugetlb memory, readable and writable. The 2 MiB chunks
- * [addr, addr + len) touches must not hold another region of ctx.
- * udma_region_destroy unregisters it: unpins (munlock for 4 KiB pages, even
- * if the application had locked them itself) without unmapping; the memory
- * stays the application's, and must stay mapped while the region lives.
+ * memfd or other shmem file, or hugetlb memory, readable and writable; the
+ * bytes in it are kept. The 2 MiB chunks [addr, addr + len) touches must not
+ * hold another region of ctx (the range need not start on a chunk boundary).
+ * The region is named "registered@ADDR"; udma_region_fd gives -1.
+ * The mapping's advice is left as it is (no MADV_DONTFORK, no THP advice,
+ * no name): a forked child keeps its copy of the memory (in PA mode the pin
+ * makes the kernel copy the pinned pages for the child, so the parent's
+ * stay under the device).
+ * udma_region_destroy unregisters it: unpins (munlock for 4 KiB pages,
+ * unless the whole range was locked already when registered: an mlock or
+ * mlockall of the application's stays) without unmapping; the memory stays
+ * the application's, and must stay mapped while the region lives. A forked
+ * child's udma_ctx_destroy touches none of it.
  *
- * -EINVAL: ctx, addr or out NULL, len 0, addr or len not page aligned, or
- * the range not wholly mapped; -EFAULT: a part not readable and writable
- * (PROT_NONE...); -ENOTSUP: file-backed memory that is not hugetlb or shmem
- * (the kernel cannot pin page cache pages for DMA); -EEXIST: overlaps a
- * chunk of another region of ctx; -ENOMEM: over RLIMIT_MEMLOCK (the message
- * gives the limit); else as udma_region_create.
+ * -EINVAL: ctx, addr or out NULL, len 0, addr or len not page aligned, the
+ * range not wholly mapped, or spanning mappings of different page sizes;
+ * -EFAULT: a part not readable and writable (PROT_NONE...); -ENOTSUP:
+ * file-backed memory that is not hugetlb or shmem (the kernel cannot pin page
+ * cache pages for DMA), device memory (VM_IO, VM_PFNMAP), or an
+ * out-of-process simulated device open on ctx (udma has no file of the
+ * memory to hand it; opening one while such a region lives fails with
+ * -ENOTSUP too); -EEXIST: overlaps a chunk of another region of ctx;
+ * -EADDRINUSE (VA mode, where its IOVAs are its addresses): a region
+ * attached at another address than its exporter's has these IOVAs;
+ * -ENOMEM: over RLIMIT_MEMLOCK (the message gives the limit); -ECHILD: ctx
+ * inherited through fork; else as udma_region_create (pin, pagemap,
+ * subscribers).
  */
 int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct udma_region **out);
 

@@ -50,6 +50,14 @@ static int check_opts(const struct udma_pool_opts *o, size_t *align)
 				 "udma_pool_create: unknown flags 0x%x (the flags are UDMA_POOL_DEBUG and "
 				 "UDMA_POOL_SHARED)",
 				 o->flags & ~KNOWN_FLAGS);
+	/* Each process maps a shared pool on a 2 MiB boundary of its own: a
+	 * larger alignment would place the objects differently in each. */
+	if ((o->flags & UDMA_POOL_SHARED) && *align > UDMA_PAGE_2M)
+		return udma__err(EINVAL,
+				 "udma_pool_create: align %zu with UDMA_POOL_SHARED: shared pools align "
+				 "objects to at most 2 MiB (each process maps the pool on a 2 MiB boundary "
+				 "of its own)",
+				 *align);
 	if ((o->flags & UDMA_POOL_DEBUG) && (o->flags & UDMA_POOL_SHARED))
 		return udma__err(EINVAL, "udma_pool_create: UDMA_POOL_DEBUG with UDMA_POOL_SHARED: a shared "
 					 "pool checks every put already; drop UDMA_POOL_DEBUG");

@@ -426,7 +426,7 @@ void udma_pool__put_slow(struct udma_pool *p, void *obj)
 		struct pool_cache *c = cache_of(p);
 		unsigned len = c ? cache_load(c->pub.len) : UINT_MAX;
 
-		if (len < c->pub.size && udma__shm_put_mine(p, obj)) {
+		if (c && len < c->pub.size && udma__shm_put_mine(p, obj)) {
 			c->objs[len] = obj;
 			cache_store(c->pub.len, len + 1);
 			cache_count(c->pub.puts, 1);

@@ -24,7 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,26 +126,49 @@ static unsigned recover_locked(struct udma_pool *p, uint64_t dead, bool rebuild)
 	return n;
 }
 
-/* The robust lock: a holder that died left the store half changed, so it
- * is rebuilt from the record before anyone uses it. */
+/* Whether the holder of the store's lock (cur: its slot + 1) is gone, so
+ * the lock may be taken from it: its process died, or the word is garbage. */
+static bool holder_gone(const struct udma_pool *p, uint32_t cur)
+{
+	if (!cur || cur == me(p)) /* free, or another thread of this process */
+		return false;
+	return cur > UDMA_POOL_SHARED_MAX || !slot_alive(p, cur - 1);
+}
+
+/* The store's lock: a spin lock on a word of the header, waiting politely.
+ * A holder that died left the store half changed: the lock is taken from
+ * it once its slot's file lock is gone (the kernel drops that after the
+ * process is gone), and the store is rebuilt from the record. */
 static int shm_lock(struct udma_pool *p)
 {
-	int rc = pthread_mutex_lock(&p->shm->lock);
+	uint32_t mine = (uint32_t)me(p), cur;
+	unsigned n;
 
-	if (udma__likely(!rc))
-		return 0;
-	if (rc == EOWNERDEAD) {
-		recover_locked(p, dead_slots_locked(p), true);
-		pthread_mutex_consistent(&p->shm->lock);
-		return 0;
+	for (n = 1;; n++) {
+		cur = 0;
+		if (udma__likely(__atomic_compare_exchange_n(&p->shm->lock, &cur, mine, false,
+							     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+			return 0;
+		if (!(n & 1023) && holder_gone(p, cur) &&
+		    __atomic_compare_exchange_n(&p->shm->lock, &cur, mine, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+			udma__log(UDMA_LOG_INFO,
+				  "pool '%s': the process in slot %u died holding its lock: the store is "
+				  "rebuilt from the record",
+				  p->name, cur - 1);
+			recover_locked(p, dead_slots_locked(p), true);
+			return 0;
+		}
+		if (n & 63)
+			udma__cpu_pause();
+		else
+			sched_yield();
 	}
-	return udma__err(rc, "pool '%s': its shared lock cannot be taken (%s): the pool's memory was damaged",
-			 p->name, udma__strerror(rc));
 }
 
 static void shm_unlock(struct udma_pool *p)
 {
-	pthread_mutex_unlock(&p->shm->lock);
+	__atomic_store_n(&p->shm->lock, 0, __ATOMIC_RELEASE);
 }
 
 /* Lock held: the store as it should be, or rebuilt from the record. */
@@ -363,10 +386,14 @@ static int open_lock_fd(struct udma_pool *p, int fd)
 
 void udma__shm_close(struct udma_pool *p)
 {
-	udma__child_fds_lock();
-	if (p->lock_fd >= 0 && udma__child_fds_take_locked(p->lock_fd))
-		close(p->lock_fd);
-	udma__child_fds_unlock();
+	/* A forked child's copy was closed by the fork handler: the number may
+	 * be one of the child's own files by now, even its own slot lock. */
+	if (!pool_inherited(p)) {
+		udma__child_fds_lock();
+		if (p->lock_fd >= 0 && udma__child_fds_take_locked(p->lock_fd))
+			close(p->lock_fd);
+		udma__child_fds_unlock();
+	}
 	p->lock_fd = -1;
 }
 
@@ -414,7 +441,6 @@ static void shm_bind(struct udma_pool *p, size_t meta_off, size_t store_off)
 int udma__shm_create(struct udma_pool *p)
 {
 	size_t meta_off, store_off, objs_off;
-	pthread_mutexattr_t ma;
 	struct pool_shm *h;
 	unsigned i;
 	int rc;
@@ -435,14 +461,6 @@ int udma__shm_create(struct udma_pool *p)
 	h->store_off = store_off;
 	h->objs_off = objs_off;
 	snprintf(h->name, sizeof(h->name), "%s", p->name);
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-	rc = pthread_mutex_init(&h->lock, &ma);
-	pthread_mutexattr_destroy(&ma);
-	if (rc)
-		return udma__err(rc, "udma_pool_create: pool '%s': no shared lock: %s", p->name,
-				 udma__strerror(rc));
 	/* LIFO: object 0 on top, got first (the region is zeroed: owners 0, generations 0) */
 	for (i = 0; i < p->count; i++)
 		p->sidx[i] = p->count - 1 - i;
@@ -454,16 +472,19 @@ int udma__shm_create(struct udma_pool *p)
 	return 0;
 }
 
-/* The header of an attached region: a pool this library can read, whose
- * numbers fit its file; its options for udma__pool_new. */
-static int check_header(struct udma_region *r, struct udma_pool_opts *o, size_t off[3])
+/* The header of an attached region, copied once into h (what is shared may
+ * change under us): a pool this library can read, whose numbers fit its
+ * file; its options for udma__pool_new (the name in h). */
+static int check_header(struct udma_region *r, struct pool_shm *h, struct udma_pool_opts *o, size_t off[3])
 {
-	const struct pool_shm *h = udma_region_addr(r);
 	size_t meta, store, objs, size = udma_region_size(r);
 
-	if (size < sizeof(*h) || memcmp(h->magic, SHM_MAGIC, sizeof(h->magic)))
-		return udma__err(ENOTSUP, "udma_pool_attach: '%s' is a udma region but no shared pool",
-				 udma_region_name(r));
+	if (size < sizeof(*h))
+		goto not_pool;
+	memcpy(h, udma_region_addr(r), sizeof(*h));
+	h->name[sizeof(h->name) - 1] = '\0';
+	if (memcmp(h->magic, SHM_MAGIC, sizeof(h->magic)))
+		goto not_pool;
 	if (h->layout != SHM_LAYOUT || h->head_size != sizeof(*h))
 		return udma__err(EPROTO,
 				 "udma_pool_attach: pool '%s' was made by a udma whose shared pools are laid "
@@ -471,7 +492,7 @@ static int check_header(struct udma_region *r, struct udma_pool_opts *o, size_t 
 				 "%zu bytes): attach it with the same udma version",
 				 udma_region_name(r), h->layout, h->head_size, SHM_LAYOUT, sizeof(*h));
 	if (h->count == 0 || h->count == UINT_MAX || !h->obj_size || h->obj_size > POOL_OBJ_MAX ||
-	    !h->align || (h->align & (h->align - 1)) || h->align > POOL_OBJ_MAX ||
+	    !h->align || (h->align & (h->align - 1)) || h->align > UDMA_PAGE_2M ||
 	    h->stride != align_up(h->obj_size, h->align) || h->cache_size > UDMA_POOL_CACHE_MAX)
 		goto bad;
 	shm_offsets(h->count, &meta, &store, &objs);
@@ -489,6 +510,9 @@ static int check_header(struct udma_region *r, struct udma_pool_opts *o, size_t 
 	off[1] = store;
 	off[2] = objs;
 	return 0;
+not_pool:
+	return udma__err(ENOTSUP, "udma_pool_attach: '%s' is a udma region but no shared pool",
+			 udma_region_name(r));
 bad:
 	return udma__err(EBADMSG, "udma_pool_attach: the header of pool '%s' does not fit its file: damaged",
 			 udma_region_name(r));
@@ -500,7 +524,7 @@ int udma_pool_attach(struct udma_ctx *ctx, int fd, struct udma_pool **out)
 	struct udma_pool_opts o;
 	struct udma_region *r;
 	struct udma_pool *p;
-	char name[48];
+	struct pool_shm h;
 	size_t off[3] = {0}; /* record, store, objects: computed here, never read back */
 	int rc;
 
@@ -513,13 +537,10 @@ int udma_pool_attach(struct udma_ctx *ctx, int fd, struct udma_pool **out)
 		return udma__err_inherited(ctx, "udma_pool_attach");
 	if ((rc = udma__pool_layer_get(ctx, &layer)) || (rc = udma_region_attach(ctx, fd, &r)))
 		return rc;
-	if ((rc = check_header(r, &o, off))) {
+	if ((rc = check_header(r, &h, &o, off))) {
 		udma_region_destroy(r);
 		return rc;
 	}
-	/* The name is read once: what is shared may change under us. */
-	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, o.name);
-	o.name = name;
 	p = udma__pool_new(ctx, layer, &o, o.align);
 	if (!p) {
 		udma_region_destroy(r);

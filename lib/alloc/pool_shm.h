@@ -8,7 +8,6 @@
 #define UDMA_POOL_SHM_H
 
 #include <limits.h>
-#include <pthread.h>
 
 #include "lib/alloc/pool_internal.h"
 
@@ -38,7 +37,10 @@ struct pool_shm {
 	uint32_t count, cache_size;
 	uint64_t meta_off, store_off, objs_off;
 	char name[48];
-	pthread_mutex_t lock __attribute__((aligned(UDMA_CACHE_LINE)));
+	/* The store's lock: 0, or the holder's slot + 1. A plain word, not a
+	 * pthread mutex: glibc follows pointers kept inside a robust mutex, so a
+	 * peer writing one could make this process write where it chose. */
+	uint32_t lock __attribute__((aligned(UDMA_CACHE_LINE)));
 	uint32_t top; /* the store: sidx[0, top) */
 	struct pool_shm_slot slot[UDMA_POOL_SHARED_MAX];
 };
@@ -76,7 +78,8 @@ static inline bool udma__shm_put_mine(const struct udma_pool *p, const void *obj
 	return true;
 }
 
-/* A get from this process's cache: the object is out now. No other process
+/* A get from this process's cache: the object is out now, on a new trip (a
+ * new generation: handles of the last one are stale). No other process
  * writes the word of an object in a live process's cache (claims and puts
  * wait for it to be out), so a store does. */
 static inline void udma__shm_got(const struct udma_pool *p, void *const *objs, unsigned n)
@@ -86,11 +89,12 @@ static inline void udma__shm_got(const struct udma_pool *p, void *const *objs, u
 	for (k = 0; k < n; k++) {
 		unsigned i = udma__shm_index(p, objs[k]);
 
-		if (udma__likely(i < p->count))
-			atomic_store_explicit(&p->meta[i],
-					      atomic_load_explicit(&p->meta[i], memory_order_relaxed) &
-						      ~IN_CACHE,
+		if (udma__likely(i < p->count)) {
+			uint64_t m = atomic_load_explicit(&p->meta[i], memory_order_relaxed);
+
+			atomic_store_explicit(&p->meta[i], (m + (1ull << GEN_SHIFT)) & ~IN_CACHE,
 					      memory_order_relaxed);
+		}
 	}
 }
 

@@ -490,6 +490,13 @@ static int simproc_map(struct udma_dev *dev, struct udma_region *r, uint64_t iov
 
 	if (is_gone(p))
 		return 0; /* a removed device reaches no memory: nothing to map */
+	/* Not EBUSY: no rebuild gives the application's memory a file. */
+	if (r->fd < 0 && r->registered)
+		return udma__err(ENOTSUP,
+				 "sim:%s: region '%s' is registered memory (udma_region_register), which "
+				 "has no file udma can hand an out-of-process device: use an in-process "
+				 "device (sim:NAME), or memory from udma_region_create",
+				 dev->name, r->name);
 	if (r->fd < 0)
 		return udma__err(EBUSY,
 				 "sim:%s: region '%s' was created before this out-of-process device was "

@@ -33,12 +33,14 @@ void udma__map_fini(struct udma_iova_map *map)
 	map->l1 = NULL;
 }
 
-static void set_chunks(struct udma_iova_map *map, const struct udma_region *r, struct udma_region *val,
-		       uintptr_t end)
+#define CHUNK ((uintptr_t)1 << UDMA_CHUNK_SHIFT)
+
+/* Every chunk [start, end) touches, from the first. */
+static void set_chunks(struct udma_iova_map *map, uintptr_t start, struct udma_region *val, uintptr_t end)
 {
 	uintptr_t v;
 
-	for (v = (uintptr_t)r->addr; v < end; v += (uintptr_t)1 << UDMA_CHUNK_SHIFT) {
+	for (v = start & ~(CHUNK - 1); v < end; v += CHUNK) {
 		struct udma_iova_leaf *leaf =
 			atomic_load_explicit(&map->l1[v >> UDMA_L1_SHIFT], memory_order_relaxed);
 
@@ -47,15 +49,43 @@ static void set_chunks(struct udma_iova_map *map, const struct udma_region *r, s
 	}
 }
 
-/* Caller holds the context lock. Leaves are kept until the context goes. */
+struct udma_region *udma__map_holder(const struct udma_iova_map *map, const void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr, end = start + len, v;
+
+	for (v = start & ~(CHUNK - 1); v < end; v += CHUNK) {
+		const struct udma_iova_leaf *leaf =
+			atomic_load_explicit(&map->l1[v >> UDMA_L1_SHIFT], memory_order_relaxed);
+		struct udma_region *r =
+			leaf ? atomic_load_explicit(
+				       &leaf->chunk[(v >> UDMA_CHUNK_SHIFT) & (UDMA_L2_ENTRIES - 1)],
+				       memory_order_relaxed)
+			     : NULL;
+
+		if (r)
+			return r;
+	}
+	return NULL;
+}
+
+/* Leaves are kept until the context goes. */
 int udma__map_insert(struct udma_iova_map *map, struct udma_region *r)
 {
 	uintptr_t start = (uintptr_t)r->addr, end = start + r->size, v;
+	const struct udma_region *other;
 
-	if ((end - 1) >> UDMA_VA_BITS || start & (((uintptr_t)1 << UDMA_CHUNK_SHIFT) - 1))
-		return udma__err(EINVAL,
-				 "region at %p is outside the %d-bit address space or not 2 MiB aligned",
-				 (void *)r->addr, UDMA_VA_BITS);
+	if ((end - 1) >> UDMA_VA_BITS || end <= start)
+		return udma__err(EINVAL, "region at %p (+%zu) is outside the %d-bit address space",
+				 (void *)r->addr, r->size, UDMA_VA_BITS);
+	/* One region per chunk: the lookup reads one pointer per chunk. */
+	if ((other = udma__map_holder(map, r->addr, r->size)))
+		return udma__err(EEXIST,
+				 "region '%s' [%p, +%zu) would share a 2 MiB chunk with region '%s' [%p, "
+				 "+%zu) of the same context (the index maps a chunk to one region): "
+				 "register the whole range once, or pieces that start and end on 2 MiB "
+				 "boundaries",
+				 r->name, (void *)r->addr, r->size, other->name, (void *)other->addr,
+				 other->size);
 	for (v = start & ~(((uintptr_t)1 << UDMA_L1_SHIFT) - 1); v < end;
 	     v += (uintptr_t)1 << UDMA_L1_SHIFT) {
 		struct udma_iova_leaf *_Atomic *slot = &map->l1[v >> UDMA_L1_SHIFT];
@@ -68,13 +98,13 @@ int udma__map_insert(struct udma_iova_map *map, struct udma_region *r)
 			return udma__err(ENOMEM, "out of memory for the IOVA index");
 		atomic_store_explicit(slot, leaf, memory_order_release);
 	}
-	set_chunks(map, r, r, end);
+	set_chunks(map, start, r, end);
 	return 0;
 }
 
 void udma__map_remove(struct udma_iova_map *map, const struct udma_region *r)
 {
-	set_chunks(map, r, NULL, (uintptr_t)r->addr + r->size);
+	set_chunks(map, (uintptr_t)r->addr, NULL, (uintptr_t)r->addr + r->size);
 }
 
 void udma__compute_runs(struct udma_region *r)

@@ -17,8 +17,10 @@
 
 #include "lib/os/os.h"
 
-/* Every region starts on a 2 MiB boundary, so a 2 MiB chunk of VA belongs to
- * at most one region: that is what makes the lookup a two-level index. */
+/* A 2 MiB chunk of VA belongs to at most one region: that is what makes the
+ * lookup a two-level index. Regions udma maps start on a chunk boundary and
+ * hold their chunks whole (footprint); registered memory need not, but shares
+ * no chunk with another region (udma__map_insert refuses). */
 #define UDMA_CHUNK_SHIFT 21
 #define UDMA_L1_SHIFT	 30
 #define UDMA_VA_BITS	 48
@@ -66,6 +68,10 @@ struct udma_region {
 	 * mlock keeps pages resident, not at their physical address. */
 	int pin_fd;
 	bool hugetlb;
+	/* udma_region_register: the memory is the application's, never unmapped
+	 * here; munlock_at_end: it was not all locked before, so we unlock it. */
+	bool registered;
+	bool munlock_at_end;
 	/* PA mode only: for each page the index of the last page of the
 	 * physically contiguous run it belongs to. */
 	uint32_t *run_end;
@@ -198,7 +204,12 @@ UDMA_HIDDEN void udma__region_release_inherited(struct udma_region *r);
 /* iova.c */
 UDMA_HIDDEN int udma__map_init(struct udma_iova_map *map);
 UDMA_HIDDEN void udma__map_fini(struct udma_iova_map *map);
+/* Caller holds the context lock. -EEXIST, explained, when a chunk r touches
+ * holds another region. */
 UDMA_HIDDEN int udma__map_insert(struct udma_iova_map *map, struct udma_region *r);
+/* The region holding one of the chunks [addr, addr + len) touches, or NULL. */
+UDMA_HIDDEN struct udma_region *udma__map_holder(const struct udma_iova_map *map, const void *addr,
+						 size_t len);
 UDMA_HIDDEN void udma__map_remove(struct udma_iova_map *map, const struct udma_region *r);
 UDMA_HIDDEN void udma__compute_runs(struct udma_region *r);
 /* O(1), lock-free: the region holding va, or NULL. Inline: the hot paths

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/mem/region_internal.h"
@@ -131,7 +132,11 @@ static void region_unmap(struct udma_region *r)
 {
 	udma__longterm_unpin(r->pin_fd); /* before munmap: the pin holds the pages */
 	r->pin_fd = -1;
-	if (r->addr)
+	/* Registered memory stays mapped: it is the application's. The raw
+	 * call: sanitizers make munlock a no-op, as they do mlock. */
+	if (r->registered && r->addr && r->munlock_at_end)
+		syscall(SYS_munlock, r->addr, r->size);
+	else if (r->addr && !r->registered)
 		munmap(r->addr, r->footprint);
 	if (r->fd >= 0)
 		close(r->fd);
@@ -153,10 +158,9 @@ void udma__region_free(struct udma_region *r)
 /* A forked child's copy: the mapping is not there (MADV_DONTFORK), the fd is. */
 void udma__region_release_inherited(struct udma_region *r)
 {
-	/* The fork handler closed the pin's fd in the child already, unless the
-	 * fork ran none (lib/os/longterm_pin.c); unregistering here would unpin
-	 * the parent's pages. */
-	udma__longterm_pin_forget(r->pin_fd);
+	/* The fork handler closed the pin's fd in the child already (the
+	 * context is inherited only once it ran: lib/mem/fork.c): the number may
+	 * name one of the child's own files by now, even one of its own pins. */
 	r->pin_fd = -1;
 	r->addr = NULL;
 	udma__region_free(r);

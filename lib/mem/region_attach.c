@@ -109,6 +109,10 @@ static int read_file(int fd, struct shared_file *f)
 		return udma__err(EPERM,
 				 "udma_region_attach: the file of '%s' is sealed against writes: refused",
 				 f->name);
+	/* The size once the seals are known to hold it (a shrink before them
+	 * would show only here). */
+	if (fstat(fd, &st) < 0)
+		return udma__err(errno, "udma_region_attach: fd %d: %s", fd, udma__strerror(errno));
 	f->size = (size_t)st.st_size;
 	if (!f->size || f->size % f->page_size || f->size > ((size_t)1 << 47) ||
 	    (f->va_mode && (f->iova % f->page_size || f->iova + f->size > ((uint64_t)1 << 47))))
@@ -167,10 +171,11 @@ static int check_new_locked(struct udma_ctx *ctx, const struct udma_region *r, c
 
 	for (q = ctx->regions; q; q = q->next)
 		if (q->fd >= 0 && !fstat(q->fd, &qs) && qs.st_dev == st->st_dev && qs.st_ino == st->st_ino)
-			return udma__err(EEXIST,
-					 "udma_region_attach: the memory of '%s' is already region '%s' of this "
-					 "context: use that one",
-					 r->name, q->name);
+			return udma__err(
+				EEXIST,
+				"udma_region_attach: the memory of '%s' is already region '%s' of this "
+				"context: use that one",
+				r->name, q->name);
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by region.c, region_map.c, region_contig.c and region_attach.c. */
+/* Helpers shared by region.c, region_map.c, region_contig.c, region_attach.c
+ * and region_register.c. */
 #ifndef UDMA_REGION_INTERNAL_H
 #define UDMA_REGION_INTERNAL_H
 
@@ -11,6 +12,8 @@ UDMA_HIDDEN int udma__region_map(struct udma_region *r);
 /* Name (anonymous only), DONTFORK, NUMA bind if populate, then fault in every
  * page: hugepages by populate (if populate), 4 KiB pages by mlock (always). */
 UDMA_HIDDEN int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populate);
+/* Fault in and keep: hugepages populated (if populate), 4 KiB pages mlocked. */
+UDMA_HIDDEN int udma__region_lock(struct udma_region *r, void *addr, size_t len, bool populate);
 /* The explained error for a hugetlb mapping that could not get its pages. */
 UDMA_HIDDEN int udma__hugepage_shortage(size_t page_size, int node, size_t len);
 /* Check each page is present and, in PA mode, record its IOVA. */
@@ -23,7 +26,8 @@ UDMA_HIDDEN int udma__region_publish_locked(struct udma_ctx *ctx, struct udma_re
 /* With ctx->lock held: a region of ctx with IOVAs in [lo, hi), or NULL. */
 UDMA_HIDDEN const struct udma_region *udma__iova_user_locked(const struct udma_ctx *ctx, uint64_t lo,
 							     uint64_t hi);
-/* Unpin, unmap, close and free a region that is on no list. */
+/* Unpin, unmap (registered memory: unlock instead), close and free a region
+ * that is on no list. */
 UDMA_HIDDEN void udma__region_free(struct udma_region *r);
 /* PA mode: room for the frame table and runs of r->npages pages. */
 UDMA_HIDDEN int udma__region_alloc_pa_tables(struct udma_region *r);

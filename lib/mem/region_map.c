@@ -123,6 +123,11 @@ int udma__region_pin(struct udma_region *r, void *addr, size_t len, bool populat
 		return udma__err(errno, "madvise(MADV_DONTFORK) failed: %s", udma__vm_strerror(errno));
 	if (populate && (rc = udma__numa_bind(addr, len, r->numa_node)))
 		return rc;
+	return udma__region_lock(r, addr, len, populate);
+}
+
+int udma__region_lock(struct udma_region *r, void *addr, size_t len, bool populate)
+{
 	/* The kernel never swaps hugetlb pages and ignores mlock on them (while
 	 * still charging RLIMIT_MEMLOCK): populate them, turning SIGBUS into an error. */
 	if (r->hugetlb)
@@ -183,10 +188,11 @@ static int reserve_own_iovas(struct udma_region *r, size_t align, void **out)
 			break;
 		if (n == sizeof(refused) / sizeof(refused[0])) {
 			munmap(*out, r->footprint);
-			rc = udma__err(EADDRINUSE,
-				       "region '%s': every address the kernel offered is an IOVA of region '%s' "
-				       "(attached from another process) of this context",
-				       r->name, q->name);
+			rc = udma__err(
+				EADDRINUSE,
+				"region '%s': every address the kernel offered is an IOVA of region '%s' "
+				"(attached from another process) of this context",
+				r->name, q->name);
 			break;
 		}
 		refused[n++] = *out;

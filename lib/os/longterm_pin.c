@@ -160,14 +160,6 @@ void udma__longterm_unpin(int fd)
 	udma__child_fds_unlock();
 }
 
-void udma__longterm_pin_forget(int fd)
-{
-	udma__child_fds_lock();
-	if (fd >= 0 && udma__child_fds_take_locked(fd))
-		close(fd);
-	udma__child_fds_unlock();
-}
-
 int udma__longterm_pin_probe(char *why, size_t len)
 {
 	/* Any writable page will do; this one needs no mapping of its own. */

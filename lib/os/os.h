@@ -36,6 +36,18 @@ UDMA_HIDDEN int udma__pagemap_open(void);
 UDMA_HIDDEN int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages,
 				   uint64_t *entries);
 
+/* vma.c: what backs [addr, addr + len), from /proc/self/smaps. 0, or with the
+ * cause and fix (what: the caller, for the message): -EINVAL a gap, or
+ * mappings of different page sizes; -EFAULT a mapping not readable and
+ * writable; -ENOTSUP file-backed memory other than shmem or hugetlb, or
+ * device memory (VM_IO, VM_PFNMAP). */
+struct udma_vma_range {
+	size_t page_size; /* KernelPageSize, one over the whole range */
+	bool hugetlb;
+	bool locked; /* every mapping VM_LOCKED already (mlock, mlockall) */
+};
+UDMA_HIDDEN int udma__vma_range(const void *addr, size_t len, const char *what, struct udma_vma_range *out);
+
 /* mem_available.c: bytes the kernel could still give, system-wide
  * (MemAvailable) or on a node; source says where the figure came from. */
 UDMA_HIDDEN int udma__mem_available(int node, uint64_t *bytes, char *source, size_t len);
@@ -77,10 +89,6 @@ UDMA_HIDDEN int udma__longterm_pin(void *addr, size_t len);
  * handler closes every pin fd in the child at once, since a child keeping
  * one would keep its parent's pages pinned, even after the parent is gone. */
 UDMA_HIDDEN void udma__longterm_unpin(int fd);
-/* A forked child's copy, when the fork ran no handlers (_Fork, a raw
- * clone): close it without unregistering (that would unpin the parent's
- * pages). Does nothing if the fork handler already closed it. */
-UDMA_HIDDEN void udma__longterm_pin_forget(int fd);
 /* Whether this process can take such pins: 0, or a negative errno with one
  * line saying why not and the fix in why (also in udma_last_error()). */
 UDMA_HIDDEN int udma__longterm_pin_probe(char *why, size_t len);

@@ -98,8 +98,14 @@ int udma__populate_touch(void *addr, size_t len, size_t page_size)
 	if (sigsetjmp(jb, 1) == 0) {
 		touch_jmp = &jb;
 		atomic_signal_fence(memory_order_seq_cst); /* armed before the first touch */
-		for (; off < len; off += page_size)
-			*(volatile char *)((char *)addr + off) = 0; /* fresh pages are zero already */
+		/* The byte written back is the one read: registered memory
+		 * (udma_region_register) has the application's data in it. */
+		for (; off < len; off += page_size) {
+			volatile char *p = (char *)addr + off;
+			char was = *p;
+
+			*p = was;
+		}
 	} else {
 		rc = explain(ENOMEM, off, len, page_size);
 	}

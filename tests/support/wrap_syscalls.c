@@ -139,6 +139,7 @@ static int syscall_args(long nr)
 	switch (nr) {
 	case SYS_io_uring_setup:
 	case SYS_capget:
+	case SYS_munlock:
 	case SYS_pidfd_open: return 2;
 	case SYS_io_uring_register:
 	case SYS_pidfd_send_signal: return 4;
