@@ -270,14 +270,24 @@ static void fork_grandchild(struct udma_pool *q)
 {
 	char c;
 
+	int up[2];
+
 	(void)q;
+	if (pipe(up))
+		_exit(1);
 	if (fork() == 0) {
 		close(gc_pipe[1]);
+		if (write(up[1], "g", 1) != 1) /* fork has returned here: the atfork handlers ran */
+			_exit(1);
 		while (read(gc_pipe[0], &c, 1) > 0)
 			;
 		_exit(0);
 	}
 	close(gc_pipe[1]);
+	/* Until the grandchild's atfork handler has closed its copy of the slot
+	 * lock's description, the slot is alive: a kill before then recovers nothing. */
+	if (read(up[0], &c, 1) != 1)
+		_exit(1);
 }
 
 static void dead_child_recovered_though_its_child_lives(void **state)
