@@ -25,19 +25,7 @@
 
 static struct udma_pool *shared_pool(struct udma_ctx *ctx, unsigned cache)
 {
-	struct udma_pool_opts o = {.obj_size = 200,
-				   .count = COUNT,
-				   .cache_size = cache,
-				   .numa_node = UDMA_NUMA_ANY,
-				   .flags = UDMA_POOL_SHARED,
-				   .name = "recov"};
-	struct udma_pool *p = NULL;
-	int rc = udma_pool_create(ctx, &o, &p);
-
-	if (rc)
-		print_error("udma_pool_create: %s\n", udma_last_error());
-	assert_int_equal(rc, 0);
-	return p;
+	return th_pool(ctx, 200, COUNT, cache, UDMA_POOL_SHARED, "recov");
 }
 
 static struct udma_pool *attach(struct udma_ctx *ctx, struct udma_pool *p)

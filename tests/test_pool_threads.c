@@ -24,19 +24,7 @@
 static struct udma_pool *new_pool_flags(struct udma_ctx *ctx, size_t obj_size, unsigned count, unsigned cache,
 					unsigned flags)
 {
-	struct udma_pool_opts o = {.obj_size = obj_size,
-				   .count = count,
-				   .cache_size = cache,
-				   .numa_node = UDMA_NUMA_ANY,
-				   .flags = flags,
-				   .name = "threads"};
-	struct udma_pool *p = NULL;
-	int rc = udma_pool_create(ctx, &o, &p);
-
-	if (rc)
-		print_error("udma_pool_create: %s\n", udma_last_error());
-	assert_int_equal(rc, 0);
-	return p;
+	return th_pool(ctx, obj_size, count, cache, flags, "threads");
 }
 
 static struct udma_pool *new_pool(struct udma_ctx *ctx, size_t obj_size, unsigned count, unsigned cache)

@@ -270,6 +270,24 @@ struct udma_ctx *th_ctx(void)
 	return ctx;
 }
 
+struct udma_pool *th_pool(struct udma_ctx *ctx, size_t obj_size, unsigned count, unsigned cache,
+			  unsigned flags, const char *name)
+{
+	struct udma_pool_opts o = {.obj_size = obj_size,
+				   .count = count,
+				   .cache_size = cache,
+				   .numa_node = UDMA_NUMA_ANY,
+				   .flags = flags,
+				   .name = name};
+	struct udma_pool *p = NULL;
+	int rc = udma_pool_create(ctx, &o, &p);
+
+	if (rc)
+		print_error("udma_pool_create: %s\n", udma_last_error());
+	assert_int_equal(rc, 0);
+	return p;
+}
+
 uint64_t th_pagemap_pa(const void *va)
 {
 	uint64_t e = 0;

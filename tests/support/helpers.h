@@ -73,6 +73,9 @@ unsigned th_fds_free(void);
 uint64_t th_pagemap_pa(const void *va);
 /* A context with the defaults (IOVA mode AUTO, any node); fails the test if none. */
 struct udma_ctx *th_ctx(void);
+/* A pool of ctx on any node; fails the test (saying why) if none. */
+struct udma_pool *th_pool(struct udma_ctx *ctx, size_t obj_size, unsigned count, unsigned cache,
+			  unsigned flags, const char *name);
 /* smaps VmFlags of the mapping containing va contain flag ("dc": DONTFORK, "lo": locked,
  * "hg": MADV_HUGEPAGE). */
 int th_vma_has_flag(const void *va, const char *flag);
