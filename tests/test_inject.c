@@ -969,9 +969,143 @@ static void test_register_failures_pa(void **state)
 	register_failures(UDMA_IOVA_PA);
 }
 
+/* udma_region_attach and udma_pool_attach: each call they make that can
+ * fail, failed in turn (mmap, madvise, mlock2, pagemap's pread, in PA mode
+ * the pin; for a pool the open of its lock's description): an explained
+ * error, *out NULL, nothing listed in the attaching context, nothing
+ * leaked; the exporter's memory untouched, and a plain attach works after. */
+static int attach_one(struct udma_ctx *ctx, int fd, bool pool, void **out)
+{
+	return pool ? udma_pool_attach(ctx, fd, (struct udma_pool **)out)
+		    : udma_region_attach(ctx, fd, (struct udma_region **)out);
+}
+
+static void detach_one(void *obj, bool pool)
+{
+	if (pool)
+		udma_pool_destroy(obj);
+	else
+		udma_region_destroy(obj);
+}
+
+static void attach_failures(enum udma_iova_mode mode, bool pool)
+{
+	static const enum inject_call calls[] = {
+		INJ_MMAP,	    INJ_MADVISE,	  INJ_MLOCK, INJ_PREAD, INJ_OPEN,
+		INJ_IO_URING_SETUP, INJ_IO_URING_REGISTER};
+	struct udma_ctx_opts co = {.iova_mode = mode, .numa_node = UDMA_NUMA_ANY, .page_size = UDMA_PAGE_4K};
+	struct udma_region_opts ro = {
+		.size = 64 << 10, .numa_node = UDMA_NUMA_ANY, .flags = UDMA_REGION_SHARED};
+	struct udma_pool_opts po = {.obj_size = 2048,
+				    .count = 16,
+				    .cache_size = 4,
+				    .numa_node = UDMA_NUMA_ANY,
+				    .flags = UDMA_POOL_SHARED};
+	static struct th_snapshot before;
+	struct udma_ctx *exp, *ctx;
+	struct udma_region *r = NULL;
+	struct udma_pool *p = NULL;
+	unsigned i, k, n, tried = 0;
+	void *obj;
+	int fd;
+
+	if (mode == UDMA_IOVA_PA && geteuid() != 0) {
+		printf("# skip: PA mode needs root\n");
+		skip();
+	}
+	assert_int_equal(udma_ctx_create(&co, &exp), 0);
+	assert_int_equal(udma_ctx_create(&co, &ctx), 0);
+	if (pool) {
+		assert_int_equal(udma_pool_create(exp, &po, &p), 0);
+		fd = udma_pool_fd(p);
+	} else {
+		assert_int_equal(udma_region_create(exp, &ro, &r), 0);
+		memset(udma_region_addr(r), 0x3c, ro.size);
+		fd = udma_region_fd(r);
+	}
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		inject_arm(calls[i], 0, 0);
+		assert_int_equal(attach_one(ctx, fd, pool, &obj), 0);
+		n = inject_calls(calls[i]);
+		inject_disarm_all();
+		detach_one(obj, pool);
+		th_snapshot_take(&before);
+		for (k = 1; k <= n; k++, tried++) {
+			int rc;
+
+			inject_arm(calls[i], k,
+				   calls[i] == INJ_MLOCK  ? EAGAIN
+				   : calls[i] == INJ_OPEN ? EMFILE
+							  : EIO);
+			obj = SENTINEL;
+			rc = attach_one(ctx, fd, pool, &obj);
+			inject_disarm_all();
+			/* VA mode's first mmap tries the exporter's address: elsewhere will do. */
+			if (!rc && calls[i] == INJ_MMAP && k == 1 && mode == UDMA_IOVA_VA) {
+				assert_non_null(obj);
+				detach_one(obj, pool);
+				snap_check(&before, "mmap at the exporter's address");
+				continue;
+			}
+			if (rc >= 0 || !udma_last_error()[0])
+				fail_msg("%s call %u failed: attach gave %d (%s)", inject_name(calls[i]), k,
+					 rc, udma_last_error());
+			assert_null(obj);
+			assert_null(udma_region_next(ctx, NULL));
+			snap_check(&before, inject_name(calls[i]));
+		}
+	}
+	printf("# %u failures injected into udma_%s_attach (%s mode)\n", tried, pool ? "pool" : "region",
+	       mode == UDMA_IOVA_PA ? "PA" : "VA");
+	assert_true(tried >= 3);
+	/* And then it works, the exporter's bytes and objects all there. */
+	assert_int_equal(attach_one(ctx, fd, pool, &obj), 0);
+	if (pool) {
+		assert_int_equal(udma_pool_avail(p), po.count);
+		assert_int_equal(udma_pool_reclaim(p), 0);
+	} else {
+		assert_int_equal(((uint8_t *)udma_region_addr(obj))[ro.size - 1], 0x3c);
+	}
+	detach_one(obj, pool);
+	if (pool)
+		udma_pool_destroy(p);
+	else
+		udma_region_destroy(r);
+	udma_ctx_destroy(ctx);
+	udma_ctx_destroy(exp);
+}
+
+static void test_region_attach_failures_va(void **state)
+{
+	(void)state;
+	attach_failures(UDMA_IOVA_VA, false);
+}
+
+static void test_region_attach_failures_pa(void **state)
+{
+	(void)state;
+	attach_failures(UDMA_IOVA_PA, false);
+}
+
+static void test_pool_attach_failures_va(void **state)
+{
+	(void)state;
+	attach_failures(UDMA_IOVA_VA, true);
+}
+
+static void test_pool_attach_failures_pa(void **state)
+{
+	(void)state;
+	attach_failures(UDMA_IOVA_PA, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		th_test(test_region_attach_failures_va),
+		th_test(test_region_attach_failures_pa),
+		th_test(test_pool_attach_failures_va),
+		th_test(test_pool_attach_failures_pa),
 		th_test(test_register_failures_va),
 		th_test(test_register_failures_pa),
 		th_test(test_iova_outside),
