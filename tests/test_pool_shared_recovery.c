@@ -328,6 +328,31 @@ static void dead_lock_holder(void **state)
 	udma_ctx_destroy(ctx);
 }
 
+/* The same death seen by udma_pool_reclaim, first locker after it: it
+ * recovers the child's objects and says how many (udma/pool.h). */
+static void dead_lock_holder_counted(void **state)
+{
+	struct udma_ctx *ctx = th_ctx();
+	struct udma_pool *p = shared_pool(ctx, 0);
+	pid_t pid;
+	int n;
+
+	(void)state;
+	udma_set_log(quiet, NULL);
+	pid = child_taking(p, 10, hold_lock_and_scribble);
+	kill_child(pid);
+	n = udma_pool_reclaim(p);
+	udma_set_log(NULL, NULL);
+	assert_int_equal(udma_pool_avail(p), COUNT);
+	udma_pool_destroy(p);
+	udma_ctx_destroy(ctx);
+	if (n != 10)
+		fail_msg("udma_pool_reclaim returned %d after recovering the 10 objects of a process that "
+			 "died "
+			 "holding the store's lock (the recovery in shm_lock is not counted)",
+			 n);
+}
+
 /* Shared memory overwritten: a top past the count, an index out of range.
  * Calls recover from the record; nothing is written outside the pool. */
 static void damaged_store(void **state)
@@ -595,6 +620,7 @@ int main(void)
 		th_test(detach_returns_objects),
 		th_test(dead_child_recovered_though_its_child_lives),
 		th_test(dead_lock_holder),
+		th_test(dead_lock_holder_counted),
 		th_test(damaged_store),
 		th_test(attach_without_fds),
 		th_test(attach_memlock_limit),
