@@ -57,7 +57,8 @@ extern "C" {
 #define UDMA_POOL_DEBUG (1u << 0)
 /* Objects other processes can attach to: see "Shared pools" below. */
 #define UDMA_POOL_SHARED (1u << 1)
-/* Processes attached to one shared pool at a time, its creator included. */
+/* Attachments to one shared pool at a time: one per context that has it (a
+ * process usually has one), its creator's included. */
 #define UDMA_POOL_SHARED_MAX 64
 
 #define UDMA_POOL_CACHE_MAX 512
@@ -173,7 +174,7 @@ int udma_pool_fd(const struct udma_pool *pool);
 /* -EINVAL: ctx, out NULL, fd negative; -ENOTSUP: fd is not a shared pool's
  * (another file, or a udma region that is no pool); -EPROTO: made by a udma
  * whose pool layout this one cannot read; -EBADMSG: a header that does not
- * fit its file (damaged); -EUSERS: UDMA_POOL_SHARED_MAX processes attached;
+ * fit its file (damaged); -EUSERS: UDMA_POOL_SHARED_MAX attached already;
  * -EEXIST: this pool is in ctx already; else as udma_region_attach. */
 int udma_pool_attach(struct udma_ctx *ctx, int fd, struct udma_pool **out);
 /* Recover the objects of processes that died: how many, or a negative errno

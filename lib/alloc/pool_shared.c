@@ -157,7 +157,9 @@ static int shm_lock(struct udma_pool *p)
 				  "pool '%s': the process in slot %u died holding its lock: the store is "
 				  "rebuilt from the record",
 				  p->name, cur - 1);
-			recover_locked(p, dead_slots_locked(p), true);
+			/* The store only: its objects go back, counted, with the next
+			 * look for the dead (udma_pool_reclaim says how many). */
+			recover_locked(p, 0, true);
 			return 0;
 		}
 		if (n & 63)
@@ -424,10 +426,10 @@ static int take_slot_locked(struct udma_pool *p)
 		__atomic_store_n(&sl->state, SLOT_USED, __ATOMIC_RELAXED);
 		return 0;
 	}
-	return udma__err(
-		EUSERS,
-		"udma_pool_attach: pool '%s' has %d processes attached already (UDMA_POOL_SHARED_MAX)",
-		p->name, UDMA_POOL_SHARED_MAX);
+	return udma__err(EUSERS,
+			 "udma_pool_attach: pool '%s' is attached %d times already (UDMA_POOL_SHARED_MAX: a "
+			 "context each, in any process)",
+			 p->name, UDMA_POOL_SHARED_MAX);
 }
 
 static void shm_bind(struct udma_pool *p, size_t meta_off, size_t store_off)
