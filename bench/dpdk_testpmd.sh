@@ -23,9 +23,9 @@ set -eu
 build=${1:-build}
 reps=${2:-5}
 secs=${3:-5}
-plugin=$(cd "$build" && pwd)/dpdk/librte_mempool_udma.so
-[ -f "$plugin" ] || {
-	echo "$plugin: not built (make, with libdpdk-dev installed)" >&2
+. "$(dirname "$0")/../contrib/dpdk/plugin_dir.sh"
+udma_plugin_copy "$build" || {
+	echo "$build/dpdk/librte_mempool_udma.so: not built (make, with libdpdk-dev installed), or no private directory to copy it to for EAL" >&2
 	exit 1
 }
 command -v dpdk-testpmd >/dev/null || {
@@ -45,7 +45,7 @@ nohuge) eal_mem="--no-huge --no-shconf -m 256" udma_pages=4K ;;
 	;;
 esac
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp" "$plugdir"' EXIT INT TERM
 
 # run OPS: prints the packets per second both ports received while measured.
 run() {

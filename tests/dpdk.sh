@@ -20,8 +20,7 @@
 set -u
 
 build=${1:-build}
-libdir=$(cd "$build" && pwd)
-built_plugin=$libdir/dpdk/librte_mempool_udma.so
+built_plugin=$(cd "$build" && pwd)/dpdk/librte_mempool_udma.so
 extmem=$build/dpdk/dpdk_extmem
 tmp=$(mktemp -d) || exit 1
 plugdir=""
@@ -47,23 +46,9 @@ pkg-config --exists libdpdk || why="libdpdk is missing (make check could not ins
 if [ -z "$why" ] && { [ ! -f "$built_plugin" ] || [ ! -f "$extmem" ]; }; then
 	why="$built_plugin or $extmem was not built"
 fi
-# EAL loads a plugin only from a directory no other user can write, up to /
-# (it refuses /tmp, where a checkout may well be): the plugin is copied into
-# a private directory under one that qualifies, and finds libudma through
-# LD_LIBRARY_PATH there.
-if [ -z "$why" ]; then
-	for base in "${XDG_RUNTIME_DIR:-}" /run "${HOME:-}"; do
-		[ -n "$base" ] && [ -d "$base" ] && [ -w "$base" ] || continue
-		case $(stat -c %A "$base") in ????????w?) continue ;; esac
-		plugdir=$(mktemp -d "$base/udma-dpdk.XXXXXX") && break
-	done
-	# Readable by all: one case runs testpmd as nobody.
-	if [ -n "$plugdir" ] && chmod 755 "$plugdir" && cp "$built_plugin" "$plugdir/"; then
-		plugin=$plugdir/librte_mempool_udma.so
-		export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-	else
-		why="no directory that only this user can write for EAL to load the plugin from"
-	fi
+. "$(dirname "$0")/../contrib/dpdk/plugin_dir.sh"
+if [ -z "$why" ] && ! udma_plugin_copy "$build"; then
+	why="no directory that only this user can write for EAL to load the plugin from"
 fi
 if [ -n "$why" ]; then
 	skip_testpmd "$why"
