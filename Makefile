@@ -5,7 +5,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 # The version is written once, in include/udma/version.h; so is the soname's
 # rule: before 1.0 a minor release may change the ABI, so the soname carries
-# MAJOR.MINOR (libudma.so.0.2), from 1.0 on MAJOR alone.
+# MAJOR.MINOR (libudma.so.0.3), from 1.0 on MAJOR alone.
 version_part = $(shell sed -n 's/^.define UDMA_VERSION_$(1)[[:space:]]*\([0-9][0-9]*\)$$/\1/p' include/udma/version.h)
 V_MAJOR  := $(call version_part,MAJOR)
 V_MINOR  := $(call version_part,MINOR)

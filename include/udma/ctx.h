@@ -30,13 +30,25 @@ enum udma_iova_mode {
 
 /* Fail region creation instead of falling back to 4 KiB pages. */
 #define UDMA_CTX_STRICT_HUGE (1u << 0)
+/*
+ * Whether the context's devices see the CPU's caches (udma_sync_for_device,
+ * udma_sync_for_cpu in udma/sync.h do the cache maintenance when they do
+ * not). Without either flag: coherent on x86 (PCIe snoops the caches), not
+ * coherent on ARM (a board's DMA master often is not: its device tree node
+ * says "dma-coherent" when it is, and then this flag saves the maintenance).
+ * Both at once: -EINVAL. NONCOHERENT on 32-bit ARM: -ENOTSUP at
+ * udma_ctx_create, since user space there cannot clean caches to the point of
+ * coherency (udma/sync.h says what can be done instead).
+ */
+#define UDMA_CTX_DMA_COHERENT (1u << 1)
+#define UDMA_CTX_DMA_NONCOHERENT (1u << 2)
 
 struct udma_ctx_opts {
 	enum udma_iova_mode iova_mode;
 	size_t page_size;	     /* 0: largest with enough free pages; else 4K, 2M or 1G exactly */
 	int numa_node;		     /* UDMA_NUMA_ANY or a node */
 	size_t heap_large_threshold; /* 0: default; udma_malloc above this gets its own region */
-	unsigned flags;		     /* UDMA_CTX_STRICT_HUGE */
+	unsigned flags;		     /* UDMA_CTX_STRICT_HUGE, UDMA_CTX_DMA_(NON)COHERENT */
 };
 
 struct udma_ctx;
@@ -54,6 +66,9 @@ void udma_ctx_destroy(struct udma_ctx *ctx);
 enum udma_iova_mode udma_ctx_iova_mode(const struct udma_ctx *ctx); /* PA or VA, never AUTO */
 /* Why the context is in its IOVA mode (one line, for `udma info` and logs). */
 const char *udma_ctx_iova_reason(const struct udma_ctx *ctx);
+/* 1 if the context's devices are cache-coherent with the CPU (the syncs of
+ * udma/sync.h are then only ordering fences), 0 if not, -EINVAL for NULL. */
+int udma_ctx_dma_coherent(const struct udma_ctx *ctx);
 
 /* Translation */
 #define UDMA_BAD_IOVA UINT64_MAX

@@ -33,6 +33,13 @@ struct udma_region_opts {
 	int numa_node;	  /* UDMA_NUMA_ANY: the context's node */
 	unsigned flags;	  /* UDMA_REGION_CONTIG, UDMA_REGION_SHARED */
 	const char *name; /* shown in /proc/PID/maps as udma:NAME; may be NULL */
+	/* NULL, or the memory comes from this DMA-BUF heap (/dev/dma_heap/NAME)
+	 * instead of hugetlb or anonymous pages: "cma" for the kernel's CMA heap
+	 * (physically contiguous up to the CMA area's size, no kernel module:
+	 * /dev/dma_heap/linux,cma, else default_cma_region, else reserved), or a
+	 * heap's own name ("system", a board's named CMA heap). See "DMA-BUF heap
+	 * regions" below. */
+	const char *dma_heap;
 };
 
 struct udma_region;
@@ -120,6 +127,42 @@ int udma_region_attach(struct udma_ctx *ctx, int fd, struct udma_region **out);
  * subscribers).
  */
 int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct udma_region **out);
+
+/*
+ * DMA-BUF heap regions (opts.dma_heap set): the kernel allocates the memory
+ * (DMA_HEAP_IOCTL_ALLOC) and it is mapped from the dma-buf's fd. It is held
+ * by the kernel for the region's life (no mlock, no RLIMIT_MEMLOCK charge, no
+ * long-term pin: the pages never move), translated from pagemap in PA mode,
+ * announced and mapped to devices like any region. 4 KiB pages only
+ * (page_size 0 or 4K), no NUMA node (numa_node UDMA_NUMA_ANY), not SHARED (to
+ * share it, udma_region_dmabuf). A CMA heap gives physically contiguous
+ * memory, so CONTIG always holds there; CONTIG on another heap (the system
+ * heap gives scattered pages) is checked from the PFNs in PA mode and fails
+ * with -ENOMEM when the pages are not one run. -ENOENT: no such heap (the
+ * message lists the heaps there are and, for "cma", that the kernel needs
+ * CONFIG_DMABUF_HEAPS_CMA and a CMA area: cma=SIZE on its command line or a
+ * shared-dma-pool reserved-memory node); -ENODEV: no /dev/dma_heap at all
+ * (CONFIG_DMABUF_HEAPS, Linux 5.6+); -EACCES: the heap's device node is not
+ * readable by this user; -ENOMEM: the heap has not that much (for CMA, the
+ * message gives CmaFree); -EINVAL: a name with '/', a page size or node, or
+ * SHARED.
+ *
+ * A region as a dma-buf, for other drivers to import (V4L2, DRM, another
+ * process's GPU): a new fd the caller owns and closes (O_CLOEXEC). A DMA-BUF
+ * heap region gives a duplicate of its own dma-buf. A SHARED region (made
+ * here or attached) is wrapped by the kernel's /dev/udmabuf
+ * (CONFIG_UDMABUF): its memfd is sealed against shrinking already. The
+ * dma-buf keeps the memory alive after udma_region_destroy, until every
+ * holder closes it; in PA mode its pages are the region's, and are no longer
+ * pinned by udma once the region is destroyed.
+ * -EINVAL: region NULL; -ENOTSUP: a region with no file (neither SHARED nor
+ * from a DMA-BUF heap: create it with UDMA_REGION_SHARED), or registered
+ * memory; -ENODEV: no /dev/udmabuf (the kernel lacks CONFIG_UDMABUF; the
+ * message says so); -E2BIG: larger than udmabuf's limit (the message gives
+ * it, from /sys/module/udmabuf/parameters/size_limit_mb, and how to raise
+ * it); -EACCES: /dev/udmabuf not writable by this user; -EMFILE: no fd left.
+ */
+int udma_region_dmabuf(struct udma_region *region);
 
 /* Iterate a context's regions: first with prev == NULL; NULL at the end. Not
  * safe against regions created or destroyed meanwhile by other threads. */

@@ -14,5 +14,6 @@
 #include <udma/ring.h>
 #include <udma/dev.h>
 #include <udma/barrier.h>
+#include <udma/sync.h>
 
 #endif

@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 #define UDMA_VERSION_MAJOR 0
-#define UDMA_VERSION_MINOR 2
+#define UDMA_VERSION_MINOR 3
 #define UDMA_VERSION_PATCH 0
 
 #define UDMA__STR_(x) #x
