@@ -54,8 +54,8 @@ int udma__region_map_dma_heap(struct udma_region *r)
 	if (addr == MAP_FAILED) {
 		e = errno;
 		munmap(va, r->footprint);
-		return udma__err(e, "cannot map the dma-buf of region '%s' (heap '%s', %zu bytes): %s", r->name,
-				 heap, r->size, udma__vm_strerror(e));
+		return udma__err(e, "cannot map the dma-buf of region '%s' (heap '%s', %zu bytes): %s",
+				 r->name, heap, r->size, udma__vm_strerror(e));
 	}
 	r->addr = addr;
 	/* A forked child's copy-on-write must never reach the device's pages. */
@@ -76,7 +76,8 @@ int udma_region_dmabuf(struct udma_region *r)
 	if (r->dma_buf) {
 		fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
 		return fd >= 0 ? fd
-			       : udma__err(errno, "udma_region_dmabuf: cannot duplicate the dma-buf of '%s': %s",
+			       : udma__err(errno,
+					   "udma_region_dmabuf: cannot duplicate the dma-buf of '%s': %s",
 					   r->name, udma__strerror(errno));
 	}
 	if (r->registered)

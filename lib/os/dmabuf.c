@@ -27,8 +27,8 @@ static const char *dev_root(void)
 	return root && *root ? root : "/dev";
 }
 
-/* "a, b" for the heaps in dir, or "none". */
-static void list_heaps(const char *dir, char *buf, size_t len)
+/* The heaps in dir, separated by sep ("a, b"), or "none". */
+static int list_heaps(const char *dir, const char *sep, char *buf, size_t len)
 {
 	DIR *d = opendir(dir);
 	const struct dirent *e;
@@ -40,7 +40,7 @@ static void list_heaps(const char *dir, char *buf, size_t len)
 
 		if (e->d_name[0] == '.')
 			continue;
-		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", e->d_name);
+		n = snprintf(buf + used, len - used, "%s%s", used ? sep : "", e->d_name);
 		if (n < 0 || (size_t)n >= len - used)
 			break;
 		used += (size_t)n;
@@ -49,6 +49,15 @@ static void list_heaps(const char *dir, char *buf, size_t len)
 		closedir(d);
 	if (!used)
 		snprintf(buf, len, "none");
+	return d ? 0 : -ENODEV;
+}
+
+int udma__dma_heaps(char *buf, size_t len)
+{
+	char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/dma_heap", dev_root());
+	return list_heaps(dir, "\n", buf, len);
 }
 
 /* kB of free CMA memory from /proc/meminfo, or -1. */
@@ -80,7 +89,7 @@ static int open_heap(const char *dir, const char *heap, char *found, size_t foun
 			return fd;
 		}
 		if (errno == ENOENT) {
-			list_heaps(dir, heaps, sizeof(heaps));
+			list_heaps(dir, ", ", heaps, sizeof(heaps));
 			return udma__err(ENOENT, "no DMA-BUF heap '%s' (%s has: %s)", heap, dir, heaps);
 		}
 		return udma__err(errno, "cannot open the DMA-BUF heap %s: %s%s", path, udma__strerror(errno),
@@ -102,7 +111,7 @@ static int open_heap(const char *dir, const char *heap, char *found, size_t foun
 							   "device node with a udev rule)"
 							 : "");
 	}
-	list_heaps(dir, heaps, sizeof(heaps));
+	list_heaps(dir, ", ", heaps, sizeof(heaps));
 	return udma__err(ENOENT,
 			 "no CMA heap in %s (it has: %s): the kernel needs CONFIG_DMABUF_HEAPS_CMA and a "
 			 "CMA area (cma=SIZE on its command line, or a shared-dma-pool reserved-memory "
@@ -140,18 +149,19 @@ int udma__dma_heap_alloc(const char *heap, size_t len, char *found, size_t found
 				 "the CMA heap '%s' has no %zu contiguous bytes (CmaFree: %ld kB, in pieces "
 				 "perhaps): boot with a larger cma=SIZE, or ask for less",
 				 found, len, cma_free_kb());
-	return udma__err(e, "DMA-BUF heap '%s' could not allocate %zu bytes: %s", found, len, udma__strerror(e));
+	return udma__err(e, "DMA-BUF heap '%s' could not allocate %zu bytes: %s", found, len,
+			 udma__strerror(e));
 }
 
-/* udmabuf's limit on one buffer, in MiB (a module parameter), or -1. */
-static long udmabuf_limit_mb(void)
+long udma__udmabuf_limit_mb(void)
 {
 	const char *root = secure_getenv("UDMA_SYSFS_ROOT");
 	char path[256];
 	long mb = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/module/udmabuf/parameters/size_limit_mb", root && *root ? root : "/sys");
+	snprintf(path, sizeof(path), "%s/module/udmabuf/parameters/size_limit_mb",
+		 root && *root ? root : "/sys");
 	f = fopen(path, "re");
 	if (f && fscanf(f, "%ld", &mb) != 1)
 		mb = -1;
@@ -160,11 +170,19 @@ static long udmabuf_limit_mb(void)
 	return mb;
 }
 
+bool udma__udmabuf_present(void)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/udmabuf", dev_root());
+	return access(path, F_OK) == 0;
+}
+
 int udma__udmabuf_create(int memfd, size_t len)
 {
 	struct udmabuf_create create = {
 		.memfd = (__u32)memfd, .flags = UDMABUF_FLAGS_CLOEXEC, .offset = 0, .size = len};
-	long limit = udmabuf_limit_mb();
+	long limit = udma__udmabuf_limit_mb();
 	char path[256];
 	int dev, fd, e;
 
@@ -178,8 +196,9 @@ int udma__udmabuf_create(int memfd, size_t len)
 				 path);
 	if (dev < 0)
 		return udma__err(errno, "cannot open %s: %s%s", path, udma__strerror(errno),
-				 errno == EACCES ? " (run as root, or give this user the device with a udev rule)"
-						 : "");
+				 errno == EACCES
+					 ? " (run as root, or give this user the device with a udev rule)"
+					 : "");
 	if (limit >= 0 && len > (size_t)limit << 20) {
 		close(dev);
 		return udma__err(E2BIG,
@@ -209,6 +228,7 @@ int udma__dmabuf_sync(int fd, bool cpu)
 	while (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) < 0)
 		if (errno != EINTR && errno != EAGAIN)
 			return udma__err(errno, "DMA_BUF_IOCTL_SYNC (%s) failed: %s",
-					 cpu ? "start of CPU access" : "end of CPU access", udma__strerror(errno));
+					 cpu ? "start of CPU access" : "end of CPU access",
+					 udma__strerror(errno));
 	return 0;
 }

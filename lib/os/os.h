@@ -134,6 +134,12 @@ UDMA_HIDDEN int udma__dma_heap_alloc(const char *heap, size_t len, char *found, 
 /* A dma-buf of [0, len) of memfd, by /dev/udmabuf: its fd, or a negative
  * errno explained (no udmabuf in the kernel, its size limit). */
 UDMA_HIDDEN int udma__udmabuf_create(int memfd, size_t len);
+/* The heaps in /dev/dma_heap, one per line ("none" if empty): 0, or -ENODEV
+ * when the kernel has no heaps. */
+UDMA_HIDDEN int udma__dma_heaps(char *buf, size_t len);
+/* Whether /dev/udmabuf exists, and its limit on one buffer in MiB (-1: unknown). */
+UDMA_HIDDEN bool udma__udmabuf_present(void);
+UDMA_HIDDEN long udma__udmabuf_limit_mb(void);
 /* DMA_BUF_IOCTL_SYNC: begin (cpu true) or end CPU access, read and write. */
 UDMA_HIDDEN int udma__dmabuf_sync(int fd, bool cpu);
 
