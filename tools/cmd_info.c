@@ -176,9 +176,13 @@ static void print_text(const struct info *in)
 	printf("uio_pci_generic %s, vfio-pci %s\n", in->uio, in->vfio);
 	printf("thp          %s\n", cli_escape(in->thp, esc, sizeof(esc)));
 	printf("iova mode    %s: %s\n", in->iova_mode, cli_escape(in->iova_reason, esc, sizeof(esc)));
-	printf("dma          %s\n", in->dma_coherent
-					    ? "cache-coherent (udma_sync_* are fences)"
-					    : "not coherent by default: udma_sync_* maintain caches");
+	if (!strcmp(in->iova_mode, "none"))
+		printf("dma          unknown (no context)\n");
+	else
+		printf("dma          %s\n",
+		       in->dma_coherent ? "cache-coherent by default (udma_sync_* are fences)"
+					: "not coherent by default (udma_sync_* maintain caches where "
+					  "the CPU lets them)");
 	if (in->has_heaps) {
 		char heaps[sizeof(in->dma_heaps)], *save = NULL, *h;
 

@@ -354,6 +354,16 @@ static int map_error(struct vfio_dev *v, struct udma_region *r, uint64_t iova, s
 {
 	int e = errno;
 
+	/* vfio_iommu_type1 takes a VM_PFNMAP mapping only of memory that is no
+	 * RAM (an MMIO BAR): the heaps map their RAM that way. */
+	if (r->dma_buf && e == EFAULT)
+		return udma__err(ENOTSUP,
+				 "%s: VFIO cannot map region '%s': it is a DMA-BUF heap buffer, mapped "
+				 "as raw page frames (VM_PFNMAP), which VFIO maps only for device memory, "
+				 "not RAM: give the device a region of udma's own (hugepages, "
+				 "UDMA_REGION_CONTIG), or the buffer to a kernel driver "
+				 "(udma_region_dmabuf)",
+				 v->pci.who, r->name);
 	if (e == ENOMEM)
 		return udma__err(ENOMEM,
 				 "%s: VFIO cannot pin region '%s' (%zu bytes): over the locked-memory "

@@ -45,14 +45,18 @@ bool udma__dcache_maintainable(void)
 /* DC CVAC: clean to the point of coherency; DC CIVAC: clean and invalidate
  * (EL0 may not invalidate alone: a clean first keeps a dirty line's bytes).
  * Linux sets SCTLR_EL1.UCI, so EL0 may issue both (on cores with errata it
- * traps and runs them itself). DSB SY: every line done before the caller's
- * next access, the doorbell's MMIO write included. */
+ * traps and runs them itself). A maintenance instruction is ordered only
+ * with accesses to its own line: DMB SY first, so the loads and stores
+ * before the sync (the completion flag read, the buffer written) are done
+ * before any line is; DSB SY after, so every line is done before the
+ * caller's next access, the doorbell's MMIO write included. */
 void udma__dcache_clean(const void *addr, size_t len)
 {
 	size_t line = udma__dcache_line(), n;
 	uintptr_t p;
 
 	udma__dcache_span((uintptr_t)addr, len, line, &p, &n);
+	__asm__ __volatile__("dmb sy" ::: "memory");
 	for (; n; n--, p += line)
 		__asm__ __volatile__("dc cvac, %0" ::"r"(p) : "memory");
 	__asm__ __volatile__("dsb sy" ::: "memory");
@@ -64,6 +68,7 @@ void udma__dcache_clean_inval(const void *addr, size_t len)
 	uintptr_t p;
 
 	udma__dcache_span((uintptr_t)addr, len, line, &p, &n);
+	__asm__ __volatile__("dmb sy" ::: "memory");
 	for (; n; n--, p += line)
 		__asm__ __volatile__("dc civac, %0" ::"r"(p) : "memory");
 	__asm__ __volatile__("dsb sy" ::: "memory");
@@ -113,7 +118,7 @@ void udma__dcache_clean_inval(const void *addr, size_t len)
 	clflush_range(addr, len);
 }
 #else
-/* 32-bit ARM and others: cleaning to the point of coherency is privileged. */
+/* 32-bit ARM (and others): cleaning to the point of coherency is privileged. */
 size_t udma__dcache_line(void)
 {
 	return 0;

@@ -7,6 +7,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,11 @@
 
 #include "lib/os/os.h"
 
-/* The kernel's names for its CMA heap, most common first: the default CMA
- * area ("linux,cma" before 6.14, "default_cma_region" since), then a board's
- * shared-dma-pool reserved-memory node called "reserved". */
-static const char *const cma_names[] = {"linux,cma", "default_cma_region", "reserved"};
+/* The kernel's names for its default CMA area's heap: "default_cma_region"
+ * since Linux 6.17; before, the area's own name: "reserved" (cma= or the
+ * Kconfig size), "linux,cma" or "default-pool" (a device tree's
+ * shared-dma-pool node). */
+static const char *const cma_names[] = {"default_cma_region", "reserved", "linux,cma", "default-pool"};
 
 static const char *dev_root(void)
 {
@@ -126,20 +128,34 @@ int udma__dma_heap_alloc(const char *heap, size_t len, char *found, size_t found
 	int hfd, e;
 
 	snprintf(dir, sizeof(dir), "%s/dma_heap", dev_root());
+	if (access(dir, F_OK) < 0 && errno != ENOENT)
+		return udma__err(errno, "cannot look at %s: %s", dir, udma__strerror(errno));
 	if (access(dir, F_OK) < 0)
 		return udma__err(ENODEV,
 				 "this kernel has no DMA-BUF heaps (no %s): it needs CONFIG_DMABUF_HEAPS "
 				 "(Linux 5.6+), and for contiguous memory CONFIG_DMABUF_HEAPS_CMA with a "
 				 "CMA area (cma=SIZE)",
 				 dir);
+	if ((e = udma__child_fds_watch()))
+		return udma__err(-e, "no DMA-BUF heap buffer: %s", udma_last_error());
 	hfd = open_heap(dir, heap, found, found_len);
 	if (hfd < 0)
 		return hfd;
+	/* On the list before a fork can see it: a forked child's copy would
+	 * keep the buffer (CMA memory, say) after the parent let go of it. */
+	udma__child_fds_lock();
 	if (ioctl(hfd, DMA_HEAP_IOCTL_ALLOC, &alloc) == 0) {
 		close(hfd);
+		if ((e = udma__child_fds_add_locked((int)alloc.fd))) {
+			close((int)alloc.fd);
+			udma__child_fds_unlock();
+			return e;
+		}
+		udma__child_fds_unlock();
 		return (int)alloc.fd;
 	}
 	e = errno;
+	udma__child_fds_unlock();
 	close(hfd);
 	if (e == ENOTTY)
 		return udma__err(ENOTTY, "%s/%s is not a DMA-BUF heap (it refused DMA_HEAP_IOCTL_ALLOC)", dir,
@@ -199,7 +215,7 @@ int udma__udmabuf_create(int memfd, size_t len)
 				 errno == EACCES
 					 ? " (run as root, or give this user the device with a udev rule)"
 					 : "");
-	if (limit >= 0 && len > (size_t)limit << 20) {
+	if (limit >= 0 && (uint64_t)len > (uint64_t)limit << 20) {
 		close(dev);
 		return udma__err(E2BIG,
 				 "%zu bytes is over /dev/udmabuf's limit of %ld MiB for one buffer: raise "
@@ -216,8 +232,17 @@ int udma__udmabuf_create(int memfd, size_t len)
 		return udma__err(EMFILE, "no file descriptor left for the dma-buf: %s", udma__strerror(e));
 	return udma__err(e,
 			 "/dev/udmabuf refused the region's memfd (%zu bytes): %s (it takes shmem memfds "
-			 "sealed against shrinking, and hugetlb ones since Linux 6.11)",
+			 "sealed against shrinking; hugetlb ones only in some kernels: 5.15 to 6.3, and "
+			 "again since memfd_pin_folios, 6.11)",
 			 len, udma__strerror(e));
+}
+
+void udma__dmabuf_close(int fd)
+{
+	udma__child_fds_lock();
+	if (fd >= 0 && udma__child_fds_take_locked(fd))
+		close(fd);
+	udma__child_fds_unlock();
 }
 
 int udma__dmabuf_sync(int fd, bool cpu)
