@@ -149,6 +149,8 @@ static void test_bad_options(void **state)
 	assert_null(r);
 	o.dma_heap = "";
 	th_assert_err(udma_region_create(ctx, &o, &r), EINVAL);
+	o.dma_heap = "..";
+	th_assert_err(udma_region_create(ctx, &o, &r), EINVAL);
 	o.dma_heap = "system";
 	o.page_size = 2u << 20;
 	th_assert_err(udma_region_create(ctx, &o, &r), EINVAL);
