@@ -282,7 +282,8 @@ clean:
 # guest's initramfs needs no shared libraries; build them without SAN. Debian
 # has no libcmocka.a, so unless one is installed it is built from Debian's
 # source of the installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
-VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
+# A static cmocka of the target's own architecture only ($(CC) -print-multiarch).
+VM_CMOCKA := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch)/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
 # What both guest programs share, and the thread helpers that keep thread
 # stacks out of their leak checks.
 VM_SUPPORT := tests/vm/guest_support.c $(SUPPORT)
@@ -299,16 +300,18 @@ $(B)/vm/test_edu $(B)/vm/test_nvme $(B)/vm/test_nic: $(B)/vm/test_%: tests/vm/te
 	else \
 		$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(B)/libudma.a $(LIBS) -lcmocka; \
 	fi
+# With :arm64 or :armhf copies of libcmocka-dev beside the host's, dpkg-query
+# names one version per architecture: the first is taken (they share a source).
 $(B)/vm/cmocka/libcmocka.a:
 	rm -rf $(@D) && mkdir -p $(@D)/lists/partial $(@D)/cache
 	. /etc/os-release && echo "deb-src http://deb.debian.org/debian $$VERSION_CODENAME main" >$(@D)/src.list
 	cd $(@D) && apt="apt-get -q -o Dir::Etc::SourceList=$$PWD/src.list -o Dir::Etc::SourceParts=/dev/null \
 		-o Dir::State::Lists=$$PWD/lists -o Dir::Cache=$$PWD/cache -o Debug::NoLocking=1" && \
 		$$apt update >/dev/null && \
-		$$apt source --download-only "cmocka=$$(dpkg-query -W -f='$${source:Version}' libcmocka-dev)" && \
+		$$apt source --download-only "cmocka=$$(dpkg-query -W -f='$${source:Version}\n' libcmocka-dev | head -n 1)" && \
 		dpkg-source --no-check -x cmocka_*.dsc src >/dev/null && \
 		$(CC) -O2 -c -o cmocka.o src/src/cmocka.c -Isrc/include -DHAVE_SIGNAL_H \
 		-DHAVE_STRINGS_H -DHAVE_INTTYPES_H -DHAVE_MALLOC_H -DHAVE_GCC_THREAD_LOCAL_STORAGE \
 		-DHAVE_CLOCK_GETTIME -DHAVE_CLOCK_REALTIME -DHAVE_STRUCT_TIMESPEC -DHAVE_SIGLONGJMP \
 		-DHAVE_STRSIGNAL && \
-		ar rcs libcmocka.a cmocka.o
+		$(AR) rcs libcmocka.a cmocka.o
