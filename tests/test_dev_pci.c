@@ -366,6 +366,22 @@ static void vfio_module_missing(void **state)
 	udma_ctx_destroy(ctx);
 }
 
+/* An Arm SMMU gives a function its group only when a driver binds it: with
+ * an IOMMU registered, no group is no verdict, the open goes on to VFIO. */
+static void vfio_group_comes_with_driver(void **state)
+{
+	struct udma_ctx *ctx;
+
+	(void)state;
+	if (access("/dev/vfio/vfio", R_OK | W_OK) && errno != ENOENT)
+		skip(); /* present but not ours */
+	ctx = ctx_new(UDMA_IOVA_VA);
+	mk("class/iommu/%s", "smmu3.0x0000000009050000");
+	expect(ctx, "vfio:" ADDR, ENOENT, "modprobe vfio-pci");
+	assert_null(strstr(udma_last_error(), "IOMMU group"));
+	udma_ctx_destroy(ctx);
+}
+
 /* Group 7 holds ADDR and the devices given as "ADDR DRIVER CLASS" ("-": no driver). */
 static void group_of(const char *const *devs, size_t n)
 {
@@ -503,6 +519,7 @@ int main(void)
 		tree_test(uio_no_node),
 		tree_test(vfio_no_iommu),
 		tree_test(vfio_module_missing),
+		tree_test(vfio_group_comes_with_driver),
 		tree_test(vfio_group_not_viable),
 		tree_test(vfio_iommu_too_narrow),
 		tree_test(uio_out_of_fds),
