@@ -65,12 +65,12 @@ static int teardown(void **state)
 	return th_leak_teardown(state);
 }
 
-#define NEED_PA(f)                                                                           \
-	do {                                                                                 \
-		if (!(f)) {                                                                  \
-			printf("# skip: %s\n", no_pa);                                     \
-			skip();                                                              \
-		}                                                                            \
+#define NEED_PA(f)                                     \
+	do {                                           \
+		if (!(f)) {                            \
+			printf("# skip: %s\n", no_pa); \
+			skip();                        \
+		}                                      \
 	} while (0)
 
 static long pinned_kb(void)

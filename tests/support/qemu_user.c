@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/dma-heap.h>
 #include <linux/io_uring.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -62,7 +64,8 @@ static int probe_madvise(char *why, size_t len)
 	if (madvise(p, (size_t)page, MADV_POPULATE_WRITE) == 0 && mincore(p, (size_t)page, &resident) == 0 &&
 	    !(resident & 1)) {
 		snprintf(why, len,
-			 "madvise is not passed to the kernel (MADV_POPULATE_WRITE returned 0 and left the page "
+			 "madvise is not passed to the kernel (MADV_POPULATE_WRITE returned 0 and left the "
+			 "page "
 			 "absent: mincore), so no populate, DONTFORK or HUGEPAGE advice");
 		rc = -1;
 	}
@@ -74,7 +77,8 @@ static int probe_mempolicy(char *why, size_t len)
 {
 	int mode;
 
-	return probe_syscall(syscall(SYS_get_mempolicy, &mode, NULL, 0UL, NULL, 0UL), "get_mempolicy", why, len);
+	return probe_syscall(syscall(SYS_get_mempolicy, &mode, NULL, 0UL, NULL, 0UL), "get_mempolicy", why,
+			     len);
 }
 
 static int probe_robust_futex(char *why, size_t len)
@@ -83,7 +87,8 @@ static int probe_robust_futex(char *why, size_t len)
 	size_t n;
 
 	return probe_syscall(syscall(SYS_get_robust_list, 0, &head, &n),
-			     "get_robust_list (no robust mutexes: a dead holder is never reported)", why, len);
+			     "get_robust_list (no robust mutexes: a dead holder is never reported)", why,
+			     len);
 }
 
 /* A page this process touched must be present in pagemap at its address:
@@ -92,7 +97,8 @@ static int probe_robust_futex(char *why, size_t len)
 static int probe_pagemap(char *why, size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	volatile char *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile char *p =
+		mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint64_t e = 0;
 	int fd, rc = 0;
 
@@ -100,11 +106,13 @@ static int probe_pagemap(char *why, size_t len)
 		return 0;
 	p[0] = 1;
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && pread(fd, &e, sizeof(e), (off_t)((uintptr_t)p / (uintptr_t)page * sizeof(e))) ==
-			       (ssize_t)sizeof(e) &&
+	if (fd >= 0 &&
+	    pread(fd, &e, sizeof(e), (off_t)((uintptr_t)p / (uintptr_t)page * sizeof(e))) ==
+		    (ssize_t)sizeof(e) &&
 	    !(e >> 63)) {
 		snprintf(why, len,
-			 "/proc/self/pagemap says a page just written at %p is not present: qemu-user reads it "
+			 "/proc/self/pagemap says a page just written at %p is not present: qemu-user reads "
+			 "it "
 			 "at the host's addresses, not the guest's",
 			 (void *)p);
 		rc = -1;
@@ -166,8 +174,30 @@ static int probe_rlimit_as(char *why, size_t len)
 	if (p == MAP_FAILED)
 		return 0;
 	munmap(p, 64 << 20);
-	snprintf(why, len, "setrlimit(RLIMIT_AS) returns 0 and limits nothing (a 64 MiB mapping under 1 MiB)");
+	snprintf(why, len,
+		 "setrlimit(RLIMIT_AS) returns 0 and limits nothing (a 64 MiB mapping under 1 MiB)");
 	return -1;
+}
+
+/* The kernel answers an ioctl a file does not know with ENOTTY; qemu-user
+ * answers ENOSYS for every ioctl number it has no translation for, without
+ * passing it on. */
+static int probe_dmabuf_ioctl(char *why, size_t len)
+{
+	struct dma_heap_allocation_data alloc = {.len = 4096, .fd_flags = O_RDWR | O_CLOEXEC};
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return 0;
+	if (ioctl(fd, DMA_HEAP_IOCTL_ALLOC, &alloc) < 0 && errno == ENOSYS) {
+		snprintf(
+			why, len,
+			"ioctl(DMA_HEAP_IOCTL_ALLOC) on /dev/null gives ENOSYS, not the kernel's ENOTTY: the "
+			"DMA-BUF heap and udmabuf ioctls are not passed to the kernel");
+		rc = -1;
+	}
+	close(fd);
+	return rc;
 }
 
 int th_qemu_lacks(enum th_emul what, char *why, size_t len)
@@ -178,27 +208,14 @@ int th_qemu_lacks(enum th_emul what, char *why, size_t len)
 	if (!th_qemu_user())
 		return 0;
 	switch (what) {
-	case TH_EMUL_IO_URING:
-		rc = probe_io_uring(buf, sizeof(buf));
-		break;
-	case TH_EMUL_MADVISE:
-		rc = probe_madvise(buf, sizeof(buf));
-		break;
-	case TH_EMUL_ROBUST_FUTEX:
-		rc = probe_robust_futex(buf, sizeof(buf));
-		break;
-	case TH_EMUL_MEMPOLICY:
-		rc = probe_mempolicy(buf, sizeof(buf));
-		break;
-	case TH_EMUL_PAGEMAP:
-		rc = probe_pagemap(buf, sizeof(buf));
-		break;
-	case TH_EMUL_MAPS:
-		rc = probe_maps(buf, sizeof(buf));
-		break;
-	case TH_EMUL_RLIMIT_AS:
-		rc = probe_rlimit_as(buf, sizeof(buf));
-		break;
+	case TH_EMUL_IO_URING: rc = probe_io_uring(buf, sizeof(buf)); break;
+	case TH_EMUL_MADVISE: rc = probe_madvise(buf, sizeof(buf)); break;
+	case TH_EMUL_ROBUST_FUTEX: rc = probe_robust_futex(buf, sizeof(buf)); break;
+	case TH_EMUL_MEMPOLICY: rc = probe_mempolicy(buf, sizeof(buf)); break;
+	case TH_EMUL_PAGEMAP: rc = probe_pagemap(buf, sizeof(buf)); break;
+	case TH_EMUL_MAPS: rc = probe_maps(buf, sizeof(buf)); break;
+	case TH_EMUL_RLIMIT_AS: rc = probe_rlimit_as(buf, sizeof(buf)); break;
+	case TH_EMUL_DMABUF_IOCTL: rc = probe_dmabuf_ioctl(buf, sizeof(buf)); break;
 	}
 	if (rc && why)
 		snprintf(why, len, "%s", buf);

@@ -16,8 +16,9 @@ enum th_emul {
 	TH_EMUL_ROBUST_FUTEX, /* set_robust_list: a dead holder's robust mutex */
 	TH_EMUL_MEMPOLICY,    /* get_mempolicy, mbind: NUMA placement */
 	TH_EMUL_PAGEMAP,      /* /proc/self/pagemap at the guest's addresses */
-	TH_EMUL_MAPS,         /* /proc/self/maps lists every mapping (vm.max_map_count) */
+	TH_EMUL_MAPS,	      /* /proc/self/maps lists every mapping (vm.max_map_count) */
 	TH_EMUL_RLIMIT_AS,    /* setrlimit(RLIMIT_AS) limits the address space */
+	TH_EMUL_DMABUF_IOCTL, /* DMA_HEAP_IOCTL_ALLOC, UDMABUF_CREATE reach the kernel */
 };
 
 /* 1 under qemu-user: it answers get_robust_list with ENOSYS (a robust futex
