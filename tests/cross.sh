@@ -48,8 +48,9 @@ binfmt_ready() {
 }
 
 # run ARCH PROGRAM: its cmocka TAP (CMOCKA_MESSAGE_OUTPUT=TAP) renumbered
-# into this stream, each name prefixed; a skip keeps the "# skip: why" line
-# the test printed before it; the rest of the output as comments. Then the
+# into this stream, each name prefixed; a skip keeps the first "# skip: why"
+# (or "skipped: why") line the test printed before it; the rest of the
+# output as comments. Then the
 # line for the program: it exited by itself and ran every test it planned.
 run() {
 	name=${2##*/}
@@ -66,7 +67,7 @@ run() {
 	}
 	/^ok [0-9]+/ { printf "ok %d - %s%s\n", ++n, p, name_of($0); why = ""; done++; next }
 	/^not ok [0-9]+/ { printf "not ok %d - %s%s\n", ++n, p, name_of($0); why = ""; done++; bad++; next }
-	/^# skip: / { why = substr($0, 9) }
+	why == "" && /^(# skip: | *skipped: )/ { why = $0; sub(/^(# skip: | *skipped: )/, "", why) } # the first: the cause
 	/^# (not )?ok - / { next } # a group summary
 	{ print "# " $0 }
 	END { printf "%d %d %d %d\n", n, plan, done, bad >"/dev/stderr" }
