@@ -1,5 +1,6 @@
 # udma: userspace DMA memory. `make` builds, `make check` tests, `make run` demos.
 # SAN=address,undefined (or thread) builds everything with sanitizers under build/san-*/.
+# CROSS=aarch64-linux-gnu- (or arm-linux-gnueabihf-) cross-builds under build/aarch64/ (build/armhf/).
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -16,6 +17,7 @@ endif
 VERSION  := $(V_MAJOR).$(V_MINOR).$(V_PATCH)
 SOVER    := $(if $(filter 0,$(V_MAJOR)),0.$(V_MINOR),$(V_MAJOR))
 OBJCOPY  ?= objcopy
+PKG_CONFIG ?= pkg-config
 
 SAN      ?=
 comma    := ,
@@ -25,6 +27,28 @@ SANFLAGS :=
 else
 B        := build/san-$(subst $(comma),-,$(SAN))
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
+endif
+
+# A cross build takes the compiler and binutils of the prefix (CC=... on the
+# command line still wins) and the target's pkg-config: the Debian wrapper
+# <triplet>-pkg-config if installed, else pkg-config reading only the
+# target's .pc files, so no host flag (libdpdk's) reaches an ARM binary. The
+# directory is named after the Debian architecture (armhf for the gnueabihf
+# triplet, else the triplet's first part). No DPDK in cross builds.
+CROSS    ?=
+ifneq ($(CROSS),)
+ifneq ($(SAN),)
+$(error SAN=$(SAN) with CROSS=$(CROSS): sanitizer builds are host only (the ARM tests run under qemu-user, which ASan and TSan do not support); drop one of the two)
+endif
+TRIPLET  := $(CROSS:%-=%)
+ARCH     := $(if $(filter arm-%hf,$(TRIPLET)),armhf,$(firstword $(subst -, ,$(TRIPLET))))
+B        := build/$(ARCH)
+CC       := $(CROSS)gcc
+LD       := $(CROSS)ld
+AR       := $(CROSS)ar
+OBJCOPY  := $(CROSS)objcopy
+PKG_CONFIG := $(or $(shell command -v $(CROSS)pkg-config 2>/dev/null),\
+	PKG_CONFIG_LIBDIR=/usr/lib/$(TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config)
 endif
 
 CC       ?= cc
@@ -61,7 +85,7 @@ TOOL_SRC := $(wildcard tools/*.c tools/*/*.c)
 NIC_TOOL_HDR    := tools/nic/nic_tool.h tools/latency_hist.h tools/run_stop.h tools/dev_spec.h $(NIC_HDR)
 NIC_TOOL_SHARED := tools/latency_hist.c tools/run_stop.c tools/dev_spec.c
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
-SUPPORT  := tests/support/helpers.c tests/support/peer.c
+SUPPORT  := tests/support/helpers.c tests/support/peer.c tests/support/qemu_user.c
 TEST_SRC := $(wildcard tests/test_*.c)
 # White-box tests include the library's internal headers to call its internals
 # (udma__*, simd_*): they link the plain objects; the others link libudma.a, as
@@ -84,16 +108,17 @@ SIMD     := $(B)/udma-simd
 # warnings stay ours. With it, contrib/dpdk is built too: the mempool ops
 # driver (a plugin EAL loads with -d; EAL refuses one under a world-writable
 # directory such as /tmp) and the external-memory check.
-PKG_CONFIG  ?= pkg-config
-DPDK_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g')
-DPDK_LIBS   := $(shell $(PKG_CONFIG) --libs libdpdk 2>/dev/null)
+DPDK_CFLAGS := $(if $(CROSS),,$(shell $(PKG_CONFIG) --cflags libdpdk 2>/dev/null | sed 's/-I/-isystem /g'))
+DPDK_LIBS   := $(if $(CROSS),,$(shell $(PKG_CONFIG) --libs libdpdk 2>/dev/null))
 ifneq ($(DPDK_LIBS),)
 DPDK_CFLAGS += -DHAVE_DPDK
 DPDK_OUT    := $(B)/dpdk/librte_mempool_udma.so $(B)/dpdk/dpdk_extmem
 endif
 
-.PHONY: all deps check run install uninstall format lint bench clean
+.PHONY: all tests deps check run install uninstall format lint bench clean
 all: $(B)/libudma.so $(B)/libudma.a $(CLI) $(SIMD) $(TESTS) $(BENCHES) $(DPDK_OUT)
+# The test programs and the udma-simd they start (what tests/cross.sh runs).
+tests: $(TESTS) $(SIMD)
 
 deps:
 	@tools/install-deps.sh
@@ -127,9 +152,9 @@ $(B)/obj/libudma.o: $(LIB_OBJ)
 	$(LD) -r -o $@.tmp $^
 	$(OBJCOPY) --localize-hidden $@.tmp $@ && rm -f $@.tmp
 $(B)/libudma.a: $(B)/obj/libudma.o
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(B)/libudma_internal.a: $(LIB_OBJ)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 # The CLI links the library statically: one self-contained binary to copy to a
 # board. It shares the library's internal helpers (size formatting, pagemap
@@ -282,7 +307,8 @@ clean:
 # guest's initramfs needs no shared libraries; build them without SAN. Debian
 # has no libcmocka.a, so unless one is installed it is built from Debian's
 # source of the installed libcmocka-dev (apt-get source, into $(B)/vm/cmocka).
-VM_CMOCKA := $(firstword $(wildcard /usr/lib/*/libcmocka.a /usr/lib/libcmocka.a) $(B)/vm/cmocka/libcmocka.a)
+VM_CMOCKA := $(firstword $(wildcard $(if $(CROSS),/usr/lib/$(TRIPLET)/libcmocka.a,/usr/lib/*/libcmocka.a \
+	/usr/lib/libcmocka.a)) $(B)/vm/cmocka/libcmocka.a)
 # What both guest programs share, and the thread helpers that keep thread
 # stacks out of their leak checks.
 VM_SUPPORT := tests/vm/guest_support.c $(SUPPORT)
@@ -305,10 +331,11 @@ $(B)/vm/cmocka/libcmocka.a:
 	cd $(@D) && apt="apt-get -q -o Dir::Etc::SourceList=$$PWD/src.list -o Dir::Etc::SourceParts=/dev/null \
 		-o Dir::State::Lists=$$PWD/lists -o Dir::Cache=$$PWD/cache -o Debug::NoLocking=1" && \
 		$$apt update >/dev/null && \
-		$$apt source --download-only "cmocka=$$(dpkg-query -W -f='$${source:Version}' libcmocka-dev)" && \
+		$$apt source --download-only \
+		"cmocka=$$(dpkg-query -W -f='$${source:Version}\n' libcmocka-dev | head -n 1)" && \
 		dpkg-source --no-check -x cmocka_*.dsc src >/dev/null && \
 		$(CC) -O2 -c -o cmocka.o src/src/cmocka.c -Isrc/include -DHAVE_SIGNAL_H \
 		-DHAVE_STRINGS_H -DHAVE_INTTYPES_H -DHAVE_MALLOC_H -DHAVE_GCC_THREAD_LOCAL_STORAGE \
 		-DHAVE_CLOCK_GETTIME -DHAVE_CLOCK_REALTIME -DHAVE_STRUCT_TIMESPEC -DHAVE_SIGLONGJMP \
 		-DHAVE_STRSIGNAL && \
-		ar rcs libcmocka.a cmocka.o
+		$(AR) rcs libcmocka.a cmocka.o

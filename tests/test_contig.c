@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "lib/mem/mem.h"
 
 static void find_run_cases(void **state)
@@ -124,6 +125,7 @@ static void frames_large_table_hugepage(void **state)
 	size_t n = (size_t)1 << 20; /* a 4 GiB region of 4 KiB pages */
 
 	(void)state;
+	th_skip_if_qemu_lacks(TH_EMUL_MADVISE); /* MADV_HUGEPAGE */
 	assert_int_equal(udma__frames_alloc(&small, 16), 0);
 	assert_int_equal(udma__frames_alloc(&large, n), 0);
 	assert_int_equal((uintptr_t)large.frame % UDMA_PAGE_2M, 0);

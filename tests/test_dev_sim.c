@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "sim/simd_spawn.h"
 #include "drivers/simdrv/simdrv.h"
 
@@ -52,6 +53,8 @@ static void fix_open(struct fix *f, const struct mode *m, const char *spec)
 	char full[256];
 	int rc;
 
+	if (m->iova == UDMA_IOVA_PA)
+		th_skip_if_qemu_lacks(TH_EMUL_IO_URING);
 	memset(f, 0, sizeof(*f));
 	f->proc.pid = -1;
 	snprintf(full, sizeof(full), "%s", spec);
@@ -409,7 +412,8 @@ static void block_pa_poll(void **state)
 static void late_region(void **state)
 {
 	struct udma_region_opts ro = {.size = 4 << 20, .numa_node = UDMA_NUMA_ANY, .name = "late"};
-	const struct mode *m = udma_pfn_readable() > 0 ? &pa_poll : &va_poll;
+	const struct mode *m =
+		udma_pfn_readable() > 0 && !th_qemu_lacks(TH_EMUL_IO_URING, NULL, 0) ? &pa_poll : &va_poll;
 	struct simdev_sqe sqe;
 	struct simdev_cqe cqe;
 	struct udma_region *r;

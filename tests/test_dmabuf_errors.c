@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 
 static char root[64];
 
@@ -106,6 +107,7 @@ static void test_not_a_heap(void **state)
 	struct udma_region *r;
 
 	(void)state;
+	th_skip_if_qemu_lacks(TH_EMUL_DMABUF_IOCTL);
 	make_dir("dma_heap");
 	put_file("dma_heap/linux,cma", "", 0644);
 	th_assert_err(heap_region("cma", &r), ENOTTY);
@@ -180,11 +182,14 @@ static struct udma_region *shared_region(struct udma_ctx *ctx, size_t size, unsi
 
 static void test_dmabuf_refusals(void **state)
 {
-	struct udma_ctx *ctx = th_ctx();
-	struct udma_region *plain = shared_region(ctx, 4096, 0),
-			   *shared = shared_region(ctx, 2u << 20, UDMA_REGION_SHARED);
+	struct udma_ctx *ctx;
+	struct udma_region *plain, *shared;
 
 	(void)state;
+	th_skip_if_qemu_lacks(TH_EMUL_DMABUF_IOCTL);
+	ctx = th_ctx();
+	plain = shared_region(ctx, 4096, 0);
+	shared = shared_region(ctx, 2u << 20, UDMA_REGION_SHARED);
 	th_assert_err(udma_region_dmabuf(NULL), EINVAL);
 	th_assert_err(udma_region_dmabuf(plain), ENOTSUP);
 	assert_non_null(strstr(udma_last_error(), "UDMA_REGION_SHARED"));

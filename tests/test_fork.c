@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "sim/simd_spawn.h"
 #include "drivers/simdrv/simdrv.h"
 #include "lib/mem/mem.h" /* to hold the context's locks across a fork */
@@ -361,6 +362,7 @@ static void bar_not_inherited(void **state)
 	struct world w;
 
 	(void)state;
+	th_skip_if_qemu_lacks(TH_EMUL_MADVISE); /* MADV_DONTFORK */
 	world_open(&w, false);
 	assert_int_equal(in_child(child_touch_bar, &w), 128 + SIGSEGV);
 	world_close(&w);
@@ -511,6 +513,7 @@ static void fork_while_creating(void **state)
 	struct world w;
 
 	(void)state;
+	th_skip_if_qemu_lacks(TH_EMUL_MADVISE); /* MADV_DONTFORK */
 	memset(&w, 0, sizeof(w));
 	w.nfds_before = list_fds(w.fds_before, 256);
 	assert_int_equal(udma_ctx_create(&co, &w.ctx), 0);

@@ -12,15 +12,16 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "lib/alloc/heap_internal.h"
 
-/* malloc + free pairs over all stress threads (TSan is about 10x slower) */
+/* malloc + free pairs over all stress threads (TSan and qemu-user are about 10x slower) */
 #ifdef TH_UNDER_TSAN
 #define STRESS_OPS  2000000u
 #define RACE_ROUNDS 2000u
 #else
-#define STRESS_OPS  10000000u
-#define RACE_ROUNDS 20000u
+#define STRESS_OPS  (th_qemu_user() ? 2000000u : 10000000u)
+#define RACE_ROUNDS (th_qemu_user() ? 2000u : 20000u)
 #endif
 #define STRESS_THREADS 4
 #define LOCAL_SLOTS    64

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "lib/mem/mem.h"
 
 static struct udma_ctx *ctx_new(unsigned flags)
@@ -298,6 +299,7 @@ static void map_count_4k(void **state)
 
 	(void)state;
 	skip_under_sanitizer();
+	th_skip_if_qemu_lacks(TH_EMUL_MAPS);
 	assert_int_equal(th_run_child(map_count_child, &ps, 0, (size_t)-1), 0);
 }
 
@@ -307,6 +309,7 @@ static void map_count_2m(void **state)
 
 	(void)state;
 	skip_under_sanitizer();
+	th_skip_if_qemu_lacks(TH_EMUL_MAPS);
 	if (!th_hugepages_ensure(UDMA_PAGE_2M, 2))
 		skip();
 	assert_int_equal(th_run_child(map_count_child, &ps, 0, (size_t)-1), 0);
@@ -481,6 +484,7 @@ static void cgroup_case(const char *limit_file)
 static void cgroup_refuses_faults(void **state)
 {
 	(void)state;
+	th_skip_if_qemu_lacks(TH_EMUL_MADVISE); /* the faults come from MADV_POPULATE_WRITE */
 	cgroup_case("max");
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "tools/bench/page_move.h"
 
 #define SIZE		   (64ul << 20)
@@ -32,14 +33,22 @@ struct fixture {
 	struct udma_ctx *ctx;
 };
 
+/* Why the fixture has no PA context, for the tests that need one. */
+static char no_pa[320];
+
 static int setup(void **state)
 {
 	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_PA, .numa_node = UDMA_NUMA_ANY};
 	static struct fixture f;
+	char why[256];
 
 	th_leak_setup(state);
-	if (geteuid() != 0 || udma_pfn_readable() != 1) {
-		*state = NULL;
+	*state = NULL;
+	snprintf(no_pa, sizeof(no_pa), "PA mode needs root (physical addresses)");
+	if (geteuid() != 0 || udma_pfn_readable() != 1)
+		return 0;
+	if (th_qemu_lacks(TH_EMUL_IO_URING, why, sizeof(why))) {
+		snprintf(no_pa, sizeof(no_pa), "qemu-user: %s", why);
 		return 0;
 	}
 	assert_int_equal(udma_ctx_create(&o, &f.ctx), 0);
@@ -56,12 +65,12 @@ static int teardown(void **state)
 	return th_leak_teardown(state);
 }
 
-#define NEED_PA(f)                                                                           \
-	do {                                                                                 \
-		if (!(f)) {                                                                  \
-			print_message("skipped: PA mode needs root (physical addresses)\n"); \
-			skip();                                                              \
-		}                                                                            \
+#define NEED_PA(f)                                     \
+	do {                                           \
+		if (!(f)) {                            \
+			printf("# skip: %s\n", no_pa); \
+			skip();                        \
+		}                                      \
 	} while (0)
 
 static long pinned_kb(void)

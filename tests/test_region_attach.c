@@ -22,6 +22,7 @@
 
 #include "drivers/simdrv/simdrv.h"
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "tests/support/peer.h"
 
 #define REGION_SIZE (256u << 10)
@@ -335,9 +336,10 @@ static void share_with_peer(enum udma_iova_mode mode, bool blocked, size_t page_
 		      blocked ? ", the exporter's address taken in the peer" : "");
 	write_pattern(p, 1, 0, size);
 	th_peer_start(&peer);
-	must(&peer, OP_CTX, mode, 0, 0, 0, -1);
+	/* Blocked first: the peer's context could map its own memory there. */
 	if (blocked)
 		must(&peer, OP_BLOCK, (uintptr_t)p, size, 0, 0, -1);
+	must(&peer, OP_CTX, mode, 0, 0, 0, -1);
 	must(&peer, OP_ATTACH, 0, 0, 0, 0, udma_region_fd(reg));
 	assert_int_equal(reply.v[1], size);
 	if (blocked)
@@ -397,6 +399,7 @@ static void va_hugepages(void **state)
 		printf("# skip: no free 2 MiB hugepage (reserve one: udma hugepages --reserve 2M)\n");
 		skip();
 	}
+	th_skip_if_qemu_lacks(TH_EMUL_MADVISE); /* hugepages are faulted in by MADV_POPULATE_WRITE */
 	share_with_peer(UDMA_IOVA_VA, true, UDMA_PAGE_2M);
 }
 
@@ -414,8 +417,10 @@ static void va_device_in_attacher(void **state)
 	memset(p, 0, size);
 	write_pattern(p, 5, 0, 3 * PAGE);
 	th_peer_start(&peer);
-	must(&peer, OP_CTX, UDMA_IOVA_VA, 1, 0, 0, -1);
+	/* Blocked first: the peer's context and device could map their own
+	 * memory in the hole the exporter's region (not inherited) leaves. */
 	must(&peer, OP_BLOCK, (uintptr_t)p, size, 0, 0, -1);
+	must(&peer, OP_CTX, UDMA_IOVA_VA, 1, 0, 0, -1);
 	must(&peer, OP_ATTACH, 0, 0, 0, 0, udma_region_fd(reg));
 	assert_true(reply.v[0] != (uintptr_t)p);
 	/* a fill across two page boundaries, at this side's IOVAs */

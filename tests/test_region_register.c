@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 #include "sim/simd_spawn.h"
 #include "drivers/simdrv/simdrv.h"
 
@@ -26,14 +27,26 @@
 enum { CHILD_OK = 0 };
 
 /* A context in mode, or NULL (the test skips) when PA mode needs root. */
+/* PA mode where it can run: as root, with a long-term pin (not under qemu-user). */
+static enum udma_iova_mode pa_if_root(void)
+{
+	return geteuid() == 0 && !th_qemu_lacks(TH_EMUL_IO_URING, NULL, 0) ? UDMA_IOVA_PA : UDMA_IOVA_VA;
+}
+
 static struct udma_ctx *ctx_in(enum udma_iova_mode mode)
 {
 	struct udma_ctx_opts o = {.iova_mode = mode, .numa_node = UDMA_NUMA_ANY};
 	struct udma_ctx *ctx = NULL;
 	int rc;
 
+	char why[256];
+
 	if (mode == UDMA_IOVA_PA && geteuid() != 0) {
 		printf("# skip: PA mode needs root\n");
+		return NULL;
+	}
+	if (mode == UDMA_IOVA_PA && th_qemu_lacks(TH_EMUL_IO_URING, why, sizeof(why))) {
+		printf("# skip: qemu-user: %s\n", why);
 		return NULL;
 	}
 	rc = udma_ctx_create(&o, &ctx);
@@ -144,6 +157,7 @@ static void anon_pa(void **state)
 		printf("# skip: PA mode needs root\n");
 		skip();
 	}
+	th_skip_if_qemu_lacks(TH_EMUL_IO_URING);
 	p = map_anon(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
 	register_round(UDMA_IOVA_PA, p, len);
 	munmap(p, len);
@@ -157,7 +171,7 @@ static void unaligned_start(void **state)
 	uint8_t *mid = (uint8_t *)(((uintptr_t)p + (1 << 20)) | (5 * PAGE));
 
 	(void)state;
-	register_round(geteuid() == 0 ? UDMA_IOVA_PA : UDMA_IOVA_VA, mid, 7 * PAGE);
+	register_round(pa_if_root(), mid, 7 * PAGE);
 	munmap(p, len);
 }
 
@@ -270,7 +284,7 @@ static void refused_memory(void **state)
  * registration as it was (still locked and translated). */
 static void overlapping_chunks(void **state)
 {
-	struct udma_ctx *ctx = ctx_in(geteuid() == 0 ? UDMA_IOVA_PA : UDMA_IOVA_VA);
+	struct udma_ctx *ctx = ctx_in(pa_if_root());
 	struct udma_region_opts o = {.size = 64 * PAGE, .page_size = PAGE, .numa_node = UDMA_NUMA_ANY};
 	struct udma_region *a, *own, *r = NULL;
 	size_t len = 4 << 20;
@@ -669,7 +683,7 @@ static void memlock_tiny(void **state)
  * the parent's). */
 static void fork_child_leaves_it(void **state)
 {
-	struct udma_ctx *ctx = ctx_in(geteuid() == 0 ? UDMA_IOVA_PA : UDMA_IOVA_VA);
+	struct udma_ctx *ctx = ctx_in(pa_if_root());
 	static struct th_snapshot before;
 	size_t len = 16 * PAGE;
 	uint8_t *p = map_anon(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);

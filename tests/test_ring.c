@@ -23,13 +23,15 @@
 #define UDMA_RING_NO_INLINE 1
 
 #include "lib/ring/ring_internal.h"
+#include "tests/support/qemu_user.h"
 #include "tests/support/ring_ops.h"
 
-/* Objects through the 2+2 stress ring: 2 * 10^7, a quarter under TSan (about 10x slower). */
+/* Objects through the 2+2 stress ring: 2 * 10^7, a quarter under TSan and
+ * qemu-user (about 10x slower). */
 #ifdef TH_UNDER_TSAN
 #define STRESS_OBJS 5000000u
 #else
-#define STRESS_OBJS 20000000u
+#define STRESS_OBJS (th_qemu_user() ? 5000000u : 20000000u)
 #endif
 
 #define MAX_THREADS  4
@@ -193,6 +195,7 @@ static int enomem_child(void *arg)
 static void create_enomem(void **state)
 {
 	ops = *state;
+	th_skip_if_qemu_lacks(TH_EMUL_RLIMIT_AS);
 	assert_int_equal(th_run_child(enomem_child, NULL, 0, (size_t)-1), 0);
 }
 

@@ -47,17 +47,33 @@ static int open_container(struct vfio_dev *v)
 	return 0;
 }
 
-static int find_group(struct vfio_dev *v)
+/* The function's IOMMU group. An IOMMU that firmware ties to each device
+ * (an Arm SMMU, through the device tree or IORT) gives a function its group
+ * only when a driver probes it: with an IOMMU registered and no group yet,
+ * the group is read again once vfio-pci is bound (bound = true). */
+static int find_group(struct vfio_dev *v, bool bound)
 {
+	char iommu[64];
 	int rc = udma__pci_group(v->pci.who, v->pci.addr, v->group_id, sizeof(v->group_id));
 
-	if (!rc && !v->group_id[0])
+	if (rc || v->group_id[0])
+		return rc;
+	if ((rc = udma__iommu_registered(v->pci.who, iommu, sizeof(iommu))))
+		return rc;
+	if (bound)
+		return udma__err(ENODEV,
+				 "%s: bound to vfio-pci, still no IOMMU group: the IOMMU %s does not "
+				 "translate for this function (dmesg names why); without one use uio:%s in "
+				 "PA mode",
+				 v->pci.who, iommu, v->pci.addr);
+	if (!iommu[0])
 		return udma__err(ENODEV,
 				 "%s: no IOMMU group: the kernel runs without an IOMMU (boot with "
 				 "intel_iommu=on or amd_iommu=on, VT-d/AMD-Vi on in the firmware; a QEMU "
-				 "guest needs -device intel-iommu); without one use uio:%s in PA mode",
+				 "guest needs -device intel-iommu, or -machine virt,iommu=smmuv3 on Arm); "
+				 "without one use uio:%s in PA mode",
 				 v->pci.who, v->pci.addr);
-	return rc;
+	return 0;
 }
 
 /* From sysfs, before binding: would the open work? */
@@ -68,7 +84,9 @@ static int precheck(struct vfio_dev *v)
 
 	if ((rc = udma__pci_driver(v->pci.addr, drv, sizeof(drv))))
 		return rc;
-	if (strcmp(drv, "vfio-pci") && (rc = udma__vfio_group_viable(v->pci.who, v->pci.addr, v->group_id)))
+	/* No group yet (it comes with the bind): VFIO_GROUP_GET_STATUS judges it. */
+	if (strcmp(drv, "vfio-pci") && v->group_id[0] &&
+	    (rc = udma__vfio_group_viable(v->pci.who, v->pci.addr, v->group_id)))
 		return rc;
 	return udma__vfio_width_precheck(v->pci.who, v->pci.addr);
 }
@@ -308,10 +326,11 @@ static int vfio_open(struct udma_dev *dev, const struct udma_dev_args *a)
 	for (i = 0; i < VFIO_MAX_VECTORS; i++)
 		v->efd[i] = -1;
 	memcpy(v->pci.addr, a->name, sizeof(v->pci.addr) - 1); /* canonical: device.c parsed it */
-	if ((rc = udma__pci_exists(v->pci.who, v->pci.addr)) || (rc = find_group(v)) || (rc = precheck(v)) ||
-	    (rc = open_container(v)) ||
+	if ((rc = udma__pci_exists(v->pci.who, v->pci.addr)) || (rc = find_group(v, false)) ||
+	    (rc = precheck(v)) || (rc = open_container(v)) ||
 	    (rc = udma__pci_bind(v->pci.who, v->pci.addr, "vfio-pci", "vfio-pci", &v->pci.bind)) ||
-	    (rc = open_group(v)) || (rc = read_ranges(v)) || (rc = check_width(v)) || (rc = open_device(v)) ||
+	    (!v->group_id[0] && (rc = find_group(v, true))) || (rc = open_group(v)) ||
+	    (rc = read_ranges(v)) || (rc = check_width(v)) || (rc = open_device(v)) ||
 	    (rc = udma__vfio_setup_irqs(v)))
 		return udma__pci_fn_unwind(&v->pci, rc);
 	dev->priv = v;

@@ -42,5 +42,9 @@ UDMA_HIDDEN int udma__vfio_group_viable(const char *who, const char *addr, const
 /* An Intel IOMMU's address width (its cap register) must reach this
  * process's addresses (IOVA = VA): else -ERANGE. 0 when it cannot tell. */
 UDMA_HIDDEN int udma__vfio_width_precheck(const char *who, const char *addr);
+/* The first IOMMU the kernel registered (/sys/class/iommu: dmar0,
+ * smmu3.0x...) into name, "" when none; a negative errno when the class
+ * cannot be listed. */
+UDMA_HIDDEN int udma__iommu_registered(const char *who, char *name, size_t len);
 
 #endif

@@ -4,8 +4,10 @@
  * open that cannot work leaves the function on the driver it had: the other
  * devices of its IOMMU group (VFIO takes a group whole, and refuses one with
  * a device on a host driver), and an Intel IOMMU's address width (IOVA = VA
- * needs 47 bits; QEMU's intel-iommu has 39 unless told aw-bits=48). After the
- * bind, dev_vfio.c asks VFIO itself: these only spare a pointless move.
+ * needs 47 bits; QEMU's intel-iommu has 39 unless told aw-bits=48), and
+ * whether an IOMMU is registered at all, for a function whose group comes
+ * only with a driver (an Arm SMMU's). After the bind, dev_vfio.c asks VFIO
+ * itself: these only spare a pointless move.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -126,4 +128,26 @@ int udma__vfio_width_precheck(const char *who, const char *addr)
 		"here and this process's addresses reach 0x%llx: the IOMMU's address width is too "
 		"small (a QEMU guest needs -device intel-iommu,aw-bits=48)",
 		who, width, (unsigned long long)top, (unsigned long long)probe);
+}
+
+int udma__iommu_registered(const char *who, char *name, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int rc;
+
+	name[0] = 0;
+	if ((rc = udma__sysfs_path(path, sizeof(path), "/class/iommu")))
+		return rc;
+	d = opendir(path);
+	if (!d && errno == ENOENT)
+		return 0;
+	if (!d)
+		return udma__err(errno, "%s: cannot list %s: %s", who, path, udma__strerror(errno));
+	while (!name[0] && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			snprintf(name, len, "%s", e->d_name);
+	closedir(d);
+	return 0;
 }

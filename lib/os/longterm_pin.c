@@ -65,8 +65,9 @@ static int explain_setup(int e)
 
 	if (e == ENOSYS)
 		return udma__err(e, "no long-term pin: io_uring_setup is not available (a kernel without "
-				    "CONFIG_IO_URING, or a seccomp filter such as a container's): PA mode "
-				    "needs it to keep pages from moving; allow io_uring, " FIX_VA);
+				    "CONFIG_IO_URING, a seccomp filter such as a container's, or qemu-user, "
+				    "which does not emulate io_uring): PA mode needs it to keep pages from "
+				    "moving; allow io_uring, " FIX_VA);
 	if (e == EPERM && disabled > 0)
 		return udma__err(e,
 				 "no long-term pin: io_uring is disabled (kernel.io_uring_disabled=%d): "

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
+#include "tests/support/qemu_user.h"
 
 static unsigned udma_log2_size(size_t v)
 {
@@ -200,8 +201,13 @@ int th_hugepages_ensure(size_t page_size, unsigned long count)
 {
 	unsigned long *added = page_size == UDMA_PAGE_1G ? &added_1g : &added_2m, more = 0;
 	long avail = udma_hugepage_available(page_size, UDMA_NUMA_ANY);
+	char why[256];
 	int rc;
 
+	if (th_qemu_lacks(TH_EMUL_MADVISE, why, sizeof(why))) {
+		printf("# skip: qemu-user: %s: hugepages would never be faulted in\n", why);
+		return 0;
+	}
 	if (avail < 0) {
 		printf("# skip: the kernel offers no %zu kB pages\n", page_size >> 10);
 		return 0;

@@ -9,7 +9,9 @@
 # Everything printed starts with "# " (the console as "# RUN| ..."), so TAP
 # callers stay TAP; exits 0 on pass, 1 on fail.
 # usage: tests/vm/boot.sh uio|vfio KERNEL INITRAMFS [CONSOLE_LOG_TO_KEEP]
-# env: UDMA_VM_TEST the guest program, /test_NAME (default edu),
+# env: UDMA_VM_ARCH x86_64 (default: i440fx for uio, q35 with VT-d for vfio)
+#      or aarch64 (virt for uio, virt with an SMMUv3 for vfio; same devices),
+#      UDMA_VM_TEST the guest program, /test_NAME (default edu),
 #      UDMA_VM_TIMEOUT seconds for the whole guest (default 140),
 #      UDMA_VM_NVME_CACHE QEMU's cache= for the NVMe image (default writeback),
 #      UDMA_VM_APPEND more kernel command line (e.g. "udma.bind=1 loglevel=7")
@@ -17,16 +19,28 @@ set -eu
 run=$1 kernel=$2 initrd=$3 keep=${4:-}
 limit=${UDMA_VM_TIMEOUT:-140}
 test=${UDMA_VM_TEST:-edu}
-case $run in
+arch=${UDMA_VM_ARCH:-x86_64}
+console=ttyS0
+case $arch/$run in
 # i440fx, no IOMMU: the device sees physical addresses (IOVA = PA)
-uio) machine="-machine pc" append="" virtio="disable-modern=on" ;;
+x86_64/uio) machine="-machine pc" append="" virtio="disable-modern=on" ;;
 # VFIO needs an IOMMU (Debian's kernel has no no-IOMMU mode): the emulated
 # VT-d, with 48 address bits (not 7.2's default 39) as IOVA = VA needs them
-vfio)
+x86_64/vfio)
 	machine="-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on,aw-bits=48" append="intel_iommu=on"
 	virtio="disable-legacy=on,iommu_platform=on"
 	;;
-*) echo "usage: $0 uio|vfio KERNEL INITRAMFS [CONSOLE_LOG]" >&2 && exit 2 ;;
+# Arm's virt board; -cpu max for the newest architecture TCG models; a
+# GICv3, whose ITS isolates MSIs (VFIO refuses a device's interrupts
+# without that, and GICv2's v2m has none). The SMMUv3 (built into Debian's
+# arm64 kernel) translates for the PCI root bus; it probes after the bus is
+# enumerated, so a function's IOMMU group appears once a driver binds it.
+aarch64/uio) machine="-machine virt,gic-version=3 -cpu max" append="" virtio="disable-modern=on" console=ttyAMA0 ;;
+aarch64/vfio)
+	machine="-machine virt,gic-version=3,iommu=smmuv3 -cpu max" append="" console=ttyAMA0
+	virtio="disable-legacy=on,iommu_platform=on"
+	;;
+*) echo "usage: [UDMA_VM_ARCH=x86_64|aarch64] $0 uio|vfio KERNEL INITRAMFS [CONSOLE_LOG]" >&2 && exit 2 ;;
 esac
 
 say() { echo "# udma-vm: $*"; }
@@ -40,14 +54,14 @@ truncate -s 64M "$img"
 t0=$(now)
 # TCG always: KVM is there on these machines but hangs the guest. edu's
 # default 28-bit dma_mask would make QEMU clamp addresses silently; addr=04.0
-# makes it 0000:00:04.0 on both machines (the NVMe tests' "not NVMe"
+# makes it 0000:00:04.0 on every machine (the NVMe tests' "not NVMe"
 # function), as addr=05.0 does for nvme. Each pair of NICs shares a hub
 # (hubid) and nothing else: frames one sends reach the other, and no
 # outside network. The guest's limit for the test is
 # 40 s under ours: room to boot (about 8 s under TCG) and still report.
 qrc=0
 # shellcheck disable=SC2086 # $machine is several words
-timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg $machine -smp 2 -m 512M \
+timeout -k 5 "$limit" "qemu-system-$arch" -accel tcg $machine -smp 2 -m 512M \
 	-nodefaults -no-user-config -display none -no-reboot -net none \
 	-device edu,addr=04.0,dma_mask=0xffffffffffffffff \
 	-drive "file=$img,if=none,id=nvm,format=raw,cache=${UDMA_VM_NVME_CACHE:-writeback},aio=threads" \
@@ -57,7 +71,7 @@ timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg $machine -smp 2 -m 512M \
 	-netdev hubport,id=v0,hubid=1 -device "virtio-net-pci,netdev=v0,addr=08.0,mac=52:54:00:00:08:00,$virtio" \
 	-netdev hubport,id=v1,hubid=1 -device "virtio-net-pci,netdev=v1,addr=09.0,mac=52:54:00:00:09:00,$virtio" \
 	-serial "file:$work/console" -kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet panic=-1 oops=panic $append udma.run=$run udma.test=$test udma.timeout=$((limit - 40)) ${UDMA_VM_APPEND:-}" \
+	-append "console=$console quiet panic=-1 oops=panic $append udma.run=$run udma.test=$test udma.timeout=$((limit - 40)) ${UDMA_VM_APPEND:-}" \
 	</dev/null >"$work/qemu" 2>&1 || qrc=$?
 secs=$(echo "$(now) $t0" | awk '{ printf "%.1f", $1 - $2 }')
 

@@ -205,8 +205,39 @@ void check_fill(const uint8_t *p, size_t len, uint8_t v, const char *what)
 			fail_msg("%s: byte %zu is 0x%02x, not 0x%02x", what, i, p[i], v);
 }
 
+/* An Arm SMMUv3's fault: the kernel prints "arm-smmu-v3 NAME: event 0xID
+ * received:" then the record's four 64-bit words, a line each: the stream
+ * in word 0 with the event's id in its low byte (0x10-0x13: translation,
+ * address size, access flag, permission), RnW (1: a read) in bit 35 of
+ * word 1, the input address (IOVA) in word 2. Whether line (the header) and
+ * the words after it in save are such a fault for a dir access to page. */
+static bool smmu_fault(const char *line, char **save, const char *dir, uint64_t page)
+{
+	uint64_t w[4];
+	const char *p;
+	int i;
+
+	if (!strstr(line, "arm-smmu-v3 ") || !strstr(line, " received:"))
+		return false;
+	for (i = 0; i < 4; i++) {
+		const char *l = strtok_r(NULL, "\n", save);
+
+		if (!l || !(p = strstr(l, "arm-smmu-v3 ")) || !(p = strchr(p, ':')))
+			return false;
+		w[i] = strtoull(p + 1, NULL, 16);
+	}
+	if ((w[0] & 0xff) < 0x10 || (w[0] & 0xff) > 0x13 || (w[2] & ~0xfffull) != page)
+		return false;
+	if (((w[1] >> 35) & 1) != !strcmp(dir, "Read"))
+		return false;
+	printf("# kernel: SMMUv3 event 0x%02llx, %s at 0x%llx (stream 0x%llx)\n",
+	       (unsigned long long)(w[0] & 0xff), dir, (unsigned long long)w[2],
+	       (unsigned long long)(w[0] >> 32));
+	return true;
+}
+
 /* Whether the kernel logged the IOMMU's fault for a dir access to the page
- * of iova; prints the line. */
+ * of iova (Intel's DMAR lines, or an Arm SMMUv3's events); prints it. */
 static bool dmar_logged(const char *dir, uint64_t iova)
 {
 	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
@@ -226,6 +257,8 @@ static bool dmar_logged(const char *dir, uint64_t iova)
 		    (strstr(line, want) || strstr(line, want0x))) {
 			printf("# kernel: %s\n", line);
 			found = true;
+		} else {
+			found = smmu_fault(line, &save, dir, iova & ~0xfffull);
 		}
 	free(buf);
 	return found;

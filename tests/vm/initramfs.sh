@@ -3,14 +3,28 @@
 # applets, the UIO, VFIO, NVMe and NIC modules of kernel KVER and their load order,
 # tests/vm/init as /init, each FILE as /<its name> (with its shared libraries
 # and loader when it is dynamic). Rebuilt only when one of those inputs changed.
-# usage: tests/vm/initramfs.sh OUT KVER FILE...   (e.g. build/vm/test_edu)
+# The host's kernel modules and busybox by default; -m and -b name others, as
+# for a kernel unpacked from a package (tests/vm/kernel_pkg.sh) or another
+# architecture's guest. Busybox runs only in the guest (/init links its applets).
+# usage: tests/vm/initramfs.sh [-m MODULES_DIR] [-b BUSYBOX] OUT KVER FILE...
+#   (e.g. build/vm/test_edu; MODULES_DIR defaults to /lib/modules/KVER,
+#   BUSYBOX to /bin/busybox)
 set -eu
-[ $# -ge 3 ] || { echo "usage: $0 OUT KVER FILE..." >&2; exit 2; }
+usage="usage: $0 [-m MODULES_DIR] [-b BUSYBOX] OUT KVER FILE..."
+mods="" busybox=/bin/busybox # busybox-static: the guest has no libc of its own
+while getopts m:b: o; do
+	case $o in
+	m) mods=$OPTARG ;;
+	b) busybox=$OPTARG ;;
+	*) echo "$usage" >&2 && exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 3 ] || { echo "$usage" >&2; exit 2; }
 out=$1 kver=$2
 shift 2
 here=$(dirname "$0")
-mods=/lib/modules/$kver
-busybox=/bin/busybox # busybox-static: the guest has no libc of its own
+mods=${mods:-/lib/modules/$kver}
 # What each run insmods; modules.dep adds their dependencies. vfio_iommu_type1
 # is no dependency of vfio-pci (vfio asks modprobe for it), so it is named.
 uio_want="uio_pci_generic"
@@ -102,9 +116,7 @@ while read -r src dst; do
 done <"$work/manifest"
 chmod 755 "$root/init"
 for f in "$@"; do chmod 755 "$root/${f##*/}"; done
-for a in $("$busybox" --list); do
-	[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
-done
+ln -s busybox "$root/bin/sh" # for /init's #!; init links the other applets
 for r in $sets; do
 	sed 's,.*/,,; s,\.ko.*,.ko,' "$work/$r.dep" >"$root/lib/modules/$r.list"
 done
