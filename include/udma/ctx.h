@@ -36,9 +36,9 @@ enum udma_iova_mode {
  * not). Without either flag: coherent on x86 (PCIe snoops the caches), not
  * coherent on ARM (a board's DMA master often is not: its device tree node
  * says "dma-coherent" when it is, and then this flag saves the maintenance).
- * Both at once: -EINVAL. NONCOHERENT on 32-bit ARM: -ENOTSUP at
- * udma_ctx_create, since user space there cannot clean caches to the point of
- * coherency (udma/sync.h says what can be done instead).
+ * Both at once: -EINVAL. On 32-bit ARM user space cannot clean caches to the
+ * point of coherency: there the syncs of a non-coherent context fail for
+ * memory that is not a dma-buf (udma/sync.h says what can be done instead).
  */
 #define UDMA_CTX_DMA_COHERENT (1u << 1)
 #define UDMA_CTX_DMA_NONCOHERENT (1u << 2)

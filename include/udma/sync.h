@@ -24,10 +24,13 @@
  *    line by line at CTR_EL0's smallest data cache line, then DSB SY, as the
  *    kernel's own dma_sync_* does;
  *  - x86: CLFLUSH line by line (for the rare non-snooping device), then MFENCE;
- *  - 32-bit ARM: no instruction that user space may run cleans to the point
- *    of coherency, so such a context cannot be created (udma_ctx_create:
- *    -ENOTSUP with this reason): use a coherent device, uncached memory from
- *    a kernel driver (u-dma-buf's O_SYNC), or an arm64 kernel and userspace.
+ *  - 32-bit ARM (AArch32 user space, even on an arm64 kernel): no
+ *    instruction it may run cleans to the point of coherency (the cacheflush
+ *    syscall reaches only the point of unification), so a sync of memory
+ *    that is not a dma-buf fails with -ENOTSUP saying so: tell udma the
+ *    device is coherent if it is (UDMA_CTX_DMA_COHERENT), use uncached
+ *    memory from a kernel driver (u-dma-buf's O_SYNC), or run arm64 user
+ *    space.
  * Regions from a DMA-BUF heap (udma/region.h) are also synced through the
  * kernel (DMA_BUF_IOCTL_SYNC: START before the CPU reads, END before the
  * device does), coherent context or not, for the drivers that imported the
@@ -38,8 +41,8 @@
  * block, a region's bytes): a partial cache line at either end is synced
  * whole. len 0 does nothing and returns 0. -EINVAL: ctx NULL, addr NULL with
  * len > 0, or the range wraps; -EFAULT: not inside one region of ctx (the
- * message names the address); -ECHILD: ctx inherited through fork; else the
- * dma-buf ioctl's error.
+ * message names the address); -ECHILD: ctx inherited through fork;
+ * -ENOTSUP: 32-bit ARM, as above; else the dma-buf ioctl's error.
  */
 #ifndef UDMA_SYNC_H
 #define UDMA_SYNC_H

@@ -503,8 +503,9 @@ static int simproc_map(struct udma_dev *dev, struct udma_region *r, uint64_t iov
 				 "opened, so it has no file to hand the device: open the device first (or "
 				 "create the region with UDMA_REGION_SHARED)",
 				 dev->name, r->name);
-	/* No shrinking under the device's mapping: that would crash it. */
-	if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+	/* No shrinking under the device's mapping: that would crash it (a
+	 * dma-buf never changes size, and takes no seals). */
+	if (!r->dma_buf && fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		return udma__err(errno, "sim:%s: cannot seal the file of region '%s': %s", dev->name, r->name,
 				 strerror(errno));
 	m = calloc(1, cap);

@@ -63,6 +63,14 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 	return udma__err(EINVAL, "unknown IOVA mode %d (use UDMA_IOVA_AUTO, _PA or _VA)", (int)asked);
 }
 
+#define KNOWN_FLAGS (UDMA_CTX_STRICT_HUGE | UDMA_CTX_DMA_COHERENT | UDMA_CTX_DMA_NONCOHERENT)
+/* PCIe on x86 snoops the caches; an ARM board's DMA master often does not. */
+#if defined(__x86_64__) || defined(__i386__)
+#define DMA_COHERENT_BY_DEFAULT true
+#else
+#define DMA_COHERENT_BY_DEFAULT false
+#endif
+
 int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 {
 	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_AUTO, .numa_node = UDMA_NUMA_ANY};
@@ -78,9 +86,12 @@ int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 	if (sysconf(_SC_PAGESIZE) != (long)UDMA_PAGE_4K)
 		return udma__err(ENOTSUP, "udma needs 4 KiB base pages; this kernel uses %ld-byte pages",
 				 sysconf(_SC_PAGESIZE));
-	if (o.flags & ~UDMA_CTX_STRICT_HUGE)
-		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x",
-				 o.flags & ~UDMA_CTX_STRICT_HUGE);
+	if (o.flags & ~KNOWN_FLAGS)
+		return udma__err(EINVAL, "udma_ctx_create: unknown flags 0x%x", o.flags & ~KNOWN_FLAGS);
+	if ((o.flags & UDMA_CTX_DMA_COHERENT) && (o.flags & UDMA_CTX_DMA_NONCOHERENT))
+		return udma__err(EINVAL,
+				 "udma_ctx_create: UDMA_CTX_DMA_COHERENT and UDMA_CTX_DMA_NONCOHERENT both "
+				 "given: pick the one the device is");
 	if ((rc = udma__check_page_size(o.page_size)) || (rc = udma__numa_check_node(o.numa_node)))
 		return rc;
 	ctx = calloc(1, sizeof(*ctx));
@@ -88,6 +99,8 @@ int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)
 		return udma__err(ENOMEM, "out of memory for a context");
 	ctx->opts = o;
 	ctx->pagemap_fd = -1;
+	ctx->dma_coherent = (o.flags & UDMA_CTX_DMA_COHERENT) ||
+			    (!(o.flags & UDMA_CTX_DMA_NONCOHERENT) && DMA_COHERENT_BY_DEFAULT);
 	if ((rc = choose_mode(ctx, o.iova_mode)) || (rc = udma__map_init(&ctx->map)))
 		goto fail;
 	rc = udma__pagemap_open();

@@ -72,6 +72,11 @@ struct udma_region {
 	 * here; munlock_at_end: it was not all locked before, so we unlock it. */
 	bool registered;
 	bool munlock_at_end;
+	/* From a DMA-BUF heap: fd is the dma-buf, which holds the pages (no
+	 * mlock, no long-term pin); dma_heap is the heap asked for, read while
+	 * udma_region_create builds the region only. */
+	bool dma_buf;
+	const char *dma_heap;
 	/* PA mode only: for each page the index of the last page of the
 	 * physically contiguous run it belongs to. */
 	uint32_t *run_end;
@@ -131,6 +136,7 @@ struct udma_ctx {
 	atomic_uint file_holds; /* udma__region_files_hold */
 	struct udma__mem_sub subs[UDMA_MEM_EVENT_MAX];
 	unsigned nsubs;
+	bool dma_coherent; /* udma_ctx_dma_coherent */
 };
 
 /* ctx.c: the state a layer installed in ctx's slot, or NULL. Lock-free (the

@@ -89,7 +89,8 @@ int udma__region_read_pagemap(struct udma_ctx *ctx, struct udma_region *r)
 /* The PFNs are read from the final mapping, whatever path made it. */
 static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 {
-	bool search = (r->flags & UDMA_REGION_CONTIG) && ctx->mode == UDMA_IOVA_PA && r->npages > 1;
+	bool search = (r->flags & UDMA_REGION_CONTIG) && ctx->mode == UDMA_IOVA_PA && r->npages > 1 &&
+		      !r->dma_heap;
 	int rc;
 
 	if (search && (r->flags & UDMA_REGION_SHARED))
@@ -112,12 +113,21 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 		return rc;
 	rc = search ? udma__map_contig(r) : udma__region_map(r);
 	/* Before the PFNs are read: the pin may first move pages out of a
-	 * movable zone, and afterwards no page moves while the region lives. */
-	if (!rc && ctx->mode == UDMA_IOVA_PA && r->pin_fd < 0)
+	 * movable zone, and afterwards no page moves while the region lives.
+	 * A dma-buf's pages are the kernel's, held by the buffer: they never
+	 * move (and a VM_PFNMAP mapping takes no pin). */
+	if (!rc && ctx->mode == UDMA_IOVA_PA && r->pin_fd < 0 && !r->dma_buf)
 		rc = udma__region_longterm_pin(r);
 	if (!rc)
 		rc = udma__region_read_pagemap(ctx, r);
-	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->frames.frame && r->run_end[0] != r->npages - 1)
+	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->frames.frame && r->run_end[0] != r->npages - 1 &&
+	    r->dma_buf)
+		rc = udma__err(ENOMEM,
+			       "region '%s': the DMA-BUF heap '%s' gave %zu bytes that are not physically "
+			       "contiguous (the first run ends after page %u): UDMA_REGION_CONTIG needs a "
+			       "CMA heap (dma_heap \"cma\")",
+			       r->name, r->dma_heap, r->size, r->run_end[0] + 1);
+	else if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->frames.frame && r->run_end[0] != r->npages - 1)
 		rc = udma__err(EAGAIN,
 			       "region '%s' lost its physical contiguity while being mapped (the kernel "
 			       "moved a page): try again",
@@ -140,6 +150,7 @@ static void region_unmap(struct udma_region *r)
 		munmap(r->addr, r->footprint);
 	if (r->fd >= 0)
 		close(r->fd);
+	r->dma_buf = false;
 	udma__frames_free(&r->frames);
 	free(r->run_end);
 	free(r->file_page);
@@ -183,7 +194,9 @@ static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size
 	r->size = (size + page_size - 1) & ~(page_size - 1);
 	r->footprint = (r->size + UDMA_PAGE_2M - 1) & ~(UDMA_PAGE_2M - 1);
 	r->npages = r->size >> r->page_shift;
-	if ((!r->hugetlb && (rc = udma__memlock_check(r->size))) || (rc = map_and_verify(ctx, r)))
+	/* A dma-buf is the kernel's memory: no RLIMIT_MEMLOCK charge. */
+	if ((!r->hugetlb && !r->dma_heap && (rc = udma__memlock_check(r->size))) ||
+	    (rc = map_and_verify(ctx, r)))
 		region_unmap(r);
 	return rc;
 }
@@ -303,7 +316,10 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		return udma__err(EINVAL, "udma_region_create: size is 0");
 	if (o->flags & ~KNOWN_FLAGS)
 		return udma__err(EINVAL, "udma_region_create: unknown flags 0x%x", o->flags & ~KNOWN_FLAGS);
-	node = o->numa_node == UDMA_NUMA_ANY ? ctx->opts.numa_node : o->numa_node;
+	if (o->dma_heap && (rc = udma__region_dma_heap_check(o)))
+		return rc;
+	/* A heap's memory comes from no node of ours. */
+	node = o->dma_heap ? UDMA_NUMA_ANY : o->numa_node == UDMA_NUMA_ANY ? ctx->opts.numa_node : o->numa_node;
 	if ((rc = udma__numa_check_node(node)))
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -315,8 +331,11 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	r->pin_fd = -1;
 	r->numa_node = node;
 	r->flags = o->flags;
+	r->dma_heap = o->dma_heap;
 	snprintf(r->name, sizeof(r->name), "%s", o->name && *o->name ? o->name : "region");
-	if ((rc = choose_page_size(ctx, o, node, &ps)))
+	if (o->dma_heap)
+		ps = UDMA_PAGE_4K; /* as the heap maps it, whatever the context's choice */
+	else if ((rc = choose_page_size(ctx, o, node, &ps)))
 		goto fail;
 	for (;;) {
 		bool again;
@@ -327,7 +346,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 		r->keep_fd = atomic_load_explicit(&ctx->file_holds, memory_order_acquire) > 0;
 		if ((rc = region_build_any(ctx, r, o, ps)))
 			goto fail;
-		if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && r->fd >= 0) {
+		if (!(r->flags & UDMA_REGION_SHARED) && !r->keep_fd && !r->dma_buf && r->fd >= 0) {
 			close(r->fd); /* the mapping keeps the file alive */
 			r->fd = -1;
 		}
@@ -344,6 +363,7 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	}
 	if (rc)
 		goto fail;
+	r->dma_heap = NULL; /* the caller's string */
 	udma__fork_release();
 	*out = r;
 	return 0;

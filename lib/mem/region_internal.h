@@ -19,6 +19,17 @@ UDMA_HIDDEN int udma__hugepage_shortage(size_t page_size, int node, size_t len);
 /* Check each page is present and, in PA mode, record its IOVA. */
 UDMA_HIDDEN int udma__region_translate(struct udma_region *r, const uint64_t *entries);
 
+/* region_map.c: address space for r->footprint bytes at r's alignment whose
+ * addresses, as IOVAs, no region of the context has (VA mode). */
+UDMA_HIDDEN int udma__region_reserve(struct udma_region *r, size_t align, void **out);
+
+/* region_dmabuf.c */
+/* opts.dma_heap's rules: 0, or -EINVAL explained. */
+UDMA_HIDDEN int udma__region_dma_heap_check(const struct udma_region_opts *o);
+/* Map r->size bytes of a dma-buf from the heap r->dma_heap (sets r->addr,
+ * r->fd), touched in; the caller undoes as for udma__region_map. */
+UDMA_HIDDEN int udma__region_map_dma_heap(struct udma_region *r);
+
 /* region.c */
 /* With ctx->lock held: into the VA index, told to subscribers (ADDED), on the
  * context's list; 0, or the error with nothing left of it. */

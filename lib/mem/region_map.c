@@ -166,7 +166,7 @@ static int shared_memfd(struct udma_region *r, const void *va)
  * context has: a region attached away from its exporter's address keeps
  * that exporter's IOVAs, which may be free addresses here. The ranges
  * refused stay reserved until one fits, so the kernel offers others. */
-static int reserve_own_iovas(struct udma_region *r, size_t align, void **out)
+int udma__region_reserve(struct udma_region *r, size_t align, void **out)
 {
 	void *refused[8];
 	unsigned n = 0;
@@ -208,7 +208,9 @@ int udma__region_map(struct udma_region *r)
 	int flags = MAP_FIXED, rc;
 	void *va, *addr;
 
-	if ((rc = reserve_own_iovas(r, align, &va)))
+	if (r->dma_heap)
+		return udma__region_map_dma_heap(r);
+	if ((rc = udma__region_reserve(r, align, &va)))
 		return rc;
 	if (r->hugetlb || (r->flags & UDMA_REGION_SHARED) || r->keep_fd) {
 		r->fd = (r->flags & UDMA_REGION_SHARED) ? shared_memfd(r, va)

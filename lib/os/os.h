@@ -109,4 +109,32 @@ UDMA_HIDDEN int udma__child_fds_add_locked(int fd);
  * forked child's handler closed it and the number may be another file). */
 UDMA_HIDDEN bool udma__child_fds_take_locked(int fd);
 
+/* dcache.c: data cache maintenance to the point of coherency. */
+/* The smallest data cache line (bytes); 0 where user space cannot maintain. */
+UDMA_HIDDEN size_t udma__dcache_line(void);
+/* Whether this CPU lets user space clean lines to the point of coherency
+ * (arm64, x86: yes; 32-bit ARM: no). */
+UDMA_HIDDEN bool udma__dcache_maintainable(void);
+/* Clean (write back) every line [addr, addr + len) touches, then a full
+ * barrier: the device reads what the CPU wrote. */
+UDMA_HIDDEN void udma__dcache_clean(const void *addr, size_t len);
+/* Clean and invalidate them, then a full barrier: the CPU reads what the
+ * device wrote. */
+UDMA_HIDDEN void udma__dcache_clean_inval(const void *addr, size_t len);
+/* The lines [addr, addr + len) touches: the first line's address and how
+ * many (0 for len 0); line is a power of two. */
+UDMA_HIDDEN void udma__dcache_span(uintptr_t addr, size_t len, size_t line, uintptr_t *first, size_t *lines);
+
+/* dmabuf.c: DMA-BUF heaps, /dev/udmabuf and dma-buf syncs. The device
+ * nodes are looked up under $UDMA_DEV_ROOT (tests) instead of /dev when set. */
+/* A dma-buf of len bytes from the heap named (a name in /dev/dma_heap, or
+ * "cma" for the first CMA heap there is): its fd (O_RDWR | O_CLOEXEC), or a
+ * negative errno explained (what the kernel lacks, which heaps there are). */
+UDMA_HIDDEN int udma__dma_heap_alloc(const char *heap, size_t len, char *found, size_t found_len);
+/* A dma-buf of [0, len) of memfd, by /dev/udmabuf: its fd, or a negative
+ * errno explained (no udmabuf in the kernel, its size limit). */
+UDMA_HIDDEN int udma__udmabuf_create(int memfd, size_t len);
+/* DMA_BUF_IOCTL_SYNC: begin (cpu true) or end CPU access, read and write. */
+UDMA_HIDDEN int udma__dmabuf_sync(int fd, bool cpu);
+
 #endif
