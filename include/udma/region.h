@@ -145,7 +145,12 @@ int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct ud
  * (CONFIG_DMABUF_HEAPS, Linux 5.6+); -EACCES: the heap's device node is not
  * readable by this user; -ENOMEM: the heap has not that much (for CMA, the
  * message gives CmaFree); -EINVAL: a name with '/', a page size or node, or
- * SHARED.
+ * SHARED; -ENOTSUP in PA mode: the heap maps its buffer as VM_PFNMAP, which
+ * pagemap does not show (the kernel's page walk skips such mappings), so
+ * there is no physical address to give (6.12's system heap: remap_pfn_range).
+ * VFIO cannot map a VM_PFNMAP mapping of RAM either (vfio_iommu_type1 takes
+ * only memory without struct pages there): with a VFIO device open, such a
+ * region fails with -ENOTSUP, and so does udma_dev_open while one exists.
  *
  * A region as a dma-buf, for other drivers to import (V4L2, DRM, another
  * process's GPU): a new fd the caller owns and closes (O_CLOEXEC). A DMA-BUF

@@ -360,6 +360,15 @@ static int map_error(struct vfio_dev *v, struct udma_region *r, uint64_t iova, s
 				 "limit (ulimit -l; root has no limit) or vfio_iommu_type1's "
 				 "dma_entry_limit",
 				 v->pci.who, r->name, len);
+	/* vfio_iommu_type1 takes a VM_PFNMAP mapping only for memory without
+	 * struct pages (a BAR); a heap's RAM there is refused with EFAULT. */
+	if (e == EFAULT && r->dma_buf)
+		return udma__err(ENOTSUP,
+				 "%s: VFIO cannot map region '%s': its DMA-BUF heap maps the buffer as "
+				 "VM_PFNMAP, and vfio_iommu_type1 maps such mappings only for memory "
+				 "that has no struct pages (a device's BAR), not RAM: give the device an "
+				 "ordinary region, or the dma-buf to a kernel driver that imports it",
+				 v->pci.who, r->name);
 	return udma__err(e, "%s: VFIO_IOMMU_MAP_DMA of region '%s' at IOVA 0x%llx (+%zu): %s", v->pci.who,
 			 r->name, (unsigned long long)iova, len, udma__strerror(e));
 }

@@ -89,8 +89,8 @@ int udma__region_read_pagemap(struct udma_ctx *ctx, struct udma_region *r)
 /* The PFNs are read from the final mapping, whatever path made it. */
 static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 {
-	bool search = (r->flags & UDMA_REGION_CONTIG) && ctx->mode == UDMA_IOVA_PA && r->npages > 1 &&
-		      !r->dma_heap;
+	bool search =
+		(r->flags & UDMA_REGION_CONTIG) && ctx->mode == UDMA_IOVA_PA && r->npages > 1 && !r->dma_heap;
 	int rc;
 
 	if (search && (r->flags & UDMA_REGION_SHARED))
@@ -119,7 +119,7 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 	if (!rc && ctx->mode == UDMA_IOVA_PA && r->pin_fd < 0 && !r->dma_buf)
 		rc = udma__region_longterm_pin(r);
 	if (!rc)
-		rc = udma__region_read_pagemap(ctx, r);
+		rc = r->dma_buf ? udma__region_dma_heap_translate(ctx, r) : udma__region_read_pagemap(ctx, r);
 	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->frames.frame && r->run_end[0] != r->npages - 1 &&
 	    r->dma_buf)
 		rc = udma__err(ENOMEM,
@@ -319,7 +319,9 @@ int udma_region_create(struct udma_ctx *ctx, const struct udma_region_opts *o, s
 	if (o->dma_heap && (rc = udma__region_dma_heap_check(o)))
 		return rc;
 	/* A heap's memory comes from no node of ours. */
-	node = o->dma_heap ? UDMA_NUMA_ANY : o->numa_node == UDMA_NUMA_ANY ? ctx->opts.numa_node : o->numa_node;
+	node = o->dma_heap		       ? UDMA_NUMA_ANY
+	       : o->numa_node == UDMA_NUMA_ANY ? ctx->opts.numa_node
+					       : o->numa_node;
 	if ((rc = udma__numa_check_node(node)))
 		return rc;
 	r = calloc(1, sizeof(*r));

@@ -3,6 +3,7 @@
  * memory without a module) and regions as dma-bufs (udma_region_dmabuf). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -54,8 +55,8 @@ int udma__region_map_dma_heap(struct udma_region *r)
 	if (addr == MAP_FAILED) {
 		e = errno;
 		munmap(va, r->footprint);
-		return udma__err(e, "cannot map the dma-buf of region '%s' (heap '%s', %zu bytes): %s", r->name,
-				 heap, r->size, udma__vm_strerror(e));
+		return udma__err(e, "cannot map the dma-buf of region '%s' (heap '%s', %zu bytes): %s",
+				 r->name, heap, r->size, udma__vm_strerror(e));
 	}
 	r->addr = addr;
 	/* A forked child's copy-on-write must never reach the device's pages. */
@@ -63,6 +64,30 @@ int udma__region_map_dma_heap(struct udma_region *r)
 		return udma__err(errno, "madvise(MADV_DONTFORK) on region '%s' failed: %s", r->name,
 				 udma__vm_strerror(errno));
 	return 0;
+}
+
+int udma__region_dma_heap_translate(struct udma_ctx *ctx, struct udma_region *r)
+{
+	uint64_t first = 0;
+	int rc;
+
+	/* The heap holds every page for the buffer's life, mapped at mmap (the
+	 * system heap) or by MAP_POPULATE: in VA mode there is nothing to
+	 * check. Reading pagemap would fail: a heap that maps its pages as
+	 * VM_PFNMAP (the system heap) shows none, since the kernel's page
+	 * walk skips such mappings. */
+	if (ctx->mode != UDMA_IOVA_PA)
+		return 0;
+	if ((rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, 1, &first)))
+		return rc;
+	if (!(first & UDMA_PM_PRESENT))
+		return udma__err(ENOTSUP,
+				 "region '%s': the DMA-BUF heap '%s' maps its memory as VM_PFNMAP, which "
+				 "/proc/self/pagemap does not show, so its physical addresses cannot be "
+				 "known in PA mode: use UDMA_IOVA_VA (VFIO with an IOMMU), or a heap whose "
+				 "mapping pagemap shows",
+				 r->name, r->dma_heap);
+	return udma__region_read_pagemap(ctx, r);
 }
 
 int udma_region_dmabuf(struct udma_region *r)
@@ -76,7 +101,8 @@ int udma_region_dmabuf(struct udma_region *r)
 	if (r->dma_buf) {
 		fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
 		return fd >= 0 ? fd
-			       : udma__err(errno, "udma_region_dmabuf: cannot duplicate the dma-buf of '%s': %s",
+			       : udma__err(errno,
+					   "udma_region_dmabuf: cannot duplicate the dma-buf of '%s': %s",
 					   r->name, udma__strerror(errno));
 	}
 	if (r->registered)
