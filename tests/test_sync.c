@@ -29,7 +29,8 @@ static struct udma_ctx *ctx_with(unsigned flags)
 
 static struct udma_region *region_of(struct udma_ctx *ctx, size_t size)
 {
-	struct udma_region_opts o = {.size = size, .page_size = 4096, .numa_node = UDMA_NUMA_ANY, .name = "sync"};
+	struct udma_region_opts o = {
+		.size = size, .page_size = 4096, .numa_node = UDMA_NUMA_ANY, .name = "sync"};
 	struct udma_region *r = NULL;
 
 	if (udma_region_create(ctx, &o, &r))
@@ -109,7 +110,7 @@ static void test_bad_ranges(void **state)
 	struct udma_region *a = region_of(ctx, 8192), *b = region_of(ctx, 8192);
 	uint8_t *pa = udma_region_addr(a);
 	int (*const call[2])(struct udma_ctx *, const void *, size_t) = {udma_sync_for_device,
-									   udma_sync_for_cpu};
+									 udma_sync_for_cpu};
 	static int outside;
 	int i;
 
@@ -128,8 +129,9 @@ static void test_bad_ranges(void **state)
 		assert_int_equal(call[i](ctx, pa - 1, 2), -EFAULT);
 		/* a range over two regions, whichever comes first in memory */
 		if ((uint8_t *)udma_region_addr(b) > pa)
-			assert_int_equal(call[i](ctx, pa + 8191, (size_t)((uint8_t *)udma_region_addr(b) - pa)),
-					 -EFAULT);
+			assert_int_equal(
+				call[i](ctx, pa + 8191, (size_t)((uint8_t *)udma_region_addr(b) - pa)),
+				-EFAULT);
 		else
 			assert_int_equal(call[i](ctx, udma_region_addr(b),
 						 (size_t)(pa - (uint8_t *)udma_region_addr(b)) + 1),
@@ -240,10 +242,14 @@ static void test_sync_inherited(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(test_coherence_flags),	      th_test(test_line_span),
-		th_test(test_line_size),	      th_test(test_bad_ranges),
-		th_test(test_sync_coherent),	      th_test(test_sync_noncoherent),
-		th_test(test_sync_whole_region_edges), th_test(test_sync_inherited),
+		th_test(test_coherence_flags),
+		th_test(test_line_span),
+		th_test(test_line_size),
+		th_test(test_bad_ranges),
+		th_test(test_sync_coherent),
+		th_test(test_sync_noncoherent),
+		th_test(test_sync_whole_region_edges),
+		th_test(test_sync_inherited),
 	};
 
 	return cmocka_run_group_tests_name("sync", tests, NULL, NULL);

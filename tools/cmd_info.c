@@ -22,6 +22,9 @@ struct info {
 	int pfns, iommu_groups, longterm_pin;
 	const char *uio, *vfio, *thp;
 	char iova_mode[8], iova_reason[512], pinning[512];
+	int dma_coherent, has_heaps, has_udmabuf;
+	char dma_heaps[256];
+	long udmabuf_limit_mb;
 	const char *problems[MAX_PROBLEMS];
 	char problem_buf[MAX_PROBLEMS][600];
 	int nproblems;
@@ -94,10 +97,14 @@ static void gather(struct info *in)
 	in->vfio = driver_state("vfio-pci", "vfio/pci/vfio-pci.ko");
 	in->thp = udma_thp_mode();
 	in->longterm_pin = udma__longterm_pin_probe(in->pinning, sizeof(in->pinning)) == 0;
+	in->has_heaps = udma__dma_heaps(in->dma_heaps, sizeof(in->dma_heaps)) == 0;
+	in->has_udmabuf = udma__udmabuf_present();
+	in->udmabuf_limit_mb = udma__udmabuf_limit_mb();
 	if (udma_ctx_create(NULL, &ctx) == 0) {
 		snprintf(in->iova_mode, sizeof(in->iova_mode), "%s",
 			 udma_ctx_iova_mode(ctx) == UDMA_IOVA_PA ? "PA" : "VA");
 		snprintf(in->iova_reason, sizeof(in->iova_reason), "%s", udma_ctx_iova_reason(ctx));
+		in->dma_coherent = udma_ctx_dma_coherent(ctx);
 		udma_ctx_destroy(ctx);
 	} else {
 		snprintf(in->iova_mode, sizeof(in->iova_mode), "none");
@@ -169,6 +176,30 @@ static void print_text(const struct info *in)
 	printf("uio_pci_generic %s, vfio-pci %s\n", in->uio, in->vfio);
 	printf("thp          %s\n", cli_escape(in->thp, esc, sizeof(esc)));
 	printf("iova mode    %s: %s\n", in->iova_mode, cli_escape(in->iova_reason, esc, sizeof(esc)));
+	if (!strcmp(in->iova_mode, "none"))
+		printf("dma          unknown (no context)\n");
+	else
+		printf("dma          %s\n",
+		       in->dma_coherent ? "cache-coherent by default (udma_sync_* are fences)"
+					: "not coherent by default (udma_sync_* maintain caches where "
+					  "the CPU lets them)");
+	if (in->has_heaps) {
+		char heaps[sizeof(in->dma_heaps)], *save = NULL, *h;
+
+		snprintf(heaps, sizeof(heaps), "%s", in->dma_heaps);
+		printf("dma heaps   ");
+		for (h = strtok_r(heaps, "\n", &save); h; h = strtok_r(NULL, "\n", &save))
+			printf(" %s", cli_escape(h, esc, sizeof(esc)));
+		printf("\n");
+	} else {
+		printf("dma heaps    none (no /dev/dma_heap)\n");
+	}
+	if (!in->has_udmabuf)
+		printf("udmabuf      no (no /dev/udmabuf: CONFIG_UDMABUF)\n");
+	else if (in->udmabuf_limit_mb >= 0)
+		printf("udmabuf      yes, at most %ld MiB a buffer\n", in->udmabuf_limit_mb);
+	else
+		printf("udmabuf      yes\n");
 	if (in->nproblems)
 		printf("problems\n");
 	for (i = 0; i < in->nproblems; i++)
@@ -225,6 +256,21 @@ static void print_json(const struct info *in)
 	json_str(&j, "thp", in->thp);
 	json_str(&j, "iova_mode", in->iova_mode);
 	json_str(&j, "iova_reason", in->iova_reason);
+	json_bool(&j, "dma_coherent", in->dma_coherent);
+	json_array(&j, "dma_heaps");
+	if (in->has_heaps && strcmp(in->dma_heaps, "none") != 0) {
+		char heaps[sizeof(in->dma_heaps)], *save = NULL, *h;
+
+		snprintf(heaps, sizeof(heaps), "%s", in->dma_heaps);
+		for (h = strtok_r(heaps, "\n", &save); h; h = strtok_r(NULL, "\n", &save))
+			json_str(&j, NULL, h);
+	}
+	json_end(&j);
+	json_bool(&j, "udmabuf", in->has_udmabuf);
+	if (in->has_udmabuf && in->udmabuf_limit_mb >= 0)
+		json_int(&j, "udmabuf_limit_mb", in->udmabuf_limit_mb);
+	else
+		json_null(&j, "udmabuf_limit_mb");
 	json_array(&j, "problems");
 	for (i = 0; i < in->nproblems; i++)
 		json_str(&j, NULL, in->problems[i]);

@@ -40,7 +40,7 @@ enum udma_iova_mode {
  * point of coherency: there the syncs of a non-coherent context fail for
  * memory that is not a dma-buf (udma/sync.h says what can be done instead).
  */
-#define UDMA_CTX_DMA_COHERENT (1u << 1)
+#define UDMA_CTX_DMA_COHERENT	 (1u << 1)
 #define UDMA_CTX_DMA_NONCOHERENT (1u << 2)
 
 struct udma_ctx_opts {

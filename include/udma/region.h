@@ -34,11 +34,11 @@ struct udma_region_opts {
 	unsigned flags;	  /* UDMA_REGION_CONTIG, UDMA_REGION_SHARED */
 	const char *name; /* shown in /proc/PID/maps as udma:NAME; may be NULL */
 	/* NULL, or the memory comes from this DMA-BUF heap (/dev/dma_heap/NAME)
-	 * instead of hugetlb or anonymous pages: "cma" for the kernel's CMA heap
-	 * (physically contiguous up to the CMA area's size, no kernel module:
-	 * /dev/dma_heap/linux,cma, else default_cma_region, else reserved), or a
-	 * heap's own name ("system", a board's named CMA heap). See "DMA-BUF heap
-	 * regions" below. */
+	 * instead of hugetlb or anonymous pages: "cma" for the kernel's default
+	 * CMA heap (physically contiguous up to the CMA area's size, no kernel
+	 * module: default_cma_region, else reserved, linux,cma or default-pool),
+	 * or a heap's own name ("system", a board's named CMA heap). See
+	 * "DMA-BUF heap regions" below. */
 	const char *dma_heap;
 };
 
@@ -132,25 +132,32 @@ int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct ud
  * DMA-BUF heap regions (opts.dma_heap set): the kernel allocates the memory
  * (DMA_HEAP_IOCTL_ALLOC) and it is mapped from the dma-buf's fd. It is held
  * by the kernel for the region's life (no mlock, no RLIMIT_MEMLOCK charge, no
- * long-term pin: the pages never move), translated from pagemap in PA mode,
- * announced and mapped to devices like any region. 4 KiB pages only
- * (page_size 0 or 4K), no NUMA node (numa_node UDMA_NUMA_ANY), not SHARED (to
- * share it, udma_region_dmabuf). A CMA heap gives physically contiguous
- * memory, so CONTIG always holds there; CONTIG on another heap (the system
- * heap gives scattered pages) is checked from the PFNs in PA mode and fails
- * with -ENOMEM when the pages are not one run. -ENOENT: no such heap (the
+ * long-term pin: the pages never move), announced to memory event
+ * subscribers like any region. 4 KiB pages only (page_size 0 or 4K), no NUMA
+ * node (numa_node UDMA_NUMA_ANY), not SHARED (to share it,
+ * udma_region_dmabuf); a forked child closes its copy of the buffer.
+ * What can reach it: the heaps map their buffers as raw page frames
+ * (VM_PFNMAP: the system heap always, the CMA heap since Linux 6.8 and in
+ * the stable kernels before it), which /proc/self/pagemap does not show and
+ * VFIO does not map (it maps such mappings only for device memory). So in PA
+ * mode such a region fails with -ENOTSUP saying so (a kernel that maps the
+ * CMA heap's pages as pages gives their PFNs, and then it works, contiguity
+ * checked); in VA mode it is made, and in-process simulated devices use it,
+ * while VFIO refuses to map it (udma_dev_open or the region's creation then
+ * fails with -ENOTSUP, naming it) and so does an out-of-process sim device.
+ * Its use is as a dma-buf for kernel drivers (udma_region_dmabuf). A CMA
+ * heap gives physically contiguous memory, so CONTIG holds there; CONTIG on
+ * another heap (the system heap gives scattered pages) is checked from the
+ * PFNs in PA mode and fails with -ENOMEM when the pages are not one run.
+ * -ENOENT: no such heap (the
  * message lists the heaps there are and, for "cma", that the kernel needs
  * CONFIG_DMABUF_HEAPS_CMA and a CMA area: cma=SIZE on its command line or a
  * shared-dma-pool reserved-memory node); -ENODEV: no /dev/dma_heap at all
  * (CONFIG_DMABUF_HEAPS, Linux 5.6+); -EACCES: the heap's device node is not
  * readable by this user; -ENOMEM: the heap has not that much (for CMA, the
- * message gives CmaFree); -EINVAL: a name with '/', a page size or node, or
- * SHARED; -ENOTSUP in PA mode: the heap maps its buffer as VM_PFNMAP, which
- * pagemap does not show (the kernel's page walk skips such mappings), so
- * there is no physical address to give (6.12's system heap: remap_pfn_range).
- * VFIO cannot map a VM_PFNMAP mapping of RAM either (vfio_iommu_type1 takes
- * only memory without struct pages there): with a VFIO device open, such a
- * region fails with -ENOTSUP, and so does udma_dev_open while one exists.
+ * message gives CmaFree); -ENOTSUP: PA mode on a kernel whose heap maps raw
+ * page frames (above); -EINVAL: a name with '/' or starting with '.', a page
+ * size or node, or SHARED.
  *
  * A region as a dma-buf, for other drivers to import (V4L2, DRM, another
  * process's GPU): a new fd the caller owns and closes (O_CLOEXEC). A DMA-BUF
@@ -160,12 +167,17 @@ int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct ud
  * dma-buf keeps the memory alive after udma_region_destroy, until every
  * holder closes it; in PA mode its pages are the region's, and are no longer
  * pinned by udma once the region is destroyed.
+ * udmabuf takes hugetlb memfds only in some kernels (5.15 to 6.3, and again
+ * since 6.11). udma does not sync the dma-buf it returns: its holder brackets
+ * CPU access with DMA_BUF_IOCTL_SYNC, as for any dma-buf.
  * -EINVAL: region NULL; -ENOTSUP: a region with no file (neither SHARED nor
  * from a DMA-BUF heap: create it with UDMA_REGION_SHARED), or registered
  * memory; -ENODEV: no /dev/udmabuf (the kernel lacks CONFIG_UDMABUF; the
  * message says so); -E2BIG: larger than udmabuf's limit (the message gives
  * it, from /sys/module/udmabuf/parameters/size_limit_mb, and how to raise
- * it); -EACCES: /dev/udmabuf not writable by this user; -EMFILE: no fd left.
+ * it); -EACCES: /dev/udmabuf not writable by this user; -EMFILE: no fd left;
+ * else udmabuf's refusal (-EINVAL, or -EBADFD for a memfd it cannot take,
+ * such as a hugetlb one on a kernel without that support).
  */
 int udma_region_dmabuf(struct udma_region *region);
 

@@ -26,16 +26,26 @@
  *  - x86: CLFLUSH line by line (for the rare non-snooping device), then MFENCE;
  *  - 32-bit ARM (AArch32 user space, even on an arm64 kernel): no
  *    instruction it may run cleans to the point of coherency (the cacheflush
- *    syscall reaches only the point of unification), so a sync of memory
- *    that is not a dma-buf fails with -ENOTSUP saying so: tell udma the
- *    device is coherent if it is (UDMA_CTX_DMA_COHERENT), use uncached
+ *    syscall reaches only the point of unification), so a sync fails with
+ *    -ENOTSUP saying so, dma-bufs included (the kernel's dma-buf sync reaches
+ *    only the devices attached to the buffer, not this driver's): tell udma
+ *    the device is coherent if it is (UDMA_CTX_DMA_COHERENT), use uncached
  *    memory from a kernel driver (u-dma-buf's O_SYNC), or run arm64 user
  *    space.
  * Regions from a DMA-BUF heap (udma/region.h) are also synced through the
- * kernel (DMA_BUF_IOCTL_SYNC: START before the CPU reads, END before the
- * device does), coherent context or not, for the drivers that imported the
- * buffer; the kernel syncs only for devices attached to the dma-buf, not for
- * one a userspace driver runs.
+ * kernel (DMA_BUF_IOCTL_SYNC: START before the CPU reads, END after the CPU
+ * wrote), coherent context or not, for the kernel drivers that imported the
+ * buffer. That ioctl has no range: it costs a syscall and syncs the whole
+ * buffer for each importer, whatever len is.
+ *
+ * Cache lines are shared: a partial line at either end of the range is
+ * cleaned and invalidated whole, so on a non-coherent context a buffer the
+ * device writes must not share a line with bytes the CPU writes meanwhile
+ * (they would be lost, or overwrite the device's). Align and size such
+ * buffers to the cache writeback granule: 128 bytes covers arm64 cores
+ * (the kernel's ARCH_DMA_MINALIGN); pools take align, udma_malloc its align.
+ * As udma_iova, a sync may run while other threads create and destroy
+ * regions, but not on a region being destroyed.
  *
  * [addr, addr + len) must lie in one region of ctx (a pool object, a heap
  * block, a region's bytes): a partial cache line at either end is synced

@@ -497,15 +497,20 @@ static int simproc_map(struct udma_dev *dev, struct udma_region *r, uint64_t iov
 				 "has no file udma can hand an out-of-process device: use an in-process "
 				 "device (sim:NAME), or memory from udma_region_create",
 				 dev->name, r->name);
+	/* udma-simd maps sealed memfds only (it checks its peer's files). */
+	if (r->dma_buf)
+		return udma__err(ENOTSUP,
+				 "sim:%s: region '%s' is a DMA-BUF heap buffer, which the out-of-process "
+				 "device (udma-simd) does not map: use an in-process device (sim:NAME)",
+				 dev->name, r->name);
 	if (r->fd < 0)
 		return udma__err(EBUSY,
 				 "sim:%s: region '%s' was created before this out-of-process device was "
 				 "opened, so it has no file to hand the device: open the device first (or "
 				 "create the region with UDMA_REGION_SHARED)",
 				 dev->name, r->name);
-	/* No shrinking under the device's mapping: that would crash it (a
-	 * dma-buf never changes size, and takes no seals). */
-	if (!r->dma_buf && fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+	/* No shrinking under the device's mapping: that would crash it. */
+	if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		return udma__err(errno, "sim:%s: cannot seal the file of region '%s': %s", dev->name, r->name,
 				 strerror(errno));
 	m = calloc(1, cap);

@@ -354,21 +354,22 @@ static int map_error(struct vfio_dev *v, struct udma_region *r, uint64_t iova, s
 {
 	int e = errno;
 
+	/* vfio_iommu_type1 takes a VM_PFNMAP mapping only of memory that is no
+	 * RAM (an MMIO BAR): the heaps map their RAM that way. */
+	if (r->dma_buf && e == EFAULT)
+		return udma__err(ENOTSUP,
+				 "%s: VFIO cannot map region '%s': it is a DMA-BUF heap buffer, mapped "
+				 "as raw page frames (VM_PFNMAP), which VFIO maps only for device memory, "
+				 "not RAM: give the device a region of udma's own (hugepages, "
+				 "UDMA_REGION_CONTIG), or the buffer to a kernel driver "
+				 "(udma_region_dmabuf)",
+				 v->pci.who, r->name);
 	if (e == ENOMEM)
 		return udma__err(ENOMEM,
 				 "%s: VFIO cannot pin region '%s' (%zu bytes): over the locked-memory "
 				 "limit (ulimit -l; root has no limit) or vfio_iommu_type1's "
 				 "dma_entry_limit",
 				 v->pci.who, r->name, len);
-	/* vfio_iommu_type1 takes a VM_PFNMAP mapping only for memory without
-	 * struct pages (a BAR); a heap's RAM there is refused with EFAULT. */
-	if (e == EFAULT && r->dma_buf)
-		return udma__err(ENOTSUP,
-				 "%s: VFIO cannot map region '%s': its DMA-BUF heap maps the buffer as "
-				 "VM_PFNMAP, and vfio_iommu_type1 maps such mappings only for memory "
-				 "that has no struct pages (a device's BAR), not RAM: give the device an "
-				 "ordinary region, or the dma-buf to a kernel driver that imports it",
-				 v->pci.who, r->name);
 	return udma__err(e, "%s: VFIO_IOMMU_MAP_DMA of region '%s' at IOVA 0x%llx (+%zu): %s", v->pci.who,
 			 r->name, (unsigned long long)iova, len, udma__strerror(e));
 }

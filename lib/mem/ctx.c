@@ -64,11 +64,12 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 }
 
 #define KNOWN_FLAGS (UDMA_CTX_STRICT_HUGE | UDMA_CTX_DMA_COHERENT | UDMA_CTX_DMA_NONCOHERENT)
-/* PCIe on x86 snoops the caches; an ARM board's DMA master often does not. */
-#if defined(__x86_64__) || defined(__i386__)
-#define DMA_COHERENT_BY_DEFAULT true
-#else
+/* An ARM board's DMA master often does not snoop the caches; PCIe on x86,
+ * and the server platforms, do. */
+#if defined(__arm__) || defined(__aarch64__)
 #define DMA_COHERENT_BY_DEFAULT false
+#else
+#define DMA_COHERENT_BY_DEFAULT true
 #endif
 
 int udma_ctx_create(const struct udma_ctx_opts *opts, struct udma_ctx **out)

@@ -119,7 +119,7 @@ static int map_and_verify(struct udma_ctx *ctx, struct udma_region *r)
 	if (!rc && ctx->mode == UDMA_IOVA_PA && r->pin_fd < 0 && !r->dma_buf)
 		rc = udma__region_longterm_pin(r);
 	if (!rc)
-		rc = r->dma_buf ? udma__region_dma_heap_translate(ctx, r) : udma__region_read_pagemap(ctx, r);
+		rc = r->dma_buf ? udma__region_translate_dma_heap(ctx, r) : udma__region_read_pagemap(ctx, r);
 	if (!rc && (r->flags & UDMA_REGION_CONTIG) && r->frames.frame && r->run_end[0] != r->npages - 1 &&
 	    r->dma_buf)
 		rc = udma__err(ENOMEM,
@@ -148,7 +148,9 @@ static void region_unmap(struct udma_region *r)
 		syscall(SYS_munlock, r->addr, r->size);
 	else if (r->addr && !r->registered)
 		munmap(r->addr, r->footprint);
-	if (r->fd >= 0)
+	if (r->fd >= 0 && r->dma_buf)
+		udma__dmabuf_close(r->fd);
+	else if (r->fd >= 0)
 		close(r->fd);
 	r->dma_buf = false;
 	udma__frames_free(&r->frames);
@@ -174,6 +176,8 @@ void udma__region_release_inherited(struct udma_region *r)
 	 * name one of the child's own files by now, even one of its own pins. */
 	r->pin_fd = -1;
 	r->addr = NULL;
+	if (r->dma_buf)
+		r->fd = -1; /* closed there too, as a pin is */
 	udma__region_free(r);
 }
 

@@ -3,7 +3,6 @@
  * memory without a module) and regions as dma-bufs (udma_region_dmabuf). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,7 +11,7 @@
 
 int udma__region_dma_heap_check(const struct udma_region_opts *o)
 {
-	if (!*o->dma_heap || strchr(o->dma_heap, '/'))
+	if (!*o->dma_heap || *o->dma_heap == '.' || strchr(o->dma_heap, '/'))
 		return udma__err(EINVAL,
 				 "udma_region_create: dma_heap '%s' is no heap name (a name in "
 				 "/dev/dma_heap such as \"system\", or \"cma\")",
@@ -49,8 +48,8 @@ int udma__region_map_dma_heap(struct udma_region *r)
 		return rc;
 	}
 	r->dma_buf = true;
-	/* MAP_POPULATE: heaps that map pages at fault time (CMA) have them all
-	 * present for pagemap; the system heap maps every page at mmap. */
+	/* MAP_POPULATE faults in the pages of a heap that maps struct pages at
+	 * fault time; the touch in udma__region_translate_dma_heap the rest. */
 	addr = mmap(va, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, r->fd, 0);
 	if (addr == MAP_FAILED) {
 		e = errno;
@@ -66,27 +65,31 @@ int udma__region_map_dma_heap(struct udma_region *r)
 	return 0;
 }
 
-int udma__region_dma_heap_translate(struct udma_ctx *ctx, struct udma_region *r)
+int udma__region_translate_dma_heap(struct udma_ctx *ctx, struct udma_region *r)
 {
-	uint64_t first = 0;
+	uint64_t first;
 	int rc;
 
-	/* The heap holds every page for the buffer's life, mapped at mmap (the
-	 * system heap) or by MAP_POPULATE: in VA mode there is nothing to
-	 * check. Reading pagemap would fail: a heap that maps its pages as
-	 * VM_PFNMAP (the system heap) shows none, since the kernel's page
-	 * walk skips such mappings. */
-	if (ctx->mode != UDMA_IOVA_PA)
+	/* Touch every page (a SIGBUS becomes an error): MAP_POPULATE skips a
+	 * VM_PFNMAP mapping, whose pages a heap may insert at fault time. */
+	if ((rc = udma__populate_touch(r->addr, r->size, r->page_size)))
+		return rc;
+	if (ctx->mode == UDMA_IOVA_VA)
 		return 0;
 	if ((rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, 1, &first)))
 		return rc;
+	/* The heaps map their buffers VM_PFNMAP (the system heap always, the
+	 * CMA heap since Linux 6.8 and in the stable kernels before it), and
+	 * pagemap shows no page of such a mapping: no user-space interface gives
+	 * these physical addresses. */
 	if (!(first & UDMA_PM_PRESENT))
 		return udma__err(ENOTSUP,
-				 "region '%s': the DMA-BUF heap '%s' maps its memory as VM_PFNMAP, which "
-				 "/proc/self/pagemap does not show, so its physical addresses cannot be "
-				 "known in PA mode: use UDMA_IOVA_VA (VFIO with an IOMMU), or a heap whose "
-				 "mapping pagemap shows",
-				 r->name, r->dma_heap);
+				 "region '%s': this kernel maps the DMA-BUF heap's buffers as raw page "
+				 "frames (VM_PFNMAP), whose physical addresses /proc/self/pagemap does not "
+				 "show, so PA mode (UIO) cannot use them: for contiguous memory in PA mode "
+				 "use a UDMA_REGION_CONTIG region on hugepages (1 GiB pages from "
+				 "hugetlb_cma=), or hand the buffer to a kernel driver (udma_region_dmabuf)",
+				 r->name);
 	return udma__region_read_pagemap(ctx, r);
 }
 

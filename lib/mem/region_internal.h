@@ -27,11 +27,11 @@ UDMA_HIDDEN int udma__region_reserve(struct udma_region *r, size_t align, void *
 /* opts.dma_heap's rules: 0, or -EINVAL explained. */
 UDMA_HIDDEN int udma__region_dma_heap_check(const struct udma_region_opts *o);
 /* Map r->size bytes of a dma-buf from the heap r->dma_heap (sets r->addr,
- * r->fd), touched in; the caller undoes as for udma__region_map. */
+ * r->fd); the caller undoes as for udma__region_map. */
 UDMA_HIDDEN int udma__region_map_dma_heap(struct udma_region *r);
-/* Its IOVAs: nothing to read in VA mode; in PA mode the PFNs from pagemap,
- * or -ENOTSUP when the heap's mapping is one pagemap does not show. */
-UDMA_HIDDEN int udma__region_dma_heap_translate(struct udma_ctx *ctx, struct udma_region *r);
+/* Check every page of the mapping can be reached and, in PA mode, record its
+ * IOVA (or refuse: pagemap shows no VM_PFNMAP page). */
+UDMA_HIDDEN int udma__region_translate_dma_heap(struct udma_ctx *ctx, struct udma_region *r);
 
 /* region.c */
 /* With ctx->lock held: into the VA index, told to subscribers (ADDED), on the

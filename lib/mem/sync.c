@@ -8,6 +8,12 @@
 
 #include "lib/mem/mem.h"
 
+#if defined(__arm__)
+#define UDMA_ARCH_NAME "32-bit ARM"
+#else
+#define UDMA_ARCH_NAME "this architecture"
+#endif
+
 int udma_ctx_dma_coherent(const struct udma_ctx *ctx)
 {
 	if (!ctx)
@@ -49,14 +55,16 @@ static int sync_range(struct udma_ctx *ctx, const void *addr, size_t len, bool f
 			udma__dcache_clean_inval(addr, len);
 		else
 			udma__dcache_clean(addr, len);
-	} else if (!r->dma_buf) {
+	} else {
+		/* Not even for a dma-buf: the kernel's sync reaches only the
+		 * devices attached to it, never this driver's. */
 		return udma__err(ENOTSUP,
-				 "%s: this CPU (32-bit ARM) lets only the kernel clean caches to the point "
-				 "of coherency, and the context's devices are not coherent: if the device "
-				 "is (dma-coherent in its device tree), create the context with "
+				 "%s: on this CPU (%s) only the kernel can clean caches to the point of "
+				 "coherency, and the context's devices are not coherent: if the device is "
+				 "(dma-coherent in its device tree), create the context with "
 				 "UDMA_CTX_DMA_COHERENT; else use uncached memory from a kernel driver "
 				 "(u-dma-buf with O_SYNC), or arm64 user space",
-				 call);
+				 call, UDMA_ARCH_NAME);
 	}
 	if (r->dma_buf && !for_cpu && (rc = udma__dmabuf_sync(r->fd, false)))
 		return rc;

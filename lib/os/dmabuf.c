@@ -7,6 +7,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,11 @@
 
 #include "lib/os/os.h"
 
-/* The kernel's names for its CMA heap, most common first: the default CMA
- * area ("linux,cma" before 6.14, "default_cma_region" since), then a board's
- * shared-dma-pool reserved-memory node called "reserved". */
-static const char *const cma_names[] = {"linux,cma", "default_cma_region", "reserved"};
+/* The kernel's names for its default CMA area's heap: "default_cma_region"
+ * since Linux 6.17; before, the area's own name: "reserved" (cma= or the
+ * Kconfig size), "linux,cma" or "default-pool" (a device tree's
+ * shared-dma-pool node). */
+static const char *const cma_names[] = {"default_cma_region", "reserved", "linux,cma", "default-pool"};
 
 static const char *dev_root(void)
 {
@@ -27,8 +29,8 @@ static const char *dev_root(void)
 	return root && *root ? root : "/dev";
 }
 
-/* "a, b" for the heaps in dir, or "none". */
-static void list_heaps(const char *dir, char *buf, size_t len)
+/* The heaps in dir, separated by sep ("a, b"), or "none". */
+static int list_heaps(const char *dir, const char *sep, char *buf, size_t len)
 {
 	DIR *d = opendir(dir);
 	const struct dirent *e;
@@ -40,7 +42,7 @@ static void list_heaps(const char *dir, char *buf, size_t len)
 
 		if (e->d_name[0] == '.')
 			continue;
-		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", e->d_name);
+		n = snprintf(buf + used, len - used, "%s%s", used ? sep : "", e->d_name);
 		if (n < 0 || (size_t)n >= len - used)
 			break;
 		used += (size_t)n;
@@ -49,6 +51,15 @@ static void list_heaps(const char *dir, char *buf, size_t len)
 		closedir(d);
 	if (!used)
 		snprintf(buf, len, "none");
+	return d ? 0 : -ENODEV;
+}
+
+int udma__dma_heaps(char *buf, size_t len)
+{
+	char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/dma_heap", dev_root());
+	return list_heaps(dir, "\n", buf, len);
 }
 
 /* kB of free CMA memory from /proc/meminfo, or -1. */
@@ -80,7 +91,7 @@ static int open_heap(const char *dir, const char *heap, char *found, size_t foun
 			return fd;
 		}
 		if (errno == ENOENT) {
-			list_heaps(dir, heaps, sizeof(heaps));
+			list_heaps(dir, ", ", heaps, sizeof(heaps));
 			return udma__err(ENOENT, "no DMA-BUF heap '%s' (%s has: %s)", heap, dir, heaps);
 		}
 		return udma__err(errno, "cannot open the DMA-BUF heap %s: %s%s", path, udma__strerror(errno),
@@ -102,7 +113,7 @@ static int open_heap(const char *dir, const char *heap, char *found, size_t foun
 							   "device node with a udev rule)"
 							 : "");
 	}
-	list_heaps(dir, heaps, sizeof(heaps));
+	list_heaps(dir, ", ", heaps, sizeof(heaps));
 	return udma__err(ENOENT,
 			 "no CMA heap in %s (it has: %s): the kernel needs CONFIG_DMABUF_HEAPS_CMA and a "
 			 "CMA area (cma=SIZE on its command line, or a shared-dma-pool reserved-memory "
@@ -117,20 +128,34 @@ int udma__dma_heap_alloc(const char *heap, size_t len, char *found, size_t found
 	int hfd, e;
 
 	snprintf(dir, sizeof(dir), "%s/dma_heap", dev_root());
+	if (access(dir, F_OK) < 0 && errno != ENOENT)
+		return udma__err(errno, "cannot look at %s: %s", dir, udma__strerror(errno));
 	if (access(dir, F_OK) < 0)
 		return udma__err(ENODEV,
 				 "this kernel has no DMA-BUF heaps (no %s): it needs CONFIG_DMABUF_HEAPS "
 				 "(Linux 5.6+), and for contiguous memory CONFIG_DMABUF_HEAPS_CMA with a "
 				 "CMA area (cma=SIZE)",
 				 dir);
+	if ((e = udma__child_fds_watch()))
+		return udma__err(-e, "no DMA-BUF heap buffer: %s", udma_last_error());
 	hfd = open_heap(dir, heap, found, found_len);
 	if (hfd < 0)
 		return hfd;
+	/* On the list before a fork can see it: a forked child's copy would
+	 * keep the buffer (CMA memory, say) after the parent let go of it. */
+	udma__child_fds_lock();
 	if (ioctl(hfd, DMA_HEAP_IOCTL_ALLOC, &alloc) == 0) {
 		close(hfd);
+		if ((e = udma__child_fds_add_locked((int)alloc.fd))) {
+			close((int)alloc.fd);
+			udma__child_fds_unlock();
+			return e;
+		}
+		udma__child_fds_unlock();
 		return (int)alloc.fd;
 	}
 	e = errno;
+	udma__child_fds_unlock();
 	close(hfd);
 	if (e == ENOTTY)
 		return udma__err(ENOTTY, "%s/%s is not a DMA-BUF heap (it refused DMA_HEAP_IOCTL_ALLOC)", dir,
@@ -140,18 +165,19 @@ int udma__dma_heap_alloc(const char *heap, size_t len, char *found, size_t found
 				 "the CMA heap '%s' has no %zu contiguous bytes (CmaFree: %ld kB, in pieces "
 				 "perhaps): boot with a larger cma=SIZE, or ask for less",
 				 found, len, cma_free_kb());
-	return udma__err(e, "DMA-BUF heap '%s' could not allocate %zu bytes: %s", found, len, udma__strerror(e));
+	return udma__err(e, "DMA-BUF heap '%s' could not allocate %zu bytes: %s", found, len,
+			 udma__strerror(e));
 }
 
-/* udmabuf's limit on one buffer, in MiB (a module parameter), or -1. */
-static long udmabuf_limit_mb(void)
+long udma__udmabuf_limit_mb(void)
 {
 	const char *root = secure_getenv("UDMA_SYSFS_ROOT");
 	char path[256];
 	long mb = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/module/udmabuf/parameters/size_limit_mb", root && *root ? root : "/sys");
+	snprintf(path, sizeof(path), "%s/module/udmabuf/parameters/size_limit_mb",
+		 root && *root ? root : "/sys");
 	f = fopen(path, "re");
 	if (f && fscanf(f, "%ld", &mb) != 1)
 		mb = -1;
@@ -160,11 +186,19 @@ static long udmabuf_limit_mb(void)
 	return mb;
 }
 
+bool udma__udmabuf_present(void)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/udmabuf", dev_root());
+	return access(path, F_OK) == 0;
+}
+
 int udma__udmabuf_create(int memfd, size_t len)
 {
 	struct udmabuf_create create = {
 		.memfd = (__u32)memfd, .flags = UDMABUF_FLAGS_CLOEXEC, .offset = 0, .size = len};
-	long limit = udmabuf_limit_mb();
+	long limit = udma__udmabuf_limit_mb();
 	char path[256];
 	int dev, fd, e;
 
@@ -178,9 +212,10 @@ int udma__udmabuf_create(int memfd, size_t len)
 				 path);
 	if (dev < 0)
 		return udma__err(errno, "cannot open %s: %s%s", path, udma__strerror(errno),
-				 errno == EACCES ? " (run as root, or give this user the device with a udev rule)"
-						 : "");
-	if (limit >= 0 && len > (size_t)limit << 20) {
+				 errno == EACCES
+					 ? " (run as root, or give this user the device with a udev rule)"
+					 : "");
+	if (limit >= 0 && (uint64_t)len > (uint64_t)limit << 20) {
 		close(dev);
 		return udma__err(E2BIG,
 				 "%zu bytes is over /dev/udmabuf's limit of %ld MiB for one buffer: raise "
@@ -197,8 +232,17 @@ int udma__udmabuf_create(int memfd, size_t len)
 		return udma__err(EMFILE, "no file descriptor left for the dma-buf: %s", udma__strerror(e));
 	return udma__err(e,
 			 "/dev/udmabuf refused the region's memfd (%zu bytes): %s (it takes shmem memfds "
-			 "sealed against shrinking, and hugetlb ones since Linux 6.11)",
+			 "sealed against shrinking; hugetlb ones only in some kernels: 5.15 to 6.3, and "
+			 "again since memfd_pin_folios, 6.11)",
 			 len, udma__strerror(e));
+}
+
+void udma__dmabuf_close(int fd)
+{
+	udma__child_fds_lock();
+	if (fd >= 0 && udma__child_fds_take_locked(fd))
+		close(fd);
+	udma__child_fds_unlock();
 }
 
 int udma__dmabuf_sync(int fd, bool cpu)
@@ -209,6 +253,7 @@ int udma__dmabuf_sync(int fd, bool cpu)
 	while (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) < 0)
 		if (errno != EINTR && errno != EAGAIN)
 			return udma__err(errno, "DMA_BUF_IOCTL_SYNC (%s) failed: %s",
-					 cpu ? "start of CPU access" : "end of CPU access", udma__strerror(errno));
+					 cpu ? "start of CPU access" : "end of CPU access",
+					 udma__strerror(errno));
 	return 0;
 }

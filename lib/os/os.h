@@ -128,12 +128,22 @@ UDMA_HIDDEN void udma__dcache_span(uintptr_t addr, size_t len, size_t line, uint
 /* dmabuf.c: DMA-BUF heaps, /dev/udmabuf and dma-buf syncs. The device
  * nodes are looked up under $UDMA_DEV_ROOT (tests) instead of /dev when set. */
 /* A dma-buf of len bytes from the heap named (a name in /dev/dma_heap, or
- * "cma" for the first CMA heap there is): its fd (O_RDWR | O_CLOEXEC), or a
- * negative errno explained (what the kernel lacks, which heaps there are). */
+ * "cma" for the first CMA heap there is): its fd (O_RDWR | O_CLOEXEC, on the
+ * list of fds a forked child closes), or a negative errno explained (what
+ * the kernel lacks, which heaps there are). Close it with udma__dmabuf_close. */
 UDMA_HIDDEN int udma__dma_heap_alloc(const char *heap, size_t len, char *found, size_t found_len);
 /* A dma-buf of [0, len) of memfd, by /dev/udmabuf: its fd, or a negative
  * errno explained (no udmabuf in the kernel, its size limit). */
 UDMA_HIDDEN int udma__udmabuf_create(int memfd, size_t len);
+/* The heaps in /dev/dma_heap, one per line ("none" if empty): 0, or -ENODEV
+ * when the kernel has no heaps. */
+UDMA_HIDDEN int udma__dma_heaps(char *buf, size_t len);
+/* Whether /dev/udmabuf exists, and its limit on one buffer in MiB (-1: unknown). */
+UDMA_HIDDEN bool udma__udmabuf_present(void);
+UDMA_HIDDEN long udma__udmabuf_limit_mb(void);
+/* Close a heap's dma-buf (only if still on the list: in a forked child the
+ * fork handler closed it already). */
+UDMA_HIDDEN void udma__dmabuf_close(int fd);
 /* DMA_BUF_IOCTL_SYNC: begin (cpu true) or end CPU access, read and write. */
 UDMA_HIDDEN int udma__dmabuf_sync(int fd, bool cpu);
 
