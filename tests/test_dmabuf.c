@@ -5,19 +5,14 @@
  * /dev/udmabuf (Debian 12's 6.1), the calls fail with -ENODEV naming the
  * kernel option; where it has them, a system-heap region is made and a
  * SHARED region becomes a dma-buf. The branch is chosen by probing the device
- * nodes and said on a "# kernel:" line. Also what needs no kernel support:
- * the options a heap refuses, the regions with no file, and, against a
- * stand-in /dev (UDMA_DEV_ROOT), the messages for a missing CMA heap, an
- * unknown heap and a file that is no heap. The guest test
- * tests/vm/test_dmabuf.c covers the working heap and udmabuf in depth.
+ * nodes and said on a "# kernel:" line. tests/test_dmabuf_errors.c tests
+ * every refusal on a stand-in /dev and /sys; the guest test
+ * tests/vm/test_dmabuf.c the working heap and udmabuf in depth.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/support/helpers.h"
@@ -118,70 +113,6 @@ static void heap_cma(void **state)
 	udma_ctx_destroy(ctx);
 }
 
-/* What no heap can give, whatever the kernel: -EINVAL before any device
- * node is looked at. */
-static void heap_bad_options(void **state)
-{
-	struct udma_ctx *ctx = th_ctx();
-	struct udma_region_opts o;
-
-	(void)state;
-	o = heap_opts("../system", 0);
-	expect_create_error(ctx, &o, EINVAL, "no heap name");
-	o = heap_opts("", 0);
-	expect_create_error(ctx, &o, EINVAL, "no heap name");
-	o = heap_opts("system", 0);
-	o.page_size = UDMA_PAGE_2M;
-	expect_create_error(ctx, &o, EINVAL, "4 KiB pages");
-	o = heap_opts("system", 0);
-	o.numa_node = 0;
-	expect_create_error(ctx, &o, EINVAL, "NUMA node");
-	o = heap_opts("system", UDMA_REGION_SHARED);
-	expect_create_error(ctx, &o, EINVAL, "udma_region_dmabuf");
-	udma_ctx_destroy(ctx);
-}
-
-/* A stand-in /dev whose dma_heap holds two plain files: the heaps listed,
- * CMA's needs named, and a file that refuses the allocation ioctl. */
-static void heap_fake_dev(void **state)
-{
-	char root[] = "/tmp/udma-dmabuf-XXXXXX", path[256];
-	struct udma_ctx *ctx = th_ctx();
-	struct udma_region_opts o;
-	const char *names[] = {"system", "other"};
-	size_t i;
-	int fd;
-
-	(void)state;
-	assert_non_null(mkdtemp(root));
-	snprintf(path, sizeof(path), "%s/dma_heap", root);
-	assert_int_equal(mkdir(path, 0755), 0);
-	for (i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/dma_heap/%s", root, names[i]);
-		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-		assert_true(fd >= 0);
-		close(fd);
-	}
-	setenv("UDMA_DEV_ROOT", root, 1);
-	o = heap_opts("cma", 0);
-	expect_create_error(ctx, &o, ENOENT, "CONFIG_DMABUF_HEAPS_CMA");
-	assert_non_null(strstr(udma_last_error(), "cma="));
-	o = heap_opts("nope", 0);
-	expect_create_error(ctx, &o, ENOENT, "system");
-	assert_non_null(strstr(udma_last_error(), "other"));
-	o = heap_opts("system", 0);
-	expect_create_error(ctx, &o, ENOTTY, "not a DMA-BUF heap");
-	unsetenv("UDMA_DEV_ROOT");
-	for (i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/dma_heap/%s", root, names[i]);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/dma_heap", root);
-	rmdir(path);
-	rmdir(root);
-	udma_ctx_destroy(ctx);
-}
-
 /* A SHARED region as a dma-buf: an fd where the kernel has /dev/udmabuf
  * (mapped, the same bytes), else -ENODEV naming CONFIG_UDMABUF. */
 static void dmabuf_shared(void **state)
@@ -220,26 +151,12 @@ static void dmabuf_shared(void **state)
 	udma_ctx_destroy(ctx);
 }
 
-/* Regions with no file for the kernel, whatever the kernel. */
-static void dmabuf_refused(void **state)
-{
-	struct udma_region_opts o = {.size = SIZE, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY};
-	struct udma_ctx *ctx = th_ctx();
-	struct udma_region *r;
-
-	(void)state;
-	expect_dmabuf_error(NULL, EINVAL, "NULL");
-	assert_int_equal(udma_region_create(ctx, &o, &r), 0);
-	expect_dmabuf_error(r, ENOTSUP, "UDMA_REGION_SHARED");
-	udma_region_destroy(r);
-	udma_ctx_destroy(ctx);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		th_test(heap_system),	th_test(heap_cma),	th_test(heap_bad_options),
-		th_test(heap_fake_dev), th_test(dmabuf_shared), th_test(dmabuf_refused),
+		th_test(heap_system),
+		th_test(heap_cma),
+		th_test(dmabuf_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

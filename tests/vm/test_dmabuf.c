@@ -216,7 +216,7 @@ static void expect_pa_refused(struct udma_ctx *ctx, size_t size, unsigned flags)
 	struct udma_region_opts o = heap_opts("system", size, flags);
 
 	expect_create_error(ctx, &o, ENOTSUP, "VM_PFNMAP");
-	assert_non_null(strstr(udma_last_error(), "UDMA_IOVA_VA"));
+	assert_non_null(strstr(udma_last_error(), "pagemap"));
 }
 
 /* A heap region in PA mode: readable and writable, mapped from the dma-buf,
@@ -482,7 +482,7 @@ static void heap_errors(void **state)
 	expect_create_error(f->ctx, &o, ENOENT, "CONFIG_DMABUF_HEAPS_CMA");
 	o = heap_opts("no-such-heap", 16 * PAGE, 0);
 	expect_create_error(f->ctx, &o, ENOENT, "system");
-	o = heap_opts("../system", 16 * PAGE, 0);
+	o = heap_opts("sub/system", 16 * PAGE, 0);
 	expect_create_error(f->ctx, &o, EINVAL, "no heap name");
 	o = heap_opts("system", 4 << 20, 0);
 	o.page_size = UDMA_PAGE_2M;
