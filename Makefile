@@ -312,10 +312,10 @@ VM_CMOCKA := $(firstword $(wildcard $(if $(CROSS),/usr/lib/$(TRIPLET)/libcmocka.
 # What both guest programs share, and the thread helpers that keep thread
 # stacks out of their leak checks.
 VM_SUPPORT := tests/vm/guest_support.c $(SUPPORT)
-$(B)/vm/test_edu: $(wildcard drivers/edu/*.[ch])
+$(B)/vm/test_edu $(B)/vm/test_dmabuf: $(wildcard drivers/edu/*.[ch])
 $(B)/vm/test_nvme: $(NVME_SRC) $(NVME_HDR)
 $(B)/vm/test_nic: $(NIC_SRC) $(NIC_HDR)
-$(B)/vm/test_edu $(B)/vm/test_nvme $(B)/vm/test_nic: $(B)/vm/test_%: tests/vm/test_%.c $(VM_SUPPORT) tests/vm/guest_support.h \
+$(B)/vm/test_edu $(B)/vm/test_dmabuf $(B)/vm/test_nvme $(B)/vm/test_nic: $(B)/vm/test_%: tests/vm/test_%.c $(VM_SUPPORT) tests/vm/guest_support.h \
 		$(wildcard tests/support/*.h) $(B)/libudma.a
 	@mkdir -p $(@D)
 	@[ -f $(VM_CMOCKA) ] || $(MAKE) --no-print-directory $(VM_CMOCKA) || \
