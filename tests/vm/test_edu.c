@@ -145,8 +145,15 @@ static unsigned transfer(struct fix *f, bool to_dev, uint8_t *va, unsigned off, 
 
 		assert_true(n > 0);
 		assert_true(iova != UDMA_BAD_IOVA);
+		/* The rule of udma/sync.h, as a driver on a non-coherent board
+		 * follows it (the arm64 guest's contexts are non-coherent by
+		 * default, so DC CVAC/CIVAC run at EL0 under a real kernel). */
+		if ((rc = udma_sync_for_device(f->ctx, va, n)))
+			fail_msg("udma_sync_for_device: %s", udma_last_error());
 		rc = to_dev ? edu_dma_to_device(&f->edu, iova, off, n, how)
 			    : edu_dma_from_device(&f->edu, off, iova, n, how);
+		if (!rc && !to_dev && udma_sync_for_cpu(f->ctx, va, n))
+			fail_msg("udma_sync_for_cpu: %s", udma_last_error());
 		if (rc)
 			fail_msg("edu DMA %s the device (bus 0x%llx, offset %u, %zu bytes): %s",
 				 to_dev ? "to" : "from", (unsigned long long)iova, off, n, f->edu.err);
