@@ -442,7 +442,7 @@ static void vfio_iommu_too_narrow(void **state)
 	mk("bus/pci/devices/" ADDR "/iommu/%s", "intel-iommu");
 	/* MGAW 39 (38 in bits 21:16), SAGAW 39-bit (bit 9) */
 	put("bus/pci/devices/" ADDR "/iommu/intel-iommu/cap", "260200\n");
-	if ((uintptr_t)__builtin_frame_address(0) >> 39) {
+	if ((uint64_t)(uintptr_t)__builtin_frame_address(0) >> 39) {
 		expect(ctx, "vfio:" ADDR, ERANGE, "maps 39 address bits");
 		assert_non_null(strstr(udma_last_error(), "aw-bits=48"));
 		assert_untouched();
