@@ -166,16 +166,16 @@ void udma__region_release_inherited(struct udma_region *r)
 	udma__region_free(r);
 }
 
-/* One attempt at one page size. Addresses above 2^47 are not user space, and
- * run indices are 32-bit. */
+/* One attempt at one page size. Addresses from UDMA_USER_VA_END up are not
+ * user space, and run indices are 32-bit. */
 static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size, size_t page_size)
 {
 	int rc;
 
-	if (size > ((size_t)1 << 47) - page_size || (size + page_size - 1) / page_size > UINT32_MAX)
+	if ((uint64_t)size > UDMA_USER_VA_END - page_size || (size + page_size - 1) / page_size > UINT32_MAX)
 		return udma__err(EINVAL,
-				 "udma_region_create: size %zu is too large (at most 128 TiB, and 2^32 "
-				 "pages)",
+				 "udma_region_create: size %zu is too large (at most " UDMA_USER_VA_END_TXT
+				 ", and 2^32 pages)",
 				 size);
 	r->page_size = page_size;
 	r->page_shift = udma__log2(page_size);
