@@ -150,6 +150,35 @@ static void unreserve_is_bounded(void **state)
 	assert_int_equal(th_fake_hugepages(pools, 1, unreserve_bounded, NULL), 0);
 }
 
+/* Where pagemap describes another address space (qemu-user: the host's), PA
+ * mode is refused, saying why, and VA mode checks its pages with mincore. */
+static void foreign_pagemap(void **state)
+{
+	struct udma_ctx_opts o = {.iova_mode = UDMA_IOVA_PA, .numa_node = UDMA_NUMA_ANY};
+	struct udma_ctx *ctx = NULL;
+	struct udma_region *r = NULL;
+	struct udma_region_opts ro = {
+		.size = 3 * UDMA_PAGE_4K, .page_size = UDMA_PAGE_4K, .numa_node = UDMA_NUMA_ANY};
+
+	(void)state;
+	if (udma_pfn_readable() != -ENOTSUP) {
+		printf("# skip: pagemap describes this process (no user-mode emulator)\n");
+		skip();
+	}
+	th_assert_err(udma_ctx_create(&o, &ctx), ENOTSUP);
+	assert_non_null(strstr(udma_last_error(), "UDMA_IOVA_PA refused"));
+	assert_non_null(strstr(udma_last_error(), "qemu-user"));
+	assert_null(ctx);
+	o.iova_mode = UDMA_IOVA_AUTO;
+	assert_int_equal(udma_ctx_create(&o, &ctx), 0);
+	assert_int_equal(udma_ctx_iova_mode(ctx), UDMA_IOVA_VA);
+	assert_non_null(strstr(udma_ctx_iova_reason(ctx), "mincore"));
+	assert_int_equal(udma_region_create(ctx, &ro, &r), 0);
+	assert_true(udma_iova(ctx, udma_region_addr(r)) == (uint64_t)(uintptr_t)udma_region_addr(r));
+	udma_region_destroy(r);
+	udma_ctx_destroy(ctx);
+}
+
 static void count_needs_out(void **state)
 {
 	(void)state;
@@ -284,8 +313,12 @@ static void environment(void **state)
 	assert_true(!strcmp(thp, "always") || !strcmp(thp, "madvise") || !strcmp(thp, "never") ||
 		    !strcmp(thp, "unknown"));
 	assert_true(udma_numa_nodes() >= 1);
-	/* root reads PFNs; anyone else does not */
-	assert_int_equal(udma_pfn_readable(), has_cap_sys_admin());
+	/* root reads PFNs; anyone else does not; under a user-mode emulator
+	 * pagemap is the host's and nobody does */
+	if (udma_pfn_readable() == -ENOTSUP)
+		assert_non_null(strstr(udma_last_error(), "emulator"));
+	else
+		assert_int_equal(udma_pfn_readable(), has_cap_sys_admin());
 	/* a mount is optional (udma maps hugepages through memfd); if given, it is a path */
 	if (udma_hugepage_mount(UDMA_PAGE_2M))
 		assert_int_equal(udma_hugepage_mount(UDMA_PAGE_2M)[0], '/');
@@ -298,6 +331,7 @@ int main(void)
 		th_test(unknown_size_and_node), th_test(parse_size),
 		th_test(refuses_beyond_memory), th_test(environment),
 		th_test(unreserve_is_bounded),	th_test(count_needs_out),
+		th_test(foreign_pagemap),
 	};
 
 	return cmocka_run_group_tests_name("hugepage", tests, NULL, NULL);

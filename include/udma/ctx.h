@@ -40,7 +40,7 @@ enum udma_iova_mode {
  * udma_ctx_create, since user space there cannot clean caches to the point of
  * coherency (udma/sync.h says what can be done instead).
  */
-#define UDMA_CTX_DMA_COHERENT (1u << 1)
+#define UDMA_CTX_DMA_COHERENT	 (1u << 1)
 #define UDMA_CTX_DMA_NONCOHERENT (1u << 2)
 
 struct udma_ctx_opts {

@@ -18,6 +18,19 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 	int pfns = udma_pfn_readable(), pin = 0;
 	char why[400] = "";
 
+	/* Under a user-mode emulator pagemap reads another address space: no
+	 * physical address is to be had, but VA mode can check its pages with
+	 * mincore, which the emulator translates. */
+	if (pfns == -ENOTSUP && asked != UDMA_IOVA_PA) {
+		snprintf(why, sizeof(why), "%s", udma_last_error());
+		ctx->pagemap_foreign = true;
+		ctx->mode = UDMA_IOVA_VA;
+		snprintf(ctx->reason, sizeof(ctx->reason), "%s: VA; pages checked with mincore (%s)",
+			 asked == UDMA_IOVA_VA ? "VA as asked" : "AUTO chose VA", why);
+		return 0;
+	}
+	if (pfns == -ENOTSUP)
+		return udma__err(ENOTSUP, "UDMA_IOVA_PA refused: %s", udma_last_error());
 	if (pfns < 0)
 		return pfns; /* pagemap unreadable: neither mode can verify pages */
 	if (pfns && asked != UDMA_IOVA_VA)

@@ -137,6 +137,9 @@ struct udma_ctx {
 	unsigned forks; /* fork.c: udma__forks when created (next to map: one line for udma_iova) */
 	pid_t owner;	/* the process that created it */
 	int pagemap_fd;
+	/* pagemap describes another address space (a user-mode emulator's
+	 * host): VA mode only, pages checked with mincore (region.c). */
+	bool pagemap_foreign;
 	void *_Atomic state[UDMA_CTX_SLOTS]; /* udma__ctx_state */
 	udma__teardown_fn *teardown[UDMA_CTX_SLOTS];
 	unsigned char installed[UDMA_CTX_SLOTS]; /* slot ids, in install order */
