@@ -16,7 +16,7 @@
 static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 {
 	int pfns = udma_pfn_readable(), pin = 0;
-	char why[400] = "";
+	char why[512] = "";
 
 	/* Under a user-mode emulator pagemap reads another address space: no
 	 * physical address is to be had, but VA mode can check its pages with
@@ -29,8 +29,10 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 			 asked == UDMA_IOVA_VA ? "VA as asked" : "AUTO chose VA", why);
 		return 0;
 	}
-	if (pfns == -ENOTSUP)
-		return udma__err(ENOTSUP, "UDMA_IOVA_PA refused: %s", udma_last_error());
+	if (pfns == -ENOTSUP) { /* the reason is copied: udma__err writes where it is */
+		snprintf(why, sizeof(why), "%s", udma_last_error());
+		return udma__err(ENOTSUP, "UDMA_IOVA_PA refused: %s", why);
+	}
 	if (pfns < 0)
 		return pfns; /* pagemap unreadable: neither mode can verify pages */
 	if (pfns && asked != UDMA_IOVA_VA)
