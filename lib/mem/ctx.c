@@ -25,7 +25,7 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 		snprintf(why, sizeof(why), "%s", udma_last_error());
 		ctx->pagemap_foreign = true;
 		ctx->mode = UDMA_IOVA_VA;
-		snprintf(ctx->reason, sizeof(ctx->reason), "%s: VA; pages checked with mincore (%s)",
+		snprintf(ctx->reason, sizeof(ctx->reason), "%s; pages checked with mincore, as %s",
 			 asked == UDMA_IOVA_VA ? "VA as asked" : "AUTO chose VA", why);
 		return 0;
 	}

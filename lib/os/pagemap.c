@@ -63,23 +63,34 @@ int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages
 	return 0;
 }
 
-/* Three fresh pages, only the middle one written: absent, present, absent.
- * 1 if pagemap says so, 0 if not, or a negative errno. */
+#define PM_SWAPPED (1ull << 62)
+
+/* Three fresh pages, only the middle one accessible and written: absent,
+ * present (or swapped out meanwhile), absent. The outer ones are PROT_NONE,
+ * which nothing populates, not even mlockall(MCL_FUTURE) (DPDK's testpmd
+ * calls it). 1 if pagemap says so, 0 if not, or a negative errno. */
 static int pagemap_probe(int fd)
 {
 	uint64_t e[3];
-	char *p = mmap(NULL, 3 * UDMA_PAGE_4K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = mmap(NULL, 3 * UDMA_PAGE_4K, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int rc;
 
 	if (p == MAP_FAILED)
 		return udma__err(errno, "cannot map 3 pages to check /proc/self/pagemap: %s",
 				 udma__vm_strerror(errno));
+	if (mprotect(p + UDMA_PAGE_4K, UDMA_PAGE_4K, PROT_READ | PROT_WRITE)) {
+		rc = udma__err(errno, "cannot make a page writable to check /proc/self/pagemap: %s",
+			       udma__vm_strerror(errno));
+		munmap(p, 3 * UDMA_PAGE_4K);
+		return rc;
+	}
 	*(volatile char *)(p + UDMA_PAGE_4K) = 1;
 	rc = udma__pagemap_read(fd, p, UDMA_PAGE_4K, 3, e);
 	munmap(p, 3 * UDMA_PAGE_4K);
 	if (rc)
 		return rc;
-	return !(e[0] & UDMA_PM_PRESENT) && (e[1] & UDMA_PM_PRESENT) && !(e[2] & UDMA_PM_PRESENT);
+	return !(e[0] & (UDMA_PM_PRESENT | PM_SWAPPED)) && (e[1] & (UDMA_PM_PRESENT | PM_SWAPPED)) &&
+	       !(e[2] & (UDMA_PM_PRESENT | PM_SWAPPED));
 }
 
 int udma__pagemap_coherent(int fd)
