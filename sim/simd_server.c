@@ -218,7 +218,8 @@ static size_t file_page_size(int fd)
 {
 	struct statfs fs;
 
-	if (fstatfs(fd, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC && fs.f_bsize >= SIMD_PAGE)
+	if (fstatfs(fd, &fs) == 0 && (unsigned long)fs.f_type == HUGETLBFS_MAGIC &&
+	    (unsigned long)fs.f_bsize >= SIMD_PAGE)
 		return (size_t)fs.f_bsize;
 	return SIMD_PAGE;
 }

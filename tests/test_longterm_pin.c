@@ -180,7 +180,7 @@ static void test_compaction_moves_no_page_of_a_4k_region(void **state)
 	}
 	print_message("compaction, %u passes: %zu of %zu pages of a plain mlocked mapping moved, none of "
 		      "udma's\n",
-		      pass - 1, ctl_moved, SIZE / 4096);
+		      pass - 1, ctl_moved, (size_t)(SIZE / 4096));
 }
 
 /* A mapping of plain pages like the region's, held as the kernel holds

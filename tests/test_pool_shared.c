@@ -593,6 +593,10 @@ static void load_both_ways(void **state)
 	unsigned ms;
 
 	(void)state;
+	if (sizeof(void *) < sizeof(uint64_t)) {
+		print_message("# skip: the rings carry 64-bit handles as pointers, which are 32-bit here\n");
+		skip();
+	}
 	test_side(&s, 1024, 256, 32);
 	peer_attached(&peer, &s);
 	must(&peer, OP_START, 0x9e3779b97f4a7c15ull);

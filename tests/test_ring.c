@@ -136,25 +136,26 @@ static void create_sizes(void **state)
 	}
 }
 
-/* The largest count, 2^30 slots (8 GiB of address space, touched only where used). */
+/* The largest count, 2^30 slots (8 GiB of address space, touched only where
+ * used; 2^28, 1 GiB, in a 32-bit process). */
 static void create_largest(void **state)
 {
 	struct udma_ring *r = NULL;
 	int rc;
 
 	ops = *state;
-	rc = udma_ring_create(1u << 30, UDMA_RING_SP_ENQ | UDMA_RING_SC_DEQ, &r);
+	rc = udma_ring_create(RING_MAX_COUNT, UDMA_RING_SP_ENQ | UDMA_RING_SC_DEQ, &r);
 	if (rc == -ENOMEM) {
 		print_message("no 8 GiB of address space here (%s)\n", udma_last_error());
 		skip();
 	}
 	assert_int_equal(rc, 0);
-	assert_int_equal(udma_ring_capacity(r), 1u << 30);
+	assert_int_equal(udma_ring_capacity(r), RING_MAX_COUNT);
 	assert_int_equal(put_seq(r, 1, 64, 0), 64);
 	assert_int_equal(udma_ring_count(r), 64);
 	assert_int_equal(get_seq(r, 1, 64, 1), 64);
-	/* across the end of the slot array (index 2^30) and past 2^32 */
-	udma__ring_set_index(r, (1u << 30) - 5);
+	/* across the end of the slot array (index RING_MAX_COUNT) and past 2^32 */
+	udma__ring_set_index(r, RING_MAX_COUNT - 5);
 	assert_int_equal(put_seq(r, 100, 10, 1), 10);
 	assert_int_equal(get_seq(r, 100, 10, 0), 10);
 	udma__ring_set_index(r, 0xfffffffbu);
@@ -183,7 +184,7 @@ static int enomem_child(void *arg)
 	rl.rlim_cur = rl.rlim_max = pages * (unsigned long)sysconf(_SC_PAGESIZE) + (64ul << 20);
 	if (setrlimit(RLIMIT_AS, &rl))
 		return 4;
-	rc = udma_ring_create(1u << 30, 0, &r);
+	rc = udma_ring_create(RING_MAX_COUNT, 0, &r);
 	if (rc != -ENOMEM || r || !strstr(udma_last_error(), "smaller count") ||
 	    !strstr(udma_last_error(), "RLIMIT_AS")) {
 		fprintf(stderr, "want -ENOMEM, got %d: %s\n", rc, udma_last_error());

@@ -146,8 +146,9 @@ static void init_and_attach(void **state)
 	th_assert_err((int)udma_ring_memsize(100), EINVAL);
 	th_assert_err((int)udma_ring_memsize(1u << 31), EINVAL);
 	assert_int_equal(udma_ring_memsize(COUNT), need);
-	assert_int_equal(udma_ring_memsize(1u << 30),
-			 sizeof(struct udma_ring_shared) + ((size_t)1 << 30) * sizeof(void *));
+	assert_int_equal(udma_ring_memsize(RING_MAX_COUNT),
+			 sizeof(struct udma_ring_shared) + (size_t)RING_MAX_COUNT * sizeof(void *));
+	th_assert_err((int)udma_ring_memsize(RING_MAX_COUNT * 2), EINVAL);
 	guarded_map(&g, need);
 
 	th_assert_err(udma_ring_init(g.mem, need, COUNT, 0, NULL), EINVAL);
@@ -213,6 +214,12 @@ static void old_layout(struct udma_ring_shared *sh)
 	sh->layout = 1;
 }
 
+/* What a process of the other word size lays out: slots of the other size. */
+static void other_word_size(struct udma_ring_shared *sh)
+{
+	sh->layout ^= UDMA_RING_LAYOUT_32;
+}
+
 static void count_zero(struct udma_ring_shared *sh)
 {
 	sh->count = 0;
@@ -261,6 +268,9 @@ static void attach_refuses(void **state)
 
 	refused(&g, no_magic, EBADMSG, "no ring there");
 	refused(&g, old_layout, EBADMSG, "layout 1");
+	refused(&g, other_word_size, EBADMSG,
+		sizeof(void *) == 8 ? "by a 32-bit process, this one is 64-bit"
+				    : "by a 64-bit process, this one is 32-bit");
 	refused(&g, count_zero, EBADMSG, "count 0 is not a power of two");
 	refused(&g, count_not_pow2, EBADMSG, "count 48 is not a power of two");
 	refused(&g, count_too_large, EBADMSG, "count 2147483648");

@@ -9,17 +9,17 @@
 #include "lib/base/base.h"
 #include "tests/support/helpers.h"
 
-#define KIB ((size_t)1 << 10)
-#define MIB ((size_t)1 << 20)
-#define GIB ((size_t)1 << 30)
-#define TIB ((size_t)1 << 40)
+#define KIB ((uint64_t)1 << 10)
+#define MIB ((uint64_t)1 << 20)
+#define GIB ((uint64_t)1 << 30)
+#define TIB ((uint64_t)1 << 40)
 
 struct fmt_case {
-	size_t bytes;
+	uint64_t bytes;
 	const char *want;
 };
 
-static void check(const char *(*fmt)(size_t, char *, size_t), size_t bytes, const char *want)
+static void check(const char *(*fmt)(uint64_t, char *, size_t), uint64_t bytes, const char *want)
 {
 	char buf[32];
 
@@ -34,7 +34,7 @@ static void check(const char *(*fmt)(size_t, char *, size_t), size_t bytes, cons
 static void human(void **state)
 {
 	static const struct {
-		size_t bytes;
+		uint64_t bytes;
 		const char *exact, *approx;
 	} c[] = {
 		{0, "0 B", "0 B"},

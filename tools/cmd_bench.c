@@ -93,7 +93,8 @@ static int parse_sizes(const char *list, struct pin_args *a, char *why, size_t l
 			snprintf(why, len, "--sizes: %s", udma_last_error());
 			return -1;
 		}
-		if (!v || v > ((size_t)1 << 40)) {
+		/* 1T: what a 32-bit size_t holds at most there */
+		if (!v || v > (size_t)(SIZE_MAX > UINT32_MAX ? (uint64_t)1 << 40 : SIZE_MAX)) {
 			snprintf(why, len, "--sizes: '%s' is %s (from 1 byte to 1T)", one,
 				 v ? "too large" : "0");
 			return -1;

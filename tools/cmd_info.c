@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* udma info: what this machine offers for userspace DMA, and what to fix. */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@ struct info {
 	int nsizes, nodes;
 	struct rlimit memlock;
 	int pfns, iommu_groups, longterm_pin;
+	bool pfns_foreign; /* pagemap is another address space's (a user-mode emulator) */
 	const char *uio, *vfio, *thp;
 	char iova_mode[8], iova_reason[512], pinning[512];
 	int dma_coherent, has_heaps, has_udmabuf;
@@ -90,6 +92,7 @@ static void gather(struct info *in)
 	in->pfns = udma_pfn_readable();
 	if (in->pfns < 0) {
 		problem(in, "%s", udma_last_error());
+		in->pfns_foreign = in->pfns == -ENOTSUP;
 		in->pfns = 0;
 	}
 	in->iommu_groups = count_dir("/sys/kernel/iommu_groups");
@@ -122,7 +125,7 @@ static void gather(struct info *in)
 		problem(in, "%s",
 			"RLIMIT_MEMLOCK is low for 4 KiB-page regions: raise with `ulimit -l unlimited` "
 			"(limits.conf: memlock) or use hugepages, which it does not count");
-	if (!in->pfns)
+	if (!in->pfns && !in->pfns_foreign)
 		problem(in, "%s",
 			"PFNs hidden: IOVA = PA (UIO) needs root or CAP_SYS_ADMIN; VA mode (VFIO) does not");
 	/* Without a long-term pin, compaction, NUMA balancing and memory
@@ -167,7 +170,9 @@ static void print_text(const struct info *in)
 	else
 		printf("memlock      %s%s\n", udma__fmt_size_approx(in->memlock.rlim_cur, b, sizeof(b)),
 		       geteuid() == 0 ? " (root: CAP_IPC_LOCK ignores it)" : "");
-	printf("pfns         %s\n", in->pfns ? "readable" : "hidden (needs CAP_SYS_ADMIN)");
+	printf("pfns         %s\n", in->pfns	       ? "readable"
+				    : in->pfns_foreign ? "none: pagemap is not this process's (see problems)"
+						       : "hidden (needs CAP_SYS_ADMIN)");
 	printf("pinning      %s\n", in->longterm_pin ? "long-term pins work here (FOLL_LONGTERM, through "
 						       "io_uring buffer registration): PA-mode regions take "
 						       "one, or are refused"

@@ -55,7 +55,9 @@ const char *udma_hugepage_mount(size_t page_size);
 /* Transparent hugepage mode: "always", "madvise", "never" or "unknown". */
 const char *udma_thp_mode(void);
 /* 1 if /proc/self/pagemap gives PFNs to this process (CAP_SYS_ADMIN), 0 if it
- * hides them, a negative errno if pagemap cannot be read at all. */
+ * hides them, a negative errno if pagemap cannot be read at all, or -ENOTSUP
+ * if it does not describe this process's pages (a user-mode emulator such as
+ * qemu-user, whose guest addresses are not the host's). */
 int udma_pfn_readable(void);
 /* Number of NUMA nodes (highest node + 1); 1 without NUMA support. */
 int udma_numa_nodes(void);

@@ -133,7 +133,8 @@ int udma_pool_stats(const struct udma_pool *pool, struct udma_pool_stats *out);
  * VA mode the creator's IOVA), at addresses of its own, with caches of its
  * own (of the creator's cache_size). Nothing shared holds a pointer: pass
  * objects between processes as indices (udma_pool_index, udma_pool_obj) or
- * handles (below), e.g. through a udma ring in a SHARED region.
+ * handles (below), e.g. through a udma ring in a SHARED region (its slots
+ * are pointers: in a 32-bit process a 64-bit handle does not fit one).
  *
  * Where objects are: each one is in the shared store or belongs to one
  * process (in its threads' caches or out with its threads). A process owns

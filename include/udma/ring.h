@@ -19,7 +19,7 @@ extern "C" {
 /* A handle on a ring: private to the process that holds it. */
 struct udma_ring;
 
-/* A ring of its own: count a power of two (1 .. 2^30), it holds up to count
+/* A ring of its own: count a power of two (1 .. 2^30; 2^28 in a 32-bit process), it holds up to count
  * objects. -EINVAL for a bad count, unknown flags or a NULL out; -ENOMEM. */
 int udma_ring_create(unsigned count, unsigned flags, struct udma_ring **out);
 

@@ -182,7 +182,12 @@ static inline unsigned udma__heap_size_class(size_t size)
 /* off / stride for a slab's offsets: exact while off * stride < 2^64. */
 static inline uint64_t udma__heap_div(size_t off, uint64_t recip)
 {
+#ifdef __SIZEOF_INT128__
 	return (uint64_t)(((unsigned __int128)off * recip) >> 64);
+#else
+	_Static_assert(sizeof(size_t) == 4, "no unsigned __int128: a 32-bit size_t is assumed");
+	return udma__mulhi_u32_u64(off, recip);
+#endif
 }
 
 /* udma_malloc's failure: NULL, errno = the error (rc: a negative errno, from

@@ -236,7 +236,11 @@ static inline size_t div_stride(const struct udma_pool *p, size_t v, size_t *rem
 	if (p->stride_pow2)
 		q = v >> p->stride_shift;
 	else if (udma__likely(v <= UINT32_MAX))
+#ifdef __SIZEOF_INT128__
 		q = (size_t)(((unsigned __int128)p->div_magic * v) >> 64);
+#else
+		q = (size_t)udma__mulhi_u32_u64((uint32_t)v, p->div_magic);
+#endif
 	else
 		q = v / p->stride;
 	*rem = v - q * p->stride;

@@ -8,8 +8,13 @@
 #define UDMA_POOL_SHM_H
 
 #include <limits.h>
+#include <stdatomic.h>
 
 #include "lib/alloc/pool_internal.h"
+
+/* The record's 64-bit words are updated by several processes at once: only
+ * lock-free atomics are address-free (32-bit ARM: ARMv7's ldrexd/strexd). */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "shared pools need lock-free 64-bit atomics");
 
 #define SHM_MAGIC  "udmapool"
 #define SHM_LAYOUT 1u /* changes with any change to what is shared */

@@ -9,9 +9,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <udma/udma.h>
 
 #include "lib/base/compiler.h"
+
+/* 32-bit builds need -D_FILE_OFFSET_BITS=64: VFIO places a device's regions
+ * 2^40 bytes apart in its fd, and a memfd may outgrow 2 GiB. */
+_Static_assert(sizeof(off_t) == 8, "off_t is 32-bit: build with -D_FILE_OFFSET_BITS=64");
 
 /* error.c: set the thread's message and return -errnum. */
 UDMA_HIDDEN int udma__err(int errnum, const char *fmt, ...) UDMA_PRINTF(2, 3);
@@ -23,10 +28,11 @@ UDMA_HIDDEN int udma__err_const(int errnum, const char *msg);
 UDMA_HIDDEN void udma__log(int level, const char *fmt, ...) UDMA_PRINTF(2, 3);
 
 /* size.c: "2 MiB" for people, exact ("1536 KiB"), or rounded to a tenth of the
- * largest unit ("1.5 MiB"); "2M" as the udma command takes it. */
-UDMA_HIDDEN const char *udma__fmt_size(size_t bytes, char *buf, size_t len);
-UDMA_HIDDEN const char *udma__fmt_size_approx(size_t bytes, char *buf, size_t len);
-UDMA_HIDDEN const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len);
+ * largest unit ("1.5 MiB"); "2M" as the udma command takes it. 64-bit: byte
+ * counts of memory (meminfo, a 64-bit peer's region) outgrow a 32-bit size_t. */
+UDMA_HIDDEN const char *udma__fmt_size(uint64_t bytes, char *buf, size_t len);
+UDMA_HIDDEN const char *udma__fmt_size_approx(uint64_t bytes, char *buf, size_t len);
+UDMA_HIDDEN const char *udma__fmt_size_arg(uint64_t bytes, char *buf, size_t len);
 /* log2 of a power of two. */
 UDMA_HIDDEN unsigned udma__log2(size_t v);
 

@@ -17,6 +17,8 @@
 #ifndef UDMA_COMPILER_H
 #define UDMA_COMPILER_H
 
+#include <stdint.h>
+
 #define udma__likely(x)	  __builtin_expect(!!(x), 1)
 #define udma__unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -32,9 +34,19 @@ static inline void udma__cpu_pause(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) || (defined(__arm__) && __ARM_ARCH >= 7)
 	__asm__ __volatile__("yield" ::: "memory");
 #endif
+}
+
+/* The high 64 bits of x * m, for targets without unsigned __int128 (32-bit
+ * ARM): the division by a reciprocal of pools and the heap. Exact: with m =
+ * hi * 2^32 + lo, x * hi + (x * lo >> 32) < 2^64 for any 32-bit x. */
+static inline uint64_t udma__mulhi_u32_u64(uint32_t x, uint64_t m)
+{
+	uint64_t lo = (uint64_t)x * (uint32_t)m, hi = (uint64_t)x * (uint32_t)(m >> 32);
+
+	return (hi + (lo >> 32)) >> 32;
 }
 
 #endif

@@ -2,6 +2,7 @@
 /* Human sizes: "2M" <-> 2097152. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,55 +50,56 @@ int udma_parse_size(const char *s, size_t *out)
 				 "size '%s' has an unknown suffix '%s' (a number, then K, M, G or T, "
 				 "optionally followed by B or iB: 4096, 4K, 2MiB, 1G)",
 				 shown(s, in, sizeof(in)), shown(suffix, tail, sizeof(tail)));
-	if (errno == ERANGE || v > (SIZE_MAX >> shift))
+	/* Shifts in 64 bits: T is 2^40, past a 32-bit size_t. */
+	if (errno == ERANGE || v > ((unsigned long long)SIZE_MAX >> shift))
 		return udma__err(EINVAL, "size '%s' is too large (more than %zu bytes)",
 				 shown(s, in, sizeof(in)), (size_t)SIZE_MAX);
-	*out = (size_t)v << shift;
+	*out = (size_t)(v << shift);
 	return 0;
 }
 
 /* In the largest unit that divides bytes (exact) or that bytes reaches, with
  * one decimal when it does not divide it. */
-static const char *fmt_iec(size_t bytes, bool exact, char *buf, size_t len)
+static const char *fmt_iec(uint64_t bytes, bool exact, char *buf, size_t len)
 {
 	static const char units[] = "KMGT";
 	int i;
 
 	for (i = 3; i >= 0; i--) {
-		size_t unit = (size_t)1 << (10 * (i + 1));
+		uint64_t unit = (uint64_t)1 << (10 * (i + 1));
 
 		if (bytes < unit || (exact && bytes % unit))
 			continue;
 		if (bytes % unit)
 			snprintf(buf, len, "%.1f %ciB", (double)bytes / (double)unit, units[i]);
 		else
-			snprintf(buf, len, "%zu %ciB", bytes / unit, units[i]);
+			snprintf(buf, len, "%" PRIu64 " %ciB", bytes / unit, units[i]);
 		return buf;
 	}
-	snprintf(buf, len, "%zu B", bytes);
+	snprintf(buf, len, "%" PRIu64 " B", bytes);
 	return buf;
 }
 
-const char *udma__fmt_size(size_t bytes, char *buf, size_t len)
+const char *udma__fmt_size(uint64_t bytes, char *buf, size_t len)
 {
 	return fmt_iec(bytes, true, buf, len);
 }
 
-const char *udma__fmt_size_approx(size_t bytes, char *buf, size_t len)
+const char *udma__fmt_size_approx(uint64_t bytes, char *buf, size_t len)
 {
 	return fmt_iec(bytes, false, buf, len);
 }
 
-const char *udma__fmt_size_arg(size_t bytes, char *buf, size_t len)
+const char *udma__fmt_size_arg(uint64_t bytes, char *buf, size_t len)
 {
 	static const char units[] = "KMGT";
 	int i;
 
 	/* the largest unit that needs no fraction, rounding up to whole KiB */
-	bytes = (bytes + 1023) & ~(size_t)1023;
-	for (i = 3; i > 0 && bytes % ((size_t)1 << (10 * (i + 1))); i--)
+	bytes = (bytes + 1023) & ~(uint64_t)1023;
+	for (i = 3; i > 0 && bytes % ((uint64_t)1 << (10 * (i + 1))); i--)
 		;
-	snprintf(buf, len, "%zu%c", bytes >> (10 * (i + 1)), units[i]);
+	snprintf(buf, len, "%" PRIu64 "%c", bytes >> (10 * (i + 1)), units[i]);
 	return buf;
 }
 

@@ -16,8 +16,17 @@
 static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 {
 	int pfns = udma_pfn_readable(), pin = 0;
-	char why[400] = "";
+	char why[512] = "";
 
+	/* Under a user-mode emulator pagemap reads another address space: no
+	 * physical address is to be had, but VA mode can check its pages with
+	 * mincore, which the emulator translates. The reason is copied:
+	 * udma__err writes where udma_last_error points. */
+	if (pfns == -ENOTSUP) {
+		snprintf(why, sizeof(why), "%s", udma_last_error());
+		ctx->pagemap_foreign = true;
+		pfns = 0;
+	}
 	if (pfns < 0)
 		return pfns; /* pagemap unreadable: neither mode can verify pages */
 	if (pfns && asked != UDMA_IOVA_VA)
@@ -30,7 +39,10 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 	switch (asked) {
 	case UDMA_IOVA_AUTO:
 		ctx->mode = pfns && !pin ? UDMA_IOVA_PA : UDMA_IOVA_VA;
-		if (!pfns)
+		if (ctx->pagemap_foreign)
+			snprintf(ctx->reason, sizeof(ctx->reason),
+				 "AUTO chose VA; pages checked with mincore, as %s", why);
+		else if (!pfns)
 			snprintf(ctx->reason, sizeof(ctx->reason), "%s",
 				 "AUTO chose VA: pagemap hides physical addresses without CAP_SYS_ADMIN; "
 				 "fine for VFIO (IOMMU) and simulated devices, UIO needs root");
@@ -43,6 +55,8 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 				 "needs; pages held by long-term pins");
 		return 0;
 	case UDMA_IOVA_PA:
+		if (ctx->pagemap_foreign)
+			return udma__err(ENOTSUP, "UDMA_IOVA_PA refused: %s", why);
 		if (!pfns)
 			return udma__err(EPERM,
 					 "UDMA_IOVA_PA needs physical addresses but /proc/self/pagemap hides "
@@ -56,8 +70,12 @@ static int choose_mode(struct udma_ctx *ctx, enum udma_iova_mode asked)
 		return 0;
 	case UDMA_IOVA_VA:
 		ctx->mode = UDMA_IOVA_VA;
-		snprintf(ctx->reason, sizeof(ctx->reason),
-			 "VA as asked: IOVA = virtual address (VFIO, simulated devices)");
+		if (ctx->pagemap_foreign)
+			snprintf(ctx->reason, sizeof(ctx->reason),
+				 "VA as asked; pages checked with mincore, as %s", why);
+		else
+			snprintf(ctx->reason, sizeof(ctx->reason),
+				 "VA as asked: IOVA = virtual address (VFIO, simulated devices)");
 		return 0;
 	}
 	return udma__err(EINVAL, "unknown IOVA mode %d (use UDMA_IOVA_AUTO, _PA or _VA)", (int)asked);

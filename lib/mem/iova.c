@@ -74,7 +74,7 @@ int udma__map_insert(struct udma_iova_map *map, struct udma_region *r)
 	uintptr_t start = (uintptr_t)r->addr, end = start + r->size, v;
 	const struct udma_region *other;
 
-	if ((end - 1) >> UDMA_VA_BITS || end <= start)
+	if ((uint64_t)(end - 1) >> UDMA_VA_BITS || end <= start)
 		return udma__err(EINVAL, "region at %p (+%zu) is outside the %d-bit address space",
 				 (void *)r->addr, r->size, UDMA_VA_BITS);
 	/* One region per chunk: the lookup reads one pointer per chunk. */

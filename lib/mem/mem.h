@@ -23,9 +23,22 @@
  * no chunk with another region (udma__map_insert refuses). */
 #define UDMA_CHUNK_SHIFT 21
 #define UDMA_L1_SHIFT	 30
-#define UDMA_VA_BITS	 48
-#define UDMA_L1_ENTRIES	 ((size_t)1 << (UDMA_VA_BITS - UDMA_L1_SHIFT))
-#define UDMA_L2_ENTRIES	 ((size_t)1 << (UDMA_L1_SHIFT - UDMA_CHUNK_SHIFT))
+/* The index covers the addresses a pointer of this word size reaches; user
+ * space ends below UDMA_USER_VA_END (47-bit on x86-64 and 4-level arm64; on
+ * 32-bit ARM 3 GiB, or 4 GiB for a 32-bit process on a 64-bit kernel, which
+ * refuses what it does not give). Compared in uint64_t: on 32-bit no shift
+ * of a pointer-sized value reaches the type's width. */
+#if UINTPTR_MAX > 0xffffffffu
+#define UDMA_VA_BITS	     48
+#define UDMA_USER_VA_END     ((uint64_t)1 << 47)
+#define UDMA_USER_VA_END_TXT "128 TiB"
+#else
+#define UDMA_VA_BITS	     32
+#define UDMA_USER_VA_END     ((uint64_t)1 << 32)
+#define UDMA_USER_VA_END_TXT "4 GiB"
+#endif
+#define UDMA_L1_ENTRIES ((size_t)1 << (UDMA_VA_BITS - UDMA_L1_SHIFT))
+#define UDMA_L2_ENTRIES ((size_t)1 << (UDMA_L1_SHIFT - UDMA_CHUNK_SHIFT))
 
 struct udma_region;
 
@@ -129,6 +142,9 @@ struct udma_ctx {
 	unsigned forks; /* fork.c: udma__forks when created (next to map: one line for udma_iova) */
 	pid_t owner;	/* the process that created it */
 	int pagemap_fd;
+	/* pagemap describes another address space (a user-mode emulator's
+	 * host): VA mode only, pages checked with mincore (region.c). */
+	bool pagemap_foreign;
 	void *_Atomic state[UDMA_CTX_SLOTS]; /* udma__ctx_state */
 	udma__teardown_fn *teardown[UDMA_CTX_SLOTS];
 	unsigned char installed[UDMA_CTX_SLOTS]; /* slot ids, in install order */
@@ -226,7 +242,7 @@ static inline struct udma_region *udma__region_of(const struct udma_ctx *ctx, co
 	const struct udma_iova_leaf *leaf;
 	struct udma_region *r;
 
-	if (udma__unlikely(!ctx || v >> UDMA_VA_BITS))
+	if (udma__unlikely(!ctx || (uint64_t)v >> UDMA_VA_BITS))
 		return NULL;
 	leaf = atomic_load_explicit(&ctx->map.l1[v >> UDMA_L1_SHIFT], memory_order_acquire);
 	if (udma__unlikely(!leaf))

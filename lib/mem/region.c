@@ -72,11 +72,38 @@ int udma__region_alloc_pa_tables(struct udma_region *r)
 			  : udma__err(ENOMEM, "out of memory for %zu page runs", r->npages);
 }
 
+/* VA mode where pagemap describes another address space (ctx.c): residency
+ * by mincore, one byte per 4 KiB. */
+static int region_check_resident(struct udma_region *r)
+{
+	size_t n = r->size / UDMA_PAGE_4K, i;
+	unsigned char *vec = malloc(n);
+
+	if (!vec)
+		return udma__err(ENOMEM, "out of memory for %zu residency bytes", n);
+	if (mincore(r->addr, r->size, vec)) {
+		int e = errno;
+
+		free(vec);
+		return udma__err(e, "mincore of region '%s' failed: %s", r->name, udma__strerror(e));
+	}
+	for (i = 0; i < n && (vec[i] & 1); i++)
+		;
+	free(vec);
+	if (i < n)
+		return udma__err(EFAULT, "page %zu of region '%s' is not resident after populate and lock",
+				 i / (r->page_size / UDMA_PAGE_4K), r->name);
+	return 0;
+}
+
 int udma__region_read_pagemap(struct udma_ctx *ctx, struct udma_region *r)
 {
-	uint64_t *entries = malloc(r->npages * sizeof(*entries));
+	uint64_t *entries;
 	int rc;
 
+	if (ctx->pagemap_foreign)
+		return region_check_resident(r);
+	entries = malloc(r->npages * sizeof(*entries));
 	if (!entries)
 		return udma__err(ENOMEM, "out of memory for %zu page entries", r->npages);
 	rc = udma__pagemap_read(ctx->pagemap_fd, r->addr, r->page_size, r->npages, entries);
@@ -181,16 +208,16 @@ void udma__region_release_inherited(struct udma_region *r)
 	udma__region_free(r);
 }
 
-/* One attempt at one page size. Addresses above 2^47 are not user space, and
- * run indices are 32-bit. */
+/* One attempt at one page size. Addresses from UDMA_USER_VA_END up are not
+ * user space, and run indices are 32-bit. */
 static int region_build(struct udma_ctx *ctx, struct udma_region *r, size_t size, size_t page_size)
 {
 	int rc;
 
-	if (size > ((size_t)1 << 47) - page_size || (size + page_size - 1) / page_size > UINT32_MAX)
+	if ((uint64_t)size > UDMA_USER_VA_END - page_size || (size + page_size - 1) / page_size > UINT32_MAX)
 		return udma__err(EINVAL,
-				 "udma_region_create: size %zu is too large (at most 128 TiB, and 2^32 "
-				 "pages)",
+				 "udma_region_create: size %zu is too large (at most " UDMA_USER_VA_END_TXT
+				 ", and 2^32 pages)",
 				 size);
 	r->page_size = page_size;
 	r->page_shift = udma__log2(page_size);

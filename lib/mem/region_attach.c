@@ -89,7 +89,8 @@ static int read_file(int fd, struct shared_file *f)
 	target[n] = '\0';
 	if ((rc = parse_name(fd, target, f)))
 		return rc;
-	if (sf.f_type == HUGETLBFS_MAGIC)
+	/* f_type is an int on 32-bit, where the magic is above INT_MAX. */
+	if ((unsigned long)sf.f_type == HUGETLBFS_MAGIC)
 		f->page_size = (size_t)sf.f_bsize;
 	else if (sf.f_type == TMPFS_MAGIC)
 		f->page_size = UDMA_PAGE_4K;
@@ -113,8 +114,16 @@ static int read_file(int fd, struct shared_file *f)
 	 * would show only here). */
 	if (fstat(fd, &st) < 0)
 		return udma__err(errno, "udma_region_attach: fd %d: %s", fd, udma__strerror(errno));
+#if SIZE_MAX < UINT64_MAX
+	/* A 64-bit exporter's region may be larger than a 32-bit process can map. */
+	if ((uint64_t)st.st_size > SIZE_MAX)
+		return udma__err(EFBIG,
+				 "udma_region_attach: the file of '%s' holds %" PRIu64 " bytes, more than "
+				 "this 32-bit process can map: attach it from a 64-bit process",
+				 f->name, (uint64_t)st.st_size);
+#endif
 	f->size = (size_t)st.st_size;
-	if (!f->size || f->size % f->page_size || f->size > ((size_t)1 << 47) ||
+	if (!f->size || f->size % f->page_size || (uint64_t)st.st_size > UDMA_USER_VA_END ||
 	    (f->va_mode && (f->iova % f->page_size || f->iova + f->size > ((uint64_t)1 << 47))))
 		return udma__err(EBADMSG,
 				 "udma_region_attach: the file of '%s' holds %zu bytes of %zu-byte pages at "

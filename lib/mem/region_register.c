@@ -76,7 +76,7 @@ int udma_region_register(struct udma_ctx *ctx, void *addr, size_t len, struct ud
 		return udma__err(EINVAL,
 				 WHAT ": addr %p and len %zu must be multiples of 4 KiB (the page size)",
 				 addr, len);
-	if (len > ((size_t)1 << UDMA_VA_BITS) - at)
+	if ((uint64_t)len > ((uint64_t)1 << UDMA_VA_BITS) - at)
 		return udma__err(EINVAL, WHAT ": [%p, +%zu) reaches past the %d-bit user address space", addr,
 				 len, UDMA_VA_BITS);
 	if ((rc = udma__vma_range(addr, len, WHAT, &vr)))

@@ -317,6 +317,10 @@ int udma_pfn_readable(void)
 
 	if (fd < 0)
 		return fd;
+	if ((rc = udma__pagemap_coherent(fd))) {
+		close(fd);
+		return rc;
+	}
 	probe++;
 	rc = udma__pagemap_read(fd, (const void *)&probe, UDMA_PAGE_4K, 1, &entry);
 	close(fd);

@@ -35,6 +35,11 @@ UDMA_HIDDEN bool udma__map_count_full(unsigned long *count, unsigned long *max);
 UDMA_HIDDEN int udma__pagemap_open(void);
 UDMA_HIDDEN int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages,
 				   uint64_t *entries);
+/* 0 if pagemap (fd) describes this process's own pages; -ENOTSUP, explained,
+ * under a user-mode emulator whose guest addresses are not the host's
+ * (qemu-user: pagemap reads pass through to the host's entries). Probed once
+ * per process. */
+UDMA_HIDDEN int udma__pagemap_coherent(int fd);
 
 /* vma.c: what backs [addr, addr + len), from /proc/self/smaps. 0, or with the
  * cause and fix (what: the caller, for the message): -EINVAL a gap, or

@@ -2,7 +2,9 @@
 /* Bulk reads of /proc/self/pagemap: one 64-bit entry per 4 KiB of VA. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lib/os/os.h"
@@ -59,4 +61,56 @@ int udma__pagemap_read(int fd, const void *addr, size_t page_size, size_t npages
 			entries[i + k] = buf[k * stride];
 	}
 	return 0;
+}
+
+#define PM_SWAPPED (1ull << 62)
+
+/* Three fresh pages, only the middle one accessible and written: absent,
+ * present (or swapped out meanwhile), absent. The outer ones are PROT_NONE,
+ * which nothing populates, not even mlockall(MCL_FUTURE) (DPDK's testpmd
+ * calls it). 1 if pagemap says so, 0 if not, or a negative errno. */
+static int pagemap_probe(int fd)
+{
+	uint64_t e[3];
+	char *p = mmap(NULL, 3 * UDMA_PAGE_4K, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int rc;
+
+	if (p == MAP_FAILED)
+		return udma__err(errno, "cannot map 3 pages to check /proc/self/pagemap: %s",
+				 udma__vm_strerror(errno));
+	if (mprotect(p + UDMA_PAGE_4K, UDMA_PAGE_4K, PROT_READ | PROT_WRITE)) {
+		rc = udma__err(errno, "cannot make a page writable to check /proc/self/pagemap: %s",
+			       udma__vm_strerror(errno));
+		munmap(p, 3 * UDMA_PAGE_4K);
+		return rc;
+	}
+	*(volatile char *)(p + UDMA_PAGE_4K) = 1;
+	rc = udma__pagemap_read(fd, p, UDMA_PAGE_4K, 3, e);
+	munmap(p, 3 * UDMA_PAGE_4K);
+	if (rc)
+		return rc;
+	return !(e[0] & (UDMA_PM_PRESENT | PM_SWAPPED)) && (e[1] & (UDMA_PM_PRESENT | PM_SWAPPED)) &&
+	       !(e[2] & (UDMA_PM_PRESENT | PM_SWAPPED));
+}
+
+int udma__pagemap_coherent(int fd)
+{
+	static _Atomic int known; /* 1 coherent, -1 not, 0 not probed yet */
+	int k = atomic_load_explicit(&known, memory_order_relaxed);
+
+	if (!k) {
+		k = pagemap_probe(fd);
+		if (k < 0)
+			return k; /* the probe's own failure: try again next time */
+		k = k ? 1 : -1;
+		atomic_store_explicit(&known, k, memory_order_relaxed);
+	}
+	if (k > 0)
+		return 0;
+	return udma__err(ENOTSUP, "/proc/self/pagemap does not describe this process's pages (of three fresh "
+				  "pages, only the middle one written, it did not read that one alone as "
+				  "present): a user-mode emulator such as qemu-user passes pagemap reads "
+				  "through at the guest's addresses, which are not the host's, so physical "
+				  "addresses and page checks would be another page's: run natively or in a "
+				  "full-system VM");
 }

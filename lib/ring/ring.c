@@ -17,9 +17,7 @@
 
 #include "lib/ring/ring_internal.h"
 
-/* Counts fit the int the calls return, and a ring's size a 32-bit size_t. */
-#define RING_MAX_COUNT (sizeof(void *) >= 8 ? 1u << 30 : 1u << 28)
-#define RING_FLAGS     (UDMA_RING_SP_ENQ | UDMA_RING_SC_DEQ)
+#define RING_FLAGS (UDMA_RING_SP_ENQ | UDMA_RING_SC_DEQ)
 /* udma_ring_create: the handle first, then the ring, in one mapping. */
 #define HANDLE_SIZE	  ((sizeof(struct udma_ring) + UDMA_RING_ALIGN - 1) & ~(size_t)(UDMA_RING_ALIGN - 1))
 #define STALL_NS	  5000000000ull
@@ -236,8 +234,8 @@ unsigned udma_ring_capacity(const struct udma_ring *ring)
 static int check_args(const char *fn, unsigned count, unsigned flags)
 {
 	if (!count || (count & (count - 1)) || count > RING_MAX_COUNT)
-		return udma__err(EINVAL, "%s: count %u is not a power of two from 1 to 2^30; round it up", fn,
-				 count);
+		return udma__err(EINVAL, "%s: count %u is not a power of two from 1 to 2^%u; round it up", fn,
+				 count, RING_MAX_LOG);
 	if (flags & ~RING_FLAGS)
 		return udma__err(EINVAL,
 				 "%s: unknown flags 0x%x; use 0, UDMA_RING_SP_ENQ and/or UDMA_RING_SC_DEQ",
@@ -347,6 +345,13 @@ static int check_header(const struct udma_ring_shared *sh, size_t size, unsigned
 			EBADMSG,
 			"udma_ring_attach: no ring there (magic 0x%016llx, a ring has 0x%016llx); %s",
 			(unsigned long long)magic, UDMA_RING_MAGIC, fix);
+	if (layout != UDMA_RING_LAYOUT &&
+	    (layout & ~UDMA_RING_LAYOUT_32) == (UDMA_RING_LAYOUT & ~UDMA_RING_LAYOUT_32))
+		return udma__err(EBADMSG,
+				 "udma_ring_attach: the ring was laid out by a %d-bit process, this one is "
+				 "%d-bit: its slots are pointers of the other size; share rings between "
+				 "processes of one word size",
+				 layout & UDMA_RING_LAYOUT_32 ? 32 : 64, (int)sizeof(void *) * 8);
 	if (layout != UDMA_RING_LAYOUT)
 		return udma__err(
 			EBADMSG,
@@ -360,8 +365,8 @@ static int check_header(const struct udma_ring_shared *sh, size_t size, unsigned
 		return udma__err(
 			EBADMSG,
 			"udma_ring_attach: the ring's header is corrupt: count %u is not a power of two "
-			"from 1 to 2^30; %s",
-			*count, fix);
+			"from 1 to 2^%u; %s",
+			*count, RING_MAX_LOG, fix);
 	if (*flags & ~RING_FLAGS)
 		return udma__err(EBADMSG,
 				 "udma_ring_attach: the ring's header is corrupt: unknown flags 0x%x; %s",
