@@ -174,7 +174,8 @@ $(SIMD): $(SIMD_SRC) $(wildcard sim/*.h)
 # Tests link a static library so --wrap can reach the library's own syscalls.
 $(B)/tests/test_inject: tests/test_inject.c $(SUPPORT) tests/support/wrap_syscalls.c $(B)/libudma.a | $(B)/tests
 	$(CC) $(BASE) $(CFLAGS) -o $@ $(filter %.c,$^) $(call udma_lib_for,$<) $(LDFLAGS) \
-		$(foreach f,mmap mlock2 mbind pread open memfd_create madvise ftruncate write syscall,-Wl,--wrap=$(f)) \
+		$(foreach f,mmap mmap64 mlock2 mbind pread pread64 open open64 memfd_create madvise ftruncate \
+			ftruncate64 write syscall,-Wl,--wrap=$(f)) \
 		$(LIBS) -lcmocka
 # Large DMA buffers without adjacent hugepages: the pagemap reads are wrapped.
 $(B)/tests/test_large_dma: tests/test_large_dma.c $(SUPPORT) $(B)/libudma_internal.a | $(B)/tests

@@ -55,7 +55,7 @@ binfmt_ready() {
 run() {
 	name=${2##*/}
 	s=$(date +%s)
-	CMOCKA_MESSAGE_OUTPUT=TAP UDMA_DEBUG=1 timeout 900 "$2" >"$tmp/out" 2>&1
+	CMOCKA_MESSAGE_OUTPUT=TAP UDMA_DEBUG=1 timeout 900 env $qemu_env "$2" >"$tmp/out" 2>&1
 	rc=$?
 	awk -v n="$n" -v p="$1: $name: " '
 	function name_of(s) { sub(/^(not )?ok [0-9]+ (- )?/, "", s); sub(/ # SKIP.*/, "", s); return s }
@@ -89,8 +89,11 @@ if ! tools/install-deps.sh cross >"$tmp/err" 2>&1; then
 fi
 for a in $arches; do
 	case $a in
-	aarch64) prefix=aarch64-linux-gnu- qemu=aarch64 ;;
-	armhf) prefix=arm-linux-gnueabihf- qemu=arm ;;
+	aarch64) prefix=aarch64-linux-gnu- qemu=aarch64 qemu_env= ;;
+	# A 32-bit program's addresses are offset by qemu's guest base (0x1000
+	# by default): 1 GiB-aligned, a 2 MiB-aligned address of the program is
+	# one of the host too, as hugetlb mappings need.
+	armhf) prefix=arm-linux-gnueabihf- qemu=arm qemu_env=QEMU_GUEST_BASE=0x7e0000000000 ;;
 	*)
 		not_ok "$a: unknown architecture (UDMA_CROSS takes aarch64 and armhf)"
 		continue

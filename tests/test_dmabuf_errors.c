@@ -222,6 +222,11 @@ static void test_registered_refused(void **state)
 
 	(void)state;
 	assert_true(mem != MAP_FAILED);
+	if (th_qemu_lacks(TH_EMUL_SMAPS, NULL, 0)) {
+		munmap(mem, 4096);
+		udma_ctx_destroy(ctx);
+		th_skip_if_qemu_lacks(TH_EMUL_SMAPS);
+	}
 	if (udma_region_register(ctx, mem, 4096, &r))
 		print_error("udma_region_register: %s\n", udma_last_error());
 	assert_non_null(r);

@@ -179,6 +179,34 @@ static int probe_rlimit_as(char *why, size_t len)
 	return -1;
 }
 
+/* A mapping just made must be in /proc/self/smaps at its address: qemu-user
+ * rewrites /proc/self/maps for a 32-bit program (its guest base), not smaps,
+ * which then lists the host's addresses. */
+static int probe_smaps(char *why, size_t len)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char line[512];
+	unsigned long lo, hi;
+	int found = 0;
+	FILE *f;
+
+	if (p == MAP_FAILED)
+		return 0;
+	f = fopen("/proc/self/smaps", "re");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && (uintptr_t)p >= lo && (uintptr_t)p < hi;
+	if (f)
+		fclose(f);
+	munmap(p, 4096);
+	if (found || !f)
+		return 0;
+	snprintf(why, len,
+		 "/proc/self/smaps does not list a mapping just made at %p: it shows the host's "
+		 "addresses (udma_region_register and the VmFlags checks read it)",
+		 p);
+	return -1;
+}
+
 /* The kernel answers an ioctl a file does not know with ENOTTY; qemu-user
  * answers ENOSYS for every ioctl number it has no translation for, without
  * passing it on. */
@@ -216,6 +244,7 @@ int th_qemu_lacks(enum th_emul what, char *why, size_t len)
 	case TH_EMUL_MAPS: rc = probe_maps(buf, sizeof(buf)); break;
 	case TH_EMUL_RLIMIT_AS: rc = probe_rlimit_as(buf, sizeof(buf)); break;
 	case TH_EMUL_DMABUF_IOCTL: rc = probe_dmabuf_ioctl(buf, sizeof(buf)); break;
+	case TH_EMUL_SMAPS: rc = probe_smaps(buf, sizeof(buf)); break;
 	}
 	if (rc && why)
 		snprintf(why, len, "%s", buf);

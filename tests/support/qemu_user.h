@@ -19,6 +19,7 @@ enum th_emul {
 	TH_EMUL_MAPS,	      /* /proc/self/maps lists every mapping (vm.max_map_count) */
 	TH_EMUL_RLIMIT_AS,    /* setrlimit(RLIMIT_AS) limits the address space */
 	TH_EMUL_DMABUF_IOCTL, /* DMA_HEAP_IOCTL_ALLOC, UDMABUF_CREATE reach the kernel */
+	TH_EMUL_SMAPS,	      /* /proc/self/smaps at the guest's addresses (32-bit programs) */
 };
 
 /* 1 under qemu-user: it answers get_robust_list with ENOSYS (a robust futex

@@ -128,6 +128,17 @@ int __wrap_ftruncate(int fd, off_t len);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 
 long __wrap_syscall(long nr, ...);
+/* A 32-bit program built with _FILE_OFFSET_BITS=64, as udma is, calls the
+ * 64-bit-offset entry points (glibc's headers rename mmap to mmap64...):
+ * wrapped the same way. On 64-bit they are the same functions, unused. */
+void *__real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off);
+ssize_t __real_pread64(int fd, void *buf, size_t n, off64_t off);
+int __real_open64(const char *path, int flags, ...);
+int __real_ftruncate64(int fd, off64_t len);
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off);
+ssize_t __wrap_pread64(int fd, void *buf, size_t n, off64_t off);
+int __wrap_open64(const char *path, int flags, ...);
+int __wrap_ftruncate64(int fd, off64_t len);
 
 /* The library's raw syscalls (io_uring has no libc wrapper). Unregistering
  * is never failed: a pin left to the ring's deferred teardown would show as
@@ -203,23 +214,63 @@ void inject_open_hook(inject_open_fn hook)
 	atomic_store(&open_hook, hook);
 }
 
-int __wrap_open(const char *path, int flags, ...)
+/* Whether an open of path fails, after the hook saw it. */
+static bool open_fails(const char *path, int flags)
 {
 	inject_open_fn hook = atomic_load(&open_hook);
-	mode_t mode = 0;
 
-	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
 	if (should_fail(INJ_OPEN, flags))
-		return -1;
+		return true;
 	if (hook)
 		hook(path, flags);
-	return __real_open(path, flags, mode);
+	return false;
+}
+
+#define OPEN_MODE(flags, mode)                                               \
+	do {                                                                 \
+		if (((flags)&O_CREAT) || ((flags)&O_TMPFILE) == O_TMPFILE) { \
+			va_list ap;                                          \
+			va_start(ap, flags);                                 \
+			(mode) = (mode_t)va_arg(ap, int);                    \
+			va_end(ap);                                          \
+		}                                                            \
+	} while (0)
+
+int __wrap_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	OPEN_MODE(flags, mode);
+	return open_fails(path, flags) ? -1 : __real_open(path, flags, mode);
+}
+
+int __wrap_open64(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	OPEN_MODE(flags, mode);
+	return open_fails(path, flags) ? -1 : __real_open64(path, flags, mode);
+}
+
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+	if (should_fail(INJ_MMAP, flags))
+		return MAP_FAILED;
+	return __real_mmap64(addr, len, prot, flags, fd, off);
+}
+
+ssize_t __wrap_pread64(int fd, void *buf, size_t n, off64_t off)
+{
+	if (should_fail(INJ_PREAD, 0))
+		return -1;
+	return __real_pread64(fd, buf, n, off);
+}
+
+int __wrap_ftruncate64(int fd, off64_t len)
+{
+	if (should_fail(INJ_FTRUNCATE, 0))
+		return -1;
+	return __real_ftruncate64(fd, len);
 }
 
 int __wrap_memfd_create(const char *name, unsigned int flags)
