@@ -27,32 +27,6 @@ static struct udma_region_opts heap_opts(const char *heap, unsigned flags)
 }
 
 /* udma_region_create must fail with -err and a message containing says. */
-static void expect_create_error(struct udma_ctx *ctx, const struct udma_region_opts *o, int err,
-				const char *says)
-{
-	struct udma_region *r = NULL;
-	int rc = udma_region_create(ctx, o, &r);
-
-	printf("# dma_heap \"%s\": %d, %s\n", o->dma_heap, rc, udma_last_error());
-	if (rc == 0)
-		udma_region_destroy(r);
-	assert_int_equal(rc, -err);
-	if (!strstr(udma_last_error(), says))
-		fail_msg("the message does not say \"%s\": %s", says, udma_last_error());
-}
-
-static void expect_dmabuf_error(struct udma_region *r, int err, const char *says)
-{
-	int fd = udma_region_dmabuf(r);
-
-	printf("# udma_region_dmabuf: %d, %s\n", fd, udma_last_error());
-	if (fd >= 0)
-		close(fd);
-	assert_int_equal(fd, -err);
-	if (!strstr(udma_last_error(), says))
-		fail_msg("the message does not say \"%s\": %s", says, udma_last_error());
-}
-
 static bool present(const char *path)
 {
 	return access(path, F_OK) == 0;
@@ -73,10 +47,10 @@ static void heap_system(void **state)
 	assert_int_equal(udma_ctx_create(&co, &ctx), 0);
 	if (!present("/dev/dma_heap")) {
 		printf("# kernel: no /dev/dma_heap\n");
-		expect_create_error(ctx, &o, ENODEV, "CONFIG_DMABUF_HEAPS");
+		th_expect_region_error(ctx, &o, ENODEV, "CONFIG_DMABUF_HEAPS");
 	} else if (!present("/dev/dma_heap/system")) {
 		printf("# kernel: /dev/dma_heap without a system heap\n");
-		expect_create_error(ctx, &o, ENOENT, "has:");
+		th_expect_region_error(ctx, &o, ENOENT, "has:");
 	} else {
 		printf("# kernel: /dev/dma_heap/system\n");
 		rc = udma_region_create(ctx, &o, &r);
@@ -104,10 +78,10 @@ static void heap_cma(void **state)
 
 	(void)state;
 	if (!present("/dev/dma_heap"))
-		expect_create_error(ctx, &o, ENODEV, "CONFIG_DMABUF_HEAPS");
+		th_expect_region_error(ctx, &o, ENODEV, "CONFIG_DMABUF_HEAPS");
 	else if (!present("/dev/dma_heap/linux,cma") && !present("/dev/dma_heap/default_cma_region") &&
 		 !present("/dev/dma_heap/reserved"))
-		expect_create_error(ctx, &o, ENOENT, "CONFIG_DMABUF_HEAPS_CMA");
+		th_expect_region_error(ctx, &o, ENOENT, "CONFIG_DMABUF_HEAPS_CMA");
 	else
 		printf("# this kernel has a CMA heap: nothing refused\n");
 	udma_ctx_destroy(ctx);
@@ -131,10 +105,10 @@ static void dmabuf_shared(void **state)
 	assert_int_equal(udma_region_create(ctx, &o, &r), 0);
 	if (!present("/dev/udmabuf")) {
 		printf("# kernel: no /dev/udmabuf\n");
-		expect_dmabuf_error(r, ENODEV, "CONFIG_UDMABUF");
+		th_expect_dmabuf_error(r, ENODEV, "CONFIG_UDMABUF");
 	} else if (access("/dev/udmabuf", W_OK)) {
 		printf("# kernel: /dev/udmabuf, not writable here\n");
-		expect_dmabuf_error(r, EACCES, "/dev/udmabuf");
+		th_expect_dmabuf_error(r, EACCES, "/dev/udmabuf");
 	} else {
 		printf("# kernel: /dev/udmabuf\n");
 		fd = udma_region_dmabuf(r);

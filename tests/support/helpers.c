@@ -525,3 +525,29 @@ int th_vma_has_flag(const void *va, const char *flag)
 		fclose(f);
 	return found;
 }
+
+void th_expect_region_error(struct udma_ctx *ctx, const struct udma_region_opts *o, int err, const char *says)
+{
+	struct udma_region *r = NULL;
+	int rc = udma_region_create(ctx, o, &r);
+
+	printf("# dma_heap \"%s\", page_size %zu, node %d, flags 0x%x: %d, %s\n",
+	       o->dma_heap ? o->dma_heap : "", o->page_size, o->numa_node, o->flags, rc, udma_last_error());
+	if (rc == 0)
+		udma_region_destroy(r);
+	assert_int_equal(rc, -err);
+	if (!strstr(udma_last_error(), says))
+		fail_msg("the message does not say \"%s\": %s", says, udma_last_error());
+}
+
+void th_expect_dmabuf_error(struct udma_region *r, int err, const char *says)
+{
+	int fd = udma_region_dmabuf(r);
+
+	printf("# udma_region_dmabuf: %d, %s\n", fd, udma_last_error());
+	if (fd >= 0)
+		close(fd);
+	assert_int_equal(fd, -err);
+	if (!strstr(udma_last_error(), says))
+		fail_msg("the message does not say \"%s\": %s", says, udma_last_error());
+}

@@ -131,4 +131,11 @@ const char *th_stderr_end(struct th_stderr *c);
 		assert_true(udma_last_error()[0] != 0);                                              \
 	} while (0)
 
+/* udma_region_create(ctx, o) must fail with -err and a message containing
+ * says (a region made after all is destroyed first). */
+void th_expect_region_error(struct udma_ctx *ctx, const struct udma_region_opts *o, int err,
+			    const char *says);
+/* udma_region_dmabuf(r) must fail with -err and a message containing says. */
+void th_expect_dmabuf_error(struct udma_region *r, int err, const char *says);
+
 #endif

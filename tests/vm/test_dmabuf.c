@@ -123,35 +123,6 @@ static struct udma_region *heap_region(struct udma_ctx *ctx, size_t size, unsign
 	return r;
 }
 
-/* udma_region_create must fail with -err and a message containing says. */
-static void expect_create_error(struct udma_ctx *ctx, const struct udma_region_opts *o, int err,
-				const char *says)
-{
-	struct udma_region *r = (void *)1;
-	int rc = udma_region_create(ctx, o, &r);
-
-	printf("# dma_heap \"%s\", page_size %zu, node %d, flags 0x%x: %d, %s\n",
-	       o->dma_heap ? o->dma_heap : "", o->page_size, o->numa_node, o->flags, rc, udma_last_error());
-	if (rc == 0)
-		udma_region_destroy(r);
-	assert_int_equal(rc, -err);
-	if (!strstr(udma_last_error(), says))
-		fail_msg("the message does not say \"%s\": %s", says, udma_last_error());
-}
-
-/* udma_region_dmabuf must fail with -err and a message containing says. */
-static void expect_dmabuf_error(struct udma_region *r, int err, const char *says)
-{
-	int fd = udma_region_dmabuf(r);
-
-	printf("# udma_region_dmabuf: %d, %s\n", fd, udma_last_error());
-	if (fd >= 0)
-		close(fd);
-	assert_int_equal(fd, -err);
-	if (!strstr(udma_last_error(), says))
-		fail_msg("the message does not say \"%s\": %s", says, udma_last_error());
-}
-
 /* Pages the PFNs of [p, p + len) form runs of; 0 if a page has no PFN. */
 static unsigned pfn_runs(const uint8_t *p, size_t len)
 {
@@ -215,7 +186,7 @@ static void expect_pa_refused(struct udma_ctx *ctx, size_t size, unsigned flags)
 {
 	struct udma_region_opts o = heap_opts("system", size, flags);
 
-	expect_create_error(ctx, &o, ENOTSUP, "VM_PFNMAP");
+	th_expect_region_error(ctx, &o, ENOTSUP, "VM_PFNMAP");
 	assert_non_null(strstr(udma_last_error(), "pagemap"));
 }
 
@@ -464,7 +435,7 @@ static void heap_vfio_refused(void **state)
 	printf("# %s with a heap region: %s\n", spec, udma_last_error());
 	udma_region_destroy(r);
 	fix_attach(f);
-	expect_create_error(f->ctx, &o, ENOTSUP, "VM_PFNMAP");
+	th_expect_region_error(f->ctx, &o, ENOTSUP, "VM_PFNMAP");
 }
 
 /* What a heap name or an option the heap cannot give is told. */
@@ -479,19 +450,19 @@ static void heap_errors(void **state)
 		skip();
 	}
 	o = heap_opts("cma", 16 * PAGE, 0);
-	expect_create_error(f->ctx, &o, ENOENT, "CONFIG_DMABUF_HEAPS_CMA");
+	th_expect_region_error(f->ctx, &o, ENOENT, "CONFIG_DMABUF_HEAPS_CMA");
 	o = heap_opts("no-such-heap", 16 * PAGE, 0);
-	expect_create_error(f->ctx, &o, ENOENT, "system");
+	th_expect_region_error(f->ctx, &o, ENOENT, "system");
 	o = heap_opts("sub/system", 16 * PAGE, 0);
-	expect_create_error(f->ctx, &o, EINVAL, "no heap name");
+	th_expect_region_error(f->ctx, &o, EINVAL, "no heap name");
 	o = heap_opts("system", 4 << 20, 0);
 	o.page_size = UDMA_PAGE_2M;
-	expect_create_error(f->ctx, &o, EINVAL, "4 KiB pages");
+	th_expect_region_error(f->ctx, &o, EINVAL, "4 KiB pages");
 	o = heap_opts("system", 16 * PAGE, 0);
 	o.numa_node = 0;
-	expect_create_error(f->ctx, &o, EINVAL, "NUMA node");
+	th_expect_region_error(f->ctx, &o, EINVAL, "NUMA node");
 	o = heap_opts("system", 16 * PAGE, UDMA_REGION_SHARED);
-	expect_create_error(f->ctx, &o, EINVAL, "udma_region_dmabuf");
+	th_expect_region_error(f->ctx, &o, EINVAL, "udma_region_dmabuf");
 }
 
 /* ---- regions as dma-bufs ---- */
@@ -649,14 +620,14 @@ static void export_refused(void **state)
 	void *mem;
 
 	f->ctx = ctx_new(UDMA_IOVA_PA, 0);
-	expect_dmabuf_error(NULL, EINVAL, "");
+	th_expect_dmabuf_error(NULL, EINVAL, "");
 	ok(udma_region_create(f->ctx, &o, &r), "udma_region_create");
-	expect_dmabuf_error(r, ENOTSUP, "UDMA_REGION_SHARED");
+	th_expect_dmabuf_error(r, ENOTSUP, "UDMA_REGION_SHARED");
 	udma_region_destroy(r);
 	mem = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(mem != MAP_FAILED);
 	ok(udma_region_register(f->ctx, mem, 16 * PAGE, &r), "udma_region_register");
-	expect_dmabuf_error(r, ENOTSUP, "");
+	th_expect_dmabuf_error(r, ENOTSUP, "");
 	udma_region_destroy(r);
 	munmap(mem, 16 * PAGE);
 }
